@@ -1,0 +1,75 @@
+//! The `circlet` binary: argument parsing, configuration, logging, `serve` and the admin CLI.
+//!
+//! Everything that touches the database goes through `circlet-store`, the same code the server
+//! uses; everything HTTP lives in `circlet-server`.
+
+mod admin;
+mod datadir;
+mod serve;
+mod settings;
+
+use clap::{Parser, Subcommand};
+use settings::{Overrides, Settings};
+use std::process::ExitCode;
+
+/// circlet: a self-hosted CI server that speaks CircleCI's API.
+#[derive(Parser)]
+#[command(name = "circlet", version, about)]
+struct Cli {
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve,
+    /// Administer users and projects directly in the store.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration, secrets masked.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    settings::init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    let outcome = runtime.block_on(async move {
+        let settings = Settings::load(&cli.overrides)?;
+        match cli.command {
+            Command::Serve => serve::run(settings).await,
+            Command::Admin(cmd) => admin::run(settings, cmd).await,
+            Command::Config(ConfigCommand::Check) => {
+                print!("{}", settings.describe());
+                Ok(())
+            }
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+/// Prints one clear line and returns a failure exit code; never a backtrace.
+fn fail(e: anyhow::Error) -> ExitCode {
+    let line = format!("{e:#}").replace('\n', " ");
+    eprintln!("circlet: error: {line}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,241 @@
+//! Settings: defaults → config file → `CIRCLET_*` environment → flags, parsed once into
+//! [`Settings`] and validated before anything starts.
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Flags (each also read from its `CIRCLET_*` variable); they win over the config file.
+#[derive(Args, Debug, Default)]
+pub struct Overrides {
+    /// TOML config file (see circlet.example.toml).
+    #[arg(long, env = "CIRCLET_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "CIRCLET_LISTEN", global = true)]
+    listen: Option<String>,
+    /// Directory for the SQLite database and the instance keys [default: ./circlet-data].
+    #[arg(long, env = "CIRCLET_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://… [default: the SQLite file in the data dir].
+    #[arg(long, env = "CIRCLET_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// Base URL for generated links (badges, artifacts, builds) [default: http://<listen>].
+    #[arg(long, env = "CIRCLET_PUBLIC_URL", global = true)]
+    public_url: Option<String>,
+    /// Largest request body accepted, in bytes [default: 1048576].
+    #[arg(long, env = "CIRCLET_MAX_BODY_BYTES", global = true)]
+    max_body_bytes: Option<usize>,
+}
+
+/// The config file's keys: the same names as the flags, with `_` for `-`.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    max_body_bytes: Option<usize>,
+}
+
+/// The effective, validated settings.
+#[derive(Debug)]
+pub struct Settings {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The data dir.
+    pub data_dir: PathBuf,
+    /// The database URL (defaulted to the SQLite file in the data dir).
+    pub database_url: String,
+    /// The public base URL, if set; otherwise derived from the bound address.
+    pub public_url: Option<String>,
+    /// Request body limit.
+    pub max_body_bytes: usize,
+    /// Where the settings came from, for `config check`.
+    pub config_file: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Merges defaults, the config file and `overrides` (flags and environment).
+    pub fn load(o: &Overrides) -> anyhow::Result<Settings> {
+        let file = match &o.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let listen_raw = o
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_raw
+            .parse()
+            .map_err(|_| anyhow!("listen address '{listen_raw}' must look like 127.0.0.1:8080"))?;
+        let data_dir = o
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("circlet-data"));
+        let database_url = match o.database_url.clone().or(file.database_url) {
+            Some(url) => url,
+            None => format!("sqlite://{}", data_dir.join("circlet.db").display()),
+        };
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres:")
+            || database_url.starts_with("postgresql:"))
+        {
+            bail!("database URL must start with sqlite:// or postgres://");
+        }
+        let public_url = o
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .map(|u| u.trim_end_matches('/').to_owned());
+        if let Some(u) = &public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            bail!("public URL '{u}' must start with http:// or https://");
+        }
+        let max_body_bytes = o
+            .max_body_bytes
+            .or(file.max_body_bytes)
+            .unwrap_or(1024 * 1024);
+        if max_body_bytes < 1024 {
+            bail!("max body bytes must be at least 1024");
+        }
+        Ok(Settings {
+            listen,
+            data_dir,
+            database_url,
+            public_url,
+            max_body_bytes,
+            config_file: o.config.clone(),
+        })
+    }
+
+    /// The effective configuration as TOML-like lines, with the database password masked.
+    pub fn describe(&self) -> String {
+        let keys = self.data_dir.join(crate::datadir::SESSION_KEY_FILE);
+        format!(
+            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nsession_key = {}\nenv_key = {}\n",
+            self.config_file
+                .as_ref()
+                .map_or("(none)".into(), |p| format!("\"{}\"", p.display())),
+            self.listen,
+            self.data_dir.display(),
+            mask_url_password(&self.database_url),
+            self.public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", self.listen)),
+            self.max_body_bytes,
+            key_state(&keys),
+            key_state(&self.data_dir.join(crate::datadir::ENV_KEY_FILE)),
+        )
+    }
+}
+
+fn key_state(path: &Path) -> String {
+    if path.exists() {
+        format!("\"(secret, from {})\"", path.display())
+    } else {
+        "\"(not yet generated; made on first serve)\"".into()
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+        anyhow!(
+            "config file {}{}: {}",
+            path.display(),
+            line.map_or(String::new(), |l| format!(" line {l}")),
+            e.message()
+        )
+    })
+}
+
+/// `scheme://user:password@host/…` → `scheme://user:****@host/…`.
+pub fn mask_url_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].find(':') {
+            Some(colon) => format!(
+                "{}{}:****{}",
+                &url[..scheme_end],
+                &rest[..colon],
+                &rest[at..]
+            ),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// Logs go to stderr; `CIRCLET_LOG` (or `RUST_LOG`) picks the level, default `info`.
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("CIRCLET_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        assert_eq!(
+            mask_url_password("postgres://u:secret@h:5432/db"),
+            "postgres://u:****@h:5432/db"
+        );
+        assert_eq!(mask_url_password("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(mask_url_password("sqlite://x/y.db"), "sqlite://x/y.db");
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\npublic_url = \"https://ci.example/\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config: Some(file),
+            listen: Some("127.0.0.1:9001".into()),
+            ..Default::default()
+        };
+        let s = Settings::load(&o).unwrap();
+        assert_eq!(s.listen.port(), 9001);
+        assert_eq!(s.public_url.as_deref(), Some("https://ci.example"));
+        assert_eq!(s.database_url, "sqlite://circlet-data/circlet.db");
+    }
+
+    #[test]
+    fn a_malformed_file_names_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "listen = \"x\"\nbogus = 1\n").unwrap();
+        let o = Overrides {
+            config: Some(file),
+            ..Default::default()
+        };
+        let e = format!("{:#}", Settings::load(&o).unwrap_err());
+        assert!(e.contains("line 2") && e.contains("bogus"), "{e}");
+    }
+}

@@ -1,0 +1,31 @@
+//! circlet's domain: names, slugs, roles and the rules about them.
+//!
+//! Everything here is plain data and pure functions. This crate must not depend on
+//! `tokio`, `axum`, `sqlx` or anything else that does I/O; the one exception is the OS
+//! random number generator in [`secret`], because a secret must never come from anywhere else.
+
+pub mod account;
+pub mod branch;
+pub mod redact;
+pub mod repo_url;
+pub mod role;
+pub mod secret;
+pub mod slug;
+
+pub use account::{DisplayName, Email, Login, Password};
+pub use branch::BranchName;
+pub use repo_url::RepoUrl;
+pub use role::Role;
+pub use slug::{ProjectSlug, Vcs};
+
+/// Why a value given by a user was refused; the text is shown to that user as is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    /// An error whose message is `text`.
+    pub fn new(text: impl Into<String>) -> Self {
+        Invalid(text.into())
+    }
+}

@@ -1,0 +1,115 @@
+//! Git repository addresses a runner may clone.
+
+use crate::Invalid;
+use std::fmt;
+
+/// A git repository URL: `https://`, `http://`, `ssh://`, `git://`, `file://`, or the scp-like
+/// `user@host:path`. Embedded passwords are refused so that no secret is stored or shown as
+/// part of a project's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoUrl(String);
+
+impl RepoUrl {
+    /// Validates `raw` (surrounding whitespace ignored).
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let url = raw.trim();
+        if url.is_empty() {
+            return Err(Invalid::new("repository URL must not be empty"));
+        }
+        if url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Invalid::new(
+                "repository URL must be at most 2048 characters with no spaces",
+            ));
+        }
+        if let Some((scheme, rest)) = url.split_once("://") {
+            if !matches!(
+                scheme.to_ascii_lowercase().as_str(),
+                "https" | "http" | "ssh" | "git" | "file"
+            ) {
+                return Err(Invalid::new(format!(
+                    "repository URL scheme '{}' is not supported: use https, http, ssh, git or file",
+                    scheme.escape_debug()
+                )));
+            }
+            if scheme.eq_ignore_ascii_case("file") {
+                if !rest.starts_with('/') {
+                    return Err(Invalid::new(
+                        "a file:// repository URL needs an absolute path, like file:///srv/git/repo",
+                    ));
+                }
+            } else {
+                let authority = rest.split('/').next().unwrap_or_default();
+                if authority.is_empty() {
+                    return Err(Invalid::new("repository URL has no host"));
+                }
+                if let Some((userinfo, _)) = authority.rsplit_once('@')
+                    && userinfo.contains(':')
+                {
+                    return Err(Invalid::new(
+                        "repository URL must not contain a password; use a deploy key instead",
+                    ));
+                }
+            }
+            return Ok(RepoUrl(url.to_owned()));
+        }
+        // scp-like syntax: [user@]host:path
+        match url.split_once(':') {
+            Some((host, path)) if !host.is_empty() && !path.is_empty() && !host.contains('/') => {
+                Ok(RepoUrl(url.to_owned()))
+            }
+            _ => Err(Invalid::new(
+                "repository URL must look like https://host/org/repo.git, git@host:org/repo.git or file:///path/to/repo",
+            )),
+        }
+    }
+
+    /// The URL as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RepoUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_forms_are_accepted() {
+        for ok in [
+            "https://github.com/acme/widgets.git",
+            "git@github.com:acme/widgets.git",
+            "ssh://git@host:22/acme/w.git",
+            "file:///tmp/repo",
+            "FILE:///tmp/repo",
+        ] {
+            assert!(RepoUrl::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn bad_forms_are_refused_with_a_reason() {
+        for bad in [
+            "",
+            "foo",
+            "ftp://x/y",
+            "file://relative",
+            "https://u:p@host/r",
+            "https:///r",
+            "a b:c",
+        ] {
+            assert!(RepoUrl::parse(bad).is_err(), "{bad}");
+        }
+        assert!(
+            RepoUrl::parse("https://u:p@host/r")
+                .unwrap_err()
+                .0
+                .contains("password")
+        );
+    }
+}

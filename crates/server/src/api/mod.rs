@@ -1,0 +1,51 @@
+//! The JSON APIs. Every response is JSON, errors included (`{"message": …}`, see `error.rs`).
+
+pub mod health;
+pub mod projects;
+
+use crate::error::ApiError;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+/// A JSON body whose rejections (malformed JSON, wrong content type, too large) come back as
+/// `{"message": …}` with the right status.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let status = rejection.status();
+    let message = match &rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            "Expected a JSON body with Content-Type: application/json".to_owned()
+        }
+        _ if status == StatusCode::PAYLOAD_TOO_LARGE => "Request body is too large".to_owned(),
+        _ => rejection.body_text(),
+    };
+    ApiError::Rejected(status, message)
+}
+
+/// Any `/api/…` path no route matches.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("Not found".into())
+}
+
+/// A known `/api/…` path called with a method it does not support.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("Method not allowed".into())
+}

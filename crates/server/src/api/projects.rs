@@ -1,0 +1,124 @@
+//! API v2 projects: read one (`GET /project/{slug}`) and create one
+//! (`POST /project/{vcs}/{org}/{repo}`).
+
+use super::ApiJson;
+use crate::auth::access::project_for;
+use crate::auth::session::ApiSessionUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use circlet_core::{BranchName, ProjectSlug, RepoUrl, Vcs};
+use circlet_store::{NewProject, Project};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A project slug from an API path: `{vcs}/{org}/{repo}` segments or one `%2F`-encoded segment.
+pub struct ApiSlug(pub ProjectSlug);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiSlug {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(segments) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::Invalid(e.body_text()))?;
+        let get = |name: &str| {
+            segments
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let slug = match (get("slug"), get("vcs"), get("org"), get("repo")) {
+            (Some(slug), ..) => ProjectSlug::parse(slug)?,
+            (None, Some(vcs), Some(org), Some(repo)) => ProjectSlug::from_parts(vcs, org, repo)?,
+            _ => return Err(ApiError::Invalid("project slug missing".into())),
+        };
+        Ok(ApiSlug(slug))
+    }
+}
+
+/// API v2's project object.
+#[derive(Serialize)]
+pub struct ProjectJson {
+    id: Uuid,
+    slug: String,
+    name: String,
+    organization_name: String,
+    organization_slug: String,
+    organization_id: Uuid,
+    vcs_info: VcsInfo,
+}
+
+#[derive(Serialize)]
+struct VcsInfo {
+    vcs_url: String,
+    provider: &'static str,
+    default_branch: String,
+}
+
+impl From<&Project> for ProjectJson {
+    fn from(p: &Project) -> Self {
+        let org_slug = format!("{}/{}", p.slug.vcs().short(), p.slug.org());
+        ProjectJson {
+            id: p.uuid,
+            slug: p.slug.to_string(),
+            name: p.slug.repo().to_owned(),
+            organization_name: p.slug.org().to_owned(),
+            // Organizations are not stored: a stable id derived from the org's lowercase slug.
+            organization_id: Uuid::new_v5(
+                &Uuid::NAMESPACE_URL,
+                org_slug.to_ascii_lowercase().as_bytes(),
+            ),
+            organization_slug: org_slug,
+            vcs_info: VcsInfo {
+                vcs_url: p.repo_url.to_string(),
+                provider: match p.slug.vcs() {
+                    Vcs::GitHub => "GitHub",
+                    Vcs::Bitbucket => "Bitbucket",
+                },
+                default_branch: p.default_branch.as_str().to_owned(),
+            },
+        }
+    }
+}
+
+/// `GET /api/v2/project/{slug}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    ApiSessionUser(user): ApiSessionUser,
+    ApiSlug(slug): ApiSlug,
+) -> Result<Json<ProjectJson>, ApiError> {
+    let access = project_for(&state, user.as_ref(), &slug).await?;
+    Ok(Json(ProjectJson::from(&access.project)))
+}
+
+/// The body of `POST /api/v2/project/{vcs}/{org}/{repo}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    repo_url: String,
+    default_branch: Option<String>,
+    #[serde(default)]
+    public: bool,
+}
+
+/// `POST /api/v2/project/{vcs}/{org}/{repo}`: adds a project with the caller as its admin.
+pub async fn create(
+    State(state): State<AppState>,
+    ApiSessionUser(user): ApiSessionUser,
+    ApiSlug(slug): ApiSlug,
+    ApiJson(body): ApiJson<CreateProject>,
+) -> Result<(StatusCode, Json<ProjectJson>), ApiError> {
+    let user = user.ok_or_else(|| ApiError::Unauthorized("You must log in first.".into()))?;
+    let new = NewProject {
+        slug,
+        repo_url: RepoUrl::parse(&body.repo_url)?,
+        default_branch: BranchName::parse(body.default_branch.as_deref().unwrap_or("main"))?,
+        public: body.public,
+    };
+    let project = state.store.projects().create(&new, user.id).await?;
+    Ok((StatusCode::CREATED, Json(ProjectJson::from(&project))))
+}

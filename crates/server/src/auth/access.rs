@@ -1,0 +1,51 @@
+//! Who may see and do what in a project. Roles nest (admin ⊃ write ⊃ read); site admins are
+//! admins everywhere; public projects can be read by anyone. Rights are computed on every
+//! request, so removing or demoting a member takes effect at once.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use circlet_core::{ProjectSlug, Role};
+use circlet_store::{Project, User};
+
+/// A project as one caller sees it.
+pub struct ProjectAccess {
+    /// The project.
+    pub project: Project,
+    /// The caller's role, `None` for an anonymous or non-member reader of a public project.
+    pub role: Option<Role>,
+}
+
+impl ProjectAccess {
+    /// `Forbidden` unless the caller holds at least `needed`.
+    pub fn require(&self, needed: Role) -> Result<(), ApiError> {
+        match self.role {
+            Some(role) if role >= needed => Ok(()),
+            _ => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+/// The project at `slug` as `user` may see it. A project the caller may not see answers
+/// exactly like one that does not exist, so private slugs cannot be probed.
+pub async fn project_for(
+    state: &AppState,
+    user: Option<&User>,
+    slug: &ProjectSlug,
+) -> Result<ProjectAccess, ApiError> {
+    let not_found = || ApiError::NotFound("Project not found".into());
+    let project = state
+        .store
+        .projects()
+        .by_slug(slug)
+        .await?
+        .ok_or_else(not_found)?;
+    let role = match user {
+        Some(u) if u.site_admin => Some(Role::Admin),
+        Some(u) => state.store.projects().role_of(project.id, u.id).await?,
+        None => None,
+    };
+    if role.is_none() && !project.public {
+        return Err(not_found());
+    }
+    Ok(ProjectAccess { project, role })
+}

@@ -1,0 +1,55 @@
+//! Who is calling, and may they: browser sessions, CSRF, passwords, login throttling.
+//!
+//! A handler states what it needs in its signature: [`session::CurrentUser`] for pages that need a
+//! login, [`session::MaybeUser`] where anyone may look. The project-level check (may this user
+//! do that in this project?) lives in [`access`], next to the actions it guards.
+
+pub mod access;
+pub mod cookies;
+pub mod csrf;
+pub mod password;
+pub mod session;
+pub mod throttle;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// Equality that takes the same time wherever the inputs differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// HMAC-SHA-256 of `parts` (joined by a 0 byte) under `key`, as lowercase hex.
+pub(crate) fn keyed_digest(key: &[u8; 32], parts: &[&[u8]]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            mac.update(&[0]);
+        }
+        mac.update(part);
+    }
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn keyed_digest_depends_on_key_and_parts() {
+        let a = keyed_digest(&[1; 32], &[b"x", b"y"]);
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, keyed_digest(&[2; 32], &[b"x", b"y"]));
+        assert_ne!(a, keyed_digest(&[1; 32], &[b"xy"]));
+    }
+}

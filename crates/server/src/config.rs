@@ -1,0 +1,64 @@
+//! The server's settings, already validated by the binary that loaded them.
+
+use secrecy::{ExposeSecret, SecretBox};
+use std::net::SocketAddr;
+
+/// The instance key that makes session cookies and CSRF tokens unforgeable.
+pub struct SessionKey(SecretBox<[u8; 32]>);
+
+impl SessionKey {
+    /// Wraps 32 secret bytes.
+    pub fn new(bytes: [u8; 32]) -> Self {
+        SessionKey(SecretBox::new(Box::new(bytes)))
+    }
+
+    /// The key bytes, for HMAC only.
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKey([redacted])")
+    }
+}
+
+/// Everything `circlet-server` needs to know about its deployment.
+#[derive(Debug)]
+pub struct ServerConfig {
+    /// Where the server listens (for messages; the listener itself is bound by the caller).
+    pub listen: SocketAddr,
+    /// The base URL users reach circlet at, without a trailing slash; used in every generated link.
+    pub public_url: String,
+    /// Request bodies larger than this are refused with 413.
+    pub max_body_bytes: usize,
+    /// Key for session digests and CSRF tokens.
+    pub session_key: SessionKey,
+    /// How long a browser session lasts.
+    pub session_lifetime: time::Duration,
+    /// Failed logins allowed per client address per window before answering 429.
+    pub login_failures_per_window: u32,
+    /// The window of `login_failures_per_window`.
+    pub login_failure_window: std::time::Duration,
+}
+
+impl ServerConfig {
+    /// Cookies carry `Secure` when users reach circlet over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// Defaults suitable for tests and for `serve` before overrides.
+    pub fn new(listen: SocketAddr, public_url: String, session_key: SessionKey) -> Self {
+        ServerConfig {
+            listen,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            max_body_bytes: 1024 * 1024,
+            session_key,
+            session_lifetime: time::Duration::days(14),
+            login_failures_per_window: 10,
+            login_failure_window: std::time::Duration::from_secs(15 * 60),
+        }
+    }
+}

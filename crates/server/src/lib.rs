@@ -1,0 +1,42 @@
+//! circlet's HTTP side: the JSON APIs, the web UI, authentication and error mapping.
+//!
+//! Where to look:
+//! - every URL: [`routes`] (one table of contents, grouped by audience);
+//! - who is calling: [`auth`] (the session extractor, CSRF, login throttling, passwords);
+//! - how failures look: [`error`] (`ApiError` → JSON, `PageError` → HTML);
+//! - the request log line: [`request_log`].
+//!
+//! This crate talks to the database only through `circlet-store`; it must not depend on `sqlx`.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod request_log;
+pub mod routes;
+pub mod state;
+pub mod ui;
+
+pub use config::{ServerConfig, SessionKey};
+pub use state::AppState;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+
+/// Serves `state` on an already bound `listener` until `shutdown` resolves, then stops accepting,
+/// lets in-flight requests finish and returns.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    state.announce_setup_if_needed().await;
+    let app = routes::router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

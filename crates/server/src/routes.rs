@@ -1,0 +1,71 @@
+//! Every URL circlet answers, grouped by audience. Start here to find a handler.
+
+use crate::auth::csrf;
+use crate::state::AppState;
+use crate::{api, request_log, ui};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    // Probes and static files: no session, no CSRF.
+    let infra = Router::new()
+        .route("/healthz", get(api::health::healthz))
+        .route("/readyz", get(api::health::readyz))
+        .route("/static/{file}", get(ui::assets::serve));
+
+    // JSON APIs (CircleCI v1.1 and v2 shapes). Errors are JSON, unknown paths a JSON 404.
+    let api = Router::new()
+        .route("/v2/project/{slug}", get(api::projects::get_one))
+        .route(
+            "/v2/project/{vcs}/{org}/{repo}",
+            get(api::projects::get_one).post(api::projects::create),
+        )
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed);
+
+    // The web UI for people in browsers. Every non-GET request passes the CSRF guard.
+    let ui = Router::new()
+        .route("/", get(ui::dashboard::show))
+        .route("/login", get(ui::login::form).post(ui::login::submit))
+        .route("/logout", post(ui::login::logout))
+        .route("/setup", get(ui::setup::form).post(ui::setup::submit))
+        .route("/account", get(ui::account::show))
+        .route("/projects/new", get(ui::projects::new_form))
+        .route("/projects", post(ui::projects::create))
+        .route("/projects/{vcs}/{org}/{repo}", get(ui::projects::show))
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings",
+            get(ui::projects::settings).post(ui::projects::update_settings),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/members",
+            get(ui::projects::members).post(ui::projects::set_member),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/members/{login}/remove",
+            post(ui::projects::remove_member),
+        )
+        .route(
+            "/admin/users",
+            get(ui::admin::users).post(ui::admin::create_user),
+        )
+        .route(
+            "/admin/users/{login}/disabled",
+            post(ui::admin::set_disabled),
+        )
+        .fallback(ui::not_found)
+        .method_not_allowed_fallback(ui::method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), csrf::guard));
+
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .merge(infra)
+        .nest("/api", api)
+        .merge(ui)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(from_fn(request_log::log))
+        .with_state(state)
+}

@@ -1,0 +1,83 @@
+//! Shared state handed to every handler.
+
+use crate::auth::throttle::LoginThrottle;
+use crate::config::ServerConfig;
+use circlet_store::Store;
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::{Arc, Mutex};
+
+/// Cheap to clone: everything lives behind one `Arc`.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The parts of [`AppState`].
+pub struct Inner {
+    /// The database.
+    pub store: Store,
+    /// Settings.
+    pub config: ServerConfig,
+    /// Failed-login counters per client address.
+    pub login_throttle: LoginThrottle,
+    /// The one-time first-admin setup code, while no user exists.
+    setup_code: Mutex<Option<SecretString>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state; a setup code is made later, only if the store has no user.
+    pub fn new(store: Store, config: ServerConfig) -> Self {
+        let login_throttle = LoginThrottle::new(
+            config.login_failures_per_window,
+            config.login_failure_window,
+        );
+        AppState(Arc::new(Inner {
+            store,
+            config,
+            login_throttle,
+            setup_code: Mutex::new(None),
+        }))
+    }
+
+    /// With no user in the store, makes a one-time setup code and logs the URL that uses it.
+    pub async fn announce_setup_if_needed(&self) {
+        match self.store.users().count().await {
+            Ok(0) => {
+                let url = self.new_setup_url();
+                tracing::warn!("no users yet: create the first site admin at {url}");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("could not count users: {e}"),
+        }
+    }
+
+    /// Makes a fresh setup code (replacing any earlier one) and returns the URL that uses it.
+    pub fn new_setup_url(&self) -> String {
+        let code = circlet_core::secret::random_hex_secret();
+        let url = format!(
+            "{}/setup?code={}",
+            self.config.public_url,
+            code.expose_secret()
+        );
+        *self.setup_code.lock().expect("setup code lock") = Some(code);
+        url
+    }
+
+    /// Whether `candidate` is the current setup code (constant time).
+    pub fn setup_code_matches(&self, candidate: &str) -> bool {
+        let guard = self.setup_code.lock().expect("setup code lock");
+        guard.as_ref().is_some_and(|code| {
+            crate::auth::constant_time_eq(code.expose_secret().as_bytes(), candidate.as_bytes())
+        })
+    }
+
+    /// Uses up the setup code: it works once.
+    pub fn consume_setup_code(&self) {
+        *self.setup_code.lock().expect("setup code lock") = None;
+    }
+}

@@ -1,0 +1,350 @@
+//! Project pages: add a project, the project page, and its settings (General, Members).
+
+use super::{Chrome, UiForm, render, render_with, when};
+use crate::auth::access::{ProjectAccess, project_for};
+use crate::auth::csrf::CsrfToken;
+use crate::auth::session::{CurrentUser, MaybeUser};
+use crate::error::PageError;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use circlet_core::{BranchName, Login, ProjectSlug, RepoUrl, Role};
+use circlet_store::{Member, NewProject, Project, User};
+use serde::Deserialize;
+
+/// A project slug from the `{vcs}/{org}/{repo}` segments of a page URL.
+pub struct SlugPath(pub ProjectSlug);
+
+impl<S: Send + Sync> FromRequestParts<S> for SlugPath {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        let Path(segments) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| PageError::invalid(e.body_text()))?;
+        let get = |name: &str| {
+            segments
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_default()
+        };
+        Ok(SlugPath(ProjectSlug::from_parts(
+            get("vcs"),
+            get("org"),
+            get("repo"),
+        )?))
+    }
+}
+
+/// The URL of a project's page.
+pub fn project_url(slug: &ProjectSlug) -> String {
+    format!("/projects/{slug}")
+}
+
+#[derive(Template)]
+#[template(path = "project_new.html")]
+struct NewProjectPage {
+    chrome: Chrome,
+    form: NewProjectForm,
+    error: Option<String>,
+}
+
+/// The "Add project" form's fields.
+#[derive(Deserialize, Default)]
+pub struct NewProjectForm {
+    vcs: String,
+    org: String,
+    repo: String,
+    repo_url: String,
+    default_branch: String,
+    public: Option<String>,
+}
+
+/// `GET /projects/new`.
+pub async fn new_form(
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+) -> Result<Html<String>, PageError> {
+    let form = NewProjectForm {
+        vcs: "gh".into(),
+        default_branch: "main".into(),
+        ..Default::default()
+    };
+    render(&NewProjectPage {
+        chrome: Chrome::new(Some(user), csrf),
+        form,
+        error: None,
+    })
+}
+
+/// `POST /projects`: adds a project with the user as its admin.
+pub async fn create(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    UiForm(form): UiForm<NewProjectForm>,
+) -> Result<Response, PageError> {
+    let parsed = (|| {
+        Ok::<_, circlet_core::Invalid>(NewProject {
+            slug: ProjectSlug::from_parts(&form.vcs, form.org.trim(), form.repo.trim())?,
+            repo_url: RepoUrl::parse(&form.repo_url)?,
+            default_branch: BranchName::parse(&form.default_branch)?,
+            public: form.public.is_some(),
+        })
+    })();
+    let outcome = match parsed {
+        Ok(new) => state
+            .store
+            .projects()
+            .create(&new, user.id)
+            .await
+            .map_err(PageError::from),
+        Err(e) => Err(e.into()),
+    };
+    match outcome {
+        Ok(project) => Ok(Redirect::to(&project_url(&project.slug)).into_response()),
+        Err(PageError::Page {
+            status, message, ..
+        }) if status.is_client_error() => {
+            let page = NewProjectPage {
+                chrome: Chrome::new(Some(user), csrf),
+                form,
+                error: Some(message),
+            };
+            Ok(render_with(status, &page)?.into_response())
+        }
+        Err(other) => Err(other),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "project.html")]
+struct ProjectPage {
+    chrome: Chrome,
+    project: Project,
+    role: Option<Role>,
+    created: String,
+}
+
+/// Loads the project for a page, sending anonymous visitors of private projects to log in.
+async fn access(
+    state: &AppState,
+    user: Option<&User>,
+    slug: &ProjectSlug,
+    path: &str,
+) -> Result<ProjectAccess, PageError> {
+    match project_for(state, user, slug).await {
+        Ok(a) => Ok(a),
+        Err(_) if user.is_none() => Err(PageError::LoginRequired {
+            next: path.to_owned(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /projects/{vcs}/{org}/{repo}`.
+pub async fn show(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    csrf: CsrfToken,
+    SlugPath(slug): SlugPath,
+) -> Result<Html<String>, PageError> {
+    let a = access(&state, user.as_ref(), &slug, &project_url(&slug)).await?;
+    let created = when(&a.project.created_at);
+    render(&ProjectPage {
+        chrome: Chrome::new(user, csrf),
+        project: a.project,
+        role: a.role,
+        created,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "project_settings.html")]
+struct SettingsPage {
+    chrome: Chrome,
+    project: Project,
+    tab: &'static str,
+    members: Vec<Member>,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+/// Loads the project for a settings page: admins only.
+async fn admin_access(
+    state: &AppState,
+    user: &User,
+    slug: &ProjectSlug,
+) -> Result<Project, PageError> {
+    let a = project_for(state, Some(user), slug).await?;
+    a.require(Role::Admin)?;
+    Ok(a.project)
+}
+
+/// `GET /projects/{vcs}/{org}/{repo}/settings`: the General tab.
+pub async fn settings(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    SlugPath(slug): SlugPath,
+) -> Result<Html<String>, PageError> {
+    let project = admin_access(&state, &user, &slug).await?;
+    render(&SettingsPage {
+        chrome: Chrome::new(Some(user), csrf),
+        project,
+        tab: "general",
+        members: vec![],
+        error: None,
+        notice: None,
+    })
+}
+
+/// The General tab's fields.
+#[derive(Deserialize)]
+pub struct GeneralForm {
+    repo_url: String,
+    default_branch: String,
+    public: Option<String>,
+}
+
+/// `POST /projects/{vcs}/{org}/{repo}/settings`.
+pub async fn update_settings(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    SlugPath(slug): SlugPath,
+    UiForm(form): UiForm<GeneralForm>,
+) -> Result<Response, PageError> {
+    let mut project = admin_access(&state, &user, &slug).await?;
+    let parsed = RepoUrl::parse(&form.repo_url)
+        .and_then(|u| Ok((u, BranchName::parse(&form.default_branch)?)));
+    let (status, error, notice) = match parsed {
+        Ok((url, branch)) => {
+            let public = form.public.is_some();
+            state
+                .store
+                .projects()
+                .update_settings(project.id, &url, &branch, public)
+                .await?;
+            (project.repo_url, project.default_branch, project.public) = (url, branch, public);
+            (StatusCode::OK, None, Some("Settings saved.".to_owned()))
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, Some(e.0), None),
+    };
+    let page = SettingsPage {
+        chrome: Chrome::new(Some(user), csrf),
+        project,
+        tab: "general",
+        members: vec![],
+        error,
+        notice,
+    };
+    Ok(render_with(status, &page)?.into_response())
+}
+
+async fn members_page(
+    state: &AppState,
+    user: User,
+    csrf: CsrfToken,
+    project: Project,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let members = state.store.projects().members(project.id).await?;
+    let page = SettingsPage {
+        chrome: Chrome::new(Some(user), csrf),
+        project,
+        tab: "members",
+        members,
+        error,
+        notice: None,
+    };
+    Ok(render_with(status, &page)?.into_response())
+}
+
+/// `GET /projects/{vcs}/{org}/{repo}/settings/members`.
+pub async fn members(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    SlugPath(slug): SlugPath,
+) -> Result<Response, PageError> {
+    let project = admin_access(&state, &user, &slug).await?;
+    members_page(&state, user, csrf, project, StatusCode::OK, None).await
+}
+
+/// The add-member form's fields.
+#[derive(Deserialize)]
+pub struct MemberForm {
+    login: String,
+    role: String,
+}
+
+/// `POST /projects/{vcs}/{org}/{repo}/settings/members`: adds a member or changes their role.
+pub async fn set_member(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    SlugPath(slug): SlugPath,
+    UiForm(form): UiForm<MemberForm>,
+) -> Result<Response, PageError> {
+    let project = admin_access(&state, &user, &slug).await?;
+    let target = match (Login::parse(&form.login), Role::parse(&form.role)) {
+        (Ok(login), Ok(role)) => match state.store.users().by_login(&login).await? {
+            Some(member) => Ok((member, role)),
+            None => Err(format!("there is no user with login '{login}'")),
+        },
+        (Err(e), _) | (_, Err(e)) => Err(e.0),
+    };
+    match target {
+        Ok((member, role)) => {
+            state
+                .store
+                .projects()
+                .set_member(project.id, member.id, role)
+                .await?;
+            Ok(
+                Redirect::to(&format!("{}/settings/members", project_url(&project.slug)))
+                    .into_response(),
+            )
+        }
+        Err(message) => {
+            members_page(
+                &state,
+                user,
+                csrf,
+                project,
+                StatusCode::BAD_REQUEST,
+                Some(message),
+            )
+            .await
+        }
+    }
+}
+
+/// `POST /projects/{vcs}/{org}/{repo}/settings/members/{login}/remove`.
+pub async fn remove_member(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path((vcs, org, repo, login)): Path<(String, String, String, String)>,
+) -> Result<Response, PageError> {
+    let slug = ProjectSlug::from_parts(&vcs, &org, &repo)?;
+    let project = admin_access(&state, &user, &slug).await?;
+    let login = Login::parse(&login)?;
+    let member = state
+        .store
+        .users()
+        .by_login(&login)
+        .await?
+        .ok_or_else(|| PageError::not_found("No such user."))?;
+    state
+        .store
+        .projects()
+        .remove_member(project.id, member.id)
+        .await?;
+    Ok(Redirect::to(&format!("{}/settings/members", project_url(&project.slug))).into_response())
+}

@@ -1,0 +1,163 @@
+//! Every SQL statement circlet runs, behind one facade: [`Store`].
+//!
+//! `Store` is chosen at start-up from the database URL (`sqlite://…` or `postgres://…`);
+//! callers see use-case methods (`store.users().by_login(..)`) and never a backend type.
+//! Each backend keeps its native column types and its own migrations folder
+//! (`migrations/sqlite`, `migrations/postgres`) with the same file names. Where the SQL text is
+//! the same for both, one statement serves both through [`on_pool!`]; where the dialects
+//! differ, each backend gets its own statement side by side.
+//!
+//! This crate depends on `circlet-core` and `sqlx`, never on HTTP crates.
+
+pub mod error;
+pub mod projects;
+pub mod sessions;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod users;
+
+pub use error::StoreError;
+pub use projects::{Member, NewProject, Project};
+pub use sessions::Sessions;
+pub use users::{NewUser, User};
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// How long a request waits for a free connection before the store reports itself unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The database behind circlet: one of two backends, chosen by URL scheme.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+}
+
+/// The connection pool of the configured backend.
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool the store has. The body is compiled once
+/// per backend, so the same SQL text must be valid in both dialects.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite($pool) => $body,
+            $crate::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Which backend a store uses, for messages and `config check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// SQLite, embedded.
+    Sqlite,
+    /// PostgreSQL, over the network.
+    Postgres,
+}
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://PATH` or `postgres://…`). A SQLite file is created
+    /// when missing. Does not migrate: call [`Store::migrate`].
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let backend = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Config(format!("bad SQLite URL: {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a commit is on disk before it is acknowledged, power loss included.
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await
+                .map_err(|e| {
+                    StoreError::Unavailable(format!("cannot open SQLite database: {e}"))
+                })?;
+            Backend::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("cannot reach PostgreSQL: {e}")))?;
+            Backend::Postgres(pool)
+        } else {
+            return Err(StoreError::Config(
+                "database URL must start with sqlite:// or postgres://".into(),
+            ));
+        };
+        Ok(Store { backend })
+    }
+
+    /// Applies every pending migration of this backend.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let result = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await,
+            Backend::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await,
+        };
+        result.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// Which backend this store uses.
+    pub fn kind(&self) -> BackendKind {
+        match self.backend {
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// Succeeds when the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Closes every connection; later calls fail.
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+
+    /// Users and their passwords.
+    pub fn users(&self) -> users::Users<'_> {
+        users::Users(self)
+    }
+
+    /// Browser sessions.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions(self)
+    }
+
+    /// Projects and their members.
+    pub fn projects(&self) -> projects::Projects<'_> {
+        projects::Projects(self)
+    }
+}
+
+/// A timestamp as stored: UTC, whole seconds. Whole seconds keep SQLite's text timestamps
+/// the same width, so comparing them as text orders them in time.
+pub(crate) fn ts(t: OffsetDateTime) -> OffsetDateTime {
+    t.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .expect("0 is a valid nanosecond")
+}
+
+/// The current time as stored.
+pub fn now() -> OffsetDateTime {
+    ts(OffsetDateTime::now_utc())
+}

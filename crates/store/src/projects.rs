@@ -1,0 +1,258 @@
+//! Projects, their settings and their members.
+
+use crate::users::{UserRow, user_cols};
+use crate::{Store, StoreError, User, now, on_pool};
+use circlet_core::{BranchName, ProjectSlug, RepoUrl, Role};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A project as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// Store-assigned id.
+    pub id: i64,
+    /// Public id, shown by API v2.
+    pub uuid: Uuid,
+    /// `vcs/org/repo`.
+    pub slug: ProjectSlug,
+    /// Where the runner clones from.
+    pub repo_url: RepoUrl,
+    /// The branch built when none is named.
+    pub default_branch: BranchName,
+    /// Public projects' builds, badges and artifacts can be read without credentials.
+    pub public: bool,
+    /// When the project was added.
+    pub created_at: OffsetDateTime,
+}
+
+/// What it takes to add a project.
+#[derive(Debug, Clone)]
+pub struct NewProject {
+    /// `vcs/org/repo`, unique ignoring case.
+    pub slug: ProjectSlug,
+    /// Where the runner clones from.
+    pub repo_url: RepoUrl,
+    /// The branch built when none is named.
+    pub default_branch: BranchName,
+    /// Whether anonymous reads are allowed.
+    pub public: bool,
+}
+
+/// A project member and their role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The member.
+    pub user: User,
+    /// What they may do.
+    pub role: Role,
+}
+
+#[derive(sqlx::FromRow)]
+struct ProjectRow {
+    id: i64,
+    uuid: Uuid,
+    vcs: String,
+    org: String,
+    repo: String,
+    repo_url: String,
+    default_branch: String,
+    public: bool,
+    created_at: OffsetDateTime,
+}
+
+fn corrupt(e: circlet_core::Invalid) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(e.0.into()))
+}
+
+impl TryFrom<ProjectRow> for Project {
+    type Error = StoreError;
+    fn try_from(r: ProjectRow) -> Result<Self, StoreError> {
+        Ok(Project {
+            id: r.id,
+            uuid: r.uuid,
+            slug: ProjectSlug::from_parts(&r.vcs, &r.org, &r.repo).map_err(corrupt)?,
+            repo_url: RepoUrl::parse(&r.repo_url).map_err(corrupt)?,
+            default_branch: BranchName::parse(&r.default_branch).map_err(corrupt)?,
+            public: r.public,
+            created_at: r.created_at,
+        })
+    }
+}
+
+fn role_from(raw: &str) -> Result<Role, StoreError> {
+    Role::parse(raw).map_err(corrupt)
+}
+
+macro_rules! project_cols {
+    () => {
+        "projects.id, projects.uuid, projects.vcs, projects.org, projects.repo, projects.repo_url, projects.default_branch, projects.public, projects.created_at"
+    };
+}
+
+/// Use-cases on projects; see [`Store::projects`].
+pub struct Projects<'s>(pub(crate) &'s Store);
+
+impl Projects<'_> {
+    /// Adds a project with `owner_id` as its admin, in one transaction. `Conflict` when the
+    /// slug is taken (ignoring case and VCS spelling).
+    pub async fn create(&self, new: &NewProject, owner_id: i64) -> Result<Project, StoreError> {
+        let insert = concat!(
+            "INSERT INTO projects (slug_key, vcs, org, repo, repo_url, default_branch, public, created_at, uuid) ",
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
+            project_cols!()
+        );
+        let member = "INSERT INTO project_members (project_id, user_id, role, created_at) VALUES ($1, $2, 'admin', $3)";
+        let row: ProjectRow = on_pool!(self.0, pool => async {
+            let mut tx = pool.begin().await?;
+            let row: ProjectRow = sqlx::query_as(insert)
+                .bind(new.slug.key())
+                .bind(new.slug.vcs().short())
+                .bind(new.slug.org())
+                .bind(new.slug.repo())
+                .bind(new.repo_url.as_str())
+                .bind(new.default_branch.as_str())
+                .bind(new.public)
+                .bind(now())
+                .bind(Uuid::new_v4())
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query(member).bind(row.id).bind(owner_id).bind(now()).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(row)
+        }.await)
+        .map_err(|e| {
+            StoreError::from(e).conflict_as(format!("project {} already exists", new.slug))
+        })?;
+        row.try_into()
+    }
+
+    /// The project with this slug (any VCS spelling, any case).
+    pub async fn by_slug(&self, slug: &ProjectSlug) -> Result<Option<Project>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            project_cols!(),
+            " FROM projects WHERE slug_key = $1"
+        );
+        let row: Option<ProjectRow> = on_pool!(self.0, pool => sqlx::query_as(sql).bind(slug.key()).fetch_optional(pool).await)?;
+        row.map(Project::try_from).transpose()
+    }
+
+    /// Every project, by slug.
+    pub async fn list_all(&self) -> Result<Vec<Project>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            project_cols!(),
+            " FROM projects ORDER BY slug_key"
+        );
+        let rows: Vec<ProjectRow> =
+            on_pool!(self.0, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
+        rows.into_iter().map(Project::try_from).collect()
+    }
+
+    /// The projects `user_id` is a member of, with their role, by slug.
+    pub async fn list_for_member(&self, user_id: i64) -> Result<Vec<(Project, Role)>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            project_cols!(),
+            ", project_members.role FROM projects ",
+            "JOIN project_members ON project_members.project_id = projects.id ",
+            "WHERE project_members.user_id = $1 ORDER BY projects.slug_key"
+        );
+        let rows: Vec<(ProjectRow, String)> = on_pool!(self.0, pool => {
+            use sqlx::{FromRow, Row};
+            sqlx::query(sql).bind(user_id).fetch_all(pool).await?
+                .iter()
+                .map(|r| Ok::<_, sqlx::Error>((ProjectRow::from_row(r)?, r.try_get("role")?)))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        rows.into_iter()
+            .map(|(p, role)| Ok((p.try_into()?, role_from(&role)?)))
+            .collect()
+    }
+
+    /// The role `user_id` holds in `project_id`, if any. Site-admin rights are the caller's to add.
+    pub async fn role_of(&self, project_id: i64, user_id: i64) -> Result<Option<Role>, StoreError> {
+        let sql = "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2";
+        let role: Option<String> = on_pool!(self.0, pool => {
+            sqlx::query_scalar(sql).bind(project_id).bind(user_id).fetch_optional(pool).await
+        })?;
+        role.as_deref().map(role_from).transpose()
+    }
+
+    /// Makes `user_id` a member with `role`, or changes their role.
+    pub async fn set_member(
+        &self,
+        project_id: i64,
+        user_id: i64,
+        role: Role,
+    ) -> Result<(), StoreError> {
+        let sql = concat!(
+            "INSERT INTO project_members (project_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) ",
+            "ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role"
+        );
+        on_pool!(self.0, pool => {
+            sqlx::query(sql).bind(project_id).bind(user_id).bind(role.as_str()).bind(now()).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Removes a member; `NotFound` when they were not one.
+    pub async fn remove_member(&self, project_id: i64, user_id: i64) -> Result<(), StoreError> {
+        let sql = "DELETE FROM project_members WHERE project_id = $1 AND user_id = $2";
+        let n = on_pool!(self.0, pool => {
+            sqlx::query(sql).bind(project_id).bind(user_id).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        if n == 0 {
+            return Err(StoreError::NotFound(
+                "that user is not a member of this project".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Members of a project with their roles, by login.
+    pub async fn members(&self, project_id: i64) -> Result<Vec<Member>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            user_cols!(),
+            ", project_members.role FROM project_members ",
+            "JOIN users ON users.id = project_members.user_id ",
+            "WHERE project_members.project_id = $1 ORDER BY users.login"
+        );
+        let rows: Vec<(UserRow, String)> = on_pool!(self.0, pool => {
+            use sqlx::{FromRow, Row};
+            sqlx::query(sql).bind(project_id).fetch_all(pool).await?
+                .iter()
+                .map(|r| Ok::<_, sqlx::Error>((UserRow::from_row(r)?, r.try_get("role")?)))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        rows.into_iter()
+            .map(|(u, role)| {
+                Ok(Member {
+                    user: u.try_into()?,
+                    role: role_from(&role)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Changes a project's clone URL, default branch and visibility.
+    pub async fn update_settings(
+        &self,
+        project_id: i64,
+        repo_url: &RepoUrl,
+        default_branch: &BranchName,
+        public: bool,
+    ) -> Result<(), StoreError> {
+        let sql =
+            "UPDATE projects SET repo_url = $2, default_branch = $3, public = $4 WHERE id = $1";
+        let n = on_pool!(self.0, pool => {
+            sqlx::query(sql).bind(project_id).bind(repo_url.as_str()).bind(default_branch.as_str()).bind(public)
+                .execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        if n == 0 {
+            return Err(StoreError::NotFound("project not found".into()));
+        }
+        Ok(())
+    }
+}
