@@ -48,7 +48,7 @@ impl AppState {
     pub async fn announce_setup_if_needed(&self) {
         match self.store.users().count().await {
             Ok(0) => {
-                let url = self.new_setup_url();
+                let url = self.setup_url();
                 tracing::warn!("no users yet: create the first site admin at {url}");
             }
             Ok(_) => {}
@@ -56,16 +56,15 @@ impl AppState {
         }
     }
 
-    /// Makes a fresh setup code (replacing any earlier one) and returns the URL that uses it.
-    pub fn new_setup_url(&self) -> String {
-        let code = circlet_core::secret::random_hex_secret();
-        let url = format!(
+    /// The URL that uses the current setup code, making a code first if there is none.
+    pub fn setup_url(&self) -> String {
+        let mut guard = self.setup_code.lock().expect("setup code lock");
+        let code = guard.get_or_insert_with(circlet_core::secret::random_hex_secret);
+        format!(
             "{}/setup?code={}",
             self.config.public_url,
             code.expose_secret()
-        );
-        *self.setup_code.lock().expect("setup code lock") = Some(code);
-        url
+        )
     }
 
     /// Whether `candidate` is the current setup code (constant time).

@@ -28,16 +28,20 @@ where
     }
 }
 
+/// 413 and 415 keep their status; every other unreadable body (bad syntax, wrong shape) is a 400
+/// that quotes the parser's reason.
 fn json_rejection(rejection: JsonRejection) -> ApiError {
-    let status = rejection.status();
-    let message = match &rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            "Expected a JSON body with Content-Type: application/json".to_owned()
-        }
-        _ if status == StatusCode::PAYLOAD_TOO_LARGE => "Request body is too large".to_owned(),
-        _ => rejection.body_text(),
-    };
-    ApiError::Rejected(status, message)
+    match &rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::Rejected(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Expected a JSON body with Content-Type: application/json".to_owned(),
+        ),
+        _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::Rejected(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body is too large".to_owned(),
+        ),
+        _ => ApiError::Invalid(rejection.body_text()),
+    }
 }
 
 /// Any `/api/…` path no route matches.

@@ -1,0 +1,166 @@
+//! `TestApp`: the real server on an ephemeral port with a fresh database, plus personas.
+
+use circlet_core::{DisplayName, Email, Login, Password};
+use circlet_server::{AppState, ServerConfig, SessionKey};
+use circlet_store::testkit::TestDb;
+use circlet_store::{BackendKind, NewUser, Store, User};
+use reqwest::redirect::Policy;
+use tokio::sync::oneshot;
+
+/// Every persona's password.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Writes each test body once and runs it on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let $app = $crate::app::TestApp::spawn(circlet_store::BackendKind::Sqlite).await;
+                    $body
+                }
+            )*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let $app = $crate::app::TestApp::spawn(circlet_store::BackendKind::Postgres).await;
+                    $body
+                }
+            )*
+        }
+    };
+}
+
+/// A running server and its store.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The server's state (for the setup code).
+    pub state: AppState,
+    /// Direct store access, for arranging and checking.
+    pub store: Store,
+    _db: TestDb,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestApp {
+    /// Starts a server on `kind` with default settings.
+    pub async fn spawn(kind: BackendKind) -> TestApp {
+        Self::spawn_with(kind, |_| {}).await
+    }
+
+    /// Starts a server on `kind`, letting `tune` adjust the configuration first.
+    pub async fn spawn_with(kind: BackendKind, tune: impl FnOnce(&mut ServerConfig)) -> TestApp {
+        let db = TestDb::new(kind).await;
+        let store = db.store().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let url = format!("http://{addr}");
+        let mut config = ServerConfig::new(
+            addr,
+            url.clone(),
+            SessionKey::new(circlet_core::secret::random_bytes()),
+        );
+        tune(&mut config);
+        let state = AppState::new(store.clone(), config);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server_state = state.clone();
+        tokio::spawn(async move {
+            circlet_server::serve(listener, server_state, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestApp {
+            url,
+            state,
+            store,
+            _db: db,
+            _stop: stop,
+        }
+    }
+
+    /// An absolute URL on this server.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    /// A cookie-keeping client that does not follow redirects (so tests see them).
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Creates a user with [`PASSWORD`].
+    pub async fn user(&self, login: &str, site_admin: bool) -> User {
+        let new = NewUser {
+            login: Login::parse(login).unwrap(),
+            name: DisplayName::parse(login).unwrap(),
+            email: Email::parse(&format!("{login}@example.test")).unwrap(),
+            password_hash: circlet_server::auth::password::hash(Password::parse(PASSWORD).unwrap())
+                .await
+                .unwrap(),
+            site_admin,
+        };
+        self.store.users().create(&new).await.unwrap()
+    }
+
+    /// A browser logged in as `login` (password [`PASSWORD`]).
+    pub async fn logged_in(&self, login: &str) -> reqwest::Client {
+        let b = self.browser();
+        let csrf = self.csrf(&b, "/login").await;
+        let r = b
+            .post(self.at("/login"))
+            .form(&[("login", login), ("password", PASSWORD), ("csrf", &csrf)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "login as {login} should redirect");
+        b
+    }
+
+    /// Loads `path` in `browser` and returns the CSRF token of its forms.
+    pub async fn csrf(&self, browser: &reqwest::Client, path: &str) -> String {
+        let html = browser
+            .get(self.at(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        csrf_in(&html).unwrap_or_else(|| panic!("no csrf field on {path}: {html}"))
+    }
+
+    /// Posts a form with the CSRF token of the page at `from`.
+    pub async fn post_form(
+        &self,
+        browser: &reqwest::Client,
+        from: &str,
+        to: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let csrf = self.csrf(browser, from).await;
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf", &csrf));
+        browser.post(self.at(to)).form(&all).send().await.unwrap()
+    }
+}
+
+/// The value of the first hidden `csrf` field in a page.
+pub fn csrf_in(html: &str) -> Option<String> {
+    let at = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    Some(html[at..].split('"').next()?.to_owned())
+}

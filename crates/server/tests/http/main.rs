@@ -1,0 +1,6 @@
+//! circlet-server at the level a user sees: the real server on 127.0.0.1:0 with a fresh store,
+//! driven over HTTP. Tests written with `both_backends!` run on SQLite and on PostgreSQL.
+
+mod api;
+mod app;
+mod ui;
