@@ -57,9 +57,9 @@ pub enum ProjectCommand {
         /// Login of the project's first admin.
         #[arg(long)]
         owner: String,
-        /// Git URL the runner clones [default: none given → error].
+        /// Git URL the runner clones [default: https://github.com/ORG/REPO.git, or bitbucket.org].
         #[arg(long)]
-        repo_url: String,
+        repo_url: Option<String>,
         /// Default branch.
         #[arg(long, default_value = "main")]
         default_branch: String,
@@ -107,9 +107,14 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
             public,
         }) => {
             let owner = find_user(&store, &owner).await?;
+            let slug = ProjectSlug::parse(&slug)?;
+            let repo_url = match repo_url {
+                Some(url) => RepoUrl::parse(&url)?,
+                None => RepoUrl::default_for(&slug),
+            };
             let new = NewProject {
-                slug: ProjectSlug::parse(&slug)?,
-                repo_url: RepoUrl::parse(&repo_url)?,
+                slug,
+                repo_url,
                 default_branch: BranchName::parse(&default_branch)?,
                 public,
             };

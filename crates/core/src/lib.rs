@@ -11,6 +11,7 @@ pub mod repo_url;
 pub mod role;
 pub mod secret;
 pub mod slug;
+pub mod token;
 
 pub use account::{DisplayName, Email, Login, Password};
 pub use branch::BranchName;

@@ -89,7 +89,8 @@ mod tests {
         #[test]
         fn a_token_value_never_survives(prefix in "[a-z=&]{0,20}", value in "[A-Za-z0-9_]{8,40}") {
             let q = format!("{prefix}&circle-token={value}");
-            prop_assert!(!redact_query(&q).contains(&format!("={value}")));
+            let needle = format!("={}", value);
+            prop_assert!(!redact_query(&q).contains(&needle));
         }
 
         #[test]

@@ -63,6 +63,16 @@ impl RepoUrl {
         }
     }
 
+    /// The clone URL a project on a public host has when none is given:
+    /// `https://github.com/ORG/REPO.git` or `https://bitbucket.org/ORG/REPO.git`.
+    pub fn default_for(slug: &crate::ProjectSlug) -> RepoUrl {
+        let host = match slug.vcs() {
+            crate::Vcs::GitHub => "github.com",
+            crate::Vcs::Bitbucket => "bitbucket.org",
+        };
+        RepoUrl(format!("https://{host}/{}/{}.git", slug.org(), slug.repo()))
+    }
+
     /// The URL as given.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -90,6 +100,21 @@ mod tests {
         ] {
             assert!(RepoUrl::parse(ok).is_ok(), "{ok}");
         }
+    }
+
+    #[test]
+    fn the_default_follows_the_vcs_host() {
+        let gh = crate::ProjectSlug::parse("github/Acme/W").unwrap();
+        assert_eq!(
+            RepoUrl::default_for(&gh).as_str(),
+            "https://github.com/Acme/W.git"
+        );
+        let bb = crate::ProjectSlug::parse("bb/o/r").unwrap();
+        assert_eq!(
+            RepoUrl::default_for(&bb).as_str(),
+            "https://bitbucket.org/o/r.git"
+        );
+        assert!(RepoUrl::parse(RepoUrl::default_for(&gh).as_str()).is_ok());
     }
 
     #[test]

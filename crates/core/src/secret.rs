@@ -17,6 +17,14 @@ pub fn random_hex_secret() -> SecretString {
     SecretString::from(hex::encode(random_bytes::<32>()))
 }
 
+/// Equality that takes the same time wherever the inputs differ (for comparing secrets).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -95,11 +95,11 @@ pub async fn get_one(
     Ok(Json(ProjectJson::from(&access.project)))
 }
 
-/// The body of `POST /api/v2/project/{vcs}/{org}/{repo}`.
+/// The body of `POST /api/v2/project/{vcs}/{org}/{repo}`; `repo_url` defaults to the VCS host's.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
-    repo_url: String,
+    repo_url: Option<String>,
     default_branch: Option<String>,
     #[serde(default)]
     public: bool,
@@ -113,9 +113,13 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateProject>,
 ) -> Result<(StatusCode, Json<ProjectJson>), ApiError> {
     let user = user.ok_or_else(|| ApiError::Unauthorized("You must log in first.".into()))?;
+    let repo_url = match &body.repo_url {
+        Some(url) => RepoUrl::parse(url)?,
+        None => RepoUrl::default_for(&slug),
+    };
     let new = NewProject {
         slug,
-        repo_url: RepoUrl::parse(&body.repo_url)?,
+        repo_url,
         default_branch: BranchName::parse(body.default_branch.as_deref().unwrap_or("main"))?,
         public: body.public,
     };

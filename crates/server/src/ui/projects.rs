@@ -89,9 +89,14 @@ pub async fn create(
     UiForm(form): UiForm<NewProjectForm>,
 ) -> Result<Response, PageError> {
     let parsed = (|| {
+        let slug = ProjectSlug::from_parts(&form.vcs, form.org.trim(), form.repo.trim())?;
+        let repo_url = match form.repo_url.trim() {
+            "" => RepoUrl::default_for(&slug),
+            url => RepoUrl::parse(url)?,
+        };
         Ok::<_, circlet_core::Invalid>(NewProject {
-            slug: ProjectSlug::from_parts(&form.vcs, form.org.trim(), form.repo.trim())?,
-            repo_url: RepoUrl::parse(&form.repo_url)?,
+            slug,
+            repo_url,
             default_branch: BranchName::parse(&form.default_branch)?,
             public: form.public.is_some(),
         })

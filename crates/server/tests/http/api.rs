@@ -106,9 +106,9 @@ both_backends! {
         assert_eq!(s, 400);
         assert!(v["message"].as_str().unwrap().contains("scheme"), "{v}");
 
-        let (s, v) = create_project(&app, &b, "gh/acme/x", json!({"default_branch": "main"})).await;
+        let (s, v) = create_project(&app, &b, "gh/acme/x", json!({"repo_url": "file:///r", "public": "yes"})).await;
         assert_eq!(s, 400);
-        assert!(v["message"].as_str().unwrap().contains("repo_url"), "{v}");
+        assert!(v["message"].as_str().unwrap().contains("expected a boolean"), "{v}");
 
         let (s, v) = create_project(&app, &b, "gh/acme/x", json!({"repo_url": "file:///r", "colour": "red"})).await;
         assert_eq!(s, 400);
@@ -132,6 +132,16 @@ both_backends! {
         let (s, _) = json_of(b.get(app.at("/api/v2/project/gh%2Fonly-two")).send().await.unwrap()).await;
         assert_eq!(s, 400);
         assert_eq!(app.store.projects().list_all().await.unwrap().len(), 1, "no failed request wrote anything");
+    }
+
+    async fn the_clone_url_defaults_to_the_vcs_host(app) {
+        app.user("alice", false).await;
+        let b = app.logged_in("alice").await;
+        let (s, v) = create_project(&app, &b, "bb/acme/tool", json!({})).await;
+        assert_eq!(s, 201, "{v}");
+        assert_eq!(v["vcs_info"]["vcs_url"], "https://bitbucket.org/acme/tool.git");
+        assert_eq!(v["vcs_info"]["provider"], "Bitbucket");
+        assert_eq!(v["vcs_info"]["default_branch"], "main");
     }
 
     async fn private_projects_look_absent_to_outsiders(app) {

@@ -1,0 +1,319 @@
+//! `circlet admin …` on both backends: what each command does to the store, and the one-line
+//! error for each way to get it wrong.
+
+use crate::{Instance, on_both_backends};
+use circlet_core::{Login, ProjectSlug, Role};
+use circlet_store::{BackendKind, Store};
+
+on_both_backends!(
+    users_are_created_from_stdin_or_with_a_generated_password,
+    bad_user_input_is_refused_in_one_line,
+    users_can_be_disabled,
+    projects_are_created_with_their_owner_as_admin,
+    bad_project_input_is_refused_in_one_line,
+    members_are_added_and_their_role_changed,
+);
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn user(store: &Store, login: &str) -> Option<circlet_store::User> {
+    store
+        .users()
+        .by_login(&Login::parse(login).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn project(store: &Store, slug: &str) -> Option<circlet_store::Project> {
+    store
+        .projects()
+        .by_slug(&ProjectSlug::parse(slug).unwrap())
+        .await
+        .unwrap()
+}
+
+/// An installation with users `alice` and `bob`.
+async fn with_alice_and_bob(kind: BackendKind) -> Instance {
+    let instance = Instance::new(kind).await;
+    for login in ["alice", "bob"] {
+        instance
+            .admin(
+                &["user", "create", login, "--password-stdin"],
+                Some(&format!("{PASSWORD}\n")),
+            )
+            .ok();
+    }
+    instance
+}
+
+async fn role_of(
+    store: &Store,
+    project: &circlet_store::Project,
+    user: &circlet_store::User,
+) -> Option<Role> {
+    store.projects().role_of(project.id, user.id).await.unwrap()
+}
+
+fn create_widgets(instance: &Instance) -> crate::Run {
+    instance.admin(
+        &[
+            "project",
+            "create",
+            "gh/acme/widgets",
+            "--owner",
+            "alice",
+            "--repo-url",
+            "file:///tmp/x",
+        ],
+        None,
+    )
+}
+
+async fn users_are_created_from_stdin_or_with_a_generated_password(kind: BackendKind) {
+    let instance = Instance::new(kind).await;
+
+    let run = instance.admin(
+        &["user", "create", "alice", "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    let out = run.ok();
+    assert!(out.contains("created user alice"), "{out}");
+    assert!(
+        !out.contains("password"),
+        "a piped password is not echoed: {out}"
+    );
+    assert!(!run.stderr.contains(PASSWORD), "{}", run.stderr);
+
+    let run = instance.admin(
+        &[
+            "user",
+            "create",
+            "bob",
+            "--name",
+            "Bob Builder",
+            "--email",
+            "bob@example.com",
+            "--admin",
+        ],
+        None,
+    );
+    let out = run.ok();
+    let shown: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("password: "))
+        .collect();
+    assert_eq!(shown.len(), 1, "the password is printed once: {out}");
+    assert!(shown[0].len() >= 16, "a strong password: {out}");
+    assert_eq!(
+        out.matches(shown[0]).count(),
+        1,
+        "the password is printed once: {out}"
+    );
+    assert!(!run.stderr.contains(shown[0]), "not logged: {}", run.stderr);
+
+    let store = instance.store().await;
+    let alice = user(&store, "alice").await.expect("alice exists");
+    assert_eq!(alice.name, "alice");
+    assert_eq!(alice.email, "alice@localhost");
+    assert!(!alice.site_admin && !alice.disabled);
+    let bob = user(&store, "bob").await.expect("bob exists");
+    assert_eq!(bob.name, "Bob Builder");
+    assert_eq!(bob.email, "bob@example.com");
+    assert!(bob.site_admin);
+    let (_, hash) = store
+        .users()
+        .credentials(&bob.login)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains(shown[0]));
+    store.close().await;
+}
+
+async fn bad_user_input_is_refused_in_one_line(kind: BackendKind) {
+    let instance = Instance::new(kind).await;
+    let create = |login: &str, stdin: &str| {
+        instance.admin(&["user", "create", login, "--password-stdin"], Some(stdin))
+    };
+
+    create("alice", "short\n").fails_with(&["password", "at least"]);
+    create("alice", "").fails_with(&["no password on stdin"]);
+    create("alice", "\n").fails_with(&["no password on stdin"]);
+    create("Bad Login!", "correct horse battery\n").fails_with(&["login"]);
+    create("alice", "correct horse battery\n").ok();
+    create("alice", "another long password\n").fails_with(&["'alice'", "already taken"]);
+    // Logins are case-insensitive.
+    create("ALICE", "another long password\n").fails_with(&["'alice'", "already taken"]);
+    instance
+        .admin(&["user", "create", "carol", "--email", "nope"], None)
+        .fails_with(&["email"]);
+
+    let store = instance.store().await;
+    assert_eq!(store.users().count().await.unwrap(), 1, "only alice exists");
+    store.close().await;
+}
+
+async fn users_can_be_disabled(kind: BackendKind) {
+    let instance = with_alice_and_bob(kind).await;
+    let out = instance.admin(&["user", "disable", "alice"], None);
+    assert!(out.ok().contains("disabled alice"), "{}", out.stdout);
+    instance
+        .admin(&["user", "disable", "nobody"], None)
+        .fails_with(&["'nobody'"]);
+    instance
+        .admin(&["user", "disable", "Bad Login!"], None)
+        .fails_with(&["login"]);
+
+    let store = instance.store().await;
+    assert!(user(&store, "alice").await.unwrap().disabled);
+    assert!(!user(&store, "bob").await.unwrap().disabled);
+    store.close().await;
+}
+
+async fn projects_are_created_with_their_owner_as_admin(kind: BackendKind) {
+    let instance = with_alice_and_bob(kind).await;
+    let out = create_widgets(&instance);
+    assert!(out.ok().contains("gh/acme/widgets"), "{}", out.stdout);
+    instance
+        .admin(
+            &[
+                "project",
+                "create",
+                "bitbucket/acme/gadgets",
+                "--owner",
+                "bob",
+                "--repo-url",
+                "https://example.com/acme/gadgets.git",
+                "--default-branch",
+                "trunk",
+                "--public",
+            ],
+            None,
+        )
+        .ok();
+
+    instance
+        .admin(
+            &["project", "create", "gh/acme/plain", "--owner", "bob"],
+            None,
+        )
+        .ok();
+
+    let store = instance.store().await;
+    let alice = user(&store, "alice").await.unwrap();
+    let bob = user(&store, "bob").await.unwrap();
+    let plain = project(&store, "gh/acme/plain").await.unwrap();
+    assert_eq!(
+        plain.repo_url.as_str(),
+        "https://github.com/acme/plain.git",
+        "without --repo-url the VCS host's URL is used"
+    );
+
+    let widgets = project(&store, "github/ACME/Widgets")
+        .await
+        .expect("found under any spelling");
+    assert_eq!(widgets.slug.to_string(), "gh/acme/widgets");
+    assert_eq!(widgets.repo_url.as_str(), "file:///tmp/x");
+    assert_eq!(widgets.default_branch.as_str(), "main");
+    assert!(!widgets.public);
+    let projects = store.projects();
+    assert_eq!(
+        projects.role_of(widgets.id, alice.id).await.unwrap(),
+        Some(Role::Admin)
+    );
+    assert_eq!(projects.role_of(widgets.id, bob.id).await.unwrap(), None);
+
+    let gadgets = project(&store, "bb/acme/gadgets").await.unwrap();
+    assert_eq!(gadgets.slug.to_string(), "bb/acme/gadgets");
+    assert_eq!(gadgets.default_branch.as_str(), "trunk");
+    assert!(gadgets.public);
+    assert_eq!(
+        projects.role_of(gadgets.id, bob.id).await.unwrap(),
+        Some(Role::Admin)
+    );
+    store.close().await;
+}
+
+async fn bad_project_input_is_refused_in_one_line(kind: BackendKind) {
+    let instance = with_alice_and_bob(kind).await;
+    create_widgets(&instance).ok();
+    let create = |slug: &str, owner: &str, repo_url: &str| {
+        instance.admin(
+            &[
+                "project",
+                "create",
+                slug,
+                "--owner",
+                owner,
+                "--repo-url",
+                repo_url,
+            ],
+            None,
+        )
+    };
+    let repo = "file:///tmp/x";
+
+    create("gh/acme/widgets", "alice", repo).fails_with(&["gh/acme/widgets", "already exists"]);
+    create("github/ACME/widgets", "bob", repo).fails_with(&["already exists"]);
+    create("gh/acme", "alice", repo).fails_with(&["vcs/org/repo"]);
+    create("gh/acme/widgets/extra", "alice", repo).fails_with(&["vcs/org/repo"]);
+    create("svn/a/b", "alice", repo).fails_with(&["unknown VCS type 'svn'"]);
+    create("gh/acme/other", "zed", repo).fails_with(&["'zed'"]);
+    create("gh/acme/other", "alice", "ftp://example.com/x").fails_with(&["repository URL"]);
+    create("gh/acme/other", "alice", "file://relative").fails_with(&["absolute path"]);
+
+    let store = instance.store().await;
+    let all = store.projects().list_all().await.unwrap();
+    let slugs: Vec<String> = all.iter().map(|p| p.slug.to_string()).collect();
+    assert_eq!(slugs, ["gh/acme/widgets"]);
+    let alice = user(&store, "alice").await.unwrap();
+    let bob = user(&store, "bob").await.unwrap();
+    assert_eq!(
+        store.projects().role_of(all[0].id, bob.id).await.unwrap(),
+        None,
+        "a refused duplicate must not make bob a member"
+    );
+    assert_eq!(
+        store.projects().role_of(all[0].id, alice.id).await.unwrap(),
+        Some(Role::Admin)
+    );
+    store.close().await;
+}
+
+async fn members_are_added_and_their_role_changed(kind: BackendKind) {
+    let instance = with_alice_and_bob(kind).await;
+    create_widgets(&instance).ok();
+    let add = |slug: &str, login: &str, role: &str| {
+        instance.admin(
+            &["project", "add-member", slug, login, "--role", role],
+            None,
+        )
+    };
+
+    let out = add("gh/acme/widgets", "bob", "write");
+    assert!(
+        out.ok().contains("bob is now write of gh/acme/widgets"),
+        "{}",
+        out.stdout
+    );
+    let store = instance.store().await;
+    let widgets = project(&store, "gh/acme/widgets").await.unwrap();
+    let bob = user(&store, "bob").await.unwrap();
+    assert_eq!(role_of(&store, &widgets, &bob).await, Some(Role::Write));
+
+    // The other spelling of the slug, and any case, reach the same project.
+    add("github/ACME/widgets", "bob", "READ").ok();
+    assert_eq!(role_of(&store, &widgets, &bob).await, Some(Role::Read));
+
+    add("gh/acme/widgets", "bob", "owner").fails_with(&["unknown role 'owner'"]);
+    add("gh/acme/nothing", "bob", "read").fails_with(&["gh/acme/nothing"]);
+    add("gh/acme/widgets", "zed", "read").fails_with(&["'zed'"]);
+    add("gh/acme", "bob", "read").fails_with(&["vcs/org/repo"]);
+    assert_eq!(
+        role_of(&store, &widgets, &bob).await,
+        Some(Role::Read),
+        "failed commands change nothing"
+    );
+    store.close().await;
+}
