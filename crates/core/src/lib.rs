@@ -7,6 +7,7 @@
 pub mod account;
 pub mod branch;
 pub mod redact;
+pub mod scope;
 pub mod repo_url;
 pub mod role;
 pub mod secret;
