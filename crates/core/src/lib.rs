@@ -7,9 +7,9 @@
 pub mod account;
 pub mod branch;
 pub mod redact;
-pub mod scope;
 pub mod repo_url;
 pub mod role;
+pub mod scope;
 pub mod secret;
 pub mod slug;
 pub mod token;

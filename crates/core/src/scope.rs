@@ -19,7 +19,11 @@ pub enum ProjectScope {
 
 impl ProjectScope {
     /// Every scope, as the UI lists them.
-    pub const ALL: [ProjectScope; 3] = [ProjectScope::Status, ProjectScope::ViewBuilds, ProjectScope::All];
+    pub const ALL: [ProjectScope; 3] = [
+        ProjectScope::Status,
+        ProjectScope::ViewBuilds,
+        ProjectScope::All,
+    ];
 
     /// Accepts the API names `status`, `view-builds`, `all`.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
@@ -27,7 +31,9 @@ impl ProjectScope {
             "status" => Ok(ProjectScope::Status),
             "view-builds" => Ok(ProjectScope::ViewBuilds),
             "all" => Ok(ProjectScope::All),
-            _ => Err(Invalid::new("scope must be one of: status, view-builds, all")),
+            _ => Err(Invalid::new(
+                "scope must be one of: status, view-builds, all",
+            )),
         }
     }
 
@@ -149,8 +155,14 @@ pub fn decide(asker: Asker, public: bool, action: Action) -> Decision {
         Asker::Anonymous => action.is_public_read(),
         Asker::User(Some(role)) => role >= action.required_role(),
         Asker::User(None) => action.is_public_read(),
-        Asker::ProjectToken { scope, same_project: true } => scope.allows(action),
-        Asker::ProjectToken { same_project: false, .. } => action.is_public_read(),
+        Asker::ProjectToken {
+            scope,
+            same_project: true,
+        } => scope.allows(action),
+        Asker::ProjectToken {
+            same_project: false,
+            ..
+        } => action.is_public_read(),
     };
     match (allowed, asker) {
         (true, _) => Decision::Allow,
@@ -176,6 +188,7 @@ mod tests {
 
     /// The matrix, row by row, on a private project.
     #[test]
+    #[rustfmt::skip]
     fn the_authorization_matrix_on_a_private_project() {
         let status = Asker::ProjectToken { scope: ProjectScope::Status, same_project: true };
         let artifacts = Asker::ProjectToken { scope: ProjectScope::ViewBuilds, same_project: true };
@@ -204,7 +217,10 @@ mod tests {
     fn outsiders_see_private_projects_as_absent() {
         for action in Action::ALL {
             assert_eq!(decide(Asker::User(None), false, action), NotFound);
-            let other = Asker::ProjectToken { scope: ProjectScope::All, same_project: false };
+            let other = Asker::ProjectToken {
+                scope: ProjectScope::All,
+                same_project: false,
+            };
             assert_eq!(decide(other, false, action), NotFound);
         }
     }
