@@ -64,6 +64,35 @@ const PREFIX_LEN: usize = 7;
 pub const TOKEN_LEN: usize = PREFIX_LEN + ID_LEN + 1 + HEX_LEN;
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
+/// A token's name (personal) or label (project): 1–100 characters after trimming, no control
+/// characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenName(String);
+
+impl TokenName {
+    /// Validates `raw`; `what` names the field in the error ("name" or "label").
+    pub fn parse(raw: &str, what: &str) -> Result<Self, crate::Invalid> {
+        let name = raw.trim();
+        let n = name.chars().count();
+        if n == 0 || n > 100 {
+            return Err(crate::Invalid::new(format!(
+                "{what} must be 1 to 100 characters"
+            )));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(crate::Invalid::new(format!(
+                "{what} must not contain control characters"
+            )));
+        }
+        Ok(TokenName(name.to_owned()))
+    }
+
+    /// The name, trimmed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// SHA-256 of a token: the only form in which a token is stored.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TokenDigest(pub [u8; 32]);
@@ -213,6 +242,20 @@ mod tests {
             assert_eq!(t.last4(), &v[v.len() - 4..]);
             assert!(!format!("{t:?}").contains(v));
         }
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(TokenName::parse("  ci  ", "name").unwrap().as_str(), "ci");
+        assert!(
+            TokenName::parse(" ", "label")
+                .unwrap_err()
+                .0
+                .starts_with("label")
+        );
+        assert!(TokenName::parse(&"x".repeat(101), "name").is_err());
+        assert!(TokenName::parse(&"é".repeat(100), "name").is_ok());
+        assert!(TokenName::parse("a\nb", "name").is_err());
     }
 
     #[test]

@@ -41,12 +41,31 @@ pub struct ServerConfig {
     pub login_failures_per_window: u32,
     /// The window of `login_failures_per_window`.
     pub login_failure_window: std::time::Duration,
+    /// Failed token authentications allowed per client address per window before 429.
+    pub auth_failures_per_window: u32,
+    /// The window of `auth_failures_per_window`.
+    pub auth_failure_window: std::time::Duration,
+    /// How often token use (last used, addresses, kinds) is written: at most one write per token
+    /// per interval, off the request path.
+    pub usage_flush_interval: std::time::Duration,
+    /// The longest lifetime a new token may have; `None` allows tokens that never expire.
+    pub max_token_lifetime_days: Option<u32>,
+    /// How many personal tokens one user may hold.
+    pub personal_token_cap: i64,
 }
 
 impl ServerConfig {
     /// Cookies carry `Secure` when users reach circlet over https.
     pub fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")
+    }
+
+    /// The token limits of this instance.
+    pub fn token_policy(&self) -> crate::tokens::TokenPolicy {
+        crate::tokens::TokenPolicy {
+            max_lifetime_days: self.max_token_lifetime_days,
+            personal_cap: self.personal_token_cap,
+        }
     }
 
     /// Defaults suitable for tests and for `serve` before overrides.
@@ -59,6 +78,11 @@ impl ServerConfig {
             session_lifetime: time::Duration::days(14),
             login_failures_per_window: 10,
             login_failure_window: std::time::Duration::from_secs(15 * 60),
+            auth_failures_per_window: 30,
+            auth_failure_window: std::time::Duration::from_secs(5 * 60),
+            usage_flush_interval: std::time::Duration::from_secs(60),
+            max_token_lifetime_days: None,
+            personal_token_cap: 500,
         }
     }
 }

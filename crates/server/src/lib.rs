@@ -15,6 +15,7 @@ pub mod error;
 pub mod request_log;
 pub mod routes;
 pub mod state;
+pub mod tokens;
 pub mod ui;
 
 pub use config::{ServerConfig, SessionKey};
@@ -32,11 +33,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     state.announce_setup_if_needed().await;
-    let app = routes::router(state);
+    let flusher = tokio::spawn(auth::usage::flush_every(state.clone()));
+    let app = routes::router(state.clone());
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await?;
+    flusher.abort();
+    // What was used since the last flush is written before the server stops.
+    state.usage.flush(&state).await;
+    Ok(())
 }

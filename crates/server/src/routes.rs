@@ -6,7 +6,7 @@ use crate::{api, request_log, ui};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
@@ -18,6 +18,22 @@ pub fn router(state: AppState) -> Router {
 
     // JSON APIs (CircleCI v1.1 and v2 shapes). Errors are JSON, unknown paths a JSON 404.
     let api = Router::new()
+        .route("/v1.1/me", get(api::me::v1))
+        .route("/v1/me", get(api::me::v1))
+        .route("/v2/me", get(api::me::v2))
+        .route(
+            "/v1.1/project/{vcs}/{org}/{repo}/token",
+            get(api::tokens::list)
+                .post(api::tokens::create)
+                .put(api::tokens::immutable)
+                .patch(api::tokens::immutable),
+        )
+        .route(
+            "/v1.1/project/{vcs}/{org}/{repo}/token/{id}",
+            delete(api::tokens::delete)
+                .put(api::tokens::immutable)
+                .patch(api::tokens::immutable),
+        )
         .route("/v2/project/{slug}", get(api::projects::get_one))
         .route(
             "/v2/project/{vcs}/{org}/{repo}",

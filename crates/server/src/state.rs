@@ -1,6 +1,7 @@
 //! Shared state handed to every handler.
 
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::throttle::FailureThrottle;
+use crate::auth::usage::UsageRecorder;
 use crate::config::ServerConfig;
 use circlet_store::Store;
 use secrecy::{ExposeSecret, SecretString};
@@ -17,7 +18,11 @@ pub struct Inner {
     /// Settings.
     pub config: ServerConfig,
     /// Failed-login counters per client address.
-    pub login_throttle: LoginThrottle,
+    pub login_throttle: FailureThrottle,
+    /// Failed token-authentication counters per client address.
+    pub auth_throttle: FailureThrottle,
+    /// Token use waiting to be written (last used, addresses, kinds of requests).
+    pub usage: UsageRecorder,
     /// The one-time first-admin setup code, while no user exists.
     setup_code: Mutex<Option<SecretString>>,
 }
@@ -32,14 +37,18 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Builds the state; a setup code is made later, only if the store has no user.
     pub fn new(store: Store, config: ServerConfig) -> Self {
-        let login_throttle = LoginThrottle::new(
+        let login_throttle = FailureThrottle::new(
             config.login_failures_per_window,
             config.login_failure_window,
         );
+        let auth_throttle =
+            FailureThrottle::new(config.auth_failures_per_window, config.auth_failure_window);
         AppState(Arc::new(Inner {
             store,
             config,
             login_throttle,
+            auth_throttle,
+            usage: UsageRecorder::default(),
             setup_code: Mutex::new(None),
         }))
     }

@@ -9,16 +9,21 @@
 //!
 //! This crate depends on `circlet-core` and `sqlx`, never on HTTP crates.
 
+pub mod audit;
 pub mod error;
 pub mod projects;
 pub mod sessions;
+pub mod settings;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod tokens;
 pub mod users;
 
+pub use audit::{AuditEntry, AuditScope, NewAuditEntry};
 pub use error::StoreError;
 pub use projects::{Member, NewProject, Project};
 pub use sessions::Sessions;
+pub use tokens::{InventoryEntry, NewTokenRecord, TokenRecord, UsageByKind, UsageUpdate};
 pub use users::{NewUser, User};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -146,6 +151,21 @@ impl Store {
     /// Projects and their members.
     pub fn projects(&self) -> projects::Projects<'_> {
         projects::Projects(self)
+    }
+
+    /// API tokens (digests only) and their use.
+    pub fn tokens(&self) -> tokens::Tokens<'_> {
+        tokens::Tokens(self)
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> audit::Audit<'_> {
+        audit::Audit(self)
+    }
+
+    /// Instance-wide run-time settings.
+    pub fn settings(&self) -> settings::Settings<'_> {
+        settings::Settings(self)
     }
 }
 

@@ -1,7 +1,9 @@
 //! The JSON APIs. Every response is JSON, errors included (`{"message": …}`, see `error.rs`).
 
 pub mod health;
+pub mod me;
 pub mod projects;
+pub mod tokens;
 
 use crate::error::ApiError;
 use axum::extract::rejection::JsonRejection;
@@ -26,6 +28,48 @@ where
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// A request body in JSON or `application/x-www-form-urlencoded` (CircleCI's v1.1 accepts both).
+pub struct ApiBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let form = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        if form {
+            match axum::Form::<T>::from_request(req, state).await {
+                Ok(axum::Form(v)) => Ok(ApiBody(v)),
+                Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::Rejected(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Request body is too large".into(),
+                )),
+                Err(r) => Err(ApiError::Invalid(r.body_text())),
+            }
+        } else {
+            ApiJson::from_request(req, state)
+                .await
+                .map(|ApiJson(v)| ApiBody(v))
+        }
+    }
+}
+
+/// Marks a response that carries a token value: no cache may keep it.
+pub fn no_store(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// 413 and 415 keep their status; every other unreadable body (bad syntax, wrong shape) is a 400

@@ -3,7 +3,7 @@
 
 use super::ApiJson;
 use crate::auth::access::project_for;
-use crate::auth::session::ApiSessionUser;
+use crate::auth::caller::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
@@ -85,13 +85,15 @@ impl From<&Project> for ProjectJson {
     }
 }
 
-/// `GET /api/v2/project/{slug}`.
+/// `GET /api/v2/project/{slug}`. Like all of API v2, it needs a user (personal token or session).
 pub async fn get_one(
     State(state): State<AppState>,
-    ApiSessionUser(user): ApiSessionUser,
+    caller: Caller,
     ApiSlug(slug): ApiSlug,
 ) -> Result<Json<ProjectJson>, ApiError> {
-    let access = project_for(&state, user.as_ref(), &slug).await?;
+    let user = caller.require_user()?;
+    caller.note_kind(&state, "projects");
+    let access = project_for(&state, Some(user), &slug).await?;
     Ok(Json(ProjectJson::from(&access.project)))
 }
 
@@ -108,11 +110,12 @@ pub struct CreateProject {
 /// `POST /api/v2/project/{vcs}/{org}/{repo}`: adds a project with the caller as its admin.
 pub async fn create(
     State(state): State<AppState>,
-    ApiSessionUser(user): ApiSessionUser,
+    caller: Caller,
     ApiSlug(slug): ApiSlug,
     ApiJson(body): ApiJson<CreateProject>,
 ) -> Result<(StatusCode, Json<ProjectJson>), ApiError> {
-    let user = user.ok_or_else(|| ApiError::Unauthorized("You must log in first.".into()))?;
+    let user = caller.require_user()?;
+    caller.note_kind(&state, "projects");
     let repo_url = match &body.repo_url {
         Some(url) => RepoUrl::parse(url)?,
         None => RepoUrl::default_for(&slug),

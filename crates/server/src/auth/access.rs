@@ -2,8 +2,10 @@
 //! admins everywhere; public projects can be read by anyone. Rights are computed on every
 //! request, so removing or demoting a member takes effect at once.
 
+use super::caller::{Caller, LOGIN_REQUIRED};
 use crate::error::ApiError;
 use crate::state::AppState;
+use circlet_core::scope::{Action, Asker, Decision, decide};
 use circlet_core::{ProjectSlug, Role};
 use circlet_store::{Project, User};
 
@@ -48,4 +50,59 @@ pub async fn project_for(
         return Err(not_found());
     }
     Ok(ProjectAccess { project, role })
+}
+
+/// The request kind a token's usage view shows for `action`.
+fn usage_kind(action: Action) -> &'static str {
+    match action {
+        Action::ReadStatus => "status",
+        Action::ReadBuilds => "builds",
+        Action::ReadArtifacts => "artifacts",
+        Action::Trigger => "trigger",
+        Action::ManageEnvVars => "env-vars",
+        Action::ManageProjectTokens => "project-tokens",
+    }
+}
+
+/// May `caller` perform `action` on the project at `slug`? The one authorization check of every
+/// project-scoped API endpoint, applying `circlet_core::scope::decide`: a project the caller may
+/// not see is 404 exactly like an absent one; seen but not allowed is 403; a write without any
+/// credential is 401.
+pub async fn authorize(
+    state: &AppState,
+    caller: &Caller,
+    slug: &ProjectSlug,
+    action: Action,
+) -> Result<ProjectAccess, ApiError> {
+    let not_found = || ApiError::NotFound("Project not found".into());
+    let project = state
+        .store
+        .projects()
+        .by_slug(slug)
+        .await?
+        .ok_or_else(not_found)?;
+    let role = match caller.user() {
+        Some(u) if u.site_admin => Some(Role::Admin),
+        Some(u) => state.store.projects().role_of(project.id, u.id).await?,
+        None => None,
+    };
+    let asker = match caller {
+        Caller::Anonymous => Asker::Anonymous,
+        Caller::Session(_) | Caller::Personal { .. } => Asker::User(role),
+        Caller::Project { token } => Asker::ProjectToken {
+            scope: token
+                .scope
+                .unwrap_or(circlet_core::scope::ProjectScope::Status),
+            same_project: token.project_id == Some(project.id),
+        },
+    };
+    match decide(asker, project.public, action) {
+        Decision::Allow => {
+            caller.note_kind(state, usage_kind(action));
+            Ok(ProjectAccess { project, role })
+        }
+        Decision::LoginRequired => Err(ApiError::Unauthorized(LOGIN_REQUIRED.into())),
+        Decision::NotFound => Err(not_found()),
+        Decision::Forbidden => Err(ApiError::Forbidden),
+    }
 }

@@ -5,11 +5,13 @@
 //! do that in this project?) lives in [`access`], next to the actions it guards.
 
 pub mod access;
+pub mod caller;
 pub mod cookies;
 pub mod csrf;
 pub mod password;
 pub mod session;
 pub mod throttle;
+pub mod usage;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

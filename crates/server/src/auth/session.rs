@@ -15,9 +15,6 @@ pub struct CurrentUser(pub User);
 /// The logged-in user, if any.
 pub struct MaybeUser(pub Option<User>);
 
-/// The user calling a JSON API through their browser session, if any; rejections are JSON.
-pub struct ApiSessionUser(pub Option<User>);
-
 /// The session digest stored for a cookie value.
 pub(crate) fn digest(state: &AppState, raw: &str) -> String {
     super::keyed_digest(
@@ -27,7 +24,7 @@ pub(crate) fn digest(state: &AppState, raw: &str) -> String {
 }
 
 /// Looks the session up once per request; later extractions reuse the answer.
-async fn lookup(parts: &mut Parts, state: &AppState) -> Result<Option<User>, ApiError> {
+pub(crate) async fn lookup(parts: &mut Parts, state: &AppState) -> Result<Option<User>, ApiError> {
     #[derive(Clone)]
     struct Looked(Option<User>);
     if let Some(Looked(user)) = parts.extensions.get::<Looked>() {
@@ -57,20 +54,6 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
         Ok(MaybeUser(lookup(parts, &AppState::from_ref(state)).await?))
-    }
-}
-
-impl<S> FromRequestParts<S> for ApiSessionUser
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Ok(ApiSessionUser(
-            lookup(parts, &AppState::from_ref(state)).await?,
-        ))
     }
 }
 

@@ -1,25 +1,25 @@
-//! Failed-login throttling per client address.
+//! Throttling of failed logins and failed token authentications, per client address.
 //!
-//! Counting per address (not per account) means an attacker hammering one login cannot lock
-//! its real owner out: the owner logs in from their own address. Counters live in memory, per
-//! process; a restart forgets them.
+//! Counting per address (not per account or token) means an attacker hammering one login cannot
+//! lock its real owner out: the owner comes from their own address. Counters live in memory,
+//! per process; a restart forgets them.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Counts failed logins per address in a fixed window.
-pub struct LoginThrottle {
+/// Counts failures per address in a fixed window.
+pub struct FailureThrottle {
     limit: u32,
     window: Duration,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
-impl LoginThrottle {
+impl FailureThrottle {
     /// Allows `limit` failures per `window` per address.
     pub fn new(limit: u32, window: Duration) -> Self {
-        LoginThrottle {
+        FailureThrottle {
             limit,
             window,
             failures: Mutex::new(HashMap::new()),
@@ -37,7 +37,7 @@ impl LoginThrottle {
         }
     }
 
-    /// Counts one failed login from `ip`.
+    /// Counts one failure from `ip`.
     pub fn record_failure(&self, ip: IpAddr) {
         let mut failures = self.failures.lock().expect("throttle lock");
         if failures.len() > 100_000 {
@@ -59,7 +59,7 @@ mod tests {
 
     #[test]
     fn blocks_after_the_limit_and_only_that_address() {
-        let t = LoginThrottle::new(3, Duration::from_secs(60));
+        let t = FailureThrottle::new(3, Duration::from_secs(60));
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         for _ in 0..3 {
@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn a_new_window_starts_fresh() {
-        let t = LoginThrottle::new(1, Duration::ZERO);
+        let t = FailureThrottle::new(1, Duration::ZERO);
         let a: IpAddr = "::1".parse().unwrap();
         t.record_failure(a);
         assert!(t.check(a).is_ok());

@@ -151,13 +151,13 @@ both_backends! {
         assert_eq!(create_project(&app, &alice, "gh/acme/secret", json!({"repo_url": "file:///r"})).await.0, 201);
         assert_eq!(create_project(&app, &alice, "gh/acme/open", json!({"repo_url": "file:///r", "public": true})).await.0, 201);
         let mallory = app.logged_in("mallory").await;
-        let anonymous = reqwest::Client::new();
-        for who in [&mallory, &anonymous] {
-            let (s, v) = json_of(who.get(app.at("/api/v2/project/gh/acme/secret")).send().await.unwrap()).await;
-            assert_eq!((s, v), (404, json!({"message": "Project not found"})));
-            let (s, v) = json_of(who.get(app.at("/api/v2/project/gh/acme/open")).send().await.unwrap()).await;
-            assert_eq!(s, 200);
-            assert_eq!(v["slug"], "gh/acme/open");
-        }
+        let (s, v) = json_of(mallory.get(app.at("/api/v2/project/gh/acme/secret")).send().await.unwrap()).await;
+        assert_eq!((s, v), (404, json!({"message": "Project not found"})));
+        let (s, v) = json_of(mallory.get(app.at("/api/v2/project/gh/acme/open")).send().await.unwrap()).await;
+        assert_eq!(s, 200);
+        assert_eq!(v["slug"], "gh/acme/open");
+        // All of API v2 needs a user, public projects included.
+        let (s, v) = json_of(reqwest::get(app.at("/api/v2/project/gh/acme/open")).await.unwrap()).await;
+        assert_eq!((s, v), (401, json!({"message": "You must log in first."})));
     }
 }

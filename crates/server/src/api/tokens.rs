@@ -1,0 +1,149 @@
+//! Project API tokens over API v1.1, as CircleCI's own UI calls them:
+//! `GET/POST /project/:vcs/:org/:repo/token`, `DELETE …/token/:id`. Tokens cannot be modified.
+
+use super::projects::ApiSlug;
+use super::{ApiBody, no_store};
+use crate::auth::access::authorize;
+use crate::auth::caller::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tokens::{self, Actor, Lifetime};
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use circlet_core::scope::{Action, ProjectScope};
+use circlet_core::token::{self as format, TokenName};
+use circlet_store::TokenRecord;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The reply to any attempt to change a token.
+pub const IMMUTABLE: &str = "API tokens cannot be modified. Delete the token and create a new one.";
+
+/// A project token as API v1.1 shows it; `token` is filled only in the creation reply.
+#[derive(Serialize)]
+pub struct ProjectTokenJson {
+    id: Uuid,
+    label: String,
+    scope: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    time: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    last_used_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+    token: Option<String>,
+}
+
+impl ProjectTokenJson {
+    fn of(t: &TokenRecord, value: Option<String>) -> Self {
+        ProjectTokenJson {
+            id: t.uuid,
+            label: t.name.clone(),
+            scope: t.scope.map_or("status", ProjectScope::as_str),
+            time: t.created_at,
+            last_used_at: t.last_used_at,
+            expires_at: t.expires_at,
+            token: value,
+        }
+    }
+}
+
+/// `GET /api/v1.1/project/:vcs/:org/:repo/token`.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiSlug(slug): ApiSlug,
+) -> Result<Json<Vec<ProjectTokenJson>>, ApiError> {
+    let access = authorize(&state, &caller, &slug, Action::ManageProjectTokens).await?;
+    let tokens = state.store.tokens().list_project(access.project.id).await?;
+    Ok(Json(
+        tokens
+            .iter()
+            .map(|t| ProjectTokenJson::of(t, None))
+            .collect(),
+    ))
+}
+
+/// The body of a token creation.
+#[derive(Deserialize)]
+pub struct CreateToken {
+    scope: Option<String>,
+    label: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+}
+
+/// `POST /api/v1.1/project/:vcs/:org/:repo/token` → 201 with the value, once.
+pub async fn create(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
+    ApiSlug(slug): ApiSlug,
+    ApiBody(body): ApiBody<CreateToken>,
+) -> Result<Response, ApiError> {
+    let access = authorize(&state, &caller, &slug, Action::ManageProjectTokens).await?;
+    let scope = ProjectScope::parse(body.scope.as_deref().unwrap_or(""))?;
+    let label = TokenName::parse(body.label.as_deref().unwrap_or(""), "label")?;
+    let lifetime = body.expires_at.map_or(Lifetime::Never, Lifetime::Until);
+    let expires_at = state
+        .config
+        .token_policy()
+        .expiry(lifetime, OffsetDateTime::now_utc())?;
+    let user = caller.require_user()?;
+    let actor = Actor::user(user, peer.ip().to_string());
+    let (value, record) = tokens::issue_project(
+        &state.store,
+        &access.project,
+        scope,
+        &label,
+        expires_at,
+        &actor,
+    )
+    .await?;
+    let json = ProjectTokenJson::of(&record, Some(value.expose().to_owned()));
+    Ok(no_store((StatusCode::CREATED, Json(json)).into_response()))
+}
+
+/// `DELETE /api/v1.1/project/:vcs/:org/:repo/token/:id` (the id, or the token value itself).
+pub async fn delete(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
+    ApiSlug(slug): ApiSlug,
+    Path(params): Path<Vec<(String, String)>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let access = authorize(&state, &caller, &slug, Action::ManageProjectTokens).await?;
+    let id = params
+        .iter()
+        .find(|(k, _)| k == "id")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    let token = match Uuid::parse_str(id) {
+        Ok(uuid) => state.store.tokens().by_uuid(uuid).await?,
+        Err(_) => match format::check(id) {
+            Some(checked) => state.store.tokens().by_digest(&checked.digest).await?,
+            None => None,
+        },
+    };
+    let token = token
+        .filter(|t| t.project_id == Some(access.project.id))
+        .ok_or_else(|| ApiError::NotFound("Token not found".into()))?;
+    let user = caller.require_user()?;
+    tokens::delete(
+        &state.store,
+        &token,
+        "token.deleted",
+        &Actor::user(user, peer.ip().to_string()),
+    )
+    .await?;
+    Ok(Json(serde_json::json!({ "message": "ok" })))
+}
+
+/// `PUT`/`PATCH` on a token: tokens are immutable.
+pub async fn immutable() -> ApiError {
+    ApiError::MethodNotAllowed(IMMUTABLE.into())
+}

@@ -1,0 +1,301 @@
+//! Who is calling an API: the one extractor every JSON endpoint uses.
+//!
+//! A token may come in any of four forms: the `Circle-Token` header (any case), `Authorization:
+//! Bearer`, HTTP Basic with the token as username (password ignored, colon optional), or the
+//! `circle-token` query parameter. Several forms carrying the same token are normal; two
+//! different tokens are refused with 400. Without a token, a browser session cookie identifies
+//! the user. A string that fails the token checksum is refused without a store lookup.
+
+use super::session;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use base64::Engine;
+use circlet_core::token::{self, TokenKind};
+use circlet_store::{TokenRecord, User};
+use std::net::{IpAddr, SocketAddr};
+
+/// The message for every token that does not work.
+pub const INVALID_TOKEN: &str = "Invalid token provided.";
+/// The message when a credential is needed and none came.
+pub const LOGIN_REQUIRED: &str = "You must log in first.";
+
+/// The caller of an API endpoint.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// No credential.
+    Anonymous,
+    /// A user through their browser session.
+    Session(User),
+    /// A user through one of their personal API tokens.
+    Personal {
+        /// The user, as they are now (rights are computed per request).
+        user: User,
+        /// The token used.
+        token: TokenRecord,
+    },
+    /// A project API token.
+    Project {
+        /// The token used.
+        token: TokenRecord,
+    },
+}
+
+impl Caller {
+    /// The user behind the call, if it is a user.
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            Caller::Session(u) | Caller::Personal { user: u, .. } => Some(u),
+            Caller::Anonymous | Caller::Project { .. } => None,
+        }
+    }
+
+    /// The token used, if any.
+    pub fn token(&self) -> Option<&TokenRecord> {
+        match self {
+            Caller::Personal { token, .. } | Caller::Project { token } => Some(token),
+            Caller::Anonymous | Caller::Session(_) => None,
+        }
+    }
+
+    /// For user-level endpoints (`/me`, all of API v2): the user, or 401.
+    pub fn require_user(&self) -> Result<&User, ApiError> {
+        self.user()
+            .ok_or_else(|| ApiError::Unauthorized(LOGIN_REQUIRED.into()))
+    }
+
+    /// Records what kind of request the token made, for its owner's usage view.
+    pub fn note_kind(&self, state: &AppState, kind: &str) {
+        if let Some(t) = self.token() {
+            state.usage.note_kind(t.id, kind);
+        }
+    }
+}
+
+/// The client's address, from the TCP connection.
+pub fn client_ip(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = AppState::from_ref(state);
+        let ip = client_ip(parts);
+        match presented(&parts.headers, parts.uri.query()) {
+            Ok(None) => Ok(match session::lookup(parts, &state).await? {
+                Some(user) => Caller::Session(user),
+                None => Caller::Anonymous,
+            }),
+            Ok(Some(raw)) => verify(&state, ip, &raw).await,
+            Err(Presented::Malformed) => {
+                throttle(&state, ip)?;
+                Err(failure(&state, ip))
+            }
+            Err(Presented::Conflicting) => Err(ApiError::Invalid(
+                "Several different API tokens were sent in one request; send one.".into(),
+            )),
+        }
+    }
+}
+
+/// Why the presented credentials could not be read.
+#[derive(Debug, PartialEq, Eq)]
+enum Presented {
+    /// Unreadable: not ASCII, bad base64, empty.
+    Malformed,
+    /// Two different tokens.
+    Conflicting,
+}
+
+fn text(v: &HeaderValue) -> Result<&str, Presented> {
+    v.to_str().map(str::trim).map_err(|_| Presented::Malformed)
+}
+
+/// The one token the request carries, in any of the four forms, if any.
+fn presented(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>, Presented> {
+    let mut found: Vec<String> = Vec::new();
+    for v in headers.get_all("circle-token") {
+        found.push(text(v)?.to_owned());
+    }
+    for v in headers.get_all(AUTHORIZATION) {
+        let v = text(v)?;
+        let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
+        if scheme.eq_ignore_ascii_case("bearer") {
+            found.push(rest.trim().to_owned());
+        } else if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest.trim())
+                .map_err(|_| Presented::Malformed)?;
+            let decoded = String::from_utf8(decoded).map_err(|_| Presented::Malformed)?;
+            let user = decoded.split_once(':').map_or(decoded.as_str(), |(u, _)| u);
+            found.push(user.trim().to_owned());
+        }
+    }
+    if let Some(q) = query {
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            if k == "circle-token" {
+                found.push(v.trim().to_owned());
+            }
+        }
+    }
+    if found.iter().any(String::is_empty) {
+        return Err(Presented::Malformed);
+    }
+    found.dedup();
+    found.sort_unstable();
+    found.dedup();
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => Err(Presented::Conflicting),
+    }
+}
+
+fn throttle(state: &AppState, ip: Option<IpAddr>) -> Result<(), ApiError> {
+    match ip.map(|ip| state.auth_throttle.check(ip)) {
+        Some(Err(secs)) => Err(ApiError::TooManyRequests {
+            retry_after_secs: secs,
+            message: "Rate limit exceeded: too many failed authentications from your address."
+                .into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn failure(state: &AppState, ip: Option<IpAddr>) -> ApiError {
+    if let Some(ip) = ip {
+        state.auth_throttle.record_failure(ip);
+    }
+    state.usage.note_failure(ip);
+    ApiError::Unauthorized(INVALID_TOKEN.into())
+}
+
+/// Checks a presented token: shape and checksum first, then the store.
+async fn verify(state: &AppState, ip: Option<IpAddr>, raw: &str) -> Result<Caller, ApiError> {
+    throttle(state, ip)?;
+    let Some(checked) = token::check(raw) else {
+        return Err(failure(state, ip));
+    };
+    if checked.kind == TokenKind::Runner {
+        return Err(failure(state, ip));
+    }
+    let Some(record) = state.store.tokens().by_digest(&checked.digest).await? else {
+        return Err(failure(state, ip));
+    };
+    if record.expired_at(time::OffsetDateTime::now_utc()) {
+        state.usage.note_expired(&record, ip);
+        failure(state, ip);
+        return Err(ApiError::Unauthorized(
+            "Token expired. Create a new one.".into(),
+        ));
+    }
+    let caller = match record.kind {
+        TokenKind::Personal => {
+            let user = match record.user_id {
+                Some(id) => state.store.users().by_id(id).await?,
+                None => None,
+            };
+            match user {
+                Some(user) if !user.disabled => Caller::Personal {
+                    user,
+                    token: record,
+                },
+                _ => return Err(failure(state, ip)),
+            }
+        }
+        TokenKind::Project => Caller::Project { token: record },
+        TokenKind::Runner => return Err(failure(state, ip)),
+    };
+    if let Some(t) = caller.token() {
+        state.usage.note_use(t.id, ip);
+    }
+    Ok(caller)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn all_four_forms_are_read() {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let cases = [
+            (headers(&[("circle-token", " T1 ")]), None),
+            (headers(&[("authorization", "Bearer T1")]), None),
+            (
+                headers(&[("authorization", &format!("Basic {}", b64("T1:")))]),
+                None,
+            ),
+            (
+                headers(&[("authorization", &format!("Basic {}", b64("T1")))]),
+                None,
+            ),
+            (
+                headers(&[("authorization", &format!("basic {}", b64("T1:ignored")))]),
+                None,
+            ),
+            (HeaderMap::new(), Some("x=1&circle-token=T1")),
+        ];
+        for (h, q) in cases {
+            assert_eq!(presented(&h, q), Ok(Some("T1".to_owned())), "{h:?} {q:?}");
+        }
+    }
+
+    #[test]
+    fn the_same_token_twice_is_fine_and_two_differ_is_not() {
+        let b = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("T1:")
+        );
+        let h = headers(&[("circle-token", "T1"), ("authorization", &b)]);
+        assert_eq!(
+            presented(&h, Some("circle-token=T1")),
+            Ok(Some("T1".into()))
+        );
+        let h = headers(&[("circle-token", "T1"), ("authorization", "Bearer T2")]);
+        assert_eq!(presented(&h, None), Err(Presented::Conflicting));
+    }
+
+    #[test]
+    fn unreadable_credentials_are_malformed() {
+        assert_eq!(
+            presented(&headers(&[("authorization", "Basic %%%")]), None),
+            Err(Presented::Malformed)
+        );
+        assert_eq!(
+            presented(&HeaderMap::new(), Some("circle-token=")),
+            Err(Presented::Malformed)
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            "circle-token",
+            HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap(),
+        );
+        assert_eq!(presented(&h, None), Err(Presented::Malformed));
+        assert_eq!(presented(&HeaderMap::new(), None), Ok(None));
+        assert_eq!(
+            presented(&headers(&[("authorization", "Digest abc")]), None),
+            Ok(None)
+        );
+    }
+}

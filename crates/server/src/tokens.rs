@@ -1,0 +1,280 @@
+//! Issuing, replacing and deleting API tokens: the rules the API, the web UI and the admin CLI
+//! share. Values are generated in `circlet_core::token`, stored as digests by the store's
+//! `tokens` module, and returned from here exactly once.
+
+use crate::error::ApiError;
+use circlet_core::Invalid;
+use circlet_core::scope::ProjectScope;
+use circlet_core::token::{NewToken, TokenKind, TokenName};
+use circlet_store::settings::TOKEN_CREATION_DISABLED;
+use circlet_store::{NewAuditEntry, NewTokenRecord, Project, Store, TokenRecord, User};
+use time::{Duration, OffsetDateTime};
+
+/// Instance limits on tokens.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenPolicy {
+    /// The longest lifetime a new token may have; `None` allows tokens that never expire.
+    pub max_lifetime_days: Option<u32>,
+    /// How many personal tokens one user may hold.
+    pub personal_cap: i64,
+}
+
+/// Who is acting, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    /// The acting user, if a user.
+    pub user_id: Option<i64>,
+    /// Their login, or a description (`admin-cli`).
+    pub login: String,
+    /// Their address.
+    pub address: String,
+}
+
+impl Actor {
+    /// `user` acting from `address`.
+    pub fn user(user: &User, address: impl Into<String>) -> Self {
+        Actor {
+            user_id: Some(user.id),
+            login: user.login.to_string(),
+            address: address.into(),
+        }
+    }
+}
+
+/// The lifetime chosen at creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// Never expires (only when the instance allows it).
+    Never,
+    /// Expires this many days from now.
+    Days(u32),
+    /// Expires at this moment.
+    Until(OffsetDateTime),
+}
+
+/// The presets the UI offers, in days.
+pub const LIFETIME_PRESETS: [u32; 4] = [30, 60, 90, 365];
+
+impl TokenPolicy {
+    /// When a token created now with `lifetime` expires, or why it may not.
+    pub fn expiry(
+        &self,
+        lifetime: Lifetime,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, Invalid> {
+        let at = match lifetime {
+            Lifetime::Never => None,
+            Lifetime::Days(0) => return Err(Invalid::new("expiry must be at least one day")),
+            Lifetime::Days(d) => Some(now + Duration::days(i64::from(d))),
+            Lifetime::Until(t) if t <= now => {
+                return Err(Invalid::new("expires_at must be in the future"));
+            }
+            Lifetime::Until(t) => Some(t),
+        };
+        if let Some(max) = self.max_lifetime_days {
+            let limit = now + Duration::days(i64::from(max));
+            match at {
+                None => {
+                    return Err(Invalid::new(format!(
+                        "tokens on this instance must expire within {max} days; choose an expiry"
+                    )));
+                }
+                Some(t) if t > limit + Duration::minutes(1) => {
+                    return Err(Invalid::new(format!(
+                        "tokens on this instance must expire within {max} days"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(at)
+    }
+}
+
+async fn ensure_creation_enabled(store: &Store) -> Result<(), ApiError> {
+    if store
+        .settings()
+        .get(TOKEN_CREATION_DISABLED)
+        .await?
+        .as_deref()
+        == Some("true")
+    {
+        return Err(ApiError::Rejected(
+            axum::http::StatusCode::FORBIDDEN,
+            "A site admin has disabled API token creation on this instance.".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn audit(
+    store: &Store,
+    event: &str,
+    token: &TokenRecord,
+    actor: &Actor,
+) -> Result<(), ApiError> {
+    let entry = NewAuditEntry {
+        event: event.into(),
+        actor_id: actor.user_id,
+        actor_login: actor.login.clone(),
+        owner_id: token.user_id,
+        project_id: token.project_id,
+        token_uuid: Some(token.uuid),
+        address: actor.address.clone(),
+        detail: format!(
+            "{} token \"{}\" …{}{}",
+            token.kind.as_str(),
+            token.name,
+            token.last4,
+            token
+                .scope
+                .map(|s| format!(" ({})", s.as_str()))
+                .unwrap_or_default()
+        ),
+    };
+    store.audit().append(&entry).await?;
+    Ok(())
+}
+
+/// Creates a personal token for `owner`. The value is in the returned [`NewToken`], once.
+pub async fn issue_personal(
+    store: &Store,
+    policy: &TokenPolicy,
+    owner: &User,
+    name: &TokenName,
+    expires_at: Option<OffsetDateTime>,
+    actor: &Actor,
+) -> Result<(NewToken, TokenRecord), ApiError> {
+    ensure_creation_enabled(store).await?;
+    let token = NewToken::generate(TokenKind::Personal);
+    let new = NewTokenRecord {
+        kind: TokenKind::Personal,
+        digest: token.digest(),
+        last4: token.last4(),
+        name: name.as_str().to_owned(),
+        user_id: Some(owner.id),
+        project_id: None,
+        scope: None,
+        created_by: actor.user_id,
+        expires_at,
+    };
+    let record = store
+        .tokens()
+        .create(&new, Some(policy.personal_cap))
+        .await?;
+    audit(store, "token.created", &record, actor).await?;
+    Ok((token, record))
+}
+
+/// Creates a project token. The value is in the returned [`NewToken`], once.
+pub async fn issue_project(
+    store: &Store,
+    project: &Project,
+    scope: ProjectScope,
+    label: &TokenName,
+    expires_at: Option<OffsetDateTime>,
+    actor: &Actor,
+) -> Result<(NewToken, TokenRecord), ApiError> {
+    ensure_creation_enabled(store).await?;
+    let token = NewToken::generate(TokenKind::Project);
+    let new = NewTokenRecord {
+        kind: TokenKind::Project,
+        digest: token.digest(),
+        last4: token.last4(),
+        name: label.as_str().to_owned(),
+        user_id: None,
+        project_id: Some(project.id),
+        scope: Some(scope),
+        created_by: actor.user_id,
+        expires_at,
+    };
+    let record = store.tokens().create(&new, None).await?;
+    audit(store, "token.created", &record, actor).await?;
+    Ok((token, record))
+}
+
+/// Replaces `old` in one transaction with a new token of the same kind, name, scope and
+/// lifetime (the same length of life, counted from now).
+pub async fn replace(
+    store: &Store,
+    old: &TokenRecord,
+    actor: &Actor,
+) -> Result<(NewToken, TokenRecord), ApiError> {
+    ensure_creation_enabled(store).await?;
+    let token = NewToken::generate(old.kind);
+    let expires_at = old
+        .expires_at
+        .map(|e| OffsetDateTime::now_utc() + (e - old.created_at));
+    let new = NewTokenRecord {
+        kind: old.kind,
+        digest: token.digest(),
+        last4: token.last4(),
+        name: old.name.clone(),
+        user_id: old.user_id,
+        project_id: old.project_id,
+        scope: old.scope,
+        created_by: actor.user_id,
+        expires_at,
+    };
+    let record = store.tokens().replace(old.uuid, &new).await?;
+    audit(store, "token.replaced", &record, actor).await?;
+    Ok((token, record))
+}
+
+/// Deletes `token`; `event` is `token.deleted` (by its owner or project admin) or
+/// `token.revoked` (by a site admin or the CLI).
+pub async fn delete(
+    store: &Store,
+    token: &TokenRecord,
+    event: &str,
+    actor: &Actor,
+) -> Result<(), ApiError> {
+    let deleted = store
+        .tokens()
+        .delete(token.uuid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Token not found".into()))?;
+    audit(store, event, &deleted, actor).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_follows_the_instance_limit() {
+        let now = OffsetDateTime::now_utc();
+        let open = TokenPolicy {
+            max_lifetime_days: None,
+            personal_cap: 500,
+        };
+        assert_eq!(open.expiry(Lifetime::Never, now).unwrap(), None);
+        assert_eq!(
+            open.expiry(Lifetime::Days(30), now).unwrap(),
+            Some(now + Duration::days(30))
+        );
+        assert!(
+            open.expiry(Lifetime::Until(now - Duration::seconds(1)), now)
+                .is_err()
+        );
+        assert!(open.expiry(Lifetime::Days(0), now).is_err());
+        let capped = TokenPolicy {
+            max_lifetime_days: Some(90),
+            personal_cap: 500,
+        };
+        assert!(
+            capped
+                .expiry(Lifetime::Never, now)
+                .unwrap_err()
+                .0
+                .contains("90 days")
+        );
+        assert!(capped.expiry(Lifetime::Days(365), now).is_err());
+        assert!(capped.expiry(Lifetime::Days(90), now).is_ok());
+        assert!(
+            capped
+                .expiry(Lifetime::Until(now + Duration::days(10)), now)
+                .is_ok()
+        );
+    }
+}
