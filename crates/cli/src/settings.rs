@@ -28,6 +28,9 @@ pub struct Overrides {
     /// Largest request body accepted, in bytes [default: 1048576].
     #[arg(long, env = "CIRCLET_MAX_BODY_BYTES", global = true)]
     max_body_bytes: Option<usize>,
+    /// Longest lifetime of a new API token, in days; unset allows tokens that never expire.
+    #[arg(long, env = "CIRCLET_MAX_TOKEN_LIFETIME_DAYS", global = true)]
+    max_token_lifetime_days: Option<u32>,
 }
 
 /// The config file's keys: the same names as the flags, with `_` for `-`.
@@ -39,6 +42,7 @@ struct FileSettings {
     database_url: Option<String>,
     public_url: Option<String>,
     max_body_bytes: Option<usize>,
+    max_token_lifetime_days: Option<u32>,
 }
 
 /// The effective, validated settings.
@@ -54,6 +58,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Request body limit.
     pub max_body_bytes: usize,
+    /// Longest lifetime of a new API token, in days.
+    pub max_token_lifetime_days: Option<u32>,
     /// Where the settings came from, for `config check`.
     pub config_file: Option<PathBuf>,
 }
@@ -105,12 +111,17 @@ impl Settings {
         if max_body_bytes < 1024 {
             bail!("max body bytes must be at least 1024");
         }
+        let max_token_lifetime_days = o.max_token_lifetime_days.or(file.max_token_lifetime_days);
+        if max_token_lifetime_days == Some(0) {
+            bail!("max token lifetime must be at least 1 day");
+        }
         Ok(Settings {
             listen,
             data_dir,
             database_url,
             public_url,
             max_body_bytes,
+            max_token_lifetime_days,
             config_file: o.config.clone(),
         })
     }
@@ -119,7 +130,7 @@ impl Settings {
     pub fn describe(&self) -> String {
         let keys = self.data_dir.join(crate::datadir::SESSION_KEY_FILE);
         format!(
-            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nsession_key = {}\nenv_key = {}\n",
+            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nsession_key = {}\nenv_key = {}\n",
             self.config_file
                 .as_ref()
                 .map_or("(none)".into(), |p| format!("\"{}\"", p.display())),
@@ -130,6 +141,9 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| format!("http://{}", self.listen)),
             self.max_body_bytes,
+            self.max_token_lifetime_days
+                .map_or("\"(none: tokens may never expire)\"".into(), |d| d
+                    .to_string()),
             key_state(&keys),
             key_state(&self.data_dir.join(crate::datadir::ENV_KEY_FILE)),
         )
@@ -212,7 +226,7 @@ mod tests {
         let file = dir.path().join("c.toml");
         std::fs::write(
             &file,
-            "listen = \"127.0.0.1:9000\"\npublic_url = \"https://ci.example/\"\n",
+            "listen = \"127.0.0.1:9000\"\npublic_url = \"https://ci.example/\"\nmax_token_lifetime_days = 90\n",
         )
         .unwrap();
         let o = Overrides {
@@ -224,6 +238,7 @@ mod tests {
         assert_eq!(s.listen.port(), 9001);
         assert_eq!(s.public_url.as_deref(), Some("https://ci.example"));
         assert_eq!(s.database_url, "sqlite://circlet-data/circlet.db");
+        assert_eq!(s.max_token_lifetime_days, Some(90));
     }
 
     #[test]
