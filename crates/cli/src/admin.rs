@@ -1,13 +1,20 @@
-//! `circlet admin …`: users and projects, straight into the store the server uses.
+//! `circlet admin …`: users, projects, API tokens and the audit log, straight into the store the
+//! server uses. Tokens are issued and revoked through `circlet_server::tokens`, the same rules
+//! (and audit entries) as the web UI.
 
 use crate::datadir;
 use crate::serve::open_store;
 use crate::settings::Settings;
 use anyhow::{Context, anyhow, bail};
+use circlet_core::token::TokenName;
 use circlet_core::{BranchName, DisplayName, Email, Login, Password, ProjectSlug, RepoUrl, Role};
-use circlet_store::{NewProject, NewUser, Store};
+use circlet_server::error::ApiError;
+use circlet_server::tokens::{self, Actor, Lifetime, TokenPolicy};
+use circlet_store::{AuditScope, NewProject, NewUser, Store};
 use clap::Subcommand;
 use std::io::BufRead;
+use time::OffsetDateTime;
+use uuid::Uuid;
 
 /// Admin commands.
 #[derive(Subcommand)]
@@ -18,6 +25,37 @@ pub enum AdminCommand {
     /// Manage projects.
     #[command(subcommand)]
     Project(ProjectCommand),
+    /// Create and revoke API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Print the audit log, newest first: time, event, actor, address, detail.
+    Audit {
+        /// How many entries to print.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+/// `admin token …`.
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a personal API token; only the token is printed on stdout, once.
+    Create {
+        /// Login of the token's owner.
+        #[arg(long)]
+        user: String,
+        /// The token's name (1–100 characters).
+        #[arg(long)]
+        name: String,
+        /// Make the token expire this many days from now [default: never].
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// Revoke any API token, given its id or its value; it stops working at once.
+    Revoke {
+        /// The token's id (a UUID) or the token itself.
+        token_or_id: String,
+    },
 }
 
 /// `admin user …`.
@@ -143,9 +181,125 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        AdminCommand::Token(TokenCommand::Create {
+            user,
+            name,
+            expires_in_days,
+        }) => create_token(&store, &user, &name, expires_in_days).await,
+        AdminCommand::Token(TokenCommand::Revoke { token_or_id }) => {
+            revoke_token(&store, &token_or_id).await
+        }
+        AdminCommand::Audit { limit } => print_audit(&store, limit).await,
     };
     store.close().await;
     result
+}
+
+/// Who the audit log names for what this command line does.
+fn cli_actor() -> Actor {
+    Actor {
+        user_id: None,
+        login: "admin-cli".into(),
+        address: "local".into(),
+    }
+}
+
+/// The shared token service speaks HTTP outcomes; here they become one error line, keeping an
+/// internal failure's cause (the server would log it and show a generic message).
+fn service_error(e: ApiError) -> anyhow::Error {
+    match e {
+        ApiError::Internal(cause) => cause,
+        other => anyhow!("{other}"),
+    }
+}
+
+async fn create_token(
+    store: &Store,
+    login: &str,
+    name: &str,
+    expires_in_days: Option<u32>,
+) -> anyhow::Result<()> {
+    let owner = find_user(store, login).await?;
+    let name = TokenName::parse(name, "name")?;
+    // The instance's --max-token-lifetime-days binds the web UI and the API; the operator at
+    // this command line is trusted to choose.
+    let policy = TokenPolicy {
+        max_lifetime_days: None,
+        personal_cap: 500,
+    };
+    let lifetime = expires_in_days.map_or(Lifetime::Never, Lifetime::Days);
+    let expires_at = policy.expiry(lifetime, OffsetDateTime::now_utc())?;
+    let (value, record) =
+        tokens::issue_personal(store, &policy, &owner, &name, expires_at, &cli_actor())
+            .await
+            .map_err(service_error)?;
+    // Only the value goes to stdout, so `TOKEN=$(circlet admin token create …)` works.
+    println!("{}", value.expose());
+    eprintln!(
+        "created personal API token \"{}\" for {} (id {}, expires {}); it is shown only once",
+        record.name,
+        owner.login,
+        record.uuid,
+        record.expires_at.map_or("never".into(), |t| timestamp(&t))
+    );
+    Ok(())
+}
+
+async fn revoke_token(store: &Store, token_or_id: &str) -> anyhow::Result<()> {
+    let arg = token_or_id.trim();
+    // The error never repeats the argument: it may be a real token.
+    let token = match Uuid::parse_str(arg) {
+        Ok(uuid) => store.tokens().by_uuid(uuid).await?,
+        Err(_) => match circlet_core::token::check(arg) {
+            Some(checked) => store.tokens().by_digest(&checked.digest).await?,
+            None => bail!("that is neither an API token id nor a valid API token"),
+        },
+    }
+    .ok_or_else(|| anyhow!("no API token with that id or value (already revoked?)"))?;
+    tokens::delete(store, &token, "token.revoked", &cli_actor())
+        .await
+        .map_err(service_error)?;
+    println!(
+        "revoked {} token \"{}\" …{} (id {})",
+        token.kind.as_str(),
+        token.name,
+        token.last4,
+        token.uuid
+    );
+    Ok(())
+}
+
+async fn print_audit(store: &Store, limit: u32) -> anyhow::Result<()> {
+    let entries = store
+        .audit()
+        .list(AuditScope::All, i64::from(limit))
+        .await?;
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    for e in entries {
+        println!(
+            "{}\t{}\t{}\t{}\t{}",
+            timestamp(&e.at),
+            e.event,
+            dash(&e.actor_login),
+            dash(&e.address),
+            e.detail.replace(['\n', '\t'], " ")
+        );
+    }
+    Ok(())
+}
+
+/// `2026-11-28T04:00:12Z`.
+fn timestamp(t: &OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
 }
 
 async fn find_user(store: &Store, login: &str) -> anyhow::Result<circlet_store::User> {

@@ -109,6 +109,46 @@ impl Action {
     pub fn is_public_read(self) -> bool {
         self.required_role() == Role::Read
     }
+
+    /// The name under which a token's use of this action is counted (its "request kind").
+    pub fn usage_kind(self) -> &'static str {
+        match self {
+            Action::ReadStatus => "status",
+            Action::ReadBuilds => "builds",
+            Action::ReadArtifacts => "artifacts",
+            Action::Trigger => "trigger",
+            Action::ManageEnvVars => "env-vars",
+            Action::ManageProjectTokens => "project-tokens",
+        }
+    }
+
+    /// The action counted under the request kind `kind`, if it is a project action.
+    pub fn from_usage_kind(kind: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.usage_kind() == kind)
+    }
+}
+
+/// The least-privilege hint: the narrowest scope that would have allowed every kind of request
+/// a token of `scope` made (`used_kinds`, as counted by [`Action::usage_kind`]), when it is
+/// narrower than `scope`. `None` when the token was not used, used something no narrower scope
+/// allows, or made a request kind this rule does not know (no advice beats wrong advice).
+pub fn narrower_scope(scope: ProjectScope, used_kinds: &[&str]) -> Option<ProjectScope> {
+    if used_kinds.is_empty() {
+        return None;
+    }
+    let used: Vec<Action> = used_kinds
+        .iter()
+        .map(|k| Action::from_usage_kind(k))
+        .collect::<Option<_>>()?;
+    let allows_all = |s: ProjectScope| used.iter().all(|a| s.allows(*a));
+    let grants = |s: ProjectScope| Action::ALL.into_iter().filter(move |a| s.allows(*a));
+    // A candidate is narrower when it grants a strict subset of what `scope` grants.
+    ProjectScope::ALL.into_iter().find(|&candidate| {
+        candidate != scope
+            && allows_all(candidate)
+            && grants(candidate).all(|a| scope.allows(a))
+            && grants(scope).count() > grants(candidate).count()
+    })
 }
 
 /// Who is asking, as far as one project is concerned.
@@ -210,6 +250,35 @@ mod tests {
             for (asker, want) in askers.iter().zip(expected) {
                 assert_eq!(decide(*asker, false, action), want, "{action:?} by {asker:?}");
             }
+        }
+    }
+
+    #[test]
+    fn usage_kinds_name_actions_one_to_one() {
+        for a in Action::ALL {
+            assert_eq!(Action::from_usage_kind(a.usage_kind()), Some(a));
+        }
+        assert_eq!(Action::from_usage_kind("me"), None);
+    }
+
+    #[test]
+    fn the_least_privilege_hint() {
+        use ProjectScope::{All, Status, ViewBuilds};
+        let cases: [(ProjectScope, &[&str], Option<ProjectScope>); 11] = [
+            (All, &["status"], Some(Status)),
+            (All, &["artifacts"], Some(ViewBuilds)),
+            (All, &["status", "status"], Some(Status)),
+            (All, &["status", "artifacts"], None),
+            (All, &["builds"], None),
+            (All, &["status", "builds"], None),
+            (All, &[], None),
+            (All, &["something-new"], None),
+            (Status, &["status"], None),
+            (ViewBuilds, &["artifacts"], None),
+            (ViewBuilds, &[], None),
+        ];
+        for (scope, used, want) in cases {
+            assert_eq!(narrower_scope(scope, used), want, "{scope:?} used {used:?}");
         }
     }
 

@@ -49,6 +49,17 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(ui::login::logout))
         .route("/setup", get(ui::setup::form).post(ui::setup::submit))
         .route("/account", get(ui::account::show))
+        .route(
+            "/account/tokens",
+            get(ui::tokens::list).post(ui::tokens::create),
+        )
+        .route("/account/tokens/new", get(ui::tokens::new_form))
+        .route("/account/tokens/{uuid}", get(ui::tokens::show))
+        .route(
+            "/account/tokens/{uuid}/remove",
+            get(ui::tokens::remove_form).post(ui::tokens::remove),
+        )
+        .route("/account/tokens/{uuid}/replace", post(ui::tokens::replace))
         .route("/projects/new", get(ui::projects::new_form))
         .route("/projects", post(ui::projects::create))
         .route("/projects/{vcs}/{org}/{repo}", get(ui::projects::show))
@@ -65,6 +76,26 @@ pub fn router(state: AppState) -> Router {
             post(ui::projects::remove_member),
         )
         .route(
+            "/projects/{vcs}/{org}/{repo}/settings/api",
+            get(ui::project_tokens::list).post(ui::project_tokens::create),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/api/new",
+            get(ui::project_tokens::new_form),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/api/{uuid}",
+            get(ui::project_tokens::show),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/api/{uuid}/remove",
+            get(ui::project_tokens::remove_form).post(ui::project_tokens::remove),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/api/{uuid}/replace",
+            post(ui::project_tokens::replace),
+        )
+        .route(
             "/admin/users",
             get(ui::admin::users).post(ui::admin::create_user),
         )
@@ -72,6 +103,14 @@ pub fn router(state: AppState) -> Router {
             "/admin/users/{login}/disabled",
             post(ui::admin::set_disabled),
         )
+        .route("/admin/tokens", get(ui::admin::tokens))
+        .route("/admin/tokens/{uuid}/revoke", post(ui::admin::revoke_token))
+        .route(
+            "/admin/settings/token-creation",
+            post(ui::admin::set_token_creation),
+        )
+        .route("/admin/audit", get(ui::audit::admin))
+        .route("/account/audit", get(ui::audit::account))
         .fallback(ui::not_found)
         .method_not_allowed_fallback(ui::method_not_allowed)
         .layer(from_fn_with_state(state.clone(), csrf::guard));

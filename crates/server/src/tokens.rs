@@ -91,14 +91,46 @@ impl TokenPolicy {
     }
 }
 
-async fn ensure_creation_enabled(store: &Store) -> Result<(), ApiError> {
-    if store
+/// Whether a site admin has disabled creating API tokens instance-wide.
+pub async fn creation_disabled(store: &Store) -> Result<bool, ApiError> {
+    Ok(store
         .settings()
         .get(TOKEN_CREATION_DISABLED)
         .await?
         .as_deref()
-        == Some("true")
-    {
+        == Some("true"))
+}
+
+/// Disables (or re-enables) creating API tokens instance-wide, and records who did it.
+pub async fn set_creation_disabled(
+    store: &Store,
+    disabled: bool,
+    actor: &Actor,
+) -> Result<(), ApiError> {
+    store
+        .settings()
+        .set(
+            TOKEN_CREATION_DISABLED,
+            if disabled { "true" } else { "false" },
+        )
+        .await?;
+    let entry = NewAuditEntry {
+        event: "settings.changed".into(),
+        actor_id: actor.user_id,
+        actor_login: actor.login.clone(),
+        address: actor.address.clone(),
+        detail: format!(
+            "API token creation {}",
+            if disabled { "disabled" } else { "enabled" }
+        ),
+        ..Default::default()
+    };
+    store.audit().append(&entry).await?;
+    Ok(())
+}
+
+async fn ensure_creation_enabled(store: &Store) -> Result<(), ApiError> {
+    if creation_disabled(store).await? {
         return Err(ApiError::Rejected(
             axum::http::StatusCode::FORBIDDEN,
             "A site admin has disabled API token creation on this instance.".into(),

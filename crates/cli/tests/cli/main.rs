@@ -4,12 +4,14 @@
 //!
 //! This file holds the harness (running the binary, a served instance, a browser-like client);
 //! each module holds one use-case: `serve` (lifecycle and start-up failures), `admin` (the admin
-//! CLI on both backends), `config` (`config check`) and `login` (a CLI-made user in the browser).
+//! CLI on both backends), `config` (`config check`), `login` (a CLI-made user in the browser) and
+//! `tokens` (`admin token` and `admin audit` against a running server).
 
 mod admin;
 mod config;
 mod login;
 mod serve;
+mod tokens;
 
 use circlet_store::testkit::TestDb;
 use circlet_store::{BackendKind, Store};

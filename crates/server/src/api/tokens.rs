@@ -73,8 +73,21 @@ pub async fn list(
 pub struct CreateToken {
     scope: Option<String>,
     label: Option<String>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    expires_at: Option<OffsetDateTime>,
+    /// RFC 3339; absent, `null` or empty means no expiry.
+    expires_at: Option<String>,
+}
+
+fn parse_expiry(raw: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map(Some)
+            .map_err(|_| {
+                ApiError::Invalid(
+                    "expires_at must be an RFC 3339 timestamp, like 2027-01-31T00:00:00Z".into(),
+                )
+            }),
+    }
 }
 
 /// `POST /api/v1.1/project/:vcs/:org/:repo/token` → 201 with the value, once.
@@ -88,7 +101,8 @@ pub async fn create(
     let access = authorize(&state, &caller, &slug, Action::ManageProjectTokens).await?;
     let scope = ProjectScope::parse(body.scope.as_deref().unwrap_or(""))?;
     let label = TokenName::parse(body.label.as_deref().unwrap_or(""), "label")?;
-    let lifetime = body.expires_at.map_or(Lifetime::Never, Lifetime::Until);
+    let lifetime =
+        parse_expiry(body.expires_at.as_deref())?.map_or(Lifetime::Never, Lifetime::Until);
     let expires_at = state
         .config
         .token_policy()

@@ -52,18 +52,6 @@ pub async fn project_for(
     Ok(ProjectAccess { project, role })
 }
 
-/// The request kind a token's usage view shows for `action`.
-fn usage_kind(action: Action) -> &'static str {
-    match action {
-        Action::ReadStatus => "status",
-        Action::ReadBuilds => "builds",
-        Action::ReadArtifacts => "artifacts",
-        Action::Trigger => "trigger",
-        Action::ManageEnvVars => "env-vars",
-        Action::ManageProjectTokens => "project-tokens",
-    }
-}
-
 /// May `caller` perform `action` on the project at `slug`? The one authorization check of every
 /// project-scoped API endpoint, applying `circlet_core::scope::decide`: a project the caller may
 /// not see is 404 exactly like an absent one; seen but not allowed is 403; a write without any
@@ -98,7 +86,7 @@ pub async fn authorize(
     };
     match decide(asker, project.public, action) {
         Decision::Allow => {
-            caller.note_kind(state, usage_kind(action));
+            caller.note_kind(state, action.usage_kind());
             Ok(ProjectAccess { project, role })
         }
         Decision::LoginRequired => Err(ApiError::Unauthorized(LOGIN_REQUIRED.into())),

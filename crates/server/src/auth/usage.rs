@@ -47,6 +47,9 @@ impl UsageRecorder {
             token_id,
             ..Default::default()
         });
+        // A flush can fall between a request's authentication (`note_use`) and its handler's
+        // `note_kind`; the store skips entries without a time, so the kind brings its own.
+        u.at.get_or_insert_with(OffsetDateTime::now_utc);
         match u.kinds.iter_mut().find(|(k, _)| k == kind) {
             Some((_, n)) => *n += 1,
             None => u.kinds.push((kind.to_owned(), 1)),
@@ -125,5 +128,24 @@ pub async fn flush_every(state: AppState) {
     loop {
         tick.tick().await;
         state.usage.flush(&state).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kind_noted_just_after_a_flush_is_not_lost() {
+        let usage = UsageRecorder::default();
+        usage.note_use(1, None);
+        // What a flush takes, between the request's authentication and its handler.
+        let taken = std::mem::take(&mut *usage.0.lock().unwrap());
+        assert!(taken.tokens[&1].at.is_some());
+        usage.note_kind(1, "me");
+        let pending = usage.0.lock().unwrap();
+        let left = &pending.tokens[&1];
+        assert!(left.at.is_some(), "the store skips entries without a time");
+        assert_eq!(left.kinds, [("me".to_owned(), 1)]);
     }
 }

@@ -1,24 +1,31 @@
-//! Site administration: users.
+//! Site administration: users, the inventory of every API token, and the instance-wide switch
+//! that disables token creation.
 
-use super::{Chrome, UiForm, render_with};
+use super::{Chrome, UiForm, render, render_with, when};
 use crate::auth::csrf::CsrfToken;
 use crate::auth::password;
 use crate::auth::session::CurrentUser;
 use crate::error::PageError;
 use crate::state::AppState;
+use crate::tokens::{self, Actor};
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use circlet_core::token::TokenKind;
 use circlet_core::{DisplayName, Email, Login, Password};
-use circlet_store::{NewUser, User};
+use circlet_store::{InventoryEntry, NewUser, User};
 use serde::Deserialize;
+use std::net::SocketAddr;
+use time::OffsetDateTime;
+use uuid::Uuid;
 
 /// A logged-in site admin; anyone else gets 403.
 pub struct SiteAdmin(pub User);
 
 impl SiteAdmin {
-    fn check(user: User) -> Result<Self, PageError> {
+    /// `user` if they are a site admin, else the 403 page.
+    pub fn check(user: User) -> Result<Self, PageError> {
         if user.site_admin {
             Ok(SiteAdmin(user))
         } else {
@@ -156,4 +163,117 @@ pub async fn set_disabled(
         .set_disabled(&login, form.disabled)
         .await?;
     Ok(Redirect::to("/admin/users").into_response())
+}
+
+/// One token in the inventory, ready to show.
+struct InventoryRow {
+    uuid: Uuid,
+    kind: &'static str,
+    /// The owner's login (personal tokens) or the project (project tokens).
+    belongs_to: String,
+    scope: &'static str,
+    name: String,
+    last4: String,
+    created: String,
+    last_used: String,
+    expires: String,
+    expired: bool,
+}
+
+impl InventoryRow {
+    fn of(entry: InventoryEntry, now: OffsetDateTime) -> Self {
+        let t = entry.token;
+        let belongs_to = match t.kind {
+            TokenKind::Project => entry.project_slug,
+            TokenKind::Personal | TokenKind::Runner => entry.user_login,
+        };
+        InventoryRow {
+            uuid: t.uuid,
+            kind: t.kind.as_str(),
+            belongs_to: belongs_to.unwrap_or_else(|| "—".into()),
+            scope: t.scope.map_or("—", |s| s.label()),
+            expired: t.expired_at(now),
+            name: t.name,
+            last4: t.last4,
+            created: when(&t.created_at),
+            last_used: t.last_used_at.as_ref().map_or("Never".into(), when),
+            expires: t.expires_at.as_ref().map_or("Never".into(), when),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_tokens.html")]
+struct TokensPage {
+    chrome: Chrome,
+    rows: Vec<InventoryRow>,
+    creation_disabled: bool,
+}
+
+/// `GET /admin/tokens`: every API token on the instance, and the creation switch.
+pub async fn tokens(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+) -> Result<Html<String>, PageError> {
+    let SiteAdmin(admin) = SiteAdmin::check(user)?;
+    let now = OffsetDateTime::now_utc();
+    let rows = state
+        .store
+        .tokens()
+        .inventory()
+        .await?
+        .into_iter()
+        .map(|e| InventoryRow::of(e, now))
+        .collect();
+    let creation_disabled = tokens::creation_disabled(&state.store).await?;
+    render(&TokensPage {
+        chrome: Chrome::new(Some(admin), csrf),
+        rows,
+        creation_disabled,
+    })
+}
+
+/// `POST /admin/tokens/{uuid}/revoke`: deletes any token; audited as `token.revoked`.
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    CurrentUser(user): CurrentUser,
+    Path(uuid): Path<String>,
+) -> Result<Response, PageError> {
+    let SiteAdmin(admin) = SiteAdmin::check(user)?;
+    let token = match Uuid::parse_str(&uuid) {
+        Ok(uuid) => state.store.tokens().by_uuid(uuid).await?,
+        Err(_) => None,
+    }
+    .ok_or_else(|| {
+        PageError::not_found("There is no such token; it may have been revoked already.")
+    })?;
+    let actor = Actor::user(&admin, peer.ip().to_string());
+    tokens::delete(&state.store, &token, "token.revoked", &actor).await?;
+    Ok(Redirect::to("/admin/tokens").into_response())
+}
+
+/// The creation switch's field: a checkbox, so absent means "allowed".
+#[derive(Deserialize)]
+pub struct TokenCreationForm {
+    disabled: Option<String>,
+}
+
+/// `POST /admin/settings/token-creation`: disables or re-enables creating API tokens.
+pub async fn set_token_creation(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    CurrentUser(user): CurrentUser,
+    UiForm(form): UiForm<TokenCreationForm>,
+) -> Result<Response, PageError> {
+    let SiteAdmin(admin) = SiteAdmin::check(user)?;
+    let disabled = match form.disabled.as_deref() {
+        None | Some("false") => false,
+        Some("true" | "on") => true,
+        Some(_) => return Err(PageError::invalid("disabled must be true or false")),
+    };
+    let actor = Actor::user(&admin, peer.ip().to_string());
+    tokens::set_creation_disabled(&state.store, disabled, &actor).await?;
+    Ok(Redirect::to("/admin/tokens").into_response())
 }

@@ -4,10 +4,13 @@
 pub mod account;
 pub mod admin;
 pub mod assets;
+pub mod audit;
 pub mod dashboard;
 pub mod login;
+pub mod project_tokens;
 pub mod projects;
 pub mod setup;
+pub mod tokens;
 
 use crate::auth::csrf::CsrfToken;
 use crate::error::PageError;

@@ -1,10 +1,14 @@
 //! `TestApp`: the real server on an ephemeral port with a fresh database, plus personas.
 
-use circlet_core::{DisplayName, Email, Login, Password};
+use circlet_core::scope::ProjectScope;
+use circlet_core::token::TokenName;
+use circlet_core::{BranchName, DisplayName, Email, Login, Password, ProjectSlug, RepoUrl};
+use circlet_server::tokens::{Actor, issue_personal, issue_project};
 use circlet_server::{AppState, ServerConfig, SessionKey};
 use circlet_store::testkit::TestDb;
-use circlet_store::{BackendKind, NewUser, Store, User};
+use circlet_store::{BackendKind, NewProject, NewUser, Project, Store, TokenRecord, User};
 use reqwest::redirect::Policy;
+use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 /// Every persona's password.
@@ -32,6 +36,37 @@ macro_rules! both_backends {
                 #[tokio::test]
                 async fn $name() {
                     let $app = $crate::app::TestApp::spawn(circlet_store::BackendKind::Postgres).await;
+                    $body
+                }
+            )*
+        }
+    };
+}
+
+/// Like [`both_backends!`], for tests that need their own settings: each test names, after its
+/// app, a closure that adjusts the [`ServerConfig`] before the server starts. It makes modules
+/// `sqlite` and `postgres` too, so call it inside a module of its own.
+#[macro_export]
+macro_rules! both_backends_with {
+    ($(async fn $name:ident($app:ident, $tune:expr) $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let $app = $crate::app::TestApp::spawn_with(circlet_store::BackendKind::Sqlite, $tune).await;
+                    $body
+                }
+            )*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let $app = $crate::app::TestApp::spawn_with(circlet_store::BackendKind::Postgres, $tune).await;
                     $body
                 }
             )*
@@ -156,6 +191,76 @@ impl TestApp {
         let mut all: Vec<(&str, &str)> = fields.to_vec();
         all.push(("csrf", &csrf));
         browser.post(self.at(to)).form(&all).send().await.unwrap()
+    }
+
+    /// The test database: its URL, and the directory holding a SQLite database's files.
+    pub fn db(&self) -> &TestDb {
+        &self._db
+    }
+
+    /// Adds a project at `slug` (cloned from its VCS host) with `owner` as its admin.
+    pub async fn project(&self, owner: &User, slug: &str, public: bool) -> Project {
+        let slug = ProjectSlug::parse(slug).unwrap();
+        let new = NewProject {
+            repo_url: RepoUrl::default_for(&slug),
+            slug,
+            default_branch: BranchName::parse("main").unwrap(),
+            public,
+        };
+        self.store.projects().create(&new, owner.id).await.unwrap()
+    }
+
+    /// A new personal token of `user` that never expires, issued as the admin CLI would.
+    pub async fn personal_token(&self, user: &User) -> String {
+        self.personal_token_expiring(user, None).await.0
+    }
+
+    /// A new personal token of `user` expiring at `expires_at`, and its record.
+    pub async fn personal_token_expiring(
+        &self,
+        user: &User,
+        expires_at: Option<OffsetDateTime>,
+    ) -> (String, TokenRecord) {
+        let name = TokenName::parse(&format!("{} test token", user.login), "name").unwrap();
+        let (value, record) = issue_personal(
+            &self.store,
+            &self.state.config.token_policy(),
+            user,
+            &name,
+            expires_at,
+            &test_actor(),
+        )
+        .await
+        .unwrap();
+        (value.expose().to_owned(), record)
+    }
+
+    /// A new project token of `project` with `scope` that never expires.
+    pub async fn project_token(&self, project: &Project, scope: ProjectScope) -> String {
+        self.project_token_record(project, scope).await.0
+    }
+
+    /// A new project token of `project` with `scope`, and its record.
+    pub async fn project_token_record(
+        &self,
+        project: &Project,
+        scope: ProjectScope,
+    ) -> (String, TokenRecord) {
+        let label = TokenName::parse(&format!("{} token", scope.as_str()), "label").unwrap();
+        let (value, record) =
+            issue_project(&self.store, project, scope, &label, None, &test_actor())
+                .await
+                .unwrap();
+        (value.expose().to_owned(), record)
+    }
+}
+
+/// Who issues the personas' tokens, for the audit log.
+fn test_actor() -> Actor {
+    Actor {
+        user_id: None,
+        login: "test-setup".into(),
+        address: String::new(),
     }
 }
 

@@ -614,3 +614,274 @@ async fn removing_a_member_asks_for_confirmation() {
 
     b.finish().await;
 }
+
+/// Reads a token value from the "shown once" page: the value, the warning and the copy button.
+async fn read_shown_token(b: &Browser, prefix: &str) -> anyhow::Result<String> {
+    let value = b.text("token-value").await?;
+    ensure!(
+        value.starts_with(prefix) && value.len() == 70,
+        "the page shows {value:?} as the token"
+    );
+    let warning = b.text("token-warning").await?;
+    ensure!(
+        warning.contains("will not be shown again"),
+        "the warning reads {warning:?}"
+    );
+    b.click("copy-token").await?;
+    b.until("the copy button to report the copy", || async {
+        let label = b.text("copy-token").await?;
+        Ok((label == "Copied").then_some(()))
+    })
+    .await?;
+    b.no_server_error().await?;
+    Ok(value)
+}
+
+/// Calls `path` with `token` in the `Circle-Token` header; the status and the JSON message.
+async fn call_api(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let r = reqwest::Client::new()
+        .get(app.at(path))
+        .header("Circle-Token", token)
+        .send()
+        .await?;
+    let status = r.status().as_u16();
+    Ok((status, r.json().await?))
+}
+
+/// Clicks the ✕ of the token named `name`, waits for the confirmation window, and returns its
+/// text; the list page stays where it is underneath.
+async fn open_remove_dialog(b: &Browser, name: &str, list_path: &str) -> anyhow::Result<String> {
+    b.client
+        .find(Locator::Css(&format!(
+            "a[data-dialog][title='Remove {name}']"
+        )))
+        .await
+        .with_context(|| format!("no ✕ for {name}"))?
+        .click()
+        .await?;
+    let dialog = b
+        .client
+        .wait()
+        .at_most(WAIT)
+        .every(POLL)
+        .for_element(Locator::Css("dialog#confirm-dialog[open]"))
+        .await
+        .context("no open confirmation window")?;
+    b.at_path(list_path).await?;
+    Ok(dialog.text().await?)
+}
+
+/// Dismisses the confirmation window with Cancel, then removes the token through it.
+async fn cancel_then_remove(
+    b: &Browser,
+    name: &str,
+    list_path: &str,
+    impact: &[&str],
+) -> anyhow::Result<()> {
+    let text = open_remove_dialog(b, name, list_path).await?;
+    ensure!(
+        text.contains(name),
+        "the window does not name {name}: {text:?}"
+    );
+    for fact in impact {
+        ensure!(text.contains(fact), "the window lacks {fact:?}: {text:?}");
+    }
+    b.click("cancel-remove").await?;
+    b.until("the confirmation window to close", || async {
+        Ok(b.client
+            .find(Locator::Css("dialog#confirm-dialog[open]"))
+            .await
+            .is_err()
+            .then_some(()))
+    })
+    .await?;
+    ensure!(
+        b.text("tokens").await?.contains(name),
+        "cancel removed {name}"
+    );
+
+    open_remove_dialog(b, name, list_path).await?;
+    b.click("confirm-remove").await?;
+    b.element("no-tokens").await?;
+    b.at_path(list_path).await?;
+    b.no_server_error().await
+}
+
+/// Issue item 15, personal tokens: create one in User settings, copy the value shown once, use
+/// it over HTTP, remove it through the confirmation window, and see it refused.
+#[tokio::test]
+async fn a_personal_token_is_created_used_and_removed() {
+    let app = TestApp::spawn(BackendKind::Sqlite).await;
+    app.user("alice", false).await;
+    let b = Browser::start("a_personal_token_is_created_used_and_removed").await;
+    b.step("log-in", b.log_in(&app, "alice", PASSWORD)).await;
+
+    b.step("open-tokens-tab", async {
+        b.click("nav-account").await?;
+        b.at_path("/account").await?;
+        b.click("tab-tokens").await?;
+        b.at_path("/account/tokens").await?;
+        b.element("no-tokens").await?;
+        b.no_server_error().await
+    })
+    .await;
+
+    b.step("create", async {
+        b.click("create-token").await?;
+        b.at_path("/account/tokens/new").await?;
+        b.fill("name", "ci-bot").await?;
+        b.element("expiry")
+            .await?
+            .select_by(Locator::Css("option[value='never']"))
+            .await?;
+        b.click("submit").await?;
+        b.element("token-value").await?;
+        b.no_server_error().await
+    })
+    .await;
+    let token = b.step("read-value", read_shown_token(&b, "CCIPAT_")).await;
+
+    b.step("use-it", async {
+        let (status, me) = call_api(&app, &token, "/api/v2/me").await?;
+        ensure!(
+            status == 200 && me["login"] == "alice",
+            "GET /api/v2/me: {status} {me}"
+        );
+        app.state.usage.flush(&app.state).await;
+        Ok(())
+    })
+    .await;
+
+    b.step("listed-masked", async {
+        b.click("done").await?;
+        b.at_path("/account/tokens").await?;
+        let table = b.text("tokens").await?;
+        let last4 = &token[token.len() - 4..];
+        ensure!(
+            table.contains("ci-bot") && table.contains(&format!("…{last4}")),
+            "the table reads {table:?}"
+        );
+        ensure!(!table.contains(&token), "the list shows the whole token");
+        Ok(())
+    })
+    .await;
+
+    b.step(
+        "remove-through-the-window",
+        cancel_then_remove(&b, "ci-bot", "/account/tokens", &["127.0.0.1", "me"]),
+    )
+    .await;
+
+    b.step("refused-after-removal", async {
+        let (status, body) = call_api(&app, &token, "/api/v2/me").await?;
+        ensure!(
+            status == 401 && body["message"] == "Invalid token provided.",
+            "GET /api/v2/me after removal: {status} {body}"
+        );
+        Ok(())
+    })
+    .await;
+
+    b.finish().await;
+}
+
+/// Issue item 15, project tokens: create one under API Permissions, copy the value shown once,
+/// use it over HTTP, remove it through the confirmation window, and see it refused.
+#[tokio::test]
+async fn a_project_token_is_created_used_and_removed() {
+    let app = TestApp::spawn(BackendKind::Sqlite).await;
+    let owner = app.user("owner", false).await;
+    app.store
+        .projects()
+        .create(
+            &NewProject {
+                slug: ProjectSlug::parse("gh/acme/widgets").unwrap(),
+                repo_url: RepoUrl::parse("file:///srv/git/widgets.git").unwrap(),
+                default_branch: BranchName::parse("main").unwrap(),
+                public: false,
+            },
+            owner.id,
+        )
+        .await
+        .unwrap();
+    let list = "/projects/gh/acme/widgets/settings/api";
+    let tokens_api = "/api/v1.1/project/gh/acme/widgets/token";
+    let b = Browser::start("a_project_token_is_created_used_and_removed").await;
+    b.step("log-in", b.log_in(&app, "owner", PASSWORD)).await;
+
+    b.step("open-api-permissions", async {
+        b.goto(&app.at("/projects/gh/acme/widgets/settings"))
+            .await?;
+        b.click("tab-api").await?;
+        b.at_path(list).await?;
+        b.element("no-tokens").await?;
+        b.no_server_error().await
+    })
+    .await;
+
+    b.step("create", async {
+        b.click("create-token").await?;
+        b.element("scope")
+            .await?
+            .select_by(Locator::Css("option[value='all']"))
+            .await?;
+        b.fill("label", "README badge").await?;
+        b.element("expiry")
+            .await?
+            .select_by(Locator::Css("option[value='never']"))
+            .await?;
+        b.click("submit").await?;
+        b.element("token-value").await?;
+        b.no_server_error().await
+    })
+    .await;
+    let token = b.step("read-value", read_shown_token(&b, "CCIPRJ_")).await;
+
+    b.step("use-it", async {
+        // The token is recognised: it reaches the authorization check, which refuses project
+        // tokens the management of tokens (403, not 401).
+        let (status, body) = call_api(&app, &token, tokens_api).await?;
+        ensure!(
+            status == 403 && body["message"] == "Permission denied",
+            "GET {tokens_api}: {status} {body}"
+        );
+        app.state.usage.flush(&app.state).await;
+        Ok(())
+    })
+    .await;
+
+    b.step("listed-masked", async {
+        b.click("done").await?;
+        b.at_path(list).await?;
+        let table = b.text("tokens").await?;
+        ensure!(
+            table.contains("README badge") && table.contains("All"),
+            "the table reads {table:?}"
+        );
+        ensure!(!table.contains(&token), "the list shows the whole token");
+        Ok(())
+    })
+    .await;
+
+    b.step(
+        "remove-through-the-window",
+        cancel_then_remove(&b, "README badge", list, &["127.0.0.1"]),
+    )
+    .await;
+
+    b.step("refused-after-removal", async {
+        let (status, body) = call_api(&app, &token, tokens_api).await?;
+        ensure!(
+            status == 401 && body["message"] == "Invalid token provided.",
+            "GET {tokens_api} after removal: {status} {body}"
+        );
+        Ok(())
+    })
+    .await;
+
+    b.finish().await;
+}

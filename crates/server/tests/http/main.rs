@@ -4,4 +4,7 @@
 mod api;
 mod app;
 mod browser;
+mod tokens;
 mod ui;
+mod ui_admin;
+mod ui_tokens;

@@ -1,0 +1,637 @@
+//! User settings → Personal API Tokens, and the pages both kinds of token share: the value shown
+//! once, the removal confirmation with the token's impact, and the detail view with its recent
+//! use. Project tokens' own handlers are in `project_tokens`.
+//!
+//! A token value appears in exactly one response, the one that created it, and that response
+//! says `Cache-Control: no-store`.
+
+use super::{Chrome, UiForm, render, render_with, when};
+use crate::api::no_store;
+use crate::auth::csrf::CsrfToken;
+use crate::auth::session::CurrentUser;
+use crate::error::PageError;
+use crate::state::AppState;
+use crate::tokens::{self, Actor, LIFETIME_PRESETS, Lifetime, TokenPolicy};
+use askama::Template;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use circlet_core::Invalid;
+use circlet_core::scope::{ProjectScope, narrower_scope};
+use circlet_core::token::{NewToken, TokenKind, TokenName};
+use circlet_store::{Project, TokenRecord, User};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// How far back the usage shown on detail and removal pages reaches.
+pub const USAGE_WINDOW: Duration = Duration::days(30);
+
+/// Where the personal tokens' pages live.
+const PERSONAL_BASE: &str = "/account/tokens";
+
+/// The `{uuid}` segment of a token page's URL; anything that is not a UUID is a 404.
+pub struct TokenId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for TokenId {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        let Path(segments) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| PageError::invalid(e.body_text()))?;
+        segments
+            .iter()
+            .find(|(k, _)| k == "uuid")
+            .and_then(|(_, v)| Uuid::parse_str(v).ok())
+            .map(TokenId)
+            .ok_or_else(token_not_found)
+    }
+}
+
+/// The answer for a token that does not exist or is not the caller's to see.
+pub fn token_not_found() -> PageError {
+    PageError::not_found("There is no such API token.")
+}
+
+/// A token as the UI lists it: never its value, only the last 4 characters.
+pub struct TokenView {
+    /// Public id, for links.
+    pub uuid: String,
+    /// Name (personal) or label (project).
+    pub name: String,
+    /// `…` and the last 4 characters.
+    pub masked: String,
+    /// The scope's UI label, for project tokens.
+    pub scope: Option<&'static str>,
+    /// When it was created.
+    pub created: String,
+    /// When it was last used, or "Never".
+    pub last_used: String,
+    /// When it expires, or "Never".
+    pub expires: String,
+    /// Whether it has expired.
+    pub expired: bool,
+}
+
+impl TokenView {
+    /// The view of `t` at `now`.
+    pub fn of(t: &TokenRecord, now: OffsetDateTime) -> Self {
+        TokenView {
+            uuid: t.uuid.to_string(),
+            name: t.name.clone(),
+            masked: format!("…{}", t.last4),
+            scope: t.scope.map(ProjectScope::label),
+            created: when(&t.created_at),
+            last_used: t.last_used_at.as_ref().map_or("Never".into(), when),
+            expires: t.expires_at.as_ref().map_or("Never".into(), when),
+            expired: t.expired_at(now),
+        }
+    }
+
+    /// Views of `tokens`, in order.
+    pub fn all(tokens: &[TokenRecord]) -> Vec<Self> {
+        let now = OffsetDateTime::now_utc();
+        tokens.iter().map(|t| TokenView::of(t, now)).collect()
+    }
+}
+
+/// One kind of request a token made recently.
+pub struct KindUse {
+    /// The kind as counted (`status`, `artifacts`, `me`, …).
+    pub kind: String,
+    /// What that kind of request is, for people.
+    pub what: &'static str,
+    /// How many in the window.
+    pub count: i64,
+    /// When last.
+    pub last: String,
+}
+
+/// What removing a token would affect: when and from where it was last used, and what it did.
+pub struct Impact {
+    /// When it was last used, or "Never".
+    pub last_used: String,
+    /// The last few client addresses, most recent first.
+    pub addresses: Vec<String>,
+    /// Kinds of requests in the last [`USAGE_WINDOW`], most used first.
+    pub kinds: Vec<KindUse>,
+}
+
+/// What a counted request kind means, for people.
+fn describe_kind(kind: &str) -> &'static str {
+    match kind {
+        "status" => "Build statuses (badges, cc.xml)",
+        "builds" => "Builds, step output and test results",
+        "artifacts" => "Build artifacts",
+        "trigger" => "Triggering, retrying or cancelling builds",
+        "env-vars" => "Environment variables",
+        "project-tokens" => "Project API tokens",
+        "me" => "The account's own details (/me)",
+        "projects" => "Projects",
+        _ => "Other requests",
+    }
+}
+
+impl Impact {
+    /// Loads `t`'s recent use from the store.
+    pub async fn of(state: &AppState, t: &TokenRecord) -> Result<Self, PageError> {
+        let since = OffsetDateTime::now_utc() - USAGE_WINDOW;
+        let usage = state.store.tokens().usage(t.id, since).await?;
+        Ok(Impact {
+            last_used: t.last_used_at.as_ref().map_or("Never".into(), when),
+            addresses: t.last_used_from.clone(),
+            kinds: usage
+                .into_iter()
+                .map(|u| KindUse {
+                    what: describe_kind(&u.request_kind),
+                    kind: u.request_kind,
+                    count: u.count,
+                    last: when(&u.last_at),
+                })
+                .collect(),
+        })
+    }
+
+    /// The least-privilege hint for a project token of `scope` that made these requests.
+    pub fn hint(&self, scope: Option<ProjectScope>) -> Option<String> {
+        let scope = scope?;
+        let used: Vec<&str> = self.kinds.iter().map(|k| k.kind.as_str()).collect();
+        let narrower = narrower_scope(scope, &used)?;
+        let did = match narrower {
+            ProjectScope::Status => "read statuses",
+            ProjectScope::ViewBuilds => "read build artifacts",
+            ProjectScope::All => return None,
+        };
+        Some(format!(
+            "This {} token only {did}; replace it with a {} token.",
+            scope.label(),
+            narrower.label()
+        ))
+    }
+}
+
+/// One choice of the expiry select.
+pub struct ExpiryOption {
+    /// The form value: days, `custom` or `never`.
+    pub value: String,
+    /// What the user reads.
+    pub label: String,
+    /// Whether it is the chosen one.
+    pub selected: bool,
+}
+
+/// The expiry fields of a creation form, ready to render.
+pub struct ExpiryChoices {
+    /// The select's options.
+    pub options: Vec<ExpiryOption>,
+    /// The custom date typed so far.
+    pub date: String,
+    /// The earliest date the date input offers (tomorrow).
+    pub min_date: String,
+    /// The latest date it offers, when the instance caps lifetimes.
+    pub max_date: Option<String>,
+}
+
+fn iso_date(d: time::Date) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day]");
+    d.format(&f).unwrap_or_default()
+}
+
+impl ExpiryChoices {
+    /// The choices `policy` allows, with `selected` (a form value) chosen and `date` kept.
+    pub fn new(policy: &TokenPolicy, selected: &str, date: &str) -> Self {
+        let max = policy.max_lifetime_days;
+        let mut days: Vec<u32> = LIFETIME_PRESETS
+            .into_iter()
+            .filter(|d| max.is_none_or(|m| *d <= m))
+            .collect();
+        if let Some(m) = max
+            && !days.contains(&m)
+        {
+            days.push(m);
+        }
+        let mut options: Vec<(String, String)> = days
+            .into_iter()
+            .map(|d| (d.to_string(), format!("{d} days")))
+            .collect();
+        options.push(("custom".into(), "Custom date".into()));
+        if max.is_none() {
+            options.push(("never".into(), "No expiry".into()));
+        }
+        let selected = if options.iter().any(|(v, _)| v == selected) {
+            selected.to_owned()
+        } else {
+            options[0].0.clone()
+        };
+        let today = OffsetDateTime::now_utc().date();
+        ExpiryChoices {
+            options: options
+                .into_iter()
+                .map(|(value, label)| ExpiryOption {
+                    selected: value == selected,
+                    value,
+                    label,
+                })
+                .collect(),
+            date: date.to_owned(),
+            min_date: iso_date(today.next_day().unwrap_or(today)),
+            max_date: max.map(|m| iso_date(today + Duration::days(i64::from(m)))),
+        }
+    }
+}
+
+/// The lifetime a creation form asks for; the policy's own limits are checked afterwards.
+pub fn parse_lifetime(expiry: &str, date: &str, today: time::Date) -> Result<Lifetime, Invalid> {
+    match expiry.trim() {
+        "never" => Ok(Lifetime::Never),
+        "custom" => {
+            let f = time::macros::format_description!("[year]-[month]-[day]");
+            let day = time::Date::parse(date.trim(), &f)
+                .map_err(|_| Invalid::new("Choose an expiry date (YYYY-MM-DD)."))?;
+            if day <= today {
+                return Err(Invalid::new("The expiry date must be after today."));
+            }
+            Ok(Lifetime::Until(day.midnight().assume_utc()))
+        }
+        days => match days.parse::<u32>() {
+            Ok(d) if d > 0 => Ok(Lifetime::Days(d)),
+            _ => Err(Invalid::new("Choose when the token expires.")),
+        },
+    }
+}
+
+/// The heading and tab navigation a token page sits in, and the URL its pages live under.
+pub struct Place {
+    /// The project, for project tokens; `None` for the user's personal tokens.
+    pub project: Option<Project>,
+    /// The list page's URL (`/account/tokens` or `…/settings/api`).
+    pub base: String,
+}
+
+impl Place {
+    fn personal() -> Self {
+        Place {
+            project: None,
+            base: PERSONAL_BASE.into(),
+        }
+    }
+}
+
+/// The page that shows a new token's value, once.
+#[derive(Template)]
+#[template(path = "token_created.html")]
+struct CreatedPage {
+    chrome: Chrome,
+    project: Option<Project>,
+    base: String,
+    token: TokenView,
+    value: NewToken,
+    replaced: bool,
+}
+
+/// The page that shows a new token's value once, marked so that no cache keeps it.
+pub fn created_page(
+    chrome: Chrome,
+    place: Place,
+    value: NewToken,
+    record: &TokenRecord,
+    replaced: bool,
+) -> Result<Response, PageError> {
+    let page = CreatedPage {
+        chrome,
+        project: place.project,
+        base: place.base,
+        token: TokenView::of(record, OffsetDateTime::now_utc()),
+        value,
+        replaced,
+    };
+    Ok(no_store(render(&page)?.into_response()))
+}
+
+/// The removal confirmation: what the token is, and what stops working without it.
+#[derive(Template)]
+#[template(path = "token_remove.html")]
+struct RemovePage {
+    chrome: Chrome,
+    project: Option<Project>,
+    base: String,
+    token: TokenView,
+    impact: Impact,
+}
+
+/// The removal confirmation page for `t`.
+pub async fn remove_page(
+    state: &AppState,
+    chrome: Chrome,
+    place: Place,
+    t: &TokenRecord,
+) -> Result<Html<String>, PageError> {
+    render(&RemovePage {
+        chrome,
+        project: place.project,
+        base: place.base,
+        token: TokenView::of(t, OffsetDateTime::now_utc()),
+        impact: Impact::of(state, t).await?,
+    })
+}
+
+/// A token's detail view: its facts, recent use and the least-privilege hint.
+#[derive(Template)]
+#[template(path = "token_detail.html")]
+struct DetailPage {
+    chrome: Chrome,
+    project: Option<Project>,
+    base: String,
+    token: TokenView,
+    impact: Impact,
+    hint: Option<String>,
+}
+
+/// The detail page for `t`.
+pub async fn detail_page(
+    state: &AppState,
+    chrome: Chrome,
+    place: Place,
+    t: &TokenRecord,
+) -> Result<Html<String>, PageError> {
+    let impact = Impact::of(state, t).await?;
+    render(&DetailPage {
+        chrome,
+        project: place.project,
+        base: place.base,
+        token: TokenView::of(t, OffsetDateTime::now_utc()),
+        hint: impact.hint(t.scope),
+        impact,
+    })
+}
+
+/// A form's outcome: a client error (shown again on the form with its status), or anything else.
+pub fn form_error(e: PageError) -> Result<(StatusCode, String), PageError> {
+    match e {
+        PageError::Page {
+            status, message, ..
+        } if status.is_client_error() => Ok((status, message)),
+        other => Err(other),
+    }
+}
+
+/// The acting user and their address, for the audit log.
+pub fn actor(user: &User, peer: SocketAddr) -> Actor {
+    Actor::user(user, peer.ip().to_string())
+}
+
+#[derive(Template)]
+#[template(path = "tokens_personal.html")]
+struct PersonalListPage {
+    chrome: Chrome,
+    tokens: Vec<TokenView>,
+}
+
+/// `GET /account/tokens`: the user's personal API tokens.
+pub async fn list(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+) -> Result<Html<String>, PageError> {
+    let tokens = state.store.tokens().list_personal(user.id).await?;
+    render(&PersonalListPage {
+        chrome: Chrome::new(Some(user), csrf),
+        tokens: TokenView::all(&tokens),
+    })
+}
+
+/// The "Create New Token" form's fields.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PersonalForm {
+    name: String,
+    expiry: String,
+    expires_on: String,
+}
+
+#[derive(Template)]
+#[template(path = "token_personal_new.html")]
+struct PersonalNewPage {
+    chrome: Chrome,
+    name: String,
+    expiry: ExpiryChoices,
+    error: Option<String>,
+}
+
+/// `GET /account/tokens/new`: the "Create New Token" form.
+pub async fn new_form(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+) -> Result<Html<String>, PageError> {
+    render(&PersonalNewPage {
+        chrome: Chrome::new(Some(user), csrf),
+        name: String::new(),
+        expiry: ExpiryChoices::new(&state.config.token_policy(), "", ""),
+        error: None,
+    })
+}
+
+/// `POST /account/tokens`: creates a personal token and shows its value once.
+pub async fn create(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    UiForm(form): UiForm<PersonalForm>,
+) -> Result<Response, PageError> {
+    let policy = state.config.token_policy();
+    let outcome = async {
+        let now = OffsetDateTime::now_utc();
+        let name = TokenName::parse(&form.name, "Token name")?;
+        let lifetime = parse_lifetime(&form.expiry, &form.expires_on, now.date())?;
+        let expires_at = policy.expiry(lifetime, now)?;
+        let actor = actor(&user, peer);
+        Ok::<_, PageError>(
+            tokens::issue_personal(&state.store, &policy, &user, &name, expires_at, &actor).await?,
+        )
+    }
+    .await;
+    match outcome {
+        Ok((value, record)) => created_page(
+            Chrome::new(Some(user), csrf),
+            Place::personal(),
+            value,
+            &record,
+            false,
+        ),
+        Err(e) => {
+            let (status, message) = form_error(e)?;
+            let page = PersonalNewPage {
+                chrome: Chrome::new(Some(user), csrf),
+                expiry: ExpiryChoices::new(&policy, &form.expiry, &form.expires_on),
+                name: form.name,
+                error: Some(message),
+            };
+            Ok(render_with(status, &page)?.into_response())
+        }
+    }
+}
+
+/// The user's own personal token `uuid`; anyone else's (or none) is a 404.
+async fn own_token(state: &AppState, user: &User, uuid: Uuid) -> Result<TokenRecord, PageError> {
+    state
+        .store
+        .tokens()
+        .by_uuid(uuid)
+        .await?
+        .filter(|t| t.kind == TokenKind::Personal && t.user_id == Some(user.id))
+        .ok_or_else(token_not_found)
+}
+
+/// `GET /account/tokens/{uuid}`: one personal token's detail view.
+pub async fn show(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    TokenId(uuid): TokenId,
+) -> Result<Html<String>, PageError> {
+    let token = own_token(&state, &user, uuid).await?;
+    let chrome = Chrome::new(Some(user), csrf);
+    detail_page(&state, chrome, Place::personal(), &token).await
+}
+
+/// `GET /account/tokens/{uuid}/remove`: the removal confirmation.
+pub async fn remove_form(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    TokenId(uuid): TokenId,
+) -> Result<Html<String>, PageError> {
+    let token = own_token(&state, &user, uuid).await?;
+    let chrome = Chrome::new(Some(user), csrf);
+    remove_page(&state, chrome, Place::personal(), &token).await
+}
+
+/// `POST /account/tokens/{uuid}/remove`: deletes the token; it stops working at once.
+pub async fn remove(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    CurrentUser(user): CurrentUser,
+    TokenId(uuid): TokenId,
+) -> Result<Response, PageError> {
+    let token = own_token(&state, &user, uuid).await?;
+    tokens::delete(&state.store, &token, "token.deleted", &actor(&user, peer)).await?;
+    Ok(Redirect::to(PERSONAL_BASE).into_response())
+}
+
+/// `POST /account/tokens/{uuid}/replace`: a new value for the same token, shown once; the old
+/// value stops working.
+pub async fn replace(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    TokenId(uuid): TokenId,
+) -> Result<Response, PageError> {
+    let old = own_token(&state, &user, uuid).await?;
+    let (value, record) = tokens::replace(&state.store, &old, &actor(&user, peer)).await?;
+    created_page(
+        Chrome::new(Some(user), csrf),
+        Place::personal(),
+        value,
+        &record,
+        true,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_choices_follow_the_policy() {
+        let open = TokenPolicy {
+            max_lifetime_days: None,
+            personal_cap: 500,
+        };
+        let c = ExpiryChoices::new(&open, "never", "");
+        let values: Vec<&str> = c.options.iter().map(|o| o.value.as_str()).collect();
+        assert_eq!(values, ["30", "60", "90", "365", "custom", "never"]);
+        assert!(c.options.last().unwrap().selected);
+        assert!(c.max_date.is_none());
+
+        let capped = TokenPolicy {
+            max_lifetime_days: Some(45),
+            personal_cap: 500,
+        };
+        let c = ExpiryChoices::new(&capped, "never", "");
+        let values: Vec<&str> = c.options.iter().map(|o| o.value.as_str()).collect();
+        assert_eq!(
+            values,
+            ["30", "45", "custom"],
+            "no \"No expiry\" under a cap"
+        );
+        assert!(
+            c.options[0].selected,
+            "an unknown choice falls back to the first"
+        );
+        assert!(c.max_date.is_some());
+    }
+
+    #[test]
+    fn lifetimes_parse_from_the_form() {
+        let today = time::macros::date!(2030 - 06 - 15);
+        assert_eq!(parse_lifetime("never", "", today), Ok(Lifetime::Never));
+        assert_eq!(parse_lifetime("90", "", today), Ok(Lifetime::Days(90)));
+        assert_eq!(
+            parse_lifetime("custom", "2030-06-16", today),
+            Ok(Lifetime::Until(
+                time::macros::datetime!(2030-06-16 0:00 UTC)
+            ))
+        );
+        for (expiry, date) in [
+            ("custom", "2030-06-15"),
+            ("custom", "2020-01-01"),
+            ("custom", "tomorrow"),
+            ("0", ""),
+            ("", ""),
+            ("-5", ""),
+        ] {
+            assert!(
+                parse_lifetime(expiry, date, today).is_err(),
+                "{expiry} {date}"
+            );
+        }
+    }
+
+    #[test]
+    fn hints_name_the_narrower_scope() {
+        let impact = |kinds: &[&str]| Impact {
+            last_used: "Never".into(),
+            addresses: vec![],
+            kinds: kinds
+                .iter()
+                .map(|k| KindUse {
+                    kind: (*k).into(),
+                    what: describe_kind(k),
+                    count: 1,
+                    last: String::new(),
+                })
+                .collect(),
+        };
+        assert_eq!(
+            impact(&["status"]).hint(Some(ProjectScope::All)).as_deref(),
+            Some("This All token only read statuses; replace it with a Status token.")
+        );
+        assert_eq!(
+            impact(&["artifacts"])
+                .hint(Some(ProjectScope::All))
+                .as_deref(),
+            Some(
+                "This All token only read build artifacts; replace it with a Build Artifacts token."
+            )
+        );
+        assert_eq!(impact(&["status"]).hint(None), None);
+        assert_eq!(impact(&["builds"]).hint(Some(ProjectScope::All)), None);
+        assert_eq!(impact(&["status"]).hint(Some(ProjectScope::Status)), None);
+    }
+}
