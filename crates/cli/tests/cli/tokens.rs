@@ -83,6 +83,28 @@ async fn a_created_token_is_the_only_output_and_works_at_once(kind: BackendKind)
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["login"], "alice");
     }
+    // The query-string and Basic forms too, and a mistyped token: none of them may reach the log.
+    let client = reqwest::Client::new();
+    let by_query = client
+        .get(server.url(&format!("/api/v2/me?circle-token={never}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_query.status(), 200);
+    let by_basic = client
+        .get(server.url("/api/v1.1/me"))
+        .basic_auth(&monthly, None::<&str>)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_basic.status(), 200);
+    let mistyped = format!("{}x", &never[..never.len() - 1]);
+    let refused = client
+        .get(server.url(&format!("/api/v2/me?circle-token={mistyped}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
 
     let store = instance.store().await;
     let alice = store
@@ -101,7 +123,11 @@ async fn a_created_token_is_the_only_output_and_works_at_once(kind: BackendKind)
     store.close().await;
 
     let (_, log) = server.stop();
-    for token in [&never, &monthly] {
+    assert!(
+        log.contains("circle-token=[redacted]"),
+        "the requests were logged:\n{log}"
+    );
+    for token in [&never, &monthly, &mistyped] {
         assert!(
             !log.contains(token.as_str()),
             "the server log holds a token:\n{log}"
