@@ -6,6 +6,8 @@
 
 pub mod account;
 pub mod branch;
+pub mod ci_config;
+pub mod envvar;
 pub mod redact;
 pub mod repo_url;
 pub mod role;

@@ -1,0 +1,291 @@
+use super::*;
+use proptest::prelude::*;
+
+fn ctx() -> PipelineContext {
+    PipelineContext {
+        branch: Some("main".into()),
+        revision: "abc123".into(),
+        number: 3,
+        ..Default::default()
+    }
+}
+
+fn ok(text: &str) -> CiConfig {
+    parse(text, &ctx()).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+fn errors(text: &str) -> String {
+    parse(text, &ctx())
+        .expect_err("should be refused")
+        .to_string()
+}
+
+#[test]
+fn a_full_config_parses() {
+    let c = ok(r#"
+version: 2.1
+parameters:
+  greeting: {type: string, default: hello}
+  deploy: {type: boolean, default: false}
+jobs:
+  build:
+    docker:
+      - image: cimg/base:stable
+    environment:
+      FOO: bar
+      N: 3
+    working_directory: ~/project
+    steps:
+      - checkout
+      - run: echo << pipeline.parameters.greeting >> on << pipeline.git.branch >> n<< pipeline.number >>
+      - run:
+          name: Test
+          command: |
+            make test
+          environment: {MODE: ci}
+          no_output_timeout: 10m
+          when: always
+      - store_artifacts: {path: out, destination: reports}
+      - store_test_results: {path: results}
+  deploy:
+    steps: [{run: ./deploy.sh}]
+workflows:
+  main:
+    jobs:
+      - build
+      - deploy:
+          requires: [build]
+          filters:
+            branches:
+              only: [main, /release-.*/]
+              ignore: release-old
+"#);
+    assert_eq!(c.version, ConfigVersion::V2_1);
+    let build = c.job("build").unwrap();
+    assert_eq!(
+        build.environment,
+        vec![("FOO".into(), "bar".into()), ("N".into(), "3".into())]
+    );
+    assert_eq!(
+        build.executor_notes,
+        vec!["docker: cimg/base:stable".to_owned()]
+    );
+    assert_eq!(build.working_directory.as_deref(), Some("~/project"));
+    assert_eq!(build.steps.len(), 5);
+    assert_eq!(build.steps[0], Step::Checkout);
+    let Step::Run(r) = &build.steps[1] else {
+        panic!()
+    };
+    assert_eq!(r.command, "echo hello on main n3");
+    let Step::Run(r) = &build.steps[2] else {
+        panic!()
+    };
+    assert_eq!(
+        (r.name.as_str(), r.when, r.no_output_timeout),
+        ("Test", When::Always, Some(Duration::from_secs(600)))
+    );
+    assert_eq!(r.environment, vec![("MODE".into(), "ci".into())]);
+    assert_eq!(
+        build.steps[3],
+        Step::StoreArtifacts {
+            path: "out".into(),
+            destination: Some("reports".into())
+        }
+    );
+    let deploy = &c.workflows[0].jobs[1];
+    assert_eq!(deploy.requires, vec!["build".to_owned()]);
+    assert!(deploy.branches.allows(Some("main")));
+    assert!(deploy.branches.allows(Some("release-1.0")));
+    assert!(!deploy.branches.allows(Some("release-old")));
+    assert!(!deploy.branches.allows(Some("feature")));
+    assert!(
+        !deploy.branches.allows(None),
+        "only-filters exclude tag builds"
+    );
+}
+
+#[test]
+fn a_v2_config_without_workflows_runs_build() {
+    let c = ok("version: 2\njobs:\n  build:\n    steps:\n      - run: make\n");
+    assert_eq!(c.workflows.len(), 1);
+    assert_eq!(c.workflows[0].jobs[0].job, "build");
+    let Step::Run(r) = &c.jobs[0].steps[0] else {
+        panic!()
+    };
+    assert_eq!(r.name, "make");
+}
+
+#[test]
+fn parameters_from_the_trigger_are_checked() {
+    let text = "version: 2.1\nparameters:\n  n: {type: integer, default: 1}\njobs:\n  build:\n    steps: [{run: 'echo << pipeline.parameters.n >>'}]\n";
+    let mut c = ctx();
+    c.parameters.insert("n".into(), ParamValue::Int(42));
+    let cfg = parse(text, &c).unwrap();
+    let Step::Run(r) = &cfg.jobs[0].steps[0] else {
+        panic!()
+    };
+    assert_eq!(r.command, "echo 42");
+    c.parameters.insert("n".into(), ParamValue::Str("x".into()));
+    assert!(
+        parse(text, &c)
+            .unwrap_err()
+            .to_string()
+            .contains("must be an integer")
+    );
+    c.parameters.clear();
+    c.parameters.insert("other".into(), ParamValue::Int(1));
+    assert!(
+        parse(text, &c)
+            .unwrap_err()
+            .to_string()
+            .contains("not declared")
+    );
+}
+
+#[test]
+fn unsupported_and_invalid_configs_are_named() {
+    let cases: &[(&str, &str)] = &[
+        ("", "empty"),
+        ("a: [", "not valid YAML"),
+        ("- 1\n- 2", "must be a mapping"),
+        ("jobs: {}", "no version"),
+        ("version: 3\njobs: {}", "version 3 is not supported"),
+        (
+            "version: 2.1\norbs: {node: circleci/node@5}\njobs: {build: {steps: [checkout]}}",
+            "`orbs` is not supported",
+        ),
+        (
+            "version: 2\nbogus: 1\njobs: {build: {steps: [checkout]}}",
+            "unknown top-level key `bogus`",
+        ),
+        (
+            "version: 2\njobs: {build: {steps: [save_cache]}}",
+            "step `save_cache` is not supported",
+        ),
+        (
+            "version: 2\njobs: {build: {steps: []}}",
+            "non-empty list of `steps`",
+        ),
+        (
+            "version: 2\njobs: {build: {steps: [{run: {name: x}}]}}",
+            "`command` is required",
+        ),
+        (
+            "version: 2\njobs: {build: {steps: [{run: {command: x, when: sometimes}}]}}",
+            "on_success, on_fail or always",
+        ),
+        (
+            "version: 2\njobs: {build: {steps: [{run: {command: x, no_output_timeout: soon}}]}}",
+            "no_output_timeout",
+        ),
+        (
+            "version: 2\njobs: {build: {parallelism: 4, steps: [checkout]}}",
+            "parallelism",
+        ),
+        (
+            "version: 2\njobs: {build: {environment: {1X: y}, steps: [checkout]}}",
+            "not valid",
+        ),
+        (
+            "version: 2\njobs: {test: {steps: [checkout]}}",
+            "no job named `build`",
+        ),
+        (
+            "version: 2\njobs: {a: {steps: [checkout]}}\nworkflows: {w: {jobs: [b]}}",
+            "job 'b' is not defined",
+        ),
+        (
+            "version: 2\njobs: {a: {steps: [checkout]}}\nworkflows: {w: {jobs: [{a: {requires: [z]}}]}}",
+            "requires 'z'",
+        ),
+        (
+            "version: 2\njobs: {a: {steps: [checkout]}, b: {steps: [checkout]}}\nworkflows: {w: {jobs: [{a: {requires: [b]}}, {b: {requires: [a]}}]}}",
+            "cycle",
+        ),
+        (
+            "version: 2\njobs: {a: {steps: [checkout]}}\nworkflows: {w: {jobs: [{a: {filters: {branches: {only: '/(/'}}}}]}}",
+            "not a valid regular expression",
+        ),
+        (
+            "version: 2.1\njobs: {build: {steps: [{run: 'echo << pipeline.trigger_source >>'}]}}",
+            "not supported",
+        ),
+        (
+            "version: 2\nparameters: {x: {type: string}}\njobs: {build: {steps: [checkout]}}",
+            "need `version: 2.1`",
+        ),
+    ];
+    for (text, needle) in cases {
+        let e = errors(text);
+        assert!(
+            e.contains(needle),
+            "{text:?}\n  → {e}\n  (wanted {needle:?})"
+        );
+    }
+}
+
+#[test]
+fn durations_parse() {
+    assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+    assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+    assert_eq!(parse_duration("10x"), None);
+    assert_eq!(parse_duration("m"), None);
+}
+
+/// A generated config that is valid by construction, rendered as YAML.
+fn arb_config() -> impl Strategy<Value = (Vec<(String, Vec<String>)>, String)> {
+    let name = "[a-z][a-z0-9_-]{0,8}";
+    let command = "[a-zA-Z0-9 ._=-]{1,30}";
+    proptest::collection::btree_map(name, proptest::collection::vec(command, 1..4), 1..5).prop_map(
+        |jobs| {
+            let jobs: Vec<(String, Vec<String>)> = jobs.into_iter().collect();
+            let mut y = String::from("version: 2.1\njobs:\n");
+            for (n, cmds) in &jobs {
+                y.push_str(&format!("  {n}:\n    steps:\n      - checkout\n"));
+                for c in cmds {
+                    y.push_str(&format!("      - run: {}\n", serde_quote(c)));
+                }
+            }
+            y.push_str("workflows:\n  all:\n    jobs:\n");
+            for (i, (n, _)) in jobs.iter().enumerate() {
+                if i == 0 {
+                    y.push_str(&format!("      - {n}\n"));
+                } else {
+                    y.push_str(&format!(
+                        "      - {n}:\n          requires: [{}]\n",
+                        jobs[i - 1].0
+                    ));
+                }
+            }
+            (jobs, y)
+        },
+    )
+}
+
+fn serde_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+proptest! {
+    #[test]
+    fn generated_configs_parse_to_what_was_written((jobs, yaml) in arb_config()) {
+        let c = parse(&yaml, &ctx()).map_err(|e| TestCaseError::fail(format!("{e}\n{yaml}")))?;
+        prop_assert_eq!(c.jobs.len(), jobs.len());
+        for (job, (name, cmds)) in c.jobs.iter().zip(&jobs) {
+            prop_assert_eq!(&job.name, name);
+            let run: Vec<String> = job.steps.iter().filter_map(|s| match s { Step::Run(r) => Some(r.command.clone()), _ => None }).collect();
+            prop_assert_eq!(&run, cmds);
+        }
+        prop_assert_eq!(c.workflows[0].jobs.len(), jobs.len());
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+        let _ = parse(&text, &ctx());
+    }
+
+    #[test]
+    fn yaml_shaped_noise_never_panics(text in "(version: (2|2\\.1)\n)?(jobs|workflows|steps|run|  |- |: |\\{|\\}|\\[|\\]|<<|>>|pipeline\\.|[a-z]{1,4}|\n){0,60}") {
+        let _ = parse(&text, &ctx());
+    }
+}
