@@ -112,8 +112,9 @@ impl Settings {
             bail!("max body bytes must be at least 1024");
         }
         let max_token_lifetime_days = o.max_token_lifetime_days.or(file.max_token_lifetime_days);
-        if max_token_lifetime_days == Some(0) {
-            bail!("max token lifetime must be at least 1 day");
+        // Beyond a century, expiry dates leave the calendar the forms and the store work in.
+        if max_token_lifetime_days.is_some_and(|d| !(1..=36_500).contains(&d)) {
+            bail!("max token lifetime must be 1 to 36500 days");
         }
         Ok(Settings {
             listen,
@@ -239,6 +240,26 @@ mod tests {
         assert_eq!(s.public_url.as_deref(), Some("https://ci.example"));
         assert_eq!(s.database_url, "sqlite://circlet-data/circlet.db");
         assert_eq!(s.max_token_lifetime_days, Some(90));
+    }
+
+    #[test]
+    fn token_lifetimes_are_bounded() {
+        for days in [0, 36_501, u32::MAX] {
+            let o = Overrides {
+                max_token_lifetime_days: Some(days),
+                ..Default::default()
+            };
+            let e = format!("{:#}", Settings::load(&o).unwrap_err());
+            assert!(e.contains("1 to 36500 days"), "{days}: {e}");
+        }
+        let o = Overrides {
+            max_token_lifetime_days: Some(36_500),
+            ..Default::default()
+        };
+        assert_eq!(
+            Settings::load(&o).unwrap().max_token_lifetime_days,
+            Some(36_500)
+        );
     }
 
     #[test]

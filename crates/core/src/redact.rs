@@ -1,4 +1,5 @@
-//! Redaction of secret-looking query parameters before a URL reaches a log line.
+//! Redaction of secrets in a URL before it reaches a log line: secret-looking query parameters,
+//! and anything shaped like an API token wherever it sits (a path segment, another parameter).
 
 /// The value written in place of a redacted parameter.
 pub const REDACTED: &str = "[redacted]";
@@ -21,17 +22,46 @@ pub fn is_secret_param(name: &str) -> bool {
     NEEDLES.iter().any(|n| name.contains(n))
 }
 
-/// Returns `query` (without the leading `?`) with the value of every secret-looking parameter
-/// replaced by [`REDACTED`]. Names, order and other values are kept as they came.
+/// Whether `raw`, percent-decoded, holds something that starts like a circlet API token (a
+/// token prefix, in any case): a whole token, a mistyped one, or one nested in another value
+/// such as the login page's `next`.
+pub fn holds_token(raw: &str) -> bool {
+    let decoded = percent_decode(raw).to_ascii_uppercase();
+    crate::token::TokenKind::ALL
+        .iter()
+        .any(|k| decoded.contains(k.prefix()))
+}
+
+/// Returns `query` (without the leading `?`) with the value of every secret-looking parameter,
+/// and of every parameter holding a token, replaced by [`REDACTED`]. Names, order and other
+/// values are kept as they came.
 pub fn redact_query(query: &str) -> String {
     query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if is_secret_param(name) => format!("{name}={REDACTED}"),
+            Some((name, value)) if is_secret_param(name) || holds_token(value) => {
+                format!("{name}={REDACTED}")
+            }
+            _ if holds_token(pair) => REDACTED.to_owned(),
             _ => pair.to_owned(),
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// Returns `path` with every segment that holds a token replaced by [`REDACTED`]: the v1.1 API
+/// accepts a project token's value in place of its id (`DELETE …/token/:token`).
+pub fn redact_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if holds_token(segment) {
+                REDACTED
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Minimal `%XX` and `+` decoding, enough to see through `circle%2Dtoken`.
@@ -85,6 +115,24 @@ mod tests {
         assert_eq!(redact_query(""), "");
     }
 
+    #[test]
+    fn token_shaped_values_are_redacted_wherever_they_sit() {
+        let t = crate::token::NewToken::generate(crate::token::TokenKind::Project);
+        let t = t.expose();
+        assert_eq!(
+            redact_path(&format!("/api/v1.1/project/gh/a/b/token/{t}")),
+            "/api/v1.1/project/gh/a/b/token/[redacted]"
+        );
+        let encoded = t.replace('_', "%5F").to_ascii_lowercase();
+        assert_eq!(redact_path(&format!("/x/{encoded}/y")), "/x/[redacted]/y");
+        assert_eq!(redact_path("/projects/gh/a/b"), "/projects/gh/a/b");
+        assert_eq!(
+            redact_query(&format!("next=%2Faccount%3Fcircle-token%3D{t}&x=1")),
+            "next=[redacted]&x=1"
+        );
+        assert_eq!(redact_query(&format!("{t}&x=1")), "[redacted]&x=1");
+    }
+
     proptest! {
         #[test]
         fn a_token_value_never_survives(prefix in "[a-z=&]{0,20}", value in "[A-Za-z0-9_]{8,40}") {
@@ -96,6 +144,7 @@ mod tests {
         #[test]
         fn decoding_never_panics(raw in "\\PC{0,40}") {
             let _ = redact_query(&raw);
+            let _ = redact_path(&raw);
         }
     }
 }

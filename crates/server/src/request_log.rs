@@ -1,7 +1,7 @@
 //! One log line per request: method, path, redacted query, status, latency and request id.
 //!
-//! Secret-looking query parameters (`circle-token`, the setup `code`, …) are redacted by
-//! `circlet_core::redact`; headers, cookies and bodies are never logged.
+//! Secret-looking query parameters (`circle-token`, the setup `code`, …) and token-shaped path
+//! segments are redacted by `circlet_core::redact`; headers, cookies and bodies are never logged.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -13,7 +13,7 @@ use std::time::Instant;
 pub async fn log(req: Request, next: Next) -> Response {
     let request_id = hex::encode(circlet_core::secret::random_bytes::<8>());
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let path = circlet_core::redact::redact_path(req.uri().path());
     let query = req.uri().query().map(circlet_core::redact::redact_query);
     let started = Instant::now();
     let mut response = next.run(req).await;

@@ -8,7 +8,7 @@ use circlet_core::scope::ProjectScope;
 use circlet_core::token::{NewToken, TokenKind, TokenName};
 use circlet_store::settings::TOKEN_CREATION_DISABLED;
 use circlet_store::{NewAuditEntry, NewTokenRecord, Project, Store, TokenRecord, User};
-use time::{Duration, OffsetDateTime};
+use time::{Duration, OffsetDateTime, UtcOffset};
 
 /// Instance limits on tokens.
 #[derive(Debug, Clone, Copy)]
@@ -56,30 +56,37 @@ pub enum Lifetime {
 pub const LIFETIME_PRESETS: [u32; 4] = [30, 60, 90, 365];
 
 impl TokenPolicy {
-    /// When a token created now with `lifetime` expires, or why it may not.
+    /// When a token created now with `lifetime` expires, or why it may not. The moment is in UTC
+    /// and within the range the store keeps; a lifetime beyond it is refused, not a panic.
     pub fn expiry(
         &self,
         lifetime: Lifetime,
         now: OffsetDateTime,
     ) -> Result<Option<OffsetDateTime>, Invalid> {
+        let too_far = |what: &str| Invalid::new(format!("{what} is too far in the future"));
         let at = match lifetime {
             Lifetime::Never => None,
             Lifetime::Days(0) => return Err(Invalid::new("expiry must be at least one day")),
-            Lifetime::Days(d) => Some(now + Duration::days(i64::from(d))),
+            Lifetime::Days(d) => Some(
+                now.checked_add(Duration::days(i64::from(d)))
+                    .ok_or_else(|| too_far("expiry"))?,
+            ),
             Lifetime::Until(t) if t <= now => {
                 return Err(Invalid::new("expires_at must be in the future"));
             }
-            Lifetime::Until(t) => Some(t),
+            Lifetime::Until(t) => Some(
+                t.checked_to_offset(UtcOffset::UTC)
+                    .ok_or_else(|| too_far("expires_at"))?,
+            ),
         };
         if let Some(max) = self.max_lifetime_days {
-            let limit = now + Duration::days(i64::from(max));
             match at {
                 None => {
                     return Err(Invalid::new(format!(
                         "tokens on this instance must expire within {max} days; choose an expiry"
                     )));
                 }
-                Some(t) if t > limit + Duration::minutes(1) => {
+                Some(t) if t - now > Duration::days(i64::from(max)) + Duration::minutes(1) => {
                     return Err(Invalid::new(format!(
                         "tokens on this instance must expire within {max} days"
                     )));
@@ -144,6 +151,7 @@ async fn audit(
     event: &str,
     token: &TokenRecord,
     actor: &Actor,
+    more: &str,
 ) -> Result<(), ApiError> {
     let entry = NewAuditEntry {
         event: event.into(),
@@ -154,7 +162,7 @@ async fn audit(
         token_uuid: Some(token.uuid),
         address: actor.address.clone(),
         detail: format!(
-            "{} token \"{}\" …{}{}",
+            "{} token \"{}\" …{}{}{more}",
             token.kind.as_str(),
             token.name,
             token.last4,
@@ -194,7 +202,7 @@ pub async fn issue_personal(
         .tokens()
         .create(&new, Some(policy.personal_cap))
         .await?;
-    audit(store, "token.created", &record, actor).await?;
+    audit(store, "token.created", &record, actor, "").await?;
     Ok((token, record))
 }
 
@@ -221,22 +229,31 @@ pub async fn issue_project(
         expires_at,
     };
     let record = store.tokens().create(&new, None).await?;
-    audit(store, "token.created", &record, actor).await?;
+    audit(store, "token.created", &record, actor, "").await?;
     Ok((token, record))
 }
 
 /// Replaces `old` in one transaction with a new token of the same kind, name, scope and
-/// lifetime (the same length of life, counted from now).
+/// lifetime (the same length of life, counted from now). A lifetime the instance no longer
+/// allows (`--max-token-lifetime-days` set or lowered since) shrinks to the instance maximum, so
+/// a leaked token can always be replaced at once.
 pub async fn replace(
     store: &Store,
+    policy: &TokenPolicy,
     old: &TokenRecord,
     actor: &Actor,
 ) -> Result<(NewToken, TokenRecord), ApiError> {
     ensure_creation_enabled(store).await?;
+    let now = OffsetDateTime::now_utc();
+    let expires_at = match (
+        policy.expiry(same_lifetime(old, now), now),
+        policy.max_lifetime_days,
+    ) {
+        (Ok(at), _) => at,
+        (Err(_), Some(max)) => policy.expiry(Lifetime::Days(max), now)?,
+        (Err(e), None) => return Err(e.into()),
+    };
     let token = NewToken::generate(old.kind);
-    let expires_at = old
-        .expires_at
-        .map(|e| OffsetDateTime::now_utc() + (e - old.created_at));
     let new = NewTokenRecord {
         kind: old.kind,
         digest: token.digest(),
@@ -249,8 +266,19 @@ pub async fn replace(
         expires_at,
     };
     let record = store.tokens().replace(old.uuid, &new).await?;
-    audit(store, "token.replaced", &record, actor).await?;
+    // The old token leaves no entry of its own: this one names it.
+    let replaced = format!(", replacing …{} (id {})", old.last4, old.uuid);
+    audit(store, "token.replaced", &record, actor, &replaced).await?;
     Ok((token, record))
+}
+
+/// The lifetime of a replacement of `old` made at `now`: as long as `old`'s. Past the last
+/// moment the calendar holds, `old`'s own expiry is as far as it goes.
+fn same_lifetime(old: &TokenRecord, now: OffsetDateTime) -> Lifetime {
+    match old.expires_at {
+        None => Lifetime::Never,
+        Some(e) => Lifetime::Until(now.checked_add(e - old.created_at).unwrap_or(e)),
+    }
 }
 
 /// Deletes `token`; `event` is `token.deleted` (by its owner or project admin) or
@@ -266,7 +294,7 @@ pub async fn delete(
         .delete(token.uuid)
         .await?
         .ok_or_else(|| ApiError::NotFound("Token not found".into()))?;
-    audit(store, event, &deleted, actor).await
+    audit(store, event, &deleted, actor, "").await
 }
 
 #[cfg(test)]
@@ -308,5 +336,58 @@ mod tests {
                 .expiry(Lifetime::Until(now + Duration::days(10)), now)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_replacement_lives_as_long_as_the_old_token_within_the_calendar() {
+        let created = time::macros::datetime!(2030-01-01 0:00 UTC);
+        let old = |expires_at| TokenRecord {
+            id: 1,
+            uuid: uuid::Uuid::nil(),
+            kind: TokenKind::Project,
+            last4: "abcd".into(),
+            name: "n".into(),
+            user_id: None,
+            project_id: Some(1),
+            scope: Some(ProjectScope::Status),
+            created_by: None,
+            created_at: created,
+            expires_at,
+            last_used_at: None,
+            last_used_from: vec![],
+        };
+        let now = created + Duration::days(10);
+        assert_eq!(same_lifetime(&old(None), now), Lifetime::Never);
+        assert_eq!(
+            same_lifetime(&old(Some(created + Duration::days(30))), now),
+            Lifetime::Until(now + Duration::days(30))
+        );
+        let last = time::macros::datetime!(9999-12-31 23:59:59 UTC);
+        assert_eq!(same_lifetime(&old(Some(last)), now), Lifetime::Until(last));
+    }
+
+    #[test]
+    fn expiries_beyond_the_calendar_are_refused_not_a_panic() {
+        let now = OffsetDateTime::now_utc();
+        let open = TokenPolicy {
+            max_lifetime_days: None,
+            personal_cap: 500,
+        };
+        assert!(open.expiry(Lifetime::Days(u32::MAX), now).is_err());
+        // The last second of 9999 west of UTC is in the year 10000 in UTC.
+        let west = time::macros::datetime!(9999-12-31 23:59:59 -10:00);
+        assert!(open.expiry(Lifetime::Until(west), now).is_err());
+        let east = time::macros::datetime!(2100-01-01 01:00 +02:00);
+        assert_eq!(
+            open.expiry(Lifetime::Until(east), now).unwrap(),
+            Some(time::macros::datetime!(2099-12-31 23:00 UTC)),
+            "stored in UTC"
+        );
+        let capped = TokenPolicy {
+            max_lifetime_days: Some(90),
+            personal_cap: 500,
+        };
+        assert!(capped.expiry(Lifetime::Days(u32::MAX), now).is_err());
+        assert!(capped.expiry(Lifetime::Until(west), now).is_err());
     }
 }

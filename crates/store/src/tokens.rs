@@ -166,18 +166,25 @@ macro_rules! token_cols {
     };
 }
 
+/// Inserts a token unless `$12` is set and the owner (`$6`) already holds that many personal
+/// tokens. Counting and inserting in one statement keeps SQLite from upgrading a read
+/// transaction to a write one (which fails with `SQLITE_BUSY` when another connection wrote in
+/// between) and serializes concurrent creations there.
 const INSERT: &str = concat!(
     "INSERT INTO api_tokens (uuid, kind, digest, last4, name, user_id, project_id, scope, created_by, created_at, expires_at) ",
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
+    "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 ",
+    "WHERE $12 IS NULL OR (SELECT COUNT(*) FROM api_tokens WHERE kind = 'personal' AND user_id = $6) < $12 ",
+    "RETURNING ",
     token_cols!()
 );
 
 /// Use-cases on tokens; see [`Store::tokens`].
 pub struct Tokens<'s>(pub(crate) &'s Store);
 
-/// Binds a new token's values to [`INSERT`] and runs it on `$exec`.
+/// Binds a new token's values and the personal-token cap to [`INSERT`] and runs it on `$exec`;
+/// `None` when the cap refused it.
 macro_rules! insert_token {
-    ($new:expr, $exec:expr) => {
+    ($new:expr, $cap:expr, $exec:expr) => {
         sqlx::query_as::<_, TokenRow>(INSERT)
             .bind(Uuid::new_v4())
             .bind($new.kind.as_str())
@@ -190,34 +197,38 @@ macro_rules! insert_token {
             .bind($new.created_by)
             .bind(now())
             .bind($new.expires_at.map(ts))
-            .fetch_one($exec)
+            .bind($cap)
+            .fetch_optional($exec)
     };
 }
 
 impl Tokens<'_> {
     /// Stores a new token. With `personal_cap`, refuses (`Conflict`) when the owner already has
-    /// that many personal tokens.
+    /// that many personal tokens, also when several creations race.
     pub async fn create(
         &self,
         new: &NewTokenRecord,
         personal_cap: Option<i64>,
     ) -> Result<TokenRecord, StoreError> {
-        let count_sql = "SELECT COUNT(*) FROM api_tokens WHERE kind = 'personal' AND user_id = $1";
-        let row: Result<TokenRow, StoreError> = on_pool!(self.0, pool => async {
+        let cap = personal_cap.filter(|_| new.user_id.is_some());
+        let lock = "SELECT id FROM users WHERE id = $1 FOR UPDATE";
+        let row: Option<TokenRow> = on_pool!(self.0, pool => async {
             let mut tx = pool.begin().await?;
-            if let (Some(cap), Some(user_id)) = (personal_cap, new.user_id) {
-                let n: i64 = sqlx::query_scalar(count_sql).bind(user_id).fetch_one(&mut *tx).await?;
-                if n >= cap {
-                    return Ok(Err(StoreError::Conflict(format!(
-                        "You already have {n} personal API tokens, the most allowed. Delete some first."
-                    ))));
-                }
+            if cap.is_some() && self.0.kind() == crate::BackendKind::Postgres {
+                // READ COMMITTED would let two transactions both count one under the cap.
+                sqlx::query(lock).bind(new.user_id).execute(&mut *tx).await?;
             }
-            let row = insert_token!(new, &mut *tx).await?;
+            let row = insert_token!(new, cap, &mut *tx).await?;
             tx.commit().await?;
-            Ok::<_, sqlx::Error>(Ok(row))
+            Ok::<_, sqlx::Error>(row)
         }.await)?;
-        row?.try_into()
+        match row {
+            Some(row) => row.try_into(),
+            None => Err(StoreError::Conflict(format!(
+                "You already have {} personal API tokens, the most allowed. Delete some first.",
+                cap.unwrap_or_default()
+            ))),
+        }
     }
 
     /// Creates `new` and deletes the token `old` in one transaction; `NotFound` when `old` is gone.
@@ -232,9 +243,9 @@ impl Tokens<'_> {
             if gone.rows_affected() == 0 {
                 return Ok(None);
             }
-            let row = insert_token!(new, &mut *tx).await?;
+            let row = insert_token!(new, None::<i64>, &mut *tx).await?;
             tx.commit().await?;
-            Ok::<_, sqlx::Error>(Some(row))
+            Ok::<_, sqlx::Error>(row)
         }.await)?;
         row.ok_or_else(|| StoreError::NotFound("Token not found".into()))?
             .try_into()
@@ -335,16 +346,24 @@ impl Tokens<'_> {
             "last_at = excluded.last_at"
         );
         on_pool!(self.0, pool => async {
-            let mut tx = pool.begin().await?;
+            // The addresses are read before the transaction: a SQLite transaction that reads
+            // before it writes fails with SQLITE_BUSY when another connection writes in between,
+            // and the batch would be lost.
+            let mut merged = Vec::with_capacity(batch.len());
             for u in batch {
                 let Some(at) = u.at else { continue };
-                let Some(previous): Option<String> =
-                    sqlx::query_scalar(read).bind(u.token_id).fetch_optional(&mut *tx).await?
-                else {
+                let previous: Option<String> =
+                    sqlx::query_scalar(read).bind(u.token_id).fetch_optional(pool).await?;
+                if let Some(previous) = previous {
+                    merged.push((u, at, merge_addresses(&u.addresses, &previous)));
+                }
+            }
+            let mut tx = pool.begin().await?;
+            for (u, at, addresses) in merged {
+                let updated = sqlx::query(write).bind(u.token_id).bind(ts(at)).bind(addresses).execute(&mut *tx).await?;
+                if updated.rows_affected() == 0 {
                     continue;
-                };
-                let merged = merge_addresses(&u.addresses, &previous);
-                sqlx::query(write).bind(u.token_id).bind(ts(at)).bind(merged).execute(&mut *tx).await?;
+                }
                 for (kind, count) in &u.kinds {
                     sqlx::query(upsert).bind(u.token_id).bind(kind).bind(count).bind(ts(at)).execute(&mut *tx).await?;
                 }

@@ -4,9 +4,13 @@
 //! Each case is an `async fn(Store)`; [`conformance!`] turns the list of cases into
 //! `sqlite::<case>` and `postgres::<case>` tests, each on a fresh, migrated database.
 
+use circlet_core::token::{NewToken, TokenKind};
 use circlet_core::{BranchName, DisplayName, Email, Login, ProjectSlug, RepoUrl, Role};
 use circlet_store::testkit::TestDb;
-use circlet_store::{BackendKind, Member, NewProject, NewUser, Project, Store, StoreError, User};
+use circlet_store::{
+    BackendKind, Member, NewProject, NewTokenRecord, NewUser, Project, Store, StoreError,
+    UsageUpdate, User,
+};
 use std::future::Future;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
@@ -61,6 +65,8 @@ conformance!(
     projects_update_settings,
     projects_update_settings_unknown_project_is_not_found,
     timestamps_are_whole_seconds_utc,
+    tokens_personal_cap_holds_when_creations_race,
+    tokens_usage_is_recorded_while_others_write,
 );
 
 /// Runs one case on a fresh database of `kind`. The [`TestDb`] outlives the store.
@@ -1217,6 +1223,84 @@ async fn timestamps_are_whole_seconds_utc(store: Store) {
     // The store's clock is whole-second UTC as well.
     let n = circlet_store::now();
     assert_eq!((n.offset(), n.nanosecond()), (UtcOffset::UTC, 0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+/// A new personal token record for `owner` (any value: the store sees only its digest).
+fn new_personal_token(owner: &User) -> NewTokenRecord {
+    let value = NewToken::generate(TokenKind::Personal);
+    NewTokenRecord {
+        kind: TokenKind::Personal,
+        digest: value.digest(),
+        last4: value.last4(),
+        name: "race".into(),
+        user_id: Some(owner.id),
+        project_id: None,
+        scope: None,
+        created_by: Some(owner.id),
+        expires_at: None,
+    }
+}
+
+async fn tokens_personal_cap_holds_when_creations_race(store: Store) {
+    let alice = create_user(&store, "alice").await;
+    let racers: Vec<_> = (0..12)
+        .map(|_| {
+            let (store, new) = (store.clone(), new_personal_token(&alice));
+            tokio::spawn(async move { store.tokens().create(&new, Some(5)).await })
+        })
+        .collect();
+    let mut made = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(_) => made += 1,
+            Err(StoreError::Conflict(m)) => assert!(m.contains("the most allowed"), "{m}"),
+            Err(e) => panic!("a creation over the cap is a conflict, not {e:?}"),
+        }
+    }
+    assert_eq!(made, 5, "exactly the cap is created");
+    let tokens = store.tokens().list_personal(alice.id).await.unwrap();
+    assert_eq!(tokens.len(), 5);
+}
+
+async fn tokens_usage_is_recorded_while_others_write(store: Store) {
+    let alice = create_user(&store, "alice").await;
+    let used = store
+        .tokens()
+        .create(&new_personal_token(&alice), None)
+        .await
+        .unwrap();
+    for round in 0..20 {
+        let batch = [UsageUpdate {
+            token_id: used.id,
+            at: Some(now_s()),
+            addresses: vec![format!("10.0.0.{round}")],
+            kinds: vec![("me".into(), 1)],
+        }];
+        let writers: Vec<_> = (0..3)
+            .map(|_| {
+                let (store, new) = (store.clone(), new_personal_token(&alice));
+                tokio::spawn(async move { store.tokens().create(&new, None).await })
+            })
+            .collect();
+        store
+            .tokens()
+            .record_usage(&batch)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: use lost to a concurrent write: {e:?}"));
+        for w in writers {
+            w.await.unwrap().unwrap();
+        }
+    }
+    let usage = store
+        .tokens()
+        .usage(used.id, now_s() - Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(usage.len(), 1);
+    assert_eq!(usage[0].count, 20, "every round's use was written");
 }
 
 // ---------------------------------------------------------------------------------------------

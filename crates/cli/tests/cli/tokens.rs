@@ -105,6 +105,23 @@ async fn a_created_token_is_the_only_output_and_works_at_once(kind: BackendKind)
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
+    // A token in the path (v1.1 deletes a project token by its value) or nested in another
+    // parameter (the login page's `next`) is no safer in a log line.
+    let in_path = client
+        .delete(server.url(&format!("/api/v1.1/project/gh/alice/none/token/{never}")))
+        .header("Circle-Token", &monthly)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_path.status(), 404);
+    let nested = client
+        .get(server.url(&format!(
+            "/login?next=%2Faccount%3Fcircle-token%3D{monthly}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nested.status(), 200);
 
     let store = instance.store().await;
     let alice = store
@@ -149,6 +166,10 @@ async fn bad_token_commands_are_refused_in_one_line(kind: BackendKind) {
         (
             create("alice", "deploy", &["--expires-in-days", "0"]),
             &["at least one day"][..],
+        ),
+        (
+            create("alice", "deploy", &["--expires-in-days", "4000000000"]),
+            &["too far in the future"][..],
         ),
     ] {
         run.fails_with(fragments);

@@ -4,7 +4,8 @@
 //! Bearer`, HTTP Basic with the token as username (password ignored, colon optional), or the
 //! `circle-token` query parameter. Several forms carrying the same token are normal; two
 //! different tokens are refused with 400. Without a token, a browser session cookie identifies
-//! the user. A string that fails the token checksum is refused without a store lookup.
+//! the user, except on a `POST` another site could forge (see [`forgeable`]). A string that
+//! fails the token checksum is refused without a store lookup.
 
 use super::session;
 use crate::error::ApiError;
@@ -95,8 +96,8 @@ where
         let ip = client_ip(parts);
         match presented(&parts.headers, parts.uri.query()) {
             Ok(None) => Ok(match session::lookup(parts, &state).await? {
-                Some(user) => Caller::Session(user),
-                None => Caller::Anonymous,
+                Some(user) if !forgeable(parts) => Caller::Session(user),
+                Some(_) | None => Caller::Anonymous,
             }),
             Ok(Some(raw)) => verify(&state, ip, &raw).await,
             Err(Presented::Malformed) => {
@@ -108,6 +109,24 @@ where
             )),
         }
     }
+}
+
+/// Whether a browser could have been made to send this request from another site, carrying
+/// the session cookie without the user knowing: a `POST` that is not JSON (forms and
+/// `text/plain` need no CORS preflight, and the API's token creation accepts forms). The JSON
+/// APIs have no CSRF field, so such a request does not count the session: only a token
+/// authenticates it. Other writes (`DELETE`, `PUT`, JSON) need a preflight circlet never grants.
+fn forgeable(parts: &Parts) -> bool {
+    parts.method == axum::http::Method::POST
+        && !parts
+            .headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                ct.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            })
 }
 
 /// Why the presented credentials could not be read.

@@ -256,7 +256,13 @@ pub async fn replace(
 ) -> Result<Response, PageError> {
     let project = admin_project(&state, &user, &slug).await?;
     let old = project_token(&state, &project, uuid).await?;
-    let (value, record) = tokens::replace(&state.store, &old, &actor(&user, peer)).await?;
+    let (value, record) = tokens::replace(
+        &state.store,
+        &state.config.token_policy(),
+        &old,
+        &actor(&user, peer),
+    )
+    .await?;
     created_page(
         Chrome::new(Some(user), csrf),
         place(project),

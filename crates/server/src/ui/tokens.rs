@@ -533,7 +533,13 @@ pub async fn replace(
     TokenId(uuid): TokenId,
 ) -> Result<Response, PageError> {
     let old = own_token(&state, &user, uuid).await?;
-    let (value, record) = tokens::replace(&state.store, &old, &actor(&user, peer)).await?;
+    let (value, record) = tokens::replace(
+        &state.store,
+        &state.config.token_policy(),
+        &old,
+        &actor(&user, peer),
+    )
+    .await?;
     created_page(
         Chrome::new(Some(user), csrf),
         Place::personal(),

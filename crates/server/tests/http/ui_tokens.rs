@@ -236,8 +236,9 @@ both_backends! {
         let alice = app.user("alice", false).await;
         let b = app.logged_in("alice").await;
         let long = "x".repeat(101);
-        let cases: [(Fields, u16, &str); 6] = [
+        let cases: [(Fields, u16, &str); 7] = [
             (&[("name", "   "), ("expiry", "never")], 400, "Token name must be 1 to 100 characters"),
+            (&[("name", "n"), ("expiry", "4000000000")], 400, "expiry is too far in the future"),
             (&[("name", &long), ("expiry", "never")], 400, "Token name must be 1 to 100 characters"),
             (&[("name", "n"), ("expiry", "custom"), ("expires_on", "2001-01-01")], 400, "The expiry date must be after today."),
             (&[("name", "n"), ("expiry", "custom"), ("expires_on", "soon")], 400, "Choose an expiry date"),
@@ -353,6 +354,30 @@ both_backends! {
         let (s, _) = page(b.get(app.at(&detail)).send().await.unwrap()).await;
         assert_eq!(s, 404, "the old id is gone");
         assert!(events(&app).await.contains(&"token.replaced".to_owned()));
+        // The old token leaves no entry of its own, so the replacement's names it.
+        let log = app.store.audit().list(AuditScope::All, 100).await.unwrap();
+        let replaced = log.iter().find(|e| e.event == "token.replaced").unwrap();
+        assert_eq!(replaced.token_uuid, Some(after.uuid));
+        assert!(
+            replaced.detail.contains(&format!("…{}", before.last4)) && replaced.detail.contains(&before.uuid.to_string()),
+            "{}", replaced.detail
+        );
+    }
+
+    async fn replacing_a_token_that_expires_at_the_end_of_the_calendar_is_no_server_error(app) {
+        let owner = app.user("owner", false).await;
+        let project = widgets(&app, &owner).await;
+        let last = time::macros::datetime!(9999-12-31 23:59:59 UTC);
+        let label = TokenName::parse("far", "label").unwrap();
+        issue_project(&app.store, &project, ProjectScope::Status, &label, Some(last), &setup_actor()).await.unwrap();
+        let old = only_project(&app, &project).await;
+        let b = app.logged_in("owner").await;
+        let detail = format!("{API_TAB}/{}", old.uuid);
+        let (s, html, _) = post_page(&app, &b, &detail, &format!("{detail}/replace"), &[]).await;
+        assert_eq!(s, 200, "{html}");
+        let new = only_project(&app, &project).await;
+        assert_ne!(new.uuid, old.uuid);
+        assert_eq!(new.expires_at, Some(last), "as far as the calendar goes");
     }
 
     async fn a_project_token_is_made_shown_once_and_removed_from_api_permissions(app) {
@@ -555,6 +580,23 @@ mod capped {
                 assert!(html.contains("must expire within 90 days"), "{html}");
             }
             create_personal(&app, &b, "ok", "90").await;
+        }
+
+        async fn a_token_from_before_the_cap_is_replaced_within_it(app, |c: &mut circlet_server::ServerConfig| c.max_token_lifetime_days = Some(90)) {
+            let alice = app.user("alice", false).await;
+            // Issued while the instance allowed tokens that never expire.
+            let name = TokenName::parse("old", "name").unwrap();
+            let open = circlet_server::tokens::TokenPolicy { max_lifetime_days: None, personal_cap: 500 };
+            issue_personal(&app.store, &open, &alice, &name, None, &setup_actor()).await.unwrap();
+            let old = only_personal(&app, &alice).await;
+            let b = app.logged_in("alice").await;
+            let detail = format!("/account/tokens/{}", old.uuid);
+            let (s, html, _) = post_page(&app, &b, &detail, &format!("{detail}/replace"), &[]).await;
+            assert_eq!(s, 200, "{html}");
+            let new = only_personal(&app, &alice).await;
+            assert_ne!(new.uuid, old.uuid);
+            let lifetime = new.expires_at.expect("the cap applies to the replacement") - new.created_at;
+            assert!((lifetime - time::Duration::days(90)).abs() < time::Duration::minutes(1), "{lifetime}");
         }
 
         async fn the_personal_token_cap_is_a_readable_error(app, |c: &mut circlet_server::ServerConfig| c.personal_token_cap = 2) {

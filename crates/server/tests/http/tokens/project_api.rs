@@ -144,6 +144,8 @@ both_backends! {
             (json!({"scope": "all", "label": "a\u{7}b"}), "label"),
             (json!({"scope": "all", "label": "x", "expires_at": past}), "expires_at"),
             (json!({"scope": "all", "label": "x", "expires_at": "tomorrow"}), "expires_at"),
+            // The last second of 9999 west of UTC is past what the calendar holds in UTC.
+            (json!({"scope": "all", "label": "x", "expires_at": "9999-12-31T23:59:59-10:00"}), "expires_at"),
             (json!({"scope": 7, "label": "x"}), "scope"),
         ];
         for body in ["[]", "\"all\"", "{\"scope\": \"all\", \"label\": "] {
@@ -208,6 +210,30 @@ both_backends! {
         let r = send(c.post(&url).header("Circle-Token", &admin).form(&[("scope", "all"), ("label", "x"), ("expires_at", "")])).await;
         assert_eq!(r.status, 201, "{}", r.text);
         assert_eq!(r.body["expires_at"], serde_json::Value::Null, "{}", r.text);
+    }
+
+    async fn a_browser_session_creates_project_tokens_only_with_json(app) {
+        let ada = app.user("ada", false).await;
+        let project = app.project(&ada, "gh/acme/widgets", false).await;
+        let b = app.logged_in("ada").await;
+        let url = app.at(BASE);
+        // What a page on another site can make a browser send, the session cookie riding along.
+        // A form is read, but the session does not count for it (404 as for a stranger); the
+        // other kinds are not bodies the API reads at all (415).
+        let forged = [
+            (b.post(&url).form(&[("scope", "all"), ("label", "forged")]), 404),
+            (b.post(&url).header("content-type", "text/plain").body(r#"{"scope": "all", "label": "forged"}"#), 415),
+            (b.post(&url).header("content-type", "multipart/form-data; boundary=x").body("--x--"), 415),
+        ];
+        for (request, status) in forged {
+            let r = send(request).await;
+            assert_eq!(r.status, status, "{}", r.text);
+        }
+        assert!(app.store.tokens().list_project(project.id).await.unwrap().is_empty());
+        // JSON needs a CORS preflight, which circlet never grants: the session counts.
+        let r = send(b.post(&url).json(&json!({"scope": "status", "label": "from the browser"}))).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        send(b.get(&url)).await.status_is(200);
     }
 
     async fn rights_are_computed_on_every_request(app) {
