@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod branch;
+pub mod build_state;
 pub mod ci_config;
 pub mod envvar;
 pub mod redact;

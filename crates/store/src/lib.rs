@@ -10,6 +10,7 @@
 //! This crate depends on `circlet-core` and `sqlx`, never on HTTP crates.
 
 pub mod audit;
+pub mod builds;
 pub mod error;
 pub mod projects;
 pub mod sessions;
@@ -156,6 +157,11 @@ impl Store {
     /// API tokens (digests only) and their use.
     pub fn tokens(&self) -> tokens::Tokens<'_> {
         tokens::Tokens(self)
+    }
+
+    /// Pipelines, workflows, jobs, the runner queue, step output.
+    pub fn builds(&self) -> builds::Builds<'_> {
+        builds::Builds(self)
     }
 
     /// The audit log.

@@ -1,0 +1,169 @@
+//! A job's state and how CircleCI's two APIs spell it.
+//!
+//! The store keeps one canonical state per job; API v1.1's `lifecycle`/`status`/`outcome` and
+//! API v2's `status` are derived here, so the two views of a build can never disagree.
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobState {
+    /// Waiting for jobs it requires.
+    Blocked,
+    /// Ready for a runner.
+    Queued,
+    /// A runner is running it.
+    Running,
+    /// Finished: every step passed.
+    Success,
+    /// Finished: a step failed.
+    Failed,
+    /// Stopped by a user.
+    Canceled,
+    /// Its runner vanished or circlet could not run it.
+    InfrastructureFail,
+    /// A step ran out of time.
+    Timedout,
+    /// Never ran: a job it required did not succeed, or its workflow was canceled first.
+    NotRun,
+}
+
+impl JobState {
+    /// Every state.
+    pub const ALL: [JobState; 9] = [
+        JobState::Blocked,
+        JobState::Queued,
+        JobState::Running,
+        JobState::Success,
+        JobState::Failed,
+        JobState::Canceled,
+        JobState::InfrastructureFail,
+        JobState::Timedout,
+        JobState::NotRun,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Blocked => "blocked",
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Success => "success",
+            JobState::Failed => "failed",
+            JobState::Canceled => "canceled",
+            JobState::InfrastructureFail => "infrastructure_fail",
+            JobState::Timedout => "timedout",
+            JobState::NotRun => "not_run",
+        }
+    }
+
+    /// The state with this stored name.
+    pub fn parse(raw: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// Whether the job is over (it will not change again unless retried as a new job).
+    pub fn is_final(self) -> bool {
+        !matches!(
+            self,
+            JobState::Blocked | JobState::Queued | JobState::Running
+        )
+    }
+
+    /// API v1.1 `lifecycle`: queued, not_running, running, finished, not_run.
+    pub fn lifecycle(self) -> &'static str {
+        match self {
+            JobState::Blocked => "not_running",
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::NotRun => "not_run",
+            _ => "finished",
+        }
+    }
+
+    /// API v1.1 `status`.
+    pub fn v1_status(self) -> &'static str {
+        match self {
+            JobState::Blocked => "not_running",
+            other => other.as_str(),
+        }
+    }
+
+    /// API v1.1 `outcome`: set only once finished.
+    pub fn outcome(self) -> Option<&'static str> {
+        match self {
+            JobState::Success
+            | JobState::Failed
+            | JobState::Canceled
+            | JobState::InfrastructureFail
+            | JobState::Timedout => Some(self.as_str()),
+            _ => None,
+        }
+    }
+
+    /// API v2 job `status`.
+    pub fn v2_status(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+/// A workflow's status (API v2), from its jobs' states.
+pub fn workflow_status(jobs: &[JobState], canceled: bool) -> &'static str {
+    if jobs.iter().any(|s| !s.is_final()) {
+        return if canceled {
+            "canceling"
+        } else if jobs.iter().any(|s| {
+            matches!(
+                s,
+                JobState::Failed | JobState::Timedout | JobState::InfrastructureFail
+            )
+        }) {
+            "failing"
+        } else {
+            "running"
+        };
+    }
+    if canceled || jobs.contains(&JobState::Canceled) {
+        "canceled"
+    } else if jobs
+        .iter()
+        .any(|s| matches!(s, JobState::InfrastructureFail))
+    {
+        "error"
+    } else if jobs
+        .iter()
+        .any(|s| matches!(s, JobState::Failed | JobState::Timedout | JobState::NotRun))
+    {
+        "failed"
+    } else {
+        "success"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_views_agree() {
+        for s in JobState::ALL {
+            assert_eq!(JobState::parse(s.as_str()), Some(s));
+            assert_eq!(s.outcome().is_some(), s.lifecycle() == "finished", "{s:?}");
+        }
+        assert_eq!(JobState::Blocked.v1_status(), "not_running");
+        assert_eq!(JobState::Running.outcome(), None);
+    }
+
+    #[test]
+    fn workflow_status_follows_its_jobs() {
+        use JobState::*;
+        assert_eq!(workflow_status(&[Success, Running], false), "running");
+        assert_eq!(workflow_status(&[Failed, Running], false), "failing");
+        assert_eq!(workflow_status(&[Success, Success], false), "success");
+        assert_eq!(workflow_status(&[Failed, NotRun], false), "failed");
+        assert_eq!(workflow_status(&[Canceled, NotRun], true), "canceled");
+        assert_eq!(workflow_status(&[Running], true), "canceling");
+        assert_eq!(
+            workflow_status(&[Success, InfrastructureFail], false),
+            "error"
+        );
+    }
+}
