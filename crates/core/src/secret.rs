@@ -31,6 +31,13 @@ mod tests {
     use secrecy::ExposeSecret;
 
     #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    #[test]
     fn secrets_are_long_hex_and_distinct() {
         let a = random_hex_secret();
         let b = random_hex_secret();

@@ -16,13 +16,7 @@ pub mod usage;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// Equality that takes the same time wherever the inputs differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub use circlet_core::secret::constant_time_eq;
 
 /// HMAC-SHA-256 of `parts` (joined by a 0 byte) under `key`, as lowercase hex.
 pub(crate) fn keyed_digest(key: &[u8; 32], parts: &[&[u8]]) -> String {
@@ -39,13 +33,6 @@ pub(crate) fn keyed_digest(key: &[u8; 32], parts: &[&[u8]]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn constant_time_eq_is_equality() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-    }
 
     #[test]
     fn keyed_digest_depends_on_key_and_parts() {
