@@ -12,6 +12,7 @@ pub mod envvar;
 pub mod redact;
 pub mod repo_url;
 pub mod role;
+pub mod runner_protocol;
 pub mod scope;
 pub mod secret;
 pub mod slug;

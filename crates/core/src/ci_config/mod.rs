@@ -14,6 +14,7 @@ mod values;
 pub use parse::parse;
 pub use values::{ParamValue, PipelineContext};
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -45,7 +46,7 @@ impl CiConfig {
 }
 
 /// One job.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     /// Its name.
     pub name: String,
@@ -61,7 +62,8 @@ pub struct Job {
 }
 
 /// When a `run` step runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum When {
     /// Only when every earlier step succeeded (the default).
     #[default]
@@ -73,7 +75,8 @@ pub enum When {
 }
 
 /// One step of a job.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Step {
     /// Check out the repository at the built revision.
     Checkout,
@@ -94,7 +97,7 @@ pub enum Step {
 }
 
 /// A `run` step.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunStep {
     /// Its display name (the command's first line when none is given).
     pub name: String,

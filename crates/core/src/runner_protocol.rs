@@ -1,0 +1,223 @@
+//! What the server and a runner say to each other under `/api/runner/v1`: one place, shared by
+//! both sides, so they cannot drift apart.
+//!
+//! Every request carries a runner token (`CCIRUN_…`) as `Authorization: Bearer`. The exchange
+//! for one job:
+//!
+//! | request | body | reply |
+//! |---|---|---|
+//! | `POST /claim?wait=SECONDS` | — | 200 [`ClaimedJob`], or 204 when nothing came within `wait` (≤ 30) |
+//! | `POST /jobs/{id}/heartbeat` | — | 200 [`HeartbeatReply`]; 409 when the job is no longer this runner's |
+//! | `POST /jobs/{id}/steps` | [`StepStarted`] | 204 |
+//! | `POST /jobs/{id}/steps/{index}/output` | UTF-8 text, any size up to [`MAX_OUTPUT_CHUNK`] | 204 |
+//! | `POST /jobs/{id}/steps/{index}/finish` | [`StepFinished`] | 204 |
+//! | `POST /jobs/{id}/tests` | [`TestResults`] | 204 |
+//! | `PUT /jobs/{id}/artifacts/{path}` | the file, streamed | 204 |
+//! | `POST /jobs/{id}/finish` | [`JobFinished`] | 204 |
+//!
+//! Errors are `{"message": …}` with a 4xx status, like the rest of the API. A job that is
+//! canceled, reaped or finished answers 409 to anything but `heartbeat`, so a runner that lost
+//! its job stops at once.
+
+use crate::ci_config::Step;
+use serde::{Deserialize, Serialize};
+
+/// Where the protocol lives, under the server's base URL.
+pub const BASE_PATH: &str = "/api/runner/v1";
+
+/// The longest a claim may wait for work, in seconds.
+pub const MAX_CLAIM_WAIT_SECS: u64 = 30;
+
+/// The largest output chunk a runner may send at once (bytes).
+pub const MAX_OUTPUT_CHUNK: usize = 256 * 1024;
+
+/// How often a runner heartbeats while it runs a job (seconds).
+pub const HEARTBEAT_INTERVAL_SECS: u64 = 5;
+
+/// The job a runner claimed: everything it needs to run it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimedJob {
+    /// The job's id (a uuid), used in every later request.
+    pub id: String,
+    /// The per-project build number.
+    pub build_num: i64,
+    /// The job's name in the config (`CIRCLE_JOB`).
+    pub job_name: String,
+    /// The project slug, `gh/org/repo`.
+    pub project_slug: String,
+    /// The repository's owner (`CIRCLE_PROJECT_USERNAME`).
+    pub org: String,
+    /// The repository's name (`CIRCLE_PROJECT_REPONAME`).
+    pub repo: String,
+    /// Where to clone from (`file://`, `https://`, `git@…`).
+    pub repo_url: String,
+    /// The commit to check out.
+    pub revision: String,
+    /// The branch built, if any.
+    pub branch: Option<String>,
+    /// The tag built, if any.
+    pub tag: Option<String>,
+    /// The build's page (`CIRCLE_BUILD_URL`).
+    pub build_url: String,
+    /// The job's working directory as the config gives it (`~/project` when unset).
+    pub working_directory: String,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// The job's environment, in precedence order already applied by the server (CircleCI's
+    /// built-ins, build parameters, project env vars, the job's `environment`); a step's own
+    /// `environment` goes on top.
+    pub env: Vec<(String, String)>,
+    /// Values to replace by `********` in output before sending it (project env var values).
+    pub masks: Vec<String>,
+    /// Notes to show at the top of the job (executor keys circlet does not honour, …).
+    pub messages: Vec<String>,
+    /// The longest any step may run, in seconds.
+    pub step_timeout_secs: u64,
+}
+
+/// The reply to a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatReply {
+    /// A user canceled the job: stop its steps and finish it as `canceled`.
+    pub cancel: bool,
+}
+
+/// A step began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepStarted {
+    /// Its position in the job, from 0; the same index is used for its output and its end.
+    pub index: u32,
+    /// Its display name.
+    pub name: String,
+    /// The command run, if a `run` step (v1.1 `bash_command`).
+    pub command: Option<String>,
+}
+
+/// How a step or a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It passed.
+    Success,
+    /// It failed (a step exited non-zero).
+    Failed,
+    /// It ran out of time.
+    Timedout,
+    /// A user canceled it.
+    Canceled,
+    /// The runner could not run it (clone failed, …).
+    InfrastructureFail,
+}
+
+impl Outcome {
+    /// The stored name, the same as the serialized one.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failed => "failed",
+            Outcome::Timedout => "timedout",
+            Outcome::Canceled => "canceled",
+            Outcome::InfrastructureFail => "infrastructure_fail",
+        }
+    }
+}
+
+/// A step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepFinished {
+    /// How.
+    pub outcome: Outcome,
+    /// The command's exit code, if it exited.
+    pub exit_code: Option<i32>,
+}
+
+/// One test case from a JUnit XML file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestCase {
+    /// The test's class (or suite) name.
+    pub classname: String,
+    /// The test's name.
+    pub name: String,
+    /// The file it came from, if the report says.
+    pub file: Option<String>,
+    /// `success`, `failure`, `error` or `skipped`.
+    pub result: String,
+    /// The failure message, if any.
+    pub message: Option<String>,
+    /// Seconds it took.
+    pub run_time: f64,
+}
+
+/// Test results collected by `store_test_results`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestResults {
+    /// The cases.
+    pub tests: Vec<TestCase>,
+}
+
+/// The job ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFinished {
+    /// How.
+    pub outcome: Outcome,
+    /// Why, when it did not succeed for a reason the steps' output does not show.
+    pub message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ci_config::{RunStep, When};
+
+    #[test]
+    fn a_claimed_job_round_trips_through_json() {
+        let job = ClaimedJob {
+            id: "3f2c1b9e-0000-4000-8000-000000000001".into(),
+            build_num: 7,
+            job_name: "build".into(),
+            project_slug: "gh/acme/widget".into(),
+            org: "acme".into(),
+            repo: "widget".into(),
+            repo_url: "file:///tmp/widget".into(),
+            revision: "a".repeat(40),
+            branch: Some("main".into()),
+            tag: None,
+            build_url: "http://127.0.0.1:8080/gh/acme/widget/7".into(),
+            working_directory: "~/project".into(),
+            steps: vec![
+                Step::Checkout,
+                Step::Run(RunStep {
+                    name: "test".into(),
+                    command: "make test".into(),
+                    environment: vec![("A".into(), "1".into())],
+                    working_directory: None,
+                    no_output_timeout: Some(std::time::Duration::from_secs(600)),
+                    when: When::Always,
+                }),
+            ],
+            env: vec![("CI".into(), "true".into())],
+            masks: vec!["hunter22".into()],
+            messages: vec![],
+            step_timeout_secs: 3600,
+        };
+        let text = serde_json::to_string(&job).expect("serializes");
+        assert!(text.contains("\"checkout\""), "{text}");
+        assert!(text.contains("\"when\":\"always\""), "{text}");
+        let back: ClaimedJob = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, job);
+    }
+
+    #[test]
+    fn outcomes_serialize_as_their_stored_names() {
+        for o in [
+            Outcome::Success,
+            Outcome::Failed,
+            Outcome::Timedout,
+            Outcome::Canceled,
+            Outcome::InfrastructureFail,
+        ] {
+            let text = serde_json::to_string(&o).expect("serializes");
+            assert_eq!(text, format!("\"{}\"", o.as_str()));
+        }
+    }
+}
