@@ -202,6 +202,36 @@ pub fn check(raw: &str) -> Option<CheckedToken> {
     })
 }
 
+/// Every token circlet could have issued inside `text` (shape and checksum hold), with its byte
+/// range: what the leak guard looks up and what output masking hides. Strings that merely
+/// start like a token but fail the checksum are not reported.
+pub fn find_in(text: &str) -> Vec<(std::ops::Range<usize>, CheckedToken)> {
+    let mut found = Vec::new();
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at + TOKEN_LEN <= bytes.len() {
+        let Some(offset) = text[at..].find("CCI") else {
+            break;
+        };
+        let start = at + offset;
+        let end = start + TOKEN_LEN;
+        if end <= bytes.len() && text.is_char_boundary(end) {
+            // A token is never the middle of a longer word.
+            let bounded = |i: Option<&u8>| i.is_none_or(|b| !b.is_ascii_alphanumeric());
+            if let Some(checked) = check(&text[start..end])
+                && bounded(start.checked_sub(1).map(|i| &bytes[i]))
+                && bounded(bytes.get(end))
+            {
+                found.push((start..end, checked));
+                at = end;
+                continue;
+            }
+        }
+        at = start + 3;
+    }
+    found
+}
+
 /// SHA-256 of a token value.
 pub fn digest(raw: &str) -> TokenDigest {
     TokenDigest(Sha256::digest(raw.as_bytes()).into())
@@ -220,6 +250,29 @@ fn checksum(body: &str) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn tokens_are_found_in_surrounding_text() {
+        let a = NewToken::generate(TokenKind::Personal);
+        let b = NewToken::generate(TokenKind::Project);
+        let text = format!(
+            "export T={}\nCCIPAT_not_a_token and 'é{}' done",
+            a.expose(),
+            b.expose()
+        );
+        let found = find_in(&text);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(&text[found[0].0.clone()], a.expose());
+        assert_eq!(found[0].1.digest, a.digest());
+        assert_eq!(&text[found[1].0.clone()], b.expose());
+        // One character changed: the checksum fails, nothing is reported.
+        let mut typo = a.expose().to_owned();
+        typo.replace_range(10..11, if &typo[10..11] == "a" { "b" } else { "a" });
+        assert!(find_in(&typo).is_empty());
+        // Glued to a longer word: not a token.
+        assert!(find_in(&format!("x{}", a.expose())).is_empty());
+        assert!(find_in("").is_empty());
+    }
 
     #[test]
     fn generated_tokens_have_the_scanner_shape_and_check() {

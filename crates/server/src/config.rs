@@ -52,6 +52,13 @@ pub struct ServerConfig {
     pub max_token_lifetime_days: Option<u32>,
     /// How many personal tokens one user may hold.
     pub personal_token_cap: i64,
+    /// Where the server keeps bare mirrors of project repositories, to read each pipeline's
+    /// `.circleci/config.yml` at its revision.
+    pub repo_cache_dir: std::path::PathBuf,
+    /// A running job whose runner has not heartbeated for this long ends `infrastructure_fail`.
+    pub runner_timeout: std::time::Duration,
+    /// The longest one step may run.
+    pub step_timeout: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -83,6 +90,9 @@ impl ServerConfig {
             usage_flush_interval: std::time::Duration::from_secs(60),
             max_token_lifetime_days: None,
             personal_token_cap: 500,
+            repo_cache_dir: std::env::temp_dir().join("circlet-repos"),
+            runner_timeout: std::time::Duration::from_secs(60),
+            step_timeout: std::time::Duration::from_secs(3 * 60 * 60),
         }
     }
 }

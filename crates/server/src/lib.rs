@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod builds;
 pub mod config;
 pub mod error;
 pub mod request_log;
@@ -34,6 +35,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     state.announce_setup_if_needed().await;
     let flusher = tokio::spawn(auth::usage::flush_every(state.clone()));
+    let reaper = tokio::spawn(builds::dispatch::reap_every(state.clone()));
     let app = routes::router(state.clone());
     axum::serve(
         listener,
@@ -42,6 +44,7 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await?;
     flusher.abort();
+    reaper.abort();
     // What was used since the last flush is written before the server stops.
     state.usage.flush(&state).await;
     Ok(())

@@ -42,6 +42,21 @@ pub fn router(state: AppState) -> Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed);
 
+    // The runner protocol (circlet_core::runner_protocol): runner tokens only.
+    let runner = Router::new()
+        .route("/claim", post(api::runner::claim))
+        .route("/jobs/{id}/heartbeat", post(api::runner::heartbeat))
+        .route("/jobs/{id}/steps", post(api::runner::step_started))
+        .route("/jobs/{id}/steps/{index}/output", post(api::runner::output))
+        .route(
+            "/jobs/{id}/steps/{index}/finish",
+            post(api::runner::step_finished),
+        )
+        .route("/jobs/{id}/tests", post(api::runner::tests))
+        .route("/jobs/{id}/finish", post(api::runner::finish))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed);
+
     // The web UI for people in browsers. Every non-GET request passes the CSRF guard.
     let ui = Router::new()
         .route("/", get(ui::dashboard::show))
@@ -118,6 +133,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     Router::new()
         .merge(infra)
+        .nest(circlet_core::runner_protocol::BASE_PATH, runner)
         .nest("/api", api)
         .merge(ui)
         .layer(DefaultBodyLimit::max(max_body))

@@ -23,6 +23,10 @@ pub struct Inner {
     pub auth_throttle: FailureThrottle,
     /// Token use waiting to be written (last used, addresses, kinds of requests).
     pub usage: UsageRecorder,
+    /// Mirrors of project repositories, to read configs at the built commit.
+    pub repos: crate::builds::git::Repos,
+    /// Woken when jobs are queued or released, so waiting runner claims answer at once.
+    pub work_available: tokio::sync::Notify,
     /// The one-time first-admin setup code, while no user exists.
     setup_code: Mutex<Option<SecretString>>,
 }
@@ -43,12 +47,15 @@ impl AppState {
         );
         let auth_throttle =
             FailureThrottle::new(config.auth_failures_per_window, config.auth_failure_window);
+        let repos = crate::builds::git::Repos::new(config.repo_cache_dir.clone());
         AppState(Arc::new(Inner {
             store,
             config,
             login_throttle,
             auth_throttle,
             usage: UsageRecorder::default(),
+            repos,
+            work_available: tokio::sync::Notify::new(),
             setup_code: Mutex::new(None),
         }))
     }

@@ -10,10 +10,15 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// What it takes to create a pipeline with its workflows and jobs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewPipeline {
     /// The project.
     pub project_id: i64,
+    /// A number taken earlier with [`Builds::reserve_pipeline_number`] (the config may use
+    /// `<< pipeline.number >>` before the pipeline exists), or `None` to take the next one now.
+    pub number: Option<i64>,
+    /// What the commit says about itself, as a JSON object.
+    pub commit_json: String,
     /// `api`, `webhook`, `explicit`.
     pub trigger_type: String,
     /// The triggering user, if any.
@@ -85,6 +90,8 @@ pub struct PipelineRecord {
     pub state: String,
     /// Config errors, JSON array of strings.
     pub errors: String,
+    /// What the commit says about itself, a JSON object.
+    pub commit_info: String,
     /// When created.
     pub created_at: OffsetDateTime,
     /// When last changed.
@@ -254,7 +261,7 @@ macro_rules! job_cols {
 }
 
 const PIPELINE_COLS: &str = "id, uuid, project_id, number, trigger_type, actor_login, branch, tag, revision, \
-                             parameters, state, errors, created_at, updated_at";
+                             parameters, state, errors, commit_info, created_at, updated_at";
 const WORKFLOW_COLS: &str = "id, uuid, pipeline_id, name, canceled, created_at";
 
 /// Which jobs a v1.1 build list shows (`filter=`).
@@ -303,7 +310,8 @@ impl Builds<'_> {
                            RETURNING next_build_num - $2";
         let insert_pipeline = format!(
             "INSERT INTO pipelines (uuid, project_id, number, trigger_type, actor_id, actor_login, branch, tag, revision, \
-             parameters, state, errors, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+             parameters, state, errors, commit_info, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13) \
              RETURNING {PIPELINE_COLS}"
         );
         let insert_workflow = "INSERT INTO workflows (uuid, pipeline_id, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id";
@@ -320,15 +328,23 @@ impl Builds<'_> {
             "errored"
         };
         let errors = names_json(&new.errors);
+        let commit_json = if new.commit_json.is_empty() {
+            "{}"
+        } else {
+            new.commit_json.as_str()
+        };
         let at = now();
         let (pipeline, rows): (PipelineRecord, Vec<JobRow>) = on_pool!(self.0, pool => async {
             let mut tx = pool.begin().await?;
-            let number: i64 = sqlx::query_scalar(bump_pipeline).bind(new.project_id).fetch_one(&mut *tx).await?;
+            let number: i64 = match new.number {
+                Some(n) => n,
+                None => sqlx::query_scalar(bump_pipeline).bind(new.project_id).fetch_one(&mut *tx).await?,
+            };
             let mut build_num: i64 = sqlx::query_scalar(bump_builds).bind(new.project_id).bind(job_count).fetch_one(&mut *tx).await?;
             let pipeline: PipelineRecord = sqlx::query_as(&insert_pipeline)
                 .bind(Uuid::new_v4()).bind(new.project_id).bind(number).bind(&new.trigger_type).bind(new.actor_id)
                 .bind(&new.actor_login).bind(&new.branch).bind(&new.tag).bind(&new.revision).bind(&new.parameters_json)
-                .bind(state).bind(&errors).bind(at)
+                .bind(state).bind(&errors).bind(at).bind(commit_json)
                 .fetch_one(&mut *tx).await?;
             let mut rows = Vec::new();
             if new.errors.is_empty() {
@@ -355,6 +371,14 @@ impl Builds<'_> {
             .map(JobRecord::try_from)
             .collect::<Result<_, _>>()?;
         Ok((pipeline, jobs))
+    }
+
+    /// Takes the project's next pipeline number for a pipeline about to be created with it.
+    pub async fn reserve_pipeline_number(&self, project_id: i64) -> Result<i64, StoreError> {
+        let sql = "UPDATE projects SET next_pipeline_number = next_pipeline_number + 1 WHERE id = $1 \
+                   RETURNING next_pipeline_number - 1";
+        on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(project_id).fetch_optional(pool).await)?
+            .ok_or_else(|| StoreError::NotFound("project not found".into()))
     }
 
     /// Adds a retry of `job` to its workflow, queued at once, with a new build number.

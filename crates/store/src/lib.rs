@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod builds;
 pub mod error;
+pub mod job_results;
 pub mod projects;
 pub mod sessions;
 pub mod settings;
@@ -21,7 +22,12 @@ pub mod tokens;
 pub mod users;
 
 pub use audit::{AuditEntry, AuditScope, NewAuditEntry};
+pub use builds::{
+    JobFilter, JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineRecord, StepRecord,
+    WorkflowRecord,
+};
 pub use error::StoreError;
+pub use job_results::TestRecord;
 pub use projects::{Member, NewProject, Project};
 pub use sessions::Sessions;
 pub use tokens::{InventoryEntry, NewTokenRecord, TokenRecord, UsageByKind, UsageUpdate};

@@ -137,6 +137,14 @@ impl Projects<'_> {
         row.map(Project::try_from).transpose()
     }
 
+    /// The project with this store id.
+    pub async fn by_id(&self, id: i64) -> Result<Option<Project>, StoreError> {
+        let sql = concat!("SELECT ", project_cols!(), " FROM projects WHERE id = $1");
+        let row: Option<ProjectRow> =
+            on_pool!(self.0, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?;
+        row.map(Project::try_from).transpose()
+    }
+
     /// Every project, by slug.
     pub async fn list_all(&self) -> Result<Vec<Project>, StoreError> {
         let sql = concat!(

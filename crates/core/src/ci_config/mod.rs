@@ -9,9 +9,11 @@
 //! `<< pipeline.git.branch >>` and `<< pipeline.number >>`. Everything else is refused by name.
 
 mod parse;
+mod plan;
 mod values;
 
 pub use parse::parse;
+pub use plan::{PlannedJob, PlannedWorkflow, Selection, plan};
 pub use values::{ParamValue, PipelineContext};
 
 use serde::{Deserialize, Serialize};

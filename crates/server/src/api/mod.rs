@@ -3,6 +3,7 @@
 pub mod health;
 pub mod me;
 pub mod projects;
+pub mod runner;
 pub mod tokens;
 
 use crate::error::ApiError;

@@ -131,7 +131,7 @@ fn forgeable(parts: &Parts) -> bool {
 
 /// Why the presented credentials could not be read.
 #[derive(Debug, PartialEq, Eq)]
-enum Presented {
+pub(super) enum Presented {
     /// Unreadable: not ASCII, bad base64, empty.
     Malformed,
     /// Two different tokens.
@@ -143,7 +143,10 @@ fn text(v: &HeaderValue) -> Result<&str, Presented> {
 }
 
 /// The one token the request carries, in any of the four forms, if any.
-fn presented(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>, Presented> {
+pub(super) fn presented(
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Option<String>, Presented> {
     let mut found: Vec<String> = Vec::new();
     for v in headers.get_all("circle-token") {
         found.push(text(v)?.to_owned());
@@ -182,7 +185,7 @@ fn presented(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>,
     }
 }
 
-fn throttle(state: &AppState, ip: Option<IpAddr>) -> Result<(), ApiError> {
+pub(super) fn throttle(state: &AppState, ip: Option<IpAddr>) -> Result<(), ApiError> {
     match ip.map(|ip| state.auth_throttle.check(ip)) {
         Some(Err(secs)) => Err(ApiError::TooManyRequests {
             retry_after_secs: secs,
@@ -193,7 +196,7 @@ fn throttle(state: &AppState, ip: Option<IpAddr>) -> Result<(), ApiError> {
     }
 }
 
-fn failure(state: &AppState, ip: Option<IpAddr>) -> ApiError {
+pub(super) fn failure(state: &AppState, ip: Option<IpAddr>) -> ApiError {
     if let Some(ip) = ip {
         state.auth_throttle.record_failure(ip);
     }

@@ -9,6 +9,7 @@ pub mod caller;
 pub mod cookies;
 pub mod csrf;
 pub mod password;
+pub mod runner;
 pub mod session;
 pub mod throttle;
 pub mod usage;

@@ -1,0 +1,224 @@
+//! The runner protocol (`/api/runner/v1/…`, see `circlet_core::runner_protocol`): runners claim
+//! jobs, heartbeat, stream step output and report how steps and jobs ended.
+
+use super::ApiJson;
+use crate::auth::runner::Runner;
+use crate::builds::{dispatch, leak_guard};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use circlet_core::build_state::JobState;
+use circlet_core::runner_protocol::{
+    HeartbeatReply, JobFinished, MAX_CLAIM_WAIT_SECS, MAX_OUTPUT_CHUNK, Outcome, StepFinished,
+    StepStarted, TestResults,
+};
+use circlet_store::{JobRecord, Project, TestRecord};
+use serde::Deserialize;
+use std::time::Duration;
+
+/// `?wait=` of a claim.
+#[derive(Debug, Deserialize)]
+pub struct ClaimQuery {
+    wait: Option<u64>,
+}
+
+/// `POST /claim`: the next queued job, waiting up to `wait` seconds for one (204 if none came).
+pub async fn claim(
+    State(state): State<AppState>,
+    runner: Runner,
+    Query(q): Query<ClaimQuery>,
+) -> Result<Response, ApiError> {
+    let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_CLAIM_WAIT_SECS));
+    match dispatch::claim(&state, runner.token.id, wait).await? {
+        Some(job) => Ok(Json(job).into_response()),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+/// The running job `id` if this runner holds it; 409 otherwise (ended, canceled, reaped), so a
+/// runner that lost its job stops.
+async fn held(state: &AppState, runner: &Runner, id: &str) -> Result<JobRecord, ApiError> {
+    let uuid = uuid::Uuid::parse_str(id).map_err(|_| ApiError::NotFound("No such job".into()))?;
+    let job = state
+        .store
+        .builds()
+        .job_by_uuid(uuid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("No such job".into()))?;
+    if job.runner_id != Some(runner.token.id) || job.state != JobState::Running {
+        return Err(ApiError::Conflict(
+            "This job is no longer held by this runner (it ended, was canceled or timed out)"
+                .into(),
+        ));
+    }
+    Ok(job)
+}
+
+/// `POST /jobs/{id}/heartbeat`: keeps the job alive; says whether a user canceled it.
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    runner: Runner,
+    Path(id): Path<String>,
+) -> Result<Json<HeartbeatReply>, ApiError> {
+    let job = held(&state, &runner, &id).await?;
+    match state
+        .store
+        .builds()
+        .heartbeat(job.id, runner.token.id)
+        .await?
+    {
+        Some(cancel) => Ok(Json(HeartbeatReply { cancel })),
+        None => Err(ApiError::Conflict(
+            "This job is no longer held by this runner".into(),
+        )),
+    }
+}
+
+/// `POST /jobs/{id}/steps`: a step began.
+pub async fn step_started(
+    State(state): State<AppState>,
+    runner: Runner,
+    Path(id): Path<String>,
+    ApiJson(step): ApiJson<StepStarted>,
+) -> Result<StatusCode, ApiError> {
+    let job = held(&state, &runner, &id).await?;
+    let name: String = step.name.chars().take(1000).collect();
+    state
+        .store
+        .builds()
+        .start_step(job.id, i64::from(step.index), &name)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `?seq=` of an output chunk: chunks of a step count from 1; a chunk sent twice is kept once.
+#[derive(Debug, Deserialize)]
+pub struct OutputQuery {
+    seq: Option<i64>,
+}
+
+/// `POST /jobs/{id}/steps/{index}/output`: a chunk of a step's output, stored with every
+/// circlet token masked (and revoked, see the leak guard).
+pub async fn output(
+    State(state): State<AppState>,
+    runner: Runner,
+    Path((id, index)): Path<(String, u32)>,
+    Query(q): Query<OutputQuery>,
+    body: String,
+) -> Result<StatusCode, ApiError> {
+    let job = held(&state, &runner, &id).await?;
+    if body.len() > MAX_OUTPUT_CHUNK {
+        return Err(ApiError::Rejected(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("An output chunk may be at most {MAX_OUTPUT_CHUNK} bytes"),
+        ));
+    }
+    let project = project_of(&state, &job).await?;
+    let text = leak_guard::scrub(&state, &project, &job, &body).await?;
+    let builds = state.store.builds();
+    let idx = i64::from(index);
+    let seq = match q.seq {
+        Some(seq) if seq >= 1 => seq,
+        Some(_) => return Err(ApiError::Invalid("seq counts from 1".into())),
+        None => builds.next_output_seq(job.id, idx).await?,
+    };
+    builds.append_output(job.id, idx, seq, &text).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /jobs/{id}/steps/{index}/finish`: a step ended.
+pub async fn step_finished(
+    State(state): State<AppState>,
+    runner: Runner,
+    Path((id, index)): Path<(String, u32)>,
+    ApiJson(step): ApiJson<StepFinished>,
+) -> Result<StatusCode, ApiError> {
+    let job = held(&state, &runner, &id).await?;
+    state
+        .store
+        .builds()
+        .finish_step(
+            job.id,
+            i64::from(index),
+            step.outcome.as_str(),
+            step.exit_code,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /jobs/{id}/tests`: test cases from `store_test_results`.
+pub async fn tests(
+    State(state): State<AppState>,
+    runner: Runner,
+    Path(id): Path<String>,
+    ApiJson(results): ApiJson<TestResults>,
+) -> Result<StatusCode, ApiError> {
+    let job = held(&state, &runner, &id).await?;
+    let clip = |s: &str| s.chars().take(10_000).collect::<String>();
+    let records: Vec<TestRecord> = results
+        .tests
+        .iter()
+        .map(|t| TestRecord {
+            classname: clip(&t.classname),
+            name: clip(&t.name),
+            file: t.file.as_deref().map(clip),
+            result: match t.result.as_str() {
+                r @ ("success" | "failure" | "error" | "skipped") => r.to_owned(),
+                _ => "error".to_owned(),
+            },
+            message: t.message.as_deref().map(clip),
+            run_time: if t.run_time.is_finite() && t.run_time >= 0.0 {
+                t.run_time
+            } else {
+                0.0
+            },
+        })
+        .collect();
+    state.store.builds().add_tests(job.id, &records).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /jobs/{id}/finish`: the job ended; jobs that required it are released or given up.
+pub async fn finish(
+    State(state): State<AppState>,
+    runner: Runner,
+    Path(id): Path<String>,
+    ApiJson(done): ApiJson<JobFinished>,
+) -> Result<StatusCode, ApiError> {
+    let job = held(&state, &runner, &id).await?;
+    let final_state = match done.outcome {
+        Outcome::Success => JobState::Success,
+        Outcome::Failed => JobState::Failed,
+        Outcome::Timedout => JobState::Timedout,
+        Outcome::Canceled => JobState::Canceled,
+        Outcome::InfrastructureFail => JobState::InfrastructureFail,
+    };
+    if let Some(message) = done.message.as_deref().filter(|m| !m.trim().is_empty()) {
+        tracing::info!(build_num = job.build_num, outcome = done.outcome.as_str(), %message, "job ended");
+    }
+    if !state
+        .store
+        .builds()
+        .finish(job.id, Some(runner.token.id), final_state)
+        .await?
+    {
+        return Err(ApiError::Conflict(
+            "This job is no longer held by this runner".into(),
+        ));
+    }
+    state.work_available.notify_waiters();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn project_of(state: &AppState, job: &JobRecord) -> Result<Project, ApiError> {
+    state
+        .store
+        .projects()
+        .by_id(job.project_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Project not found".into()))
+}

@@ -1,0 +1,262 @@
+//! Triggering: from "build this branch" to a stored pipeline with its workflows and queued jobs.
+//! The v1.1 and v2 trigger endpoints and the web UI's form all come through [`trigger`].
+
+use super::git::{GitError, Target};
+use crate::error::ApiError;
+use crate::state::AppState;
+use circlet_core::ci_config::{self, ParamValue, PipelineContext, Selection};
+use circlet_core::{BranchName, envvar};
+use circlet_store::{JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineRecord, Project, User};
+use std::collections::BTreeMap;
+
+/// At most this many pipeline parameters or build parameters per trigger.
+pub const MAX_PARAMETERS: usize = 100;
+/// The longest pipeline parameter name.
+pub const MAX_PARAMETER_NAME: usize = 128;
+/// The longest pipeline parameter value (as text).
+pub const MAX_PARAMETER_VALUE: usize = 512;
+/// The longest build parameter value.
+pub const MAX_BUILD_PARAMETER_VALUE: usize = 32 * 1024;
+
+/// A request to run a pipeline.
+#[derive(Debug, Clone)]
+pub struct TriggerRequest {
+    /// What to build.
+    pub target: Target,
+    /// A commit to build instead of the target's head (v1.1 `revision`).
+    pub revision: Option<String>,
+    /// v2 pipeline parameters.
+    pub parameters: BTreeMap<String, ParamValue>,
+    /// v1.1 build parameters, exported to the job's environment (`CIRCLE_JOB` included).
+    pub build_parameters: BTreeMap<String, String>,
+    /// Run only this job (v1.1 `CIRCLE_JOB`, `job`).
+    pub only_job: Option<String>,
+    /// v2 trigger type: `api`, `explicit`, …
+    pub trigger_type: &'static str,
+}
+
+impl TriggerRequest {
+    /// A plain build of `target`'s head.
+    pub fn new(target: Target) -> Self {
+        TriggerRequest {
+            target,
+            revision: None,
+            parameters: BTreeMap::new(),
+            build_parameters: BTreeMap::new(),
+            only_job: None,
+            trigger_type: "api",
+        }
+    }
+}
+
+/// The pipeline made, and its jobs.
+#[derive(Debug, Clone)]
+pub struct Triggered {
+    /// The pipeline (state `errored` with `errors` when its config could not run).
+    pub pipeline: PipelineRecord,
+    /// Its jobs, in creation order; empty when errored or when every job was filtered out.
+    pub jobs: Vec<JobRecord>,
+}
+
+/// A branch or tag name as a [`Target`], or a 400 naming the problem.
+pub fn target(branch: Option<&str>, tag: Option<&str>) -> Result<Option<Target>, ApiError> {
+    let check = |what: &str, raw: &str| {
+        BranchName::parse(raw)
+            .map(|b| b.as_str().to_owned())
+            .map_err(|e| ApiError::Invalid(format!("{what}: {e}")))
+    };
+    match (branch, tag) {
+        (Some(_), Some(_)) => Err(ApiError::Invalid(
+            "Give either a branch or a tag, not both".into(),
+        )),
+        (Some(b), None) => Ok(Some(Target::Branch(check("branch", b)?))),
+        (None, Some(t)) => Ok(Some(Target::Tag(check("tag", t)?))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Checks v2 pipeline parameters against CircleCI's limits.
+pub fn check_parameters(parameters: &BTreeMap<String, ParamValue>) -> Result<(), ApiError> {
+    if parameters.len() > MAX_PARAMETERS {
+        return Err(ApiError::Invalid(format!(
+            "At most {MAX_PARAMETERS} pipeline parameters may be given"
+        )));
+    }
+    for (name, value) in parameters {
+        if name.is_empty() || name.chars().count() > MAX_PARAMETER_NAME {
+            return Err(ApiError::Invalid(format!(
+                "Pipeline parameter names must be 1 to {MAX_PARAMETER_NAME} characters"
+            )));
+        }
+        if value.to_string().chars().count() > MAX_PARAMETER_VALUE {
+            return Err(ApiError::Invalid(format!(
+                "Pipeline parameter '{name}' is longer than {MAX_PARAMETER_VALUE} characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks v1.1 build parameters: environment variable names, bounded values.
+pub fn check_build_parameters(parameters: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    if parameters.len() > MAX_PARAMETERS {
+        return Err(ApiError::Invalid(format!(
+            "At most {MAX_PARAMETERS} build parameters may be given"
+        )));
+    }
+    for (name, value) in parameters {
+        if !envvar::valid_name(name) {
+            return Err(ApiError::Invalid(format!(
+                "Build parameter name '{}' is invalid: use letters, digits and _, not starting with a digit",
+                name.escape_debug()
+            )));
+        }
+        if value.len() > MAX_BUILD_PARAMETER_VALUE {
+            return Err(ApiError::Invalid(format!(
+                "Build parameter '{name}' is longer than {MAX_BUILD_PARAMETER_VALUE} bytes"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the repository at the requested commit, plans the config's workflows and stores the
+/// pipeline. A branch, tag or revision that does not exist, or an unreadable repository, is a
+/// 400 and stores nothing. A config that cannot run stores an `errored` pipeline (so the UI and
+/// v2 show why) and is returned as such; a `only_job` the config lacks does the same.
+pub async fn trigger(
+    state: &AppState,
+    project: &Project,
+    actor: &User,
+    req: TriggerRequest,
+) -> Result<Triggered, ApiError> {
+    let resolved = state
+        .repos
+        .resolve(project, &req.target, req.revision.as_deref())
+        .await
+        .map_err(|e| match e {
+            GitError::NotFound(m) => ApiError::Invalid(m),
+            GitError::Unreadable(m) => ApiError::Invalid(format!(
+                "Cannot read the repository {}: {m}",
+                project.repo_url.as_str()
+            )),
+        })?;
+    let number = state
+        .store
+        .builds()
+        .reserve_pipeline_number(project.id)
+        .await?;
+    let (branch, tag) = match &req.target {
+        Target::Branch(b) => (Some(b.clone()), None),
+        Target::Tag(t) => (None, Some(t.clone())),
+    };
+    let ctx = PipelineContext {
+        branch: branch.clone(),
+        tag: tag.clone(),
+        revision: resolved.revision.clone(),
+        number,
+        parameters: req.parameters.clone(),
+    };
+    let selection = match &req.only_job {
+        Some(job) => Selection::OnlyJob(job),
+        None => Selection::Workflows,
+    };
+    let planned = match &resolved.config {
+        None => Err(vec![format!(
+            "No .circleci/config.yml at revision {}",
+            &resolved.revision
+        )]),
+        Some(text) => ci_config::parse(text, &ctx)
+            .map_err(|e| e.0)
+            .and_then(|config| {
+                ci_config::plan(&config, branch.as_deref(), selection).map_err(|e| vec![e])
+            }),
+    };
+    let build_parameters_json = if req.build_parameters.is_empty() {
+        "{}".to_owned()
+    } else {
+        serde_json::to_string(&req.build_parameters).unwrap_or_else(|_| "{}".into())
+    };
+    let (workflows, errors) = match planned {
+        Ok(workflows) => (
+            workflows
+                .into_iter()
+                .map(|w| NewWorkflow {
+                    name: w.name,
+                    jobs: w
+                        .jobs
+                        .into_iter()
+                        .map(|j| NewJob {
+                            name: j.job.name.clone(),
+                            requires: j.requires,
+                            spec_json: serde_json::to_string(&j.job)
+                                .expect("a job definition serializes"),
+                            build_parameters_json: build_parameters_json.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            Vec::new(),
+        ),
+        Err(errors) => (Vec::new(), errors),
+    };
+    let parameters_json = serde_json::to_string(
+        &req.parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), param_json(v)))
+            .collect::<serde_json::Map<_, _>>(),
+    )
+    .expect("parameters serialize");
+    let new = NewPipeline {
+        project_id: project.id,
+        number: Some(number),
+        commit_json: serde_json::to_string(&resolved.commit).expect("commit info serializes"),
+        trigger_type: req.trigger_type.to_owned(),
+        actor_id: Some(actor.id),
+        actor_login: actor.login.to_string(),
+        branch,
+        tag,
+        revision: resolved.revision,
+        parameters_json,
+        errors,
+        why: "api".to_owned(),
+        workflows,
+    };
+    let (pipeline, jobs) = state.store.builds().create_pipeline(&new).await?;
+    if !jobs.is_empty() {
+        state.work_available.notify_waiters();
+    }
+    Ok(Triggered { pipeline, jobs })
+}
+
+/// A parameter value as JSON (its own type, not a string).
+pub fn param_json(v: &ParamValue) -> serde_json::Value {
+    match v {
+        ParamValue::Str(s) => serde_json::Value::String(s.clone()),
+        ParamValue::Bool(b) => serde_json::Value::Bool(*b),
+        ParamValue::Int(i) => serde_json::Value::from(*i),
+    }
+}
+
+/// A JSON value as a pipeline parameter (strings, booleans and integers only).
+pub fn param_value(name: &str, v: &serde_json::Value) -> Result<ParamValue, ApiError> {
+    match v {
+        serde_json::Value::String(s) => Ok(ParamValue::Str(s.clone())),
+        serde_json::Value::Bool(b) => Ok(ParamValue::Bool(*b)),
+        serde_json::Value::Number(n) if n.is_i64() => {
+            Ok(ParamValue::Int(n.as_i64().unwrap_or_default()))
+        }
+        _ => Err(ApiError::Invalid(format!(
+            "Pipeline parameter '{name}' must be a string, an integer or a boolean"
+        ))),
+    }
+}
+
+/// A build parameter's value as the text exported to the job: strings as they are, other JSON
+/// as its JSON text (`5` → `5`, `{"a": 1}` → `{"a":1}`).
+pub fn build_parameter_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

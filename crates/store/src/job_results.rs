@@ -1,0 +1,67 @@
+//! What runners report about a job besides its state: test results, output sequencing, and
+//! finding a job by its public id.
+
+use crate::builds::{Builds, JobRecord};
+use crate::{StoreError, on_pool};
+use uuid::Uuid;
+
+/// One stored test case.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TestRecord {
+    /// The test's class or suite.
+    pub classname: String,
+    /// The test's name.
+    pub name: String,
+    /// The file it came from.
+    pub file: Option<String>,
+    /// `success`, `failure`, `error` or `skipped`.
+    pub result: String,
+    /// The failure message.
+    pub message: Option<String>,
+    /// Seconds.
+    pub run_time: f64,
+}
+
+impl Builds<'_> {
+    /// The job with this public id.
+    pub async fn job_by_uuid(&self, uuid: Uuid) -> Result<Option<JobRecord>, StoreError> {
+        let sql = "SELECT id FROM jobs WHERE uuid = $1";
+        let id: Option<i64> = on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(uuid).fetch_optional(pool).await)?;
+        match id {
+            Some(id) => self.job_by_id(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The sequence number the next output chunk of step `idx` gets.
+    pub async fn next_output_seq(&self, job_id: i64, idx: i64) -> Result<i64, StoreError> {
+        let sql =
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM job_output WHERE job_id = $1 AND step_idx = $2";
+        Ok(
+            on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(job_id).bind(idx).fetch_one(pool).await)?,
+        )
+    }
+
+    /// Adds test cases to a job, in one transaction.
+    pub async fn add_tests(&self, job_id: i64, tests: &[TestRecord]) -> Result<(), StoreError> {
+        let sql = "INSERT INTO job_tests (job_id, classname, name, file, result, message, run_time) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        on_pool!(self.0, pool => async {
+            let mut tx = pool.begin().await?;
+            for t in tests {
+                sqlx::query(sql).bind(job_id).bind(&t.classname).bind(&t.name).bind(&t.file)
+                    .bind(&t.result).bind(&t.message).bind(t.run_time)
+                    .execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(())
+        }.await)?;
+        Ok(())
+    }
+
+    /// A job's test cases, in the order they were reported.
+    pub async fn tests(&self, job_id: i64) -> Result<Vec<TestRecord>, StoreError> {
+        let sql = "SELECT classname, name, file, result, message, run_time FROM job_tests WHERE job_id = $1 ORDER BY id";
+        Ok(on_pool!(self.0, pool => sqlx::query_as(sql).bind(job_id).fetch_all(pool).await)?)
+    }
+}
