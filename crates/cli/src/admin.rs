@@ -28,6 +28,9 @@ pub enum AdminCommand {
     /// Create and revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Create runner tokens (what `circlet runner --token` needs).
+    #[command(subcommand, name = "runner-token")]
+    RunnerToken(RunnerTokenCommand),
     /// Print the audit log, newest first: time, event, actor, address, detail.
     Audit {
         /// How many entries to print.
@@ -55,6 +58,17 @@ pub enum TokenCommand {
     Revoke {
         /// The token's id (a UUID) or the token itself.
         token_or_id: String,
+    },
+}
+
+/// `admin runner-token …`.
+#[derive(Subcommand)]
+pub enum RunnerTokenCommand {
+    /// Create a runner token; only the token is printed on stdout, once. Revoke it with
+    /// `circlet admin token revoke`.
+    Create {
+        /// The runner's name (1–100 characters), shown in Admin → Runners.
+        name: String,
     },
 }
 
@@ -188,6 +202,18 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
         }) => create_token(&store, &user, &name, expires_in_days).await,
         AdminCommand::Token(TokenCommand::Revoke { token_or_id }) => {
             revoke_token(&store, &token_or_id).await
+        }
+        AdminCommand::RunnerToken(RunnerTokenCommand::Create { name }) => {
+            let name = TokenName::parse(&name, "name")?;
+            let (value, record) = tokens::issue_runner(&store, &name, &cli_actor())
+                .await
+                .map_err(service_error)?;
+            println!("{}", value.expose());
+            eprintln!(
+                "created runner token \"{}\" (id {}); it is shown only once",
+                record.name, record.uuid
+            );
+            Ok(())
         }
         AdminCommand::Audit { limit } => print_audit(&store, limit).await,
     };

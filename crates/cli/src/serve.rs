@@ -25,6 +25,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let mut config = ServerConfig::new(addr, public_url.clone(), SessionKey::new(session_key));
     config.max_body_bytes = settings.max_body_bytes;
     config.max_token_lifetime_days = settings.max_token_lifetime_days;
+    config.repo_cache_dir = settings.data_dir.join("repos");
     tracing::info!(
         "circlet listening on http://{addr} (public URL {public_url}, {:?} store)",
         store.kind()

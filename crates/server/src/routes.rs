@@ -34,6 +34,28 @@ pub fn router(state: AppState) -> Router {
                 .put(api::tokens::immutable)
                 .patch(api::tokens::immutable),
         )
+        .merge(v1_builds("/v1.1/project/{vcs}/{org}/{repo}"))
+        .merge(v1_builds("/v1/project/{org}/{repo}"))
+        .route("/v1.1/recent-builds", get(api::v1_builds::recent))
+        .route("/v1/recent-builds", get(api::v1_builds::recent))
+        .route("/v1.1/projects", get(api::v1_builds::projects))
+        .route("/v1/projects", get(api::v1_builds::projects))
+        .merge(v2_project_builds("/v2/project/{slug}"))
+        .merge(v2_project_builds("/v2/project/{vcs}/{org}/{repo}"))
+        .route("/v2/pipeline/{id}", get(api::v2_pipelines::pipeline))
+        .route(
+            "/v2/pipeline/{id}/workflow",
+            get(api::v2_pipelines::pipeline_workflows),
+        )
+        .route("/v2/workflow/{id}", get(api::v2_pipelines::workflow))
+        .route(
+            "/v2/workflow/{id}/job",
+            get(api::v2_pipelines::workflow_jobs),
+        )
+        .route(
+            "/v2/workflow/{id}/cancel",
+            post(api::v2_pipelines::cancel_workflow),
+        )
         .route("/v2/project/{slug}", get(api::projects::get_one))
         .route(
             "/v2/project/{vcs}/{org}/{repo}",
@@ -139,4 +161,45 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(from_fn(request_log::log))
         .with_state(state)
+}
+
+/// API v1.1's build endpoints under `base` (`/v1.1/project/{vcs}/{org}/{repo}`, or the `/v1/`
+/// alias without the vcs segment, meaning GitHub).
+fn v1_builds(base: &str) -> Router<AppState> {
+    use api::v1_builds as b;
+    Router::new()
+        .route(base, get(b::list).post(b::trigger_project))
+        .route(
+            &format!("{base}/tree/{{*branch}}"),
+            get(b::list).post(b::trigger_branch),
+        )
+        .route(&format!("{base}/build"), post(b::trigger_pipeline))
+        .route(&format!("{base}/{{build_num}}"), get(b::show))
+        .route(&format!("{base}/{{build_num}}/tests"), get(b::tests))
+        .route(&format!("{base}/{{build_num}}/retry"), post(b::retry))
+        .route(&format!("{base}/{{build_num}}/cancel"), post(b::cancel))
+        .route(
+            &format!("{base}/{{build_num}}/output/{{step}}/{{index}}"),
+            get(b::output),
+        )
+}
+
+/// API v2's per-project pipeline and job endpoints under `base` (`/v2/project/{slug}` with a
+/// `%2F`-encoded slug, or `/v2/project/{vcs}/{org}/{repo}`).
+fn v2_project_builds(base: &str) -> Router<AppState> {
+    use api::v2_pipelines as v;
+    Router::new()
+        .route(
+            &format!("{base}/pipeline"),
+            get(v::list_pipelines).post(v::trigger_pipeline),
+        )
+        .route(
+            &format!("{base}/pipeline/{{number}}"),
+            get(v::pipeline_by_number),
+        )
+        .route(&format!("{base}/job/{{number}}"), get(v::job))
+        .route(
+            &format!("{base}/job/{{number}}/cancel"),
+            post(v::cancel_job),
+        )
 }

@@ -233,6 +233,31 @@ pub async fn issue_project(
     Ok((token, record))
 }
 
+/// Creates a runner token (site admins only; the caller checks). Runner tokens are not subject
+/// to the switch that disables API token creation: that switch is about user tokens, and an
+/// instance without runners runs nothing.
+pub async fn issue_runner(
+    store: &Store,
+    name: &TokenName,
+    actor: &Actor,
+) -> Result<(NewToken, TokenRecord), ApiError> {
+    let token = NewToken::generate(TokenKind::Runner);
+    let new = NewTokenRecord {
+        kind: TokenKind::Runner,
+        digest: token.digest(),
+        last4: token.last4(),
+        name: name.as_str().to_owned(),
+        user_id: None,
+        project_id: None,
+        scope: None,
+        created_by: actor.user_id,
+        expires_at: None,
+    };
+    let record = store.tokens().create(&new, None).await?;
+    audit(store, "token.created", &record, actor, "").await?;
+    Ok((token, record))
+}
+
 /// Replaces `old` in one transaction with a new token of the same kind, name, scope and
 /// lifetime (the same length of life, counted from now). A lifetime the instance no longer
 /// allows (`--max-token-lifetime-days` set or lowered since) shrinks to the instance maximum, so

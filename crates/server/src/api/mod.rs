@@ -1,10 +1,13 @@
 //! The JSON APIs. Every response is JSON, errors included (`{"message": …}`, see `error.rs`).
 
+pub mod build_json;
 pub mod health;
 pub mod me;
 pub mod projects;
 pub mod runner;
 pub mod tokens;
+pub mod v1_builds;
+pub mod v2_pipelines;
 
 use crate::error::ApiError;
 use axum::extract::rejection::JsonRejection;

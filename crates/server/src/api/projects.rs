@@ -25,19 +25,26 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiSlug {
         let Path(segments) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::Invalid(e.body_text()))?;
-        let get = |name: &str| {
-            segments
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let slug = match (get("slug"), get("vcs"), get("org"), get("repo")) {
-            (Some(slug), ..) => ProjectSlug::parse(slug)?,
-            (None, Some(vcs), Some(org), Some(repo)) => ProjectSlug::from_parts(vcs, org, repo)?,
-            _ => return Err(ApiError::Invalid("project slug missing".into())),
-        };
+        let slug = slug_from(&segments)?;
         Ok(ApiSlug(slug))
     }
+}
+
+/// The project slug named by a route's parameters: `slug` (one segment, `%2F`-encoded), or
+/// `vcs`, `org` and `repo`, or (the `/api/v1/` aliases) `org` and `repo` on GitHub.
+pub fn slug_from(params: &[(String, String)]) -> Result<ProjectSlug, ApiError> {
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    Ok(match (get("slug"), get("vcs"), get("org"), get("repo")) {
+        (Some(slug), ..) => ProjectSlug::parse(slug)?,
+        (None, Some(vcs), Some(org), Some(repo)) => ProjectSlug::from_parts(vcs, org, repo)?,
+        (None, None, Some(org), Some(repo)) => ProjectSlug::from_parts("github", org, repo)?,
+        _ => return Err(ApiError::Invalid("project slug missing".into())),
+    })
 }
 
 /// API v2's project object.

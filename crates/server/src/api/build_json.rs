@@ -1,0 +1,416 @@
+//! The JSON shapes of builds: API v1.1's build object and API v2's pipeline, workflow and job
+//! objects, all made from the same stored rows. Types follow what strict clients decode: Go
+//! booleans are never null, numbers are numbers, ids are uuids, times are RFC 3339 UTC.
+
+use crate::builds::git::CommitInfo;
+use crate::builds::leak_guard::MASK;
+use crate::error::ApiError;
+use crate::state::AppState;
+use circlet_core::build_state::{self, JobState};
+use circlet_store::{JobRecord, PipelineRecord, Project, WorkflowRecord};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Pipelines and workflows already read while rendering one reply.
+#[derive(Default)]
+pub struct Cache {
+    pipelines: HashMap<i64, PipelineRecord>,
+    workflows: HashMap<i64, Vec<WorkflowRecord>>,
+}
+
+impl Cache {
+    /// The pipeline with this id.
+    pub async fn pipeline(
+        &mut self,
+        state: &AppState,
+        id: i64,
+    ) -> Result<PipelineRecord, ApiError> {
+        if let Some(p) = self.pipelines.get(&id) {
+            return Ok(p.clone());
+        }
+        let p = state
+            .store
+            .builds()
+            .pipeline_by_id(id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("Pipeline not found".into()))?;
+        self.pipelines.insert(id, p.clone());
+        Ok(p)
+    }
+
+    /// The workflow with this id (in pipeline `pipeline_id`).
+    pub async fn workflow(
+        &mut self,
+        state: &AppState,
+        pipeline_id: i64,
+        id: i64,
+    ) -> Result<WorkflowRecord, ApiError> {
+        if !self.workflows.contains_key(&pipeline_id) {
+            let all = state.store.builds().workflows(pipeline_id).await?;
+            self.workflows.insert(pipeline_id, all);
+        }
+        self.workflows
+            .get(&pipeline_id)
+            .and_then(|all| all.iter().find(|w| w.id == id))
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound("Workflow not found".into()))
+    }
+}
+
+/// RFC 3339 UTC, e.g. `2026-11-28T13:36:35Z`.
+pub fn iso(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn iso_opt(t: Option<OffsetDateTime>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(iso(t)))
+}
+
+/// The repository's web URL as CircleCI gives it (`https://github.com/org/repo`).
+pub fn vcs_url(p: &Project) -> String {
+    let host = match p.slug.vcs() {
+        circlet_core::Vcs::GitHub => "github.com",
+        circlet_core::Vcs::Bitbucket => "bitbucket.org",
+    };
+    format!("https://{host}/{}/{}", p.slug.org(), p.slug.repo())
+}
+
+/// The commit info stored with a pipeline.
+pub fn commit(p: &PipelineRecord) -> CommitInfo {
+    serde_json::from_str(&p.commit_info).unwrap_or_default()
+}
+
+fn null_if_empty(s: &str) -> Value {
+    if s.is_empty() {
+        Value::Null
+    } else {
+        Value::String(s.to_owned())
+    }
+}
+
+fn millis(job: &JobRecord) -> Value {
+    match (job.started_at, job.stopped_at) {
+        (Some(a), Some(b)) => json!((b - a).whole_milliseconds().max(0) as i64),
+        _ => Value::Null,
+    }
+}
+
+/// `{build_num, status, outcome, vcs_revision, pushed_at, added_at}` for `/projects`.
+pub fn build_ref(job: &JobRecord) -> Value {
+    json!({
+        "build_num": job.build_num,
+        "status": job.state.v1_status(),
+        "outcome": job.state.outcome(),
+        "lifecycle": job.state.lifecycle(),
+        "vcs_revision": job.revision,
+        "pushed_at": iso(job.queued_at),
+        "added_at": iso(job.queued_at),
+    })
+}
+
+/// API v1.1's build object for `job`. `detail` adds steps with their actions; `shallow` keeps
+/// the documented summary fields only.
+pub async fn v1(
+    state: &AppState,
+    cache: &mut Cache,
+    project: &Project,
+    job: &JobRecord,
+    detail: bool,
+    shallow: bool,
+) -> Result<Value, ApiError> {
+    let pipeline = cache.pipeline(state, job.pipeline_id).await?;
+    let workflow = cache
+        .workflow(state, job.pipeline_id, job.workflow_id)
+        .await?;
+    let c = commit(&pipeline);
+    let s = job.state;
+    let build_url = crate::builds::dispatch::build_url(state, project, job.build_num);
+    let mut v = json!({
+        "vcs_url": vcs_url(project),
+        "build_url": build_url,
+        "build_num": job.build_num,
+        "branch": job.branch,
+        "vcs_revision": job.revision,
+        "committer_name": null_if_empty(&c.committer_name),
+        "committer_email": null_if_empty(&c.committer_email),
+        "subject": null_if_empty(&c.subject),
+        "body": null_if_empty(&c.body),
+        "why": job.why,
+        "dont_build": null,
+        "queued_at": iso(job.queued_at),
+        "start_time": iso_opt(job.started_at),
+        "stop_time": iso_opt(job.stopped_at),
+        "build_time_millis": millis(job),
+        "username": project.slug.org(),
+        "reponame": project.slug.repo(),
+        "lifecycle": s.lifecycle(),
+        "outcome": s.outcome(),
+        "status": s.v1_status(),
+        "retry_of": job.retry_of,
+        "previous": null,
+    });
+    if shallow {
+        return Ok(v);
+    }
+    let build_parameters: Value =
+        serde_json::from_str::<serde_json::Map<String, Value>>(&job.build_parameters)
+            .map(Value::Object)
+            .unwrap_or_else(|_| json!({}));
+    let extra = json!({
+        "vcs_type": project.slug.vcs().long(),
+        "vcs_tag": job.tag,
+        "author_name": null_if_empty(&c.author_name),
+        "author_email": null_if_empty(&c.author_email),
+        "author_date": null_if_empty(&c.author_date),
+        "committer_date": null_if_empty(&c.committer_date),
+        "all_commit_details": [{
+            "commit": job.revision,
+            "commit_url": format!("{}/commit/{}", vcs_url(project), job.revision),
+            "subject": null_if_empty(&c.subject),
+            "body": null_if_empty(&c.body),
+            "branch": job.branch,
+            "author_name": null_if_empty(&c.author_name),
+            "author_email": null_if_empty(&c.author_email),
+            "author_login": null,
+            "author_date": null_if_empty(&c.author_date),
+            "committer_name": null_if_empty(&c.committer_name),
+            "committer_email": null_if_empty(&c.committer_email),
+            "committer_login": null,
+            "committer_date": null_if_empty(&c.committer_date),
+        }],
+        "compare": null,
+        "user": {"is_user": true, "login": pipeline.actor_login, "name": null, "vcs_type": project.slug.vcs().long()},
+        "usage_queued_at": iso(job.queued_at),
+        "failed": if matches!(s, JobState::Failed | JobState::Timedout | JobState::InfrastructureFail) { json!(true) } else { Value::Null },
+        "canceled": s == JobState::Canceled,
+        "timedout": s == JobState::Timedout,
+        "infrastructure_fail": s == JobState::InfrastructureFail,
+        "is_first_green_build": false,
+        "oss": project.public,
+        "no_dependency_cache": false,
+        "ssh_disabled": true,
+        "canceler": null,
+        "retries": null,
+        "previous_successful_build": null,
+        "parallel": 1,
+        "build_parameters": build_parameters,
+        "job_name": job.name,
+        "workflows": {
+            "job_name": job.name,
+            "job_id": job.uuid,
+            "workflow_id": workflow.uuid,
+            "workspace_id": workflow.uuid,
+            "workflow_name": workflow.name,
+            "upstream_job_ids": [],
+            "upstream_concurrency_map": {},
+        },
+        "pull_requests": [],
+        "platform": "2.0",
+        "messages": [],
+        "ssh_users": [],
+        "node": [],
+        "circle_yml": null,
+    });
+    if let (Some(obj), Value::Object(more)) = (v.as_object_mut(), extra) {
+        obj.extend(more);
+    }
+    if detail {
+        v["steps"] = steps_json(state, project, job).await?;
+    }
+    Ok(v)
+}
+
+/// `steps: [{name, actions: [Action]}]` of a build.
+async fn steps_json(
+    state: &AppState,
+    project: &Project,
+    job: &JobRecord,
+) -> Result<Value, ApiError> {
+    let steps = state.store.builds().steps(job.id).await?;
+    let mut out = Vec::with_capacity(steps.len());
+    for st in steps {
+        let failed = matches!(
+            st.state.as_str(),
+            "failed" | "timedout" | "infrastructure_fail"
+        );
+        let run_time = match st.stopped_at {
+            Some(end) => json!((end - st.started_at).whole_milliseconds().max(0) as i64),
+            None => Value::Null,
+        };
+        let output_url = format!(
+            "{}/api/v1.1/project/{}/{}/output/{}/0",
+            state.config.public_url, project.slug, job.build_num, st.idx
+        );
+        out.push(json!({
+            "name": st.name,
+            "actions": [{
+                "name": st.name,
+                "index": 0,
+                "step": st.idx,
+                "type": "test",
+                "status": st.state,
+                "bash_command": null,
+                "exit_code": st.exit_code,
+                "start_time": iso(st.started_at),
+                "end_time": iso_opt(st.stopped_at),
+                "run_time_millis": run_time,
+                "messages": [],
+                "has_output": true,
+                "output_url": output_url,
+                "parallel": false,
+                "background": false,
+                "failed": if failed { json!(true) } else { Value::Null },
+                "timedout": if st.state == "timedout" { json!(true) } else { Value::Null },
+                "canceled": if st.state == "canceled" { json!(true) } else { Value::Null },
+                "infrastructure_fail": null,
+                "continue": null,
+                "source": "config",
+                "truncated": false,
+            }],
+        }));
+    }
+    Ok(Value::Array(out))
+}
+
+/// A step's stored output as v1.1's output file: `[{"type": "out", "time", "message"}]`.
+pub async fn output_json(state: &AppState, job: &JobRecord, idx: i64) -> Result<Value, ApiError> {
+    let chunks = state.store.builds().output(job.id, idx, 0).await?;
+    let message: String = chunks.into_iter().map(|(_, t)| t).collect();
+    Ok(json!([{"type": "out", "time": iso(job.queued_at), "message": message}]))
+}
+
+/// The mask stored output uses, for tests and the UI.
+pub const OUTPUT_MASK: &str = MASK;
+
+/// API v2's pipeline object.
+pub fn v2_pipeline(project: &Project, p: &PipelineRecord) -> Value {
+    let c = commit(p);
+    let errors: Vec<String> = serde_json::from_str(&p.errors).unwrap_or_default();
+    let parameters: Value = serde_json::from_str(&p.parameters).unwrap_or_else(|_| json!({}));
+    let mut vcs = json!({
+        "provider_name": match project.slug.vcs() {
+            circlet_core::Vcs::GitHub => "GitHub",
+            circlet_core::Vcs::Bitbucket => "Bitbucket",
+        },
+        "target_repository_url": vcs_url(project),
+        "origin_repository_url": vcs_url(project),
+        "revision": p.revision,
+        "commit": {"subject": null_if_empty(&c.subject), "body": null_if_empty(&c.body)},
+    });
+    if let Some(b) = &p.branch {
+        vcs["branch"] = json!(b);
+    }
+    if let Some(t) = &p.tag {
+        vcs["tag"] = json!(t);
+    }
+    json!({
+        "id": p.uuid,
+        "errors": errors.iter().map(|m| json!({"type": "config", "message": m})).collect::<Vec<_>>(),
+        "project_slug": project.slug.to_string(),
+        "updated_at": iso(p.updated_at),
+        "number": p.number,
+        "trigger_parameters": parameters,
+        "state": p.state,
+        "created_at": iso(p.created_at),
+        "trigger": {
+            "type": p.trigger_type,
+            "received_at": iso(p.created_at),
+            "actor": {"login": p.actor_login, "avatar_url": null},
+        },
+        "vcs": vcs,
+    })
+}
+
+/// API v2's workflow object, its status derived from its jobs.
+pub fn v2_workflow(
+    project: &Project,
+    pipeline: &PipelineRecord,
+    w: &WorkflowRecord,
+    jobs: &[JobRecord],
+) -> Value {
+    let states: Vec<JobState> = jobs.iter().map(|j| j.state).collect();
+    let status = build_state::workflow_status(&states, w.canceled);
+    let stopped = if jobs.iter().all(|j| j.state.is_final()) {
+        jobs.iter().filter_map(|j| j.stopped_at).max()
+    } else {
+        None
+    };
+    json!({
+        "id": w.uuid,
+        "name": w.name,
+        "pipeline_id": pipeline.uuid,
+        "pipeline_number": pipeline.number,
+        "project_slug": project.slug.to_string(),
+        "status": status,
+        "started_by": actor_uuid(&pipeline.actor_login),
+        "created_at": iso(w.created_at),
+        "stopped_at": iso_opt(stopped),
+        "tag": null,
+    })
+}
+
+/// A stable uuid for a login (v2 `started_by` is a uuid; circlet keys users by login here).
+fn actor_uuid(login: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, login.as_bytes())
+}
+
+/// API v2's workflow job item.
+pub fn v2_workflow_job(project: &Project, job: &JobRecord, all: &[JobRecord]) -> Value {
+    let dependencies: Vec<uuid::Uuid> = job
+        .requires
+        .iter()
+        .filter_map(|name| all.iter().find(|j| &j.name == name).map(|j| j.uuid))
+        .collect();
+    json!({
+        "id": job.uuid,
+        "name": job.name,
+        "type": "build",
+        "status": job.state.v2_status(),
+        "dependencies": dependencies,
+        "project_slug": project.slug.to_string(),
+        "started_at": iso_opt(job.started_at),
+        "stopped_at": iso_opt(job.stopped_at),
+        "job_number": job.build_num,
+    })
+}
+
+/// API v2's job details.
+pub fn v2_job(
+    state: &AppState,
+    project: &Project,
+    pipeline: &PipelineRecord,
+    workflow: &WorkflowRecord,
+    job: &JobRecord,
+) -> Value {
+    let duration = match (job.started_at, job.stopped_at) {
+        (Some(a), Some(b)) => json!((b - a).whole_milliseconds().max(0) as i64),
+        _ => Value::Null,
+    };
+    json!({
+        "web_url": crate::builds::dispatch::build_url(state, project, job.build_num),
+        "project": {
+            "id": project.uuid,
+            "slug": project.slug.to_string(),
+            "name": project.slug.repo(),
+            "external_url": vcs_url(project),
+        },
+        "parallel_runs": [{"index": 0, "status": job.state.v2_status()}],
+        "started_at": iso_opt(job.started_at),
+        "latest_workflow": {"id": workflow.uuid, "name": workflow.name},
+        "name": job.name,
+        "executor": {"resource_class": "host", "type": "machine"},
+        "parallelism": 1,
+        "status": job.state.v2_status(),
+        "number": job.build_num,
+        "pipeline": {"id": pipeline.uuid},
+        "duration": duration,
+        "created_at": iso(job.queued_at),
+        "messages": [],
+        "contexts": [],
+        "organization": {"name": project.slug.org()},
+        "queued_at": iso(job.queued_at),
+        "stopped_at": iso_opt(job.stopped_at),
+    })
+}
