@@ -101,6 +101,26 @@ pub fn router(state: AppState) -> Router {
         .route("/projects", post(ui::projects::create))
         .route("/projects/{vcs}/{org}/{repo}", get(ui::projects::show))
         .route(
+            "/projects/{vcs}/{org}/{repo}/trigger",
+            get(ui::builds::trigger_form).post(ui::builds::trigger_submit),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/jobs/{num}",
+            get(ui::builds::show),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/jobs/{num}/live",
+            get(ui::builds::live),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/jobs/{num}/retry",
+            post(ui::builds::retry),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/jobs/{num}/cancel",
+            post(ui::builds::cancel),
+        )
+        .route(
             "/projects/{vcs}/{org}/{repo}/settings",
             get(ui::projects::settings).post(ui::projects::update_settings),
         )

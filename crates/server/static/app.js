@@ -89,3 +89,10 @@ document.addEventListener("input", (event) => {
   const select = date.form && date.form.querySelector("[data-expiry-select]");
   if (select && select.querySelector("option[value='custom']")) select.value = "custom";
 });
+
+// Pages showing work in progress (the project page while pipelines run) refresh themselves.
+const refreshing = document.querySelector("[data-refresh]");
+if (refreshing) {
+  const seconds = Number(refreshing.dataset.refresh) || 5;
+  setTimeout(() => window.location.reload(), seconds * 1000);
+}

@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod assets;
 pub mod audit;
+pub mod builds;
 pub mod dashboard;
 pub mod login;
 pub mod project_tokens;

@@ -133,6 +133,10 @@ struct ProjectPage {
     project: Project,
     role: Option<Role>,
     created: String,
+    branch: Option<String>,
+    pipelines: Vec<super::builds::PipelineView>,
+    can_write: bool,
+    live: bool,
 }
 
 /// Loads the project for a page, sending anonymous visitors of private projects to log in.
@@ -157,14 +161,26 @@ pub async fn show(
     MaybeUser(user): MaybeUser,
     csrf: CsrfToken,
     SlugPath(slug): SlugPath,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Result<Html<String>, PageError> {
     let a = access(&state, user.as_ref(), &slug, &project_url(&slug)).await?;
     let created = when(&a.project.created_at);
+    let branch = super::query_param(query.as_deref(), "branch").filter(|b| !b.is_empty());
+    let pipelines = super::builds::pipelines(&state, &a.project, branch.as_deref()).await?;
+    let live = pipelines.iter().any(|p| {
+        p.workflows
+            .iter()
+            .any(|w| matches!(w.status, "running" | "on_hold" | "failing"))
+    });
     render(&ProjectPage {
         chrome: Chrome::new(user, csrf),
+        can_write: a.role.is_some_and(|r| r >= Role::Write),
         project: a.project,
         role: a.role,
         created,
+        branch,
+        pipelines,
+        live,
     })
 }
 

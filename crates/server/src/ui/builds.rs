@@ -1,0 +1,467 @@
+//! Build pages: the project's pipelines (on the project page), one build with its steps and
+//! live output, retry and cancel, and the "Trigger pipeline" form.
+
+use super::projects::{SlugPath, project_url};
+use super::{Chrome, UiForm, query_param, render, render_with, when};
+use crate::auth::access::{ProjectAccess, project_for};
+use crate::auth::csrf::CsrfToken;
+use crate::auth::session::{CurrentUser, MaybeUser};
+use crate::builds::git::Target;
+use crate::builds::trigger::{self, TriggerRequest};
+use crate::error::PageError;
+use crate::state::AppState;
+use askama::Template;
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use circlet_core::ci_config::ParamValue;
+use circlet_core::{ProjectSlug, Role};
+use circlet_store::{JobRecord, PipelineRecord, Project, User};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// Pipelines shown on the project page.
+const PIPELINES_SHOWN: i64 = 25;
+
+/// One pipeline as the project page lists it.
+pub struct PipelineView {
+    /// Its number.
+    pub number: i64,
+    /// Branch or tag, as shown.
+    pub target: String,
+    /// Short revision.
+    pub revision: String,
+    /// The commit's subject.
+    pub subject: String,
+    /// Who triggered it.
+    pub actor: String,
+    /// When.
+    pub created: String,
+    /// Config errors, if it could not run.
+    pub errors: Vec<String>,
+    /// Its workflows.
+    pub workflows: Vec<WorkflowView>,
+}
+
+/// One workflow of a pipeline.
+pub struct WorkflowView {
+    /// Its name.
+    pub name: String,
+    /// v2 status (`running`, `success`, …).
+    pub status: &'static str,
+    /// Its jobs.
+    pub jobs: Vec<JobView>,
+}
+
+/// One job, as a link with its status.
+pub struct JobView {
+    /// Build number.
+    pub build_num: i64,
+    /// Job name.
+    pub name: String,
+    /// v2 status.
+    pub status: &'static str,
+}
+
+fn job_view(j: &JobRecord) -> JobView {
+    JobView {
+        build_num: j.build_num,
+        name: j.name.clone(),
+        status: j.state.v2_status(),
+    }
+}
+
+/// The project's newest pipelines (optionally of one branch) with workflows and jobs.
+pub async fn pipelines(
+    state: &AppState,
+    project: &Project,
+    branch: Option<&str>,
+) -> Result<Vec<PipelineView>, PageError> {
+    let builds = state.store.builds();
+    let mut out = Vec::new();
+    for p in builds
+        .pipelines(project.id, branch, None, PIPELINES_SHOWN)
+        .await?
+    {
+        let mut workflows = Vec::new();
+        for w in builds.workflows(p.id).await? {
+            let jobs = builds.jobs_of_workflow(w.id).await?;
+            let states: Vec<_> = jobs.iter().map(|j| j.state).collect();
+            workflows.push(WorkflowView {
+                name: w.name.clone(),
+                status: circlet_core::build_state::workflow_status(&states, w.canceled),
+                jobs: jobs.iter().map(job_view).collect(),
+            });
+        }
+        out.push(pipeline_view(&p, workflows));
+    }
+    Ok(out)
+}
+
+fn pipeline_view(p: &PipelineRecord, workflows: Vec<WorkflowView>) -> PipelineView {
+    let commit = crate::api::build_json::commit(p);
+    PipelineView {
+        number: p.number,
+        target: match (&p.branch, &p.tag) {
+            (_, Some(t)) => format!("tag {t}"),
+            (Some(b), None) => b.clone(),
+            (None, None) => String::new(),
+        },
+        revision: p.revision.chars().take(7).collect(),
+        subject: commit.subject,
+        actor: p.actor_login.clone(),
+        created: when(&p.created_at),
+        errors: serde_json::from_str(&p.errors).unwrap_or_default(),
+        workflows,
+    }
+}
+
+/// Loads a project for a build page; anonymous visitors of a private project go to log in.
+async fn page_access(
+    state: &AppState,
+    user: Option<&User>,
+    slug: &ProjectSlug,
+    path: &str,
+) -> Result<ProjectAccess, PageError> {
+    match project_for(state, user, slug).await {
+        Ok(a) => Ok(a),
+        Err(_) if user.is_none() => Err(PageError::LoginRequired {
+            next: path.to_owned(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The build number in a page path.
+#[derive(Deserialize)]
+pub struct JobPath {
+    vcs: String,
+    org: String,
+    repo: String,
+    num: String,
+}
+
+impl JobPath {
+    fn slug(&self) -> Result<ProjectSlug, PageError> {
+        Ok(ProjectSlug::from_parts(&self.vcs, &self.org, &self.repo)?)
+    }
+
+    fn num(&self) -> Result<i64, PageError> {
+        self.num
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| PageError::not_found("There is no such build."))
+    }
+}
+
+/// The URL of a build's page.
+pub fn job_url(slug: &ProjectSlug, build_num: i64) -> String {
+    format!("/projects/{slug}/jobs/{build_num}")
+}
+
+async fn load_job(
+    state: &AppState,
+    user: Option<&User>,
+    path: &JobPath,
+) -> Result<(ProjectAccess, JobRecord), PageError> {
+    let slug = path.slug()?;
+    let num = path.num()?;
+    let a = page_access(state, user, &slug, &job_url(&slug, num)).await?;
+    let job = state
+        .store
+        .builds()
+        .job_by_num(a.project.id, num)
+        .await?
+        .ok_or_else(|| PageError::not_found("There is no such build."))?;
+    Ok((a, job))
+}
+
+/// One step of the build page.
+pub struct StepView {
+    /// Index.
+    pub idx: i64,
+    /// Name.
+    pub name: String,
+    /// `running`, `success`, `failed`, …
+    pub state: String,
+    /// Exit code, if any.
+    pub exit_code: Option<i32>,
+    /// Output so far (masked when stored).
+    pub output: String,
+    /// The last output chunk's sequence number, where live updates continue.
+    pub last_seq: i64,
+}
+
+#[derive(Template)]
+#[template(path = "build.html")]
+struct BuildPage {
+    chrome: Chrome,
+    project: Project,
+    job: JobRecord,
+    status: &'static str,
+    pipeline: PipelineView,
+    workflow_name: String,
+    steps: Vec<StepView>,
+    can_write: bool,
+    finished: bool,
+    queued: String,
+    started: String,
+    stopped: String,
+}
+
+async fn steps(state: &AppState, job: &JobRecord) -> Result<Vec<StepView>, PageError> {
+    let builds = state.store.builds();
+    let mut out = Vec::new();
+    for s in builds.steps(job.id).await? {
+        let chunks = builds.output(job.id, s.idx, 0).await?;
+        let last_seq = chunks.last().map_or(0, |(seq, _)| *seq);
+        out.push(StepView {
+            idx: s.idx,
+            name: s.name,
+            state: s.state,
+            exit_code: s.exit_code,
+            output: chunks.into_iter().map(|(_, t)| t).collect(),
+            last_seq,
+        });
+    }
+    Ok(out)
+}
+
+/// `GET /projects/{vcs}/{org}/{repo}/jobs/{num}`: the build page.
+pub async fn show(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    csrf: CsrfToken,
+    Path(path): Path<JobPath>,
+) -> Result<Html<String>, PageError> {
+    let (a, job) = load_job(&state, user.as_ref(), &path).await?;
+    let builds = state.store.builds();
+    let pipeline = builds
+        .pipeline_by_id(job.pipeline_id)
+        .await?
+        .ok_or_else(|| PageError::not_found("There is no such build."))?;
+    let workflow_name = builds
+        .workflows(pipeline.id)
+        .await?
+        .into_iter()
+        .find(|w| w.id == job.workflow_id)
+        .map(|w| w.name)
+        .unwrap_or_default();
+    let steps = steps(&state, &job).await?;
+    let dash = |t: Option<time::OffsetDateTime>| t.as_ref().map_or("—".to_owned(), when);
+    render(&BuildPage {
+        chrome: Chrome::new(user, csrf),
+        can_write: a.role.is_some_and(|r| r >= Role::Write),
+        status: job.state.v2_status(),
+        finished: job.state.is_final(),
+        queued: when(&job.queued_at),
+        started: dash(job.started_at),
+        stopped: dash(job.stopped_at),
+        pipeline: pipeline_view(&pipeline, Vec::new()),
+        workflow_name,
+        steps,
+        project: a.project,
+        job,
+    })
+}
+
+/// `GET /projects/{vcs}/{org}/{repo}/jobs/{num}/live?after=IDX:SEQ,…`: what changed, for the
+/// build page's script: the job's status, its steps, and output chunks after the given ones.
+pub async fn live(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Path(path): Path<JobPath>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, PageError> {
+    let (_, job) = load_job(&state, user.as_ref(), &path).await?;
+    let after: BTreeMap<i64, i64> = query_param(query.as_deref(), "after")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|pair| {
+            let (i, s) = pair.split_once(':')?;
+            Some((i.parse().ok()?, s.parse().ok()?))
+        })
+        .collect();
+    let builds = state.store.builds();
+    let mut steps = Vec::new();
+    for s in builds.steps(job.id).await? {
+        let from = after.get(&s.idx).copied().unwrap_or(0);
+        let chunks = builds.output(job.id, s.idx, from).await?;
+        steps.push(json!({
+            "idx": s.idx,
+            "name": s.name,
+            "state": s.state,
+            "exit_code": s.exit_code,
+            "last_seq": chunks.last().map_or(from, |(seq, _)| *seq),
+            "text": chunks.into_iter().map(|(_, t)| t).collect::<String>(),
+        }));
+    }
+    Ok(Json(json!({
+        "status": job.state.v2_status(),
+        "finished": job.state.is_final(),
+        "steps": steps,
+    })))
+}
+
+async fn writable_job(
+    state: &AppState,
+    user: &User,
+    path: &JobPath,
+) -> Result<(Project, JobRecord), PageError> {
+    let (a, job) = load_job(state, Some(user), path).await?;
+    a.require(Role::Write)?;
+    Ok((a.project, job))
+}
+
+/// `POST …/jobs/{num}/retry`: a new build of the same job; goes to its page.
+pub async fn retry(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(path): Path<JobPath>,
+) -> Result<Response, PageError> {
+    let (project, job) = writable_job(&state, &user, &path).await?;
+    if !job.state.is_final() {
+        return Err(PageError::invalid(
+            "This build has not finished yet; cancel it first or wait for it.",
+        ));
+    }
+    let new = state.store.builds().retry(&job).await?;
+    state.work_available.notify_waiters();
+    Ok(Redirect::to(&job_url(&project.slug, new.build_num)).into_response())
+}
+
+/// `POST …/jobs/{num}/cancel`: stops the build (a running one within seconds).
+pub async fn cancel(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(path): Path<JobPath>,
+) -> Result<Response, PageError> {
+    let (project, job) = writable_job(&state, &user, &path).await?;
+    state.store.builds().request_cancel(job.id).await?;
+    Ok(Redirect::to(&job_url(&project.slug, job.build_num)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "trigger.html")]
+struct TriggerPage {
+    chrome: Chrome,
+    project: Project,
+    form: TriggerForm,
+    error: Option<String>,
+}
+
+/// The "Trigger pipeline" form.
+#[derive(Deserialize, Default)]
+pub struct TriggerForm {
+    /// `branch` or `tag`.
+    kind: String,
+    /// The branch or tag name.
+    name: String,
+    /// `name=value` lines.
+    parameters: String,
+}
+
+async fn trigger_access(
+    state: &AppState,
+    user: &User,
+    slug: &ProjectSlug,
+) -> Result<Project, PageError> {
+    let a = project_for(state, Some(user), slug).await?;
+    a.require(Role::Write)?;
+    Ok(a.project)
+}
+
+/// `GET /projects/{vcs}/{org}/{repo}/trigger`.
+pub async fn trigger_form(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    SlugPath(slug): SlugPath,
+) -> Result<Html<String>, PageError> {
+    let project = trigger_access(&state, &user, &slug).await?;
+    let form = TriggerForm {
+        kind: "branch".into(),
+        name: project.default_branch.as_str().to_owned(),
+        parameters: String::new(),
+    };
+    render(&TriggerPage {
+        chrome: Chrome::new(Some(user), csrf),
+        project,
+        form,
+        error: None,
+    })
+}
+
+/// Reads `name=value` lines: `true`/`false` are booleans, whole numbers integers, the rest text.
+fn read_parameters(raw: &str) -> Result<BTreeMap<String, ParamValue>, String> {
+    let mut out = BTreeMap::new();
+    for (n, line) in raw.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(format!(
+                "Parameter line {} must look like name=value",
+                n + 1
+            ));
+        };
+        let value = value.trim();
+        let v = match value {
+            "true" => ParamValue::Bool(true),
+            "false" => ParamValue::Bool(false),
+            _ => value
+                .parse::<i64>()
+                .map(ParamValue::Int)
+                .unwrap_or_else(|_| ParamValue::Str(value.to_owned())),
+        };
+        out.insert(name.trim().to_owned(), v);
+    }
+    Ok(out)
+}
+
+/// `POST /projects/{vcs}/{org}/{repo}/trigger`: runs a pipeline and shows the project page.
+pub async fn trigger_submit(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    SlugPath(slug): SlugPath,
+    UiForm(form): UiForm<TriggerForm>,
+) -> Result<Response, PageError> {
+    let project = trigger_access(&state, &user, &slug).await?;
+    let outcome = async {
+        let parameters = read_parameters(&form.parameters).map_err(PageError::invalid)?;
+        trigger::check_parameters(&parameters)?;
+        let name = form.name.trim();
+        let target = match form.kind.as_str() {
+            "tag" => trigger::target(None, Some(name))?,
+            _ => trigger::target(Some(name), None)?,
+        }
+        .unwrap_or(Target::Branch(project.default_branch.as_str().to_owned()));
+        let req = TriggerRequest {
+            parameters,
+            trigger_type: "explicit",
+            ..TriggerRequest::new(target)
+        };
+        Ok::<_, PageError>(trigger::trigger(&state, &project, &user, req).await?)
+    }
+    .await;
+    match outcome {
+        Ok(_) => Ok(Redirect::to(&project_url(&project.slug)).into_response()),
+        Err(PageError::Page {
+            status, message, ..
+        }) if status.is_client_error() => {
+            let page = TriggerPage {
+                chrome: Chrome::new(Some(user), csrf),
+                project,
+                form,
+                error: Some(message),
+            };
+            Ok(render_with(StatusCode::BAD_REQUEST, &page)?.into_response())
+        }
+        Err(other) => Err(other),
+    }
+}
