@@ -41,7 +41,14 @@ pub async fn serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown({
+        let state = state.clone();
+        async move {
+            shutdown.await;
+            // Waiting runner claims answer now instead of holding the shutdown up.
+            state.stopping.send_replace(true);
+        }
+    })
     .await?;
     flusher.abort();
     reaper.abort();

@@ -27,6 +27,8 @@ pub struct Inner {
     pub repos: crate::builds::git::Repos,
     /// Woken when jobs are queued or released, so waiting runner claims answer at once.
     pub work_available: tokio::sync::Notify,
+    /// Becomes `true` when the server starts shutting down: long polls answer at once.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     /// The one-time first-admin setup code, while no user exists.
     setup_code: Mutex<Option<SecretString>>,
 }
@@ -56,6 +58,7 @@ impl AppState {
             usage: UsageRecorder::default(),
             repos,
             work_available: tokio::sync::Notify::new(),
+            stopping: tokio::sync::watch::Sender::new(false),
             setup_code: Mutex::new(None),
         }))
     }

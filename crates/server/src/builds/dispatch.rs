@@ -21,6 +21,7 @@ pub async fn claim(
     wait: Duration,
 ) -> Result<Option<ClaimedJob>, ApiError> {
     let deadline = Instant::now() + wait;
+    let mut stopping = state.stopping.subscribe();
     loop {
         let notified = state.work_available.notified();
         tokio::pin!(notified);
@@ -29,11 +30,12 @@ pub async fn claim(
             return Ok(Some(claimed(state, job).await?));
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if left.is_zero() || *stopping.borrow() {
             return Ok(None);
         }
         tokio::select! {
             _ = notified => {}
+            _ = stopping.changed() => {}
             _ = tokio::time::sleep(left.min(POLL_EVERY)) => {}
         }
     }
