@@ -10,6 +10,7 @@
 //! This crate depends on `circlet-core` and `sqlx`, never on HTTP crates.
 
 pub mod audit;
+pub mod build_status;
 pub mod builds;
 pub mod error;
 pub mod projects;
@@ -21,6 +22,7 @@ pub mod tokens;
 pub mod users;
 
 pub use audit::{AuditEntry, AuditScope, NewAuditEntry};
+pub use build_status::BranchStatus;
 pub use error::StoreError;
 pub use projects::{Member, NewProject, Project};
 pub use sessions::Sessions;
