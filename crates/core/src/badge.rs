@@ -116,8 +116,8 @@ const FONT_STACK: &str = "DejaVu Sans,Verdana,Geneva,sans-serif";
 const HEIGHT: u32 = 20;
 
 /// Advance widths of printable ASCII (U+0020..=U+007E) in DejaVu Sans, in font units (2048 per
-/// em), read from the embedded font file (`crates/server/assets/fonts`); a server test checks
-/// the two agree.
+/// em), read with fontTools from the embedded font file (`crates/server/assets/fonts`); regenerate
+/// both tables if that file changes.
 pub const REGULAR_ADVANCES: [u16; 95] = [
     651, 821, 942, 1716, 1303, 1946, 1597, 563, 799, 799, 1024, 1716, 651, 739, 651, 690, 1303,
     1303, 1303, 1303, 1303, 1303, 1303, 1303, 1303, 1303, 690, 690, 1716, 1716, 1716, 1087, 2048,

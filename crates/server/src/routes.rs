@@ -2,7 +2,7 @@
 
 use crate::auth::csrf;
 use crate::state::AppState;
-use crate::{api, request_log, ui};
+use crate::{api, request_log, status, ui};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -115,11 +115,22 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(ui::method_not_allowed)
         .layer(from_fn_with_state(state.clone(), csrf::guard));
 
+    // Build status at CircleCI's root-level URLs (README badges, CCTray), GET only, no CSRF:
+    // the handlers dispatch on the suffix (`.svg`, `.png`, `.cc.xml`) and redirect a path
+    // without one to the project or job page. Static UI paths (`/projects/…`, `/account/…`)
+    // take precedence over these patterns.
+    let status = Router::new()
+        .route("/cc.xml", get(status::cctray::all))
+        .route("/{vcs}/{org}/{repo}", get(status::project))
+        .route("/{vcs}/{org}/{repo}/{build_num}", get(status::build))
+        .route("/{vcs}/{org}/{repo}/tree/{*branch}", get(status::branch));
+
     let max_body = state.config.max_body_bytes;
     Router::new()
         .merge(infra)
         .nest("/api", api)
         .merge(ui)
+        .merge(status)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(from_fn(request_log::log))
         .with_state(state)
