@@ -1308,10 +1308,6 @@ async fn tokens_usage_is_recorded_while_others_write(store: Store) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Migrations
-
-/// The `.sql` file names in one backend's migrations folder, sorted.
-// ---------------------------------------------------------------------------------------------
 // Build status (badges and cc.xml)
 
 /// A runner's token, so jobs can be claimed.
@@ -1474,6 +1470,10 @@ async fn build_status_is_building_while_any_job_is_unfinished(store: Store) {
     assert_eq!(status.latest_finished.map(|j| j.id), Some(jobs[1].id));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Migrations
+
+/// The `.sql` file names in one backend's migrations folder, sorted.
 fn migration_names(backend: &str) -> Vec<String> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("migrations")
