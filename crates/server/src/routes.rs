@@ -117,13 +117,22 @@ pub fn router(state: AppState) -> Router {
 
     // Build status at CircleCI's root-level URLs (README badges, CCTray), GET only, no CSRF:
     // the handlers dispatch on the suffix (`.svg`, `.png`, `.cc.xml`) and redirect a path
-    // without one to the project or job page. Static UI paths (`/projects/…`, `/account/…`)
-    // take precedence over these patterns.
-    let status = Router::new()
-        .route("/cc.xml", get(status::cctray::all))
-        .route("/{vcs}/{org}/{repo}", get(status::project))
-        .route("/{vcs}/{org}/{repo}/{build_num}", get(status::build))
-        .route("/{vcs}/{org}/{repo}/tree/{*branch}", get(status::branch));
+    // without one to the project or job page. The first segment is spelled out per VCS name so
+    // these patterns never catch `/api/…` or a mistyped page, which keep their own 404s.
+    let mut status = Router::new().route("/cc.xml", get(status::cctray::all));
+    for vcs in status::VCS_PREFIXES {
+        status = status
+            .route(&format!("/{vcs}/{{org}}/{{repo}}"), get(status::project))
+            .route(
+                &format!("/{vcs}/{{org}}/{{repo}}/{{build_num}}"),
+                get(status::build),
+            )
+            .route(
+                &format!("/{vcs}/{{org}}/{{repo}}/tree/{{*branch}}"),
+                get(status::branch),
+            );
+    }
+    let status = status.method_not_allowed_fallback(ui::method_not_allowed);
 
     let max_body = state.config.max_body_bytes;
     Router::new()

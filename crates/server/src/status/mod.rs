@@ -16,10 +16,23 @@ use crate::auth::caller::Caller;
 use crate::error::{ApiError, PageError};
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use circlet_core::ProjectSlug;
 use circlet_core::badge::BadgeStyle;
+
+/// The first path segments under which status URLs live: the VCS names a slug accepts
+/// (lowercase; routes are case-sensitive).
+pub const VCS_PREFIXES: [&str; 4] = ["gh", "github", "bb", "bitbucket"];
+
+/// The VCS segment of a status URL (the first), as routed.
+fn vcs_of(uri: &Uri) -> &str {
+    uri.path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+}
 
 /// What a status URL asks for, by its suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,12 +97,13 @@ async fn serve(
 pub async fn project(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path((vcs, org, repo)): Path<(String, String, String)>,
+    uri: Uri,
+    Path((org, repo)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let (repo, format) = split_suffix(&repo);
-    let slug = ProjectSlug::from_parts(&vcs, &org, repo).ok();
+    let slug = ProjectSlug::from_parts(vcs_of(&uri), &org, repo).ok();
     match format {
         Some(format) => {
             serve(
@@ -112,11 +126,12 @@ pub async fn project(
 pub async fn branch(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path((vcs, org, repo, branch)): Path<(String, String, String, String)>,
+    uri: Uri,
+    Path((org, repo, branch)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let slug = ProjectSlug::from_parts(&vcs, &org, &repo).ok();
+    let slug = ProjectSlug::from_parts(vcs_of(&uri), &org, &repo).ok();
     let (branch, format) = split_suffix(&branch);
     match format {
         Some(format) => {
@@ -137,10 +152,8 @@ pub async fn branch(
 }
 
 /// `GET /{vcs}/{org}/{repo}/{build_num}`: CircleCI's build link, redirected to the job page.
-pub async fn build(
-    Path((vcs, org, repo, num)): Path<(String, String, String, String)>,
-) -> Response {
-    let slug = ProjectSlug::from_parts(&vcs, &org, &repo).ok();
+pub async fn build(uri: Uri, Path((org, repo, num)): Path<(String, String, String)>) -> Response {
+    let slug = ProjectSlug::from_parts(vcs_of(&uri), &org, &repo).ok();
     match num.parse::<u64>() {
         Ok(n) => redirect(slug, &format!("/jobs/{n}"), None),
         Err(_) => no_page(),

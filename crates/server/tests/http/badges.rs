@@ -381,7 +381,7 @@ both_backends! {
         ];
         for (path, to) in cases {
             let got = get(&app, path, None).await;
-            assert_eq!(got.status, 307, "{path}");
+            assert_eq!(got.status, 307, "{path}: {}", String::from_utf8_lossy(&got.body));
             assert_eq!(got.header("location"), to, "{path}");
         }
         for path in ["/gh/acme/widget/abc", "/nope/acme/widget", "/nope/acme/widget/tree/x"] {
@@ -389,6 +389,10 @@ both_backends! {
             assert_eq!(got.status, 404, "{path}");
             assert!(got.header("content-type").starts_with("text/html"), "{path}");
         }
+        // Other methods get the UI's 405 page.
+        let post = reqwest::Client::new().post(app.at("/gh/acme/widget.svg")).send().await.unwrap();
+        assert_eq!(post.status(), 405);
+        assert!(post.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
         // The UI's own pages keep their paths.
         let page = get(&app, "/projects/gh/acme/widget", None).await;
         assert_ne!(page.status, 307);
