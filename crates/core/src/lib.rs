@@ -5,8 +5,10 @@
 //! random number generator in [`secret`], because a secret must never come from anywhere else.
 
 pub mod account;
+pub mod badge;
 pub mod branch;
 pub mod build_state;
+pub mod cctray;
 pub mod ci_config;
 pub mod envvar;
 pub mod redact;

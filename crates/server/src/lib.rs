@@ -4,7 +4,8 @@
 //! - every URL: [`routes`] (one table of contents, grouped by audience);
 //! - who is calling: [`auth`] (the session extractor, CSRF, login throttling, passwords);
 //! - how failures look: [`error`] (`ApiError` → JSON, `PageError` → HTML);
-//! - the request log line: [`request_log`].
+//! - the request log line: [`request_log`];
+//! - badges and the cc.xml feed: [`status`].
 //!
 //! This crate talks to the database only through `circlet-store`; it must not depend on `sqlx`.
 
@@ -16,6 +17,7 @@ pub mod error;
 pub mod request_log;
 pub mod routes;
 pub mod state;
+pub mod status;
 pub mod tokens;
 pub mod ui;
 

@@ -2,7 +2,7 @@
 
 use crate::auth::csrf;
 use crate::state::AppState;
-use crate::{api, request_log, ui};
+use crate::{api, request_log, status, ui};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -172,12 +172,32 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(ui::method_not_allowed)
         .layer(from_fn_with_state(state.clone(), csrf::guard));
 
+    // Build status at CircleCI's root-level URLs (README badges, CCTray), GET only, no CSRF:
+    // the handlers dispatch on the suffix (`.svg`, `.png`, `.cc.xml`) and redirect a path
+    // without one to the project or job page. The first segment is spelled out per VCS name so
+    // these patterns never catch `/api/…` or a mistyped page, which keep their own 404s.
+    let mut status = Router::new().route("/cc.xml", get(status::cctray::all));
+    for vcs in status::VCS_PREFIXES {
+        status = status
+            .route(&format!("/{vcs}/{{org}}/{{repo}}"), get(status::project))
+            .route(
+                &format!("/{vcs}/{{org}}/{{repo}}/{{build_num}}"),
+                get(status::build),
+            )
+            .route(
+                &format!("/{vcs}/{{org}}/{{repo}}/tree/{{*branch}}"),
+                get(status::branch),
+            );
+    }
+    let status = status.method_not_allowed_fallback(ui::method_not_allowed);
+
     let max_body = state.config.max_body_bytes;
     Router::new()
         .merge(infra)
         .nest(circlet_core::runner_protocol::BASE_PATH, runner)
         .nest("/api", api)
         .merge(ui)
+        .merge(status)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(from_fn(request_log::log))
         .with_state(state)

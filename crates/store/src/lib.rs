@@ -10,6 +10,7 @@
 //! This crate depends on `circlet-core` and `sqlx`, never on HTTP crates.
 
 pub mod audit;
+pub mod build_status;
 pub mod builds;
 pub mod error;
 pub mod job_results;
@@ -26,6 +27,7 @@ pub use builds::{
     JobFilter, JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineRecord, StepRecord,
     WorkflowRecord,
 };
+pub use build_status::BranchStatus;
 pub use error::StoreError;
 pub use job_results::TestRecord;
 pub use projects::{Member, NewProject, Project};

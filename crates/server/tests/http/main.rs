@@ -3,6 +3,7 @@
 
 mod api;
 mod app;
+mod badges;
 mod browser;
 mod tokens;
 mod ui;

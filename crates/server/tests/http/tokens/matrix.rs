@@ -1,7 +1,7 @@
 //! The authorization matrix: every endpoint that exists × every kind of caller, on a private and
 //! on a public project, in one table. A later issue adds an endpoint by adding a row.
 
-use super::{DENIED, LOGIN_REQUIRED, NO_PROJECT, Reply, send};
+use super::{DENIED, LOGIN_REQUIRED, NO_PROJECT, Reply};
 use crate::app::TestApp;
 use crate::both_backends;
 use circlet_core::Role;
@@ -89,9 +89,39 @@ impl Want {
         }
     }
 
-    fn matches(self, got: &Reply) -> bool {
-        got.status == self.status() && self.message().is_none_or(|m| got.message() == m)
+    /// Whether `got` is this cell's answer for an endpoint answering with `content`.
+    fn matches(self, content: Content, got: &Reply) -> bool {
+        let ct = got
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if got.status != self.status() {
+            return false;
+        }
+        match content {
+            // An image endpoint answers with an image whatever the status (an `<img>` must
+            // render); there is no message to compare, only the status.
+            Content::Svg => ct == "image/svg+xml",
+            // A feed is XML on success and a JSON message otherwise.
+            Content::Xml if matches!(self, Want::Pass(_)) => ct.starts_with("application/xml"),
+            Content::Json | Content::Xml => {
+                ct.starts_with("application/json")
+                    && self.message().is_none_or(|m| got.message() == m)
+            }
+        }
     }
+}
+
+/// What an endpoint answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Content {
+    /// JSON, errors as `{"message": …}`.
+    Json,
+    /// An SVG image, refusals included.
+    Svg,
+    /// A cc.xml feed; errors as JSON.
+    Xml,
 }
 
 /// One endpoint: how to call it, and what each column gets on a private and a public project.
@@ -101,6 +131,7 @@ struct Row {
     /// project, made for this cell (something to delete).
     path: &'static str,
     body: Option<Value>,
+    content: Content,
     private: [Want; 10],
     public: [Want; 10],
 }
@@ -122,8 +153,17 @@ fn row(
         method,
         path,
         body,
+        content: Content::Json,
         private,
         public,
+    }
+}
+
+/// A `GET` row for an endpoint that answers with `content` rather than JSON.
+fn get_row(content: Content, path: &'static str, private: [Want; 10], public: [Want; 10]) -> Row {
+    Row {
+        content,
+        ..row(Method::GET, path, None, private, public)
     }
 }
 
@@ -152,6 +192,23 @@ fn rows() -> Vec<Row> {
             /* public  */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401]),
         row(M::GET,    "/api/v2/project/{slug}",                 None,
             /* private */ [OK,   OK,   OK,  N404, OK,  L401, L401, L401, L401, L401],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401]),
+        // Issue 4 items 10 and 11: badges and cc.xml need `ReadStatus`; `view-builds` does not
+        // grant it, even on a public project that anyone may read without a token.
+        get_row(Content::Svg, "/{slug}.svg",
+            /* private */ [OK,   OK,   OK,  N404, OK,  OK,   D403, OK,   N404, N404],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  OK,   D403, OK,   OK,   OK]),
+        get_row(Content::Svg, "/{slug}/tree/main.svg?style=shield",
+            /* private */ [OK,   OK,   OK,  N404, OK,  OK,   D403, OK,   N404, N404],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  OK,   D403, OK,   OK,   OK]),
+        get_row(Content::Xml, "/{slug}.cc.xml",
+            /* private */ [OK,   OK,   OK,  N404, OK,  OK,   D403, OK,   N404, N404],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  OK,   D403, OK,   OK,   OK]),
+        get_row(Content::Xml, "/{slug}/tree/main.cc.xml?ccmenu=cc.xml",
+            /* private */ [OK,   OK,   OK,  N404, OK,  OK,   D403, OK,   N404, N404],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  OK,   D403, OK,   OK,   OK]),
+        get_row(Content::Xml, "/cc.xml",
+            /* private */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401],
             /* public  */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401]),
     ]
 }
@@ -241,7 +298,19 @@ async fn call(
     if let Some(body) = &row.body {
         request = request.json(body);
     }
-    send(request).await
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = String::from_utf8_lossy(&r.bytes().await.unwrap()).into_owned();
+    assert!(status < 500, "server error {status}: {text}");
+    // A non-JSON body (image, feed) has no message: `Value::Null`.
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+        text,
+    }
 }
 
 fn describe(r: &Reply) -> String {
@@ -271,7 +340,7 @@ both_backends! {
                     cells += 1;
                     let token = world.tokens.get(&(*who, public)).map(String::as_str);
                     let got = call(&app, &client, row, &slug, Some(project), token).await;
-                    let ok = want.matches(&got);
+                    let ok = want.matches(row.content, &got);
                     let _ = write!(grid_want, " {:>11}", want.status());
                     let _ = write!(grid_got, " {:>10}{}", got.status, if ok { ' ' } else { '!' });
                     if !ok {
@@ -280,7 +349,7 @@ both_backends! {
                     // A project one may not see answers exactly like one that does not exist.
                     if *want == N404 {
                         let missing = call(&app, &client, row, "gh/acme/missing", None, token).await;
-                        if (missing.status, &missing.body) != (got.status, &got.body) {
+                        if (missing.status, &missing.text) != (got.status, &got.text) {
                             let _ = writeln!(details, "    {who:?}: a missing project answers {}, this one {}", describe(&missing), describe(&got));
                         }
                     }
