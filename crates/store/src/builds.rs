@@ -98,6 +98,15 @@ pub struct PipelineRecord {
     pub updated_at: OffsetDateTime,
 }
 
+/// One page of a project's pipelines; see [`Builds::pipelines`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelinePage {
+    /// The pipelines, newest first.
+    pub pipelines: Vec<PipelineRecord>,
+    /// Pass as `before` for the next page; `None` when this page is the last.
+    pub next_before: Option<i64>,
+}
+
 /// A stored workflow.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct WorkflowRecord {
@@ -107,6 +116,8 @@ pub struct WorkflowRecord {
     pub uuid: Uuid,
     /// Its pipeline.
     pub pipeline_id: i64,
+    /// Its pipeline's project.
+    pub project_id: i64,
     /// Its name.
     pub name: String,
     /// Whether a user canceled it.
@@ -190,6 +201,16 @@ struct JobRow {
     cancel_requested: bool,
 }
 
+/// A foreign-key violation on a job's rows means the job does not exist.
+fn no_such_job(e: sqlx::Error, job_id: i64) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::NotFound(format!("job {job_id} does not exist"))
+        }
+        _ => e.into(),
+    }
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Database(sqlx::Error::Decode(format!("bad stored {what}").into()))
 }
@@ -224,31 +245,101 @@ impl TryFrom<JobRow> for JobRecord {
     }
 }
 
-/// `["a","b"]` → names. A tiny reader for the one JSON shape stored here, so the store needs
-/// no JSON library: names are config job names, which never contain `"` or `\`.
+/// A stored JSON array of strings (`requires`, pipeline `errors`) → the strings. A small reader
+/// for the one JSON shape stored here, so the store needs no JSON library. Job names are any
+/// YAML key and errors any text, so every JSON string escape is understood.
 fn parse_names(raw: &str) -> Option<Vec<String>> {
-    let inner = raw.trim().strip_prefix('[')?.strip_suffix(']')?.trim();
-    if inner.is_empty() {
-        return Some(Vec::new());
+    let mut chars = raw.trim().chars().peekable();
+    let skip_ws = |c: &mut std::iter::Peekable<std::str::Chars<'_>>| {
+        while c.next_if(|c| c.is_ascii_whitespace()).is_some() {}
+    };
+    if chars.next()? != '[' {
+        return None;
     }
-    inner
-        .split(',')
-        .map(|s| {
-            s.trim()
-                .strip_prefix('"')?
-                .strip_suffix('"')
-                .map(str::to_owned)
-        })
-        .collect()
+    let mut names = Vec::new();
+    skip_ws(&mut chars);
+    if chars.next_if_eq(&']').is_some() {
+        return chars.next().is_none().then_some(names);
+    }
+    loop {
+        skip_ws(&mut chars);
+        if chars.next()? != '"' {
+            return None;
+        }
+        let mut name = String::new();
+        loop {
+            match chars.next()? {
+                '"' => break,
+                '\\' => match chars.next()? {
+                    '"' => name.push('"'),
+                    '\\' => name.push('\\'),
+                    '/' => name.push('/'),
+                    'b' => name.push('\u{8}'),
+                    'f' => name.push('\u{c}'),
+                    'n' => name.push('\n'),
+                    'r' => name.push('\r'),
+                    't' => name.push('\t'),
+                    'u' => {
+                        let high = hex4(&mut chars)?;
+                        let code = if (0xD800..0xDC00).contains(&high) {
+                            if chars.next()? != '\\' || chars.next()? != 'u' {
+                                return None;
+                            }
+                            let low = hex4(&mut chars)?;
+                            0x10000 + ((high - 0xD800) << 10) + low.checked_sub(0xDC00)?
+                        } else {
+                            high
+                        };
+                        name.push(char::from_u32(code)?);
+                    }
+                    _ => return None,
+                },
+                c => name.push(c),
+            }
+        }
+        names.push(name);
+        skip_ws(&mut chars);
+        match chars.next()? {
+            ',' => continue,
+            ']' => return chars.next().is_none().then_some(names),
+            _ => return None,
+        }
+    }
 }
 
-/// Names → `["a","b"]` (names with `"` or `\` are escaped).
+/// The four hex digits of a `\\uXXXX` escape.
+fn hex4(chars: &mut impl Iterator<Item = char>) -> Option<u32> {
+    let hex: String = chars.take(4).collect();
+    if hex.len() != 4 {
+        return None;
+    }
+    u32::from_str_radix(&hex, 16).ok()
+}
+
+/// Strings → a JSON array of strings, escaped so that any JSON reader (the API's, this
+/// module's [`parse_names`]) reads back exactly the same strings.
 fn names_json(names: &[String]) -> String {
-    let quoted: Vec<String> = names
-        .iter()
-        .map(|n| format!("\"{}\"", n.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect();
-    format!("[{}]", quoted.join(","))
+    let mut out = String::from("[");
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in name.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out.push(']');
+    out
 }
 
 macro_rules! job_cols {
@@ -262,7 +353,9 @@ macro_rules! job_cols {
 
 const PIPELINE_COLS: &str = "id, uuid, project_id, number, trigger_type, actor_login, branch, tag, revision, \
                              parameters, state, errors, commit_info, created_at, updated_at";
-const WORKFLOW_COLS: &str = "id, uuid, pipeline_id, name, canceled, created_at";
+/// A workflow with its project (from its pipeline), so callers can check access in one lookup.
+const WORKFLOW_SELECT: &str = "SELECT w.id, w.uuid, w.pipeline_id, p.project_id, w.name, w.canceled, w.created_at \
+                               FROM workflows w JOIN pipelines p ON p.id = w.pipeline_id";
 
 /// Which jobs a v1.1 build list shows (`filter=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -321,7 +414,12 @@ impl Builds<'_> {
             "RETURNING ",
             job_cols!()
         );
-        let job_count: i64 = new.workflows.iter().map(|w| w.jobs.len() as i64).sum();
+        // An errored pipeline gets no jobs, so it takes no build numbers.
+        let job_count: i64 = if new.errors.is_empty() {
+            new.workflows.iter().map(|w| w.jobs.len() as i64).sum()
+        } else {
+            0
+        };
         let state = if new.errors.is_empty() {
             "created"
         } else {
@@ -334,11 +432,19 @@ impl Builds<'_> {
             new.commit_json.as_str()
         };
         let at = now();
-        let (pipeline, rows): (PipelineRecord, Vec<JobRow>) = on_pool!(self.0, pool => async {
+        let created: Option<(PipelineRecord, Vec<JobRow>)> = on_pool!(self.0, pool => async {
             let mut tx = pool.begin().await?;
-            let number: i64 = match new.number {
-                Some(n) => n,
-                None => sqlx::query_scalar(bump_pipeline).bind(new.project_id).fetch_one(&mut *tx).await?,
+            // The first statement writes: SQLite takes its write lock now (no stale read to
+            // upgrade later), PostgreSQL locks the project's row, so numbers are handed out
+            // one creation at a time. A number reserved earlier is used as is.
+            let number: Option<i64> = match new.number {
+                // Reserved earlier: lock the project's row all the same (and learn it exists).
+                Some(n) => sqlx::query_scalar::<_, i64>("UPDATE projects SET next_pipeline_number = next_pipeline_number WHERE id = $1 RETURNING id")
+                    .bind(new.project_id).fetch_optional(&mut *tx).await?.map(|_| n),
+                None => sqlx::query_scalar(bump_pipeline).bind(new.project_id).fetch_optional(&mut *tx).await?,
+            };
+            let Some(number) = number else {
+                return Ok(None);
             };
             let mut build_num: i64 = sqlx::query_scalar(bump_builds).bind(new.project_id).bind(job_count).fetch_one(&mut *tx).await?;
             let pipeline: PipelineRecord = sqlx::query_as(&insert_pipeline)
@@ -364,8 +470,14 @@ impl Builds<'_> {
                 }
             }
             tx.commit().await?;
-            Ok::<_, sqlx::Error>((pipeline, rows))
+            Ok::<_, sqlx::Error>(Some((pipeline, rows)))
         }.await)?;
+        let Some((pipeline, rows)) = created else {
+            return Err(StoreError::NotFound(format!(
+                "project {} does not exist",
+                new.project_id
+            )));
+        };
         let jobs = rows
             .into_iter()
             .map(JobRecord::try_from)
@@ -381,27 +493,49 @@ impl Builds<'_> {
             .ok_or_else(|| StoreError::NotFound("project not found".into()))
     }
 
-    /// Adds a retry of `job` to its workflow, queued at once, with a new build number.
+    /// Adds a retry of `job` to its workflow, queued at once, with a new build number, `why`
+    /// `retry` and `retry_of` the original's number. Only a job that has ended is retried
+    /// (`Conflict` otherwise). A retry clears the workflow's canceled mark: a user ran it again.
     pub async fn retry(&self, job: &JobRecord) -> Result<JobRecord, StoreError> {
+        // The workflow's row first, as in `end`, so the two never wait on each other.
+        let lock = "UPDATE workflows SET canceled = FALSE WHERE id = (SELECT workflow_id FROM jobs WHERE id = $1) RETURNING id";
+        let current = "SELECT state FROM jobs WHERE id = $1";
         let bump = "UPDATE projects SET next_build_num = next_build_num + 1 WHERE id = $1 RETURNING next_build_num - 1";
+        // Copied from the stored original, not from the caller's possibly stale record.
         let insert = concat!(
             "INSERT INTO jobs (uuid, project_id, pipeline_id, workflow_id, build_num, name, requires, spec, state, why, ",
             "retry_of, build_parameters, branch, tag, revision, queued_at) ",
-            "VALUES ($1, $2, $3, $4, $5, $6, '[]', $7, 'queued', 'retry', $8, $9, $10, $11, $12, $13) RETURNING ",
+            "SELECT $1, project_id, pipeline_id, workflow_id, $2, name, '[]', spec, 'queued', 'retry', build_num, ",
+            "build_parameters, branch, tag, revision, $3 FROM jobs WHERE id = $4 RETURNING ",
             job_cols!()
         );
-        let row: JobRow = on_pool!(self.0, pool => async {
+        let outcome: Result<JobRow, Option<String>> = on_pool!(self.0, pool => async {
             let mut tx = pool.begin().await?;
+            if sqlx::query_scalar::<_, i64>(lock).bind(job.id).fetch_optional(&mut *tx).await?.is_none() {
+                return Ok(Err(None));
+            }
+            let state: String = sqlx::query_scalar(current).bind(job.id).fetch_one(&mut *tx).await?;
+            if !JobState::parse(&state).is_some_and(JobState::is_final) {
+                return Ok(Err(Some(state)));
+            }
             let num: i64 = sqlx::query_scalar(bump).bind(job.project_id).fetch_one(&mut *tx).await?;
             let row = sqlx::query_as(insert)
-                .bind(Uuid::new_v4()).bind(job.project_id).bind(job.pipeline_id).bind(job.workflow_id).bind(num)
-                .bind(&job.name).bind(&job.spec).bind(job.build_num).bind(&job.build_parameters).bind(&job.branch)
-                .bind(&job.tag).bind(&job.revision).bind(now())
+                .bind(Uuid::new_v4()).bind(num).bind(now()).bind(job.id)
                 .fetch_one(&mut *tx).await?;
             tx.commit().await?;
-            Ok::<_, sqlx::Error>(row)
+            Ok::<_, sqlx::Error>(Ok(row))
         }.await)?;
-        row.try_into()
+        match outcome {
+            Ok(row) => row.try_into(),
+            Err(None) => Err(StoreError::NotFound(format!(
+                "job {} does not exist",
+                job.id
+            ))),
+            Err(Some(state)) => Err(StoreError::Conflict(format!(
+                "build {} is {state}; only a finished job can be retried",
+                job.build_num
+            ))),
+        }
     }
 
     /// The pipeline with this public id.
@@ -429,33 +563,46 @@ impl Builds<'_> {
         )
     }
 
-    /// A project's pipelines, newest first, numbered below `before` (for paging), at most `limit`.
+    /// A page of a project's pipelines, newest first, optionally on one branch: those numbered
+    /// below `before` (`None` for the first page), at most `limit` (at least 1). The page's
+    /// `next_before` is the `before` of the next page, `None` on the last.
     pub async fn pipelines(
         &self,
         project_id: i64,
         branch: Option<&str>,
         before: Option<i64>,
         limit: i64,
-    ) -> Result<Vec<PipelineRecord>, StoreError> {
+    ) -> Result<PipelinePage, StoreError> {
+        let limit = limit.max(1);
         let sql = format!(
             "SELECT {PIPELINE_COLS} FROM pipelines WHERE project_id = $1 AND ($2 IS NULL OR branch = $2) \
              AND number < $3 ORDER BY number DESC LIMIT $4"
         );
-        Ok(on_pool!(self.0, pool => {
-            sqlx::query_as(&sql).bind(project_id).bind(branch).bind(before.unwrap_or(i64::MAX)).bind(limit).fetch_all(pool).await
-        })?)
+        // One more than asked tells whether there is a next page.
+        let mut pipelines: Vec<PipelineRecord> = on_pool!(self.0, pool => {
+            sqlx::query_as(&sql).bind(project_id).bind(branch).bind(before.unwrap_or(i64::MAX)).bind(limit + 1).fetch_all(pool).await
+        })?;
+        let next_before = if pipelines.len() as i64 > limit {
+            pipelines.truncate(limit as usize);
+            pipelines.last().map(|p| p.number)
+        } else {
+            None
+        };
+        Ok(PipelinePage {
+            pipelines,
+            next_before,
+        })
     }
 
     /// A pipeline's workflows, in creation order.
     pub async fn workflows(&self, pipeline_id: i64) -> Result<Vec<WorkflowRecord>, StoreError> {
-        let sql =
-            format!("SELECT {WORKFLOW_COLS} FROM workflows WHERE pipeline_id = $1 ORDER BY id");
+        let sql = format!("{WORKFLOW_SELECT} WHERE w.pipeline_id = $1 ORDER BY w.id");
         Ok(on_pool!(self.0, pool => sqlx::query_as(&sql).bind(pipeline_id).fetch_all(pool).await)?)
     }
 
     /// The workflow with this public id.
     pub async fn workflow_by_uuid(&self, uuid: Uuid) -> Result<Option<WorkflowRecord>, StoreError> {
-        let sql = format!("SELECT {WORKFLOW_COLS} FROM workflows WHERE uuid = $1");
+        let sql = format!("{WORKFLOW_SELECT} WHERE w.uuid = $1");
         Ok(on_pool!(self.0, pool => sqlx::query_as(&sql).bind(uuid).fetch_optional(pool).await)?)
     }
 
@@ -570,23 +717,37 @@ impl Builds<'_> {
         )
     }
 
-    /// Ends a running job held by `runner_id` with `state`, and releases or gives up the jobs
-    /// that required it. `false` when the runner no longer held it.
+    /// Ends a running job with the final `state` (held by `runner_id`, or by anyone when
+    /// `None`), and releases or gives up the jobs that required it. `false` when the job is
+    /// not running or not held by that runner: a job that ended stays as it ended.
+    /// `Invalid` when `state` is not final.
     pub async fn finish(
         &self,
         job_id: i64,
         runner_id: Option<i64>,
         state: JobState,
     ) -> Result<bool, StoreError> {
-        debug_assert!(state.is_final());
-        self.end(job_id, runner_id, &["running"], state).await
+        if !state.is_final() {
+            return Err(StoreError::Invalid(format!(
+                "a job cannot finish as {}",
+                state.as_str()
+            )));
+        }
+        self.end(job_id, &["running"], runner_id, None, state).await
     }
 
-    /// Asks to cancel a job: one not yet running ends `canceled` at once; a running one is told
-    /// at its runner's next heartbeat. `false` when the job had already ended.
+    /// Asks to cancel a job: one not yet running ends `canceled` at once (and what required it
+    /// will not run); a running one is flagged, and its runner learns at its next heartbeat.
+    /// `false` when the job had already ended (or does not exist).
     pub async fn request_cancel(&self, job_id: i64) -> Result<bool, StoreError> {
         if self
-            .end(job_id, None, &["queued", "blocked"], JobState::Canceled)
+            .end(
+                job_id,
+                &["queued", "blocked"],
+                None,
+                None,
+                JobState::Canceled,
+            )
             .await?
         {
             return Ok(true);
@@ -596,27 +757,56 @@ impl Builds<'_> {
         Ok(n > 0)
     }
 
-    /// Cancels every job of a workflow that has not ended.
+    /// Cancels a workflow in one transaction: queued jobs end `canceled`, blocked ones
+    /// `not_run`, running ones are flagged for their runners; later, nothing of it is released.
+    /// `NotFound` when there is no such workflow.
     pub async fn cancel_workflow(&self, workflow_id: i64) -> Result<(), StoreError> {
-        let mark = "UPDATE workflows SET canceled = TRUE WHERE id = $1";
-        on_pool!(self.0, pool => sqlx::query(mark).bind(workflow_id).execute(pool).await.map(|r| r.rows_affected()))?;
-        for job in self.jobs_of_workflow(workflow_id).await? {
-            if !job.state.is_final() {
-                self.request_cancel(job.id).await?;
+        let mark = "UPDATE workflows SET canceled = TRUE WHERE id = $1 RETURNING id";
+        let end =
+            "UPDATE jobs SET state = $2, stopped_at = $3 WHERE workflow_id = $1 AND state = $4";
+        let flag =
+            "UPDATE jobs SET cancel_requested = TRUE WHERE workflow_id = $1 AND state = 'running'";
+        let at = now();
+        let found: bool = on_pool!(self.0, pool => async {
+            let mut tx = pool.begin().await?;
+            if sqlx::query_scalar::<_, i64>(mark).bind(workflow_id).fetch_optional(&mut *tx).await?.is_none() {
+                return Ok(false);
             }
+            for (from, to) in [(JobState::Blocked, JobState::NotRun), (JobState::Queued, JobState::Canceled)] {
+                sqlx::query(end).bind(workflow_id).bind(to.as_str()).bind(at).bind(from.as_str()).execute(&mut *tx).await?;
+            }
+            // After the queued ones: a job claimed meanwhile is running by now, and flagged here.
+            sqlx::query(flag).bind(workflow_id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(true)
+        }.await)?;
+        if found {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(format!(
+                "workflow {workflow_id} does not exist"
+            )))
         }
-        Ok(())
     }
 
-    /// Ends running jobs whose runner has not sent a heartbeat since `deadline`, as
-    /// `infrastructure_fail`. Returns how many.
+    /// Ends running jobs whose runner has not sent a heartbeat since `deadline` (strictly
+    /// before it), as `infrastructure_fail`, settling their workflows. Returns how many.
     pub async fn reap_stale(&self, deadline: OffsetDateTime) -> Result<usize, StoreError> {
-        let sql = "SELECT id FROM jobs WHERE state = 'running' AND heartbeat_at < $1";
-        let ids: Vec<i64> = on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(ts(deadline)).fetch_all(pool).await)?;
+        let deadline = ts(deadline);
+        let sql = "SELECT id FROM jobs WHERE state = 'running' AND heartbeat_at < $1 ORDER BY id";
+        let ids: Vec<i64> =
+            on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(deadline).fetch_all(pool).await)?;
         let mut n = 0;
         for id in ids {
+            // Checked again when ending it: a heartbeat since the SELECT saves the job.
             if self
-                .end(id, None, &["running"], JobState::InfrastructureFail)
+                .end(
+                    id,
+                    &["running"],
+                    None,
+                    Some(deadline),
+                    JobState::InfrastructureFail,
+                )
                 .await?
             {
                 n += 1;
@@ -626,14 +816,22 @@ impl Builds<'_> {
     }
 
     /// Moves `job_id` from one of `from` to the final `state` and settles its workflow, in one
-    /// transaction. `false` when it was not in `from` (or not held by `runner_id`).
+    /// transaction. `false` when it was not in `from`, not held by `runner_id` (when given) or
+    /// has sent a heartbeat since `silent_before` (when given).
     async fn end(
         &self,
         job_id: i64,
-        runner_id: Option<i64>,
         from: &[&str],
+        runner_id: Option<i64>,
+        silent_before: Option<OffsetDateTime>,
         state: JobState,
     ) -> Result<bool, StoreError> {
+        // The workflow's row is locked first: on PostgreSQL two jobs of one workflow ending at
+        // once would otherwise each read the other as still running, and neither would release
+        // a job requiring both. The same order everywhere (workflow, then jobs) rules out
+        // deadlocks with `cancel_workflow` and `retry`. On SQLite the write lock serializes.
+        let lock = "UPDATE workflows SET canceled = canceled WHERE id = (SELECT workflow_id FROM jobs WHERE id = $1) \
+                    RETURNING id, canceled";
         let allowed = from
             .iter()
             .map(|s| format!("'{s}'"))
@@ -641,7 +839,7 @@ impl Builds<'_> {
             .join(",");
         let update = format!(
             "UPDATE jobs SET state = $2, stopped_at = $3, cancel_requested = FALSE WHERE id = $1 AND state IN ({allowed}) \
-             AND ($4 IS NULL OR runner_id = $4) RETURNING workflow_id"
+             AND ($4 IS NULL OR runner_id = $4) AND ($5 IS NULL OR heartbeat_at < $5)"
         );
         let siblings = "SELECT id, name, requires, state FROM jobs WHERE workflow_id = $1";
         let release =
@@ -649,14 +847,21 @@ impl Builds<'_> {
         let at = now();
         let ended: bool = on_pool!(self.0, pool => async {
             let mut tx = pool.begin().await?;
-            let Some(workflow_id): Option<i64> = sqlx::query_scalar(&update)
-                .bind(job_id).bind(state.as_str()).bind(at).bind(runner_id)
-                .fetch_optional(&mut *tx).await?
+            let Some((workflow_id, canceled)): Option<(i64, bool)> = sqlx::query_as(lock)
+                .bind(job_id).fetch_optional(&mut *tx).await?
             else {
                 return Ok(false);
             };
+            let n = sqlx::query(&update)
+                .bind(job_id).bind(state.as_str()).bind(at).bind(runner_id).bind(silent_before)
+                .execute(&mut *tx).await?.rows_affected();
+            if n == 0 {
+                return Ok(false);
+            }
             let rows: Vec<(i64, String, String, String)> = sqlx::query_as(siblings).bind(workflow_id).fetch_all(&mut *tx).await?;
             for (id, next) in settle(&rows) {
+                // Nothing of a canceled workflow starts any more.
+                let next = if canceled { JobState::NotRun } else { next };
                 let stopped = (next == JobState::NotRun).then_some(at);
                 sqlx::query(release).bind(id).bind(next.as_str()).bind(stopped).execute(&mut *tx).await?;
             }
@@ -666,15 +871,18 @@ impl Builds<'_> {
         Ok(ended)
     }
 
-    /// Starts step `idx` of a job.
+    /// Starts step `idx` of a job; starting it again changes nothing (a resent request).
+    /// `NotFound` when there is no such job.
     pub async fn start_step(&self, job_id: i64, idx: i64, name: &str) -> Result<(), StoreError> {
         let sql = "INSERT INTO job_steps (job_id, idx, name, state, started_at) VALUES ($1, $2, $3, 'running', $4) \
                    ON CONFLICT (job_id, idx) DO NOTHING";
-        on_pool!(self.0, pool => sqlx::query(sql).bind(job_id).bind(idx).bind(name).bind(now()).execute(pool).await.map(|r| r.rows_affected()))?;
+        on_pool!(self.0, pool => sqlx::query(sql).bind(job_id).bind(idx).bind(name).bind(now()).execute(pool).await.map(|r| r.rows_affected()))
+            .map_err(|e| no_such_job(e, job_id))?;
         Ok(())
     }
 
     /// Ends step `idx` with a state (`success`, `failed`, `canceled`, `timedout`) and exit code.
+    /// `NotFound` when the step was never started.
     pub async fn finish_step(
         &self,
         job_id: i64,
@@ -683,14 +891,20 @@ impl Builds<'_> {
         exit_code: Option<i32>,
     ) -> Result<(), StoreError> {
         let sql = "UPDATE job_steps SET state = $3, exit_code = $4, stopped_at = $5 WHERE job_id = $1 AND idx = $2";
-        on_pool!(self.0, pool => {
+        let n = on_pool!(self.0, pool => {
             sqlx::query(sql).bind(job_id).bind(idx).bind(state).bind(exit_code).bind(now()).execute(pool).await.map(|r| r.rows_affected())
         })?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!(
+                "step {idx} of job {job_id} was not started"
+            )));
+        }
         Ok(())
     }
 
     /// Appends a chunk of (already masked) output to step `idx`; `seq` orders chunks and makes
-    /// a resent chunk harmless.
+    /// a resent chunk harmless (the first text sent with a `seq` is kept). `NotFound` when
+    /// there is no such job.
     pub async fn append_output(
         &self,
         job_id: i64,
@@ -702,7 +916,8 @@ impl Builds<'_> {
                    ON CONFLICT (job_id, step_idx, seq) DO NOTHING";
         on_pool!(self.0, pool => {
             sqlx::query(sql).bind(job_id).bind(idx).bind(seq).bind(now()).bind(text).execute(pool).await.map(|r| r.rows_affected())
-        })?;
+        })
+        .map_err(|e| no_such_job(e, job_id))?;
         Ok(())
     }
 

@@ -10,6 +10,10 @@ pub enum StoreError {
     /// A row the operation needs does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The caller asked for something the store never does (a bug in the caller), such as
+    /// ending a job with a state that is not final.
+    #[error("{0}")]
+    Invalid(String),
     /// The database did not answer in time or refused the connection.
     #[error("database unavailable: {0}")]
     Unavailable(String),

@@ -23,11 +23,11 @@ pub mod tokens;
 pub mod users;
 
 pub use audit::{AuditEntry, AuditScope, NewAuditEntry};
+pub use build_status::BranchStatus;
 pub use builds::{
     JobFilter, JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineRecord, StepRecord,
     WorkflowRecord,
 };
-pub use build_status::BranchStatus;
 pub use error::StoreError;
 pub use job_results::TestRecord;
 pub use projects::{Member, NewProject, Project};

@@ -38,6 +38,33 @@ macro_rules! conformance {
     };
 }
 
+/// Like [`conformance!`] for cases that need the [`TestDb`] itself (to reopen the database):
+/// each case is an `async fn(TestDb)` run through `super::run_with_db`.
+macro_rules! conformance_with_db {
+    ($($case:ident),+ $(,)?) => {
+        mod sqlite_db {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::run_with_db(circlet_store::BackendKind::Sqlite, super::$case).await;
+                }
+            )+
+        }
+        mod postgres_db {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::run_with_db(circlet_store::BackendKind::Postgres, super::$case).await;
+                }
+            )+
+        }
+    };
+}
+
+/// Pipelines, workflows, jobs, the runner queue, steps and output.
+#[path = "conformance/builds.rs"]
+mod builds;
+
 conformance!(
     store_pings_and_reports_its_kind,
     store_refuses_work_after_close,
@@ -1341,6 +1368,8 @@ async fn pipeline_on(
 ) -> Vec<JobRecord> {
     let new = NewPipeline {
         project_id: project.id,
+        number: None,
+        commit_json: String::new(),
         trigger_type: "api".into(),
         actor_id: None,
         actor_login: "tester".into(),

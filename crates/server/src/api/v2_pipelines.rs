@@ -133,17 +133,13 @@ pub async fn list_pipelines(
     let project = project(&state, &caller, &params, Action::ReadBuilds).await?;
     let before = read_page_token(q.page_token.as_deref())?;
     let branch = q.branch.as_deref().filter(|b| !b.is_empty());
-    let mut items = state
+    let page = state
         .store
         .builds()
-        .pipelines(project.id, branch, before, PAGE + 1)
+        .pipelines(project.id, branch, before, PAGE)
         .await?;
-    let next = if items.len() as i64 > PAGE {
-        items.truncate(PAGE as usize);
-        items.last().map(|p| page_token(p.number))
-    } else {
-        None
-    };
+    let items = page.pipelines;
+    let next = page.next_before.map(page_token);
     Ok(Json(json!({
         "items": items.iter().map(|p| v2_pipeline(&project, p)).collect::<Vec<_>>(),
         "next_page_token": next,

@@ -84,6 +84,7 @@ pub async fn pipelines(
     for p in builds
         .pipelines(project.id, branch, None, PIPELINES_SHOWN)
         .await?
+        .pipelines
     {
         let mut workflows = Vec::new();
         for w in builds.workflows(p.id).await? {

@@ -65,7 +65,7 @@ CREATE INDEX jobs_project_branch ON jobs (project_id, branch, build_num);
 
 CREATE TABLE job_steps (
     job_id     BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-    idx        INTEGER NOT NULL,
+    idx        BIGINT  NOT NULL,
     name       TEXT    NOT NULL,
     state      TEXT    NOT NULL,
     exit_code  INTEGER,
@@ -76,8 +76,8 @@ CREATE TABLE job_steps (
 
 CREATE TABLE job_output (
     job_id   BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-    step_idx INTEGER NOT NULL,
-    seq      INTEGER NOT NULL,
+    step_idx BIGINT  NOT NULL,
+    seq      BIGINT  NOT NULL,
     at       TIMESTAMPTZ    NOT NULL,
     text     TEXT    NOT NULL,
     PRIMARY KEY (job_id, step_idx, seq)
