@@ -74,11 +74,17 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// A client for the server at `server` (`http://host:port`, optionally with a path prefix).
+    /// `https://` is refused for now: the build has no TLS backend.
     pub fn new(server: &str, token: SecretString) -> anyhow::Result<Client> {
         let mut base = Url::parse(server.trim_end_matches('/'))
             .map_err(|e| anyhow::anyhow!("server URL '{server}' is not a URL: {e}"))?;
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
             anyhow::bail!("server URL '{server}' must start with http:// or https://");
+        }
+        if base.scheme() == "https" {
+            // The workspace's reqwest is built without a TLS backend; refusing here beats a
+            // runner that retries a request that can never be sent.
+            anyhow::bail!("https:// servers are not supported yet: this build has no TLS");
         }
         if !base.username().is_empty() || base.password().is_some() {
             anyhow::bail!("server URL must not contain credentials; pass the token with --token");
@@ -186,7 +192,12 @@ fn network(e: reqwest::Error) -> ClientError {
         "request failed"
     };
     let url = e.url().map_or(String::new(), |u| format!(" ({u})"));
-    let cause = std::error::Error::source(&e).map_or(String::new(), |s| format!(": {s}"));
+    // The innermost cause is the one that says what happened ("Connection refused").
+    let mut innermost: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+    while let Some(next) = innermost.and_then(std::error::Error::source) {
+        innermost = Some(next);
+    }
+    let cause = innermost.map_or(String::new(), |s| format!(": {s}"));
     ClientError::Network(format!("{what}{url}{cause}"))
 }
 
@@ -334,16 +345,21 @@ mod tests {
                 .as_str(),
             "http://127.0.0.1:8080/api/runner/v1/jobs/3f2c1b9e-0000-4000-8000-000000000001/artifacts/test%20reports/a%2Fb/%3Fx%23/%C3%BC/100%25"
         );
-        let prefixed = client("https://ci.example/circlet");
+        let prefixed = client("http://ci.example/circlet");
         assert_eq!(
             prefixed.url(&["claim"]).as_str(),
-            "https://ci.example/circlet/api/runner/v1/claim"
+            "http://ci.example/circlet/api/runner/v1/claim"
         );
     }
 
     #[test]
     fn bad_server_urls_are_refused_and_the_token_never_shows() {
-        for bad in ["ftp://x", "not a url", "http://user:pw@host"] {
+        for bad in [
+            "ftp://x",
+            "not a url",
+            "http://user:pw@host",
+            "https://ci.example",
+        ] {
             assert!(
                 Client::new(bad, SecretString::from("t".to_owned())).is_err(),
                 "{bad}"

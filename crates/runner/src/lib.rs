@@ -43,6 +43,9 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest wait between failed claims.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
+/// The shortest time between two claims that found nothing.
+const MIN_CLAIM_SPACING: Duration = Duration::from_secs(1);
+
 /// How long running jobs get to stop and report it when the runner shuts down.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -113,6 +116,7 @@ pub async fn run(config: RunnerConfig, shutdown: impl Future<Output = ()>) -> an
                 Err(_) => break None,
             },
         };
+        let asked = tokio::time::Instant::now();
         let claimed = tokio::select! {
             biased;
             () = &mut shutdown => break None,
@@ -153,7 +157,16 @@ pub async fn run(config: RunnerConfig, shutdown: impl Future<Output = ()>) -> an
                     }
                 });
             }
-            Ok(None) => backoff = FIRST_BACKOFF,
+            Ok(None) => {
+                backoff = FIRST_BACKOFF;
+                // A server that answers "nothing" without waiting must not be asked in a loop.
+                let pace = asked + MIN_CLAIM_SPACING;
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => break None,
+                    () = tokio::time::sleep_until(pace) => {}
+                }
+            }
             Err(e @ ClientError::Unauthorized(_)) => break Some(e),
             Err(e) => {
                 tracing::warn!(
