@@ -5,6 +5,7 @@
 use crate::output::OutputSink;
 use crate::report::{ReportError, Reporter, Stop, StopReason};
 use crate::step::{self, JobContext, StepEnd};
+use crate::uploads;
 use crate::workdir;
 use circlet_core::ci_config::{Step, When};
 use circlet_core::runner_protocol::{
@@ -230,10 +231,10 @@ async fn run_steps<R: Reporter>(
             Step::Checkout => step::checkout(&ctx, &mut sink).await,
             Step::Run(r) => step::run(&ctx, r, &mut sink).await,
             Step::StoreTestResults { path } => {
-                step::store_test_results(&ctx, path, &mut sink).await
+                uploads::store_test_results(&ctx, path, &mut sink).await
             }
             Step::StoreArtifacts { path, destination } => {
-                step::store_artifacts(&ctx, path, destination.as_deref(), &mut sink).await
+                uploads::store_artifacts(&ctx, path, destination.as_deref(), &mut sink).await
             }
         };
         end_step(&ctx, index, sink, end, &mut tally).await;

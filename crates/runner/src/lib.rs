@@ -7,7 +7,7 @@
 //! it runs and is tested without HTTP; [`client::HttpReporter`] is the implementation that
 //! talks to the server.
 //!
-//! Modules: `client` (HTTP), `job` and `step` (the executor), `process` (one command in its
+//! Modules: `client` (HTTP), `job`, `step` and `uploads` (the executor), `process` (one command in its
 //! own process group), `output` and `mask` (what leaves the runner), `junit` (test reports),
 //! `walk` and `workdir` (files and directories of a job).
 
@@ -19,6 +19,7 @@ mod output;
 mod process;
 mod report;
 mod step;
+mod uploads;
 mod walk;
 pub mod workdir;
 

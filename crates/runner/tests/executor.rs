@@ -455,7 +455,7 @@ async fn gone_within(pid: u32, limit: Duration) -> bool {
 /// A step whose shell waits on a background `sleep 300`, writing the sleep's pid first.
 fn sleeper(pid_file: &Path) -> Step {
     Step::Run(run(&format!(
-        "bash -c 'sleep 300 & echo $! > {}; wait' &\nsleep 0.3; echo ready; wait",
+        "bash -c 'sleep 300 & echo $! > {0}; wait' &\nuntil [ -s {0} ]; do sleep 0.05; done; echo ready; wait",
         pid_file.display()
     )))
 }
