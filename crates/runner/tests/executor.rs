@@ -203,6 +203,8 @@ fn git_repo(dir: &Path) -> (PathBuf, String) {
                 "user.name=Circlet Test",
                 "-c",
                 "user.email=test@circlet.invalid",
+                "-c",
+                "commit.gpgsign=false",
             ])
             .args(args)
             .current_dir(&repo)
