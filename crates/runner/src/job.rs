@@ -146,9 +146,6 @@ impl Tally {
                 }
             }
         }
-        if end.infrastructure.is_some() && self.infrastructure.is_none() {
-            self.infrastructure = end.infrastructure.clone();
-        }
     }
 
     /// Whether an earlier step failed, for `when`.
