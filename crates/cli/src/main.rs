@@ -1,10 +1,12 @@
-//! The `circlet` binary: argument parsing, configuration, logging, `serve` and the admin CLI.
+//! The `circlet` binary: argument parsing, configuration, logging, `serve`, the admin CLI and
+//! `runner`.
 //!
 //! Everything that touches the database goes through `circlet-store`, the same code the server
 //! uses; everything HTTP lives in `circlet-server`.
 
 mod admin;
 mod datadir;
+mod runner;
 mod serve;
 mod settings;
 
@@ -32,6 +34,8 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run jobs for a circlet server on this host.
+    Runner(runner::RunnerArgs),
 }
 
 #[derive(Subcommand)]
@@ -51,6 +55,10 @@ fn main() -> ExitCode {
         Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
     let outcome = runtime.block_on(async move {
+        // The runner has settings of its own and no use for the server's.
+        if let Command::Runner(args) = cli.command {
+            return runner::run(args).await;
+        }
         let settings = Settings::load(&cli.overrides)?;
         match cli.command {
             Command::Serve => serve::run(settings).await,
@@ -59,6 +67,7 @@ fn main() -> ExitCode {
                 print!("{}", settings.describe());
                 Ok(())
             }
+            Command::Runner(_) => unreachable!("handled above"),
         }
     });
     match outcome {

@@ -4,12 +4,14 @@
 //!
 //! This file holds the harness (running the binary, a served instance, a browser-like client);
 //! each module holds one use-case: `serve` (lifecycle and start-up failures), `admin` (the admin
-//! CLI on both backends), `config` (`config check`), `login` (a CLI-made user in the browser) and
-//! `tokens` (`admin token` and `admin audit` against a running server).
+//! CLI on both backends), `config` (`config check`), `login` (a CLI-made user in the browser),
+//! `runner` (`circlet runner`'s start-up and shutdown) and `tokens` (`admin token` and
+//! `admin audit` against a running server).
 
 mod admin;
 mod config;
 mod login;
+mod runner;
 mod serve;
 mod tokens;
 

@@ -1,0 +1,173 @@
+//! Masking secret values out of a step's output before it leaves the runner.
+//!
+//! Output arrives in reads of any size, so a secret may be split across two reads. The
+//! [`Masker`] holds back only the end of what it has seen that could still grow into a secret
+//! (a proper prefix of one), and lets everything else through at once, so ordinary output is
+//! never delayed.
+
+/// What a masked value is replaced by.
+pub const MASK: &str = "********";
+
+/// Values shorter than this are not masked: masking `1` or `yes` would garble the output and
+/// hide nothing.
+pub const MIN_MASK_LEN: usize = 4;
+
+/// Replaces every occurrence of the given values in a stream of bytes by [`MASK`].
+#[derive(Debug, Default)]
+pub struct Masker {
+    /// The values to hide, longest first so that the longest one wins at a position.
+    values: Vec<Vec<u8>>,
+    /// Bytes seen but not yet released: a possible start of a value.
+    pending: Vec<u8>,
+}
+
+impl Masker {
+    /// A masker for `values`; those shorter than [`MIN_MASK_LEN`] characters are ignored.
+    pub fn new<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> Masker {
+        let mut values: Vec<Vec<u8>> = values
+            .into_iter()
+            .filter(|v| v.as_ref().chars().count() >= MIN_MASK_LEN)
+            .map(|v| v.as_ref().as_bytes().to_vec())
+            .collect();
+        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        values.dedup();
+        Masker {
+            values,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Takes the next read; returns the output that is now safe to send.
+    pub fn push(&mut self, input: &[u8]) -> Vec<u8> {
+        if self.values.is_empty() {
+            return input.to_vec();
+        }
+        self.pending.extend_from_slice(input);
+        let held = self.possible_start();
+        self.release(self.pending.len() - held)
+    }
+
+    /// The stream ended: returns everything still held, masked.
+    pub fn finish(&mut self) -> Vec<u8> {
+        self.release(self.pending.len())
+    }
+
+    /// Masks and releases `pending` up to `limit` (a match starting before it may run past it).
+    fn release(&mut self, limit: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(limit);
+        let mut i = 0;
+        while i < limit {
+            let rest = &self.pending[i..];
+            match self.values.iter().find(|v| rest.starts_with(v)) {
+                Some(v) => {
+                    out.extend_from_slice(MASK.as_bytes());
+                    i += v.len();
+                }
+                None => {
+                    out.push(self.pending[i]);
+                    i += 1;
+                }
+            }
+        }
+        self.pending.drain(..i);
+        out
+    }
+
+    /// The length of the longest end of `pending` that is a proper prefix of a value: those
+    /// bytes might be the first part of a secret whose rest is in the next read.
+    fn possible_start(&self) -> usize {
+        let p = &self.pending;
+        let mut longest = 0;
+        for v in &self.values {
+            let most = (v.len() - 1).min(p.len());
+            for k in (longest + 1..=most).rev() {
+                if p.ends_with(&v[..k]) {
+                    longest = k;
+                    break;
+                }
+            }
+        }
+        longest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn through(masker: &mut Masker, chunks: &[&str]) -> String {
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend(masker.push(c.as_bytes()));
+        }
+        out.extend(masker.finish());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn values_are_masked_whole_in_one_read() {
+        let mut m = Masker::new(["hunter22", "s3cr3t-token"]);
+        assert_eq!(
+            through(&mut m, &["pw=hunter22 tok=s3cr3t-token hunter22\n"]),
+            "pw=******** tok=******** ********\n"
+        );
+    }
+
+    #[test]
+    fn a_value_split_across_reads_is_still_masked() {
+        let secret = "correct-horse-battery";
+        let text = format!("before {secret} after {secret}");
+        // Every way of cutting the text in two, and byte by byte.
+        for cut in 0..=text.len() {
+            let mut m = Masker::new([secret]);
+            let out = through(&mut m, &[&text[..cut], &text[cut..]]);
+            assert_eq!(out, "before ******** after ********", "cut at {cut}");
+        }
+        let mut m = Masker::new([secret]);
+        let bytes: Vec<String> = text.chars().map(String::from).collect();
+        let refs: Vec<&str> = bytes.iter().map(String::as_str).collect();
+        assert_eq!(through(&mut m, &refs), "before ******** after ********");
+    }
+
+    #[test]
+    fn output_that_cannot_start_a_value_is_released_at_once() {
+        let mut m = Masker::new(["hunter22"]);
+        assert_eq!(m.push(b"waiting for the server"), b"waiting for the server");
+        // "hun" might be the start of the secret: held until the next read says otherwise.
+        assert_eq!(m.push(b"... hun"), b"... ");
+        assert_eq!(m.push(b"gry\n"), b"hungry\n");
+        assert_eq!(m.push(b"hunter"), b"");
+        assert_eq!(m.finish(), b"hunter");
+    }
+
+    #[test]
+    fn short_values_are_ignored() {
+        let mut m = Masker::new(["abc", "", "x", "true"]);
+        assert_eq!(through(&mut m, &["abc x is true\n"]), "abc x is ********\n");
+        let mut none = Masker::new(["no", "1"]);
+        assert_eq!(through(&mut none, &["no 1\n"]), "no 1\n");
+    }
+
+    #[test]
+    fn the_longest_value_wins_where_two_overlap() {
+        let mut m = Masker::new(["secret", "secret-and-more"]);
+        assert_eq!(
+            through(&mut m, &["a secret-and-more b secret c"]),
+            "a ******** b ******** c"
+        );
+    }
+
+    #[test]
+    fn multibyte_values_are_masked_across_reads() {
+        let secret = "pässwörd";
+        let text = format!("x{secret}y");
+        let bytes = text.as_bytes();
+        for cut in 0..=bytes.len() {
+            let mut m = Masker::new([secret]);
+            let mut out = m.push(&bytes[..cut]);
+            out.extend(m.push(&bytes[cut..]));
+            out.extend(m.finish());
+            assert_eq!(out, b"x********y", "cut at {cut}");
+        }
+    }
+}

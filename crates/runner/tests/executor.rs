@@ -1,0 +1,736 @@
+//! The job executor driven through its event interface: real git repositories, real bash, real
+//! processes killed for real. A [`Recorder`] stands in for the server and keeps every event.
+
+use circlet_core::ci_config::{RunStep, Step, When};
+use circlet_core::runner_protocol::{
+    ClaimedJob, HeartbeatReply, JobFinished, Outcome, StepFinished, StepStarted, TestResults,
+};
+use circlet_runner::{JobEnd, JobOptions, ReportError, Reporter, Stop, StopReason, run_job};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Event {
+    Started(StepStarted),
+    Output(u32, String),
+    StepFinished(u32, StepFinished),
+    Tests(TestResults),
+    Artifact(String, Vec<u8>),
+    JobFinished(JobFinished),
+}
+
+/// Keeps what a job reports; can ask for a cancel, lose the job, or lack artifact uploads.
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<Event>>,
+    /// Heartbeats answer `cancel: true` once output containing `ready` was seen.
+    cancel_when_ready: bool,
+    /// Heartbeats answer 409 once output containing `ready` was seen.
+    lose_when_ready: bool,
+    ready: AtomicBool,
+    /// Artifact uploads answer 404.
+    no_artifacts: bool,
+}
+
+impl Recorder {
+    fn push(&self, e: Event) {
+        self.events.lock().unwrap().push(e);
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.events.lock().unwrap().clone()
+    }
+
+    fn output(&self, index: u32) -> String {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Output(i, t) if i == index => Some(t),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn started(&self) -> Vec<u32> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Started(s) => Some(s.index),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn step_end(&self, index: u32) -> Option<StepFinished> {
+        self.events().into_iter().find_map(|e| match e {
+            Event::StepFinished(i, f) if i == index => Some(f),
+            _ => None,
+        })
+    }
+
+    fn job_end(&self) -> Option<JobFinished> {
+        self.events().into_iter().find_map(|e| match e {
+            Event::JobFinished(f) => Some(f),
+            _ => None,
+        })
+    }
+}
+
+impl Reporter for Recorder {
+    async fn step_started(&self, step: &StepStarted) -> Result<(), ReportError> {
+        self.push(Event::Started(step.clone()));
+        Ok(())
+    }
+    async fn output(&self, index: u32, text: &str) -> Result<(), ReportError> {
+        if text.contains("ready") {
+            self.ready.store(true, Ordering::SeqCst);
+        }
+        self.push(Event::Output(index, text.to_owned()));
+        Ok(())
+    }
+    async fn step_finished(&self, index: u32, end: &StepFinished) -> Result<(), ReportError> {
+        self.push(Event::StepFinished(index, *end));
+        Ok(())
+    }
+    async fn test_results(&self, results: &TestResults) -> Result<(), ReportError> {
+        self.push(Event::Tests(results.clone()));
+        Ok(())
+    }
+    async fn artifact(&self, segments: &[String], file: &Path) -> Result<(), ReportError> {
+        if self.no_artifacts {
+            return Err(ReportError::NotFound);
+        }
+        let body = std::fs::read(file).map_err(|e| ReportError::Failed(e.to_string()))?;
+        self.push(Event::Artifact(segments.join("/"), body));
+        Ok(())
+    }
+    async fn heartbeat(&self) -> Result<HeartbeatReply, ReportError> {
+        let ready = self.ready.load(Ordering::SeqCst);
+        if ready && self.lose_when_ready {
+            return Err(ReportError::Lost);
+        }
+        Ok(HeartbeatReply {
+            cancel: ready && self.cancel_when_ready,
+        })
+    }
+    async fn job_finished(&self, end: &JobFinished) -> Result<(), ReportError> {
+        self.push(Event::JobFinished(end.clone()));
+        Ok(())
+    }
+}
+
+fn job(steps: Vec<Step>) -> ClaimedJob {
+    ClaimedJob {
+        id: uuid::Uuid::new_v4().to_string(),
+        build_num: 1,
+        job_name: "build".into(),
+        project_slug: "gh/acme/widget".into(),
+        org: "acme".into(),
+        repo: "widget".into(),
+        repo_url: String::new(),
+        revision: String::new(),
+        branch: None,
+        tag: None,
+        build_url: "http://127.0.0.1:1/gh/acme/widget/1".into(),
+        working_directory: "~/project".into(),
+        steps,
+        env: vec![],
+        masks: vec![],
+        messages: vec!["docker: cimg/base:stable is run on this host's shell".into()],
+        step_timeout_secs: 3600,
+    }
+}
+
+fn run(command: &str) -> RunStep {
+    RunStep {
+        name: command.lines().next().unwrap_or("").into(),
+        command: command.into(),
+        environment: vec![],
+        working_directory: None,
+        no_output_timeout: None,
+        when: When::OnSuccess,
+    }
+}
+
+fn run_when(command: &str, when: When) -> Step {
+    Step::Run(RunStep {
+        when,
+        ..run(command)
+    })
+}
+
+struct Harness {
+    dir: tempfile::TempDir,
+    opts: JobOptions,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = JobOptions::new(dir.path().join("work"), "test-runner".into());
+        opts.heartbeat_interval = Duration::from_millis(100);
+        opts.kill_grace = Duration::from_millis(500);
+        Harness { dir, opts }
+    }
+
+    fn root_of(&self, job: &ClaimedJob) -> PathBuf {
+        self.opts.work_dir.join(&job.id)
+    }
+
+    async fn run(&self, job: &ClaimedJob, rec: &Recorder) -> JobEnd {
+        let stop = Stop::new();
+        self.run_with(job, rec, &stop).await
+    }
+
+    async fn run_with(&self, job: &ClaimedJob, rec: &Recorder, stop: &Stop) -> JobEnd {
+        tokio::time::timeout(Duration::from_secs(60), run_job(job, rec, &self.opts, stop))
+            .await
+            .expect("the job ends within a minute")
+    }
+}
+
+/// A real repository: one commit on `main` holding `hello.txt`.
+fn git_repo(dir: &Path) -> (PathBuf, String) {
+    let repo = dir.join("origin");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=Circlet Test",
+                "-c",
+                "user.email=test@circlet.invalid",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("hello.txt"), "hello from the repo\n").unwrap();
+    git(&["add", "hello.txt"]);
+    git(&["commit", "-q", "-m", "first"]);
+    let rev = git(&["rev-parse", "HEAD"]).trim().to_owned();
+    (repo, rev)
+}
+
+fn finished(outcome: Outcome, exit_code: Option<i32>) -> Option<StepFinished> {
+    Some(StepFinished { outcome, exit_code })
+}
+
+#[tokio::test]
+async fn checkout_clones_the_revision_onto_its_branch_in_the_job_root() {
+    let h = Harness::new();
+    let (repo, rev) = git_repo(h.dir.path());
+    let mut j = job(vec![
+        Step::Checkout,
+        Step::Run(run(
+            "cat hello.txt; git rev-parse --abbrev-ref HEAD; git rev-parse HEAD; pwd; echo \"cwd=$CIRCLE_WORKING_DIRECTORY\"",
+        )),
+    ]);
+    j.repo_url = repo.to_string_lossy().into_owned();
+    j.revision = rev.clone();
+    j.branch = Some("main".into());
+    let rec = Recorder::default();
+    let end = h.run(&j, &rec).await;
+
+    let root = h.root_of(&j);
+    let project = root.join("project");
+    let out = rec.output(2);
+    assert!(out.contains("hello from the repo\nmain\n"), "{out}");
+    assert!(
+        out.contains(&format!("{rev}\n{}\n", project.display())),
+        "{out}"
+    );
+    assert!(out.contains(&format!("cwd={}", project.display())), "{out}");
+    assert_eq!(rec.step_end(1), finished(Outcome::Success, Some(0)));
+    assert_eq!(
+        end,
+        JobEnd::Finished(JobFinished {
+            outcome: Outcome::Success,
+            message: None
+        })
+    );
+    assert_eq!(rec.job_end().unwrap().outcome, Outcome::Success);
+    // Step 0 is the synthetic one, with the job's notes and the runner's name.
+    let spin = rec.output(0);
+    assert!(
+        spin.contains("cimg/base:stable") && spin.contains("test-runner"),
+        "{spin}"
+    );
+    assert_eq!(rec.started(), [0, 1, 2]);
+    assert!(rec.output(1).contains("$ git clone"), "{}", rec.output(1));
+    // The job's directory is gone once it ends.
+    assert!(!root.exists());
+}
+
+#[tokio::test]
+async fn checkout_without_a_branch_is_detached_at_the_revision() {
+    let h = Harness::new();
+    let (repo, rev) = git_repo(h.dir.path());
+    let mut j = job(vec![
+        Step::Checkout,
+        Step::Run(run("git rev-parse --abbrev-ref HEAD; git rev-parse HEAD")),
+    ]);
+    j.repo_url = format!("file://{}", repo.display());
+    j.revision = rev.clone();
+    let rec = Recorder::default();
+    h.run(&j, &rec).await;
+    assert_eq!(rec.output(2), format!("HEAD\n{rev}\n"));
+}
+
+#[tokio::test]
+async fn a_repository_that_cannot_be_cloned_is_an_infrastructure_failure() {
+    let h = Harness::new();
+    let mut j = job(vec![Step::Checkout, Step::Run(run("echo never"))]);
+    j.repo_url = h
+        .dir
+        .path()
+        .join("no-such-repo")
+        .to_string_lossy()
+        .into_owned();
+    j.revision = "a".repeat(40);
+    let rec = Recorder::default();
+    h.run(&j, &rec).await;
+    let end = rec.job_end().unwrap();
+    assert_eq!(end.outcome, Outcome::InfrastructureFail);
+    assert!(end.message.unwrap().contains("clone"));
+    assert_eq!(rec.started(), [0, 1]);
+    assert!(
+        rec.output(1).contains("Could not clone"),
+        "{}",
+        rec.output(1)
+    );
+}
+
+#[tokio::test]
+async fn a_missing_revision_fails_the_step_and_the_job() {
+    let h = Harness::new();
+    let (repo, _) = git_repo(h.dir.path());
+    let mut j = job(vec![Step::Checkout]);
+    j.repo_url = repo.to_string_lossy().into_owned();
+    j.revision = "0123456789abcdef0123456789abcdef01234567".into();
+    let rec = Recorder::default();
+    h.run(&j, &rec).await;
+    assert_eq!(rec.step_end(1).unwrap().outcome, Outcome::Failed);
+    assert_eq!(rec.job_end().unwrap().outcome, Outcome::Failed);
+}
+
+#[tokio::test]
+async fn a_run_step_merges_stdout_and_stderr_in_order_and_reports_its_exit_code() {
+    let h = Harness::new();
+    let j = job(vec![
+        Step::Run(run("echo one; echo two >&2; echo three; exit 3")),
+        Step::Run(run("echo not reached")),
+    ]);
+    let rec = Recorder::default();
+    h.run(&j, &rec).await;
+    assert_eq!(rec.output(1), "one\ntwo\nthree\nExited with code 3\n");
+    assert_eq!(rec.step_end(1), finished(Outcome::Failed, Some(3)));
+    assert_eq!(rec.started(), [0, 1]);
+    assert_eq!(rec.job_end().unwrap().outcome, Outcome::Failed);
+}
+
+#[tokio::test]
+async fn the_shell_is_bash_with_errexit_and_pipefail() {
+    let h = Harness::new();
+    let j = job(vec![
+        Step::Run(run("false | true\necho after-pipe")),
+        run_when("false\necho after-false", When::Always),
+        run_when("echo \"$BASH_VERSION\" | grep -q .", When::Always),
+    ]);
+    let rec = Recorder::default();
+    h.run(&j, &rec).await;
+    assert!(!rec.output(1).contains("after-pipe"), "{}", rec.output(1));
+    assert_eq!(rec.step_end(1), finished(Outcome::Failed, Some(1)));
+    assert!(!rec.output(2).contains("after-false"), "{}", rec.output(2));
+    assert_eq!(rec.step_end(3), finished(Outcome::Success, Some(0)));
+}
+
+#[tokio::test]
+async fn when_decides_which_steps_run_after_a_failure() {
+    let h = Harness::new();
+    let j = job(vec![
+        Step::Run(run("exit 1")),
+        run_when("echo on-success", When::OnSuccess),
+        run_when("echo on-fail", When::OnFail),
+        run_when("echo always", When::Always),
+    ]);
+    let rec = Recorder::default();
+    h.run(&j, &rec).await;
+    assert_eq!(rec.started(), [0, 1, 3, 4]);
+    assert_eq!(rec.output(3), "on-fail\n");
+    assert_eq!(rec.output(4), "always\n");
+    assert_eq!(rec.job_end().unwrap().outcome, Outcome::Failed);
+
+    let ok = job(vec![
+        Step::Run(run("true")),
+        run_when("echo on-fail", When::OnFail),
+        run_when("echo always", When::Always),
+    ]);
+    let rec = Recorder::default();
+    h.run(&ok, &rec).await;
+    assert_eq!(rec.started(), [0, 1, 3]);
+    assert_eq!(rec.job_end().unwrap().outcome, Outcome::Success);
+}
+
+#[tokio::test]
+async fn no_output_timeout_kills_a_silent_step() {
+    let h = Harness::new();
+    let mut step = run("echo started; sleep 300");
+    step.no_output_timeout = Some(Duration::from_secs(1));
+    let j = job(vec![
+        Step::Run(step),
+        run_when("echo cleanup", When::OnFail),
+    ]);
+    let rec = Recorder::default();
+    let began = Instant::now();
+    h.run(&j, &rec).await;
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        began.elapsed()
+    );
+    let out = rec.output(1);
+    assert!(out.starts_with("started\n"), "{out}");
+    assert!(
+        out.contains("Too long with no output (exceeded 1s)"),
+        "{out}"
+    );
+    assert_eq!(rec.step_end(1), finished(Outcome::Timedout, None));
+    assert_eq!(rec.output(2), "cleanup\n");
+    assert_eq!(rec.job_end().unwrap().outcome, Outcome::Timedout);
+}
+
+#[tokio::test]
+async fn the_step_timeout_kills_a_long_step() {
+    let h = Harness::new();
+    let mut j = job(vec![Step::Run(run(
+        "while true; do echo tick; sleep 0.2; done",
+    ))]);
+    j.step_timeout_secs = 1;
+    let rec = Recorder::default();
+    let began = Instant::now();
+    h.run(&j, &rec).await;
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(rec.step_end(1), finished(Outcome::Timedout, None));
+    assert!(
+        rec.output(1).contains("ran longer than 1s"),
+        "{}",
+        rec.output(1)
+    );
+}
+
+/// Whether process `pid` still exists (a zombie waiting for a reaper counts as gone).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        }
+        Err(_) => false,
+    }
+}
+
+async fn gone_within(pid: u32, limit: Duration) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if !alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A step whose shell waits on a background `sleep 300`, writing the sleep's pid first.
+fn sleeper(pid_file: &Path) -> Step {
+    Step::Run(run(&format!(
+        "bash -c 'sleep 300 & echo $! > {0}; wait' &\nuntil [ -s {0} ]; do sleep 0.05; done; echo ready; wait",
+        pid_file.display()
+    )))
+}
+
+#[tokio::test]
+async fn cancel_kills_the_running_step_and_its_children_and_skips_the_rest() {
+    let h = Harness::new();
+    let pid_file = h.dir.path().join("sleep.pid");
+    let j = job(vec![
+        sleeper(&pid_file),
+        run_when("echo always", When::Always),
+    ]);
+    let rec = Recorder {
+        cancel_when_ready: true,
+        ..Default::default()
+    };
+    let began = Instant::now();
+    let end = h.run(&j, &rec).await;
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        began.elapsed()
+    );
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        gone_within(pid, Duration::from_secs(3)).await,
+        "sleep {pid} survived"
+    );
+    assert_eq!(rec.step_end(1), finished(Outcome::Canceled, None));
+    assert_eq!(rec.started(), [0, 1]);
+    assert_eq!(
+        end,
+        JobEnd::Finished(JobFinished {
+            outcome: Outcome::Canceled,
+            message: None
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_lost_job_is_killed_and_not_finished() {
+    let h = Harness::new();
+    let pid_file = h.dir.path().join("sleep.pid");
+    let j = job(vec![sleeper(&pid_file)]);
+    let rec = Recorder {
+        lose_when_ready: true,
+        ..Default::default()
+    };
+    let end = h.run(&j, &rec).await;
+    assert_eq!(end, JobEnd::Lost);
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        gone_within(pid, Duration::from_secs(3)).await,
+        "sleep {pid} survived"
+    );
+    assert_eq!(rec.job_end(), None);
+    assert_eq!(rec.step_end(1), None);
+}
+
+#[tokio::test]
+async fn shutdown_stops_the_job_as_an_infrastructure_failure() {
+    let h = Harness::new();
+    let pid_file = h.dir.path().join("sleep.pid");
+    let j = job(vec![sleeper(&pid_file)]);
+    let rec = Recorder::default();
+    let stop = Stop::new();
+    let trigger = async {
+        while !rec.ready.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.trigger(StopReason::Shutdown);
+    };
+    let began = Instant::now();
+    let (end, ()) = tokio::join!(h.run_with(&j, &rec, &stop), trigger);
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(
+        end,
+        JobEnd::Finished(JobFinished {
+            outcome: Outcome::InfrastructureFail,
+            message: Some("runner stopped".into())
+        })
+    );
+    assert_eq!(
+        rec.step_end(1).unwrap().outcome,
+        Outcome::InfrastructureFail
+    );
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        gone_within(pid, Duration::from_secs(3)).await,
+        "sleep {pid} survived"
+    );
+}
+
+#[tokio::test]
+async fn step_environment_wins_over_job_environment() {
+    let h = Harness::new();
+    let mut step = run("echo \"A=$A B=$B C=$C\"");
+    step.environment = vec![("A".into(), "step".into()), ("C".into(), "step-c".into())];
+    let mut j = job(vec![Step::Run(step), Step::Run(run("echo \"A=$A\""))]);
+    j.env = vec![
+        ("A".into(), "job".into()),
+        ("B".into(), "first".into()),
+        ("B".into(), "second".into()),
+    ];
+    let rec = Recorder::default();
+    h.run(&j, &rec).await;
+    assert_eq!(rec.output(1), "A=step B=second C=step-c\n");
+    assert_eq!(rec.output(2), "A=job\n");
+}
+
+#[tokio::test]
+async fn working_directories_resolve_inside_the_job_root() {
+    let h = Harness::new();
+    let mut step = run("pwd");
+    step.working_directory = Some("sub/dir".into());
+    let mut j = job(vec![
+        Step::Run(step),
+        Step::Run(RunStep {
+            working_directory: Some("~".into()),
+            ..run("pwd")
+        }),
+    ]);
+    j.working_directory = "~/src".into();
+    let rec = Recorder::default();
+    h.run(&j, &rec).await;
+    let root = h.root_of(&j);
+    assert_eq!(
+        rec.output(1),
+        format!("{}\n", root.join("src/sub/dir").display())
+    );
+    assert_eq!(rec.output(2), format!("{}\n", root.display()));
+}
+
+#[tokio::test]
+async fn secrets_are_masked_in_real_output_even_when_written_in_pieces() {
+    let h = Harness::new();
+    let mut j = job(vec![Step::Run(run(
+        "printf 'pw=hunter2-'; sleep 0.5; printf 'secret done\\n'; echo \"$TOKEN\"; echo abc",
+    ))]);
+    j.env = vec![("TOKEN".into(), "tok-123456".into())];
+    j.masks = vec!["hunter2-secret".into(), "tok-123456".into(), "abc".into()];
+    let rec = Recorder::default();
+    h.run(&j, &rec).await;
+    assert_eq!(rec.output(1), "pw=******** done\n********\nabc\n");
+}
+
+#[tokio::test]
+async fn test_results_are_parsed_and_broken_reports_only_noted() {
+    let h = Harness::new();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit");
+    let j = job(vec![
+        Step::Run(run(&format!(
+            "mkdir -p results/py results/bad && cp {0}/pytest.xml results/py/ && cp {0}/broken.xml results/bad/ && echo notxml > results/readme.txt",
+            fixtures.display()
+        ))),
+        Step::StoreTestResults {
+            path: "results".into(),
+        },
+    ]);
+    let rec = Recorder::default();
+    h.run(&j, &rec).await;
+    let tests: Vec<_> = rec
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Tests(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tests.len(), 1);
+    assert_eq!(tests[0].tests.len(), 5);
+    let out = rec.output(2);
+    assert!(
+        out.contains("bad/broken.xml: not a readable JUnit report"),
+        "{out}"
+    );
+    assert!(out.contains("py/pytest.xml: 5 tests"), "{out}");
+    assert_eq!(rec.step_end(2).unwrap().outcome, Outcome::Success);
+    assert_eq!(rec.job_end().unwrap().outcome, Outcome::Success);
+}
+
+#[tokio::test]
+async fn artifacts_are_uploaded_under_their_destination_and_run_after_a_failure() {
+    let h = Harness::new();
+    let j = job(vec![
+        Step::Run(run(
+            "mkdir -p out/logs && echo one > out/a.txt && echo two > 'out/logs/b c.log' && ln -s /etc/passwd out/passwd && exit 1",
+        )),
+        Step::StoreArtifacts {
+            path: "out".into(),
+            destination: Some("reports".into()),
+        },
+        Step::StoreArtifacts {
+            path: "out/a.txt".into(),
+            destination: None,
+        },
+    ]);
+    let rec = Recorder::default();
+    h.run(&j, &rec).await;
+    let uploaded: Vec<_> = rec
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Artifact(p, b) => Some((p, String::from_utf8(b).unwrap())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        uploaded,
+        [
+            ("reports/a.txt".into(), "one\n".into()),
+            ("reports/logs/b c.log".into(), "two\n".into()),
+            ("out/a.txt".into(), "one\n".into()),
+        ]
+    );
+    assert!(
+        rec.output(2).contains("passwd: a link to outside"),
+        "{}",
+        rec.output(2)
+    );
+    assert_eq!(rec.step_end(2).unwrap().outcome, Outcome::Success);
+    assert_eq!(rec.job_end().unwrap().outcome, Outcome::Failed);
+}
+
+#[tokio::test]
+async fn a_server_without_artifact_uploads_fails_the_step_with_a_clear_line() {
+    let h = Harness::new();
+    let j = job(vec![
+        Step::Run(run("mkdir out && echo x > out/x")),
+        Step::StoreArtifacts {
+            path: "out".into(),
+            destination: None,
+        },
+    ]);
+    let rec = Recorder {
+        no_artifacts: true,
+        ..Default::default()
+    };
+    h.run(&j, &rec).await;
+    assert!(
+        rec.output(2)
+            .contains("does not accept artifact uploads yet (404"),
+        "{}",
+        rec.output(2)
+    );
+    assert_eq!(rec.step_end(2).unwrap().outcome, Outcome::Failed);
+    assert_eq!(rec.job_end().unwrap().outcome, Outcome::Failed);
+}
+
+#[tokio::test]
+async fn an_id_that_is_not_a_uuid_never_names_a_directory() {
+    let h = Harness::new();
+    let mut j = job(vec![Step::Run(run("touch escaped"))]);
+    j.id = "../../escape".into();
+    let rec = Recorder::default();
+    h.run(&j, &rec).await;
+    assert_eq!(rec.job_end().unwrap().outcome, Outcome::InfrastructureFail);
+    assert!(rec.started().is_empty());
+    assert!(!h.dir.path().join("escaped").exists());
+}
