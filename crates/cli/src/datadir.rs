@@ -63,6 +63,37 @@ pub fn key(dir: &Path, name: &str) -> anyhow::Result<[u8; 32]> {
     Ok(key)
 }
 
+/// The embedded runner's token, kept across restarts (mode 0600).
+pub const RUNNER_TOKEN_FILE: &str = "runner.token";
+
+/// The secret text in `dir/name`, if the file exists.
+pub fn read_secret(dir: &Path, name: &str) -> anyhow::Result<Option<String>> {
+    let path = dir.join(name);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Some(text.trim().to_owned()))
+}
+
+/// Writes `value` to `dir/name` with mode 0600, replacing the file atomically.
+pub fn write_secret(dir: &Path, name: &str, value: &str) -> anyhow::Result<()> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let _ = fs::remove_file(&tmp);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    file.write_all(value.as_bytes())?;
+    file.sync_all()?;
+    fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
 fn hex_decode(s: &str) -> Option<[u8; 32]> {
     if s.len() != 64 || !s.is_ascii() {
         return None;

@@ -3,8 +3,13 @@
 use crate::datadir;
 use crate::settings::Settings;
 use anyhow::{Context, anyhow};
+use circlet_core::token::{self, TokenKind, TokenName};
+use circlet_runner::RunnerConfig;
+use circlet_server::tokens::{self, Actor};
 use circlet_server::{AppState, ServerConfig, SessionKey};
 use circlet_store::Store;
+use secrecy::SecretString;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use tokio::net::TcpListener;
 
 /// Prepares the data dir, keys and store, binds, and serves until SIGINT or SIGTERM.
@@ -26,17 +31,97 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     config.max_body_bytes = settings.max_body_bytes;
     config.max_token_lifetime_days = settings.max_token_lifetime_days;
     config.repo_cache_dir = settings.data_dir.join("repos");
+    config.runner_timeout = std::time::Duration::from_secs(settings.runner_timeout_secs);
     tracing::info!(
         "circlet listening on http://{addr} (public URL {public_url}, {:?} store)",
         store.kind()
     );
     let state = AppState::new(store.clone(), config);
-    circlet_server::serve(listener, state, shutdown_signal())
+    // The embedded runner speaks the runner protocol to this very server, over loopback.
+    let (stop_runner, runner_stopped) = tokio::sync::oneshot::channel::<()>();
+    let runner = match settings.runners {
+        0 => None,
+        n => {
+            let token = embedded_runner_token(&store, &settings).await?;
+            let config = RunnerConfig {
+                server: format!("http://{}", loopback(addr)),
+                token,
+                work_dir: settings.data_dir.join("runner-work"),
+                concurrency: n,
+                name: format!("embedded ({})", circlet_runner::default_name()),
+            };
+            Some(tokio::spawn(circlet_runner::run(config, async {
+                let _ = runner_stopped.await;
+            })))
+        }
+    };
+    // On a signal, the runner stops first (its jobs report while the server still listens),
+    // then the server stops accepting and finishes in-flight requests.
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop_runner.send(());
+        if let Some(runner) = runner {
+            match runner.await {
+                Ok(Err(e)) => tracing::warn!("embedded runner: {e:#}"),
+                Err(e) => tracing::warn!("embedded runner task failed: {e}"),
+                Ok(Ok(())) => {}
+            }
+        }
+    };
+    circlet_server::serve(listener, state, shutdown)
         .await
         .context("server failed")?;
     store.close().await;
     tracing::info!("circlet stopped");
     Ok(())
+}
+
+/// Where the embedded runner reaches this server: the bound address, with a wildcard address
+/// replaced by loopback.
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
+        _ => addr,
+    }
+}
+
+/// The embedded runner's token: the one kept in the data dir while the store still knows it,
+/// otherwise a new one (a replica sharing the database has its own data dir, so its own token).
+async fn embedded_runner_token(store: &Store, settings: &Settings) -> anyhow::Result<SecretString> {
+    if let Some(value) = datadir::read_secret(&settings.data_dir, datadir::RUNNER_TOKEN_FILE)?
+        && let Some(checked) = token::check(&value)
+        && checked.kind == TokenKind::Runner
+        && store.tokens().by_digest(&checked.digest).await?.is_some()
+    {
+        return Ok(SecretString::from(value));
+    }
+    let name = TokenName::parse(
+        &format!("embedded runner ({})", circlet_runner::default_name()),
+        "name",
+    )?;
+    let actor = Actor {
+        user_id: None,
+        login: "circlet-serve".into(),
+        address: "local".into(),
+    };
+    let (value, record) = tokens::issue_runner(store, &name, &actor)
+        .await
+        .map_err(|e| anyhow!("cannot create the embedded runner's token: {e}"))?;
+    datadir::write_secret(
+        &settings.data_dir,
+        datadir::RUNNER_TOKEN_FILE,
+        value.expose(),
+    )?;
+    tracing::info!(
+        "created a runner token for the embedded runner (id {})",
+        record.uuid
+    );
+    Ok(SecretString::from(value.expose().to_owned()))
 }
 
 /// Connects to the configured database and applies migrations.

@@ -31,6 +31,14 @@ pub struct Overrides {
     /// Longest lifetime of a new API token, in days; unset allows tokens that never expire.
     #[arg(long, env = "CIRCLET_MAX_TOKEN_LIFETIME_DAYS", global = true)]
     max_token_lifetime_days: Option<u32>,
+    /// Jobs `serve` runs itself, at once, on this host; 0 leaves all work to `circlet runner`
+    /// processes [default: 1].
+    #[arg(long, env = "CIRCLET_RUNNERS", global = true)]
+    runners: Option<usize>,
+    /// Seconds without a heartbeat after which a running job ends `infrastructure_fail`
+    /// [default: 60].
+    #[arg(long, env = "CIRCLET_RUNNER_TIMEOUT_SECS", global = true)]
+    runner_timeout_secs: Option<u64>,
 }
 
 /// The config file's keys: the same names as the flags, with `_` for `-`.
@@ -43,6 +51,8 @@ struct FileSettings {
     public_url: Option<String>,
     max_body_bytes: Option<usize>,
     max_token_lifetime_days: Option<u32>,
+    runners: Option<usize>,
+    runner_timeout_secs: Option<u64>,
 }
 
 /// The effective, validated settings.
@@ -60,6 +70,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Longest lifetime of a new API token, in days.
     pub max_token_lifetime_days: Option<u32>,
+    /// How many jobs the embedded runner runs at once (0: no embedded runner).
+    pub runners: usize,
+    /// Seconds without a heartbeat before a running job is given up.
+    pub runner_timeout_secs: u64,
     /// Where the settings came from, for `config check`.
     pub config_file: Option<PathBuf>,
 }
@@ -116,8 +130,22 @@ impl Settings {
         if max_token_lifetime_days.is_some_and(|d| !(1..=36_500).contains(&d)) {
             bail!("max token lifetime must be 1 to 36500 days");
         }
+        let runners = o.runners.or(file.runners).unwrap_or(1);
+        if runners > 64 {
+            bail!("runners must be 0 to 64");
+        }
+        let runner_timeout_secs = o
+            .runner_timeout_secs
+            .or(file.runner_timeout_secs)
+            .unwrap_or(60);
+        // Runners heartbeat every 5 s; a shorter timeout would end healthy jobs.
+        if !(10..=86_400).contains(&runner_timeout_secs) {
+            bail!("runner timeout must be 10 to 86400 seconds");
+        }
         Ok(Settings {
             listen,
+            runners,
+            runner_timeout_secs,
             data_dir,
             database_url,
             public_url,
@@ -131,7 +159,7 @@ impl Settings {
     pub fn describe(&self) -> String {
         let keys = self.data_dir.join(crate::datadir::SESSION_KEY_FILE);
         format!(
-            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nsession_key = {}\nenv_key = {}\n",
+            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nsession_key = {}\nenv_key = {}\n",
             self.config_file
                 .as_ref()
                 .map_or("(none)".into(), |p| format!("\"{}\"", p.display())),
@@ -145,6 +173,8 @@ impl Settings {
             self.max_token_lifetime_days
                 .map_or("\"(none: tokens may never expire)\"".into(), |d| d
                     .to_string()),
+            self.runners,
+            self.runner_timeout_secs,
             key_state(&keys),
             key_state(&self.data_dir.join(crate::datadir::ENV_KEY_FILE)),
         )

@@ -9,6 +9,7 @@
 //! `admin audit` against a running server).
 
 mod admin;
+mod builds;
 mod config;
 mod login;
 mod runner;

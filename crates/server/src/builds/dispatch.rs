@@ -53,10 +53,12 @@ async fn claimed(state: &AppState, job: JobRecord) -> Result<ClaimedJob, ApiErro
         .map_err(|e| ApiError::Invalid(format!("stored job definition is unreadable: {e}")))?;
     let build_parameters: BTreeMap<String, String> =
         serde_json::from_str(&job.build_parameters).unwrap_or_default();
-    let mut messages = definition.executor_notes.clone();
-    if messages.is_empty() {
-        messages.push("circlet runs this job's steps in a shell on the runner's host.".into());
-    }
+    let mut messages: Vec<String> = definition
+        .executor_notes
+        .iter()
+        .map(|note| format!("The config asks for {note}; circlet does not provide it."))
+        .collect();
+    messages.push("circlet runs this job's steps in a shell on the runner's host.".into());
     let env = job_env(state, &project, &job, &build_parameters, &definition);
     Ok(ClaimedJob {
         id: job.uuid.to_string(),

@@ -73,10 +73,11 @@ pub struct Repos {
 }
 
 impl Repos {
-    /// Mirrors live under `root` (created when first needed).
+    /// Mirrors live under `root` (created when first needed; made absolute now, since git
+    /// runs with other working directories).
     pub fn new(root: PathBuf) -> Self {
         Repos {
-            root,
+            root: std::path::absolute(&root).unwrap_or(root),
             locks: Mutex::new(HashMap::new()),
         }
     }

@@ -84,6 +84,8 @@ async fn runner(app: &TestApp) -> i64 {
 async fn running_job(app: &TestApp, project: &Project, branch: &str) -> JobRecord {
     let new = NewPipeline {
         project_id: project.id,
+        number: None,
+        commit_json: String::new(),
         trigger_type: "api".into(),
         actor_id: None,
         actor_login: "tester".into(),
