@@ -4,6 +4,8 @@
 mod api;
 mod app;
 mod browser;
+mod builds;
+mod gitrepo;
 mod tokens;
 mod ui;
 mod ui_admin;
