@@ -221,7 +221,10 @@ impl PlayedRunner {
         let r = rb.send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
-        assert!(status < 500, "runner call {path}: server error {status}: {text}");
+        assert!(
+            status < 500,
+            "runner call {path}: server error {status}: {text}"
+        );
         Raw { status, text }
     }
 
@@ -250,20 +253,27 @@ impl PlayedRunner {
 
     /// A heartbeat: the raw reply.
     pub async fn heartbeat(&self, id: &str) -> Raw {
-        self.post(&format!("/jobs/{id}/heartbeat"), None, None).await
+        self.post(&format!("/jobs/{id}/heartbeat"), None, None)
+            .await
     }
 
     /// Step `index` began; must answer 204.
     pub async fn start_step(&self, id: &str, index: u32, name: &str, command: Option<&str>) {
         let body = serde_json::json!({"index": index, "name": name, "command": command});
-        let r = self.post(&format!("/jobs/{id}/steps"), Some(&body), None).await;
+        let r = self
+            .post(&format!("/jobs/{id}/steps"), Some(&body), None)
+            .await;
         assert_eq!(r.status, 204, "{}", r.text);
     }
 
     /// A chunk of step `index`'s output; must answer 204.
     pub async fn output(&self, id: &str, index: u32, text: &str) {
         let r = self
-            .post(&format!("/jobs/{id}/steps/{index}/output"), None, Some(text))
+            .post(
+                &format!("/jobs/{id}/steps/{index}/output"),
+                None,
+                Some(text),
+            )
             .await;
         assert_eq!(r.status, 204, "{}", r.text);
     }
@@ -272,7 +282,11 @@ impl PlayedRunner {
     pub async fn finish_step(&self, id: &str, index: u32, outcome: &str, exit_code: Option<i32>) {
         let body = serde_json::json!({"outcome": outcome, "exit_code": exit_code});
         let r = self
-            .post(&format!("/jobs/{id}/steps/{index}/finish"), Some(&body), None)
+            .post(
+                &format!("/jobs/{id}/steps/{index}/finish"),
+                Some(&body),
+                None,
+            )
             .await;
         assert_eq!(r.status, 204, "{}", r.text);
     }

@@ -17,7 +17,10 @@ impl GitRepo {
             dir: tempfile::tempdir().expect("temp dir for a repository"),
         };
         repo.git(&["init", "--quiet", "--initial-branch=main", "."]);
-        repo.commit(&[(".circleci/config.yml", config)], "first commit\n\nwith a body");
+        repo.commit(
+            &[(".circleci/config.yml", config)],
+            "first commit\n\nwith a body",
+        );
         repo
     }
 
@@ -48,7 +51,12 @@ impl GitRepo {
         let exists = Command::new("git")
             .arg("-C")
             .arg(self.path())
-            .args(["rev-parse", "--verify", "--quiet", &format!("refs/heads/{branch}")])
+            .args([
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("refs/heads/{branch}"),
+            ])
             .output()
             .unwrap()
             .status

@@ -61,7 +61,12 @@ async fn newest_pipeline_jobs(fx: &Fx) -> Vec<String> {
     let ws = fx.get(&format!("/api/v2/pipeline/{pid}/workflow")).await;
     let mut names = Vec::new();
     for w in ws.body["items"].as_array().unwrap() {
-        let jobs = fx.get(&format!("/api/v2/workflow/{}/job", w["id"].as_str().unwrap())).await;
+        let jobs = fx
+            .get(&format!(
+                "/api/v2/workflow/{}/job",
+                w["id"].as_str().unwrap()
+            ))
+            .await;
         for j in jobs.body["items"].as_array().unwrap() {
             names.push(j["name"].as_str().unwrap().to_owned());
         }
