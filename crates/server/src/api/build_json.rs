@@ -47,9 +47,8 @@ impl Cache {
         pipeline_id: i64,
         id: i64,
     ) -> Result<WorkflowRecord, ApiError> {
-        if !self.workflows.contains_key(&pipeline_id) {
-            let all = state.store.builds().workflows(pipeline_id).await?;
-            self.workflows.insert(pipeline_id, all);
+        if let std::collections::hash_map::Entry::Vacant(e) = self.workflows.entry(pipeline_id) {
+            e.insert(state.store.builds().workflows(pipeline_id).await?);
         }
         self.workflows
             .get(&pipeline_id)

@@ -345,5 +345,20 @@ both_backends! {
         assert_eq!(w.body["status"], "canceled", "{}", w.text);
         assert!(WORKFLOW_STATUSES.contains(&w.body["status"].as_str().unwrap()));
         assert_eq!(runner.claim().await, None, "nothing of a canceled workflow runs");
+
+        // Canceled while a job runs: the status stays within the v2 enum until the runner stops.
+        let made = fx.v2_trigger(&json!({"branch": "main"})).await;
+        let pid = made["id"].as_str().unwrap();
+        let ws = fx.get(&format!("/api/v2/pipeline/{pid}/workflow")).await;
+        let wid = ws.body["items"][0]["id"].as_str().unwrap().to_owned();
+        let job = runner.claim_some().await;
+        fx.post_empty(&format!("/api/v2/workflow/{wid}/cancel")).await.status_is(202);
+        let w = fx.get(&format!("/api/v2/workflow/{wid}")).await;
+        assert_eq!(w.body["status"], "canceled", "{}", w.text);
+        let hb = runner.heartbeat(crate::builds::id_of(&job)).await;
+        assert_eq!(hb.json(), json!({"cancel": true}));
+        runner.finish(crate::builds::id_of(&job), "canceled").await;
+        let w = fx.get(&format!("/api/v2/workflow/{wid}")).await;
+        assert_eq!(w.body["status"], "canceled", "{}", w.text);
     }
 }
