@@ -108,8 +108,11 @@ impl JobState {
 /// A workflow's status (API v2), from its jobs' states.
 pub fn workflow_status(jobs: &[JobState], canceled: bool) -> &'static str {
     if jobs.iter().any(|s| !s.is_final()) {
+        // A canceled workflow is `canceled` at once, as on CircleCI, even while a running job
+        // is still stopping: API v2's status enum has no "canceling", and strict clients
+        // reject values outside it.
         return if canceled {
-            "canceling"
+            "canceled"
         } else if jobs.iter().any(|s| {
             matches!(
                 s,
@@ -160,7 +163,7 @@ mod tests {
         assert_eq!(workflow_status(&[Success, Success], false), "success");
         assert_eq!(workflow_status(&[Failed, NotRun], false), "failed");
         assert_eq!(workflow_status(&[Canceled, NotRun], true), "canceled");
-        assert_eq!(workflow_status(&[Running], true), "canceling");
+        assert_eq!(workflow_status(&[Running], true), "canceled");
         assert_eq!(
             workflow_status(&[Success, InfrastructureFail], false),
             "error"

@@ -923,7 +923,9 @@ impl Builds<'_> {
 
     /// A job's steps: (index, name, state, exit code, started, stopped).
     pub async fn steps(&self, job_id: i64) -> Result<Vec<StepRecord>, StoreError> {
-        let sql = "SELECT idx, name, state, exit_code, started_at, stopped_at FROM job_steps WHERE job_id = $1 ORDER BY idx";
+        // `idx` and `seq` (below) are INTEGER columns: PostgreSQL answers INT4, read here as i64.
+        let sql = "SELECT CAST(idx AS BIGINT) AS idx, name, state, exit_code, started_at, stopped_at FROM job_steps \
+                   WHERE job_id = $1 ORDER BY idx";
         Ok(on_pool!(self.0, pool => sqlx::query_as(sql).bind(job_id).fetch_all(pool).await)?)
     }
 
@@ -934,7 +936,8 @@ impl Builds<'_> {
         idx: i64,
         after_seq: i64,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let sql = "SELECT seq, text FROM job_output WHERE job_id = $1 AND step_idx = $2 AND seq > $3 ORDER BY seq";
+        let sql = "SELECT CAST(seq AS BIGINT), text FROM job_output WHERE job_id = $1 AND step_idx = $2 AND seq > $3 \
+                   ORDER BY seq";
         Ok(
             on_pool!(self.0, pool => sqlx::query_as(sql).bind(job_id).bind(idx).bind(after_seq).fetch_all(pool).await)?,
         )

@@ -35,8 +35,8 @@ impl Builds<'_> {
 
     /// The sequence number the next output chunk of step `idx` gets.
     pub async fn next_output_seq(&self, job_id: i64, idx: i64) -> Result<i64, StoreError> {
-        let sql =
-            "SELECT COALESCE(MAX(seq), 0) + 1 FROM job_output WHERE job_id = $1 AND step_idx = $2";
+        // `seq` is an INTEGER column: PostgreSQL answers INT4, which does not decode as i64.
+        let sql = "SELECT CAST(COALESCE(MAX(seq), 0) + 1 AS BIGINT) FROM job_output WHERE job_id = $1 AND step_idx = $2";
         Ok(
             on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(job_id).bind(idx).fetch_one(pool).await)?,
         )

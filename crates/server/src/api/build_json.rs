@@ -228,6 +228,18 @@ async fn steps_json(
     job: &JobRecord,
 ) -> Result<Value, ApiError> {
     let steps = state.store.builds().steps(job.id).await?;
+    // A step's command comes from the job's definition: the runner reports steps by their
+    // position in it, and the store keeps no copy of the command.
+    let definition: Option<circlet_core::ci_config::Job> = serde_json::from_str(&job.spec).ok();
+    let command_of = |idx: i64| -> Value {
+        let step = usize::try_from(idx)
+            .ok()
+            .and_then(|i| definition.as_ref()?.steps.get(i));
+        match step {
+            Some(circlet_core::ci_config::Step::Run(run)) => Value::String(run.command.clone()),
+            _ => Value::Null,
+        }
+    };
     let mut out = Vec::with_capacity(steps.len());
     for st in steps {
         let failed = matches!(
@@ -250,7 +262,7 @@ async fn steps_json(
                 "step": st.idx,
                 "type": "test",
                 "status": st.state,
-                "bash_command": null,
+                "bash_command": command_of(st.idx),
                 "exit_code": st.exit_code,
                 "start_time": iso(st.started_at),
                 "end_time": iso_opt(st.stopped_at),

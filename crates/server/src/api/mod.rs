@@ -67,6 +67,28 @@ where
     }
 }
 
+/// A raw request body (for handlers that read JSON or forms themselves) whose rejections come
+/// back as `{"message": …}`: a body over the limit is a JSON 413, not axum's plain-text one.
+pub struct RawBody(pub axum::body::Bytes);
+
+impl<S> FromRequest<S> for RawBody
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => Ok(RawBody(bytes)),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::Rejected(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body is too large".into(),
+            )),
+            Err(r) => Err(ApiError::Invalid(r.body_text())),
+        }
+    }
+}
+
 /// Marks a response that carries a token value: no cache may keep it.
 pub fn no_store(mut response: axum::response::Response) -> axum::response::Response {
     response.headers_mut().insert(

@@ -1,7 +1,7 @@
 //! The runner protocol (`/api/runner/v1/…`, see `circlet_core::runner_protocol`): runners claim
 //! jobs, heartbeat, stream step output and report how steps and jobs ended.
 
-use super::ApiJson;
+use super::{ApiJson, RawBody};
 use crate::auth::runner::Runner;
 use crate::builds::{dispatch, leak_guard};
 use crate::error::ApiError;
@@ -107,9 +107,11 @@ pub async fn output(
     runner: Runner,
     Path((id, index)): Path<(String, u32)>,
     Query(q): Query<OutputQuery>,
-    body: String,
+    RawBody(body): RawBody,
 ) -> Result<StatusCode, ApiError> {
     let job = held(&state, &runner, &id).await?;
+    let body = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::Invalid("Output must be UTF-8 text".into()))?;
     if body.len() > MAX_OUTPUT_CHUNK {
         return Err(ApiError::Rejected(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -2,6 +2,7 @@
 //! cancel, and reading builds (lists, one build, its tests, `/recent-builds`, `/projects`).
 //! A v1.1 "build" is a job; the JSON is made in [`super::build_json`].
 
+use super::RawBody;
 use super::build_json::{self, Cache};
 use super::projects::slug_from;
 use crate::auth::access::authorize;
@@ -10,7 +11,6 @@ use crate::builds::trigger::{self, TriggerRequest, Triggered};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -246,7 +246,7 @@ struct TriggerBody {
     build_parameters: BTreeMap<String, String>,
 }
 
-fn read_trigger_body(headers: &HeaderMap, body: &Bytes) -> Result<TriggerBody, ApiError> {
+fn read_trigger_body(headers: &HeaderMap, body: &[u8]) -> Result<TriggerBody, ApiError> {
     let mut out = TriggerBody::default();
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(out);
@@ -332,7 +332,7 @@ pub async fn trigger_branch(
     caller: Caller,
     Path(params): Params,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let body = read_trigger_body(&headers, &body)?;
     let branch = param(&params, "branch").map(str::to_owned);
@@ -346,7 +346,7 @@ pub async fn trigger_project(
     caller: Caller,
     Path(params): Params,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let body = read_trigger_body(&headers, &body)?;
     run_v1_trigger(&state, &caller, &params, body, None, true).await
@@ -436,7 +436,7 @@ pub async fn trigger_pipeline(
     caller: Caller,
     Path(params): Params,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let body = read_trigger_body(&headers, &body)?;
     let slug = slug_from(&params)?;

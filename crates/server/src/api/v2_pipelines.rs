@@ -1,6 +1,7 @@
 //! API v2 pipelines, workflows and jobs: trigger a pipeline, read pipelines (paged), their
 //! workflows and jobs, cancel a workflow or a job. Users only (personal tokens or sessions).
 
+use super::RawBody;
 use super::build_json::{self, v2_job, v2_pipeline, v2_workflow, v2_workflow_job};
 use super::projects::slug_from;
 use crate::auth::access::authorize;
@@ -9,7 +10,6 @@ use crate::builds::trigger::{self, TriggerRequest};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use base64::Engine;
@@ -58,7 +58,7 @@ pub async fn trigger_pipeline(
     State(state): State<AppState>,
     caller: Caller,
     Path(params): Params,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let project = project(&state, &caller, &params, Action::Trigger).await?;
     let user = caller.require_user()?;

@@ -3,7 +3,7 @@
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::TokenName;
 use circlet_core::{BranchName, DisplayName, Email, Login, Password, ProjectSlug, RepoUrl};
-use circlet_server::tokens::{Actor, issue_personal, issue_project};
+use circlet_server::tokens::{Actor, issue_personal, issue_project, issue_runner};
 use circlet_server::{AppState, ServerConfig, SessionKey};
 use circlet_store::testkit::TestDb;
 use circlet_store::{BackendKind, NewProject, NewUser, Project, Store, TokenRecord, User};
@@ -83,6 +83,8 @@ pub struct TestApp {
     /// Direct store access, for arranging and checking.
     pub store: Store,
     _db: TestDb,
+    /// This server's own repo cache (`repo_cache_dir`), so tests never share mirrors.
+    _repos: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
 }
 
@@ -104,6 +106,8 @@ impl TestApp {
             url.clone(),
             SessionKey::new(circlet_core::secret::random_bytes()),
         );
+        let repos = tempfile::tempdir().unwrap();
+        config.repo_cache_dir = repos.path().join("mirrors");
         tune(&mut config);
         let state = AppState::new(store.clone(), config);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -120,6 +124,7 @@ impl TestApp {
             state,
             store,
             _db: db,
+            _repos: repos,
             _stop: stop,
         }
     }
@@ -208,6 +213,33 @@ impl TestApp {
             public,
         };
         self.store.projects().create(&new, owner.id).await.unwrap()
+    }
+
+    /// Adds a project at `slug` built from the repository at `repo_url` (a `file:///…` URL of a
+    /// [`crate::gitrepo::GitRepo`]), default branch `main`, with `owner` as its admin.
+    pub async fn project_with_repo(
+        &self,
+        owner: &User,
+        slug: &str,
+        repo_url: &str,
+        public: bool,
+    ) -> Project {
+        let new = NewProject {
+            repo_url: RepoUrl::parse(repo_url).unwrap(),
+            slug: ProjectSlug::parse(slug).unwrap(),
+            default_branch: BranchName::parse("main").unwrap(),
+            public,
+        };
+        self.store.projects().create(&new, owner.id).await.unwrap()
+    }
+
+    /// A new runner token named `name`, issued as the admin CLI would.
+    pub async fn runner_token(&self, name: &str) -> String {
+        let name = TokenName::parse(name, "name").unwrap();
+        let (value, _) = issue_runner(&self.store, &name, &test_actor())
+            .await
+            .unwrap();
+        value.expose().to_owned()
     }
 
     /// A new personal token of `user` that never expires, issued as the admin CLI would.

@@ -5,6 +5,8 @@ mod api;
 mod app;
 mod badges;
 mod browser;
+mod builds;
+mod gitrepo;
 mod tokens;
 mod ui;
 mod ui_admin;

@@ -1,9 +1,10 @@
 //! The authorization matrix: every endpoint that exists × every kind of caller, on a private and
 //! on a public project, in one table. A later issue adds an endpoint by adding a row.
 
-use super::{DENIED, LOGIN_REQUIRED, NO_PROJECT, Reply};
+use super::{DENIED, LOGIN_REQUIRED, NO_PROJECT, Reply, send};
 use crate::app::TestApp;
 use crate::both_backends;
+use crate::gitrepo::GitRepo;
 use circlet_core::Role;
 use circlet_core::scope::ProjectScope;
 use circlet_store::Project;
@@ -62,6 +63,9 @@ enum Want {
     Denied,
     /// 404 "Project not found"
     Hidden,
+    /// 404 with this message: a thing addressed by id (a pipeline, a workflow) that the caller
+    /// may not see answers like one that does not exist.
+    Gone(&'static str),
 }
 
 const OK: Want = Want::Pass(200);
@@ -69,6 +73,9 @@ const NEW: Want = Want::Pass(201);
 const L401: Want = Want::Login;
 const D403: Want = Want::Denied;
 const N404: Want = Want::Hidden;
+const ACC: Want = Want::Pass(202);
+const P404: Want = Want::Gone("Pipeline not found");
+const W404: Want = Want::Gone("Workflow not found");
 
 impl Want {
     fn status(self) -> u16 {
@@ -76,7 +83,7 @@ impl Want {
             Want::Pass(s) => s,
             Want::Login => 401,
             Want::Denied => 403,
-            Want::Hidden => 404,
+            Want::Hidden | Want::Gone(_) => 404,
         }
     }
 
@@ -86,7 +93,14 @@ impl Want {
             Want::Login => Some(LOGIN_REQUIRED),
             Want::Denied => Some(DENIED),
             Want::Hidden => Some(NO_PROJECT),
+            Want::Gone(message) => Some(message),
         }
+    }
+
+    /// Whether the caller is told "no such thing", which must read exactly like a thing that
+    /// does not exist.
+    fn hidden(self) -> bool {
+        matches!(self, Want::Hidden | Want::Gone(_))
     }
 
     /// Whether `got` is this cell's answer for an endpoint answering with `content`.
@@ -128,7 +142,9 @@ enum Content {
 struct Row {
     method: Method,
     /// `{slug}` becomes the project's slug; `{token}` the id of a fresh project token of that
-    /// project, made for this cell (something to delete).
+    /// project, made for this cell (something to delete); `{build}`, `{pipeline}` and
+    /// `{workflow}` the finished build (number 1) the project was given, its pipeline's and its
+    /// workflow's ids.
     path: &'static str,
     body: Option<Value>,
     content: Content,
@@ -210,14 +226,100 @@ fn rows() -> Vec<Row> {
         get_row(Content::Xml, "/cc.xml",
             /* private */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401],
             /* public  */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401]),
+        // Issue 4: builds. Reading builds is `ReadBuilds` (project tokens: `all` only);
+        // triggering, retrying and canceling need the write role, never a project token.
+        row(M::GET,    "/api/v1.1/project/{slug}",               None,
+            /* private */ [OK,   OK,   OK,  N404, OK,  OK,   D403, D403, N404, N404],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  OK,   D403, D403, OK,   OK]),
+        row(M::GET,    "/api/v1.1/project/{slug}/tree/main",     None,
+            /* private */ [OK,   OK,   OK,  N404, OK,  OK,   D403, D403, N404, N404],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  OK,   D403, D403, OK,   OK]),
+        row(M::GET,    "/api/v1.1/project/{slug}/{build}",       None,
+            /* private */ [OK,   OK,   OK,  N404, OK,  OK,   D403, D403, N404, N404],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  OK,   D403, D403, OK,   OK]),
+        row(M::GET,    "/api/v1.1/project/{slug}/{build}/tests", None,
+            /* private */ [OK,   OK,   OK,  N404, OK,  OK,   D403, D403, N404, N404],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  OK,   D403, D403, OK,   OK]),
+        row(M::GET,    "/api/v1.1/project/{slug}/{build}/output/0/0", None,
+            /* private */ [OK,   OK,   OK,  N404, OK,  OK,   D403, D403, N404, N404],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  OK,   D403, D403, OK,   OK]),
+        row(M::POST,   "/api/v1.1/project/{slug}/tree/main",     only_build(),
+            /* private */ [D403, NEW,  NEW, N404, NEW, D403, D403, D403, N404, N404],
+            /* public  */ [D403, NEW,  NEW, D403, NEW, D403, D403, D403, D403, L401]),
+        row(M::POST,   "/api/v1.1/project/{slug}",               Some(json!({"job": "build"})),
+            /* private */ [D403, NEW,  NEW, N404, NEW, D403, D403, D403, N404, N404],
+            /* public  */ [D403, NEW,  NEW, D403, NEW, D403, D403, D403, D403, L401]),
+        row(M::POST,   "/api/v1.1/project/{slug}/build",         None,
+            /* private */ [D403, OK,   OK,  N404, OK,  D403, D403, D403, N404, N404],
+            /* public  */ [D403, OK,   OK,  D403, OK,  D403, D403, D403, D403, L401]),
+        row(M::POST,   "/api/v1.1/project/{slug}/{build}/retry", None,
+            /* private */ [D403, NEW,  NEW, N404, NEW, D403, D403, D403, N404, N404],
+            /* public  */ [D403, NEW,  NEW, D403, NEW, D403, D403, D403, D403, L401]),
+        row(M::POST,   "/api/v1.1/project/{slug}/{build}/cancel", None,
+            /* private */ [D403, OK,   OK,  N404, OK,  D403, D403, D403, N404, N404],
+            /* public  */ [D403, OK,   OK,  D403, OK,  D403, D403, D403, D403, L401]),
+        row(M::GET,    "/api/v1.1/recent-builds",                None,
+            /* private */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401]),
+        row(M::GET,    "/api/v1.1/projects",                     None,
+            /* private */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401]),
+        row(M::POST,   "/api/v2/project/{slug}/pipeline",        Some(json!({})),
+            /* private */ [D403, NEW,  NEW, N404, NEW, L401, L401, L401, L401, L401],
+            /* public  */ [D403, NEW,  NEW, D403, NEW, L401, L401, L401, L401, L401]),
+        row(M::GET,    "/api/v2/project/{slug}/pipeline",        None,
+            /* private */ [OK,   OK,   OK,  N404, OK,  L401, L401, L401, L401, L401],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401]),
+        row(M::GET,    "/api/v2/project/{slug}/pipeline/1",      None,
+            /* private */ [OK,   OK,   OK,  N404, OK,  L401, L401, L401, L401, L401],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401]),
+        row(M::GET,    "/api/v2/project/{slug}/job/{build}",     None,
+            /* private */ [OK,   OK,   OK,  N404, OK,  L401, L401, L401, L401, L401],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401]),
+        row(M::POST,   "/api/v2/project/{slug}/job/{build}/cancel", None,
+            /* private */ [D403, OK,   OK,  N404, OK,  L401, L401, L401, L401, L401],
+            /* public  */ [D403, OK,   OK,  D403, OK,  L401, L401, L401, L401, L401]),
+        row(M::GET,    "/api/v2/pipeline/{pipeline}",            None,
+            /* private */ [OK,   OK,   OK,  P404, OK,  L401, L401, L401, L401, L401],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401]),
+        row(M::GET,    "/api/v2/pipeline/{pipeline}/workflow",   None,
+            /* private */ [OK,   OK,   OK,  P404, OK,  L401, L401, L401, L401, L401],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401]),
+        row(M::GET,    "/api/v2/workflow/{workflow}",            None,
+            /* private */ [OK,   OK,   OK,  W404, OK,  L401, L401, L401, L401, L401],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401]),
+        row(M::GET,    "/api/v2/workflow/{workflow}/job",        None,
+            /* private */ [OK,   OK,   OK,  W404, OK,  L401, L401, L401, L401, L401],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401]),
+        row(M::POST,   "/api/v2/workflow/{workflow}/cancel",     None,
+            /* private */ [D403, ACC,  ACC, W404, ACC, L401, L401, L401, L401, L401],
+            /* public  */ [D403, ACC,  ACC, D403, ACC, L401, L401, L401, L401, L401]),
     ]
 }
 
-/// Users, projects and one token per (column, project visibility).
+/// A v1.1 trigger body that runs the `build` job alone.
+fn only_build() -> Option<Value> {
+    Some(json!({"build_parameters": {"CIRCLE_JOB": "build"}}))
+}
+
+/// The config of the matrix's projects: one job.
+const CONFIG: &str = "version: 2.1\njobs:\n  build:\n    steps: [checkout]\nworkflows:\n  main:\n    jobs: [build]\n";
+
+/// A finished build of a project, for the rows that address one.
+struct Built {
+    build_num: i64,
+    pipeline: String,
+    workflow: String,
+}
+
+/// Users, projects (on a real repository, each with one finished build) and one token per
+/// (column, project visibility).
 struct World {
     private: Project,
     public: Project,
     tokens: HashMap<(Who, bool), String>,
+    built: HashMap<bool, Built>,
+    _repo: GitRepo,
 }
 
 impl World {
@@ -227,8 +329,13 @@ impl World {
         let writer = app.user("walt", false).await;
         let outsider = app.user("olga", false).await;
         let root = app.user("root", true).await;
-        let private = app.project(&admin, "gh/acme/private", false).await;
-        let public = app.project(&admin, "gh/acme/public", true).await;
+        let repo = GitRepo::with_config(CONFIG);
+        let private = app
+            .project_with_repo(&admin, "gh/acme/private", &repo.url(), false)
+            .await;
+        let public = app
+            .project_with_repo(&admin, "gh/acme/public", &repo.url(), true)
+            .await;
         let other = app.project(&admin, "gh/acme/other", false).await;
         let mut tokens = HashMap::new();
         let other_all = app.project_token(&other, ProjectScope::All).await;
@@ -261,24 +368,98 @@ impl World {
                 tokens.insert((who, public), app.project_token(project, scope).await);
             }
         }
+        let admin_token = tokens[&(Who::Admin, false)].clone();
+        let runner = app.runner_token("matrix runner").await;
+        let mut built = HashMap::new();
+        for (project, public) in [(&private, false), (&public, true)] {
+            built.insert(
+                public,
+                finished_build(app, project, &admin_token, &runner).await,
+            );
+        }
         World {
             private,
             public,
             tokens,
+            built,
+            _repo: repo,
         }
     }
 }
 
-/// Calls `row` as `token` on the project at `slug` (which may not exist: `project` is `None`).
+/// Triggers build 1 of `project` as its admin and plays a runner that finishes it.
+async fn finished_build(app: &TestApp, project: &Project, admin: &str, runner: &str) -> Built {
+    let client = reqwest::Client::new();
+    let slug = project.slug.to_string();
+    let made = send(
+        client
+            .post(app.at(&format!("/api/v1.1/project/{slug}/tree/main")))
+            .header("Circle-Token", admin)
+            .json(&only_build()),
+    )
+    .await;
+    made.status_is(201);
+    let pipeline = send(
+        client
+            .get(app.at(&format!("/api/v2/project/{slug}/pipeline/1")))
+            .header("Circle-Token", admin),
+    )
+    .await;
+    let runner_call = |path: String, body: Option<Value>| {
+        let mut rb = client
+            .post(app.at(&format!("/api/runner/v1{path}")))
+            .bearer_auth(runner);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        rb.send()
+    };
+    let claimed: Value = runner_call("/claim".into(), None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(claimed["build_num"], made.body["build_num"], "{claimed}");
+    let id = claimed["id"].as_str().unwrap();
+    let done = runner_call(
+        format!("/jobs/{id}/finish"),
+        Some(json!({"outcome": "success", "message": null})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status(), 204);
+    Built {
+        build_num: made.body["build_num"].as_i64().unwrap(),
+        pipeline: pipeline.body["id"].as_str().unwrap().to_owned(),
+        workflow: made.body["workflows"]["workflow_id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    }
+}
+
+/// Calls `row` as `token` on the project at `slug` (which may not exist: `project` and `built`
+/// are `None`).
 async fn call(
     app: &TestApp,
     client: &reqwest::Client,
     row: &Row,
     slug: &str,
-    project: Option<&Project>,
+    project: Option<(&Project, &Built)>,
     token: Option<&str>,
 ) -> Reply {
     let mut path = row.path.replace("{slug}", slug);
+    let missing = || uuid::Uuid::new_v4().to_string();
+    let (build_num, pipeline, workflow) = match project {
+        Some((_, b)) => (b.build_num, b.pipeline.clone(), b.workflow.clone()),
+        None => (1, missing(), missing()),
+    };
+    path = path
+        .replace("{build}", &build_num.to_string())
+        .replace("{pipeline}", &pipeline)
+        .replace("{workflow}", &workflow);
+    let project = project.map(|(p, _)| p);
     if path.contains("{token}") {
         let id = match project {
             Some(p) => {
@@ -339,7 +520,8 @@ both_backends! {
                 for (who, want) in COLUMNS.iter().zip(wants) {
                     cells += 1;
                     let token = world.tokens.get(&(*who, public)).map(String::as_str);
-                    let got = call(&app, &client, row, &slug, Some(project), token).await;
+                    let built = &world.built[&public];
+                    let got = call(&app, &client, row, &slug, Some((project, built)), token).await;
                     let ok = want.matches(row.content, &got);
                     let _ = write!(grid_want, " {:>11}", want.status());
                     let _ = write!(grid_got, " {:>10}{}", got.status, if ok { ' ' } else { '!' });
@@ -347,7 +529,7 @@ both_backends! {
                         let _ = writeln!(details, "    {who:?}: want {} {:?}, got {}", want.status(), want.message().unwrap_or(""), describe(&got));
                     }
                     // A project one may not see answers exactly like one that does not exist.
-                    if *want == N404 {
+                    if want.hidden() {
                         let missing = call(&app, &client, row, "gh/acme/missing", None, token).await;
                         if (missing.status, &missing.text) != (got.status, &got.text) {
                             let _ = writeln!(details, "    {who:?}: a missing project answers {}, this one {}", describe(&missing), describe(&got));

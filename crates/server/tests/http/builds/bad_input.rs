@@ -1,0 +1,119 @@
+//! Refusals: bad trigger input is a 4xx `{"message"}` that says what is wrong; a config that
+//! cannot run is an errored pipeline (v2) or a 400 (v1.1) and queues nothing; tokens of one
+//! audience do not work for the other.
+
+use super::{BROKEN_CONFIG, Fx, SLUG};
+use crate::both_backends;
+use crate::tokens::{INVALID, LOGIN_REQUIRED, NO_PROJECT};
+use circlet_core::scope::ProjectScope;
+use serde_json::{Value, json};
+
+both_backends! {
+    async fn builds_bad_v2_trigger_input_is_refused_with_a_reason(app) {
+        let fx = Fx::new(app).await;
+        let path = format!("/api/v2/project/{SLUG}/pipeline");
+        fx.repo.tag("v1");
+        let r = fx.post_json(&path, &json!({"branch": "main", "tag": "v1"})).await;
+        r.status_is(400);
+        assert!(r.message().contains("not both"), "{}", r.text);
+
+        let r = fx.post_json(&path, &json!({"branch": "nope"})).await;
+        r.status_is(400);
+        assert!(r.message().contains("branch 'nope'"), "the message names the branch: {}", r.text);
+        let r = fx.post_json(&path, &json!({"tag": "v9"})).await;
+        r.status_is(400);
+        assert!(r.message().contains("tag 'v9'"), "{}", r.text);
+
+        let many: serde_json::Map<String, Value> = (0..101).map(|i| (format!("p{i}"), json!(i))).collect();
+        let r = fx.post_json(&path, &json!({"parameters": many})).await;
+        r.status_is(400);
+        assert!(r.message().contains("100"), "{}", r.text);
+        let r = fx.post_json(&path, &json!({"parameters": {"greeting": "x".repeat(513)}})).await;
+        r.status_is(400);
+        let r = fx.post_json(&path, &json!({"parameters": {"greeting": [1]}})).await;
+        r.status_is(400);
+        let r = fx.post_json(&path, &json!({"nonsense": 1})).await;
+        r.status_is(400);
+
+        // Larger than the body limit: 413, still JSON with a message.
+        let r = fx.post_json(&path, &json!({"parameters": {"big": "x".repeat(2 * 1024 * 1024)}})).await;
+        r.status_is(413);
+        assert!(!r.message().is_empty(), "{}", r.text);
+        let r = fx.post_json(&format!("/api/v1.1/project/{SLUG}/tree/main"), &json!({"build_parameters": {"BIG": "x".repeat(2 * 1024 * 1024)}})).await;
+        r.status_is(413);
+        assert!(!r.message().is_empty(), "{}", r.text);
+
+        let r = fx.post_json("/api/v2/project/gh/acme/missing/pipeline", &json!({})).await;
+        r.is(404, NO_PROJECT);
+        let list = fx.get(&format!("/api/v2/project/{SLUG}/pipeline")).await;
+        assert_eq!(list.body["items"], json!([]), "no refused trigger left a pipeline");
+    }
+
+    async fn builds_an_invalid_config_errors_the_pipeline_and_queues_nothing(app) {
+        let fx = Fx::new(app).await;
+        let runner = fx.runner("r1").await;
+        fx.repo.commit_on("broken", &[(".circleci/config.yml", BROKEN_CONFIG)], "break the config");
+        let made = fx.v2_trigger(&json!({"branch": "broken"})).await;
+        assert_eq!(made["state"], "errored");
+        let id = made["id"].as_str().unwrap();
+        let p = fx.get(&format!("/api/v2/pipeline/{id}")).await;
+        assert_eq!(p.body["state"], "errored");
+        let errors = p.body["errors"].as_array().unwrap();
+        assert!(!errors.is_empty(), "{}", p.text);
+        assert_eq!(errors[0]["type"], "config");
+        assert!(errors[0]["message"].as_str().unwrap().contains("steps"), "{}", p.text);
+        let ws = fx.get(&format!("/api/v2/pipeline/{id}/workflow")).await;
+        assert_eq!(ws.body["items"], json!([]));
+        assert_eq!(runner.claim().await, None, "nothing queued");
+
+        // An undeclared pipeline parameter errors the pipeline too.
+        let made = fx.v2_trigger(&json!({"parameters": {"nope": true}})).await;
+        assert_eq!(made["state"], "errored");
+        let p = fx.get(&format!("/api/v2/pipeline/{}", made["id"].as_str().unwrap())).await;
+        assert!(p.body["errors"][0]["message"].as_str().unwrap().contains("'nope'"), "{}", p.text);
+        let made = fx.v2_trigger(&json!({"parameters": {"greeting": 5}})).await;
+        assert_eq!(made["state"], "errored", "a declared string given a number");
+        assert_eq!(runner.claim().await, None);
+
+        // v1.1 has no errored pipeline to show: 400 with the reason.
+        let r = fx.post_empty(&format!("/api/v1.1/project/{SLUG}/tree/broken")).await;
+        r.status_is(400);
+        assert!(r.message().starts_with("Config error"), "{}", r.text);
+        assert!(r.message().contains("steps"), "{}", r.text);
+        let list = fx.get(&format!("/api/v1.1/project/{SLUG}")).await;
+        assert_eq!(list.body, json!([]), "no build was made");
+
+        // An empty config file.
+        fx.repo.commit_on("bare", &[(".circleci/config.yml", "")], "empty config");
+        let made = fx.v2_trigger(&json!({"branch": "bare"})).await;
+        assert_eq!(made["state"], "errored");
+    }
+
+    async fn builds_runner_tokens_and_api_tokens_stay_apart(app) {
+        let fx = Fx::new(app).await;
+        let runner = fx.runner("r1").await;
+        let public = fx.app.project_with_repo(&fx.user, "gh/acme/open", &fx.repo.url(), true).await;
+        fx.get_as(&runner.token, "/api/v1.1/me").await.is(401, INVALID);
+        fx.get_as(&runner.token, &format!("/api/v1.1/project/{SLUG}")).await.is(401, INVALID);
+        fx.get_as(&runner.token, &format!("/api/v1.1/project/{}", public.slug)).await.is(401, INVALID);
+        fx.get_as(&runner.token, "/api/v2/me").await.is(401, INVALID);
+
+        let project_token = fx.app.project_token(&fx.project, ProjectScope::All).await;
+        for token in [fx.token.as_str(), project_token.as_str()] {
+            let r = reqwest::Client::new()
+                .post(fx.app.at("/api/runner/v1/claim"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401);
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["message"], INVALID);
+        }
+        let r = reqwest::Client::new().post(fx.app.at("/api/runner/v1/claim")).send().await.unwrap();
+        assert_eq!(r.status(), 401, "no token at all");
+
+        // Project tokens never reach API v2, even `all`.
+        fx.get_as(&project_token, &format!("/api/v2/project/{SLUG}/pipeline")).await.is(401, LOGIN_REQUIRED);
+    }
+}
