@@ -10,6 +10,7 @@ pub mod branch;
 pub mod build_state;
 pub mod cctray;
 pub mod ci_config;
+pub mod envcrypt;
 pub mod envvar;
 pub mod redact;
 pub mod repo_url;

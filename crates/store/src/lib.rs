@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod build_status;
 pub mod builds;
+pub mod env_vars;
 pub mod error;
 pub mod job_results;
 pub mod projects;
@@ -28,6 +29,7 @@ pub use builds::{
     JobFilter, JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineRecord, StepRecord,
     WorkflowRecord,
 };
+pub use env_vars::{EnvVarRecord, NewEnvVar};
 pub use error::StoreError;
 pub use job_results::TestRecord;
 pub use projects::{Member, NewProject, Project};
@@ -165,6 +167,11 @@ impl Store {
     /// API tokens (digests only) and their use.
     pub fn tokens(&self) -> tokens::Tokens<'_> {
         tokens::Tokens(self)
+    }
+
+    /// Project environment variables (sealed values only).
+    pub fn env_vars(&self) -> env_vars::EnvVars<'_> {
+        env_vars::EnvVars(self)
     }
 
     /// Pipelines, workflows, jobs, the runner queue, step output.

@@ -64,6 +64,9 @@ macro_rules! conformance_with_db {
 /// Pipelines, workflows, jobs, the runner queue, steps and output.
 #[path = "conformance/builds.rs"]
 mod builds;
+/// Project environment variables (sealed values only).
+#[path = "conformance/env_vars.rs"]
+mod env_vars;
 
 conformance!(
     store_pings_and_reports_its_kind,
