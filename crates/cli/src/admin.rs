@@ -31,6 +31,10 @@ pub enum AdminCommand {
     /// Create runner tokens (what `circlet runner --token` needs).
     #[command(subcommand, name = "runner-token")]
     RunnerToken(RunnerTokenCommand),
+    /// Seal every environment variable under a new key: the old key is retired (kept for
+    /// values written meanwhile by servers not yet reloaded), the new one becomes current, and
+    /// every value is re-sealed. Servers pick the new key up without a restart.
+    RotateEnvKey,
     /// Print the audit log, newest first: time, event, actor, address, detail.
     Audit {
         /// How many entries to print.
@@ -215,10 +219,46 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        AdminCommand::RotateEnvKey => rotate_env_key(&store, &settings).await,
         AdminCommand::Audit { limit } => print_audit(&store, limit).await,
     };
     store.close().await;
     result
+}
+
+async fn rotate_env_key(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    let path = &settings.env_key_file;
+    let old = datadir::key_at(path)?;
+    let retired = circlet_server::envvars::retired_path(path);
+    let mut kept = match std::fs::read_to_string(&retired) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => bail!("cannot read {}: {e}", retired.display()),
+    };
+    let old_hex: String = old.iter().map(|b| format!("{b:02x}")).collect();
+    if !kept.lines().any(|l| l.trim() == old_hex) {
+        kept.push_str(&old_hex);
+        kept.push('\n');
+    }
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let name = |p: &std::path::Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    // Retire first, so a server reloading between the two writes can still open every value.
+    datadir::write_secret(dir, &name(&retired), &kept)?;
+    let new = circlet_core::secret::random_bytes::<32>();
+    let new_hex: String = new.iter().map(|b| format!("{b:02x}")).collect();
+    datadir::write_secret(dir, &name(path), &new_hex)?;
+    let keys = circlet_server::envvars::Keyring::from_file(path)?;
+    let n = circlet_server::envvars::reseal_all(store, &keys).await?;
+    println!(
+        "env var key rotated: now {} (was {}); re-sealed {n} value(s)",
+        circlet_core::envcrypt::key_id(&new),
+        circlet_core::envcrypt::key_id(&old)
+    );
+    Ok(())
 }
 
 /// Who the audit log names for what this command line does.

@@ -33,7 +33,12 @@ pub fn prepare(dir: &Path) -> anyhow::Result<()> {
 
 /// Reads the 32-byte key in `dir/name`, generating it (mode 0600) when absent.
 pub fn key(dir: &Path, name: &str) -> anyhow::Result<[u8; 32]> {
-    let path = dir.join(name);
+    key_at(&dir.join(name))
+}
+
+/// Reads the 32-byte key in the file at `path`, generating it (mode 0600) when absent.
+pub fn key_at(path: &Path) -> anyhow::Result<[u8; 32]> {
+    let path = path.to_path_buf();
     if path.exists() {
         let mode = fs::metadata(&path)?.permissions().mode();
         if mode & 0o077 != 0 {

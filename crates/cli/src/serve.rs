@@ -16,8 +16,9 @@ use tokio::net::TcpListener;
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     datadir::prepare(&settings.data_dir)?;
     let session_key = datadir::key(&settings.data_dir, datadir::SESSION_KEY_FILE)?;
-    // Made now so every instance has it from its first start; env var encryption uses it.
-    datadir::key(&settings.data_dir, datadir::ENV_KEY_FILE)?;
+    // Made now so every instance has it from its first start; env var values are sealed with it.
+    datadir::key_at(&settings.env_key_file)?;
+    let env_keys = circlet_server::envvars::Keyring::from_file(&settings.env_key_file)?;
     let store = open_store(&settings).await?;
     let listener = TcpListener::bind(settings.listen)
         .await
@@ -31,6 +32,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     config.max_body_bytes = settings.max_body_bytes;
     config.max_token_lifetime_days = settings.max_token_lifetime_days;
     config.repo_cache_dir = settings.data_dir.join("repos");
+    config.env_keys = std::sync::Arc::new(env_keys);
     config.runner_timeout = std::time::Duration::from_secs(settings.runner_timeout_secs);
     tracing::info!(
         "circlet listening on http://{addr} (public URL {public_url}, {:?} store)",

@@ -39,6 +39,10 @@ pub struct Overrides {
     /// [default: 60].
     #[arg(long, env = "CIRCLET_RUNNER_TIMEOUT_SECS", global = true)]
     runner_timeout_secs: Option<u64>,
+    /// File holding the key env var values are sealed with (64 hex digits; replicas point at
+    /// the same file) [default: <data-dir>/env.key, generated on first start].
+    #[arg(long, env = "CIRCLET_ENV_KEY_FILE", global = true)]
+    env_key_file: Option<PathBuf>,
 }
 
 /// The config file's keys: the same names as the flags, with `_` for `-`.
@@ -53,6 +57,7 @@ struct FileSettings {
     max_token_lifetime_days: Option<u32>,
     runners: Option<usize>,
     runner_timeout_secs: Option<u64>,
+    env_key_file: Option<PathBuf>,
 }
 
 /// The effective, validated settings.
@@ -74,6 +79,8 @@ pub struct Settings {
     pub runners: usize,
     /// Seconds without a heartbeat before a running job is given up.
     pub runner_timeout_secs: u64,
+    /// The env var key file.
+    pub env_key_file: PathBuf,
     /// Where the settings came from, for `config check`.
     pub config_file: Option<PathBuf>,
 }
@@ -142,8 +149,14 @@ impl Settings {
         if !(10..=86_400).contains(&runner_timeout_secs) {
             bail!("runner timeout must be 10 to 86400 seconds");
         }
+        let env_key_file = o
+            .env_key_file
+            .clone()
+            .or(file.env_key_file)
+            .unwrap_or_else(|| data_dir.join(crate::datadir::ENV_KEY_FILE));
         Ok(Settings {
             listen,
+            env_key_file,
             runners,
             runner_timeout_secs,
             data_dir,
@@ -176,7 +189,7 @@ impl Settings {
             self.runners,
             self.runner_timeout_secs,
             key_state(&keys),
-            key_state(&self.data_dir.join(crate::datadir::ENV_KEY_FILE)),
+            key_state(&self.env_key_file),
         )
     }
 }

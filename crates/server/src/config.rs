@@ -59,6 +59,8 @@ pub struct ServerConfig {
     pub runner_timeout: std::time::Duration,
     /// The longest one step may run.
     pub step_timeout: std::time::Duration,
+    /// The keys env var values are sealed with.
+    pub env_keys: std::sync::Arc<crate::envvars::Keyring>,
 }
 
 impl ServerConfig {
@@ -93,6 +95,9 @@ impl ServerConfig {
             repo_cache_dir: std::env::temp_dir().join("circlet-repos"),
             runner_timeout: std::time::Duration::from_secs(60),
             step_timeout: std::time::Duration::from_secs(3 * 60 * 60),
+            env_keys: std::sync::Arc::new(crate::envvars::Keyring::fixed(
+                circlet_core::secret::random_bytes(),
+            )),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod api;
 pub mod auth;
 pub mod builds;
 pub mod config;
+pub mod envvars;
 pub mod error;
 pub mod request_log;
 pub mod routes;

@@ -214,6 +214,14 @@ fn v1_builds(base: &str) -> Router<AppState> {
             get(b::list).post(b::trigger_branch),
         )
         .route(&format!("{base}/build"), post(b::trigger_pipeline))
+        .route(
+            &format!("{base}/envvar"),
+            get(api::env_vars::v1_list).post(api::env_vars::v1_create),
+        )
+        .route(
+            &format!("{base}/envvar/{{name}}"),
+            get(api::env_vars::v1_get).delete(api::env_vars::v1_delete),
+        )
         .route(&format!("{base}/{{build_num}}"), get(b::show))
         .route(&format!("{base}/{{build_num}}/tests"), get(b::tests))
         .route(&format!("{base}/{{build_num}}/retry"), post(b::retry))
@@ -238,6 +246,14 @@ fn v2_project_builds(base: &str) -> Router<AppState> {
             get(v::pipeline_by_number),
         )
         .route(&format!("{base}/job/{{number}}"), get(v::job))
+        .route(
+            &format!("{base}/envvar"),
+            get(api::env_vars::v2_list).post(api::env_vars::v2_create),
+        )
+        .route(
+            &format!("{base}/envvar/{{name}}"),
+            get(api::env_vars::v2_get).delete(api::env_vars::v2_delete),
+        )
         .route(
             &format!("{base}/job/{{number}}/cancel"),
             post(v::cancel_job),

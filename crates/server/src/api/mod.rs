@@ -1,6 +1,7 @@
 //! The JSON APIs. Every response is JSON, errors included (`{"message": …}`, see `error.rs`).
 
 pub mod build_json;
+pub mod env_vars;
 pub mod health;
 pub mod me;
 pub mod projects;

@@ -59,7 +59,21 @@ async fn claimed(state: &AppState, job: JobRecord) -> Result<ClaimedJob, ApiErro
         .map(|note| format!("The config asks for {note}; circlet does not provide it."))
         .collect();
     messages.push("circlet runs this job's steps in a shell on the runner's host.".into());
-    let env = job_env(state, &project, &job, &build_parameters, &definition);
+    let project_env =
+        crate::envvars::open_all(&state.store, &state.config.env_keys, &project).await?;
+    let masks = project_env
+        .iter()
+        .filter(|(_, v)| circlet_core::envvar::masked_in_output(v))
+        .map(|(_, v)| v.clone())
+        .collect();
+    let env = job_env(
+        state,
+        &project,
+        &job,
+        &build_parameters,
+        &project_env,
+        &definition,
+    );
     Ok(ClaimedJob {
         id: job.uuid.to_string(),
         build_num: job.build_num,
@@ -78,7 +92,7 @@ async fn claimed(state: &AppState, job: JobRecord) -> Result<ClaimedJob, ApiErro
             .unwrap_or_else(|| "~/project".into()),
         steps: definition.steps,
         env,
-        masks: Vec::new(),
+        masks,
         messages,
         step_timeout_secs: state.config.step_timeout.as_secs(),
     })
@@ -89,14 +103,15 @@ pub fn build_url(state: &AppState, project: &Project, build_num: i64) -> String 
     format!("{}/{}/{}", state.config.public_url, project.slug, build_num)
 }
 
-/// The job's environment, later entries winning: CircleCI's built-in variables, then build
-/// parameters (which never replace a built-in), then the job's `environment`. Project env vars
-/// go between the last two.
+/// The job's environment, later entries winning (CircleCI's precedence): its built-in
+/// variables, then build parameters (which never replace a built-in), then the project's env
+/// vars, then the job's `environment` from the config.
 fn job_env(
     state: &AppState,
     project: &Project,
     job: &JobRecord,
     build_parameters: &BTreeMap<String, String>,
+    project_env: &[(String, String)],
     definition: &Job,
 ) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
@@ -135,6 +150,7 @@ fn job_env(
             env.push((k.clone(), v.clone()));
         }
     }
+    env.extend(project_env.iter().cloned());
     env.extend(definition.environment.iter().cloned());
     env
 }
