@@ -6,6 +6,7 @@ mod app;
 mod badges;
 mod browser;
 mod builds;
+mod env_vars;
 mod gitrepo;
 mod tokens;
 mod ui;

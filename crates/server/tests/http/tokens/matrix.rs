@@ -226,6 +226,19 @@ fn rows() -> Vec<Row> {
         get_row(Content::Xml, "/cc.xml",
             /* private */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401],
             /* public  */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401]),
+        // Issue 5: environment variables, project admins only; never project tokens.
+        row(M::GET,    "/api/v1.1/project/{slug}/envvar",        None,
+            /* private */ [D403, D403, OK,  N404, OK,  D403, D403, D403, N404, N404],
+            /* public  */ [D403, D403, OK,  D403, OK,  D403, D403, D403, D403, L401]),
+        row(M::POST,   "/api/v1.1/project/{slug}/envvar",        Some(json!({"name": "MATRIX", "value": "matrix-value"})),
+            /* private */ [D403, D403, NEW, N404, NEW, D403, D403, D403, N404, N404],
+            /* public  */ [D403, D403, NEW, D403, NEW, D403, D403, D403, D403, L401]),
+        row(M::GET,    "/api/v2/project/{slug}/envvar",          None,
+            /* private */ [D403, D403, OK,  N404, OK,  L401, L401, L401, L401, L401],
+            /* public  */ [D403, D403, OK,  D403, OK,  L401, L401, L401, L401, L401]),
+        row(M::POST,   "/api/v2/project/{slug}/envvar",          Some(json!({"name": "MATRIX", "value": "matrix-value"})),
+            /* private */ [D403, D403, NEW, N404, NEW, L401, L401, L401, L401, L401],
+            /* public  */ [D403, D403, NEW, D403, NEW, L401, L401, L401, L401, L401]),
         // Issue 4: builds. Reading builds is `ReadBuilds` (project tokens: `all` only);
         // triggering, retrying and canceling need the write role, never a project token.
         row(M::GET,    "/api/v1.1/project/{slug}",               None,
