@@ -514,3 +514,63 @@ async fn a_token_printed_by_a_job_is_revoked_and_masked() {
     let audit = inst.admin(&["audit"], None);
     assert!(audit.ok().contains("token.leaked"), "{}", audit.stdout);
 }
+
+const ECHO_SECRET: &str = r#"
+version: 2
+jobs:
+  build:
+    steps:
+      - run: echo "deploying with key=$DEPLOY_KEY"
+workflows:
+  main:
+    jobs: [build]
+"#;
+
+/// Issue 5: an env var set through the API reaches the job, appears masked in its output, and
+/// its clear value is in neither the database files nor the server's log; after
+/// `admin rotate-env-key` (with the server running) it still reaches the next job.
+#[tokio::test]
+async fn an_env_var_reaches_the_job_masked_and_survives_key_rotation() {
+    const VALUE: &str = "very-secret-deploy-key-42";
+    let repo = Repo::new(ECHO_SECRET);
+    let (inst, token) = setup(BackendKind::Sqlite, &repo).await;
+    let server = inst.serve();
+    let api = Api::new(&server, &token);
+    let (status, body) = api
+        .post(
+            "/api/v2/project/gh/acme/widget/envvar",
+            serde_json::json!({"name": "DEPLOY_KEY", "value": VALUE}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["value"], "xxxxy-42");
+
+    let first = api.trigger().await;
+    let build = api.finished(first).await;
+    assert_eq!(build["status"], "success", "{build}");
+    let output = api.output(&build).await;
+    assert!(output.contains("deploying with key=********"), "{output}");
+    assert!(!output.contains(VALUE));
+
+    let rotated = inst.admin(&["rotate-env-key"], None);
+    assert!(rotated.ok().contains("re-sealed 1 value"), "{}", rotated.stdout);
+    let second = api.trigger().await;
+    let build = api.finished(second).await;
+    assert_eq!(build["status"], "success", "{build}");
+    assert!(api.output(&build).await.contains("key=********"));
+
+    let (status, log) = server.stop();
+    assert!(status.success());
+    assert!(!log.contains(VALUE), "the value reached the server log");
+    for entry in std::fs::read_dir(inst.db.dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(VALUE.len()).any(|w| w == VALUE.as_bytes()),
+                "the clear value is in {}",
+                path.display()
+            );
+        }
+    }
+}
