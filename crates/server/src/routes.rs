@@ -125,6 +125,14 @@ pub fn router(state: AppState) -> Router {
             get(ui::projects::settings).post(ui::projects::update_settings),
         )
         .route(
+            "/projects/{vcs}/{org}/{repo}/settings/env",
+            get(ui::env_vars::list).post(ui::env_vars::add),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/env/{name}/remove",
+            get(ui::env_vars::remove_form).post(ui::env_vars::remove),
+        )
+        .route(
             "/projects/{vcs}/{org}/{repo}/settings/members",
             get(ui::projects::members).post(ui::projects::set_member),
         )

@@ -553,7 +553,11 @@ async fn an_env_var_reaches_the_job_masked_and_survives_key_rotation() {
     assert!(!output.contains(VALUE));
 
     let rotated = inst.admin(&["rotate-env-key"], None);
-    assert!(rotated.ok().contains("re-sealed 1 value"), "{}", rotated.stdout);
+    assert!(
+        rotated.ok().contains("re-sealed 1 value"),
+        "{}",
+        rotated.stdout
+    );
     let second = api.trigger().await;
     let build = api.finished(second).await;
     assert_eq!(build["status"], "success", "{build}");

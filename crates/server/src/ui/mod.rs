@@ -7,6 +7,7 @@ pub mod assets;
 pub mod audit;
 pub mod builds;
 pub mod dashboard;
+pub mod env_vars;
 pub mod login;
 pub mod project_tokens;
 pub mod projects;
