@@ -74,6 +74,13 @@ macro_rules! both_backends_with {
     };
 }
 
+/// A runner started by [`TestApp::start_runner`]; dropping it stops the runner.
+pub struct RunnerGuard {
+    _work: tempfile::TempDir,
+    _stop: oneshot::Sender<()>,
+    _task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
 /// A running server and its store.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
@@ -126,6 +133,29 @@ impl TestApp {
             _db: db,
             _repos: repos,
             _stop: stop,
+        }
+    }
+
+    /// Starts a real runner (the `circlet-runner` crate, as `circlet serve` embeds it) against
+    /// this server; it stops when the returned guard is dropped.
+    pub async fn start_runner(&self) -> RunnerGuard {
+        let token = self.runner_token("test-runner").await;
+        let work = tempfile::tempdir().unwrap();
+        let config = circlet_runner::RunnerConfig {
+            server: self.url.clone(),
+            token: secrecy::SecretString::from(token),
+            work_dir: work.path().to_owned(),
+            concurrency: 2,
+            name: "test-runner".into(),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(circlet_runner::run(config, async {
+            let _ = stopped.await;
+        }));
+        RunnerGuard {
+            _work: work,
+            _stop: stop,
+            _task: task,
         }
     }
 

@@ -980,3 +980,62 @@ async fn ensure_env_vars_gone(app: &TestApp) {
             .is_empty()
     );
 }
+
+/// Issue 4 item 12: trigger a pipeline from the project page and watch its build finish on the
+/// build page, live, with a real runner and a real git repository.
+#[tokio::test]
+async fn a_pipeline_is_triggered_and_watched_until_it_finishes() {
+    let app = TestApp::spawn(BackendKind::Sqlite).await;
+    let owner = app.user("owner", false).await;
+    let repo = crate::gitrepo::GitRepo::with_config(
+        "version: 2.1\njobs:\n  build:\n    steps:\n      - run:\n          name: Say hello\n          command: echo hello from the runner; sleep 2; echo done\nworkflows:\n  main:\n    jobs: [build]\n",
+    );
+    app.project_with_repo(&owner, "gh/acme/widgets", &repo.url(), false)
+        .await;
+    let _runner = app.start_runner().await;
+    let b = Browser::start("a_pipeline_is_triggered_and_watched_until_it_finishes").await;
+    b.step("log-in", b.log_in(&app, "owner", PASSWORD)).await;
+
+    b.step("trigger", async {
+        b.goto(&app.at("/projects/gh/acme/widgets")).await?;
+        b.element("builds-empty").await?;
+        b.click("trigger-pipeline").await?;
+        b.at_path("/projects/gh/acme/widgets/trigger").await?;
+        ensure!(b.element("name").await?.prop("value").await?.as_deref() == Some("main"));
+        b.click("submit").await?;
+        b.at_path("/projects/gh/acme/widgets").await?;
+        b.element("pipeline-1").await?;
+        b.no_server_error().await
+    })
+    .await;
+
+    b.step("watch", async {
+        b.client
+            .find(Locator::Css("#pipeline-1 a.job"))
+            .await?
+            .click()
+            .await?;
+        b.at_path("/projects/gh/acme/widgets/jobs/1").await?;
+        // The page follows the build live: its output appears, then its status turns success.
+        b.until("the step output to stream in", || async {
+            let steps = b.text("steps").await.unwrap_or_default();
+            Ok(steps.contains("hello from the runner").then_some(()))
+        })
+        .await?;
+        b.until("the build to succeed", || async {
+            let status = b.text("job-status").await.unwrap_or_default();
+            Ok((status == "success").then_some(()))
+        })
+        .await?;
+        // Finished steps fold away; their output is still on the page.
+        let source = b.client.source().await?;
+        ensure!(
+            source.contains("hello from the runner\ndone"),
+            "the whole output is not on the page"
+        );
+        b.element("retry").await?;
+        b.no_server_error().await
+    })
+    .await;
+    b.finish().await;
+}
