@@ -83,14 +83,72 @@ async fn create(
     .await
 }
 
+/// The variables of the project named by the path, masked.
+async fn list(
+    state: &AppState,
+    caller: &Caller,
+    params: &[(String, String)],
+    v2: bool,
+) -> Result<Vec<EnvVarRecord>, ApiError> {
+    let project = project(state, caller, params, v2).await?;
+    Ok(state.store.env_vars().list(project.id).await?)
+}
+
+/// Sets the variable in `body` for the project named by the path.
+async fn set(
+    state: &AppState,
+    caller: &Caller,
+    params: &[(String, String)],
+    v2: bool,
+    body: NewVar,
+) -> Result<EnvVarRecord, ApiError> {
+    let project = project(state, caller, params, v2).await?;
+    create(state, &project, body).await
+}
+
+/// The variable named by the path (404 when absent).
+async fn get(
+    state: &AppState,
+    caller: &Caller,
+    params: &[(String, String)],
+    v2: bool,
+) -> Result<EnvVarRecord, ApiError> {
+    let project = project(state, caller, params, v2).await?;
+    state
+        .store
+        .env_vars()
+        .get(project.id, &name_param(params))
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// Deletes the variable named by the path (404 when absent).
+async fn remove(
+    state: &AppState,
+    caller: &Caller,
+    params: &[(String, String)],
+    v2: bool,
+) -> Result<(), ApiError> {
+    let project = project(state, caller, params, v2).await?;
+    if state
+        .store
+        .env_vars()
+        .delete(project.id, &name_param(params))
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(not_found())
+    }
+}
+
 /// v1.1 `GET …/envvar`: every variable, masked.
 pub async fn v1_list(
     State(state): State<AppState>,
     caller: Caller,
     Path(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    let project = project(&state, &caller, &params, false).await?;
-    let vars = state.store.env_vars().list(project.id).await?;
+    let vars = list(&state, &caller, &params, false).await?;
     Ok(Json(Value::Array(vars.iter().map(v1_json).collect())))
 }
 
@@ -101,8 +159,7 @@ pub async fn v1_create(
     Path(params): Params,
     ApiBody(body): ApiBody<NewVar>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let project = project(&state, &caller, &params, false).await?;
-    let v = create(&state, &project, body).await?;
+    let v = set(&state, &caller, &params, false, body).await?;
     Ok((StatusCode::CREATED, Json(v1_json(&v))))
 }
 
@@ -112,14 +169,7 @@ pub async fn v1_get(
     caller: Caller,
     Path(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    let project = project(&state, &caller, &params, false).await?;
-    let v = state
-        .store
-        .env_vars()
-        .get(project.id, &name_param(&params))
-        .await?
-        .ok_or_else(not_found)?;
-    Ok(Json(v1_json(&v)))
+    Ok(Json(v1_json(&get(&state, &caller, &params, false).await?)))
 }
 
 /// v1.1 `DELETE …/envvar/:name` → `{"message": "ok"}`.
@@ -128,15 +178,7 @@ pub async fn v1_delete(
     caller: Caller,
     Path(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    let project = project(&state, &caller, &params, false).await?;
-    if !state
-        .store
-        .env_vars()
-        .delete(project.id, &name_param(&params))
-        .await?
-    {
-        return Err(not_found());
-    }
+    remove(&state, &caller, &params, false).await?;
     Ok(Json(json!({"message": "ok"})))
 }
 
@@ -146,8 +188,7 @@ pub async fn v2_list(
     caller: Caller,
     Path(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    let project = project(&state, &caller, &params, true).await?;
-    let vars = state.store.env_vars().list(project.id).await?;
+    let vars = list(&state, &caller, &params, true).await?;
     Ok(Json(json!({
         "items": vars.iter().map(v2_json).collect::<Vec<_>>(),
         "next_page_token": null,
@@ -161,8 +202,7 @@ pub async fn v2_create(
     Path(params): Params,
     ApiBody(body): ApiBody<NewVar>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let project = project(&state, &caller, &params, true).await?;
-    let v = create(&state, &project, body).await?;
+    let v = set(&state, &caller, &params, true, body).await?;
     Ok((StatusCode::CREATED, Json(v2_json(&v))))
 }
 
@@ -172,14 +212,7 @@ pub async fn v2_get(
     caller: Caller,
     Path(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    let project = project(&state, &caller, &params, true).await?;
-    let v = state
-        .store
-        .env_vars()
-        .get(project.id, &name_param(&params))
-        .await?
-        .ok_or_else(not_found)?;
-    Ok(Json(v2_json(&v)))
+    Ok(Json(v2_json(&get(&state, &caller, &params, true).await?)))
 }
 
 /// v2 `DELETE /project/{slug}/envvar/{name}` → 200 `{"message": …}`.
@@ -188,14 +221,6 @@ pub async fn v2_delete(
     caller: Caller,
     Path(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    let project = project(&state, &caller, &params, true).await?;
-    if !state
-        .store
-        .env_vars()
-        .delete(project.id, &name_param(&params))
-        .await?
-    {
-        return Err(not_found());
-    }
+    remove(&state, &caller, &params, true).await?;
     Ok(Json(json!({"message": "Environment variable deleted."})))
 }

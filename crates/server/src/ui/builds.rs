@@ -119,22 +119,6 @@ fn pipeline_view(p: &PipelineRecord, workflows: Vec<WorkflowView>) -> PipelineVi
     }
 }
 
-/// Loads a project for a build page; anonymous visitors of a private project go to log in.
-async fn page_access(
-    state: &AppState,
-    user: Option<&User>,
-    slug: &ProjectSlug,
-    path: &str,
-) -> Result<ProjectAccess, PageError> {
-    match project_for(state, user, slug).await {
-        Ok(a) => Ok(a),
-        Err(_) if user.is_none() => Err(PageError::LoginRequired {
-            next: path.to_owned(),
-        }),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// The build number in a page path.
 #[derive(Deserialize)]
 pub struct JobPath {
@@ -170,7 +154,7 @@ async fn load_job(
 ) -> Result<(ProjectAccess, JobRecord), PageError> {
     let slug = path.slug()?;
     let num = path.num()?;
-    let a = page_access(state, user, &slug, &job_url(&slug, num)).await?;
+    let a = super::projects::access(state, user, &slug, &job_url(&slug, num)).await?;
     let job = state
         .store
         .builds()

@@ -140,7 +140,7 @@ struct ProjectPage {
 }
 
 /// Loads the project for a page, sending anonymous visitors of private projects to log in.
-async fn access(
+pub(super) async fn access(
     state: &AppState,
     user: Option<&User>,
     slug: &ProjectSlug,
