@@ -174,6 +174,11 @@ pub fn router(state: AppState) -> Router {
             "/admin/settings/token-creation",
             post(ui::admin::set_token_creation),
         )
+        .route(
+            "/admin/runners",
+            get(ui::runners::list).post(ui::runners::create),
+        )
+        .route("/admin/runners/{uuid}/revoke", post(ui::runners::revoke))
         .route("/admin/audit", get(ui::audit::admin))
         .route("/account/audit", get(ui::audit::account))
         .fallback(ui::not_found)

@@ -42,6 +42,12 @@ impl Builds<'_> {
         )
     }
 
+    /// How many jobs each runner (by its token id) is running now.
+    pub async fn running_per_runner(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        let sql = "SELECT runner_id, COUNT(*) FROM jobs WHERE state = 'running' AND runner_id IS NOT NULL GROUP BY runner_id";
+        Ok(on_pool!(self.0, pool => sqlx::query_as(sql).fetch_all(pool).await)?)
+    }
+
     /// Adds test cases to a job, in one transaction.
     pub async fn add_tests(&self, job_id: i64, tests: &[TestRecord]) -> Result<(), StoreError> {
         let sql = "INSERT INTO job_tests (job_id, classname, name, file, result, message, run_time) \

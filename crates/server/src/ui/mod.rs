@@ -11,6 +11,7 @@ pub mod env_vars;
 pub mod login;
 pub mod project_tokens;
 pub mod projects;
+pub mod runners;
 pub mod setup;
 pub mod tokens;
 

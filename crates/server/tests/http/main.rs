@@ -11,4 +11,5 @@ mod gitrepo;
 mod tokens;
 mod ui;
 mod ui_admin;
+mod ui_runners;
 mod ui_tokens;
