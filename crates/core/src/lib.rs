@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod badge;
+pub mod badge_snippets;
 pub mod branch;
 pub mod build_state;
 pub mod cctray;

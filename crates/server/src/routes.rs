@@ -125,6 +125,10 @@ pub fn router(state: AppState) -> Router {
             get(ui::projects::settings).post(ui::projects::update_settings),
         )
         .route(
+            "/projects/{vcs}/{org}/{repo}/settings/badges",
+            get(ui::badges::show).post(ui::badges::generate),
+        )
+        .route(
             "/projects/{vcs}/{org}/{repo}/settings/env",
             get(ui::env_vars::list).post(ui::env_vars::add),
         )

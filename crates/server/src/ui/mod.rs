@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod assets;
 pub mod audit;
+pub mod badges;
 pub mod builds;
 pub mod dashboard;
 pub mod env_vars;

@@ -11,5 +11,6 @@ mod gitrepo;
 mod tokens;
 mod ui;
 mod ui_admin;
+mod ui_badges;
 mod ui_runners;
 mod ui_tokens;
