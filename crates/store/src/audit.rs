@@ -120,4 +120,33 @@ impl Audit<'_> {
         };
         Ok(rows)
     }
+
+    /// Entries of kind `event` since `since` that concern `user_id` (as owner) or one of
+    /// `project_ids`, newest first: what a banner tells a user about.
+    pub async fn recent_for(
+        &self,
+        event: &str,
+        since: OffsetDateTime,
+        user_id: i64,
+        project_ids: &[i64],
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let cols = "id, at, event, actor_id, actor_login, owner_id, project_id, token_uuid, address, detail";
+        // Project ids are integers from the store, so inlining them is safe.
+        let projects = if project_ids.is_empty() {
+            "NULL".to_owned()
+        } else {
+            project_ids
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let sql = format!(
+            "SELECT {cols} FROM audit_log WHERE event = $1 AND at >= $2 AND (owner_id = $3 OR project_id IN ({projects})) \
+             ORDER BY id DESC LIMIT 20"
+        );
+        Ok(on_pool!(self.0, pool => {
+            sqlx::query_as(&sql).bind(event).bind(crate::ts(since)).bind(user_id).fetch_all(pool).await
+        })?)
+    }
 }

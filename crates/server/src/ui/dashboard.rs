@@ -16,6 +16,7 @@ use circlet_store::Project;
 struct Dashboard {
     chrome: Chrome,
     projects: Vec<(Project, Role)>,
+    leaks: Vec<String>,
 }
 
 /// `GET /`: the projects the user belongs to (every project, for site admins).
@@ -30,8 +31,10 @@ pub async fn show(
     } else {
         state.store.projects().list_for_member(user.id).await?
     };
+    let leaks = super::leaks::for_user(&state, &user).await?;
     render(&Dashboard {
         chrome: Chrome::new(Some(user), csrf),
         projects,
+        leaks,
     })
 }

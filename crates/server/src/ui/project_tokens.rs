@@ -73,6 +73,7 @@ struct ListPage {
     project: Project,
     tab: &'static str,
     tokens: Vec<TokenView>,
+    leaks: Vec<String>,
 }
 
 /// `GET /projects/{vcs}/{org}/{repo}/settings/api`: the project's API tokens.
@@ -84,11 +85,13 @@ pub async fn list(
 ) -> Result<Html<String>, PageError> {
     let project = admin_project(&state, &user, &slug).await?;
     let tokens = state.store.tokens().list_project(project.id).await?;
+    let leaks = super::leaks::for_user(&state, &user).await?;
     render(&ListPage {
         chrome: Chrome::new(Some(user), csrf),
         project,
         tab: "api",
         tokens: TokenView::all(&tokens),
+        leaks,
     })
 }
 

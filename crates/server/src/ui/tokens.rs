@@ -388,6 +388,7 @@ pub fn actor(user: &User, peer: SocketAddr) -> Actor {
 struct PersonalListPage {
     chrome: Chrome,
     tokens: Vec<TokenView>,
+    leaks: Vec<String>,
 }
 
 /// `GET /account/tokens`: the user's personal API tokens.
@@ -397,9 +398,11 @@ pub async fn list(
     csrf: CsrfToken,
 ) -> Result<Html<String>, PageError> {
     let tokens = state.store.tokens().list_personal(user.id).await?;
+    let leaks = super::leaks::for_user(&state, &user).await?;
     render(&PersonalListPage {
         chrome: Chrome::new(Some(user), csrf),
         tokens: TokenView::all(&tokens),
+        leaks,
     })
 }
 

@@ -43,5 +43,17 @@ both_backends! {
         assert!(entry.detail.contains(SLUG) && entry.detail.contains("#1"), "{}", entry.detail);
         assert!(!entry.detail.contains(&leaked));
         assert_eq!(log.iter().filter(|e| e.event == "token.leaked").count(), 1);
+
+        // The owner sees a banner on the dashboard and on their tokens page; others do not.
+        let owner = fx.app.logged_in("ada").await;
+        for page in ["/", "/account/tokens"] {
+            let html = owner.get(fx.app.at(page)).send().await.unwrap().text().await.unwrap();
+            assert!(html.contains("leak-banner"), "no banner on {page}");
+            assert!(html.contains("was printed in the output of build #1"), "{page}");
+        }
+        fx.app.user("zed", false).await;
+        let other = fx.app.logged_in("zed").await;
+        let html = other.get(fx.app.at("/")).send().await.unwrap().text().await.unwrap();
+        assert!(!html.contains("leak-banner"));
     }
 }

@@ -1,0 +1,44 @@
+//! The leak banner: tokens the leak guard revoked in the last week, shown to their owner
+//! (personal tokens) and to the admins of their project (project tokens).
+
+use crate::builds::leak_guard::LEAKED;
+use crate::error::PageError;
+use crate::state::AppState;
+use circlet_core::Role;
+use circlet_store::User;
+
+/// How far back the banner looks.
+const WINDOW: time::Duration = time::Duration::days(7);
+
+/// What the banner says: one line per revoked token, newest first.
+pub async fn for_user(state: &AppState, user: &User) -> Result<Vec<String>, PageError> {
+    let projects: Vec<i64> = if user.site_admin {
+        state
+            .store
+            .projects()
+            .list_all()
+            .await?
+            .iter()
+            .map(|p| p.id)
+            .collect()
+    } else {
+        state
+            .store
+            .projects()
+            .list_for_member(user.id)
+            .await?
+            .into_iter()
+            .filter(|(_, role)| *role == Role::Admin)
+            .map(|(p, _)| p.id)
+            .collect()
+    };
+    let since = time::OffsetDateTime::now_utc() - WINDOW;
+    Ok(state
+        .store
+        .audit()
+        .recent_for(LEAKED, since, user.id, &projects)
+        .await?
+        .into_iter()
+        .map(|e| format!("{} ({})", e.detail, super::when(&e.at)))
+        .collect())
+}
