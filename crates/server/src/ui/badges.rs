@@ -86,6 +86,43 @@ async fn branches(state: &AppState, project: &Project) -> Result<Vec<String>, Pa
     Ok(std::iter::once(default).chain(seen).collect())
 }
 
+/// Why `token` may not go into a badge URL of `project`, if it may not: only a live Status
+/// token of this very project. Anything wider (a personal token, `all`, `view-builds`) would
+/// hand every reader of a README more than build statuses.
+async fn status_token_problem(
+    state: &AppState,
+    project: &Project,
+    token: &str,
+) -> Result<Option<String>, PageError> {
+    let Some(checked) = core_token::check(token) else {
+        return Ok(Some(
+            "That is not a circlet API token: paste a Status project token (CCIPRJ_…), or create one here."
+                .into(),
+        ));
+    };
+    if checked.kind != TokenKind::Project {
+        return Ok(Some(
+            "Use a project token with the Status scope: a personal token in a badge URL would let anyone who reads it act as you."
+                .into(),
+        ));
+    }
+    let record = state.store.tokens().by_digest(&checked.digest).await?;
+    Ok(match record {
+        None => Some("That token does not exist (any more): create a Status token here.".into()),
+        Some(t) if t.project_id != Some(project.id) => {
+            Some("That token belongs to another project.".into())
+        }
+        Some(t) if t.expired_at(time::OffsetDateTime::now_utc()) => {
+            Some("That token has expired: create a Status token here.".into())
+        }
+        Some(t) if t.scope != Some(ProjectScope::Status) => Some(
+            "Use a token with the Status scope: a wider one in a badge URL gives every reader more than build statuses."
+                .into(),
+        ),
+        Some(_) => None,
+    })
+}
+
 /// `GET …/settings/badges`.
 pub async fn show(
     State(state): State<AppState>,
@@ -140,16 +177,8 @@ pub async fn generate(
         new_token = Some(form.token.clone());
     }
     let token = form.token.trim().to_owned();
-    if !token.is_empty()
-        && !matches!(
-            core_token::check(&token).map(|t| t.kind),
-            Some(TokenKind::Project | TokenKind::Personal)
-        )
-    {
-        error = Some(
-            "That is not a circlet API token: paste a Status project token (CCIPRJ_…), or create one here."
-                .to_owned(),
-        );
+    if !token.is_empty() && new_token.is_none() {
+        error = status_token_problem(&state, &project, &token).await?;
     }
     if !project.public && token.is_empty() && error.is_none() {
         error = Some(

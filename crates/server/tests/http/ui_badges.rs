@@ -48,6 +48,19 @@ both_backends! {
         assert_eq!(badge.status(), 200);
         assert_eq!(badge.headers()["content-type"], "image/svg+xml");
 
+        // A pasted token must be a live Status token of this project.
+        let all = app.project_token(&project, ProjectScope::All).await;
+        let wide = app.post_form(&browser, TAB, TAB, &[("branch", "main"), ("style", "svg"), ("token", &all)]).await;
+        assert_eq!(wide.status(), 400);
+        assert!(wide.text().await.unwrap().contains("Status scope"));
+        let personal = app.personal_token(&owner).await;
+        let mine = app.post_form(&browser, TAB, TAB, &[("branch", "main"), ("style", "svg"), ("token", &personal)]).await;
+        assert_eq!(mine.status(), 400);
+        let pasted = app.post_form(&browser, TAB, TAB, &[("branch", "main"), ("style", "png"), ("token", token)]).await;
+        assert_eq!(pasted.status(), 200);
+        let html = pasted.text().await.unwrap();
+        assert!(html.contains(&format!("{}/gh/acme/widgets.png?style=svg&#38;circle-token={token}", app.url)));
+
         // Readers may not use the tab.
         let reader_browser = app.logged_in("reader").await;
         assert_eq!(reader_browser.get(app.at(TAB)).send().await.unwrap().status(), 403);
