@@ -1,0 +1,152 @@
+//! Creating pipelines (numbered per project) with their workflows and jobs, and retries.
+
+use super::*;
+
+impl Builds<'_> {
+    /// Creates a pipeline, its workflows and jobs in one transaction, numbering the pipeline and
+    /// its jobs from the project's counters. Jobs without `requires` are queued at once.
+    pub async fn create_pipeline(
+        &self,
+        new: &NewPipeline,
+    ) -> Result<(PipelineRecord, Vec<JobRecord>), StoreError> {
+        let bump_pipeline = "UPDATE projects SET next_pipeline_number = next_pipeline_number + 1 WHERE id = $1 \
+                             RETURNING next_pipeline_number - 1";
+        let bump_builds = "UPDATE projects SET next_build_num = next_build_num + $2 WHERE id = $1 \
+                           RETURNING next_build_num - $2";
+        let insert_pipeline = format!(
+            "INSERT INTO pipelines (uuid, project_id, number, trigger_type, actor_id, actor_login, branch, tag, revision, \
+             parameters, state, errors, commit_info, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13) \
+             RETURNING {PIPELINE_COLS}"
+        );
+        let insert_workflow = "INSERT INTO workflows (uuid, pipeline_id, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id";
+        let insert_job = concat!(
+            "INSERT INTO jobs (uuid, project_id, pipeline_id, workflow_id, build_num, name, requires, spec, state, why, ",
+            "build_parameters, branch, tag, revision, queued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ",
+            "RETURNING ",
+            job_cols!()
+        );
+        // An errored pipeline gets no jobs, so it takes no build numbers.
+        let job_count: i64 = if new.errors.is_empty() {
+            new.workflows.iter().map(|w| w.jobs.len() as i64).sum()
+        } else {
+            0
+        };
+        let state = if new.errors.is_empty() {
+            "created"
+        } else {
+            "errored"
+        };
+        let errors = names_json(&new.errors);
+        let commit_json = if new.commit_json.is_empty() {
+            "{}"
+        } else {
+            new.commit_json.as_str()
+        };
+        let at = now();
+        let created: Option<(PipelineRecord, Vec<JobRow>)> = on_pool!(self.0, pool => async {
+            let mut tx = pool.begin().await?;
+            // The first statement writes: SQLite takes its write lock now (no stale read to
+            // upgrade later), PostgreSQL locks the project's row, so numbers are handed out
+            // one creation at a time. A number reserved earlier is used as is.
+            let number: Option<i64> = match new.number {
+                // Reserved earlier: lock the project's row all the same (and learn it exists).
+                Some(n) => sqlx::query_scalar::<_, i64>("UPDATE projects SET next_pipeline_number = next_pipeline_number WHERE id = $1 RETURNING id")
+                    .bind(new.project_id).fetch_optional(&mut *tx).await?.map(|_| n),
+                None => sqlx::query_scalar(bump_pipeline).bind(new.project_id).fetch_optional(&mut *tx).await?,
+            };
+            let Some(number) = number else {
+                return Ok(None);
+            };
+            let mut build_num: i64 = sqlx::query_scalar(bump_builds).bind(new.project_id).bind(job_count).fetch_one(&mut *tx).await?;
+            let pipeline: PipelineRecord = sqlx::query_as(&insert_pipeline)
+                .bind(Uuid::new_v4()).bind(new.project_id).bind(number).bind(&new.trigger_type).bind(new.actor_id)
+                .bind(&new.actor_login).bind(&new.branch).bind(&new.tag).bind(&new.revision).bind(&new.parameters_json)
+                .bind(state).bind(&errors).bind(at).bind(commit_json)
+                .fetch_one(&mut *tx).await?;
+            let mut rows = Vec::new();
+            if new.errors.is_empty() {
+                for w in &new.workflows {
+                    let wid: i64 = sqlx::query_scalar(insert_workflow).bind(Uuid::new_v4()).bind(pipeline.id).bind(&w.name).bind(at)
+                        .fetch_one(&mut *tx).await?;
+                    for j in &w.jobs {
+                        let state = if j.requires.is_empty() { JobState::Queued } else { JobState::Blocked };
+                        let row: JobRow = sqlx::query_as(insert_job)
+                            .bind(Uuid::new_v4()).bind(new.project_id).bind(pipeline.id).bind(wid).bind(build_num)
+                            .bind(&j.name).bind(names_json(&j.requires)).bind(&j.spec_json).bind(state.as_str()).bind(&new.why)
+                            .bind(&j.build_parameters_json).bind(&new.branch).bind(&new.tag).bind(&new.revision).bind(at)
+                            .fetch_one(&mut *tx).await?;
+                        rows.push(row);
+                        build_num += 1;
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Some((pipeline, rows)))
+        }.await)?;
+        let Some((pipeline, rows)) = created else {
+            return Err(StoreError::NotFound(format!(
+                "project {} does not exist",
+                new.project_id
+            )));
+        };
+        let jobs = rows
+            .into_iter()
+            .map(JobRecord::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok((pipeline, jobs))
+    }
+
+    /// Takes the project's next pipeline number for a pipeline about to be created with it.
+    pub async fn reserve_pipeline_number(&self, project_id: i64) -> Result<i64, StoreError> {
+        let sql = "UPDATE projects SET next_pipeline_number = next_pipeline_number + 1 WHERE id = $1 \
+                   RETURNING next_pipeline_number - 1";
+        on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(project_id).fetch_optional(pool).await)?
+            .ok_or_else(|| StoreError::NotFound("project not found".into()))
+    }
+
+    /// Adds a retry of `job` to its workflow, queued at once, with a new build number, `why`
+    /// `retry` and `retry_of` the original's number. Only a job that has ended is retried
+    /// (`Conflict` otherwise). A retry clears the workflow's canceled mark: a user ran it again.
+    pub async fn retry(&self, job: &JobRecord) -> Result<JobRecord, StoreError> {
+        // The workflow's row first, as in `end`, so the two never wait on each other.
+        let lock = "UPDATE workflows SET canceled = FALSE WHERE id = (SELECT workflow_id FROM jobs WHERE id = $1) RETURNING id";
+        let current = "SELECT state FROM jobs WHERE id = $1";
+        let bump = "UPDATE projects SET next_build_num = next_build_num + 1 WHERE id = $1 RETURNING next_build_num - 1";
+        // Copied from the stored original, not from the caller's possibly stale record.
+        let insert = concat!(
+            "INSERT INTO jobs (uuid, project_id, pipeline_id, workflow_id, build_num, name, requires, spec, state, why, ",
+            "retry_of, build_parameters, branch, tag, revision, queued_at) ",
+            "SELECT $1, project_id, pipeline_id, workflow_id, $2, name, '[]', spec, 'queued', 'retry', build_num, ",
+            "build_parameters, branch, tag, revision, $3 FROM jobs WHERE id = $4 RETURNING ",
+            job_cols!()
+        );
+        let outcome: Result<JobRow, Option<String>> = on_pool!(self.0, pool => async {
+            let mut tx = pool.begin().await?;
+            if sqlx::query_scalar::<_, i64>(lock).bind(job.id).fetch_optional(&mut *tx).await?.is_none() {
+                return Ok(Err(None));
+            }
+            let state: String = sqlx::query_scalar(current).bind(job.id).fetch_one(&mut *tx).await?;
+            if !JobState::parse(&state).is_some_and(JobState::is_final) {
+                return Ok(Err(Some(state)));
+            }
+            let num: i64 = sqlx::query_scalar(bump).bind(job.project_id).fetch_one(&mut *tx).await?;
+            let row = sqlx::query_as(insert)
+                .bind(Uuid::new_v4()).bind(num).bind(now()).bind(job.id)
+                .fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Ok(row))
+        }.await)?;
+        match outcome {
+            Ok(row) => row.try_into(),
+            Err(None) => Err(StoreError::NotFound(format!(
+                "job {} does not exist",
+                job.id
+            ))),
+            Err(Some(state)) => Err(StoreError::Conflict(format!(
+                "build {} is {state}; only a finished job can be retried",
+                job.build_num
+            ))),
+        }
+    }
+}

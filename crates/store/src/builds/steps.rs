@@ -1,0 +1,94 @@
+//! Steps of a job and their output.
+
+use super::*;
+
+impl Builds<'_> {
+    /// Starts step `idx` of a job; starting it again changes nothing (a resent request).
+    /// `NotFound` when there is no such job.
+    pub async fn start_step(&self, job_id: i64, idx: i64, name: &str) -> Result<(), StoreError> {
+        let sql = "INSERT INTO job_steps (job_id, idx, name, state, started_at) VALUES ($1, $2, $3, 'running', $4) \
+                   ON CONFLICT (job_id, idx) DO NOTHING";
+        on_pool!(self.0, pool => sqlx::query(sql).bind(job_id).bind(idx).bind(name).bind(now()).execute(pool).await.map(|r| r.rows_affected()))
+            .map_err(|e| no_such_job(e, job_id))?;
+        Ok(())
+    }
+
+    /// Ends step `idx` with a state (`success`, `failed`, `canceled`, `timedout`) and exit code.
+    /// `NotFound` when the step was never started.
+    pub async fn finish_step(
+        &self,
+        job_id: i64,
+        idx: i64,
+        state: &str,
+        exit_code: Option<i32>,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE job_steps SET state = $3, exit_code = $4, stopped_at = $5 WHERE job_id = $1 AND idx = $2";
+        let n = on_pool!(self.0, pool => {
+            sqlx::query(sql).bind(job_id).bind(idx).bind(state).bind(exit_code).bind(now()).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!(
+                "step {idx} of job {job_id} was not started"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Appends a chunk of (already masked) output to step `idx`; `seq` orders chunks and makes
+    /// a resent chunk harmless (the first text sent with a `seq` is kept). `NotFound` when
+    /// there is no such job.
+    pub async fn append_output(
+        &self,
+        job_id: i64,
+        idx: i64,
+        seq: i64,
+        text: &str,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO job_output (job_id, step_idx, seq, at, text) VALUES ($1, $2, $3, $4, $5) \
+                   ON CONFLICT (job_id, step_idx, seq) DO NOTHING";
+        on_pool!(self.0, pool => {
+            sqlx::query(sql).bind(job_id).bind(idx).bind(seq).bind(now()).bind(text).execute(pool).await.map(|r| r.rows_affected())
+        })
+        .map_err(|e| no_such_job(e, job_id))?;
+        Ok(())
+    }
+
+    /// A job's steps: (index, name, state, exit code, started, stopped).
+    pub async fn steps(&self, job_id: i64) -> Result<Vec<StepRecord>, StoreError> {
+        // `idx` and `seq` (below) are INTEGER columns: PostgreSQL answers INT4, read here as i64.
+        let sql = "SELECT CAST(idx AS BIGINT) AS idx, name, state, exit_code, started_at, stopped_at FROM job_steps \
+                   WHERE job_id = $1 ORDER BY idx";
+        Ok(on_pool!(self.0, pool => sqlx::query_as(sql).bind(job_id).fetch_all(pool).await)?)
+    }
+
+    /// A step's output chunks after `after_seq`, in order.
+    pub async fn output(
+        &self,
+        job_id: i64,
+        idx: i64,
+        after_seq: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let sql = "SELECT CAST(seq AS BIGINT), text FROM job_output WHERE job_id = $1 AND step_idx = $2 AND seq > $3 \
+                   ORDER BY seq";
+        Ok(
+            on_pool!(self.0, pool => sqlx::query_as(sql).bind(job_id).bind(idx).bind(after_seq).fetch_all(pool).await)?,
+        )
+    }
+}
+
+/// A stored step.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StepRecord {
+    /// Position in the job, from 0.
+    pub idx: i64,
+    /// Display name.
+    pub name: String,
+    /// `running`, `success`, `failed`, `canceled`, `timedout`.
+    pub state: String,
+    /// The command's exit code.
+    pub exit_code: Option<i32>,
+    /// When it started.
+    pub started_at: OffsetDateTime,
+    /// When it ended.
+    pub stopped_at: Option<OffsetDateTime>,
+}
