@@ -1,0 +1,81 @@
+//! API v1.1 builds: triggering (`POST …/tree/:branch`, `POST …/project`, `POST …/build`), retry,
+//! cancel, and reading builds (lists, one build, its tests, `/recent-builds`, `/projects`).
+//! A v1.1 "build" is a job; the JSON is made in [`super::build_json`].
+//!
+//! [`reads`] answers the build lists and details, [`triggers`] makes builds (and retries and
+//! cancels them).
+
+mod reads;
+mod triggers;
+
+pub use reads::*;
+pub use triggers::*;
+
+use crate::api::RawBody;
+use crate::api::build_json::{self, Cache};
+use crate::api::projects::slug_from;
+use crate::auth::access::authorize;
+use crate::auth::caller::Caller;
+use crate::builds::trigger::{self, TriggerRequest, Triggered};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use circlet_core::build_state::JobState;
+use circlet_core::scope::Action;
+use circlet_store::{JobFilter, JobRecord, Project};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+type Params = Path<Vec<(String, String)>>;
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn build_num(params: &[(String, String)]) -> Result<i64, ApiError> {
+    param(params, "build_num")
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::NotFound("Build not found".into()))
+}
+
+async fn project_job(
+    state: &AppState,
+    caller: &Caller,
+    params: &[(String, String)],
+    action: Action,
+) -> Result<(Project, JobRecord), ApiError> {
+    let slug = slug_from(params)?;
+    let access = authorize(state, caller, &slug, action).await?;
+    let num = build_num(params)?;
+    let job = state
+        .store
+        .builds()
+        .job_by_num(access.project.id, num)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Build not found".into()))?;
+    Ok((access.project, job))
+}
+
+fn created(state: &AppState, project: &Project, job: &JobRecord, body: Value) -> Response {
+    let location = format!(
+        "{}/api/v1.1/project/{}/{}/{}/{}",
+        state.config.public_url,
+        project.slug.vcs().long(),
+        project.slug.org(),
+        project.slug.repo(),
+        job.build_num
+    );
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}

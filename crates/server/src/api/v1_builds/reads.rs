@@ -1,0 +1,258 @@
+//! API v1.1 build reads: lists (lenient query values), one build, its tests and step output,
+//! `/recent-builds` and `/projects`.
+
+use super::*;
+
+/// `limit`, `offset`, `filter`, `shallow` of a build list, read leniently: `filter=None` means
+/// no filter, `shallow=True` is true, a limit above 100 is 100.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    limit: Option<String>,
+    offset: Option<String>,
+    filter: Option<String>,
+    shallow: Option<String>,
+}
+
+impl ListQuery {
+    fn limit(&self) -> Result<i64, ApiError> {
+        match self.limit.as_deref().map(str::trim) {
+            None | Some("") => Ok(30),
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .map(|n| n.min(100))
+                .ok_or_else(|| ApiError::Invalid("limit must be a number from 0 to 100".into())),
+        }
+    }
+
+    fn offset(&self) -> Result<i64, ApiError> {
+        match self.offset.as_deref().map(str::trim) {
+            None | Some("") => Ok(0),
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| ApiError::Invalid("offset must be a number of 0 or more".into())),
+        }
+    }
+
+    fn filter(&self) -> JobFilter {
+        match self
+            .filter
+            .as_deref()
+            .map(str::trim)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("completed") => JobFilter::Completed,
+            Some("successful") => JobFilter::Successful,
+            Some("failed") => JobFilter::Failed,
+            Some("running") => JobFilter::Running,
+            _ => JobFilter::All,
+        }
+    }
+
+    fn shallow(&self) -> bool {
+        self.shallow
+            .as_deref()
+            .is_some_and(|s| matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+    }
+}
+
+/// `GET /project/:vcs/:org/:repo` and `…/tree/:branch`: the project's builds, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(params): Params,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let slug = slug_from(&params)?;
+    let access = authorize(&state, &caller, &slug, Action::ReadBuilds).await?;
+    let branch = param(&params, "branch");
+    let jobs = state
+        .store
+        .builds()
+        .jobs(
+            access.project.id,
+            branch,
+            q.filter(),
+            q.limit()?,
+            q.offset()?,
+        )
+        .await?;
+    let mut cache = Cache::default();
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        out.push(
+            build_json::v1(&state, &mut cache, &access.project, job, false, q.shallow()).await?,
+        );
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+/// `GET /project/:vcs/:org/:repo/:build_num`: one build, with its steps.
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(params): Params,
+) -> Result<Json<Value>, ApiError> {
+    let (project, job) = project_job(&state, &caller, &params, Action::ReadBuilds).await?;
+    let mut cache = Cache::default();
+    Ok(Json(
+        build_json::v1(&state, &mut cache, &project, &job, true, false).await?,
+    ))
+}
+
+/// `GET …/:build_num/output/:step/:index`: a step's output (the actions' `output_url`).
+pub async fn output(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(params): Params,
+) -> Result<Json<Value>, ApiError> {
+    let (_, job) = project_job(&state, &caller, &params, Action::ReadBuilds).await?;
+    let step = param(&params, "step")
+        .and_then(|n| n.parse::<i64>().ok())
+        .ok_or_else(|| ApiError::NotFound("Step not found".into()))?;
+    Ok(Json(build_json::output_json(&state, &job, step).await?))
+}
+
+/// `GET /project/:vcs/:org/:repo/:build_num/tests`: `{"tests": [...]}` from `store_test_results`.
+pub async fn tests(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(params): Params,
+) -> Result<Json<Value>, ApiError> {
+    let (_, job) = project_job(&state, &caller, &params, Action::ReadBuilds).await?;
+    let tests = state.store.builds().tests(job.id).await?;
+    let tests: Vec<Value> = tests
+        .iter()
+        .map(|t| {
+            json!({
+                "classname": t.classname,
+                "name": t.name,
+                "file": t.file,
+                "result": t.result,
+                "message": t.message,
+                "run_time": t.run_time,
+                "source": "unknown",
+                "source_type": "unknown",
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "tests": tests })))
+}
+
+/// `GET /recent-builds`: the newest builds across the caller's projects.
+pub async fn recent(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let user = caller.require_user()?;
+    caller.note_kind(&state, "builds");
+    let projects = visible_projects(&state, user).await?;
+    let (limit, offset) = (q.limit()?, q.offset()?);
+    let mut all: Vec<(Project, JobRecord)> = Vec::new();
+    for p in projects {
+        for j in state
+            .store
+            .builds()
+            .jobs(p.id, None, JobFilter::All, limit + offset, 0)
+            .await?
+        {
+            all.push((p.clone(), j));
+        }
+    }
+    all.sort_by(|a, b| b.1.queued_at.cmp(&a.1.queued_at).then(b.1.id.cmp(&a.1.id)));
+    let mut cache = Cache::default();
+    let mut out = Vec::new();
+    for (p, j) in all.iter().skip(offset as usize).take(limit as usize) {
+        out.push(build_json::v1(&state, &mut cache, p, j, false, q.shallow()).await?);
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+async fn visible_projects(
+    state: &AppState,
+    user: &circlet_store::User,
+) -> Result<Vec<Project>, ApiError> {
+    Ok(if user.site_admin {
+        state.store.projects().list_all().await?
+    } else {
+        state
+            .store
+            .projects()
+            .list_for_member(user.id)
+            .await?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect()
+    })
+}
+
+/// `GET /projects`: the caller's projects with, per branch, recent, running, last successful
+/// and last failed builds.
+pub async fn projects(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let user = caller.require_user()?;
+    caller.note_kind(&state, "projects");
+    let mut out = Vec::new();
+    for p in visible_projects(&state, user).await? {
+        let jobs = state
+            .store
+            .builds()
+            .jobs(p.id, None, JobFilter::All, 100, 0)
+            .await?;
+        let mut branches = serde_json::Map::new();
+        for job in &jobs {
+            let Some(branch) = &job.branch else { continue };
+            let entry = branches.entry(branch.clone()).or_insert_with(|| {
+                json!({
+                    "pusher_logins": [],
+                    "last_non_success": null,
+                    "last_success": null,
+                    "recent_builds": [],
+                    "running_builds": [],
+                })
+            });
+            let r = build_json::build_ref(job);
+            if let Some(recent) = entry["recent_builds"].as_array_mut()
+                && recent.len() < 5
+            {
+                recent.push(r.clone());
+            }
+            if matches!(job.state, JobState::Running | JobState::Queued)
+                && let Some(running) = entry["running_builds"].as_array_mut()
+            {
+                running.push(r.clone());
+            }
+            if job.state == JobState::Success && entry["last_success"].is_null() {
+                entry["last_success"] = r.clone();
+            }
+            if job.state.is_final()
+                && job.state != JobState::Success
+                && entry["last_non_success"].is_null()
+            {
+                entry["last_non_success"] = r;
+            }
+        }
+        out.push(json!({
+            "vcs_url": build_json::vcs_url(&p),
+            "vcs_type": p.slug.vcs().long(),
+            "username": p.slug.org(),
+            "reponame": p.slug.repo(),
+            "default_branch": p.default_branch.as_str(),
+            "followed": true,
+            "oss": p.public,
+            "parallel": 1,
+            "has_usable_key": true,
+            "feature_flags": {"oss": p.public},
+            "scopes": ["read-settings", "view-builds"],
+            "branches": branches,
+        }));
+    }
+    Ok(Json(Value::Array(out)))
+}
