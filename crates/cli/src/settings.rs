@@ -255,6 +255,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_config_is_valid_and_holds_the_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../circlet.example.toml");
+        let o = Overrides {
+            config: Some(example),
+            ..Default::default()
+        };
+        let s = Settings::load(&o).expect("circlet.example.toml loads");
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.runners, 1);
+        assert_eq!(s.runner_timeout_secs, 60);
+        assert_eq!(s.max_body_bytes, 1024 * 1024);
+    }
+
+    #[test]
     fn passwords_in_urls_are_masked() {
         assert_eq!(
             mask_url_password("postgres://u:secret@h:5432/db"),
