@@ -228,6 +228,15 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
 
 async fn rotate_env_key(store: &Store, settings: &Settings) -> anyhow::Result<()> {
     let path = &settings.env_key_file;
+    if !path.exists() {
+        bail!(
+            "no env var key at {}: check --env-key-file (or --data-dir); nothing was changed",
+            path.display()
+        );
+    }
+    // One rotation at a time: two at once could each retire a key the other just made.
+    let lock_path = circlet_server::envvars::retired_path(path).with_extension("lock");
+    let _lock = RotationLock::take(&lock_path)?;
     let old = datadir::key_at(path)?;
     let retired = circlet_server::envvars::retired_path(path);
     let mut kept = match std::fs::read_to_string(&retired) {
@@ -259,6 +268,31 @@ async fn rotate_env_key(store: &Store, settings: &Settings) -> anyhow::Result<()
         circlet_core::envcrypt::key_id(&old)
     );
     Ok(())
+}
+
+/// A lock file held for the length of a key rotation, removed when dropped.
+struct RotationLock(std::path::PathBuf);
+
+impl RotationLock {
+    fn take(path: &std::path::Path) -> anyhow::Result<RotationLock> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| {
+                anyhow!(
+                    "another rotation holds {} ({e}); if none is running, remove that file",
+                    path.display()
+                )
+            })?;
+        Ok(RotationLock(path.to_owned()))
+    }
+}
+
+impl Drop for RotationLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Who the audit log names for what this command line does.

@@ -85,8 +85,14 @@ pub fn read_secret(dir: &Path, name: &str) -> anyhow::Result<Option<String>> {
 /// Writes `value` to `dir/name` with mode 0600, replacing the file atomically.
 pub fn write_secret(dir: &Path, name: &str, value: &str) -> anyhow::Result<()> {
     let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let _ = fs::remove_file(&tmp);
+    // A random name: two writers never remove or overwrite each other's temporary file.
+    let tmp = dir.join(format!(
+        ".{name}.{}.tmp",
+        circlet_core::secret::random_bytes::<8>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ));
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)

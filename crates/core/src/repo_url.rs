@@ -21,6 +21,11 @@ impl RepoUrl {
                 "repository URL must be at most 2048 characters with no spaces",
             ));
         }
+        // git reads an argument starting with `-` as an option (`--upload-pack=…` runs a
+        // command); no repository address starts that way.
+        if url.starts_with('-') {
+            return Err(Invalid::new("repository URL must not start with '-'"));
+        }
         if let Some((scheme, rest)) = url.split_once("://") {
             if !matches!(
                 scheme.to_ascii_lowercase().as_str(),
@@ -42,18 +47,29 @@ impl RepoUrl {
                 if authority.is_empty() {
                     return Err(Invalid::new("repository URL has no host"));
                 }
-                if let Some((userinfo, _)) = authority.rsplit_once('@')
-                    && userinfo.contains(':')
-                {
-                    return Err(Invalid::new(
-                        "repository URL must not contain a password; use a deploy key instead",
-                    ));
+                if let Some((userinfo, _)) = authority.rsplit_once('@') {
+                    if userinfo.contains(':') {
+                        return Err(Invalid::new(
+                            "repository URL must not contain a password; use a deploy key instead",
+                        ));
+                    }
+                    // `https://<token>@host/…` carries a credential as the user name; it would
+                    // be shown in settings, build JSON and job environments.
+                    if scheme.to_ascii_lowercase().starts_with("http") {
+                        return Err(Invalid::new(
+                            "an https repository URL must not contain credentials; use a deploy key instead",
+                        ));
+                    }
                 }
             }
             return Ok(RepoUrl(url.to_owned()));
         }
-        // scp-like syntax: [user@]host:path
+        // scp-like syntax: [user@]host:path. `transport::address` (git's remote helpers, such
+        // as `ext::` or `fd::`) is not an address a project may use.
         match url.split_once(':') {
+            Some((_, path)) if path.starts_with(':') => Err(Invalid::new(
+                "repository URL must not name a git transport (transport::address)",
+            )),
             Some((host, path)) if !host.is_empty() && !path.is_empty() && !host.contains('/') => {
                 Ok(RepoUrl(url.to_owned()))
             }
@@ -127,6 +143,12 @@ mod tests {
             "https://u:p@host/r",
             "https:///r",
             "a b:c",
+            // git would read these as options or remote helpers and run commands.
+            "--upload-pack=:;touch${IFS}/tmp/pwned;#",
+            "-oProxyCommand=x:y",
+            "ext::sh -c touch% /tmp/pwned",
+            "fd::3",
+            "https://ghp_token@github.com/acme/w.git",
         ] {
             assert!(RepoUrl::parse(bad).is_err(), "{bad}");
         }

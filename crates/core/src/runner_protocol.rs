@@ -34,8 +34,9 @@ pub const MAX_OUTPUT_CHUNK: usize = 256 * 1024;
 /// How often a runner heartbeats while it runs a job (seconds).
 pub const HEARTBEAT_INTERVAL_SECS: u64 = 5;
 
-/// The job a runner claimed: everything it needs to run it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The job a runner claimed: everything it needs to run it. Its `Debug` names the environment
+/// variables but never prints their values (project secrets are among them).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClaimedJob {
     /// The job's id (a uuid), used in every later request.
     pub id: String,
@@ -73,6 +74,24 @@ pub struct ClaimedJob {
     pub messages: Vec<String>,
     /// The longest any step may run, in seconds.
     pub step_timeout_secs: u64,
+}
+
+impl std::fmt::Debug for ClaimedJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env_names: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("ClaimedJob")
+            .field("id", &self.id)
+            .field("build_num", &self.build_num)
+            .field("job_name", &self.job_name)
+            .field("project_slug", &self.project_slug)
+            .field("revision", &self.revision)
+            .field("branch", &self.branch)
+            .field("tag", &self.tag)
+            .field("steps", &self.steps.len())
+            .field("env", &env_names)
+            .field("masks", &format_args!("[{} redacted]", self.masks.len()))
+            .finish_non_exhaustive()
+    }
 }
 
 /// The reply to a heartbeat.
@@ -205,6 +224,11 @@ mod tests {
         assert!(text.contains("\"when\":\"always\""), "{text}");
         let back: ClaimedJob = serde_json::from_str(&text).expect("parses");
         assert_eq!(back, job);
+        let shown = format!("{job:?}");
+        assert!(
+            shown.contains("\"CI\"") && !shown.contains("hunter22"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -202,6 +202,9 @@ pub fn check(raw: &str) -> Option<CheckedToken> {
     })
 }
 
+/// The longest a token is, in bytes: how much of earlier text a scan of a stream must keep.
+pub const MAX_TOKEN_LEN: usize = TOKEN_LEN;
+
 /// Every token circlet could have issued inside `text` (shape and checksum hold), with its byte
 /// range: what the leak guard looks up and what output masking hides. Strings that merely
 /// start like a token but fail the checksum are not reported.
@@ -215,17 +218,15 @@ pub fn find_in(text: &str) -> Vec<(std::ops::Range<usize>, CheckedToken)> {
         };
         let start = at + offset;
         let end = start + TOKEN_LEN;
-        if end <= bytes.len() && text.is_char_boundary(end) {
-            // A token is never the middle of a longer word.
-            let bounded = |i: Option<&u8>| i.is_none_or(|b| !b.is_ascii_alphanumeric());
-            if let Some(checked) = check(&text[start..end])
-                && bounded(start.checked_sub(1).map(|i| &bytes[i]))
-                && bounded(bytes.get(end))
-            {
-                found.push((start..end, checked));
-                at = end;
-                continue;
-            }
+        // No word-boundary rule: the checksum already rules out chance matches, and a token
+        // glued to other text (`echo ${T}x`) must be caught all the same.
+        if end <= bytes.len()
+            && text.is_char_boundary(end)
+            && let Some(checked) = check(&text[start..end])
+        {
+            found.push((start..end, checked));
+            at = end;
+            continue;
         }
         at = start + 3;
     }
@@ -269,8 +270,9 @@ mod tests {
         let mut typo = a.expose().to_owned();
         typo.replace_range(10..11, if &typo[10..11] == "a" { "b" } else { "a" });
         assert!(find_in(&typo).is_empty());
-        // Glued to a longer word: not a token.
-        assert!(find_in(&format!("x{}", a.expose())).is_empty());
+        // Glued to other text: still found.
+        let glued = format!("x{}y", a.expose());
+        assert_eq!(find_in(&glued).len(), 1);
         assert!(find_in("").is_empty());
     }
 

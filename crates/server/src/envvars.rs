@@ -51,6 +51,8 @@ fn stamp(path: &Path) -> Option<(SystemTime, Option<SystemTime>)> {
 }
 
 fn read_keys(path: &Path) -> anyhow::Result<Keys> {
+    // Stamped before reading: a rotation landing in between is seen at the next refresh.
+    let stamped = stamp(path);
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read env key {}: {e}", path.display()))?;
     let current = parse_key(&text)
@@ -72,7 +74,7 @@ fn read_keys(path: &Path) -> anyhow::Result<Keys> {
     Ok(Keys {
         current: (id, current),
         all,
-        stamp: stamp(path),
+        stamp: stamped,
     })
 }
 

@@ -48,6 +48,47 @@ impl Builds<'_> {
         Ok(on_pool!(self.0, pool => sqlx::query_as(sql).fetch_all(pool).await)?)
     }
 
+    /// The text of output chunk `seq` of step `idx`, if stored.
+    pub async fn output_chunk(
+        &self,
+        job_id: i64,
+        idx: i64,
+        seq: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT text FROM job_output WHERE job_id = $1 AND step_idx = $2 AND seq = $3";
+        Ok(
+            on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(job_id).bind(idx).bind(seq).fetch_optional(pool).await)?,
+        )
+    }
+
+    /// Rewrites a stored output chunk (to mask a secret that a later chunk completed).
+    pub async fn replace_output_chunk(
+        &self,
+        job_id: i64,
+        idx: i64,
+        seq: i64,
+        text: &str,
+    ) -> Result<(), StoreError> {
+        let sql =
+            "UPDATE job_output SET text = $4 WHERE job_id = $1 AND step_idx = $2 AND seq = $3";
+        on_pool!(self.0, pool => sqlx::query(sql).bind(job_id).bind(idx).bind(seq).bind(text).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// How many bytes of output step `idx` of a job has stored.
+    pub async fn output_bytes(&self, job_id: i64, idx: i64) -> Result<i64, StoreError> {
+        let sql = "SELECT CAST(COALESCE(SUM(LENGTH(text)), 0) AS BIGINT) FROM job_output WHERE job_id = $1 AND step_idx = $2";
+        Ok(
+            on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(job_id).bind(idx).fetch_one(pool).await)?,
+        )
+    }
+
+    /// How many test cases a job has.
+    pub async fn test_count(&self, job_id: i64) -> Result<i64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM job_tests WHERE job_id = $1";
+        Ok(on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(job_id).fetch_one(pool).await)?)
+    }
+
     /// Adds test cases to a job, in one transaction.
     pub async fn add_tests(&self, job_id: i64, tests: &[TestRecord]) -> Result<(), StoreError> {
         let sql = "INSERT INTO job_tests (job_id, classname, name, file, result, message, run_time) \

@@ -94,6 +94,16 @@ pub async fn step_started(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The most output one step keeps; what comes after is dropped, with one note saying so.
+pub const MAX_STEP_OUTPUT: usize = 64 * 1024 * 1024;
+
+/// The note stored once when a step's output reaches [`MAX_STEP_OUTPUT`].
+const TRUNCATED: &str =
+    "\n[circlet: this step printed more than 64 MiB; the rest of its output was dropped]\n";
+
+/// The most test cases one job keeps.
+pub const MAX_TESTS_PER_JOB: i64 = 100_000;
+
 /// `?seq=` of an output chunk: chunks of a step count from 1; a chunk sent twice is kept once.
 #[derive(Debug, Deserialize)]
 pub struct OutputQuery {
@@ -119,7 +129,6 @@ pub async fn output(
         ));
     }
     let project = project_of(&state, &job).await?;
-    let text = leak_guard::scrub(&state, &project, &job, &body).await?;
     let builds = state.store.builds();
     let idx = i64::from(index);
     let seq = match q.seq {
@@ -127,6 +136,23 @@ pub async fn output(
         Some(_) => return Err(ApiError::Invalid("seq counts from 1".into())),
         None => builds.next_output_seq(job.id, idx).await?,
     };
+    // A step's stored output is bounded, so one job cannot fill the server's disk.
+    let stored = builds.output_bytes(job.id, idx).await?;
+    if stored as usize + body.len() > MAX_STEP_OUTPUT {
+        let previous = builds.output_chunk(job.id, idx, seq - 1).await?;
+        if previous.as_deref() != Some(TRUNCATED) {
+            builds.append_output(job.id, idx, seq, TRUNCATED).await?;
+        }
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let previous = builds.output_chunk(job.id, idx, seq - 1).await?;
+    let (remasked, text) =
+        leak_guard::scrub_after(&state, &project, &job, previous.as_deref(), &body).await?;
+    if let Some(before) = remasked {
+        builds
+            .replace_output_chunk(job.id, idx, seq - 1, &before)
+            .await?;
+    }
     builds.append_output(job.id, idx, seq, &text).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -180,6 +206,13 @@ pub async fn tests(
             },
         })
         .collect();
+    let held_already = state.store.builds().test_count(job.id).await?;
+    if held_already + records.len() as i64 > MAX_TESTS_PER_JOB {
+        return Err(ApiError::Rejected(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("A job may report at most {MAX_TESTS_PER_JOB} test cases"),
+        ));
+    }
     state.store.builds().add_tests(job.id, &records).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -118,7 +118,15 @@ impl Repos {
         };
         match git(
             &dir,
-            &["fetch", "--quiet", "--force", "--no-tags", url, &refspec],
+            &[
+                "fetch",
+                "--quiet",
+                "--force",
+                "--no-tags",
+                "--",
+                url,
+                &refspec,
+            ],
         )
         .await
         {
@@ -150,6 +158,7 @@ impl Repos {
                                 "--quiet",
                                 "--force",
                                 "--no-tags",
+                                "--",
                                 url,
                                 "+refs/heads/*:refs/remotes/all/*",
                             ],

@@ -21,48 +21,89 @@ pub async fn scrub(
     job: &JobRecord,
     text: &str,
 ) -> Result<String, ApiError> {
-    let found = token::find_in(text);
+    Ok(scrub_after(state, project, job, None, text).await?.1)
+}
+
+/// Like [`scrub`] for the next piece of a stream: `before` is the previous piece as stored, so
+/// a token split between the two is still found. Returns the previous piece re-masked when a
+/// token began in it (`None` when it needs no change) and this piece masked.
+pub async fn scrub_after(
+    state: &AppState,
+    project: &Project,
+    job: &JobRecord,
+    before: Option<&str>,
+    text: &str,
+) -> Result<(Option<String>, String), ApiError> {
+    // Only the end of the previous piece can hold the start of a token.
+    let before = before.unwrap_or("");
+    let mut cut = before.len().saturating_sub(token::MAX_TOKEN_LEN - 1);
+    while !before.is_char_boundary(cut) {
+        cut += 1;
+    }
+    let tail = &before[cut..];
+    let joined = format!("{tail}{text}");
+    let found: Vec<_> = token::find_in(&joined)
+        .into_iter()
+        .filter(|(range, _)| range.end > tail.len())
+        .collect();
     if found.is_empty() {
-        return Ok(text.to_owned());
+        return Ok((None, text.to_owned()));
     }
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
+    let mut new_before = None;
     for (range, checked) in &found {
-        out.push_str(&text[last..range.start]);
-        out.push_str(MASK);
-        last = range.end;
-        let Some(record) = state.store.tokens().by_digest(&checked.digest).await? else {
-            continue;
-        };
-        if state.store.tokens().delete(record.uuid).await?.is_none() {
-            continue;
+        if range.start < tail.len() {
+            // Began in the previous piece: mask it there, drop the rest here.
+            new_before = Some(format!("{}{MASK}", &before[..cut + range.start]));
+            last = range.end - tail.len();
+        } else {
+            out.push_str(&text[last..range.start - tail.len()]);
+            out.push_str(MASK);
+            last = range.end - tail.len();
         }
-        let kind = match record.kind {
-            TokenKind::Personal => "personal API token",
-            TokenKind::Project => "project API token",
-            TokenKind::Runner => "runner token",
-        };
-        tracing::warn!(
-            token = %record.uuid,
-            project = %project.slug,
-            build_num = job.build_num,
-            "revoked a {kind} printed in a job's output"
-        );
-        let entry = NewAuditEntry {
-            event: LEAKED.into(),
-            actor_login: "leak-guard".into(),
-            owner_id: record.user_id,
-            project_id: record.project_id.or(Some(project.id)),
-            token_uuid: Some(record.uuid),
-            address: String::new(),
-            detail: format!(
-                "{kind} '{}' (…{}) was printed in the output of build #{} of {} and has been revoked",
-                record.name, record.last4, job.build_num, project.slug
-            ),
-            ..Default::default()
-        };
-        state.store.audit().append(&entry).await?;
+        revoke(state, project, job, checked).await?;
     }
     out.push_str(&text[last..]);
-    Ok(out)
+    Ok((new_before, out))
+}
+
+async fn revoke(
+    state: &AppState,
+    project: &Project,
+    job: &JobRecord,
+    checked: &token::CheckedToken,
+) -> Result<(), ApiError> {
+    let Some(record) = state.store.tokens().by_digest(&checked.digest).await? else {
+        return Ok(());
+    };
+    if state.store.tokens().delete(record.uuid).await?.is_none() {
+        return Ok(());
+    }
+    let kind = match record.kind {
+        TokenKind::Personal => "personal API token",
+        TokenKind::Project => "project API token",
+        TokenKind::Runner => "runner token",
+    };
+    tracing::warn!(
+        token = %record.uuid,
+        project = %project.slug,
+        build_num = job.build_num,
+        "revoked a {kind} printed in a job's output"
+    );
+    let entry = NewAuditEntry {
+        event: LEAKED.into(),
+        actor_login: "leak-guard".into(),
+        owner_id: record.user_id,
+        project_id: record.project_id.or(Some(project.id)),
+        token_uuid: Some(record.uuid),
+        address: String::new(),
+        detail: format!(
+            "{kind} '{}' (…{}) was printed in the output of build #{} of {} and has been revoked",
+            record.name, record.last4, job.build_num, project.slug
+        ),
+        ..Default::default()
+    };
+    state.store.audit().append(&entry).await?;
+    Ok(())
 }

@@ -111,6 +111,11 @@ pub fn check_build_parameters(parameters: &BTreeMap<String, String>) -> Result<(
                 name.escape_debug()
             )));
         }
+        if steers_the_shell(name) {
+            return Err(ApiError::Invalid(format!(
+                "Build parameter '{name}' is not allowed: it would change how every step's shell, linker or git behaves"
+            )));
+        }
         if value.len() > MAX_BUILD_PARAMETER_VALUE {
             return Err(ApiError::Invalid(format!(
                 "Build parameter '{name}' is longer than {MAX_BUILD_PARAMETER_VALUE} bytes"
@@ -118,6 +123,28 @@ pub fn check_build_parameters(parameters: &BTreeMap<String, String>) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Variables that change how bash, the dynamic linker or git run (`BASH_ENV` makes bash run a
+/// command before every step): a user who may trigger but not read env vars could use them to
+/// exfiltrate the project's secrets, so build parameters may not set them.
+fn steers_the_shell(name: &str) -> bool {
+    const EXACT: [&str; 9] = [
+        "BASH_ENV",
+        "ENV",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "PS4",
+        "PROMPT_COMMAND",
+        "IFS",
+        "PATH",
+        "HOME",
+    ];
+    let upper = name.to_ascii_uppercase();
+    EXACT.contains(&upper.as_str())
+        || upper.starts_with("LD_")
+        || upper.starts_with("GIT_")
+        || upper.starts_with("BASH_FUNC_")
 }
 
 /// Reads the repository at the requested commit, plans the config's workflows and stores the

@@ -43,6 +43,17 @@ both_backends! {
         r.status_is(413);
         assert!(!r.message().is_empty(), "{}", r.text);
 
+        // Build parameters may not steer the shell, the linker or git (they could leak secrets).
+        for name in ["BASH_ENV", "PATH", "LD_PRELOAD", "GIT_SSH_COMMAND", "PS4"] {
+            let r = fx.post_json(&format!("/api/v1.1/project/{SLUG}/tree/main"), &json!({"build_parameters": {name: "$(env)"}})).await;
+            r.status_is(400);
+            assert!(r.message().contains(name), "{}", r.text);
+        }
+
+        // A repository URL git would read as an option is refused when the project is made.
+        let r = fx.post_json("/api/v2/project/gh/acme/evil", &json!({"repo_url": "--upload-pack=touch${IFS}/tmp/pwned"})).await;
+        r.status_is(400);
+
         let r = fx.post_json("/api/v2/project/gh/acme/missing/pipeline", &json!({})).await;
         r.is(404, NO_PROJECT);
         let list = fx.get(&format!("/api/v2/project/{SLUG}/pipeline")).await;

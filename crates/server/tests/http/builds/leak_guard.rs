@@ -56,4 +56,27 @@ both_backends! {
         let html = other.get(fx.app.at("/")).send().await.unwrap().text().await.unwrap();
         assert!(!html.contains("leak-banner"));
     }
+
+    async fn builds_leak_guard_catches_a_token_split_across_chunks(app) {
+        let fx = Fx::new(app).await;
+        let runner = fx.runner("r1").await;
+        let (leaked, _) = fx.app.personal_token_expiring(&fx.user, None).await;
+        fx.v1_trigger("main", &json!({"build_parameters": {"CIRCLE_JOB": "build"}})).await;
+        let job = runner.claim_some().await;
+        let id = id_of(&job);
+        runner.start_step(id, 0, "print", None).await;
+        let (head, tail) = leaked.split_at(31);
+        runner.output(id, 0, &format!("one\nTOKEN={head}")).await;
+        runner.output(id, 0, &format!("{tail}x and more\n")).await;
+        runner.finish_step(id, 0, "success", Some(0)).await;
+        runner.finish(id, "success").await;
+
+        fx.get_as(&leaked, "/api/v1.1/me").await.is(401, INVALID);
+        let b = fx.build(1).await;
+        let url = b["steps"][0]["actions"][0]["output_url"].as_str().unwrap();
+        let out = fx.get(url.strip_prefix(&fx.app.url).unwrap()).await;
+        let message = out.body[0]["message"].as_str().unwrap();
+        assert_eq!(message, "one\nTOKEN=********x and more\n");
+        assert!(!out.text.contains(head) && !out.text.contains(tail));
+    }
 }
