@@ -59,6 +59,8 @@ pub struct ServerConfig {
     pub runner_timeout: std::time::Duration,
     /// The longest one step may run.
     pub step_timeout: std::time::Duration,
+    /// Where artifacts are kept and how large they may be.
+    pub artifacts: crate::artifacts::ArtifactStorage,
 }
 
 impl ServerConfig {
@@ -93,6 +95,7 @@ impl ServerConfig {
             repo_cache_dir: std::env::temp_dir().join("circlet-repos"),
             runner_timeout: std::time::Duration::from_secs(60),
             step_timeout: std::time::Duration::from_secs(3 * 60 * 60),
+            artifacts: crate::artifacts::ArtifactStorage::in_memory(),
         }
     }
 }
