@@ -430,6 +430,30 @@ async fn raw_put(app: &TestApp, runner: &PlayedRunner, id: &str, raw: &str) -> u
         .unwrap_or_else(|| panic!("no status in {reply:?}"))
 }
 
+mod pages {
+    use super::*;
+
+    both_backends! {
+        async fn artifacts_show_on_the_build_and_project_pages(app) {
+            let fx = Fx::new(app).await;
+            let num = built_with(&fx, &[("out/report.txt", REPORT), ("big.bin", &[0u8; 1500])]).await;
+            let browser = fx.app.logged_in("ada").await;
+            let page = browser.get(fx.app.at(&format!("/projects/{SLUG}/jobs/{num}"))).send().await.unwrap().text().await.unwrap();
+            let link = format!("href=\"/artifacts/gh/acme/widget/{num}/0/out/report.txt\"");
+            assert!(page.contains(&link), "{page}");
+            assert!(page.contains(">out/report.txt</a>"), "{page}");
+            assert!(page.contains("36 B") && page.contains("1.5 kB"), "{page}");
+            let project = browser.get(fx.app.at(&format!("/projects/{SLUG}"))).send().await.unwrap().text().await.unwrap();
+            assert!(project.contains("Latest artifacts"), "{project}");
+            assert!(project.contains(&link), "{project}");
+            assert!(project.contains(&format!("/projects/{SLUG}/jobs/{num}\">#{num}</a>")), "{project}");
+            // The link works with the page's session.
+            let got = fetch(browser.get(fx.app.at(&format!("/artifacts/gh/acme/widget/{num}/0/out/report.txt")))).await;
+            assert_eq!(got.body, REPORT);
+        }
+    }
+}
+
 mod limits {
     use super::*;
 
