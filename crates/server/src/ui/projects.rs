@@ -163,7 +163,12 @@ async fn latest_artifacts(
         .latest_per_branch(project.id, ARTIFACT_BRANCHES)
         .await?
     {
-        let Some(job) = state.store.builds().job_by_num(project.id, build_num).await? else {
+        let Some(job) = state
+            .store
+            .builds()
+            .job_by_num(project.id, build_num)
+            .await?
+        else {
             continue;
         };
         let mut artifacts = super::builds::artifact_views(state, project, &job).await?;

@@ -19,7 +19,10 @@ mod s3;
 async fn claimed(fx: &Fx) -> (PlayedRunner, String, i64) {
     let runner = fx.runner("uploader").await;
     let made = fx
-        .v1_trigger("main", &json!({"build_parameters": {"CIRCLE_JOB": "build"}}))
+        .v1_trigger(
+            "main",
+            &json!({"build_parameters": {"CIRCLE_JOB": "build"}}),
+        )
         .await;
     let job = runner.claim_some().await;
     assert_eq!(job["build_num"], made["build_num"]);

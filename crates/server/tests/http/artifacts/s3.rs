@@ -46,7 +46,10 @@ impl Moto {
             if c.get(&moto.endpoint).send().await.is_ok() {
                 break;
             }
-            assert!(Instant::now() < deadline, "moto_server did not answer within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not answer within 30 s"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         moto
@@ -103,7 +106,11 @@ async fn s3_round_trip(kind: circlet_store::BackendKind) {
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
     let r = runner
-        .put_artifact(&id, "out/too-big.bin", reqwest::Body::from(vec![0u8; 21 * 1024 * 1024]))
+        .put_artifact(
+            &id,
+            "out/too-big.bin",
+            reqwest::Body::from(vec![0u8; 21 * 1024 * 1024]),
+        )
         .await;
     assert_eq!(r.status, 413, "{}", r.text);
     runner.finish(&id, "success").await;
