@@ -333,7 +333,7 @@ both_backends! {
     async fn artifacts_of_unknown_builds_and_paths_are_404(app) {
         let fx = Fx::new(app).await;
         let num = built_with(&fx, &[("r.txt", REPORT)]).await;
-        let base = format!("/artifacts/gh/acme/widget");
+        let base = "/artifacts/gh/acme/widget";
         for (path, message) in [
             (format!("{base}/99/0/r.txt"), "Build not found"),
             (format!("{base}/x/0/r.txt"), "Build not found"),
