@@ -34,9 +34,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     config.repo_cache_dir = settings.data_dir.join("repos");
     config.env_keys = std::sync::Arc::new(env_keys);
     config.runner_timeout = std::time::Duration::from_secs(settings.runner_timeout_secs);
+    config.artifacts = artifact_storage(&settings)?;
     tracing::info!(
-        "circlet listening on http://{addr} (public URL {public_url}, {:?} store)",
-        store.kind()
+        "circlet listening on http://{addr} (public URL {public_url}, {:?} store, artifacts in {})",
+        store.kind(),
+        config.artifacts.location
     );
     let state = AppState::new(store.clone(), config);
     // The embedded runner speaks the runner protocol to this very server, over loopback.
@@ -142,4 +144,19 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// The artifact store the settings name: an S3 bucket, or `<data dir>/artifacts`.
+fn artifact_storage(
+    settings: &Settings,
+) -> anyhow::Result<circlet_server::artifacts::ArtifactStorage> {
+    use circlet_server::artifacts::ArtifactStorage;
+    let storage = match &settings.artifacts_url {
+        Some(url) => ArtifactStorage::s3(url, settings.s3_endpoint.as_deref(), None)?,
+        None => ArtifactStorage::local(&settings.data_dir.join("artifacts"))?,
+    };
+    Ok(storage.with_limits(
+        settings.max_artifact_bytes,
+        settings.max_build_artifact_bytes,
+    ))
 }

@@ -43,6 +43,20 @@ pub struct Overrides {
     /// the same file) [default: <data-dir>/env.key, generated on first start].
     #[arg(long, env = "CIRCLET_ENV_KEY_FILE", global = true)]
     env_key_file: Option<PathBuf>,
+    /// Where artifacts are kept: s3://bucket[/prefix] (credentials and region from the usual
+    /// AWS_* variables) [default: the `artifacts` directory in the data dir].
+    #[arg(long, env = "CIRCLET_ARTIFACTS_URL", global = true)]
+    artifacts_url: Option<String>,
+    /// An S3-compatible server to use instead of AWS, e.g. http://127.0.0.1:9000 (plain http
+    /// only on loopback).
+    #[arg(long, env = "CIRCLET_S3_ENDPOINT", global = true)]
+    s3_endpoint: Option<String>,
+    /// Largest single artifact, in bytes [default: 5368709120, 5 GiB].
+    #[arg(long, env = "CIRCLET_MAX_ARTIFACT_BYTES", global = true)]
+    max_artifact_bytes: Option<u64>,
+    /// Largest total of one build's artifacts, in bytes [default: 21474836480, 20 GiB].
+    #[arg(long, env = "CIRCLET_MAX_BUILD_ARTIFACT_BYTES", global = true)]
+    max_build_artifact_bytes: Option<u64>,
 }
 
 /// The config file's keys: the same names as the flags, with `_` for `-`.
@@ -58,6 +72,10 @@ struct FileSettings {
     runners: Option<usize>,
     runner_timeout_secs: Option<u64>,
     env_key_file: Option<PathBuf>,
+    artifacts_url: Option<String>,
+    s3_endpoint: Option<String>,
+    max_artifact_bytes: Option<u64>,
+    max_build_artifact_bytes: Option<u64>,
 }
 
 /// The effective, validated settings.
@@ -81,6 +99,14 @@ pub struct Settings {
     pub runner_timeout_secs: u64,
     /// The env var key file.
     pub env_key_file: PathBuf,
+    /// `s3://bucket[/prefix]` for artifacts; `None` keeps them in `<data dir>/artifacts`.
+    pub artifacts_url: Option<String>,
+    /// An S3-compatible endpoint instead of AWS.
+    pub s3_endpoint: Option<String>,
+    /// Largest single artifact, in bytes.
+    pub max_artifact_bytes: u64,
+    /// Largest total of one build's artifacts, in bytes.
+    pub max_build_artifact_bytes: u64,
     /// Where the settings came from, for `config check`.
     pub config_file: Option<PathBuf>,
 }
@@ -154,7 +180,40 @@ impl Settings {
             .clone()
             .or(file.env_key_file)
             .unwrap_or_else(|| data_dir.join(crate::datadir::ENV_KEY_FILE));
+        let artifacts_url = o
+            .artifacts_url
+            .clone()
+            .or(file.artifacts_url)
+            .filter(|u| !u.trim().is_empty());
+        if let Some(u) = &artifacts_url
+            && !u.starts_with("s3://")
+        {
+            bail!("artifacts URL '{u}' must start with s3:// (leave it unset for the data dir)");
+        }
+        let s3_endpoint = o
+            .s3_endpoint
+            .clone()
+            .or(file.s3_endpoint)
+            .filter(|u| !u.trim().is_empty());
+        if s3_endpoint.is_some() && artifacts_url.is_none() {
+            bail!("an S3 endpoint is set but no s3:// artifacts URL");
+        }
+        let max_artifact_bytes = o
+            .max_artifact_bytes
+            .or(file.max_artifact_bytes)
+            .unwrap_or(circlet_server::artifacts::DEFAULT_MAX_FILE_BYTES);
+        let max_build_artifact_bytes = o
+            .max_build_artifact_bytes
+            .or(file.max_build_artifact_bytes)
+            .unwrap_or(circlet_server::artifacts::DEFAULT_MAX_BUILD_BYTES);
+        if max_artifact_bytes == 0 || max_build_artifact_bytes == 0 {
+            bail!("artifact limits must be at least 1 byte");
+        }
         Ok(Settings {
+            artifacts_url,
+            s3_endpoint,
+            max_artifact_bytes,
+            max_build_artifact_bytes,
             listen,
             env_key_file,
             runners,
@@ -172,7 +231,7 @@ impl Settings {
     pub fn describe(&self) -> String {
         let keys = self.data_dir.join(crate::datadir::SESSION_KEY_FILE);
         format!(
-            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nsession_key = {}\nenv_key = {}\n",
+            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nartifacts_url = \"{}\"\ns3_endpoint = \"{}\"\nmax_artifact_bytes = {}\nmax_build_artifact_bytes = {}\nsession_key = {}\nenv_key = {}\n",
             self.config_file
                 .as_ref()
                 .map_or("(none)".into(), |p| format!("\"{}\"", p.display())),
@@ -188,6 +247,13 @@ impl Settings {
                     .to_string()),
             self.runners,
             self.runner_timeout_secs,
+            self.artifacts_url.clone().unwrap_or_else(|| format!(
+                "(local: {})",
+                self.data_dir.join("artifacts").display()
+            )),
+            self.s3_endpoint.as_deref().unwrap_or("(AWS)"),
+            self.max_artifact_bytes,
+            self.max_build_artifact_bytes,
             key_state(&keys),
             key_state(&self.env_key_file),
         )

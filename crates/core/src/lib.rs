@@ -5,6 +5,7 @@
 //! random number generator in [`secret`], because a secret must never come from anywhere else.
 
 pub mod account;
+pub mod artifact_path;
 pub mod badge;
 pub mod badge_snippets;
 pub mod branch;

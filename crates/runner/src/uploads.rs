@@ -150,7 +150,7 @@ pub(crate) async fn store_artifacts<R: Reporter>(
             }
             Err(ReportError::NotFound) => {
                 sink.line(&format!(
-                    "This server does not accept artifact uploads yet (404 Not Found): {} of {total} files not uploaded",
+                    "The server answered 404 Not Found to an artifact upload (is it an older circlet?): {} of {total} files not uploaded",
                     total - done
                 ));
                 return StepEnd::new(Outcome::Failed, None);

@@ -715,7 +715,7 @@ async fn a_server_without_artifact_uploads_fails_the_step_with_a_clear_line() {
     h.run(&j, &rec).await;
     assert!(
         rec.output(2)
-            .contains("does not accept artifact uploads yet (404"),
+            .contains("answered 404 Not Found to an artifact upload"),
         "{}",
         rec.output(2)
     );

@@ -61,6 +61,8 @@ pub struct ServerConfig {
     pub step_timeout: std::time::Duration,
     /// The keys env var values are sealed with.
     pub env_keys: std::sync::Arc<crate::envvars::Keyring>,
+    /// Where artifacts are kept and how large they may be.
+    pub artifacts: crate::artifacts::ArtifactStorage,
 }
 
 impl ServerConfig {
@@ -98,6 +100,7 @@ impl ServerConfig {
             env_keys: std::sync::Arc::new(crate::envvars::Keyring::fixed(
                 circlet_core::secret::random_bytes(),
             )),
+            artifacts: crate::artifacts::ArtifactStorage::in_memory(),
         }
     }
 }

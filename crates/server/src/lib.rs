@@ -10,6 +10,7 @@
 //! This crate talks to the database only through `circlet-store`; it must not depend on `sqlx`.
 
 pub mod api;
+pub mod artifacts;
 pub mod auth;
 pub mod builds;
 pub mod config;

@@ -2,11 +2,11 @@
 
 use crate::auth::csrf;
 use crate::state::AppState;
-use crate::{api, request_log, status, ui};
+use crate::{api, artifacts, request_log, status, ui};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
@@ -75,6 +75,12 @@ pub fn router(state: AppState) -> Router {
             post(api::runner::step_finished),
         )
         .route("/jobs/{id}/tests", post(api::runner::tests))
+        // Artifacts stream in whatever their size: the per-file and per-build artifact limits
+        // apply instead of the API's body limit.
+        .route(
+            "/jobs/{id}/artifacts/{*path}",
+            put(api::runner::artifact).layer(DefaultBodyLimit::disable()),
+        )
         .route("/jobs/{id}/finish", post(api::runner::finish))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed);
@@ -208,6 +214,16 @@ pub fn router(state: AppState) -> Router {
     }
     let status = status.method_not_allowed_fallback(ui::method_not_allowed);
 
+    // Artifact downloads: the URLs the artifact lists give out (under the public URL, no query of
+    // their own, so `?circle-token=` can be appended). GET and HEAD; any API credential form or
+    // a session; JSON errors like the API.
+    let artifacts = Router::new()
+        .route(
+            "/artifacts/{vcs}/{org}/{repo}/{build_num}/{node}/{*path}",
+            get(artifacts::download::serve),
+        )
+        .method_not_allowed_fallback(api::method_not_allowed);
+
     let max_body = state.config.max_body_bytes;
     Router::new()
         .merge(infra)
@@ -215,6 +231,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api)
         .merge(ui)
         .merge(status)
+        .merge(artifacts)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(from_fn(request_log::log))
         .with_state(state)
@@ -241,6 +258,15 @@ fn v1_builds(base: &str) -> Router<AppState> {
         )
         .route(&format!("{base}/{{build_num}}"), get(b::show))
         .route(&format!("{base}/{{build_num}}/tests"), get(b::tests))
+        .route(
+            &format!("{base}/{{build_num}}/artifacts"),
+            get(api::artifacts::v1_build),
+        )
+        // A literal `latest` wins over `{build_num}`.
+        .route(
+            &format!("{base}/latest/artifacts"),
+            get(api::artifacts::v1_latest),
+        )
         .route(&format!("{base}/{{build_num}}/retry"), post(b::retry))
         .route(&format!("{base}/{{build_num}}/cancel"), post(b::cancel))
         .route(
@@ -270,6 +296,10 @@ fn v2_project_builds(base: &str) -> Router<AppState> {
         .route(
             &format!("{base}/envvar/{{name}}"),
             get(api::env_vars::v2_get).delete(api::env_vars::v2_delete),
+        )
+        .route(
+            &format!("{base}/{{number}}/artifacts"),
+            get(api::artifacts::v2_job),
         )
         .route(
             &format!("{base}/job/{{number}}/cancel"),

@@ -9,6 +9,7 @@
 //!
 //! This crate depends on `circlet-core` and `sqlx`, never on HTTP crates.
 
+pub mod artifacts;
 pub mod audit;
 pub mod build_status;
 pub mod builds;
@@ -23,6 +24,7 @@ pub mod testkit;
 pub mod tokens;
 pub mod users;
 
+pub use artifacts::{ArtifactRecord, NewArtifact};
 pub use audit::{AuditEntry, AuditScope, NewAuditEntry};
 pub use build_status::BranchStatus;
 pub use builds::{
@@ -177,6 +179,11 @@ impl Store {
     /// Pipelines, workflows, jobs, the runner queue, step output.
     pub fn builds(&self) -> builds::Builds<'_> {
         builds::Builds(self)
+    }
+
+    /// Artifacts of jobs (the rows; the bytes live in the object store).
+    pub fn artifacts(&self) -> artifacts::Artifacts<'_> {
+        artifacts::Artifacts(self)
     }
 
     /// The audit log.

@@ -17,13 +17,13 @@ on_both_backends!(
 const PASSWORD: &str = "correct horse battery";
 
 /// A git repository with a `.circleci/config.yml`, in a temp dir.
-struct Repo {
+pub(crate) struct Repo {
     _dir: tempfile::TempDir,
     path: PathBuf,
 }
 
 impl Repo {
-    fn new(config: &str) -> Repo {
+    pub(crate) fn new(config: &str) -> Repo {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("repo");
         std::fs::create_dir_all(path.join(".circleci")).unwrap();
@@ -33,11 +33,11 @@ impl Repo {
         repo
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("file://{}", self.path.display())
     }
 
-    fn commit(&self, file: &str, text: &str, message: &str) {
+    pub(crate) fn commit(&self, file: &str, text: &str, message: &str) {
         std::fs::write(self.path.join(file), text).unwrap();
         git(&self.path, &["add", "-A"]);
         git(&self.path, &["commit", "-q", "-m", message]);
@@ -61,7 +61,7 @@ fn git(dir: &Path, args: &[&str]) {
 
 /// An installation with a site admin `alice`, project `gh/acme/widget` cloning `repo`, and a
 /// personal token of alice's.
-async fn setup(kind: BackendKind, repo: &Repo) -> (Instance, String) {
+pub(crate) async fn setup(kind: BackendKind, repo: &Repo) -> (Instance, String) {
     let inst = Instance::new(kind).await;
     inst.admin(
         &["user", "create", "alice", "--admin", "--password-stdin"],
@@ -93,14 +93,14 @@ async fn setup(kind: BackendKind, repo: &Repo) -> (Instance, String) {
 }
 
 /// A small API client for one server and token.
-struct Api<'a> {
+pub(crate) struct Api<'a> {
     server: &'a Server,
     token: String,
     http: reqwest::Client,
 }
 
 impl<'a> Api<'a> {
-    fn new(server: &'a Server, token: &str) -> Self {
+    pub(crate) fn new(server: &'a Server, token: &str) -> Self {
         Api {
             server,
             token: token.to_owned(),
@@ -108,7 +108,7 @@ impl<'a> Api<'a> {
         }
     }
 
-    async fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, String) {
         let r = self
             .http
             .get(self.server.url(path))
@@ -119,13 +119,13 @@ impl<'a> Api<'a> {
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
-    async fn json(&self, path: &str) -> Value {
+    pub(crate) async fn json(&self, path: &str) -> Value {
         let (status, body) = self.get(path).await;
         assert_eq!(status, 200, "GET {path}: {body}");
         serde_json::from_str(&body).unwrap()
     }
 
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let r = self
             .http
             .post(self.server.url(path))
@@ -152,7 +152,7 @@ impl<'a> Api<'a> {
     }
 
     /// Triggers a v2 pipeline on `main` and returns its number.
-    async fn trigger(&self) -> i64 {
+    pub(crate) async fn trigger(&self) -> i64 {
         let (status, body) = self
             .post(
                 "/api/v2/project/gh/acme/widget/pipeline",
@@ -164,7 +164,7 @@ impl<'a> Api<'a> {
     }
 
     /// Waits until build `num` has finished and returns it (v1.1 detail).
-    async fn finished(&self, num: i64) -> Value {
+    pub(crate) async fn finished(&self, num: i64) -> Value {
         self.wait_build(num, "finish", |b| b["lifecycle"] == "finished")
             .await
     }
@@ -190,12 +190,12 @@ impl<'a> Api<'a> {
         }
     }
 
-    fn server_log(&self) -> String {
+    pub(crate) fn server_log(&self) -> String {
         self.server.log()
     }
 
     /// All step output of a build, via each action's `output_url`.
-    async fn output(&self, build: &Value) -> String {
+    pub(crate) async fn output(&self, build: &Value) -> String {
         let mut all = String::new();
         for step in build["steps"].as_array().unwrap() {
             let url = step["actions"][0]["output_url"].as_str().unwrap();

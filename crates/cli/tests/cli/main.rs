@@ -9,6 +9,7 @@
 //! `admin audit` against a running server).
 
 mod admin;
+mod artifacts;
 mod builds;
 mod config;
 mod login;

@@ -1,5 +1,6 @@
 //! The JSON APIs. Every response is JSON, errors included (`{"message": …}`, see `error.rs`).
 
+pub mod artifacts;
 pub mod build_json;
 pub mod env_vars;
 pub mod health;

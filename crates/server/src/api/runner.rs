@@ -2,14 +2,18 @@
 //! jobs, heartbeat, stream step output and report how steps and jobs ended.
 
 use super::{ApiJson, RawBody};
+use crate::artifacts;
 use crate::auth::runner::Runner;
 use crate::builds::{dispatch, leak_guard};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use circlet_core::artifact_path::ArtifactPath;
 use circlet_core::build_state::JobState;
 use circlet_core::runner_protocol::{
     HeartbeatReply, JobFinished, MAX_CLAIM_WAIT_SECS, MAX_OUTPUT_CHUNK, Outcome, StepFinished,
@@ -214,6 +218,28 @@ pub async fn tests(
         ));
     }
     state.store.builds().add_tests(job.id, &records).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /jobs/{id}/artifacts/{*path}`: one file of `store_artifacts`, streamed into the artifact
+/// store (see `crate::artifacts::upload`). 400 for a path that could leave the build's prefix,
+/// 413 past the per-file or per-build limit (and nothing is kept).
+pub async fn artifact(
+    State(state): State<AppState>,
+    runner: Runner,
+    params: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let Path((id, path)) = params.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    let job = held(&state, &runner, &id).await?;
+    let path = ArtifactPath::parse(&path)?;
+    let project = project_of(&state, &job).await?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    artifacts::upload::receive(&state, &project, &job, path, declared, body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

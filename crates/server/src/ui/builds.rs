@@ -184,6 +184,7 @@ pub struct StepView {
 #[template(path = "build.html")]
 struct BuildPage {
     chrome: Chrome,
+    artifacts: Vec<ArtifactView>,
     project: Project,
     job: JobRecord,
     status: &'static str,
@@ -195,6 +196,51 @@ struct BuildPage {
     queued: String,
     started: String,
     stopped: String,
+}
+
+/// An artifact as the pages show it: its path, size and download link.
+pub struct ArtifactView {
+    /// The path.
+    pub path: String,
+    /// The size, for people (`1.2 MB`).
+    pub size: String,
+    /// The download link, relative to circlet's root.
+    pub url: String,
+}
+
+/// The artifacts of `job`, for a page.
+pub async fn artifact_views(
+    state: &AppState,
+    project: &Project,
+    job: &JobRecord,
+) -> Result<Vec<ArtifactView>, PageError> {
+    Ok(state
+        .store
+        .artifacts()
+        .of_job(job.id)
+        .await?
+        .iter()
+        .map(|a| ArtifactView {
+            path: a.path.to_string(),
+            size: human_size(u64::try_from(a.size).unwrap_or(0)),
+            url: crate::artifacts::download_url("", project, job.build_num, a.node_index, &a.path),
+        })
+        .collect())
+}
+
+/// `1234567` → `1.2 MB` (decimal units, as file managers show).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 999.95 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 async fn steps(state: &AppState, job: &JobRecord) -> Result<Vec<StepView>, PageError> {
@@ -236,9 +282,11 @@ pub async fn show(
         .map(|w| w.name)
         .unwrap_or_default();
     let steps = steps(&state, &job).await?;
+    let artifacts = artifact_views(&state, &a.project, &job).await?;
     let dash = |t: Option<time::OffsetDateTime>| t.as_ref().map_or("—".to_owned(), when);
     render(&BuildPage {
         chrome: Chrome::new(user, csrf),
+        artifacts,
         can_write: a.role.is_some_and(|r| r >= Role::Write),
         status: job.state.v2_status(),
         finished: job.state.is_final(),

@@ -137,6 +137,51 @@ struct ProjectPage {
     pipelines: Vec<super::builds::PipelineView>,
     can_write: bool,
     live: bool,
+    latest_artifacts: Vec<BranchArtifacts>,
+}
+
+/// The newest build of a branch that stored artifacts, and (the first of) those artifacts.
+struct BranchArtifacts {
+    branch: String,
+    build_num: i64,
+    artifacts: Vec<super::builds::ArtifactView>,
+    more: usize,
+}
+
+/// Branches shown in the project page's "Latest artifacts", and files per branch.
+const ARTIFACT_BRANCHES: i64 = 5;
+const ARTIFACTS_PER_BRANCH: usize = 10;
+
+async fn latest_artifacts(
+    state: &AppState,
+    project: &Project,
+) -> Result<Vec<BranchArtifacts>, PageError> {
+    let mut out = Vec::new();
+    for (branch, build_num) in state
+        .store
+        .artifacts()
+        .latest_per_branch(project.id, ARTIFACT_BRANCHES)
+        .await?
+    {
+        let Some(job) = state
+            .store
+            .builds()
+            .job_by_num(project.id, build_num)
+            .await?
+        else {
+            continue;
+        };
+        let mut artifacts = super::builds::artifact_views(state, project, &job).await?;
+        let more = artifacts.len().saturating_sub(ARTIFACTS_PER_BRANCH);
+        artifacts.truncate(ARTIFACTS_PER_BRANCH);
+        out.push(BranchArtifacts {
+            branch,
+            build_num,
+            artifacts,
+            more,
+        });
+    }
+    Ok(out)
 }
 
 /// Loads the project for a page, sending anonymous visitors of private projects to log in.
@@ -172,8 +217,10 @@ pub async fn show(
             .iter()
             .any(|w| matches!(w.status, "running" | "on_hold" | "failing"))
     });
+    let latest_artifacts = latest_artifacts(&state, &a.project).await?;
     render(&ProjectPage {
         chrome: Chrome::new(user, csrf),
+        latest_artifacts,
         can_write: a.role.is_some_and(|r| r >= Role::Write),
         project: a.project,
         role: a.role,

@@ -92,6 +92,8 @@ pub struct TestApp {
     _db: TestDb,
     /// This server's own repo cache (`repo_cache_dir`), so tests never share mirrors.
     _repos: tempfile::TempDir,
+    /// Holds this server's artifact store (`store/`), so tests can see every file written.
+    artifacts: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
 }
 
@@ -115,6 +117,10 @@ impl TestApp {
         );
         let repos = tempfile::tempdir().unwrap();
         config.repo_cache_dir = repos.path().join("mirrors");
+        let artifacts = tempfile::tempdir().unwrap();
+        config.artifacts =
+            circlet_server::artifacts::ArtifactStorage::local(&artifacts.path().join("store"))
+                .unwrap();
         tune(&mut config);
         let state = AppState::new(store.clone(), config);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -132,6 +138,7 @@ impl TestApp {
             store,
             _db: db,
             _repos: repos,
+            artifacts,
             _stop: stop,
         }
     }
@@ -157,6 +164,12 @@ impl TestApp {
             _stop: stop,
             _task: task,
         }
+    }
+
+    /// The directory whose `store/` holds this server's artifacts (unless a test configured
+    /// other storage); nothing should ever be written beside `store/`.
+    pub fn artifacts_dir(&self) -> &std::path::Path {
+        self.artifacts.path()
     }
 
     /// An absolute URL on this server.

@@ -228,6 +228,28 @@ impl PlayedRunner {
         Raw { status, text }
     }
 
+    /// `PUT {base}/jobs/{id}/artifacts/{raw_path}` with `body`; `raw_path` goes into the URL as
+    /// given (already percent-encoded where wanted).
+    pub async fn put_artifact(&self, id: &str, raw_path: &str, body: reqwest::Body) -> Raw {
+        let r = self
+            .client
+            .put(format!("{}/jobs/{id}/artifacts/{raw_path}", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/octet-stream")
+            .timeout(Duration::from_secs(120))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        assert!(
+            status < 500,
+            "artifact upload {raw_path}: server error {status}: {text}"
+        );
+        Raw { status, text }
+    }
+
     /// Claims with `?wait=secs`: the job, or `None` on 204.
     pub async fn claim_wait(&self, secs: u64) -> Option<Value> {
         let r = self.post(&format!("/claim?wait={secs}"), None, None).await;

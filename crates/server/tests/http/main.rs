@@ -3,6 +3,7 @@
 
 mod api;
 mod app;
+mod artifacts;
 mod badges;
 mod browser;
 mod builds;

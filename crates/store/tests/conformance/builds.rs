@@ -11,6 +11,8 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use time::Duration;
 
+#[path = "builds/artifacts.rs"]
+mod artifacts;
 #[path = "builds/creating.rs"]
 mod creating;
 #[path = "builds/lifecycle.rs"]

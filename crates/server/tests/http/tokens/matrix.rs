@@ -119,7 +119,9 @@ impl Want {
             Content::Svg => ct == "image/svg+xml",
             // A feed is XML on success and a JSON message otherwise.
             Content::Xml if matches!(self, Want::Pass(_)) => ct.starts_with("application/xml"),
-            Content::Json | Content::Xml => {
+            // A file is whatever it is; only its refusals are JSON.
+            Content::File if matches!(self, Want::Pass(_)) => got.text == ARTIFACT,
+            Content::Json | Content::Xml | Content::File => {
                 ct.starts_with("application/json")
                     && self.message().is_none_or(|m| got.message() == m)
             }
@@ -136,6 +138,8 @@ enum Content {
     Svg,
     /// A cc.xml feed; errors as JSON.
     Xml,
+    /// A downloaded file (any type); errors as JSON.
+    File,
 }
 
 /// One endpoint: how to call it, and what each column gets on a private and a public project.
@@ -307,6 +311,20 @@ fn rows() -> Vec<Row> {
         row(M::POST,   "/api/v2/workflow/{workflow}/cancel",     None,
             /* private */ [D403, ACC,  ACC, W404, ACC, L401, L401, L401, L401, L401],
             /* public  */ [D403, ACC,  ACC, D403, ACC, L401, L401, L401, L401, L401]),
+        // Issue 5: artifacts are `ReadArtifacts`: read role, `view-builds` or `all`, anyone on
+        // a public project; never `status`. v2 is for users only.
+        row(M::GET,    "/api/v1.1/project/{slug}/{build}/artifacts", None,
+            /* private */ [OK,   OK,   OK,  N404, OK,  OK,   OK,   D403, N404, N404],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  OK,   OK,   D403, OK,   OK]),
+        row(M::GET,    "/api/v1.1/project/{slug}/latest/artifacts?branch=main", None,
+            /* private */ [OK,   OK,   OK,  N404, OK,  OK,   OK,   D403, N404, N404],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  OK,   OK,   D403, OK,   OK]),
+        row(M::GET,    "/api/v2/project/{slug}/{build}/artifacts", None,
+            /* private */ [OK,   OK,   OK,  N404, OK,  L401, L401, L401, L401, L401],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  L401, L401, L401, L401, L401]),
+        get_row(Content::File, "/artifacts/{slug}/{build}/0/out/report.txt",
+            /* private */ [OK,   OK,   OK,  N404, OK,  OK,   OK,   D403, N404, N404],
+            /* public  */ [OK,   OK,   OK,  OK,   OK,  OK,   OK,   D403, OK,   OK]),
     ]
 }
 
@@ -314,6 +332,9 @@ fn rows() -> Vec<Row> {
 fn only_build() -> Option<Value> {
     Some(json!({"build_parameters": {"CIRCLE_JOB": "build"}}))
 }
+
+/// The one artifact of each project's finished build (`out/report.txt`).
+const ARTIFACT: &str = "the matrix's artifact\n";
 
 /// The config of the matrix's projects: one job.
 const CONFIG: &str = "version: 2.1\njobs:\n  build:\n    steps: [checkout]\nworkflows:\n  main:\n    jobs: [build]\n";
@@ -435,6 +456,16 @@ async fn finished_build(app: &TestApp, project: &Project, admin: &str, runner: &
         .unwrap();
     assert_eq!(claimed["build_num"], made.body["build_num"], "{claimed}");
     let id = claimed["id"].as_str().unwrap();
+    let uploaded = client
+        .put(app.at(&format!(
+            "/api/runner/v1/jobs/{id}/artifacts/out/report.txt"
+        )))
+        .bearer_auth(runner)
+        .body(ARTIFACT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 204);
     let done = runner_call(
         format!("/jobs/{id}/finish"),
         Some(json!({"outcome": "success", "message": null})),

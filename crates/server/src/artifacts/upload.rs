@@ -1,0 +1,167 @@
+//! Receiving an artifact from a runner (`PUT /api/runner/v1/jobs/{id}/artifacts/{*path}`): the
+//! request body goes straight into a multipart write of the object store, a few MiB at a time,
+//! so the server's memory stays bounded whatever the file's size. The per-file and per-build
+//! limits are enforced while the bytes flow: past either, the upload is aborted (nothing is
+//! kept: a multipart upload only becomes visible when completed) and the runner gets a 413.
+
+use super::{ArtifactStorage, content_type_of, object_key};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::body::Body;
+use axum::http::StatusCode;
+use circlet_core::artifact_path::ArtifactPath;
+use circlet_store::{ArtifactRecord, JobRecord, NewArtifact, Project};
+use futures_util::StreamExt;
+use object_store::{ObjectStoreExt as _, WriteMultipart};
+use sha2::{Digest, Sha256};
+
+/// The size of each part written to the object store. S3 needs at least 5 MiB for every part
+/// but the last; bigger parts only cost memory.
+const PART_BYTES: usize = 5 * 1024 * 1024;
+
+/// Parts being written at once per upload: with [`PART_BYTES`], at most about
+/// `(PARTS_IN_FLIGHT + 1) × 5 MiB` of one upload is in memory at any time.
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// Receives `body` as the artifact `path` of `job` (node 0) and records it. `declared` is the
+/// request's `Content-Length`, when it sent one: an upload that announces itself too large is
+/// refused before a byte is read.
+pub async fn receive(
+    state: &AppState,
+    project: &Project,
+    job: &JobRecord,
+    path: ArtifactPath,
+    declared: Option<u64>,
+    body: Body,
+) -> Result<ArtifactRecord, ApiError> {
+    let storage = &state.config.artifacts;
+    let artifacts = state.store.artifacts();
+    let existing = artifacts.of_job(job.id).await?;
+    if let Some(clash) = existing.iter().find(|a| nested(&a.path, &path)) {
+        return Err(ApiError::Conflict(format!(
+            "Artifact {path} cannot be stored: {} is already an artifact of this build, and a \
+             file cannot also be a directory",
+            clash.path
+        )));
+    }
+    let used: u64 = existing
+        .iter()
+        .filter(|a| a.path != path)
+        .map(|a| u64::try_from(a.size).unwrap_or(0))
+        .sum();
+    let room = storage.max_build_bytes.saturating_sub(used);
+    let allowed = storage.max_file_bytes.min(room);
+    if let Some(len) = declared
+        && len > allowed
+    {
+        return Err(too_large(storage, &path, room));
+    }
+
+    let key = object_key(project, job.build_num, 0, &path);
+    let upload = storage
+        .store
+        .put_multipart(&key)
+        .await
+        .map_err(|e| internal("start an artifact upload", e))?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                abort(writer).await;
+                return Err(ApiError::Invalid(format!(
+                    "The upload of {path} broke off: {e}"
+                )));
+            }
+        };
+        size += chunk.len() as u64;
+        if size > allowed {
+            abort(writer).await;
+            return Err(too_large(storage, &path, room));
+        }
+        hasher.update(&chunk);
+        // Back-pressure: wait for a part to finish before buffering more than the next one.
+        if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+            abort(writer).await;
+            return Err(internal("write an artifact", e));
+        }
+        writer.put(chunk);
+    }
+    if declared.is_some_and(|len| len != size) {
+        abort(writer).await;
+        return Err(ApiError::Invalid(format!(
+            "The upload of {path} ended after {size} bytes, not the announced length"
+        )));
+    }
+    let put = writer
+        .finish()
+        .await
+        .map_err(|e| internal("complete an artifact upload", e))?;
+    let record = artifacts
+        .record(&NewArtifact {
+            job_id: job.id,
+            node_index: 0,
+            content_type: content_type_of(&path),
+            path,
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+            sha256: hex::encode(hasher.finalize()),
+            store_etag: put.e_tag,
+        })
+        .await?;
+    Ok(record)
+}
+
+/// Whether one path is a directory of the other (`a` and `a/b`): on a filesystem they cannot
+/// both be files, so neither backend accepts it.
+fn nested(a: &ArtifactPath, b: &ArtifactPath) -> bool {
+    let (a, b) = (a.as_str(), b.as_str());
+    let under = |long: &str, short: &str| {
+        long.len() > short.len() && long.starts_with(short) && long.as_bytes()[short.len()] == b'/'
+    };
+    under(a, b) || under(b, a)
+}
+
+fn too_large(storage: &ArtifactStorage, path: &ArtifactPath, room: u64) -> ApiError {
+    let message = if room < storage.max_file_bytes {
+        format!(
+            "Artifact {path} does not fit: this build's artifacts may take {} bytes in all and \
+             {room} bytes are left",
+            storage.max_build_bytes
+        )
+    } else {
+        format!(
+            "Artifact {path} is larger than the {} bytes allowed per file",
+            storage.max_file_bytes
+        )
+    };
+    ApiError::Rejected(StatusCode::PAYLOAD_TOO_LARGE, message)
+}
+
+/// Abandons an upload: a multipart upload that is never completed leaves no object behind.
+async fn abort(writer: WriteMultipart) {
+    if let Err(e) = writer.abort().await {
+        tracing::warn!("could not abort an artifact upload: {e}");
+    }
+}
+
+fn internal(what: &str, e: object_store::Error) -> ApiError {
+    ApiError::Internal(anyhow::Error::new(e).context(format!("could not {what}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_and_a_directory_of_the_same_name_clash() {
+        let p = |s: &str| ArtifactPath::parse(s).unwrap();
+        assert!(nested(&p("a"), &p("a/b")));
+        assert!(nested(&p("a/b/c"), &p("a")));
+        assert!(!nested(&p("a"), &p("a")));
+        assert!(!nested(&p("ab"), &p("a/b")));
+        assert!(!nested(&p("a.txt"), &p("a/b")));
+    }
+}
