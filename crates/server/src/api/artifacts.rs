@@ -10,7 +10,6 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use base64::Engine;
 use circlet_core::scope::Action;
 use circlet_store::{ArtifactRecord, JobFilter, JobRecord, Project};
 use serde::Deserialize;
@@ -117,21 +116,12 @@ pub struct PageQuery {
     page_token: Option<String>,
 }
 
-fn page_token(after: i64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("after:{after}"))
+fn page_token(position: i64) -> String {
+    super::page_token::encode("after", position)
 }
 
 fn read_page_token(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
-    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
-        return Ok(None);
-    };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("after:").and_then(|n| n.parse().ok()))
-        .map(Some)
-        .ok_or_else(|| ApiError::Invalid("page-token is not one this server gave".into()))
+    super::page_token::decode("after", raw)
 }
 
 /// `GET /v2/project/{slug}/{job-number}/artifacts`: `{items: [{path, node_index, url}],

@@ -91,6 +91,38 @@ where
     }
 }
 
+/// API v2's opaque `page-token`s: `<label>:<position>` in URL-safe base64, so a client cannot
+/// mistake them for anything it should build itself.
+pub mod page_token {
+    use crate::error::ApiError;
+    use base64::Engine;
+
+    /// The token for the page that continues at `position` (`label` names what the position
+    /// counts, so one list's token is refused by another).
+    pub fn encode(label: &str, position: i64) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{label}:{position}"))
+    }
+
+    /// The position in `raw`, `None` when there is none (the first page); 400 when `raw` is not
+    /// a token this server gave for `label`.
+    pub fn decode(label: &str, raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+        let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+            return Ok(None);
+        };
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(raw)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| {
+                s.strip_prefix(label)
+                    .and_then(|r| r.strip_prefix(':'))
+                    .and_then(|n| n.parse().ok())
+            })
+            .map(Some)
+            .ok_or_else(|| ApiError::Invalid("page-token is not one this server gave".into()))
+    }
+}
+
 /// Marks a response that carries a token value: no cache may keep it.
 pub fn no_store(mut response: axum::response::Response) -> axum::response::Response {
     response.headers_mut().insert(

@@ -12,7 +12,6 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use base64::Engine;
 use circlet_core::scope::Action;
 use circlet_store::{JobRecord, PipelineRecord, Project, WorkflowRecord};
 use serde::Deserialize;
@@ -106,21 +105,12 @@ pub struct PipelineQuery {
     page_token: Option<String>,
 }
 
-fn page_token(before: i64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("before:{before}"))
+fn page_token(position: i64) -> String {
+    super::page_token::encode("before", position)
 }
 
 fn read_page_token(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
-    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
-        return Ok(None);
-    };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("before:").and_then(|n| n.parse().ok()))
-        .map(Some)
-        .ok_or_else(|| ApiError::Invalid("page-token is not one this server gave".into()))
+    super::page_token::decode("before", raw)
 }
 
 /// `GET /project/{slug}/pipeline`: newest first, 20 per page, `next_page_token` until the end.
