@@ -1039,3 +1039,143 @@ async fn a_pipeline_is_triggered_and_watched_until_it_finishes() {
     .await;
     b.finish().await;
 }
+
+/// Issue 4 item 12: Admin → Runners: create a runner token (shown once, with the command that
+/// starts a runner), see it listed masked, revoke it through the confirmation.
+#[tokio::test]
+async fn a_runner_token_is_created_and_revoked_in_admin_runners() {
+    let app = TestApp::spawn(BackendKind::Sqlite).await;
+    app.user("root", true).await;
+    let b = Browser::start("a_runner_token_is_created_and_revoked_in_admin_runners").await;
+    b.step("log-in", b.log_in(&app, "root", PASSWORD)).await;
+
+    b.step("open-runners", async {
+        b.goto(&app.at("/admin/users")).await?;
+        b.click("admin-tab-runners").await?;
+        b.at_path("/admin/runners").await?;
+        b.element("no-runners").await?;
+        b.no_server_error().await
+    })
+    .await;
+
+    b.step("create", async {
+        b.fill("runner-name", "build-host-1").await?;
+        b.click("create-runner").await?;
+        b.element("runner-created").await?;
+        b.no_server_error().await
+    })
+    .await;
+    let token = b.step("read-value", read_shown_token(&b, "CCIRUN_")).await;
+
+    b.step("use-it", async {
+        let command = b.text("runner-command").await?;
+        ensure!(
+            command.contains(&token) && command.contains("circlet runner --server"),
+            "the command reads {command:?}"
+        );
+        let r = reqwest::Client::new()
+            .post(app.at("/api/runner/v1/claim"))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        ensure!(
+            r.status() == 204,
+            "claim with the new token: {}",
+            r.status()
+        );
+        Ok(())
+    })
+    .await;
+
+    b.step("listed-once", async {
+        b.goto(&app.at("/admin/runners")).await?;
+        let table = b.text("runners").await?;
+        ensure!(
+            table.contains("build-host-1") && table.contains(&format!("…{}", &token[66..])),
+            "the table reads {table:?}"
+        );
+        ensure!(!b.client.source().await?.contains(&token), "shown twice");
+        Ok(())
+    })
+    .await;
+
+    b.step("revoke", async {
+        b.client
+            .find(Locator::Css("#runners button.danger-text"))
+            .await?
+            .click()
+            .await?;
+        let question = b.dialog().await?;
+        ensure!(
+            question.contains("build-host-1"),
+            "the dialog reads {question:?}"
+        );
+        b.client.accept_alert().await?;
+        b.element("no-runners").await?;
+        let r = reqwest::Client::new()
+            .post(app.at("/api/runner/v1/claim"))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        ensure!(r.status() == 401, "claim after revoking: {}", r.status());
+        b.no_server_error().await
+    })
+    .await;
+    b.finish().await;
+}
+
+/// Issue 4 item 12: Project settings → Status Badges: create a Status token there and get
+/// snippets carrying it, with a preview image that really loads.
+#[tokio::test]
+async fn badge_snippets_come_with_a_new_status_token_and_a_live_preview() {
+    let app = TestApp::spawn(BackendKind::Sqlite).await;
+    let owner = app.user("owner", false).await;
+    app.project(&owner, "gh/acme/widgets", false).await;
+    let b = Browser::start("badge_snippets_come_with_a_new_status_token_and_a_live_preview").await;
+    b.step("log-in", b.log_in(&app, "owner", PASSWORD)).await;
+
+    b.step("open-tab", async {
+        b.goto(&app.at("/projects/gh/acme/widgets/settings"))
+            .await?;
+        b.click("tab-badges").await?;
+        b.at_path("/projects/gh/acme/widgets/settings/badges")
+            .await?;
+        b.no_server_error().await
+    })
+    .await;
+
+    b.step("create-token", async {
+        b.element("badge-style")
+            .await?
+            .select_by(Locator::Css("option[value='shield']"))
+            .await?;
+        b.click("badge-create-token").await?;
+        b.element("badge-result").await?;
+        b.no_server_error().await
+    })
+    .await;
+    let token = b.step("read-value", read_shown_token(&b, "CCIPRJ_")).await;
+
+    b.step("snippets-and-preview", async {
+        let markdown = b.text("snippet-markdown").await?;
+        ensure!(
+            markdown.starts_with("[![CircleCI](")
+                && markdown.contains(&format!("style=shield&circle-token={token}")),
+            "the Markdown reads {markdown:?}"
+        );
+        b.until("the preview image to load", || async {
+            let width = b
+                .client
+                .execute(
+                    "return document.getElementById('badge-preview').naturalWidth",
+                    vec![],
+                )
+                .await?;
+            Ok((width.as_u64().unwrap_or(0) > 0).then_some(()))
+        })
+        .await?;
+        b.no_server_error().await
+    })
+    .await;
+    b.finish().await;
+}
