@@ -1,0 +1,265 @@
+//! User settings → Personal API Tokens: list, create (shown once), detail, remove, replace.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "tokens_personal.html")]
+struct PersonalListPage {
+    chrome: Chrome,
+    tokens: Vec<TokenView>,
+    leaks: Vec<String>,
+}
+
+/// `GET /account/tokens`: the user's personal API tokens.
+pub async fn list(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+) -> Result<Html<String>, PageError> {
+    let tokens = state.store.tokens().list_personal(user.id).await?;
+    let leaks = crate::ui::leaks::for_user(&state, &user).await?;
+    render(&PersonalListPage {
+        chrome: Chrome::new(Some(user), csrf),
+        tokens: TokenView::all(&tokens),
+        leaks,
+    })
+}
+
+/// The "Create New Token" form's fields.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PersonalForm {
+    name: String,
+    expiry: String,
+    expires_on: String,
+}
+
+#[derive(Template)]
+#[template(path = "token_personal_new.html")]
+struct PersonalNewPage {
+    chrome: Chrome,
+    name: String,
+    expiry: ExpiryChoices,
+    error: Option<String>,
+}
+
+/// `GET /account/tokens/new`: the "Create New Token" form.
+pub async fn new_form(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+) -> Result<Html<String>, PageError> {
+    render(&PersonalNewPage {
+        chrome: Chrome::new(Some(user), csrf),
+        name: String::new(),
+        expiry: ExpiryChoices::new(&state.config.token_policy(), "", ""),
+        error: None,
+    })
+}
+
+/// `POST /account/tokens`: creates a personal token and shows its value once.
+pub async fn create(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    UiForm(form): UiForm<PersonalForm>,
+) -> Result<Response, PageError> {
+    let policy = state.config.token_policy();
+    let outcome = async {
+        let now = OffsetDateTime::now_utc();
+        let name = TokenName::parse(&form.name, "Token name")?;
+        let lifetime = parse_lifetime(&form.expiry, &form.expires_on, now.date())?;
+        let expires_at = policy.expiry(lifetime, now)?;
+        let actor = actor(&user, peer);
+        Ok::<_, PageError>(
+            tokens::issue_personal(&state.store, &policy, &user, &name, expires_at, &actor).await?,
+        )
+    }
+    .await;
+    match outcome {
+        Ok((value, record)) => created_page(
+            Chrome::new(Some(user), csrf),
+            Place::personal(),
+            value,
+            &record,
+            false,
+        ),
+        Err(e) => {
+            let (status, message) = form_error(e)?;
+            let page = PersonalNewPage {
+                chrome: Chrome::new(Some(user), csrf),
+                expiry: ExpiryChoices::new(&policy, &form.expiry, &form.expires_on),
+                name: form.name,
+                error: Some(message),
+            };
+            Ok(render_with(status, &page)?.into_response())
+        }
+    }
+}
+
+/// The user's own personal token `uuid`; anyone else's (or none) is a 404.
+async fn own_token(state: &AppState, user: &User, uuid: Uuid) -> Result<TokenRecord, PageError> {
+    state
+        .store
+        .tokens()
+        .by_uuid(uuid)
+        .await?
+        .filter(|t| t.kind == TokenKind::Personal && t.user_id == Some(user.id))
+        .ok_or_else(token_not_found)
+}
+
+/// `GET /account/tokens/{uuid}`: one personal token's detail view.
+pub async fn show(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    TokenId(uuid): TokenId,
+) -> Result<Html<String>, PageError> {
+    let token = own_token(&state, &user, uuid).await?;
+    let chrome = Chrome::new(Some(user), csrf);
+    detail_page(&state, chrome, Place::personal(), &token).await
+}
+
+/// `GET /account/tokens/{uuid}/remove`: the removal confirmation.
+pub async fn remove_form(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    TokenId(uuid): TokenId,
+) -> Result<Html<String>, PageError> {
+    let token = own_token(&state, &user, uuid).await?;
+    let chrome = Chrome::new(Some(user), csrf);
+    remove_page(&state, chrome, Place::personal(), &token).await
+}
+
+/// `POST /account/tokens/{uuid}/remove`: deletes the token; it stops working at once.
+pub async fn remove(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    CurrentUser(user): CurrentUser,
+    TokenId(uuid): TokenId,
+) -> Result<Response, PageError> {
+    let token = own_token(&state, &user, uuid).await?;
+    tokens::delete(&state.store, &token, "token.deleted", &actor(&user, peer)).await?;
+    Ok(Redirect::to(PERSONAL_BASE).into_response())
+}
+
+/// `POST /account/tokens/{uuid}/replace`: a new value for the same token, shown once; the old
+/// value stops working.
+pub async fn replace(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    TokenId(uuid): TokenId,
+) -> Result<Response, PageError> {
+    let old = own_token(&state, &user, uuid).await?;
+    let (value, record) = tokens::replace(
+        &state.store,
+        &state.config.token_policy(),
+        &old,
+        &actor(&user, peer),
+    )
+    .await?;
+    created_page(
+        Chrome::new(Some(user), csrf),
+        Place::personal(),
+        value,
+        &record,
+        true,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_choices_follow_the_policy() {
+        let open = TokenPolicy {
+            max_lifetime_days: None,
+            personal_cap: 500,
+        };
+        let c = ExpiryChoices::new(&open, "never", "");
+        let values: Vec<&str> = c.options.iter().map(|o| o.value.as_str()).collect();
+        assert_eq!(values, ["30", "60", "90", "365", "custom", "never"]);
+        assert!(c.options.last().unwrap().selected);
+        assert!(c.max_date.is_none());
+
+        let capped = TokenPolicy {
+            max_lifetime_days: Some(45),
+            personal_cap: 500,
+        };
+        let c = ExpiryChoices::new(&capped, "never", "");
+        let values: Vec<&str> = c.options.iter().map(|o| o.value.as_str()).collect();
+        assert_eq!(
+            values,
+            ["30", "45", "custom"],
+            "no \"No expiry\" under a cap"
+        );
+        assert!(
+            c.options[0].selected,
+            "an unknown choice falls back to the first"
+        );
+        assert!(c.max_date.is_some());
+    }
+
+    #[test]
+    fn lifetimes_parse_from_the_form() {
+        let today = time::macros::date!(2030 - 06 - 15);
+        assert_eq!(parse_lifetime("never", "", today), Ok(Lifetime::Never));
+        assert_eq!(parse_lifetime("90", "", today), Ok(Lifetime::Days(90)));
+        assert_eq!(
+            parse_lifetime("custom", "2030-06-16", today),
+            Ok(Lifetime::Until(
+                time::macros::datetime!(2030-06-16 0:00 UTC)
+            ))
+        );
+        for (expiry, date) in [
+            ("custom", "2030-06-15"),
+            ("custom", "2020-01-01"),
+            ("custom", "tomorrow"),
+            ("0", ""),
+            ("", ""),
+            ("-5", ""),
+        ] {
+            assert!(
+                parse_lifetime(expiry, date, today).is_err(),
+                "{expiry} {date}"
+            );
+        }
+    }
+
+    #[test]
+    fn hints_name_the_narrower_scope() {
+        let impact = |kinds: &[&str]| Impact {
+            last_used: "Never".into(),
+            addresses: vec![],
+            kinds: kinds
+                .iter()
+                .map(|k| KindUse {
+                    kind: (*k).into(),
+                    what: describe_kind(k),
+                    count: 1,
+                    last: String::new(),
+                })
+                .collect(),
+        };
+        assert_eq!(
+            impact(&["status"]).hint(Some(ProjectScope::All)).as_deref(),
+            Some("This All token only read statuses; replace it with a Status token.")
+        );
+        assert_eq!(
+            impact(&["artifacts"])
+                .hint(Some(ProjectScope::All))
+                .as_deref(),
+            Some(
+                "This All token only read build artifacts; replace it with a Build Artifacts token."
+            )
+        );
+        assert_eq!(impact(&["status"]).hint(None), None);
+        assert_eq!(impact(&["builds"]).hint(Some(ProjectScope::All)), None);
+        assert_eq!(impact(&["status"]).hint(Some(ProjectScope::Status)), None);
+    }
+}
