@@ -75,12 +75,13 @@ impl Builds<'_> {
         Ok(())
     }
 
-    /// How many bytes of output step `idx` of a job has stored.
+    /// How many bytes of output step `idx` of a job has stored (a running total kept by
+    /// `append_output`; 0 for a step never started).
     pub async fn output_bytes(&self, job_id: i64, idx: i64) -> Result<i64, StoreError> {
-        let sql = "SELECT CAST(COALESCE(SUM(LENGTH(text)), 0) AS BIGINT) FROM job_output WHERE job_id = $1 AND step_idx = $2";
-        Ok(
-            on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(job_id).bind(idx).fetch_one(pool).await)?,
-        )
+        let sql =
+            "SELECT CAST(output_bytes AS BIGINT) FROM job_steps WHERE job_id = $1 AND idx = $2";
+        let n: Option<i64> = on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(job_id).bind(idx).fetch_optional(pool).await)?;
+        Ok(n.unwrap_or(0))
     }
 
     /// How many test cases a job has.

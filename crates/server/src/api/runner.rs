@@ -142,14 +142,13 @@ pub async fn output(
     };
     // A step's stored output is bounded, so one job cannot fill the server's disk.
     let stored = builds.output_bytes(job.id, idx).await?;
-    if stored as usize + body.len() > MAX_STEP_OUTPUT {
-        let previous = builds.output_chunk(job.id, idx, seq - 1).await?;
+    let previous = builds.output_chunk(job.id, idx, seq - 1).await?;
+    if usize::try_from(stored).unwrap_or(usize::MAX) + body.len() > MAX_STEP_OUTPUT {
         if previous.as_deref() != Some(TRUNCATED) {
             builds.append_output(job.id, idx, seq, TRUNCATED).await?;
         }
         return Ok(StatusCode::NO_CONTENT);
     }
-    let previous = builds.output_chunk(job.id, idx, seq - 1).await?;
     let (remasked, text) =
         leak_guard::scrub_after(&state, &project, &job, previous.as_deref(), &body).await?;
     if let Some(before) = remasked {

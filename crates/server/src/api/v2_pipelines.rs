@@ -175,14 +175,27 @@ async fn pipeline_access(
         .pipeline_by_uuid(parse_id(id, "Pipeline")?)
         .await?
         .ok_or_else(missing)?;
-    let project = project_by_id(state, p.project_id).await?;
+    let project = owning_project(state, caller, p.project_id, action, missing).await?;
+    Ok((project, p))
+}
+
+/// The project owning a thing addressed by id, if the caller may do `action` there; a project
+/// the caller may not see answers `missing()`, exactly like a thing that does not exist.
+async fn owning_project(
+    state: &AppState,
+    caller: &Caller,
+    project_id: i64,
+    action: Action,
+    missing: impl Fn() -> ApiError,
+) -> Result<Project, ApiError> {
+    let project = project_by_id(state, project_id).await?;
     authorize(state, caller, &project.slug, action)
         .await
         .map_err(|e| match e {
             ApiError::NotFound(_) => missing(),
             other => other,
         })?;
-    Ok((project, p))
+    Ok(project)
 }
 
 async fn project_by_id(state: &AppState, id: i64) -> Result<Project, ApiError> {
@@ -240,13 +253,7 @@ async fn workflow_access(
         .pipeline_by_id(w.pipeline_id)
         .await?
         .ok_or_else(missing)?;
-    let project = project_by_id(state, p.project_id).await?;
-    authorize(state, caller, &project.slug, action)
-        .await
-        .map_err(|e| match e {
-            ApiError::NotFound(_) => missing(),
-            other => other,
-        })?;
+    let project = owning_project(state, caller, p.project_id, action, missing).await?;
     let jobs = state.store.builds().jobs_of_workflow(w.id).await?;
     Ok((project, p, w, jobs))
 }

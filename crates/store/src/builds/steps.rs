@@ -44,11 +44,22 @@ impl Builds<'_> {
         seq: i64,
         text: &str,
     ) -> Result<(), StoreError> {
-        let sql = "INSERT INTO job_output (job_id, step_idx, seq, at, text) VALUES ($1, $2, $3, $4, $5) \
-                   ON CONFLICT (job_id, step_idx, seq) DO NOTHING";
-        on_pool!(self.0, pool => {
-            sqlx::query(sql).bind(job_id).bind(idx).bind(seq).bind(now()).bind(text).execute(pool).await.map(|r| r.rows_affected())
-        })
+        let insert = "INSERT INTO job_output (job_id, step_idx, seq, at, text) VALUES ($1, $2, $3, $4, $5) \
+                      ON CONFLICT (job_id, step_idx, seq) DO NOTHING";
+        let count =
+            "UPDATE job_steps SET output_bytes = output_bytes + $3 WHERE job_id = $1 AND idx = $2";
+        let bytes = i64::try_from(text.len()).unwrap_or(i64::MAX);
+        on_pool!(self.0, pool => async {
+            let mut tx = pool.begin().await?;
+            let added = sqlx::query(insert).bind(job_id).bind(idx).bind(seq).bind(now()).bind(text)
+                .execute(&mut *tx).await?.rows_affected();
+            // A resent chunk adds nothing, so it counts nothing.
+            if added > 0 {
+                sqlx::query(count).bind(job_id).bind(idx).bind(bytes).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(())
+        }.await)
         .map_err(|e| no_such_job(e, job_id))?;
         Ok(())
     }

@@ -195,6 +195,14 @@ async fn builds_steps_and_output(store: Store) {
     assert_eq!(text(out(1, 2).await), "");
     assert_eq!(text(out(0, -1).await), "0:cloning\n");
     assert_eq!(text(out(5, -1).await), "");
+    // The running total counts each stored chunk's bytes once (the resent one not at all).
+    assert_eq!(b.output_bytes(j.id, 1).await.unwrap(), 19);
+    assert_eq!(b.output_bytes(j.id, 0).await.unwrap(), 8);
+    assert_eq!(
+        b.output_bytes(j.id, 9).await.unwrap(),
+        0,
+        "a step never started"
+    );
     let err = b.append_output(j.id + 1000, 0, 0, "x").await.unwrap_err();
     assert!(
         matches!(err, StoreError::NotFound(_)),

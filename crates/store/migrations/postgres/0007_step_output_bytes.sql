@@ -1,0 +1,3 @@
+-- How many bytes of output each step has stored, kept as a running total so checking a step
+-- against its output cap is one row read, not a sum over all its chunks.
+ALTER TABLE job_steps ADD COLUMN output_bytes BIGINT NOT NULL DEFAULT 0;
