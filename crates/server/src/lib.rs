@@ -38,6 +38,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     state.announce_setup_if_needed().await;
+    // Other replicas' revocations must reach the token cache (PostgreSQL; a no-op on SQLite).
+    state.store.watch_revocations();
     let flusher = tokio::spawn(auth::usage::flush_every(state.clone()));
     let reaper = tokio::spawn(builds::dispatch::reap_every(state.clone()));
     let app = routes::router(state.clone());

@@ -23,6 +23,8 @@ pub struct Inner {
     pub auth_throttle: FailureThrottle,
     /// Token use waiting to be written (last used, addresses, kinds of requests).
     pub usage: UsageRecorder,
+    /// Tokens verified recently, valid until something is revoked.
+    pub verified: crate::auth::verified::VerifiedTokens,
     /// Mirrors of project repositories, to read configs at the built commit.
     pub repos: crate::builds::git::Repos,
     /// Woken when jobs are queued or released, so waiting runner claims answer at once.
@@ -56,6 +58,7 @@ impl AppState {
             login_throttle,
             auth_throttle,
             usage: UsageRecorder::default(),
+            verified: Default::default(),
             repos,
             work_available: tokio::sync::Notify::new(),
             stopping: tokio::sync::watch::Sender::new(false),

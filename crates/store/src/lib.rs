@@ -17,6 +17,7 @@ pub mod env_vars;
 pub mod error;
 pub mod job_results;
 pub mod projects;
+mod revocations;
 pub mod sessions;
 pub mod settings;
 #[cfg(feature = "testkit")]
@@ -53,6 +54,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
+    /// Shared by every clone: how revocations reach this process.
+    revocations: std::sync::Arc<revocations::Revocations>,
 }
 
 /// The connection pool of the configured backend.
@@ -87,7 +90,7 @@ impl Store {
     /// Opens the database at `url` (`sqlite://PATH` or `postgres://…`). A SQLite file is created
     /// when missing. Does not migrate: call [`Store::migrate`].
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        let backend = if url.starts_with("sqlite:") {
+        let (backend, revocations) = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Config(format!("bad SQLite URL: {e}")))?
                 .create_if_missing(true)
@@ -96,6 +99,9 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5));
+            let file = options.get_filename();
+            let file = (!file.as_os_str().is_empty() && file != std::path::Path::new(":memory:"))
+                .then(|| file.to_owned());
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -104,7 +110,10 @@ impl Store {
                 .map_err(|e| {
                     StoreError::Unavailable(format!("cannot open SQLite database: {e}"))
                 })?;
-            Backend::Sqlite(pool)
+            (
+                Backend::Sqlite(pool),
+                revocations::Revocations::sqlite(file.as_deref()),
+            )
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
@@ -114,13 +123,19 @@ impl Store {
                 .connect_with(options)
                 .await
                 .map_err(|e| StoreError::Unavailable(format!("cannot reach PostgreSQL: {e}")))?;
-            Backend::Postgres(pool)
+            (
+                Backend::Postgres(pool),
+                revocations::Revocations::postgres(),
+            )
         } else {
             return Err(StoreError::Config(
                 "database URL must start with sqlite:// or postgres://".into(),
             ));
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            revocations: std::sync::Arc::new(revocations),
+        })
     }
 
     /// Applies every pending migration of this backend.

@@ -237,6 +237,7 @@ impl Tokens<'_> {
         old: Uuid,
         new: &NewTokenRecord,
     ) -> Result<TokenRecord, StoreError> {
+        let (payload, echo) = self.0.revocation_payload();
         let row: Option<TokenRow> = on_pool!(self.0, pool => async {
             let mut tx = pool.begin().await?;
             let gone = sqlx::query("DELETE FROM api_tokens WHERE uuid = $1").bind(old).execute(&mut *tx).await?;
@@ -244,9 +245,13 @@ impl Tokens<'_> {
                 return Ok(None);
             }
             let row = insert_token!(new, None::<i64>, &mut *tx).await?;
+            sqlx::query(self.0.revocation_sql()).bind(&payload).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(row)
         }.await)?;
+        if row.is_some() {
+            self.0.revoked(&payload, echo).await;
+        }
         row.ok_or_else(|| StoreError::NotFound("Token not found".into()))?
             .try_into()
     }
@@ -330,8 +335,19 @@ impl Tokens<'_> {
             "DELETE FROM api_tokens WHERE uuid = $1 RETURNING ",
             token_cols!()
         );
-        let row: Option<TokenRow> =
-            on_pool!(self.0, pool => sqlx::query_as(sql).bind(uuid).fetch_optional(pool).await)?;
+        let (payload, echo) = self.0.revocation_payload();
+        let row: Option<TokenRow> = on_pool!(self.0, pool => async {
+            let mut tx = pool.begin().await?;
+            let row: Option<TokenRow> = sqlx::query_as(sql).bind(uuid).fetch_optional(&mut *tx).await?;
+            if row.is_some() {
+                sqlx::query(self.0.revocation_sql()).bind(&payload).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(row)
+        }.await)?;
+        if row.is_some() {
+            self.0.revoked(&payload, echo).await;
+        }
         row.map(TokenRecord::try_from).transpose()
     }
 

@@ -204,7 +204,8 @@ pub(super) fn failure(state: &AppState, ip: Option<IpAddr>) -> ApiError {
     ApiError::Unauthorized(INVALID_TOKEN.into())
 }
 
-/// Checks a presented token: shape and checksum first, then the store.
+/// Checks a presented token: shape and checksum first, then what the store says (remembered
+/// while nothing was revoked, see [`super::verified`]).
 async fn verify(state: &AppState, ip: Option<IpAddr>, raw: &str) -> Result<Caller, ApiError> {
     throttle(state, ip)?;
     let Some(checked) = token::check(raw) else {
@@ -213,7 +214,9 @@ async fn verify(state: &AppState, ip: Option<IpAddr>, raw: &str) -> Result<Calle
     if checked.kind == TokenKind::Runner {
         return Err(failure(state, ip));
     }
-    let Some(record) = state.store.tokens().by_digest(&checked.digest).await? else {
+    let Some(super::verified::Verified { record, user }) =
+        super::verified::resolve(state, &checked.digest).await?
+    else {
         return Err(failure(state, ip));
     };
     if record.expired_at(time::OffsetDateTime::now_utc()) {
@@ -224,19 +227,13 @@ async fn verify(state: &AppState, ip: Option<IpAddr>, raw: &str) -> Result<Calle
         ));
     }
     let caller = match record.kind {
-        TokenKind::Personal => {
-            let user = match record.user_id {
-                Some(id) => state.store.users().by_id(id).await?,
-                None => None,
-            };
-            match user {
-                Some(user) if !user.disabled => Caller::Personal {
-                    user,
-                    token: record,
-                },
-                _ => return Err(failure(state, ip)),
-            }
-        }
+        TokenKind::Personal => match user {
+            Some(user) if !user.disabled => Caller::Personal {
+                user,
+                token: record,
+            },
+            _ => return Err(failure(state, ip)),
+        },
         TokenKind::Project => Caller::Project { token: record },
         TokenKind::Runner => return Err(failure(state, ip)),
     };

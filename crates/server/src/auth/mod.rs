@@ -13,6 +13,7 @@ pub mod runner;
 pub mod session;
 pub mod throttle;
 pub mod usage;
+pub mod verified;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

@@ -47,7 +47,9 @@ where
         if checked.kind != TokenKind::Runner {
             return Err(failure(&state, ip));
         }
-        let Some(record) = state.store.tokens().by_digest(&checked.digest).await? else {
+        let Some(super::verified::Verified { record, .. }) =
+            super::verified::resolve(&state, &checked.digest).await?
+        else {
             return Err(failure(&state, ip));
         };
         if record.kind != TokenKind::Runner || record.expired_at(time::OffsetDateTime::now_utc()) {

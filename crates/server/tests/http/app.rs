@@ -89,7 +89,7 @@ pub struct TestApp {
     pub state: AppState,
     /// Direct store access, for arranging and checking.
     pub store: Store,
-    _db: TestDb,
+    db: std::sync::Arc<TestDb>,
     /// This server's own repo cache (`repo_cache_dir`), so tests never share mirrors.
     _repos: tempfile::TempDir,
     /// Holds this server's artifact store (`store/`), so tests can see every file written.
@@ -105,7 +105,16 @@ impl TestApp {
 
     /// Starts a server on `kind`, letting `tune` adjust the configuration first.
     pub async fn spawn_with(kind: BackendKind, tune: impl FnOnce(&mut ServerConfig)) -> TestApp {
-        let db = TestDb::new(kind).await;
+        Self::start(std::sync::Arc::new(TestDb::new(kind).await), tune).await
+    }
+
+    /// Another server on this one's database, with its own connections, caches and artifact
+    /// directory: a second replica, or another process on the same SQLite file.
+    pub async fn replica(&self) -> TestApp {
+        Self::start(self.db.clone(), |_| {}).await
+    }
+
+    async fn start(db: std::sync::Arc<TestDb>, tune: impl FnOnce(&mut ServerConfig)) -> TestApp {
         let store = db.store().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -136,7 +145,7 @@ impl TestApp {
             url,
             state,
             store,
-            _db: db,
+            db,
             _repos: repos,
             artifacts,
             _stop: stop,
@@ -243,7 +252,7 @@ impl TestApp {
 
     /// The test database: its URL, and the directory holding a SQLite database's files.
     pub fn db(&self) -> &TestDb {
-        &self._db
+        &self.db
     }
 
     /// Adds a project at `slug` (cloned from its VCS host) with `owner` as its admin.

@@ -3,7 +3,8 @@
 //! - [`presenting`]: the four ways to present a token, bad credentials, expiry, throttling;
 //! - [`project_api`]: the v1.1 project token API and rights computed per request;
 //! - [`usage`]: last used without a write per request, and the audit of failures;
-//! - [`secrets`]: no token value ever reaches the database.
+//! - [`secrets`]: no token value ever reaches the database;
+//! - [`revocation`]: tokens remembered in memory, and revocations obeyed on the next request.
 //!
 //! The helpers here read every reply as a CircleCI client would: JSON, `{"message": …}` on errors,
 //! and never a 5xx.
@@ -11,6 +12,7 @@
 mod matrix;
 mod presenting;
 mod project_api;
+mod revocation;
 mod secrets;
 mod usage;
 

@@ -1,0 +1,105 @@
+//! Tokens verified recently, kept in memory so an authenticated request costs no database read.
+//!
+//! An entry holds what the store said about a digest (the token record and, for a personal
+//! token, its user) together with the store's *auth generation* read before that store read.
+//! It is used only while the generation is unchanged, so a token deleted or replaced, or a user
+//! disabled, in this process or any other on the same database, is refused on the next request
+//! (see `circlet_store`'s revocations module for how other processes' changes arrive). Expiry is
+//! checked by the caller on every use, from the record. Unknown digests are not remembered:
+//! a token created a moment ago must work at once, and guesses must not fill memory.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use circlet_core::token::{TokenDigest, TokenKind};
+use circlet_store::{TokenRecord, User};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// An entry older than this is read again, whatever the generation says: a bound on staleness
+/// of display fields (last used) and a second line of defence.
+const TTL: Duration = Duration::from_secs(60);
+/// At most this many entries; when full, the oldest half is dropped.
+const CAPACITY: usize = 50_000;
+
+/// What the store says about a token.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The token.
+    pub record: TokenRecord,
+    /// The owner of a personal token, as they are now; `None` for other kinds, or when the
+    /// owner is gone.
+    pub user: Option<User>,
+}
+
+struct Entry {
+    generation: u64,
+    fetched: Instant,
+    verified: Verified,
+}
+
+/// The cache itself, one per server process.
+#[derive(Default)]
+pub struct VerifiedTokens {
+    entries: Mutex<HashMap<[u8; 32], Entry>>,
+}
+
+impl VerifiedTokens {
+    fn get(&self, digest: &TokenDigest, generation: u64) -> Option<Verified> {
+        let entries = self.entries.lock().expect("verified tokens lock");
+        let e = entries.get(&digest.0)?;
+        (e.generation == generation && e.fetched.elapsed() < TTL).then(|| e.verified.clone())
+    }
+
+    fn put(&self, digest: &TokenDigest, generation: u64, verified: Verified) {
+        let mut entries = self.entries.lock().expect("verified tokens lock");
+        if entries.len() >= CAPACITY {
+            entries.retain(|_, e| e.generation == generation && e.fetched.elapsed() < TTL / 2);
+            if entries.len() >= CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            digest.0,
+            Entry {
+                generation,
+                fetched: Instant::now(),
+                verified,
+            },
+        );
+    }
+
+    /// How many tokens are remembered.
+    pub fn len(&self) -> usize {
+        self.entries.lock().expect("verified tokens lock").len()
+    }
+
+    /// Whether no token is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The stored token with this digest and, for a personal token, its user: from memory when
+/// still valid, else from the store.
+pub async fn resolve(state: &AppState, digest: &TokenDigest) -> Result<Option<Verified>, ApiError> {
+    // Read before the store, so that a revocation committed during the read changes it.
+    let generation = state.store.auth_generation();
+    if let Some(g) = generation
+        && let Some(v) = state.verified.get(digest, g)
+    {
+        return Ok(Some(v));
+    }
+    let Some(record) = state.store.tokens().by_digest(digest).await? else {
+        return Ok(None);
+    };
+    let user = match (record.kind, record.user_id) {
+        (TokenKind::Personal, Some(id)) => state.store.users().by_id(id).await?,
+        _ => None,
+    };
+    let verified = Verified { record, user };
+    if let Some(g) = generation {
+        state.verified.put(digest, g, verified.clone());
+    }
+    Ok(Some(verified))
+}

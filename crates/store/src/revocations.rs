@@ -1,0 +1,370 @@
+//! Telling every server process that a credential may have lost its rights.
+//!
+//! The HTTP side keeps verified tokens in memory so that an authenticated request costs no
+//! database read. That is only safe if a revocation reaches every process before its next
+//! request. This module keeps one number, the *auth generation*, that changes whenever a token
+//! is deleted or replaced or a user is disabled, in this process or in any other process on the
+//! same database:
+//!
+//! - SQLite: other processes on the same file (the admin CLI while the server runs) append one
+//!   byte to a file beside the database after committing; every reader compares that file's
+//!   size and inode with what it saw last, one `stat` per request.
+//! - PostgreSQL: the revoking transaction runs `pg_notify('circlet_auth', 'r:…')`, delivered to
+//!   every replica's listening connection at commit. Each replica's listener changes its
+//!   generation and then acknowledges (`a:…`); the revoking process waits (at most
+//!   [`ACK_WAIT`]) for the acknowledgement of every replica it has heard from lately before it
+//!   answers, so when the client learns of the revocation, every live replica already refuses
+//!   the token. Replicas know each other from a ping each sends every [`PING_EVERY`]. A replica
+//!   whose listener is not connected, or has heard nothing (not even its own ping) for
+//!   [`DEAF_AFTER`], reports `None` from [`Store::auth_generation`]: callers then trust nothing
+//!   cached, so a replica cut off from PostgreSQL cannot keep honouring revoked tokens.
+//!
+//! A cached entry is valid only while the generation equals the one read *before* the database
+//! read that produced the entry; see [`Store::auth_generation`].
+
+use crate::{Backend, Store};
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// The PostgreSQL notification channel.
+const CHANNEL: &str = "circlet_auth";
+/// How long a revoking process waits for the replicas' acknowledgements before answering anyway.
+const ACK_WAIT: Duration = Duration::from_secs(2);
+/// How often each replica tells the others it is there (and checks that it still hears).
+const PING_EVERY: Duration = Duration::from_secs(1);
+/// A listener that has heard nothing for this long is treated as deaf; a replica not heard from
+/// for this long is not waited for.
+const DEAF_AFTER: Duration = Duration::from_secs(3);
+/// Delay between attempts to (re)connect the listener.
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// The auth generation of one store and how other processes' changes reach it.
+#[derive(Debug)]
+pub(crate) struct Revocations {
+    generation: AtomicU64,
+    mode: Mode,
+}
+
+#[derive(Debug)]
+enum Mode {
+    Sqlite {
+        /// The file other processes append to; `None` for an in-memory database.
+        file: Option<PathBuf>,
+        /// (inode, length) of `file` when last looked at.
+        seen: Mutex<Option<(u64, u64)>>,
+    },
+    Postgres {
+        /// This process's name among the replicas.
+        id: String,
+        /// Set while the listener is connected and listening.
+        listening: AtomicBool,
+        /// Set once the listener task has been started.
+        started: AtomicBool,
+        /// When the listener last heard anything, in milliseconds since `since`.
+        last_heard_ms: AtomicU64,
+        /// The origin of `last_heard_ms`.
+        since: Instant,
+        /// Replicas heard from, and when.
+        peers: Mutex<HashMap<String, Instant>>,
+        /// Every notification heard, for revokers waiting for acknowledgements.
+        heard: broadcast::Sender<String>,
+    },
+}
+
+impl Revocations {
+    /// For a SQLite database at `db` (`None`: in memory).
+    pub(crate) fn sqlite(db: Option<&Path>) -> Self {
+        let file = db.map(|p| {
+            let mut name = p.as_os_str().to_owned();
+            name.push(".revocations");
+            PathBuf::from(name)
+        });
+        let seen = Mutex::new(file.as_deref().and_then(stamp));
+        Revocations {
+            generation: AtomicU64::new(0),
+            mode: Mode::Sqlite { file, seen },
+        }
+    }
+
+    /// For a PostgreSQL database; deaf until [`Store::watch_revocations`] starts the listener.
+    pub(crate) fn postgres() -> Self {
+        Revocations {
+            generation: AtomicU64::new(0),
+            mode: Mode::Postgres {
+                id: uuid::Uuid::new_v4().simple().to_string(),
+                listening: AtomicBool::new(false),
+                started: AtomicBool::new(false),
+                last_heard_ms: AtomicU64::new(0),
+                since: Instant::now(),
+                peers: Mutex::new(HashMap::new()),
+                heard: broadcast::channel(256).0,
+            },
+        }
+    }
+
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// (inode, length) of the revocations file; `None` when it does not exist.
+fn stamp(file: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(file).ok().map(|m| (m.ino(), m.len()))
+}
+
+impl Store {
+    /// The current auth generation, or `None` when changes from other processes cannot be seen
+    /// right now (PostgreSQL listener not connected): then nothing cached may be trusted.
+    ///
+    /// Read it *before* the database read whose result is cached, and trust the cached result
+    /// only while a later call returns the same number.
+    pub fn auth_generation(&self) -> Option<u64> {
+        let r = &self.revocations;
+        match &r.mode {
+            Mode::Sqlite { file, seen } => {
+                if let Some(file) = file {
+                    let now = stamp(file);
+                    let mut seen = seen.lock().expect("revocations lock");
+                    if *seen != now {
+                        *seen = now;
+                        r.bump();
+                    }
+                }
+            }
+            Mode::Postgres {
+                listening,
+                last_heard_ms,
+                since,
+                ..
+            } => {
+                let heard = Duration::from_millis(last_heard_ms.load(Ordering::SeqCst));
+                if !listening.load(Ordering::SeqCst) || since.elapsed() > heard + DEAF_AFTER {
+                    return None;
+                }
+            }
+        }
+        Some(r.generation.load(Ordering::SeqCst))
+    }
+
+    /// How many processes listening for revocations on this database (this one included) were
+    /// heard from lately: the replicas a revocation waits for. Always 1 on SQLite.
+    pub fn auth_peers(&self) -> usize {
+        match &self.revocations.mode {
+            Mode::Sqlite { .. } => 1,
+            Mode::Postgres { peers, .. } => peers
+                .lock()
+                .expect("peers lock")
+                .values()
+                .filter(|at| at.elapsed() < DEAF_AFTER)
+                .count(),
+        }
+    }
+
+    /// Starts listening for other replicas' revocations (PostgreSQL; nothing to do for SQLite).
+    /// Until the listener is connected, [`Store::auth_generation`] is `None`. Idempotent.
+    pub fn watch_revocations(&self) {
+        let Mode::Postgres { started, .. } = &self.revocations.mode else {
+            return;
+        };
+        if started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Backend::Postgres(pool) = &self.backend else {
+            return;
+        };
+        let (store, pool2) = (self.clone(), pool.clone());
+        tokio::spawn(async move { listen(store, pool2).await });
+        let (store, pool) = (self.clone(), pool.clone());
+        tokio::spawn(async move { ping(store, pool).await });
+    }
+
+    /// The statement a revoking transaction runs with one bound payload: a notification on
+    /// PostgreSQL, a no-op on SQLite (whose other processes learn of it from the file).
+    pub(crate) fn revocation_sql(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "SELECT $1",
+            Backend::Postgres(_) => "SELECT pg_notify('circlet_auth', 'r:' || $1)",
+        }
+    }
+
+    /// A fresh payload for [`Store::revocation_sql`]; pass the same to [`Store::revoked`].
+    pub(crate) fn revocation_payload(&self) -> (String, Option<broadcast::Receiver<String>>) {
+        let rx = match &self.revocations.mode {
+            Mode::Postgres { heard, .. } => Some(heard.subscribe()),
+            Mode::Sqlite { .. } => None,
+        };
+        (uuid::Uuid::new_v4().to_string(), rx)
+    }
+
+    /// Called after a revoking transaction committed: this process stops trusting its cache at
+    /// once, and the others learn of it before this returns (see the module docs).
+    pub(crate) async fn revoked(&self, payload: &str, echo: Option<broadcast::Receiver<String>>) {
+        let r = &self.revocations;
+        r.bump();
+        match &r.mode {
+            Mode::Sqlite {
+                file: Some(file), ..
+            } => {
+                let appended = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(file)
+                    .and_then(|mut f| f.write_all(b"."));
+                if let Err(e) = appended {
+                    tracing::error!(
+                        "could not tell other processes of a revocation ({}): {e}",
+                        file.display()
+                    );
+                }
+            }
+            Mode::Sqlite { file: None, .. } => {}
+            Mode::Postgres {
+                listening, peers, ..
+            } => {
+                let Some(mut echo) = echo else { return };
+                if !listening.load(Ordering::SeqCst) {
+                    return;
+                }
+                let mut waiting: HashSet<String> = peers
+                    .lock()
+                    .expect("peers lock")
+                    .iter()
+                    .filter(|(_, at)| at.elapsed() < DEAF_AFTER)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                let prefix = format!("a:{payload}:");
+                let acked = tokio::time::timeout(ACK_WAIT, async {
+                    while !waiting.is_empty() {
+                        match echo.recv().await {
+                            Ok(m) => {
+                                if let Some(id) = m.strip_prefix(&prefix) {
+                                    waiting.remove(id);
+                                }
+                            }
+                            Err(broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(broadcast::error::RecvError::Closed) => return,
+                        }
+                    }
+                })
+                .await;
+                if acked.is_err() {
+                    tracing::warn!(
+                        "{} replica(s) did not acknowledge a revocation within {ACK_WAIT:?}; \
+                         they stop trusting their token caches within {DEAF_AFTER:?}",
+                        waiting.len()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The listener task: on a revocation, changes the generation and then acknowledges it; keeps
+/// the list of replicas heard from; while disconnected, marks the store deaf, and reconnects.
+async fn listen(store: Store, pool: sqlx::PgPool) {
+    let Mode::Postgres {
+        id,
+        listening,
+        last_heard_ms,
+        since,
+        peers,
+        heard,
+        ..
+    } = &store.revocations.mode
+    else {
+        return;
+    };
+    loop {
+        if pool.is_closed() {
+            listening.store(false, Ordering::SeqCst);
+            return;
+        }
+        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("cannot listen for revocations yet: {e}");
+                tokio::time::sleep(RECONNECT_DELAY).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            tracing::warn!("cannot listen for revocations yet: {e}");
+            tokio::time::sleep(RECONNECT_DELAY).await;
+            continue;
+        }
+        // Anything may have been revoked while nobody listened.
+        store.revocations.bump();
+        last_heard_ms.store(millis(since), Ordering::SeqCst);
+        listening.store(true, Ordering::SeqCst);
+        // A hello: every replica answers with a ping, so this one learns of them at once.
+        notify(&pool, &format!("h:{id}")).await;
+        tracing::debug!("listening for revocations");
+        loop {
+            let message = match listener.try_recv().await {
+                Ok(Some(n)) => n.payload().to_owned(),
+                Ok(None) | Err(_) => {
+                    listening.store(false, Ordering::SeqCst);
+                    store.revocations.bump();
+                    tracing::warn!("lost the revocations listener; reconnecting");
+                    break;
+                }
+            };
+            last_heard_ms.store(millis(since), Ordering::SeqCst);
+            if let Some(revocation) = message.strip_prefix("r:") {
+                store.revocations.bump();
+                notify(&pool, &format!("a:{revocation}:{id}")).await;
+            } else if let Some((kind, peer)) = message.split_once(':')
+                && (kind == "p" || kind == "h")
+            {
+                {
+                    let mut peers = peers.lock().expect("peers lock");
+                    peers.retain(|_, at| at.elapsed() < DEAF_AFTER);
+                    peers.insert(peer.to_owned(), Instant::now());
+                }
+                if kind == "h" && peer != id {
+                    notify(&pool, &format!("p:{id}")).await;
+                }
+            }
+            // Nobody waiting is normal.
+            let _ = heard.send(message);
+        }
+        tokio::time::sleep(RECONNECT_DELAY).await;
+    }
+}
+
+/// Tells the other replicas every [`PING_EVERY`] that this one listens; hearing its own ping
+/// is also how the listener knows it is not deaf.
+async fn ping(store: Store, pool: sqlx::PgPool) {
+    let Mode::Postgres { id, listening, .. } = &store.revocations.mode else {
+        return;
+    };
+    let mut tick = tokio::time::interval(PING_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !pool.is_closed() {
+        tick.tick().await;
+        if listening.load(Ordering::SeqCst) {
+            notify(&pool, &format!("p:{id}")).await;
+        }
+    }
+}
+
+/// Sends `message` on the channel; a failure only means the others hear of this later.
+async fn notify(pool: &sqlx::PgPool, message: &str) {
+    let sent = sqlx::query("SELECT pg_notify('circlet_auth', $1)")
+        .bind(message)
+        .execute(pool)
+        .await;
+    if let Err(e) = sent {
+        tracing::debug!("could not notify the other replicas: {e}");
+    }
+}
+
+fn millis(since: &Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
