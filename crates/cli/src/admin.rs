@@ -1,6 +1,9 @@
 //! `circlet admin …`: users, projects, API tokens and the audit log, straight into the store the
 //! server uses. Tokens are issued and revoked through `circlet_server::tokens`, the same rules
-//! (and audit entries) as the web UI.
+//! (and audit entries) as the web UI. `migrate-store` (moving to another database) lives in
+//! [`migrate_store`].
+
+mod migrate_store;
 
 use crate::datadir;
 use crate::serve::open_store;
@@ -40,6 +43,30 @@ pub enum AdminCommand {
         /// How many entries to print.
         #[arg(long, default_value_t = 100)]
         limit: u32,
+    },
+    /// Copy the whole database into another, empty one, e.g. from SQLite to PostgreSQL.
+    ///
+    /// Every user, session, project, member, API token (as its digest: the tokens keep
+    /// working), token usage, pipeline, workflow, job, step, output chunk, test result, artifact
+    /// record, env var (still sealed), audit entry and setting is copied with its ids unchanged.
+    /// The target is migrated first and must be empty; it is written in one transaction, so a
+    /// failure leaves it empty. Stop `circlet serve` first: what it writes during the copy is
+    /// not copied.
+    ///
+    /// Only the database moves. Keep the data dir: its env.key opens the env vars, its
+    /// session.key keeps people logged in, and its artifacts/ directory holds the artifact
+    /// files (unless --artifacts-url names a bucket). Then start the server on the new database
+    /// with the same data dir (or the same --env-key-file and --artifacts-url):
+    /// `circlet --data-dir DIR --database-url TO serve`.
+    #[command(name = "migrate-store")]
+    MigrateStore {
+        /// The database to copy: sqlite://PATH or postgres://… [default: the configured
+        /// --database-url, i.e. the SQLite file in the data dir].
+        #[arg(long)]
+        from: Option<String>,
+        /// The empty database to fill: postgres://… (or sqlite://PATH).
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -137,6 +164,11 @@ pub enum ProjectCommand {
 
 /// Runs an admin command against the configured store.
 pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
+    // Two stores, both named by URL: the configured one only as the default source.
+    if let AdminCommand::MigrateStore { from, to } = cmd {
+        let from = from.unwrap_or_else(|| settings.database_url.clone());
+        return migrate_store::run(&from, &to).await;
+    }
     if settings.database_url.starts_with("sqlite:") {
         datadir::prepare(&settings.data_dir)?;
     }
@@ -221,6 +253,7 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::RotateEnvKey => rotate_env_key(&store, &settings).await,
         AdminCommand::Audit { limit } => print_audit(&store, limit).await,
+        AdminCommand::MigrateStore { .. } => unreachable!("handled above"),
     };
     store.close().await;
     result

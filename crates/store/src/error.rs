@@ -26,6 +26,15 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// Copying one table into another store failed (see `Store::copy_into`); the target was
+    /// left as it was.
+    #[error("cannot copy table {table}: {cause}")]
+    Copy {
+        /// The table being copied.
+        table: &'static str,
+        /// What went wrong.
+        cause: Box<StoreError>,
+    },
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -13,6 +13,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod build_status;
 pub mod builds;
+pub mod copy;
 pub mod env_vars;
 pub mod error;
 pub mod job_results;
@@ -32,6 +33,7 @@ pub use builds::{
     JobFilter, JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineRecord, StepRecord,
     WorkflowRecord,
 };
+pub use copy::{CopiedTable, CopyReport};
 pub use env_vars::{EnvVarRecord, NewEnvVar};
 pub use error::StoreError;
 pub use job_results::TestRecord;

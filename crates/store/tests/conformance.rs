@@ -64,6 +64,9 @@ macro_rules! conformance_with_db {
 /// Pipelines, workflows, jobs, the runner queue, steps and output.
 #[path = "conformance/builds.rs"]
 mod builds;
+/// Copying a whole store into the other backend (`circlet admin migrate-store`).
+#[path = "conformance/copy.rs"]
+mod copy;
 /// Project environment variables (sealed values only).
 #[path = "conformance/env_vars.rs"]
 mod env_vars;

@@ -5,14 +5,16 @@
 //! This file holds the harness (running the binary, a served instance, a browser-like client);
 //! each module holds one use-case: `serve` (lifecycle and start-up failures), `admin` (the admin
 //! CLI on both backends), `config` (`config check`), `login` (a CLI-made user in the browser),
-//! `runner` (`circlet runner`'s start-up and shutdown) and `tokens` (`admin token` and
-//! `admin audit` against a running server).
+//! `runner` (`circlet runner`'s start-up and shutdown), `tokens` (`admin token` and
+//! `admin audit` against a running server) and `migrate_store` (moving an installation from
+//! SQLite to PostgreSQL).
 
 mod admin;
 mod artifacts;
 mod builds;
 mod config;
 mod login;
+mod migrate_store;
 mod runner;
 mod serve;
 mod tokens;

@@ -1,0 +1,726 @@
+//! [`Store::copy_into`] (`circlet admin migrate-store`): a store filled through the normal
+//! use-cases is copied into a fresh database of the other backend, and everything reads back
+//! the same there, found by the same ids, uuids and token digests; new rows then get fresh ids.
+//! A target that holds data is refused untouched, and a copy that fails half-way leaves the
+//! target empty.
+
+use super::{create_project, create_user, new_personal_token, new_user, now_s, runner};
+use circlet_core::Login;
+use circlet_core::build_state::JobState;
+use circlet_core::token::{NewToken, TokenDigest, TokenKind};
+use circlet_core::{BranchName, RepoUrl, Role};
+use circlet_store::audit::AuditScope;
+use circlet_store::builds::{NewJob, NewPipeline, NewWorkflow, StepRecord, WorkflowRecord};
+use circlet_store::copy::ROWS_PER_BATCH;
+use circlet_store::settings::TOKEN_CREATION_DISABLED;
+use circlet_store::testkit::TestDb;
+use circlet_store::{
+    ArtifactRecord, AuditEntry, BackendKind, EnvVarRecord, JobRecord, NewArtifact, NewAuditEntry,
+    NewEnvVar, NewTokenRecord, PipelineRecord, Project, Store, StoreError, TestRecord, TokenRecord,
+    UsageByKind, UsageUpdate, User,
+};
+use time::{Duration, OffsetDateTime};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_into_postgres_keeps_every_row() {
+    copy_keeps_every_row(BackendKind::Sqlite, BackendKind::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_into_sqlite_keeps_every_row() {
+    copy_keeps_every_row(BackendKind::Postgres, BackendKind::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_store_copies_and_the_target_starts_its_ids_at_one() {
+    let (from, to) = (TestDb::sqlite(), TestDb::postgres().await);
+    let (source, target) = (from.store().await, connect(&to).await);
+    let report = source.copy_into(&target).await.expect("copy");
+    assert_eq!(report.total_rows(), 0, "{report:?}");
+    assert!(report.tables.iter().any(|t| t.name == "api_tokens"));
+    let first = create_user(&target, "first").await;
+    assert_eq!(first.id, 1);
+    source.close().await;
+    target.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_holding_data_is_refused_and_left_unchanged() {
+    let from = TestDb::sqlite();
+    let source = from.store().await;
+    let alice = create_user(&source, "alice").await;
+    create_project(&source, "gh/acme/widgets", &alice).await;
+
+    // A user of its own…
+    let to = TestDb::postgres().await;
+    let target = to.store().await;
+    let someone = create_user(&target, "someone").await;
+    let err = source.copy_into(&target).await.expect_err("refused");
+    let StoreError::Conflict(message) = &err else {
+        panic!("a non-empty target is a conflict, not {err:?}");
+    };
+    assert!(message.contains("users"), "names the table: {message}");
+    assert_eq!(target.users().list().await.unwrap(), vec![someone]);
+    assert!(target.projects().list_all().await.unwrap().is_empty());
+    assert!(target.tokens().inventory().await.unwrap().is_empty());
+    assert!(
+        target
+            .audit()
+            .list(AuditScope::All, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    target.close().await;
+
+    // …or only the runner token a `circlet serve` started on it made.
+    let to = TestDb::postgres().await;
+    let target = to.store().await;
+    let runner_id = runner(&target).await;
+    let err = source.copy_into(&target).await.expect_err("refused");
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m.contains("api_tokens")),
+        "{err:?}"
+    );
+    let tokens = target.tokens().inventory().await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].token.id, runner_id);
+    assert!(target.users().list().await.unwrap().is_empty());
+    target.close().await;
+
+    // The source is only read.
+    assert_eq!(source.users().list().await.unwrap(), vec![alice]);
+    source.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_failing_half_way_leaves_the_target_empty() {
+    let from = TestDb::sqlite();
+    let source = from.store().await;
+    let fx = fill(&source).await;
+    // The last table copied holds a row no reader accepts: every other table has been written
+    // into the target's transaction by the time the copy fails.
+    let raw = sqlx::SqlitePool::connect(&from.url).await.unwrap();
+    sqlx::query("UPDATE env_vars SET created_at = 'not a time'")
+        .execute(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
+
+    let to = TestDb::postgres().await;
+    let target = connect(&to).await;
+    let err = source.copy_into(&target).await.expect_err("the copy fails");
+    assert!(
+        matches!(
+            &err,
+            StoreError::Copy {
+                table: "env_vars",
+                ..
+            }
+        ),
+        "the error names the table: {err:?}"
+    );
+    assert!(target.users().list().await.unwrap().is_empty());
+    assert!(target.projects().list_all().await.unwrap().is_empty());
+    assert!(target.tokens().inventory().await.unwrap().is_empty());
+    assert!(
+        target
+            .audit()
+            .list(AuditScope::All, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        target
+            .builds()
+            .job_by_id(fx.jobs[0])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Still empty, so a second attempt is not refused as "holding data": it fails the same way.
+    let again = source.copy_into(&target).await.expect_err("fails again");
+    assert!(
+        matches!(
+            &again,
+            StoreError::Copy {
+                table: "env_vars",
+                ..
+            }
+        ),
+        "{again:?}"
+    );
+    source.close().await;
+    target.close().await;
+}
+
+/// Fills a `from` store, copies it into a fresh `to` store, and compares everything.
+async fn copy_keeps_every_row(from: BackendKind, to: BackendKind) {
+    let (from_db, to_db) = (TestDb::new(from).await, TestDb::new(to).await);
+    let source = from_db.store().await;
+    let fx = fill(&source).await;
+    let before = dump(&source, &fx).await;
+
+    // Not migrated: the copy migrates the target itself.
+    let target = connect(&to_db).await;
+    let report = source.copy_into(&target).await.expect("copy");
+
+    assert_eq!(report.rows_in("users"), 3, "{report:?}");
+    assert_eq!(report.rows_in("sessions"), 1);
+    assert_eq!(report.rows_in("projects"), 2);
+    assert_eq!(report.rows_in("project_members"), 3);
+    // Two personal, two project, one runner (the revoked one is gone).
+    assert_eq!(report.rows_in("api_tokens"), 5);
+    assert_eq!(report.rows_in("api_token_usage"), USAGE_KINDS as u64);
+    assert_eq!(report.rows_in("job_tests"), TESTS as u64);
+    assert_eq!(report.rows_in("env_vars"), 2);
+    assert_eq!(report.rows_in("instance_settings"), 1);
+    assert_eq!(report.rows_in("job_artifacts"), 2);
+    assert!(report.rows_in("audit_log") >= 3);
+    assert_eq!(
+        report.total_rows(),
+        report.tables.iter().map(|t| t.rows).sum::<u64>()
+    );
+
+    let mut after = dump(&target, &fx).await;
+    if from == BackendKind::Sqlite && to == BackendKind::Postgres {
+        // PostgreSQL text cannot hold NUL: the one chunk that had one says so, and only it.
+        assert_eq!(report.nul_replaced, 1);
+        let chunk = &mut after.outputs[0].1[0].1;
+        assert_eq!(chunk, "nul:\u{FFFD}.");
+        *chunk = "nul:\0.".into();
+    } else {
+        assert_eq!(report.nul_replaced, 0);
+    }
+    assert_eq!(before.users, after.users);
+    assert_eq!(before.passwords, after.passwords);
+    assert_eq!(before.session_user, after.session_user);
+    assert_eq!(before.projects, after.projects);
+    assert_eq!(before.members, after.members);
+    assert_eq!(before.tokens, after.tokens);
+    assert_eq!(before.by_digest, after.by_digest);
+    assert_eq!(before.usage, after.usage);
+    assert_eq!(before.audit, after.audit);
+    assert_eq!(before.setting, after.setting);
+    assert_eq!(before.pipelines, after.pipelines);
+    assert_eq!(before.workflows, after.workflows);
+    assert_eq!(before.jobs, after.jobs);
+    assert_eq!(before.steps, after.steps);
+    assert_eq!(before.outputs, after.outputs);
+    assert_eq!(before.tests, after.tests);
+    assert_eq!(before.artifacts, after.artifacts);
+    assert_eq!(before.env_vars, after.env_vars);
+    assert_eq!(before, after);
+
+    // The revoked token stays revoked; the others are found by their digest.
+    assert!(
+        target
+            .tokens()
+            .by_digest(&fx.revoked_digest)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    new_rows_get_fresh_ids(&target, &fx, &before).await;
+    source.close().await;
+    target.close().await;
+}
+
+/// Connects to a test database without migrating it.
+async fn connect(db: &TestDb) -> Store {
+    Store::connect(&db.url).await.expect("connect")
+}
+
+/// Kinds of request recorded for one token: more than a batch, so the copy of a table with a
+/// two-column key resumes across batches.
+const USAGE_KINDS: usize = ROWS_PER_BATCH + 7;
+/// Test results of one job: more than two batches of a table with generated ids.
+const TESTS: usize = 2 * ROWS_PER_BATCH + 3;
+
+/// What [`fill`] made, to look it up again after the copy.
+struct Fixture {
+    logins: Vec<Login>,
+    session: String,
+    projects: Vec<i64>,
+    digests: Vec<TokenDigest>,
+    revoked_digest: TokenDigest,
+    revoked_id: i64,
+    jobs: Vec<i64>,
+}
+
+/// Fills `store` through its use-cases: every table gets rows, with NULLs and non-NULLs,
+/// booleans both ways, binary values, and a job's whole life.
+async fn fill(store: &Store) -> Fixture {
+    let alice = store
+        .users()
+        .create_first_admin(&new_user("alice"))
+        .await
+        .unwrap()
+        .expect("first admin");
+    let bob = create_user(store, "bob").await;
+    let carol = create_user(store, "carol").await;
+    store
+        .users()
+        .set_disabled(&carol.login, true)
+        .await
+        .unwrap();
+    let session = "session-digest-of-alice".to_owned();
+    store
+        .sessions()
+        .create(&session, alice.id, now_s() + Duration::days(1))
+        .await
+        .unwrap();
+
+    let widgets = create_project(store, "gh/acme/widgets", &alice).await;
+    let gadgets = create_project(store, "bb/acme/Gadgets", &bob).await;
+    store
+        .projects()
+        .update_settings(
+            gadgets.id,
+            &RepoUrl::parse("file:///srv/git/gadgets").unwrap(),
+            &BranchName::parse("trunk").unwrap(),
+            true,
+        )
+        .await
+        .unwrap();
+    store
+        .projects()
+        .set_member(widgets.id, bob.id, Role::Write)
+        .await
+        .unwrap();
+
+    // Tokens of every kind, with and without expiry, used and unused.
+    let mut digests = Vec::new();
+    let mut personal = new_personal_token(&alice);
+    personal.expires_at = Some(now_s() + Duration::days(30));
+    let alice_token = store.tokens().create(&personal, Some(10)).await.unwrap();
+    digests.push(personal.digest);
+    let bobs = new_personal_token(&bob);
+    store.tokens().create(&bobs, None).await.unwrap();
+    digests.push(bobs.digest);
+    for (scope, expires_at) in [
+        (circlet_core::scope::ProjectScope::Status, None),
+        (
+            circlet_core::scope::ProjectScope::All,
+            Some(now_s() + Duration::days(7)),
+        ),
+    ] {
+        let value = NewToken::generate(TokenKind::Project);
+        let new = NewTokenRecord {
+            kind: TokenKind::Project,
+            digest: value.digest(),
+            last4: value.last4(),
+            name: format!("{} token", scope.as_str()),
+            user_id: None,
+            project_id: Some(widgets.id),
+            scope: Some(scope),
+            created_by: Some(alice.id),
+            expires_at,
+        };
+        store.tokens().create(&new, None).await.unwrap();
+        digests.push(new.digest);
+    }
+    let runner_id = runner(store).await;
+    let kinds = (0..USAGE_KINDS)
+        .map(|i| (format!("kind-{i:04}"), i as i64 + 1))
+        .collect();
+    store
+        .tokens()
+        .record_usage(&[UsageUpdate {
+            token_id: alice_token.id,
+            at: Some(now_s()),
+            addresses: vec!["10.0.0.2".into(), "10.0.0.1".into()],
+            kinds,
+        }])
+        .await
+        .unwrap();
+    // Made last and deleted: its id was handed out, so the target must not hand it out again.
+    let revoked = new_personal_token(&bob);
+    let revoked_id = store.tokens().create(&revoked, None).await.unwrap().id;
+    let gone = store
+        .tokens()
+        .by_digest(&revoked.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    store.tokens().delete(gone.uuid).await.unwrap();
+
+    for (event, token_uuid) in [
+        ("token.created", Some(alice_token.uuid)),
+        ("token.revoked", Some(gone.uuid)),
+        ("auth.failed", None),
+    ] {
+        store
+            .audit()
+            .append(&NewAuditEntry {
+                event: event.into(),
+                actor_id: Some(alice.id),
+                actor_login: "alice".into(),
+                owner_id: token_uuid.map(|_| bob.id),
+                project_id: Some(widgets.id),
+                token_uuid,
+                address: "10.0.0.1".into(),
+                detail: format!("{event} detail"),
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .settings()
+        .set(TOKEN_CREATION_DISABLED, "true")
+        .await
+        .unwrap();
+
+    // A job's whole life: claimed, steps with output and exit codes, tests, artifacts, failed;
+    // the job that required it not run; a retry running with a cancel requested.
+    let (pipeline, jobs) = store
+        .builds()
+        .create_pipeline(&new_pipeline(widgets.id, &[("a", &[]), ("b", &["a"])]))
+        .await
+        .unwrap();
+    let builds = store.builds();
+    let a = builds.claim_next(runner_id).await.unwrap().unwrap();
+    assert_eq!(a.id, jobs[0].id);
+    builds.heartbeat(a.id, runner_id).await.unwrap();
+    builds.start_step(a.id, 0, "Checkout").await.unwrap();
+    // SQLite text holds a NUL (a job printed one); PostgreSQL text cannot.
+    let first_chunk = match store.kind() {
+        BackendKind::Sqlite => "nul:\0.",
+        BackendKind::Postgres => "nul:.",
+    };
+    builds.append_output(a.id, 0, 1, first_chunk).await.unwrap();
+    builds.append_output(a.id, 0, 2, "cloned\n").await.unwrap();
+    builds
+        .finish_step(a.id, 0, "success", Some(0))
+        .await
+        .unwrap();
+    builds.start_step(a.id, 1, "Tests").await.unwrap();
+    builds
+        .append_output(a.id, 1, 1, "ünïcode ✓\n")
+        .await
+        .unwrap();
+    builds
+        .finish_step(a.id, 1, "failed", Some(1))
+        .await
+        .unwrap();
+    builds.start_step(a.id, 2, "Never ends").await.unwrap();
+    let tests: Vec<TestRecord> = (0..TESTS)
+        .map(|i| TestRecord {
+            classname: format!("suite{}", i % 7),
+            name: format!("test {i}"),
+            file: (i % 2 == 0).then(|| format!("tests/t{i}.rs")),
+            result: if i % 5 == 0 { "failure" } else { "success" }.into(),
+            message: (i % 5 == 0).then(|| "assertion failed".into()),
+            run_time: i as f64 / 8.0,
+        })
+        .collect();
+    builds.add_tests(a.id, &tests).await.unwrap();
+    for path in ["report.html", "dir/log.txt"] {
+        store
+            .artifacts()
+            .record(&NewArtifact {
+                job_id: a.id,
+                node_index: 0,
+                path: circlet_core::artifact_path::ArtifactPath::parse(path).unwrap(),
+                size: 1234,
+                content_type: "text/plain".into(),
+                sha256: "ab".repeat(32),
+                store_etag: (path == "dir/log.txt").then(|| "\"etag\"".into()),
+            })
+            .await
+            .unwrap();
+    }
+    assert!(
+        builds
+            .finish(a.id, Some(runner_id), JobState::Failed)
+            .await
+            .unwrap()
+    );
+    let stored_a = builds.job_by_id(a.id).await.unwrap().unwrap();
+    let retry = builds.retry(&stored_a).await.unwrap();
+    let claimed = builds.claim_next(runner_id).await.unwrap().unwrap();
+    assert_eq!(claimed.id, retry.id);
+    assert!(builds.request_cancel(retry.id).await.unwrap());
+
+    // An errored pipeline and a canceled workflow on the other project.
+    let mut errored = new_pipeline(gadgets.id, &[]);
+    errored.errors = vec!["config: \"jobs\" is missing".into()];
+    errored.workflows.clear();
+    builds.create_pipeline(&errored).await.unwrap();
+    let (other, other_jobs) = builds
+        .create_pipeline(&new_pipeline(gadgets.id, &[("deploy", &[])]))
+        .await
+        .unwrap();
+    builds
+        .cancel_workflow(other_jobs[0].workflow_id)
+        .await
+        .unwrap();
+    assert_ne!(other.id, pipeline.id);
+
+    store
+        .env_vars()
+        .set(
+            widgets.id,
+            &NewEnvVar {
+                name: "DEPLOY_KEY".into(),
+                key_id: "k1".into(),
+                sealed: vec![0, 159, 255, 1, 0],
+                masked: "xxxxe-42".into(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .env_vars()
+        .set(
+            gadgets.id,
+            &NewEnvVar {
+                name: "A".into(),
+                key_id: "k2".into(),
+                sealed: b"sealed".to_vec(),
+                masked: "xxxx".into(),
+            },
+        )
+        .await
+        .unwrap();
+
+    Fixture {
+        logins: vec![alice.login, bob.login, carol.login],
+        session,
+        projects: vec![widgets.id, gadgets.id],
+        digests,
+        revoked_digest: revoked.digest,
+        revoked_id,
+        jobs: vec![jobs[0].id, jobs[1].id, retry.id, other_jobs[0].id],
+    }
+}
+
+/// A pipeline on `main` with one workflow of `jobs` (name, requires).
+fn new_pipeline(project_id: i64, jobs: &[(&str, &[&str])]) -> NewPipeline {
+    NewPipeline {
+        project_id,
+        number: None,
+        commit_json: r#"{"subject":"Fix \"it\""}"#.into(),
+        trigger_type: "api".into(),
+        actor_id: None,
+        actor_login: "alice".into(),
+        branch: Some("main".into()),
+        tag: None,
+        revision: "0123456789abcdef0123456789abcdef01234567".into(),
+        parameters_json: r#"{"deploy":true}"#.into(),
+        errors: vec![],
+        why: "api".into(),
+        workflows: vec![NewWorkflow {
+            name: "build".into(),
+            jobs: jobs
+                .iter()
+                .map(|(name, requires)| NewJob {
+                    name: (*name).into(),
+                    requires: requires.iter().map(|r| (*r).to_owned()).collect(),
+                    spec_json: r#"{"steps":[]}"#.into(),
+                    build_parameters_json: "{}".into(),
+                })
+                .collect(),
+        }],
+    }
+}
+
+/// Everything a store answers about the fixture, through its use-cases.
+#[derive(Debug, PartialEq)]
+struct Dump {
+    users: Vec<User>,
+    passwords: Vec<String>,
+    session_user: Option<User>,
+    projects: Vec<Project>,
+    members: Vec<Vec<(String, Role)>>,
+    tokens: Vec<(TokenRecord, Option<String>, Option<String>)>,
+    by_digest: Vec<Option<TokenRecord>>,
+    usage: Vec<Vec<UsageByKind>>,
+    audit: Vec<AuditEntry>,
+    setting: Option<String>,
+    pipelines: Vec<PipelineRecord>,
+    workflows: Vec<WorkflowRecord>,
+    jobs: Vec<JobRecord>,
+    steps: Vec<Vec<StepRecord>>,
+    /// Per step of each job: its output chunks and its byte count.
+    outputs: Vec<(i64, Vec<(i64, String)>)>,
+    tests: Vec<Vec<TestRecord>>,
+    artifacts: Vec<Vec<ArtifactRecord>>,
+    env_vars: Vec<Vec<EnvVarRecord>>,
+}
+
+async fn dump(store: &Store, fx: &Fixture) -> Dump {
+    let users = store.users().list().await.unwrap();
+    let mut passwords = Vec::new();
+    for login in &fx.logins {
+        passwords.push(store.users().credentials(login).await.unwrap().unwrap().1);
+    }
+    let session_user = store
+        .sessions()
+        .user_for(&fx.session, now_s())
+        .await
+        .unwrap();
+    let projects = store.projects().list_all().await.unwrap();
+    let mut members = Vec::new();
+    let mut pipelines = Vec::new();
+    let mut env_vars = Vec::new();
+    for &id in &fx.projects {
+        let list = store.projects().members(id).await.unwrap();
+        members.push(
+            list.into_iter()
+                .map(|m| (m.user.login.to_string(), m.role))
+                .collect(),
+        );
+        let page = store.builds().pipelines(id, None, None, 100).await.unwrap();
+        pipelines.extend(page.pipelines);
+        env_vars.push(store.env_vars().list(id).await.unwrap());
+    }
+    let tokens: Vec<_> = store
+        .tokens()
+        .inventory()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.token, e.user_login, e.project_slug))
+        .collect();
+    let mut by_digest = Vec::new();
+    for digest in &fx.digests {
+        by_digest.push(store.tokens().by_digest(digest).await.unwrap());
+    }
+    let mut usage = Vec::new();
+    for (token, _, _) in &tokens {
+        usage.push(
+            store
+                .tokens()
+                .usage(token.id, OffsetDateTime::UNIX_EPOCH)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut workflows = Vec::new();
+    for p in &pipelines {
+        workflows.extend(store.builds().workflows(p.id).await.unwrap());
+    }
+    let (mut jobs, mut steps, mut outputs, mut tests, mut artifacts) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for &id in &fx.jobs {
+        jobs.push(store.builds().job_by_id(id).await.unwrap().expect("job"));
+        let job_steps = store.builds().steps(id).await.unwrap();
+        for step in &job_steps {
+            outputs.push((
+                store.builds().output_bytes(id, step.idx).await.unwrap(),
+                store.builds().output(id, step.idx, 0).await.unwrap(),
+            ));
+        }
+        steps.push(job_steps);
+        tests.push(store.builds().tests(id).await.unwrap());
+        artifacts.push(store.artifacts().of_job(id).await.unwrap());
+    }
+    Dump {
+        users,
+        passwords,
+        session_user,
+        projects,
+        members,
+        tokens,
+        by_digest,
+        usage,
+        audit: store.audit().list(AuditScope::All, 10_000).await.unwrap(),
+        setting: store.settings().get(TOKEN_CREATION_DISABLED).await.unwrap(),
+        pipelines,
+        workflows,
+        jobs,
+        steps,
+        outputs,
+        tests,
+        artifacts,
+        env_vars,
+    }
+}
+
+/// After a copy, new rows of every kind are accepted and never reuse an id the source handed
+/// out (the deleted token's included); per-project numbers continue where they were.
+async fn new_rows_get_fresh_ids(target: &Store, fx: &Fixture, before: &Dump) {
+    let max_user = before.users.iter().map(|u| u.id).max().unwrap();
+    let dave = create_user(target, "dave").await;
+    assert!(dave.id > max_user, "user id {} reused", dave.id);
+    let max_project = before.projects.iter().map(|p| p.id).max().unwrap();
+    let tools = create_project(target, "gh/acme/tools", &dave).await;
+    assert!(tools.id > max_project);
+    let token = target
+        .tokens()
+        .create(&new_personal_token(&dave), None)
+        .await
+        .unwrap();
+    assert!(
+        token.id > fx.revoked_id,
+        "token id {} is not past the deleted token's {}",
+        token.id,
+        fx.revoked_id
+    );
+    let max_pipeline = before.pipelines.iter().map(|p| p.id).max().unwrap();
+    let max_job = before.jobs.iter().map(|j| j.id).max().unwrap();
+    let max_workflow = before.workflows.iter().map(|w| w.id).max().unwrap();
+    let widgets = fx.projects[0];
+    let last_number = before
+        .pipelines
+        .iter()
+        .filter(|p| p.project_id == widgets)
+        .map(|p| p.number)
+        .max()
+        .unwrap();
+    let last_build = before
+        .jobs
+        .iter()
+        .filter(|j| j.project_id == widgets)
+        .map(|j| j.build_num)
+        .max()
+        .unwrap();
+    let (pipeline, jobs) = target
+        .builds()
+        .create_pipeline(&new_pipeline(widgets, &[("again", &[])]))
+        .await
+        .unwrap();
+    assert!(pipeline.id > max_pipeline);
+    assert_eq!(pipeline.number, last_number + 1);
+    assert!(jobs[0].id > max_job);
+    assert!(jobs[0].workflow_id > max_workflow);
+    assert_eq!(jobs[0].build_num, last_build + 1);
+    let old_test_count = before.tests[0].len();
+    target
+        .builds()
+        .add_tests(jobs[0].id, &before.tests[0][..1])
+        .await
+        .unwrap();
+    assert_eq!(target.builds().tests(jobs[0].id).await.unwrap().len(), 1);
+    assert_eq!(
+        target.builds().test_count(fx.jobs[0]).await.unwrap(),
+        old_test_count as i64
+    );
+    let artifact = target
+        .artifacts()
+        .record(&NewArtifact {
+            job_id: jobs[0].id,
+            node_index: 0,
+            path: circlet_core::artifact_path::ArtifactPath::parse("new.txt").unwrap(),
+            size: 1,
+            content_type: "text/plain".into(),
+            sha256: "cd".repeat(32),
+            store_etag: None,
+        })
+        .await
+        .unwrap();
+    let max_artifact = before.artifacts[0].iter().map(|a| a.id).max().unwrap();
+    assert!(artifact.id > max_artifact);
+    target
+        .audit()
+        .append(&NewAuditEntry {
+            event: "token.created".into(),
+            ..NewAuditEntry::default()
+        })
+        .await
+        .unwrap();
+    let newest = &target.audit().list(AuditScope::All, 1).await.unwrap()[0];
+    assert!(newest.id > before.audit[0].id);
+}
