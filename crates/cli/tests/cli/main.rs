@@ -16,6 +16,7 @@ mod config;
 mod login;
 mod migrate_store;
 mod runner;
+mod scale_out;
 mod serve;
 mod tokens;
 
