@@ -54,4 +54,29 @@ mod tests {
             assert!(BranchName::parse(bad).is_err(), "{bad}");
         }
     }
+
+    proptest::proptest! {
+        /// Any input: no panic; what is accepted is the trimmed input, obeys every rule and
+        /// parses again to itself.
+        #[test]
+        fn accepted_names_follow_the_rules(raw in "\\PC{0,40}|[ a-z./~^:?*\\[\\\\@{-]{0,20}") {
+            if let Ok(b) = BranchName::parse(&raw) {
+                let s = b.as_str();
+                proptest::prop_assert_eq!(s, raw.trim());
+                proptest::prop_assert!(!s.is_empty() && s.len() <= 255);
+                proptest::prop_assert!(!s.chars().any(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c)));
+                let forbidden = ["..", "//", "@{"];
+                proptest::prop_assert!(!forbidden.iter().any(|f| s.contains(f)), "{:?}", s);
+                proptest::prop_assert!(!s.starts_with(['-', '/']) && !s.ends_with('/') && !s.ends_with('.') && !s.ends_with(".lock"));
+                proptest::prop_assert_eq!(BranchName::parse(s).map(|b| b.0), Ok(s.to_owned()));
+            }
+        }
+
+        /// Ordinary names made of path segments are accepted as they are.
+        #[test]
+        fn segment_names_are_accepted(segments in proptest::collection::vec("[a-z0-9][a-z0-9_-]{0,8}", 1..4)) {
+            let name = segments.join("/");
+            proptest::prop_assert_eq!(BranchName::parse(&name).map(|b| b.0), Ok(name.clone()));
+        }
+    }
 }

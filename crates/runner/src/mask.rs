@@ -170,4 +170,37 @@ mod tests {
             assert_eq!(out, b"x********y", "cut at {cut}");
         }
     }
+
+    proptest::proptest! {
+        /// However the output is cut into reads, the result is the same as masking it whole,
+        /// and no secret survives in it.
+        #[test]
+        fn masking_ignores_read_boundaries_and_leaves_no_secret(
+            secrets in proptest::collection::vec("[a-z0-9-]{4,10}", 1..4),
+            pieces in proptest::collection::vec(("[a-z0-9 \n-]{0,12}", proptest::option::of(0usize..4)), 0..12),
+            cuts in proptest::collection::vec(0usize..200, 0..8),
+        ) {
+            let mut text = String::new();
+            for (filler, secret) in &pieces {
+                text.push_str(filler);
+                if let Some(i) = secret {
+                    text.push_str(&secrets[i % secrets.len()]);
+                }
+            }
+            let whole = through(&mut Masker::new(&secrets), &[&text]);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (text.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut at = 0;
+            for c in cuts {
+                chunks.push(&text[at..c]);
+                at = c;
+            }
+            chunks.push(&text[at..]);
+            proptest::prop_assert_eq!(&through(&mut Masker::new(&secrets), &chunks), &whole);
+            for s in &secrets {
+                proptest::prop_assert!(!whole.contains(s.as_str()), "{} survived in {:?}", s, whole);
+            }
+        }
+    }
 }

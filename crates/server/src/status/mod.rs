@@ -214,4 +214,18 @@ mod tests {
         assert_eq!(query_param(q, "nope"), None);
         assert_eq!(query_param(None, "style"), None);
     }
+
+    proptest::proptest! {
+        /// A branch or repository name followed by a status suffix splits back into both, even
+        /// when the name has dots, slashes or a suffix-like part of its own.
+        #[test]
+        fn a_name_and_a_suffix_split_back(
+            name in "[a-z0-9][a-z0-9./_-]{0,20}",
+            which in 0usize..3,
+        ) {
+            let (suffix, format) = [(".svg", Format::Svg), (".png", Format::Png), (".cc.xml", Format::CcXml)][which];
+            let path = format!("{name}{suffix}");
+            proptest::prop_assert_eq!(split_suffix(&path), (name.as_str(), Some(format)));
+        }
+    }
 }
