@@ -31,6 +31,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let mut config = ServerConfig::new(addr, public_url.clone(), SessionKey::new(session_key));
     config.max_body_bytes = settings.max_body_bytes;
     config.max_token_lifetime_days = settings.max_token_lifetime_days;
+    config.auth_failures_per_window = settings.auth_failures_per_window;
     config.repo_cache_dir = settings.data_dir.join("repos");
     config.env_keys = std::sync::Arc::new(env_keys);
     config.runner_timeout = std::time::Duration::from_secs(settings.runner_timeout_secs);

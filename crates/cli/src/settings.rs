@@ -57,6 +57,10 @@ pub struct Overrides {
     /// Largest total of one build's artifacts, in bytes [default: 21474836480, 20 GiB].
     #[arg(long, env = "CIRCLET_MAX_BUILD_ARTIFACT_BYTES", global = true)]
     max_build_artifact_bytes: Option<u64>,
+    /// Failed token authentications from one address within 5 minutes after which that address
+    /// gets 429 for the rest of the window; 0 turns the limit off [default: 30].
+    #[arg(long, env = "CIRCLET_AUTH_FAILURES_PER_WINDOW", global = true)]
+    auth_failures_per_window: Option<u32>,
 }
 
 /// The config file's keys: the same names as the flags, with `_` for `-`.
@@ -76,6 +80,7 @@ struct FileSettings {
     s3_endpoint: Option<String>,
     max_artifact_bytes: Option<u64>,
     max_build_artifact_bytes: Option<u64>,
+    auth_failures_per_window: Option<u32>,
 }
 
 /// The effective, validated settings.
@@ -107,6 +112,8 @@ pub struct Settings {
     pub max_artifact_bytes: u64,
     /// Largest total of one build's artifacts, in bytes.
     pub max_build_artifact_bytes: u64,
+    /// Failed token authentications per address and window before 429 (0: no limit).
+    pub auth_failures_per_window: u32,
     /// Where the settings came from, for `config check`.
     pub config_file: Option<PathBuf>,
 }
@@ -209,7 +216,12 @@ impl Settings {
         if max_artifact_bytes == 0 || max_build_artifact_bytes == 0 {
             bail!("artifact limits must be at least 1 byte");
         }
+        let auth_failures_per_window = o
+            .auth_failures_per_window
+            .or(file.auth_failures_per_window)
+            .unwrap_or(30);
         Ok(Settings {
+            auth_failures_per_window,
             artifacts_url,
             s3_endpoint,
             max_artifact_bytes,
@@ -231,7 +243,7 @@ impl Settings {
     pub fn describe(&self) -> String {
         let keys = self.data_dir.join(crate::datadir::SESSION_KEY_FILE);
         format!(
-            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nartifacts_url = \"{}\"\ns3_endpoint = \"{}\"\nmax_artifact_bytes = {}\nmax_build_artifact_bytes = {}\nsession_key = {}\nenv_key = {}\n",
+            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nartifacts_url = \"{}\"\ns3_endpoint = \"{}\"\nmax_artifact_bytes = {}\nmax_build_artifact_bytes = {}\nauth_failures_per_window = {}\nsession_key = {}\nenv_key = {}\n",
             self.config_file
                 .as_ref()
                 .map_or("(none)".into(), |p| format!("\"{}\"", p.display())),
@@ -254,6 +266,7 @@ impl Settings {
             self.s3_endpoint.as_deref().unwrap_or("(AWS)"),
             self.max_artifact_bytes,
             self.max_build_artifact_bytes,
+            self.auth_failures_per_window,
             key_state(&keys),
             key_state(&self.env_key_file),
         )

@@ -41,7 +41,8 @@ pub struct ServerConfig {
     pub login_failures_per_window: u32,
     /// The window of `login_failures_per_window`.
     pub login_failure_window: std::time::Duration,
-    /// Failed token authentications allowed per client address per window before 429.
+    /// Failed token authentications allowed per client address per window before 429 (0: no
+    /// limit, for a benchmark or when a proxy in front does its own limiting).
     pub auth_failures_per_window: u32,
     /// The window of `auth_failures_per_window`.
     pub auth_failure_window: std::time::Duration,

@@ -18,6 +18,7 @@ mod migrate_store;
 mod runner;
 mod scale_out;
 mod serve;
+mod soak;
 mod tokens;
 
 use circlet_store::testkit::TestDb;

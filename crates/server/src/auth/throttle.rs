@@ -17,7 +17,7 @@ pub struct FailureThrottle {
 }
 
 impl FailureThrottle {
-    /// Allows `limit` failures per `window` per address.
+    /// Allows `limit` failures per `window` per address; a `limit` of 0 allows any number.
     pub fn new(limit: u32, window: Duration) -> Self {
         FailureThrottle {
             limit,
@@ -30,7 +30,9 @@ impl FailureThrottle {
     pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
         let failures = self.failures.lock().expect("throttle lock");
         match failures.get(&ip) {
-            Some((count, since)) if *count >= self.limit && since.elapsed() < self.window => {
+            Some((count, since))
+                if self.limit > 0 && *count >= self.limit && since.elapsed() < self.window =>
+            {
                 Err((self.window - since.elapsed()).as_secs().max(1))
             }
             _ => Ok(()),
@@ -77,5 +79,15 @@ mod tests {
         let a: IpAddr = "::1".parse().unwrap();
         t.record_failure(a);
         assert!(t.check(a).is_ok());
+    }
+
+    #[test]
+    fn a_limit_of_zero_never_throttles() {
+        let t = FailureThrottle::new(0, Duration::from_secs(60));
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        for _ in 0..1000 {
+            t.record_failure(ip);
+        }
+        assert_eq!(t.check(ip), Ok(()));
     }
 }
