@@ -13,6 +13,7 @@
 //! tmpfs in a private mount namespace (root, or unprivileged user namespaces). `scripts/test`
 //! makes sure of the tools; a test that cannot get what it needs fails and says why.
 
+mod database_down;
 mod kill9;
 
 use crate::{DEADLINE, Server};
