@@ -15,6 +15,7 @@
 
 mod database_down;
 mod kill9;
+mod runner_killed;
 
 use crate::{DEADLINE, Server};
 use circlet_core::runner_protocol::{BASE_PATH, ClaimedJob, StepStarted};
