@@ -14,6 +14,7 @@
 //! makes sure of the tools; a test that cannot get what it needs fails and says why.
 
 mod database_down;
+mod disk_full;
 mod kill9;
 mod runner_killed;
 
