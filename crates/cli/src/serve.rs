@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 
 /// Prepares the data dir, keys and store, binds, and serves until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let started = std::time::SystemTime::now();
     datadir::prepare(&settings.data_dir)?;
     let session_key = datadir::key(&settings.data_dir, datadir::SESSION_KEY_FILE)?;
     // Made now so every instance has it from its first start; env var values are sealed with it.
@@ -36,11 +37,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     config.env_keys = std::sync::Arc::new(env_keys);
     config.runner_timeout = std::time::Duration::from_secs(settings.runner_timeout_secs);
     config.artifacts = artifact_storage(&settings)?;
+    let artifacts_dir = settings.data_dir.join("artifacts");
     tracing::info!(
         "circlet listening on http://{addr} (public URL {public_url}, {:?} store, artifacts in {})",
         store.kind(),
         config.artifacts.location
     );
+    if settings.artifacts_url.is_none() {
+        tokio::task::spawn_blocking(move || remove_abandoned_uploads(&artifacts_dir, started));
+    }
     let state = AppState::new(store.clone(), config);
     // The embedded runner speaks the runner protocol to this very server, over loopback.
     let (stop_runner, runner_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -145,6 +150,23 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Clears the partial files of uploads an earlier run's crash left in the local artifacts
+/// directory; in the background, as a large directory takes a while to walk.
+fn remove_abandoned_uploads(dir: &std::path::Path, started: std::time::SystemTime) {
+    use circlet_server::artifacts::ArtifactStorage;
+    match ArtifactStorage::remove_abandoned_uploads(dir, started) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            "removed {n} partial artifact upload(s) left by an earlier crash from {}",
+            dir.display()
+        ),
+        Err(e) => tracing::warn!(
+            "could not clear partial artifact uploads from {}: {e}",
+            dir.display()
+        ),
+    }
 }
 
 /// The artifact store the settings name: an S3 bucket, or `<data dir>/artifacts`.

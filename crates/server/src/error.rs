@@ -41,6 +41,9 @@ pub enum ApiError {
     /// The database is unreachable (503).
     #[error("The service is temporarily unavailable; try again shortly.")]
     Unavailable,
+    /// Where the bytes were to go is full (507): the operator must make room.
+    #[error("{0}")]
+    StorageFull(String),
     /// A bug or a broken dependency (500); the cause is logged, never shown.
     #[error("Internal server error")]
     Internal(anyhow::Error),
@@ -59,6 +62,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Rejected(status, _) => *status,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -169,7 +169,12 @@ impl<'a> Api<'a> {
             .await
     }
 
-    async fn wait_build(&self, num: i64, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait_build(
+        &self,
+        num: i64,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let (status, body) = self
@@ -371,7 +376,7 @@ workflows:
     jobs: [build]
 "#;
 
-async fn v1_trigger(api: &Api<'_>, form: &[(&str, &str)]) -> i64 {
+pub(crate) async fn v1_trigger(api: &Api<'_>, form: &[(&str, &str)]) -> i64 {
     let (status, body) = api
         .post_form("/api/v1.1/project/github/acme/widget/tree/main", form)
         .await;

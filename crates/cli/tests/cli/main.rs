@@ -6,13 +6,16 @@
 //! each module holds one use-case: `serve` (lifecycle and start-up failures), `admin` (the admin
 //! CLI on both backends), `config` (`config check`), `login` (a CLI-made user in the browser),
 //! `runner` (`circlet runner`'s start-up and shutdown), `tokens` (`admin token` and
-//! `admin audit` against a running server) and `migrate_store` (moving an installation from
-//! SQLite to PostgreSQL).
+//! `admin audit` against a running server), `migrate_store` (moving an installation from
+//! SQLite to PostgreSQL), `faults` (kill -9, a stopped database, a killed runner, a full disk),
+//! `scale_out` (three replicas on one PostgreSQL, via scripts/scale-out) and `soak` (a minute of
+//! mixed load).
 
 mod admin;
 mod artifacts;
 mod builds;
 mod config;
+mod faults;
 mod login;
 mod migrate_store;
 mod runner;
@@ -40,7 +43,21 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// A `circlet` command with an environment free of the caller's `CIRCLET_*` settings, run in
 /// `cwd` so that defaults such as `./circlet-data` land in a temporary directory.
 fn circlet(cwd: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
+    scrubbed(Command::new(BIN), cwd)
+}
+
+/// `circlet` started through `wrapper`, a program and its arguments that end by running the
+/// command that follows them (like `unshare … sh -c '…; exec "$@"'`), with the same clean
+/// environment as [`circlet`].
+fn circlet_wrapped(cwd: &Path, wrapper: &[OsString]) -> Command {
+    let (program, args) = wrapper.split_first().expect("a wrapper program");
+    let mut cmd = Command::new(program);
+    cmd.args(args).arg(BIN);
+    scrubbed(cmd, cwd)
+}
+
+/// `cmd` without the caller's `CIRCLET_*` settings, run in `cwd`.
+fn scrubbed(mut cmd: Command, cwd: &Path) -> Command {
     for (key, _) in std::env::vars_os() {
         let name = key.to_string_lossy();
         if name.starts_with("CIRCLET_") || name == "RUST_LOG" {
@@ -238,7 +255,12 @@ struct Server {
 impl Server {
     /// Starts `circlet <args> serve` in `cwd` and waits until it says where it listens.
     fn start(cwd: &Path, args: &[OsString]) -> Server {
-        let mut cmd = circlet(cwd);
+        Server::start_command(circlet(cwd), args)
+    }
+
+    /// Starts `cmd` (a [`circlet`] or [`circlet_wrapped`] command) with `<args> serve` and waits
+    /// until it says where it listens.
+    fn start_command(mut cmd: Command, args: &[OsString]) -> Server {
         cmd.args(args)
             .arg("serve")
             .stdin(Stdio::null())
@@ -300,6 +322,11 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// Whether the process is still running (it neither exited nor crashed).
+    fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Everything the server logged so far.

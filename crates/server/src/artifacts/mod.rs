@@ -73,7 +73,11 @@ impl ArtifactStorage {
         let store = object_store::local::LocalFileSystem::new_with_prefix(dir)
             .with_context(|| format!("cannot use {} for artifacts", dir.display()))?
             // Removing an artifact also removes directories it leaves empty.
-            .with_automatic_cleanup(true);
+            .with_automatic_cleanup(true)
+            // The row that lists an artifact is committed durably (SQLite FULL, PostgreSQL), so
+            // its bytes must be on disk before it is written: listed means downloadable, after
+            // a power loss too.
+            .with_fsync(true);
         let location = format!("file://{}", dir.display());
         Ok(Self::new(Arc::new(store), location))
     }
@@ -125,12 +129,49 @@ impl ArtifactStorage {
         Ok(Self::new(store, location))
     }
 
+    /// Removes, under the local artifacts directory `dir`, the partial files of uploads that a
+    /// crash (kill -9, power loss) cut short: `object_store` writes an upload to `<file>#<n>` and
+    /// renames it on completion, so such a file is never listed, only wasted space. Only files
+    /// last written before `before` (the server's start) go, so that uploads begun since are
+    /// left alone; an artifact's own name never holds a raw `#` (keys escape it). Returns how
+    /// many were removed.
+    pub fn remove_abandoned_uploads(
+        dir: &std::path::Path,
+        before: std::time::SystemTime,
+    ) -> std::io::Result<usize> {
+        let mut removed = 0;
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(d) = pending.pop() {
+            for entry in std::fs::read_dir(&d)? {
+                let entry = entry?;
+                // Not followed: a link out of the directory is nobody's upload.
+                let kind = entry.file_type()?;
+                if kind.is_dir() {
+                    pending.push(entry.path());
+                } else if kind.is_file()
+                    && is_staging_name(&entry.file_name().to_string_lossy())
+                    && entry.metadata()?.modified()? < before
+                {
+                    std::fs::remove_file(entry.path())?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// The same storage with other limits.
     pub fn with_limits(mut self, max_file_bytes: u64, max_build_bytes: u64) -> Self {
         self.max_file_bytes = max_file_bytes;
         self.max_build_bytes = max_build_bytes;
         self
     }
+}
+
+/// Whether a file name is that of an upload in progress in `LocalFileSystem`: `<name>#<digits>`.
+fn is_staging_name(name: &str) -> bool {
+    name.rsplit_once('#')
+        .is_some_and(|(_, suffix)| !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `s3://bucket/some/prefix/` → (`bucket`, `some/prefix`).
@@ -236,6 +277,53 @@ pub fn content_type_of(path: &ArtifactPath) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn uploads_cut_short_before_a_start_are_removed_and_nothing_else() {
+        use object_store::ObjectStoreExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let storage = ArtifactStorage::local(tmp.path()).unwrap();
+        let key = ObjectPath::from("p/1/0/done #1.txt");
+        storage.store.put(&key, "whole".into()).await.unwrap();
+        let deep = tmp.path().join("p/2/0/out");
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(deep.join("big.bin#1"), "partial").unwrap();
+        std::fs::write(deep.join("big.bin#12"), "partial").unwrap();
+        std::fs::write(deep.join("x#y"), "not staging").unwrap();
+        let started = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        let removed = ArtifactStorage::remove_abandoned_uploads(tmp.path(), started).unwrap();
+        assert_eq!(removed, 2);
+        assert!(!deep.join("big.bin#1").exists());
+        assert!(deep.join("x#y").exists());
+        assert_eq!(
+            storage
+                .store
+                .get(&key)
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+            "whole"
+        );
+        // An upload begun after the start is left alone.
+        std::fs::write(deep.join("new.bin#1"), "in progress").unwrap();
+        let earlier = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        assert_eq!(
+            ArtifactStorage::remove_abandoned_uploads(tmp.path(), earlier).unwrap(),
+            0
+        );
+        assert!(deep.join("new.bin#1").exists());
+    }
+
+    #[test]
+    fn staging_names_are_told_from_artifact_names() {
+        assert!(is_staging_name("report.txt#1"));
+        assert!(is_staging_name("a#b#23"));
+        assert!(!is_staging_name("report.txt"));
+        assert!(!is_staging_name("report#"));
+        assert!(!is_staging_name("x#y"));
+    }
 
     #[test]
     fn s3_urls_name_a_bucket_and_an_optional_prefix() {

@@ -2,7 +2,8 @@
 //! request body goes straight into a multipart write of the object store, a few MiB at a time,
 //! so the server's memory stays bounded whatever the file's size. The per-file and per-build
 //! limits are enforced while the bytes flow: past either, the upload is aborted (nothing is
-//! kept: a multipart upload only becomes visible when completed) and the runner gets a 413.
+//! kept: a multipart upload only becomes visible when completed) and the runner gets a 413. A
+//! full disk (or an exhausted quota) aborts the upload the same way, with a 507 that says so.
 
 use super::{ArtifactStorage, content_type_of, object_key};
 use crate::error::ApiError;
@@ -62,7 +63,7 @@ pub async fn receive(
         .store
         .put_multipart(&key)
         .await
-        .map_err(|e| internal("start an artifact upload", e))?;
+        .map_err(|e| write_failed("start an artifact upload", &path, e))?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
@@ -86,7 +87,7 @@ pub async fn receive(
         // Back-pressure: wait for a part to finish before buffering more than the next one.
         if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
             abort(writer).await;
-            return Err(internal("write an artifact", e));
+            return Err(write_failed("write an artifact", &path, e));
         }
         writer.put(chunk);
     }
@@ -99,7 +100,7 @@ pub async fn receive(
     let put = writer
         .finish()
         .await
-        .map_err(|e| internal("complete an artifact upload", e))?;
+        .map_err(|e| write_failed("complete an artifact upload", &path, e))?;
     let record = artifacts
         .record(&NewArtifact {
             job_id: job.id,
@@ -147,13 +148,56 @@ async fn abort(writer: WriteMultipart) {
     }
 }
 
-fn internal(what: &str, e: object_store::Error) -> ApiError {
+/// A failed write to the artifact store: a full disk or quota is a 507 the runner can show
+/// (and an error the operator sees in the log), anything else an internal error.
+fn write_failed(what: &str, path: &ArtifactPath, e: object_store::Error) -> ApiError {
+    if out_of_space(&e) {
+        tracing::error!("artifact storage is full: could not {what} ({path}): {e}");
+        return ApiError::StorageFull(format!(
+            "Artifact {path} could not be stored: the server's artifact storage is full"
+        ));
+    }
     ApiError::Internal(anyhow::Error::new(e).context(format!("could not {what}")))
+}
+
+/// Whether an I/O error that says "no space left" (`ENOSPC`) or "quota exceeded" (`EDQUOT`)
+/// lies anywhere in `e`'s chain of causes.
+fn out_of_space(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_told_apart_from_other_write_failures() {
+        let io = |kind| object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(std::io::Error::from(kind)),
+        };
+        assert!(out_of_space(&io(std::io::ErrorKind::StorageFull)));
+        assert!(out_of_space(&io(std::io::ErrorKind::QuotaExceeded)));
+        assert!(!out_of_space(&io(std::io::ErrorKind::PermissionDenied)));
+        let path = ArtifactPath::parse("out/big.bin").unwrap();
+        let full = write_failed("write", &path, io(std::io::ErrorKind::StorageFull));
+        assert_eq!(full.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert!(full.to_string().contains("out/big.bin"), "{full}");
+        let other = write_failed("write", &path, io(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 
     #[test]
     fn a_file_and_a_directory_of_the_same_name_clash() {
