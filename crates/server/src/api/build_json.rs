@@ -21,6 +21,32 @@ pub struct Cache {
 }
 
 impl Cache {
+    /// Loads the pipelines and workflows of `jobs` in two queries, so that rendering a page of
+    /// builds does not cost two queries per build.
+    pub async fn prefetch(&mut self, state: &AppState, jobs: &[JobRecord]) -> Result<(), ApiError> {
+        let mut ids: Vec<i64> = jobs
+            .iter()
+            .map(|j| j.pipeline_id)
+            .filter(|id| !self.pipelines.contains_key(id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let builds = state.store.builds();
+        for p in builds.pipelines_by_ids(&ids).await? {
+            self.pipelines.insert(p.id, p);
+        }
+        for id in &ids {
+            self.workflows.entry(*id).or_default();
+        }
+        for w in builds.workflows_of_pipelines(&ids).await? {
+            self.workflows.entry(w.pipeline_id).or_default().push(w);
+        }
+        Ok(())
+    }
+
     /// The pipeline with this id.
     pub async fn pipeline(
         &mut self,

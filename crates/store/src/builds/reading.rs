@@ -15,6 +15,25 @@ impl Builds<'_> {
         Ok(on_pool!(self.0, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
     }
 
+    /// The pipelines with these ids, in no particular order (missing ids are skipped): one
+    /// query for a page of builds instead of one per build.
+    pub async fn pipelines_by_ids(&self, ids: &[i64]) -> Result<Vec<PipelineRecord>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {PIPELINE_COLS} FROM pipelines WHERE id IN ({})",
+            placeholders(ids.len())
+        );
+        Ok(on_pool!(self.0, pool => {
+            let mut q = sqlx::query_as(&sql);
+            for id in ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(pool).await
+        })?)
+    }
+
     /// A project's pipeline by number.
     pub async fn pipeline_by_number(
         &self,
@@ -63,6 +82,27 @@ impl Builds<'_> {
     pub async fn workflows(&self, pipeline_id: i64) -> Result<Vec<WorkflowRecord>, StoreError> {
         let sql = format!("{WORKFLOW_SELECT} WHERE w.pipeline_id = $1 ORDER BY w.id");
         Ok(on_pool!(self.0, pool => sqlx::query_as(&sql).bind(pipeline_id).fetch_all(pool).await)?)
+    }
+
+    /// The workflows of these pipelines, by id: one query for a page of builds.
+    pub async fn workflows_of_pipelines(
+        &self,
+        pipeline_ids: &[i64],
+    ) -> Result<Vec<WorkflowRecord>, StoreError> {
+        if pipeline_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "{WORKFLOW_SELECT} WHERE w.pipeline_id IN ({}) ORDER BY w.id",
+            placeholders(pipeline_ids.len())
+        );
+        Ok(on_pool!(self.0, pool => {
+            let mut q = sqlx::query_as(&sql);
+            for id in pipeline_ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(pool).await
+        })?)
     }
 
     /// The workflow with this public id.
@@ -137,4 +177,12 @@ impl Builds<'_> {
             .await?;
         Ok(jobs.pop())
     }
+}
+
+/// `$1, $2, …, $n`, for an `IN` list (the callers bound n by their page size).
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

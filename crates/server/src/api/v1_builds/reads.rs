@@ -82,6 +82,7 @@ pub async fn list(
         )
         .await?;
     let mut cache = Cache::default();
+    cache.prefetch(&state, &jobs).await?;
     let mut out = Vec::with_capacity(jobs.len());
     for job in &jobs {
         out.push(
@@ -165,9 +166,16 @@ pub async fn recent(
         }
     }
     all.sort_by(|a, b| b.1.queued_at.cmp(&a.1.queued_at).then(b.1.id.cmp(&a.1.id)));
+    let page: Vec<_> = all
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .collect();
     let mut cache = Cache::default();
+    let jobs: Vec<JobRecord> = page.iter().map(|(_, j)| j.clone()).collect();
+    cache.prefetch(&state, &jobs).await?;
     let mut out = Vec::new();
-    for (p, j) in all.iter().skip(offset as usize).take(limit as usize) {
+    for (p, j) in page {
         out.push(build_json::v1(&state, &mut cache, p, j, false, q.shallow()).await?);
     }
     Ok(Json(Value::Array(out)))
