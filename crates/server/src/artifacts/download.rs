@@ -116,6 +116,11 @@ pub async fn serve(
     }
 
     let key = object_key(&access.project, job.build_num, node, &record.path);
+    if let Some(local) = &state.config.artifacts.local {
+        let start = range.map_or(0, |(start, _)| start);
+        let body = local_file(local, &key, start, length).await?;
+        return Ok((status, response_headers, body).into_response());
+    }
     let options = GetOptions {
         range: range.map(|(start, end)| GetRange::Bounded(start..end + 1)),
         ..GetOptions::default()
@@ -134,6 +139,44 @@ pub async fn serve(
     };
     let stream = got.into_stream().map_err(std::io::Error::other);
     Ok((status, response_headers, Body::from_stream(stream)).into_response())
+}
+
+/// How much of a local artifact file is read at a time.
+const LOCAL_CHUNK: usize = 1 << 20;
+
+/// `length` bytes from `start` of the local file holding `key`, streamed in [`LOCAL_CHUNK`]s.
+async fn local_file(
+    local: &object_store::local::LocalFileSystem,
+    key: &object_store::path::Path,
+    start: u64,
+    length: u64,
+) -> Result<Body, ApiError> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let path = local.path_to_filesystem(key).map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context("an artifact key has no file path"))
+    })?;
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(key = %key, "an artifact is recorded but its file is missing");
+            return Err(ApiError::NotFound("Artifact not found".into()));
+        }
+        Err(e) => {
+            return Err(ApiError::Internal(
+                anyhow::Error::new(e).context("could not open an artifact"),
+            ));
+        }
+    };
+    if start > 0 {
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("seek in an artifact")))?;
+    }
+    let reader = file.take(length);
+    Ok(Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        reader,
+        LOCAL_CHUNK,
+    )))
 }
 
 /// The headers every answer about this artifact carries (200, 206, 304, HEAD).

@@ -37,6 +37,9 @@ pub struct ArtifactStorage {
     pub max_file_bytes: u64,
     /// The largest total of one build's artifacts, in bytes.
     pub max_build_bytes: u64,
+    /// The same store when it is a local directory: downloads read its files directly, in
+    /// large chunks (`object_store` reads local files 8 KiB at a time, a blocking-pool hop each).
+    pub local: Option<Arc<object_store::local::LocalFileSystem>>,
 }
 
 /// Credentials for an S3 bucket given in configuration rather than by the `AWS_*` environment.
@@ -55,6 +58,7 @@ impl ArtifactStorage {
             location,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             max_build_bytes: DEFAULT_MAX_BUILD_BYTES,
+            local: None,
         }
     }
 
@@ -79,7 +83,11 @@ impl ArtifactStorage {
             // a power loss too.
             .with_fsync(true);
         let location = format!("file://{}", dir.display());
-        Ok(Self::new(Arc::new(store), location))
+        let store = Arc::new(store);
+        Ok(ArtifactStorage {
+            local: Some(store.clone()),
+            ..Self::new(store, location)
+        })
     }
 
     /// An S3 bucket at `url` (`s3://bucket` or `s3://bucket/prefix`). Credentials, region and
