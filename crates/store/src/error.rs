@@ -46,6 +46,15 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict("already exists".into())
             }
+            // PostgreSQL shutting down or restarting under a running query (57P01–57P03),
+            // or the connection failing (class 08): the database is away, not the request wrong.
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("57P0") || c.starts_with("08")) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
             _ => StoreError::Database(e),
         }
     }

@@ -170,13 +170,14 @@ async fn local_file(
     if start > 0 {
         file.seek(std::io::SeekFrom::Start(start))
             .await
-            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("seek in an artifact")))?;
+            .map_err(|e| {
+                ApiError::Internal(anyhow::Error::new(e).context("seek in an artifact"))
+            })?;
     }
     let reader = file.take(length);
-    Ok(Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-        reader,
-        LOCAL_CHUNK,
-    )))
+    Ok(Body::from_stream(
+        tokio_util::io::ReaderStream::with_capacity(reader, LOCAL_CHUNK),
+    ))
 }
 
 /// The headers every answer about this artifact carries (200, 206, 304, HEAD).
