@@ -137,6 +137,45 @@ impl Projects<'_> {
         row.map(Project::try_from).transpose()
     }
 
+    /// The project with this slug and the state of the latest finished job on `branch` (the
+    /// project's default branch when `None`): all a status badge reads, in one query.
+    pub async fn by_slug_with_badge_state(
+        &self,
+        slug: &ProjectSlug,
+        branch: Option<&str>,
+    ) -> Result<Option<(Project, Option<circlet_core::build_state::JobState>)>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            project_cols!(),
+            ", (SELECT jobs.state FROM jobs WHERE jobs.project_id = projects.id ",
+            "AND jobs.branch = COALESCE($2, projects.default_branch) ",
+            "AND jobs.state IN ('success','failed','canceled','infrastructure_fail','timedout') ",
+            "ORDER BY jobs.build_num DESC LIMIT 1) AS latest_state ",
+            "FROM projects WHERE slug_key = $1"
+        );
+        let row: Option<(ProjectRow, Option<String>)> = on_pool!(self.0, pool => {
+            use sqlx::{FromRow, Row};
+            sqlx::query(sql)
+                .bind(slug.key())
+                .bind(branch)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| Ok::<_, sqlx::Error>((ProjectRow::from_row(&r)?, r.try_get("latest_state")?)))
+                .transpose()
+        })?;
+        let Some((project, state)) = row else {
+            return Ok(None);
+        };
+        let state = state
+            .map(|s| {
+                circlet_core::build_state::JobState::parse(&s).ok_or_else(|| {
+                    StoreError::Database(sqlx::Error::Decode("bad stored job state".into()))
+                })
+            })
+            .transpose()?;
+        Ok(Some((project.try_into()?, state)))
+    }
+
     /// The project with this store id.
     pub async fn by_id(&self, id: i64) -> Result<Option<Project>, StoreError> {
         let sql = concat!("SELECT ", project_cols!(), " FROM projects WHERE id = $1");

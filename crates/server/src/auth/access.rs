@@ -62,13 +62,24 @@ pub async fn authorize(
     slug: &ProjectSlug,
     action: Action,
 ) -> Result<ProjectAccess, ApiError> {
-    let not_found = || ApiError::NotFound("Project not found".into());
     let project = state
         .store
         .projects()
         .by_slug(slug)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(|| ApiError::NotFound("Project not found".into()))?;
+    authorize_project(state, caller, project, action).await
+}
+
+/// [`authorize`] for a project the handler has already read (with something else it needs, in
+/// the same query).
+pub async fn authorize_project(
+    state: &AppState,
+    caller: &Caller,
+    project: Project,
+    action: Action,
+) -> Result<ProjectAccess, ApiError> {
+    let not_found = || ApiError::NotFound("Project not found".into());
     let role = match caller.user() {
         Some(u) if u.site_admin => Some(Role::Admin),
         Some(u) => state.store.projects().role_of(project.id, u.id).await?,

@@ -13,7 +13,7 @@
 //!
 //! All carry `Cache-Control: no-cache`: GitHub's image proxy caches badges otherwise.
 
-use crate::auth::access::authorize;
+use crate::auth::access::authorize_project;
 use crate::auth::caller::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -85,15 +85,15 @@ async fn look_of(
 ) -> Result<BadgeLook, ApiError> {
     let caller = caller?;
     let slug = slug.ok_or_else(|| ApiError::NotFound("Project not found".into()))?;
-    let access = authorize(state, &caller, &slug, Action::ReadStatus).await?;
-    let project = access.project;
-    let branch = branch.unwrap_or_else(|| project.default_branch.as_str().to_owned());
-    let latest = state
+    // One query for the project and its status: a badge is the most requested URL there is.
+    let (project, latest) = state
         .store
-        .builds()
-        .latest_finished(project.id, &branch)
-        .await?;
-    Ok(BadgeLook::of(latest.map(|job| job.state)))
+        .projects()
+        .by_slug_with_badge_state(&slug, branch.as_deref())
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Project not found".into()))?;
+    authorize_project(state, &caller, project, Action::ReadStatus).await?;
+    Ok(BadgeLook::of(latest))
 }
 
 /// The status and look of a refusal (see the module's documentation), and a `Retry-After`.
