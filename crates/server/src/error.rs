@@ -5,6 +5,24 @@ use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use circlet_store::StoreError;
+use serde::Serialize;
+
+/// `{"message": …}`: the body of every API error, and of the few successful replies that only
+/// say what happened (a deletion, an accepted cancel).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MessageBody {
+    /// What happened, for a person to read.
+    pub message: String,
+}
+
+impl MessageBody {
+    /// A body saying `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        MessageBody {
+            message: message.into(),
+        }
+    }
+}
 
 /// An API outcome other than success.
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +112,7 @@ impl IntoResponse for ApiError {
             tracing::error!("internal error: {cause:#}");
         }
         let status = self.status();
-        let body = serde_json::json!({ "message": self.to_string() });
+        let body = MessageBody::new(self.to_string());
         let mut response = (status, axum::Json(body)).into_response();
         if let ApiError::TooManyRequests {
             retry_after_secs, ..

@@ -16,8 +16,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(api::health::readyz))
         .route("/static/{file}", get(ui::assets::serve));
 
-    // JSON APIs (CircleCI v1.1 and v2 shapes). Errors are JSON, unknown paths a JSON 404.
+    // JSON APIs (CircleCI v1.1 and v2 shapes). Errors are JSON, unknown paths a JSON 404. Each
+    // handler's `#[utoipa::path]` documents it in the OpenAPI document (`api::openapi`).
     let api = Router::new()
+        .route("/v2/openapi.json", get(api::openapi::serve))
         .route("/v1.1/me", get(api::me::v1))
         .route("/v1/me", get(api::me::v1))
         .route("/v2/me", get(api::me::v2))
@@ -25,14 +27,14 @@ pub fn router(state: AppState) -> Router {
             "/v1.1/project/{vcs}/{org}/{repo}/token",
             get(api::tokens::list)
                 .post(api::tokens::create)
-                .put(api::tokens::immutable)
-                .patch(api::tokens::immutable),
+                .put(api::tokens::put_all)
+                .patch(api::tokens::patch_all),
         )
         .route(
             "/v1.1/project/{vcs}/{org}/{repo}/token/{id}",
             delete(api::tokens::delete)
-                .put(api::tokens::immutable)
-                .patch(api::tokens::immutable),
+                .put(api::tokens::put_one)
+                .patch(api::tokens::patch_one),
         )
         .merge(v1_builds("/v1.1/project/{vcs}/{org}/{repo}"))
         .merge(v1_builds("/v1/project/{org}/{repo}"))
@@ -245,7 +247,7 @@ fn v1_builds(base: &str) -> Router<AppState> {
         .route(base, get(b::list).post(b::trigger_project))
         .route(
             &format!("{base}/tree/{{*branch}}"),
-            get(b::list).post(b::trigger_branch),
+            get(b::list_branch).post(b::trigger_branch),
         )
         .route(&format!("{base}/build"), post(b::trigger_pipeline))
         .route(

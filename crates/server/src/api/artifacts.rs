@@ -2,23 +2,61 @@
 //! `/project/{slug}/{job-number}/artifacts` (paged). Each item's `url` is circlet's own
 //! download route (see `crate::artifacts::download`).
 
-use super::projects::slug_from;
+use super::openapi::{BuildNumPath, NumberPath, ProjectPath, SlugPath};
+use super::projects::{ProjectJson, slug_from};
+use super::{ApiPath, ApiQuery, Page};
 use crate::artifacts::download_url;
 use crate::auth::access::authorize;
 use crate::auth::caller::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, MessageBody};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use circlet_core::scope::Action;
 use circlet_store::{ArtifactRecord, JobFilter, JobRecord, Project};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
+
+/// An artifact in a v1.1 list. Fields in alphabetical order, the order the JSON had when it was
+/// built as a `serde_json::Value`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct V1ArtifactJson {
+    /// The parallel run that uploaded it (always 0).
+    node_index: i64,
+    /// Its path under the job's artifact root.
+    path: String,
+    /// The same as `path`.
+    pretty_path: String,
+    /// Where to download it (append `?circle-token=` for a private project).
+    url: String,
+}
+
+/// An artifact in a v2 list (fields in alphabetical order, as in [`V1ArtifactJson`]).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct V2ArtifactJson {
+    /// The parallel run that uploaded it (always 0).
+    node_index: i64,
+    /// Its path under the job's artifact root.
+    path: String,
+    /// Where to download it.
+    url: String,
+}
+
+/// What `GET /v2/project/{slug}/{number}/artifacts` answers: the job's artifacts, or (see
+/// [`v2_job`]) a project whose name is `artifacts`. For the OpenAPI document only.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum V2JobArtifactsReply {
+    /// One page of the job's artifacts.
+    Artifacts(Page<V2ArtifactJson>),
+    /// The project `{slug}/{number}/artifacts`.
+    Project(ProjectJson),
+}
 
 /// Items per page of the v2 list.
 pub const PAGE: i64 = 50;
 
-type Params = Path<Vec<(String, String)>>;
+type Params = ApiPath<Vec<(String, String)>>;
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
@@ -27,31 +65,55 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn v1_item(state: &AppState, project: &Project, job: &JobRecord, a: &ArtifactRecord) -> Value {
-    json!({
-        "path": a.path.as_str(),
-        "pretty_path": a.path.as_str(),
-        "node_index": a.node_index,
-        "url": download_url(&state.config.public_url, project, job.build_num, a.node_index, &a.path),
-    })
+fn v1_item(
+    state: &AppState,
+    project: &Project,
+    job: &JobRecord,
+    a: &ArtifactRecord,
+) -> V1ArtifactJson {
+    V1ArtifactJson {
+        node_index: a.node_index,
+        path: a.path.as_str().to_owned(),
+        pretty_path: a.path.as_str().to_owned(),
+        url: download_url(
+            &state.config.public_url,
+            project,
+            job.build_num,
+            a.node_index,
+            &a.path,
+        ),
+    }
 }
 
-async fn v1_list(state: &AppState, project: &Project, job: &JobRecord) -> Result<Value, ApiError> {
+async fn v1_list(
+    state: &AppState,
+    project: &Project,
+    job: &JobRecord,
+) -> Result<Vec<V1ArtifactJson>, ApiError> {
     let artifacts = state.store.artifacts().of_job(job.id).await?;
-    Ok(Value::Array(
-        artifacts
-            .iter()
-            .map(|a| v1_item(state, project, job, a))
-            .collect(),
-    ))
+    Ok(artifacts
+        .iter()
+        .map(|a| v1_item(state, project, job, a))
+        .collect())
 }
 
 /// `GET /project/:vcs/:org/:repo/:build_num/artifacts`.
+#[utoipa::path(
+    get,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/{build_num}/artifacts",
+    operation_id = "list_build_artifacts_v1",
+    tag = "artifacts",
+    params(ProjectPath, BuildNumPath),
+    responses(
+        (status = 200, description = "The build's artifacts", body = Vec<V1ArtifactJson>),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn v1_build(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
-) -> Result<Json<Value>, ApiError> {
+    ApiPath(params): Params,
+) -> Result<Json<Vec<V1ArtifactJson>>, ApiError> {
     let slug = slug_from(&params)?;
     let access = authorize(&state, &caller, &slug, Action::ReadArtifacts).await?;
     let num = param(&params, "build_num")
@@ -68,9 +130,12 @@ pub async fn v1_build(
 }
 
 /// `?branch=&filter=` of `latest/artifacts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LatestQuery {
+    /// Only builds of this branch [default: any branch].
     branch: Option<String>,
+    /// `completed` (the default), `successful`, `failed` or `running`.
     filter: Option<String>,
 }
 
@@ -89,12 +154,23 @@ fn latest_filter(raw: Option<&str>) -> Result<JobFilter, ApiError> {
 
 /// `GET /project/:vcs/:org/:repo/latest/artifacts?branch=&filter=`: the artifacts of the
 /// newest build matching `branch` (any branch when absent) and `filter` (default `completed`).
+#[utoipa::path(
+    get,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/latest/artifacts",
+    operation_id = "list_latest_artifacts_v1",
+    tag = "artifacts",
+    params(ProjectPath, LatestQuery),
+    responses(
+        (status = 200, description = "The artifacts of the newest matching build", body = Vec<V1ArtifactJson>),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn v1_latest(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
-    Query(q): Query<LatestQuery>,
-) -> Result<Json<Value>, ApiError> {
+    ApiPath(params): Params,
+    ApiQuery(q): ApiQuery<LatestQuery>,
+) -> Result<Json<Vec<V1ArtifactJson>>, ApiError> {
     let slug = slug_from(&params)?;
     let access = authorize(&state, &caller, &slug, Action::ReadArtifacts).await?;
     let filter = latest_filter(q.filter.as_deref())?;
@@ -110,8 +186,10 @@ pub async fn v1_latest(
 }
 
 /// `?page-token=` of the v2 list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// The previous page's `next_page_token` [default: the first page].
     #[serde(rename = "page-token")]
     page_token: Option<String>,
 }
@@ -130,11 +208,22 @@ fn read_page_token(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
 /// The router sends `/v2/project/{vcs}/{org}/artifacts` here too (a static last segment wins
 /// over `{repo}`): with a slug that is not one `%2F`-encoded segment, that is the project
 /// `{vcs}/{org}/artifacts` itself, answered as `GET /v2/project/{slug}` would.
+#[utoipa::path(
+    get,
+    path = "/api/v2/project/{slug}/{number}/artifacts",
+    operation_id = "list_job_artifacts",
+    tag = "artifacts",
+    params(SlugPath, NumberPath, PageQuery),
+    responses(
+        (status = 200, description = "One page of the job's artifacts (or, for a `{slug}` without `/`, the project `{slug}/{number}/artifacts`)", body = V2JobArtifactsReply),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn v2_job(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
-    Query(q): Query<PageQuery>,
+    ApiPath(params): Params,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     if let (Some(slug), Some(number)) = (param(&params, "slug"), param(&params, "number"))
@@ -178,15 +267,23 @@ pub async fn v2_job(
     } else {
         None
     };
-    let items: Vec<Value> = page
+    let items = page
         .iter()
-        .map(|a| {
-            json!({
-                "path": a.path.as_str(),
-                "node_index": a.node_index,
-                "url": download_url(&state.config.public_url, &access.project, job.build_num, a.node_index, &a.path),
-            })
+        .map(|a| V2ArtifactJson {
+            node_index: a.node_index,
+            path: a.path.as_str().to_owned(),
+            url: download_url(
+                &state.config.public_url,
+                &access.project,
+                job.build_num,
+                a.node_index,
+                &a.path,
+            ),
         })
         .collect();
-    Ok(Json(json!({ "items": items, "next_page_token": next })).into_response())
+    Ok(Json(Page {
+        items,
+        next_page_token: next,
+    })
+    .into_response())
 }

@@ -1,21 +1,48 @@
 //! Liveness and readiness probes.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, MessageBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::Serialize;
+
+/// A probe's answer: `{"status": "ok"}` or `{"status": "ready"}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProbeJson {
+    /// `ok` (liveness) or `ready` (readiness).
+    #[schema(example = "ok")]
+    status: &'static str,
+}
 
 /// `GET /healthz`: the process is up and serving.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "health",
+    security(()),
+    responses((status = 200, description = "The process is up", body = ProbeJson))
+)]
+pub async fn healthz() -> Json<ProbeJson> {
+    Json(ProbeJson { status: "ok" })
 }
 
 /// `GET /readyz`: the store answers; 503 JSON otherwise.
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "health",
+    security(()),
+    responses(
+        (status = 200, description = "The store answers", body = ProbeJson),
+        (status = 503, description = "The store does not answer", body = MessageBody),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<ProbeJson>, ApiError> {
     state.store.ping().await.map_err(|e| {
         tracing::warn!("readiness check failed: {e}");
         ApiError::Unavailable
     })?;
-    Ok(Json(json!({ "status": "ready" })))
+    Ok(Json(ProbeJson { status: "ready" }))
 }

@@ -2,9 +2,11 @@
 
 pub mod artifacts;
 pub mod build_json;
+pub mod build_schema;
 pub mod env_vars;
 pub mod health;
 pub mod me;
+pub mod openapi;
 pub mod projects;
 pub mod runner;
 pub mod tokens;
@@ -13,9 +15,21 @@ pub mod v2_pipelines;
 
 use crate::error::ApiError;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+/// One page of an API v2 list: `{"items": […], "next_page_token": …}`, the token `null` on the
+/// last page.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    /// This page's items.
+    pub items: Vec<T>,
+    /// Where the next page starts (pass it as `page-token`); `null` on the last page.
+    pub next_page_token: Option<String>,
+}
 
 /// A JSON body whose rejections (malformed JSON, wrong content type, too large) come back as
 /// `{"message": …}` with the right status.
@@ -33,6 +47,44 @@ where
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
+    }
+}
+
+/// A query string whose rejections (a duplicate or malformed field) come back as a 400
+/// `{"message": …}` like every other API error, not as axum's plain text.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|r| ApiError::Invalid(r.body_text()))
+    }
+}
+
+/// Path parameters whose rejections (a segment that is not UTF-8 once decoded) come back as a
+/// 400 `{"message": …}`, not as axum's plain text.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|r| ApiError::Invalid(r.body_text()))
     }
 }
 

@@ -2,9 +2,10 @@
 //! (`POST /project/{vcs}/{org}/{repo}`).
 
 use super::ApiJson;
+use crate::api::openapi::{ProjectPath, SlugPath};
 use crate::auth::access::project_for;
 use crate::auth::caller::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, MessageBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
@@ -48,7 +49,7 @@ pub fn slug_from(params: &[(String, String)]) -> Result<ProjectSlug, ApiError> {
 }
 
 /// API v2's project object.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ProjectJson {
     id: Uuid,
     slug: String,
@@ -59,7 +60,8 @@ pub struct ProjectJson {
     vcs_info: VcsInfo,
 }
 
-#[derive(Serialize)]
+/// A v2 project's repository.
+#[derive(Serialize, utoipa::ToSchema)]
 struct VcsInfo {
     vcs_url: String,
     provider: &'static str,
@@ -93,6 +95,17 @@ impl From<&Project> for ProjectJson {
 }
 
 /// `GET /api/v2/project/{slug}`. Like all of API v2, it needs a user (personal token or session).
+#[utoipa::path(
+    get,
+    path = "/api/v2/project/{slug}",
+    operation_id = "get_project",
+    tag = "projects",
+    params(SlugPath),
+    responses(
+        (status = 200, description = "The project", body = ProjectJson),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -105,16 +118,31 @@ pub async fn get_one(
 }
 
 /// The body of `POST /api/v2/project/{vcs}/{org}/{repo}`; `repo_url` defaults to the VCS host's.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
+    /// The Git URL builds clone (https, http, ssh, git or file) [default: the VCS host's].
     repo_url: Option<String>,
+    /// [default: `main`]
     default_branch: Option<String>,
+    /// Let anyone read builds, badges and artifacts.
     #[serde(default)]
     public: bool,
 }
 
 /// `POST /api/v2/project/{vcs}/{org}/{repo}`: adds a project with the caller as its admin.
+#[utoipa::path(
+    post,
+    path = "/api/v2/project/{vcs}/{org}/{repo}",
+    operation_id = "create_project",
+    tag = "projects",
+    params(ProjectPath),
+    request_body = CreateProject,
+    responses(
+        (status = 201, description = "The new project, the caller its admin", body = ProjectJson),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,

@@ -2,14 +2,15 @@
 //! `GET/POST /project/:vcs/:org/:repo/token`, `DELETE …/token/:id`. Tokens cannot be modified.
 
 use super::projects::ApiSlug;
-use super::{ApiBody, no_store};
+use super::{ApiBody, ApiPath, no_store};
+use crate::api::openapi::ProjectPath;
 use crate::auth::access::authorize;
 use crate::auth::caller::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, MessageBody};
 use crate::state::AppState;
 use crate::tokens::{self, Actor, Lifetime};
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use circlet_core::scope::{Action, ProjectScope};
@@ -24,17 +25,20 @@ use uuid::Uuid;
 pub const IMMUTABLE: &str = "API tokens cannot be modified. Delete the token and create a new one.";
 
 /// A project token as API v1.1 shows it; `token` is filled only in the creation reply.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ProjectTokenJson {
     id: Uuid,
     label: String,
+    /// `status`, `view-builds` or `all`.
     scope: &'static str,
+    /// When the token was created (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     time: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     last_used_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     expires_at: Option<OffsetDateTime>,
+    /// The token itself: only in the reply to its creation, `null` afterwards.
     token: Option<String>,
 }
 
@@ -53,6 +57,17 @@ impl ProjectTokenJson {
 }
 
 /// `GET /api/v1.1/project/:vcs/:org/:repo/token`.
+#[utoipa::path(
+    get,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/token",
+    operation_id = "list_project_tokens",
+    tag = "tokens",
+    params(ProjectPath),
+    responses(
+        (status = 200, description = "The project's tokens, without their values", body = Vec<ProjectTokenJson>),
+        (status = "4XX", description = "Refused", body = MessageBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -69,9 +84,13 @@ pub async fn list(
 }
 
 /// The body of a token creation.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateToken {
+    /// `status`, `view-builds` or `all`.
+    #[schema(example = "view-builds")]
     scope: Option<String>,
+    /// The token's name (1–100 characters).
+    #[schema(example = "deploy")]
     label: Option<String>,
     /// RFC 3339; absent, `null` or empty means no expiry.
     expires_at: Option<String>,
@@ -91,6 +110,21 @@ fn parse_expiry(raw: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
 }
 
 /// `POST /api/v1.1/project/:vcs/:org/:repo/token` → 201 with the value, once.
+#[utoipa::path(
+    post,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/token",
+    operation_id = "create_project_token",
+    tag = "tokens",
+    params(ProjectPath),
+    request_body(content(
+        (CreateToken = "application/json"),
+        (CreateToken = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 201, description = "The new token, its value shown this once", body = ProjectTokenJson),
+        (status = "4XX", description = "Refused", body = MessageBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -123,13 +157,24 @@ pub async fn create(
 }
 
 /// `DELETE /api/v1.1/project/:vcs/:org/:repo/token/:id` (the id, or the token value itself).
+#[utoipa::path(
+    delete,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/token/{id}",
+    operation_id = "delete_project_token",
+    tag = "tokens",
+    params(ProjectPath, ("id" = String, Path, description = "The token's id, or the token itself")),
+    responses(
+        (status = 200, description = "Deleted: `{\"message\": \"ok\"}`", body = MessageBody),
+        (status = "4XX", description = "Refused", body = MessageBody),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     caller: Caller,
     ApiSlug(slug): ApiSlug,
-    Path(params): Path<Vec<(String, String)>>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    ApiPath(params): ApiPath<Vec<(String, String)>>,
+) -> Result<Json<MessageBody>, ApiError> {
     let access = authorize(&state, &caller, &slug, Action::ManageProjectTokens).await?;
     let id = params
         .iter()
@@ -154,10 +199,62 @@ pub async fn delete(
         &Actor::user(user, peer.ip().to_string()),
     )
     .await?;
-    Ok(Json(serde_json::json!({ "message": "ok" })))
+    Ok(Json(MessageBody::new("ok")))
 }
 
 /// `PUT`/`PATCH` on a token: tokens are immutable.
 pub async fn immutable() -> ApiError {
     ApiError::MethodNotAllowed(IMMUTABLE.into())
+}
+
+/// `PUT …/token`: 405, tokens are immutable.
+#[utoipa::path(
+    put,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/token",
+    operation_id = "put_project_tokens",
+    tag = "tokens",
+    params(ProjectPath),
+    responses((status = 405, description = "Tokens cannot be modified", body = MessageBody))
+)]
+pub async fn put_all() -> ApiError {
+    immutable().await
+}
+
+/// `PATCH …/token`: 405, tokens are immutable.
+#[utoipa::path(
+    patch,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/token",
+    operation_id = "patch_project_tokens",
+    tag = "tokens",
+    params(ProjectPath),
+    responses((status = 405, description = "Tokens cannot be modified", body = MessageBody))
+)]
+pub async fn patch_all() -> ApiError {
+    immutable().await
+}
+
+/// `PUT …/token/{id}`: 405, tokens are immutable.
+#[utoipa::path(
+    put,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/token/{id}",
+    operation_id = "put_project_token",
+    tag = "tokens",
+    params(ProjectPath, ("id" = String, Path, description = "The token's id")),
+    responses((status = 405, description = "Tokens cannot be modified", body = MessageBody))
+)]
+pub async fn put_one() -> ApiError {
+    immutable().await
+}
+
+/// `PATCH …/token/{id}`: 405, tokens are immutable.
+#[utoipa::path(
+    patch,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/token/{id}",
+    operation_id = "patch_project_token",
+    tag = "tokens",
+    params(ProjectPath, ("id" = String, Path, description = "The token's id")),
+    responses((status = 405, description = "Tokens cannot be modified", body = MessageBody))
+)]
+pub async fn patch_one() -> ApiError {
+    immutable().await
 }

@@ -1,28 +1,31 @@
 //! API v2 pipelines, workflows and jobs: trigger a pipeline, read pipelines (paged), their
 //! workflows and jobs, cancel a workflow or a job. Users only (personal tokens or sessions).
 
-use super::RawBody;
 use super::build_json::{self, v2_job, v2_pipeline, v2_workflow, v2_workflow_job};
+use super::build_schema::{V2JobJson, V2PipelineJson, V2WorkflowJobJson, V2WorkflowJson};
+use super::openapi::{IdPath, NumberPath, SlugPath};
 use super::projects::slug_from;
+use super::{ApiPath, ApiQuery, Page, RawBody};
 use crate::auth::access::authorize;
 use crate::auth::caller::Caller;
 use crate::builds::trigger::{self, TriggerRequest};
-use crate::error::ApiError;
+use crate::error::{ApiError, MessageBody};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use circlet_core::scope::Action;
 use circlet_store::{JobRecord, PipelineRecord, Project, WorkflowRecord};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 /// Items per page of a v2 list.
 const PAGE: i64 = 20;
 
-type Params = Path<Vec<(String, String)>>;
+type Params = ApiPath<Vec<(String, String)>>;
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
@@ -44,21 +47,50 @@ async fn project(
 }
 
 /// The body of `POST /project/{slug}/pipeline` (all optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TriggerBody {
+pub struct TriggerBody {
+    /// The branch to build [default: the project's default branch].
+    #[schema(example = "main")]
     branch: Option<String>,
+    /// A tag to build instead of a branch.
     tag: Option<String>,
+    /// Pipeline parameters: names to strings, numbers or booleans.
+    #[schema(value_type = Option<BTreeMap<String, Object>>)]
     parameters: Option<BTreeMap<String, Value>>,
 }
 
+/// The reply to a pipeline trigger. Fields in alphabetical order, the order the JSON had when
+/// it was built as a `serde_json::Value`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PipelineCreatedJson {
+    /// RFC 3339.
+    created_at: String,
+    id: Uuid,
+    number: i64,
+    /// `created`, `errored`, …
+    state: String,
+}
+
 /// `POST /project/{slug}/pipeline` → 201 `{id, state, number, created_at}`.
+#[utoipa::path(
+    post,
+    path = "/api/v2/project/{slug}/pipeline",
+    operation_id = "trigger_pipeline",
+    tag = "pipelines",
+    params(SlugPath),
+    request_body(content((TriggerBody = "application/json")), description = "Optional: an empty body builds the default branch"),
+    responses(
+        (status = 201, description = "The new pipeline", body = PipelineCreatedJson),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn trigger_pipeline(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
+    ApiPath(params): Params,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<PipelineCreatedJson>), ApiError> {
     let project = project(&state, &caller, &params, Action::Trigger).await?;
     let user = caller.require_user()?;
     // Lenient like CircleCI: an empty body (or none) builds the default branch.
@@ -88,19 +120,22 @@ pub async fn trigger_pipeline(
     let p = made.pipeline;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": p.uuid,
-            "state": p.state,
-            "number": p.number,
-            "created_at": build_json::iso(p.created_at),
-        })),
+        Json(PipelineCreatedJson {
+            created_at: build_json::iso(p.created_at),
+            id: p.uuid,
+            number: p.number,
+            state: p.state,
+        }),
     ))
 }
 
 /// `?branch=&page-token=` of a pipeline list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PipelineQuery {
+    /// Only pipelines of this branch.
     branch: Option<String>,
+    /// The previous page's `next_page_token` [default: the first page].
     #[serde(rename = "page-token")]
     page_token: Option<String>,
 }
@@ -114,11 +149,22 @@ fn read_page_token(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
 }
 
 /// `GET /project/{slug}/pipeline`: newest first, 20 per page, `next_page_token` until the end.
+#[utoipa::path(
+    get,
+    path = "/api/v2/project/{slug}/pipeline",
+    operation_id = "list_pipelines",
+    tag = "pipelines",
+    params(SlugPath, PipelineQuery),
+    responses(
+        (status = 200, description = "One page of pipelines, newest first", body = Page<V2PipelineJson>),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn list_pipelines(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
-    Query(q): Query<PipelineQuery>,
+    ApiPath(params): Params,
+    ApiQuery(q): ApiQuery<PipelineQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let project = project(&state, &caller, &params, Action::ReadBuilds).await?;
     let before = read_page_token(q.page_token.as_deref())?;
@@ -137,10 +183,21 @@ pub async fn list_pipelines(
 }
 
 /// `GET /project/{slug}/pipeline/{number}`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/project/{slug}/pipeline/{number}",
+    operation_id = "get_pipeline_by_number",
+    tag = "pipelines",
+    params(SlugPath, NumberPath),
+    responses(
+        (status = 200, description = "The pipeline", body = V2PipelineJson),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn pipeline_by_number(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
+    ApiPath(params): Params,
 ) -> Result<Json<Value>, ApiError> {
     let project = project(&state, &caller, &params, Action::ReadBuilds).await?;
     let number = param(&params, "number")
@@ -208,20 +265,42 @@ async fn project_by_id(state: &AppState, id: i64) -> Result<Project, ApiError> {
 }
 
 /// `GET /pipeline/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/pipeline/{id}",
+    operation_id = "get_pipeline",
+    tag = "pipelines",
+    params(IdPath),
+    responses(
+        (status = 200, description = "The pipeline", body = V2PipelineJson),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn pipeline(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (project, p) = pipeline_access(&state, &caller, &id, Action::ReadBuilds).await?;
     Ok(Json(v2_pipeline(&project, &p)))
 }
 
 /// `GET /pipeline/{id}/workflow`: the pipeline's workflows (one page: a pipeline has few).
+#[utoipa::path(
+    get,
+    path = "/api/v2/pipeline/{id}/workflow",
+    operation_id = "list_pipeline_workflows",
+    tag = "pipelines",
+    params(IdPath),
+    responses(
+        (status = 200, description = "The pipeline's workflows, in one page", body = Page<V2WorkflowJson>),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn pipeline_workflows(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (project, p) = pipeline_access(&state, &caller, &id, Action::ReadBuilds).await?;
     let mut items = Vec::new();
@@ -259,20 +338,42 @@ async fn workflow_access(
 }
 
 /// `GET /workflow/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/workflow/{id}",
+    operation_id = "get_workflow",
+    tag = "pipelines",
+    params(IdPath),
+    responses(
+        (status = 200, description = "The workflow", body = V2WorkflowJson),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn workflow(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (project, p, w, jobs) = workflow_access(&state, &caller, &id, Action::ReadBuilds).await?;
     Ok(Json(v2_workflow(&project, &p, &w, &jobs)))
 }
 
 /// `GET /workflow/{id}/job`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/workflow/{id}/job",
+    operation_id = "list_workflow_jobs",
+    tag = "pipelines",
+    params(IdPath),
+    responses(
+        (status = 200, description = "The workflow's jobs, in one page", body = Page<V2WorkflowJobJson>),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn workflow_jobs(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (project, _, _, jobs) = workflow_access(&state, &caller, &id, Action::ReadBuilds).await?;
     let items: Vec<Value> = jobs
@@ -283,16 +384,27 @@ pub async fn workflow_jobs(
 }
 
 /// `POST /workflow/{id}/cancel` → 202: jobs not started end now, running ones within seconds.
+#[utoipa::path(
+    post,
+    path = "/api/v2/workflow/{id}/cancel",
+    operation_id = "cancel_workflow",
+    tag = "pipelines",
+    params(IdPath),
+    responses(
+        (status = 202, description = "Accepted: jobs not started end now, running ones within seconds", body = MessageBody),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn cancel_workflow(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    ApiPath(id): ApiPath<String>,
+) -> Result<(StatusCode, Json<MessageBody>), ApiError> {
     let (_, _, w, _) = workflow_access(&state, &caller, &id, Action::Trigger).await?;
     state.store.builds().cancel_workflow(w.id).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"message": "Request accepted."})),
+        Json(MessageBody::new("Request accepted.")),
     ))
 }
 
@@ -316,10 +428,21 @@ async fn project_job(
 }
 
 /// `GET /project/{slug}/job/{number}`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/project/{slug}/job/{number}",
+    operation_id = "get_job",
+    tag = "pipelines",
+    params(SlugPath, NumberPath),
+    responses(
+        (status = 200, description = "The job", body = V2JobJson),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn job(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
+    ApiPath(params): Params,
 ) -> Result<Json<Value>, ApiError> {
     let (project, job) = project_job(&state, &caller, &params, Action::ReadBuilds).await?;
     let mut cache = build_json::Cache::default();
@@ -331,12 +454,23 @@ pub async fn job(
 }
 
 /// `POST /project/{slug}/job/{number}/cancel`.
+#[utoipa::path(
+    post,
+    path = "/api/v2/project/{slug}/job/{number}/cancel",
+    operation_id = "cancel_job",
+    tag = "pipelines",
+    params(SlugPath, NumberPath),
+    responses(
+        (status = 200, description = "Accepted", body = MessageBody),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn cancel_job(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
-) -> Result<Json<Value>, ApiError> {
+    ApiPath(params): Params,
+) -> Result<Json<MessageBody>, ApiError> {
     let (_, job) = project_job(&state, &caller, &params, Action::Trigger).await?;
     state.store.builds().request_cancel(job.id).await?;
-    Ok(Json(json!({"message": "Request accepted."})))
+    Ok(Json(MessageBody::new("Request accepted.")))
 }

@@ -9,6 +9,7 @@ mod browser;
 mod builds;
 mod env_vars;
 mod gitrepo;
+mod openapi;
 mod tokens;
 mod ui;
 mod ui_admin;

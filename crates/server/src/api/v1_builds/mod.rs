@@ -11,16 +11,20 @@ mod triggers;
 pub use reads::*;
 pub use triggers::*;
 
-use crate::api::RawBody;
 use crate::api::build_json::{self, Cache};
+use crate::api::build_schema::{
+    BuildCreatedJson, OutputJson, TestsJson, V1BuildJson, V1ProjectJson,
+};
+use crate::api::openapi::{BuildNumPath, ProjectPath};
 use crate::api::projects::slug_from;
+use crate::api::{ApiPath, ApiQuery, RawBody};
 use crate::auth::access::authorize;
 use crate::auth::caller::Caller;
 use crate::builds::trigger::{self, TriggerRequest, Triggered};
-use crate::error::ApiError;
+use crate::error::{ApiError, MessageBody};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use circlet_core::build_state::JobState;
@@ -29,8 +33,9 @@ use circlet_store::{JobFilter, JobRecord, Project};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use utoipa::IntoParams;
 
-type Params = Path<Vec<(String, String)>>;
+type Params = ApiPath<Vec<(String, String)>>;
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params

@@ -5,11 +5,19 @@ use super::*;
 
 /// `limit`, `offset`, `filter`, `shallow` of a build list, read leniently: `filter=None` means
 /// no filter, `shallow=True` is true, a limit above 100 is 100.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// How many builds (at most 100; default 30).
+    #[param(value_type = Option<i64>, minimum = 0)]
     limit: Option<String>,
+    /// How many of the newest builds to skip.
+    #[param(value_type = Option<i64>, minimum = 0)]
     offset: Option<String>,
+    /// `completed`, `successful`, `failed` or `running`; anything else means all builds.
     filter: Option<String>,
+    /// `true` for the summary fields only.
+    #[param(value_type = Option<bool>)]
     shallow: Option<String>,
 }
 
@@ -60,12 +68,44 @@ impl ListQuery {
     }
 }
 
+/// `GET …/tree/:branch`: the branch's builds, newest first (see [`list`]).
+#[utoipa::path(
+    get,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/tree/{branch}",
+    operation_id = "list_branch_builds_v1",
+    tag = "builds",
+    params(ProjectPath, ("branch" = String, Path, description = "The branch (slashes allowed)", example = "main"), ListQuery),
+    responses(
+        (status = 200, description = "The branch's builds, newest first", body = Vec<V1BuildJson>),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
+pub async fn list_branch(
+    state: State<AppState>,
+    caller: Caller,
+    params: Params,
+    query: ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    list(state, caller, params, query).await
+}
+
 /// `GET /project/:vcs/:org/:repo` and `…/tree/:branch`: the project's builds, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}",
+    operation_id = "list_builds_v1",
+    tag = "builds",
+    params(ProjectPath, ListQuery),
+    responses(
+        (status = 200, description = "The project's builds, newest first", body = Vec<V1BuildJson>),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
-    Query(q): Query<ListQuery>,
+    ApiPath(params): Params,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let slug = slug_from(&params)?;
     let access = authorize(&state, &caller, &slug, Action::ReadBuilds).await?;
@@ -93,10 +133,21 @@ pub async fn list(
 }
 
 /// `GET /project/:vcs/:org/:repo/:build_num`: one build, with its steps.
+#[utoipa::path(
+    get,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/{build_num}",
+    operation_id = "get_build_v1",
+    tag = "builds",
+    params(ProjectPath, BuildNumPath),
+    responses(
+        (status = 200, description = "The build, with its steps", body = V1BuildJson),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
+    ApiPath(params): Params,
 ) -> Result<Json<Value>, ApiError> {
     let (project, job) = project_job(&state, &caller, &params, Action::ReadBuilds).await?;
     let mut cache = Cache::default();
@@ -106,10 +157,21 @@ pub async fn show(
 }
 
 /// `GET …/:build_num/output/:step/:index`: a step's output (the actions' `output_url`).
+#[utoipa::path(
+    get,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/{build_num}/output/{step}/{index}",
+    operation_id = "get_step_output_v1",
+    tag = "builds",
+    params(ProjectPath, BuildNumPath, ("step" = i64, Path, description = "The step's position in the job", minimum = 0), ("index" = i64, Path, description = "The parallel run (always 0)", minimum = 0)),
+    responses(
+        (status = 200, description = "The step's output", body = Vec<OutputJson>),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn output(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
+    ApiPath(params): Params,
 ) -> Result<Json<Value>, ApiError> {
     let (_, job) = project_job(&state, &caller, &params, Action::ReadBuilds).await?;
     let step = param(&params, "step")
@@ -119,10 +181,21 @@ pub async fn output(
 }
 
 /// `GET /project/:vcs/:org/:repo/:build_num/tests`: `{"tests": [...]}` from `store_test_results`.
+#[utoipa::path(
+    get,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/{build_num}/tests",
+    operation_id = "get_build_tests_v1",
+    tag = "builds",
+    params(ProjectPath, BuildNumPath),
+    responses(
+        (status = 200, description = "The build's test results", body = TestsJson),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn tests(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
+    ApiPath(params): Params,
 ) -> Result<Json<Value>, ApiError> {
     let (_, job) = project_job(&state, &caller, &params, Action::ReadBuilds).await?;
     let tests = state.store.builds().tests(job.id).await?;
@@ -145,10 +218,21 @@ pub async fn tests(
 }
 
 /// `GET /recent-builds`: the newest builds across the caller's projects.
+#[utoipa::path(
+    get,
+    path = "/api/v1.1/recent-builds",
+    operation_id = "recent_builds_v1",
+    tag = "builds",
+    params(("limit" = Option<i64>, Query, description = "How many builds (at most 100; default 30)", minimum = 0), ("offset" = Option<i64>, Query, description = "How many of the newest builds to skip", minimum = 0), ("shallow" = Option<bool>, Query, description = "`true` for the summary fields only")),
+    responses(
+        (status = 200, description = "The newest builds across the caller's projects", body = Vec<V1BuildJson>),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn recent(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let user = caller.require_user()?;
     caller.note_kind(&state, "builds");
@@ -159,7 +243,8 @@ pub async fn recent(
         for j in state
             .store
             .builds()
-            .jobs(p.id, None, JobFilter::All, limit + offset, 0)
+            // Saturating: an `offset` near i64::MAX must not overflow (a panic, a dropped reply).
+            .jobs(p.id, None, JobFilter::All, limit.saturating_add(offset), 0)
             .await?
         {
             all.push((p.clone(), j));
@@ -201,6 +286,16 @@ async fn visible_projects(
 
 /// `GET /projects`: the caller's projects with, per branch, recent, running, last successful
 /// and last failed builds.
+#[utoipa::path(
+    get,
+    path = "/api/v1.1/projects",
+    operation_id = "projects_v1",
+    tag = "builds",
+    responses(
+        (status = 200, description = "The caller's projects with their recent builds by branch", body = Vec<V1ProjectJson>),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn projects(
     State(state): State<AppState>,
     caller: Caller,

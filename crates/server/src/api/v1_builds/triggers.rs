@@ -3,10 +3,21 @@
 use super::*;
 
 /// `POST …/:build_num/retry`: a new build of the same job, `why: retry`.
+#[utoipa::path(
+    post,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/{build_num}/retry",
+    operation_id = "retry_build_v1",
+    tag = "builds",
+    params(ProjectPath, BuildNumPath),
+    responses(
+        (status = 201, description = "The new build", body = V1BuildJson),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn retry(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
+    ApiPath(params): Params,
 ) -> Result<Response, ApiError> {
     let (project, job) = project_job(&state, &caller, &params, Action::Trigger).await?;
     if !job.state.is_final() {
@@ -24,10 +35,21 @@ pub async fn retry(
 
 /// `POST …/:build_num/cancel`: a queued build ends at once, a running one at its runner's next
 /// heartbeat (within seconds). Answers the build as it stands.
+#[utoipa::path(
+    post,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/{build_num}/cancel",
+    operation_id = "cancel_build_v1",
+    tag = "builds",
+    params(ProjectPath, BuildNumPath),
+    responses(
+        (status = 200, description = "The build as it stands", body = V1BuildJson),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
+    ApiPath(params): Params,
 ) -> Result<Json<Value>, ApiError> {
     let (project, job) = project_job(&state, &caller, &params, Action::Trigger).await?;
     state.store.builds().request_cancel(job.id).await?;
@@ -41,6 +63,23 @@ pub async fn cancel(
         obj.insert("canceled".into(), Value::Bool(true));
     }
     Ok(Json(body))
+}
+
+/// The v1.1 trigger body as the OpenAPI document shows it; [`read_trigger_body`] reads it by hand
+/// (JSON or form, numbers for strings, explicit nulls) into [`TriggerBody`].
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "describes the body for the OpenAPI document only")]
+pub struct TriggerBodyJson {
+    /// The commit to build [default: the branch's head].
+    revision: Option<String>,
+    /// A tag to build instead of a branch.
+    tag: Option<String>,
+    /// The branch (`…/build` only; `tree/{branch}` names it in the path).
+    branch: Option<String>,
+    /// Only this job (the project form; `build_parameters.CIRCLE_JOB` elsewhere).
+    job: Option<String>,
+    /// Environment variables for the build (a form spells them `build_parameters[NAME]=…`).
+    build_parameters: Option<BTreeMap<String, String>>,
 }
 
 /// A v1.1 trigger body, JSON or form-encoded (`build_parameters[X]=…`), explicit nulls allowed.
@@ -134,10 +173,22 @@ fn read_trigger_body(headers: &HeaderMap, body: &[u8]) -> Result<TriggerBody, Ap
 
 /// `POST /project/:vcs/:org/:repo/tree/:branch`: builds the branch (`CIRCLE_JOB`: only that
 /// job) and answers 201 with the first new build and its `Location`.
+#[utoipa::path(
+    post,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/tree/{branch}",
+    operation_id = "trigger_branch_v1",
+    tag = "builds",
+    params(ProjectPath, ("branch" = String, Path, description = "The branch to build (slashes allowed)", example = "main")),
+    request_body(content((TriggerBodyJson = "application/json"), (TriggerBodyJson = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 201, description = "The first new build", body = V1BuildJson),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn trigger_branch(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
+    ApiPath(params): Params,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
@@ -148,10 +199,22 @@ pub async fn trigger_branch(
 
 /// `POST /project/:vcs/:org/:repo`: the older form: default branch unless `tag`; `job` (or
 /// `CIRCLE_JOB`) selects a job.
+#[utoipa::path(
+    post,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}",
+    operation_id = "trigger_project_v1",
+    tag = "builds",
+    params(ProjectPath),
+    request_body(content((TriggerBodyJson = "application/json"), (TriggerBodyJson = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 201, description = "The first new build", body = V1BuildJson),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn trigger_project(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
+    ApiPath(params): Params,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
@@ -222,10 +285,22 @@ async fn run_v1_trigger(
 
 /// `POST /project/:vcs/:org/:repo/build`: a pipeline for `branch` (default), `revision` or
 /// `tag`; answers exactly `{"status": 200, "body": "Build created"}` as clients check it.
+#[utoipa::path(
+    post,
+    path = "/api/v1.1/project/{vcs}/{org}/{repo}/build",
+    operation_id = "trigger_pipeline_v1",
+    tag = "builds",
+    params(ProjectPath),
+    request_body(content((TriggerBodyJson = "application/json"), (TriggerBodyJson = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "`{\"status\": 200, \"body\": \"Build created\"}`", body = BuildCreatedJson),
+        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
+    )
+)]
 pub async fn trigger_pipeline(
     State(state): State<AppState>,
     caller: Caller,
-    Path(params): Params,
+    ApiPath(params): Params,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
