@@ -16,6 +16,7 @@ pub mod builds;
 pub mod config;
 pub mod envvars;
 pub mod error;
+pub mod memo;
 pub mod request_log;
 pub mod routes;
 pub mod state;

@@ -25,6 +25,8 @@ pub struct Inner {
     pub usage: UsageRecorder,
     /// Tokens verified recently, valid until something is revoked.
     pub verified: crate::auth::verified::VerifiedTokens,
+    /// Badge states read recently, valid until a job ends or a project's settings change.
+    pub badge_states: crate::status::badges::BadgeStates,
     /// Mirrors of project repositories, to read configs at the built commit.
     pub repos: crate::builds::git::Repos,
     /// Woken when jobs are queued or released, so waiting runner claims answer at once.
@@ -59,6 +61,7 @@ impl AppState {
             auth_throttle,
             usage: UsageRecorder::default(),
             verified: Default::default(),
+            badge_states: Default::default(),
             repos,
             work_available: tokio::sync::Notify::new(),
             stopping: tokio::sync::watch::Sender::new(false),

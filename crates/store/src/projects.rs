@@ -300,6 +300,7 @@ impl Projects<'_> {
         if n == 0 {
             return Err(StoreError::NotFound("project not found".into()));
         }
+        self.0.status_changed().await;
         Ok(())
     }
 }

@@ -21,6 +21,12 @@
 //!
 //! A cached entry is valid only while the generation equals the one read *before* the database
 //! read that produced the entry; see [`Store::auth_generation`].
+//!
+//! A second number, the *status generation* ([`Store::status_generation`]), changes whenever a
+//! job ends or a project's settings change, so that badges can be drawn from memory too. It
+//! travels the same way on PostgreSQL (`s:…`, sent after the commit and acknowledged like a
+//! revocation, so a runner told its job ended knows every replica's badge shows it). On SQLite
+//! only the server process ends jobs and changes settings, so it needs no file of its own.
 
 use crate::{Backend, Store};
 use std::collections::{HashMap, HashSet};
@@ -47,6 +53,7 @@ const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) struct Revocations {
     generation: AtomicU64,
+    status: AtomicU64,
     mode: Mode,
 }
 
@@ -87,6 +94,7 @@ impl Revocations {
         let seen = Mutex::new(file.as_deref().and_then(stamp));
         Revocations {
             generation: AtomicU64::new(0),
+            status: AtomicU64::new(0),
             mode: Mode::Sqlite { file, seen },
         }
     }
@@ -95,6 +103,7 @@ impl Revocations {
     pub(crate) fn postgres() -> Self {
         Revocations {
             generation: AtomicU64::new(0),
+            status: AtomicU64::new(0),
             mode: Mode::Postgres {
                 id: uuid::Uuid::new_v4().simple().to_string(),
                 listening: AtomicBool::new(false),
@@ -110,6 +119,18 @@ impl Revocations {
     fn bump(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
+
+    fn bump_status(&self) {
+        self.status.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Both generations at one moment: what a cached badge is tagged with (see
+/// [`Store::status_generation`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusGeneration {
+    auth: u64,
+    status: u64,
 }
 
 /// (inode, length) of the revocations file; `None` when it does not exist.
@@ -150,6 +171,29 @@ impl Store {
             }
         }
         Some(r.generation.load(Ordering::SeqCst))
+    }
+
+    /// The current status generation, or `None` when other processes' changes cannot be seen
+    /// right now. It also changes with the auth generation, so an entry tagged with it is
+    /// dropped by a revocation too. Read it before the database read whose result is cached.
+    pub fn status_generation(&self) -> Option<StatusGeneration> {
+        let auth = self.auth_generation()?;
+        Some(StatusGeneration {
+            auth,
+            status: self.revocations.status.load(Ordering::SeqCst),
+        })
+    }
+
+    /// Called after a transaction that ended a job or changed a project's settings committed:
+    /// this process stops trusting cached statuses at once, the other replicas when the
+    /// notification reaches them.
+    pub(crate) async fn status_changed(&self) {
+        self.revocations.bump_status();
+        if let Backend::Postgres(pool) = &self.backend {
+            let (payload, echo) = self.revocation_payload();
+            notify(pool, &format!("s:{payload}")).await;
+            self.await_acknowledgements(&payload, echo).await;
+        }
     }
 
     /// How many processes listening for revocations on this database (this one included) were
@@ -224,6 +268,19 @@ impl Store {
                 }
             }
             Mode::Sqlite { file: None, .. } => {}
+            Mode::Postgres { .. } => self.await_acknowledgements(payload, echo).await,
+        }
+    }
+
+    /// Waits (at most [`ACK_WAIT`]) until every replica heard from lately acknowledged the
+    /// notification with `payload`; `echo` was subscribed before it was sent.
+    async fn await_acknowledgements(
+        &self,
+        payload: &str,
+        echo: Option<broadcast::Receiver<String>>,
+    ) {
+        match &self.revocations.mode {
+            Mode::Sqlite { .. } => {}
             Mode::Postgres {
                 listening, peers, ..
             } => {
@@ -255,8 +312,8 @@ impl Store {
                 .await;
                 if acked.is_err() {
                     tracing::warn!(
-                        "{} replica(s) did not acknowledge a revocation within {ACK_WAIT:?}; \
-                         they stop trusting their token caches within {DEAF_AFTER:?}",
+                        "{} replica(s) did not acknowledge a revocation or status change within \
+                         {ACK_WAIT:?}; they stop trusting their caches within {DEAF_AFTER:?}",
                         waiting.len()
                     );
                 }
@@ -298,8 +355,9 @@ async fn listen(store: Store, pool: sqlx::PgPool) {
             tokio::time::sleep(RECONNECT_DELAY).await;
             continue;
         }
-        // Anything may have been revoked while nobody listened.
+        // Anything may have been revoked, or have ended, while nobody listened.
         store.revocations.bump();
+        store.revocations.bump_status();
         last_heard_ms.store(millis(since), Ordering::SeqCst);
         listening.store(true, Ordering::SeqCst);
         // A hello: every replica answers with a ping, so this one learns of them at once.
@@ -319,6 +377,9 @@ async fn listen(store: Store, pool: sqlx::PgPool) {
             if let Some(revocation) = message.strip_prefix("r:") {
                 store.revocations.bump();
                 notify(&pool, &format!("a:{revocation}:{id}")).await;
+            } else if let Some(change) = message.strip_prefix("s:") {
+                store.revocations.bump_status();
+                notify(&pool, &format!("a:{change}:{id}")).await;
             } else if let Some((kind, peer)) = message.split_once(':')
                 && (kind == "p" || kind == "h")
             {

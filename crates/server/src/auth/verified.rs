@@ -9,17 +9,16 @@
 //! a token created a moment ago must work at once, and guesses must not fill memory.
 
 use crate::error::ApiError;
+use crate::memo::GenerationMemo;
 use crate::state::AppState;
 use circlet_core::token::{TokenDigest, TokenKind};
 use circlet_store::{TokenRecord, User};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// An entry older than this is read again, whatever the generation says: a bound on staleness
 /// of display fields (last used) and a second line of defence.
 const TTL: Duration = Duration::from_secs(60);
-/// At most this many entries; when full, the oldest half is dropped.
+/// At most this many entries.
 const CAPACITY: usize = 50_000;
 
 /// What the store says about a token.
@@ -32,51 +31,32 @@ pub struct Verified {
     pub user: Option<User>,
 }
 
-struct Entry {
-    generation: u64,
-    fetched: Instant,
-    verified: Verified,
-}
+/// The cache itself, one per server process: digest → what the store said, by auth generation.
+pub struct VerifiedTokens(GenerationMemo<[u8; 32], Verified, u64>);
 
-/// The cache itself, one per server process.
-#[derive(Default)]
-pub struct VerifiedTokens {
-    entries: Mutex<HashMap<[u8; 32], Entry>>,
+impl Default for VerifiedTokens {
+    fn default() -> Self {
+        VerifiedTokens(GenerationMemo::new(TTL, CAPACITY))
+    }
 }
 
 impl VerifiedTokens {
     fn get(&self, digest: &TokenDigest, generation: u64) -> Option<Verified> {
-        let entries = self.entries.lock().expect("verified tokens lock");
-        let e = entries.get(&digest.0)?;
-        (e.generation == generation && e.fetched.elapsed() < TTL).then(|| e.verified.clone())
+        self.0.get(&digest.0, generation)
     }
 
     fn put(&self, digest: &TokenDigest, generation: u64, verified: Verified) {
-        let mut entries = self.entries.lock().expect("verified tokens lock");
-        if entries.len() >= CAPACITY {
-            entries.retain(|_, e| e.generation == generation && e.fetched.elapsed() < TTL / 2);
-            if entries.len() >= CAPACITY {
-                entries.clear();
-            }
-        }
-        entries.insert(
-            digest.0,
-            Entry {
-                generation,
-                fetched: Instant::now(),
-                verified,
-            },
-        );
+        self.0.put(digest.0, generation, verified);
     }
 
     /// How many tokens are remembered.
     pub fn len(&self) -> usize {
-        self.entries.lock().expect("verified tokens lock").len()
+        self.0.len()
     }
 
     /// Whether no token is remembered.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.0.is_empty()
     }
 }
 

@@ -12,20 +12,30 @@
 //! - 503/500: the grey "unknown" badge with that status.
 //!
 //! All carry `Cache-Control: no-cache`: GitHub's image proxy caches badges otherwise.
+//!
+//! A badge is the most requested URL there is, so its answer costs no database read and no
+//! drawing in the common case: what the store said about a project and branch is remembered
+//! ([`BadgeStates`]) until a job ends or a project's settings change anywhere (the store's
+//! status generation), and each of the few possible images is drawn once per process.
 
 use crate::auth::access::authorize_project;
 use crate::auth::caller::Caller;
 use crate::error::ApiError;
+use crate::memo::GenerationMemo;
 use crate::state::AppState;
+use axum::body::Bytes;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use circlet_core::ProjectSlug;
 use circlet_core::badge::{self, BadgeLook, BadgeStyle};
+use circlet_core::build_state::JobState;
 use circlet_core::scope::Action;
+use circlet_store::{Project, StatusGeneration};
 use resvg::{tiny_skia, usvg};
 use sha2::{Digest, Sha256};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
+use std::time::Duration;
 
 /// The fonts PNG badges are drawn with: the embedded DejaVu Sans subset and nothing from the
 /// host, so a PNG is the same on every machine, fonts installed or not.
@@ -35,6 +45,31 @@ static FONTS: LazyLock<Arc<usvg::fontdb::Database>> = LazyLock::new(|| {
     db.load_font_data(include_bytes!("../../assets/fonts/DejaVuSans-Bold-ascii.ttf").to_vec());
     Arc::new(db)
 });
+
+/// A project and the state of the latest finished job on one of its branches.
+type BadgeState = (Project, Option<JobState>);
+
+/// What the store said lately about (project slug key, branch), by status generation.
+pub struct BadgeStates(GenerationMemo<(String, Option<String>), BadgeState, StatusGeneration>);
+
+impl Default for BadgeStates {
+    fn default() -> Self {
+        // The time to live bounds staleness should a change ever go unannounced.
+        BadgeStates(GenerationMemo::new(Duration::from_secs(60), 20_000))
+    }
+}
+
+impl BadgeStates {
+    /// How many (project, branch) states are remembered.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// The badge of `branch` (`None`: the default branch) of the project at `slug` (`None`: a
 /// path that is no slug, answered like an unknown project).
@@ -51,20 +86,18 @@ pub(super) async fn serve(
         Ok(look) => (StatusCode::OK, look, None),
         Err(e) => refusal(e),
     };
-    let badge = badge::render(look, style);
+    let drawn = Drawn::of(look, style);
     let mut response = if status == StatusCode::OK {
-        let tag = etag(&badge.svg, png);
-        let mut r = if if_none_match(headers, &tag) {
+        let tag = drawn.etag(png);
+        let mut r = if if_none_match(headers, tag) {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
-            image(&badge.svg, png)
+            drawn.image(png)
         };
-        if let Ok(v) = HeaderValue::from_str(&tag) {
-            r.headers_mut().insert(ETAG, v);
-        }
+        r.headers_mut().insert(ETAG, tag.clone());
         r
     } else {
-        let mut r = image(&badge.svg, png);
+        let mut r = drawn.image(png);
         *r.status_mut() = status;
         r
     };
@@ -85,15 +118,38 @@ async fn look_of(
 ) -> Result<BadgeLook, ApiError> {
     let caller = caller?;
     let slug = slug.ok_or_else(|| ApiError::NotFound("Project not found".into()))?;
-    // One query for the project and its status: a badge is the most requested URL there is.
-    let (project, latest) = state
-        .store
-        .projects()
-        .by_slug_with_badge_state(&slug, branch.as_deref())
+    let (project, latest) = badge_state(state, &slug, branch)
         .await?
         .ok_or_else(|| ApiError::NotFound("Project not found".into()))?;
     authorize_project(state, &caller, project, Action::ReadStatus).await?;
     Ok(BadgeLook::of(latest))
+}
+
+/// The project at `slug` and its branch's latest finished state: from memory while nothing
+/// ended or changed since it was read, else in one query. An unknown project is not
+/// remembered (it may be created any moment, and guessed slugs must not fill memory).
+async fn badge_state(
+    state: &AppState,
+    slug: &ProjectSlug,
+    branch: Option<String>,
+) -> Result<Option<BadgeState>, ApiError> {
+    let key = (slug.key(), branch);
+    // Read before the store, so that a change committed during the read invalidates it.
+    let generation = state.store.status_generation();
+    if let Some(g) = generation
+        && let Some(hit) = state.badge_states.0.get(&key, g)
+    {
+        return Ok(Some(hit));
+    }
+    let found = state
+        .store
+        .projects()
+        .by_slug_with_badge_state(slug, key.1.as_deref())
+        .await?;
+    if let (Some(g), Some(found)) = (generation, &found) {
+        state.badge_states.0.put(key, g, found.clone());
+    }
+    Ok(found)
 }
 
 /// The status and look of a refusal (see the module's documentation), and a `Retry-After`.
@@ -112,6 +168,78 @@ fn refusal(e: ApiError) -> (StatusCode, BadgeLook, Option<u64>) {
     }
 }
 
+/// One badge image, drawn once per process: its SVG, its tags, and its PNG when first asked for.
+struct Drawn {
+    svg: Bytes,
+    svg_tag: HeaderValue,
+    png_tag: HeaderValue,
+    png: OnceLock<Result<Bytes, String>>,
+}
+
+/// Every look in every style; the match in [`Drawn::of`] keeps the count honest.
+const LOOKS: usize = 6;
+const STYLES: usize = 2;
+static DRAWN: [[OnceLock<Drawn>; STYLES]; LOOKS] =
+    [const { [const { OnceLock::new() }; STYLES] }; LOOKS];
+
+impl Drawn {
+    /// The image of `look` in `style`.
+    fn of(look: BadgeLook, style: BadgeStyle) -> &'static Drawn {
+        let l = match look {
+            BadgeLook::Passed => 0,
+            BadgeLook::Failed => 1,
+            BadgeLook::Canceled => 2,
+            BadgeLook::NoBuilds => 3,
+            BadgeLook::Unknown => 4,
+            BadgeLook::NoAccess => 5,
+        };
+        let s = match style {
+            BadgeStyle::Svg => 0,
+            BadgeStyle::Shield => 1,
+        };
+        DRAWN[l][s].get_or_init(|| {
+            let svg = badge::render(look, style).svg;
+            let tag = |png| {
+                HeaderValue::from_str(&etag(&svg, png)).expect("a hex entity tag is a header value")
+            };
+            Drawn {
+                svg_tag: tag(false),
+                png_tag: tag(true),
+                svg: Bytes::from(svg),
+                png: OnceLock::new(),
+            }
+        })
+    }
+
+    fn etag(&self, png: bool) -> &HeaderValue {
+        if png { &self.png_tag } else { &self.svg_tag }
+    }
+
+    /// A 200 response with the badge as SVG or as PNG.
+    fn image(&self, png: bool) -> Response {
+        if !png {
+            return ([(CONTENT_TYPE, "image/svg+xml")], self.svg.clone()).into_response();
+        }
+        let drawn = self.png.get_or_init(|| {
+            let svg = std::str::from_utf8(&self.svg).map_err(|e| e.to_string())?;
+            rasterize(svg).map(Bytes::from)
+        });
+        match drawn {
+            Ok(bytes) => ([(CONTENT_TYPE, "image/png")], bytes.clone()).into_response(),
+            Err(e) => {
+                // The SVGs are circlet's own; failing to draw one is a bug.
+                tracing::error!("cannot draw a badge as PNG: {e}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    [(CONTENT_TYPE, "image/svg+xml")],
+                    self.svg.clone(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
 /// The entity tag of a badge: a digest of its SVG and format, so a PNG's tag is known before
 /// it is drawn and a 304 costs no rasterizing.
 fn etag(svg: &str, png: bool) -> String {
@@ -122,7 +250,10 @@ fn etag(svg: &str, png: bool) -> String {
 }
 
 /// Whether `If-None-Match` names `tag` (weak or strong, in a list, or `*`).
-fn if_none_match(headers: &HeaderMap, tag: &str) -> bool {
+fn if_none_match(headers: &HeaderMap, tag: &HeaderValue) -> bool {
+    let Ok(tag) = tag.to_str() else {
+        return false;
+    };
     headers
         .get_all(IF_NONE_MATCH)
         .iter()
@@ -130,26 +261,6 @@ fn if_none_match(headers: &HeaderMap, tag: &str) -> bool {
         .flat_map(|v| v.split(','))
         .map(|t| t.trim())
         .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == tag)
-}
-
-/// A 200 response with the badge as SVG or, drawn, as PNG.
-fn image(svg: &str, png: bool) -> Response {
-    if !png {
-        return ([(CONTENT_TYPE, "image/svg+xml")], svg.to_owned()).into_response();
-    }
-    match rasterize(svg) {
-        Ok(bytes) => ([(CONTENT_TYPE, "image/png")], bytes).into_response(),
-        Err(e) => {
-            // The SVGs are circlet's own; failing to draw one is a bug.
-            tracing::error!("cannot draw a badge as PNG: {e}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(CONTENT_TYPE, "image/svg+xml")],
-                svg.to_owned(),
-            )
-                .into_response()
-        }
-    }
 }
 
 /// Draws `svg` at its own size (one pixel per SVG unit) and encodes it as PNG.
@@ -173,7 +284,7 @@ mod tests {
 
     #[test]
     fn if_none_match_accepts_lists_weak_tags_and_star() {
-        let tag = "\"abc\"";
+        let tag = &HeaderValue::from_static("\"abc\"");
         let with = |v: &str| {
             let mut h = HeaderMap::new();
             h.insert(IF_NONE_MATCH, HeaderValue::from_str(v).unwrap());

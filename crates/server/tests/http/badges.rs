@@ -80,8 +80,8 @@ async fn runner(app: &TestApp) -> i64 {
     app.store.tokens().create(&new, None).await.unwrap().id
 }
 
-/// A one-job pipeline on `branch`, its job claimed by a runner (so: running).
-async fn running_job(app: &TestApp, project: &Project, branch: &str) -> JobRecord {
+/// A one-job pipeline on `branch`, its job waiting for a runner.
+async fn queued_job(app: &TestApp, project: &Project, branch: &str) -> JobRecord {
     let new = NewPipeline {
         project_id: project.id,
         number: None,
@@ -105,11 +105,17 @@ async fn running_job(app: &TestApp, project: &Project, branch: &str) -> JobRecor
             }],
         }],
     };
-    let (_, jobs) = app.store.builds().create_pipeline(&new).await.unwrap();
+    let (_, mut jobs) = app.store.builds().create_pipeline(&new).await.unwrap();
+    jobs.remove(0)
+}
+
+/// A one-job pipeline on `branch`, its job claimed by a runner (so: running).
+async fn running_job(app: &TestApp, project: &Project, branch: &str) -> JobRecord {
+    let queued = queued_job(app, project, branch).await;
     let runner_id = runner(app).await;
     let claimed = app.store.builds().claim_next(runner_id).await.unwrap();
     let claimed = claimed.expect("the new job is queued");
-    assert_eq!(claimed.id, jobs[0].id, "the only queued job is the new one");
+    assert_eq!(claimed.id, queued.id, "the only queued job is the new one");
     claimed
 }
 
@@ -298,6 +304,37 @@ both_backends! {
         get(&app, "/gh/acme/widget.svg?circle-token=nonsense", None).await.is_svg_badge(401, "NO ACCESS");
     }
 
+    async fn a_remembered_badge_follows_every_change_on_the_next_request(app) {
+        let (owner, project) = owner_and_project(&app, true).await;
+        finished_job(&app, &project, "main", JobState::Success).await;
+        get(&app, "/gh/acme/widget.svg", None).await.is_svg_badge(200, "PASSED");
+        get(&app, "/gh/acme/widget.svg", None).await.is_svg_badge(200, "PASSED");
+        assert!(!app.state.badge_states.is_empty(), "the badge state is remembered");
+        // Made private: the anonymous badge is refused at once.
+        let store = &app.store;
+        store.projects().update_settings(project.id, &project.repo_url, &project.default_branch, false).await.unwrap();
+        get(&app, "/gh/acme/widget.svg", None).await.is_svg_badge(404, "UNKNOWN");
+        // Public again, with another default branch: that branch's status at once.
+        let other = circlet_core::BranchName::parse("other").unwrap();
+        store.projects().update_settings(project.id, &project.repo_url, &other, true).await.unwrap();
+        get(&app, "/gh/acme/widget.svg", None).await.is_svg_badge(200, "NO BUILDS");
+        // A queued job canceled with its workflow ends the branch canceled.
+        let queued = queued_job(&app, &project, "other").await;
+        get(&app, "/gh/acme/widget.svg", None).await.is_svg_badge(200, "NO BUILDS");
+        store.builds().cancel_workflow(queued.workflow_id).await.unwrap();
+        get(&app, "/gh/acme/widget.svg", None).await.is_svg_badge(200, "CANCELED");
+        // A running job whose runner went silent is reaped as an infrastructure failure.
+        let running = running_job(&app, &project, "other").await;
+        get(&app, "/gh/acme/widget.svg", None).await.is_svg_badge(200, "CANCELED");
+        let later = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+        assert_eq!(store.builds().reap_stale(later).await.unwrap(), 1, "{running:?}");
+        get(&app, "/gh/acme/widget.svg", None).await.is_svg_badge(200, "FAILED");
+        // An unknown project is not remembered: created, its badge shows at once.
+        get(&app, "/gh/acme/later.svg", None).await.is_svg_badge(404, "UNKNOWN");
+        app.project(&owner, "gh/acme/later", true).await;
+        get(&app, "/gh/acme/later.svg", None).await.is_svg_badge(200, "NO BUILDS");
+    }
+
     async fn cc_xml_per_project_and_branch(app) {
         let (_, project) = owner_and_project(&app, false).await;
         let status = app.project_token(&project, ProjectScope::Status).await;
@@ -410,5 +447,55 @@ impl Got {
         h.remove("date");
         h.remove("x-request-id");
         h
+    }
+}
+
+/// The scale-out case: a badge remembered by one replica shows a job that ended through
+/// another on the very next request.
+#[tokio::test]
+async fn a_replica_shows_a_job_ended_through_another_on_the_next_request() {
+    let a = TestApp::spawn(circlet_store::BackendKind::Postgres).await;
+    let b = a.replica().await;
+    crate::tokens::revocation::listening(&a.store, 2).await;
+    crate::tokens::revocation::listening(&b.store, 2).await;
+    let (_, project) = owner_and_project(&a, true).await;
+    for (round, (state, pill)) in [(JobState::Success, "PASSED"), (JobState::Failed, "FAILED")]
+        .into_iter()
+        .cycle()
+        .take(10)
+        .enumerate()
+    {
+        let (via, then) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let job = running_job(via, &project, "main").await;
+        // Both remember the badge as it was...
+        let before = get(then, "/gh/acme/widget.svg", None).await;
+        assert_eq!(before, get(then, "/gh/acme/widget.svg", None).await);
+        assert!(!then.state.badge_states.is_empty());
+        // ...and the job ends through one store: the other replica shows it at once.
+        assert!(
+            via.store
+                .builds()
+                .finish(job.id, job.runner_id, state)
+                .await
+                .unwrap()
+        );
+        get(then, "/gh/acme/widget.svg", None)
+            .await
+            .is_svg_badge(200, pill);
+        get(via, "/gh/acme/widget.svg", None)
+            .await
+            .is_svg_badge(200, pill);
+    }
+}
+
+impl PartialEq for Got {
+    fn eq(&self, other: &Got) -> bool {
+        (self.status, &self.body) == (other.status, &other.body)
+    }
+}
+
+impl std::fmt::Debug for Got {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, String::from_utf8_lossy(&self.body))
     }
 }

@@ -12,7 +12,7 @@
 mod matrix;
 mod presenting;
 mod project_api;
-mod revocation;
+pub(crate) mod revocation;
 mod secrets;
 mod usage;
 

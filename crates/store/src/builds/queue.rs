@@ -112,6 +112,7 @@ impl Builds<'_> {
             Ok::<_, sqlx::Error>(true)
         }.await)?;
         if found {
+            self.0.status_changed().await;
             Ok(())
         } else {
             Err(StoreError::NotFound(format!(
@@ -199,6 +200,9 @@ impl Builds<'_> {
             tx.commit().await?;
             Ok::<_, sqlx::Error>(true)
         }.await)?;
+        if ended {
+            self.0.status_changed().await;
+        }
         Ok(ended)
     }
 }

@@ -29,7 +29,7 @@ async fn other_process(app: &TestApp) -> Store {
 }
 
 /// Waits until `store` trusts its caches and has heard from `peers` replicas (itself included).
-async fn listening(store: &Store, peers: usize) {
+pub(crate) async fn listening(store: &Store, peers: usize) {
     super::eventually("listening for revocations", || async {
         match (store.auth_generation(), store.auth_peers()) {
             (Some(_), n) if n >= peers => Ok(()),
