@@ -36,36 +36,73 @@ pub fn key(dir: &Path, name: &str) -> anyhow::Result<[u8; 32]> {
     key_at(&dir.join(name))
 }
 
-/// Reads the 32-byte key in the file at `path`, generating it (mode 0600) when absent.
+/// Reads the 32-byte key in the file at `path`, generating it (mode 0600) when absent. Two
+/// processes starting at once on a fresh data dir agree on one key: the file appears whole or
+/// not at all (hard-linked from a complete temporary file), and the one that loses the race
+/// reads the winner's.
 pub fn key_at(path: &Path) -> anyhow::Result<[u8; 32]> {
-    let path = path.to_path_buf();
-    if path.exists() {
-        let mode = fs::metadata(&path)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                "{} is readable by other users (mode {:o}); chmod 600 it",
-                path.display(),
-                mode & 0o777
-            );
-        }
-        let text = fs::read_to_string(&path)
-            .with_context(|| format!("cannot read key {}", path.display()))?;
-        let bytes = hex_decode(text.trim())
-            .ok_or_else(|| anyhow!("key file {} is not 64 hex characters", path.display()))?;
-        return Ok(bytes);
+    if let Some(key) = read_key(path)? {
+        return Ok(key);
     }
     let key = circlet_core::secret::random_bytes::<32>();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = complete_temp_beside(path, &hex)?;
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            tracing::info!("generated {}", path.display());
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key(path)?
+            .ok_or_else(|| anyhow!("key file {} vanished while starting", path.display())),
+        Err(e) => Err(e).with_context(|| format!("cannot create key file {}", path.display())),
+    }
+}
+
+/// The key in the file at `path`; `None` when there is no such file.
+fn read_key(path: &Path) -> anyhow::Result<Option<[u8; 32]>> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read key {}", path.display())),
+    };
+    let mode = fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            "{} is readable by other users (mode {:o}); chmod 600 it",
+            path.display(),
+            mode & 0o777
+        );
+    }
+    let bytes = hex_decode(text.trim())
+        .ok_or_else(|| anyhow!("key file {} is not 64 hex characters", path.display()))?;
+    Ok(Some(bytes))
+}
+
+/// A new file (mode 0600) holding `value`, synced, in the directory of `path` under a random
+/// name: two writers never remove or overwrite each other's temporary file.
+fn complete_temp_beside(path: &Path, value: &str) -> anyhow::Result<std::path::PathBuf> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(
+        ".{name}.{}.tmp",
+        circlet_core::secret::random_bytes::<8>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ));
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot create key file {}", path.display()))?;
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    file.write_all(hex.as_bytes())?;
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    file.write_all(value.as_bytes())?;
     file.sync_all()?;
-    tracing::info!("generated {}", path.display());
-    Ok(key)
+    Ok(tmp)
 }
 
 /// The embedded runner's token, kept across restarts (mode 0600).
@@ -85,22 +122,7 @@ pub fn read_secret(dir: &Path, name: &str) -> anyhow::Result<Option<String>> {
 /// Writes `value` to `dir/name` with mode 0600, replacing the file atomically.
 pub fn write_secret(dir: &Path, name: &str, value: &str) -> anyhow::Result<()> {
     let path = dir.join(name);
-    // A random name: two writers never remove or overwrite each other's temporary file.
-    let tmp = dir.join(format!(
-        ".{name}.{}.tmp",
-        circlet_core::secret::random_bytes::<8>()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    ));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
-    file.write_all(value.as_bytes())?;
-    file.sync_all()?;
+    let tmp = complete_temp_beside(&path, value)?;
     fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
@@ -147,5 +169,26 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         fs::write(tmp.path().join("k"), "zz").unwrap();
         assert!(key(tmp.path(), "k").is_err());
+    }
+
+    #[test]
+    fn processes_starting_at_once_agree_on_one_key() {
+        for _ in 0..20 {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path();
+            let keys: Vec<[u8; 32]> = std::thread::scope(|scope| {
+                let racers: Vec<_> = (0..8)
+                    .map(|_| scope.spawn(|| key(dir, SESSION_KEY_FILE).unwrap()))
+                    .collect();
+                racers.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
+            assert_eq!(keys[0], key(dir, SESSION_KEY_FILE).unwrap());
+            let left: Vec<_> = fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(left, [SESSION_KEY_FILE], "no temporary files are left");
+        }
     }
 }

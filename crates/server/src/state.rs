@@ -27,6 +27,8 @@ pub struct Inner {
     pub verified: crate::auth::verified::VerifiedTokens,
     /// Badge states read recently, valid until a job ends or a project's settings change.
     pub badge_states: crate::status::badges::BadgeStates,
+    /// Projects and roles read recently, valid until a project's settings or members change.
+    pub projects: crate::auth::access::RememberedProjects,
     /// Mirrors of project repositories, to read configs at the built commit.
     pub repos: crate::builds::git::Repos,
     /// Woken when jobs are queued or released, so waiting runner claims answer at once.
@@ -62,6 +64,7 @@ impl AppState {
             usage: UsageRecorder::default(),
             verified: Default::default(),
             badge_states: Default::default(),
+            projects: Default::default(),
             repos,
             work_available: tokio::sync::Notify::new(),
             stopping: tokio::sync::watch::Sender::new(false),

@@ -38,7 +38,7 @@ pub use env_vars::{EnvVarRecord, NewEnvVar};
 pub use error::StoreError;
 pub use job_results::TestRecord;
 pub use projects::{Member, NewProject, Project};
-pub use revocations::StatusGeneration;
+pub use revocations::ProjectGeneration;
 pub use sessions::Sessions;
 pub use tokens::{InventoryEntry, NewTokenRecord, TokenRecord, UsageByKind, UsageUpdate};
 pub use users::{NewUser, User};

@@ -240,6 +240,7 @@ impl Projects<'_> {
         on_pool!(self.0, pool => {
             sqlx::query(sql).bind(project_id).bind(user_id).bind(role.as_str()).bind(now()).execute(pool).await.map(|r| r.rows_affected())
         })?;
+        self.0.project_changed().await;
         Ok(())
     }
 
@@ -254,6 +255,7 @@ impl Projects<'_> {
                 "that user is not a member of this project".into(),
             ));
         }
+        self.0.project_changed().await;
         Ok(())
     }
 
@@ -300,7 +302,7 @@ impl Projects<'_> {
         if n == 0 {
             return Err(StoreError::NotFound("project not found".into()));
         }
-        self.0.status_changed().await;
+        self.0.project_changed().await;
         Ok(())
     }
 }

@@ -22,11 +22,13 @@
 //! A cached entry is valid only while the generation equals the one read *before* the database
 //! read that produced the entry; see [`Store::auth_generation`].
 //!
-//! A second number, the *status generation* ([`Store::status_generation`]), changes whenever a
-//! job ends or a project's settings change, so that badges can be drawn from memory too. It
-//! travels the same way on PostgreSQL (`s:…`, sent after the commit and acknowledged like a
-//! revocation, so a runner told its job ended knows every replica's badge shows it). On SQLite
-//! only the server process ends jobs and changes settings, so it needs no file of its own.
+//! A second number, the *project generation* ([`Store::project_generation`]), changes whenever
+//! a job ends or a project's settings or members change, so that badges, projects and roles can
+//! be read from memory too. It travels the same way on PostgreSQL (`s:…`, sent after the commit
+//! and acknowledged like a revocation, so whoever made the change knows every replica sees it
+//! when told it is done). On SQLite only the server process ends jobs and changes settings and
+//! members (the admin CLI only adds projects, which nobody can have remembered), so it needs no
+//! file of its own.
 
 use crate::{Backend, Store};
 use std::collections::{HashMap, HashSet};
@@ -53,7 +55,7 @@ const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) struct Revocations {
     generation: AtomicU64,
-    status: AtomicU64,
+    project: AtomicU64,
     mode: Mode,
 }
 
@@ -94,7 +96,7 @@ impl Revocations {
         let seen = Mutex::new(file.as_deref().and_then(stamp));
         Revocations {
             generation: AtomicU64::new(0),
-            status: AtomicU64::new(0),
+            project: AtomicU64::new(0),
             mode: Mode::Sqlite { file, seen },
         }
     }
@@ -103,7 +105,7 @@ impl Revocations {
     pub(crate) fn postgres() -> Self {
         Revocations {
             generation: AtomicU64::new(0),
-            status: AtomicU64::new(0),
+            project: AtomicU64::new(0),
             mode: Mode::Postgres {
                 id: uuid::Uuid::new_v4().simple().to_string(),
                 listening: AtomicBool::new(false),
@@ -120,18 +122,15 @@ impl Revocations {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn bump_status(&self) {
-        self.status.fetch_add(1, Ordering::SeqCst);
+    fn bump_project(&self) {
+        self.project.fetch_add(1, Ordering::SeqCst);
     }
 }
 
-/// Both generations at one moment: what a cached badge is tagged with (see
-/// [`Store::status_generation`]).
+/// What remembered projects, roles and badge states are tagged with (see
+/// [`Store::project_generation`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StatusGeneration {
-    auth: u64,
-    status: u64,
-}
+pub struct ProjectGeneration(u64);
 
 /// (inode, length) of the revocations file; `None` when it does not exist.
 fn stamp(file: &Path) -> Option<(u64, u64)> {
@@ -147,17 +146,27 @@ impl Store {
     /// only while a later call returns the same number.
     pub fn auth_generation(&self) -> Option<u64> {
         let r = &self.revocations;
-        match &r.mode {
-            Mode::Sqlite { file, seen } => {
-                if let Some(file) = file {
-                    let now = stamp(file);
-                    let mut seen = seen.lock().expect("revocations lock");
-                    if *seen != now {
-                        *seen = now;
-                        r.bump();
-                    }
-                }
+        if let Mode::Sqlite {
+            file: Some(file),
+            seen,
+        } = &r.mode
+        {
+            let now = stamp(file);
+            let mut seen = seen.lock().expect("revocations lock");
+            if *seen != now {
+                *seen = now;
+                r.bump();
             }
+        }
+        self.hears_others()
+            .then(|| r.generation.load(Ordering::SeqCst))
+    }
+
+    /// Whether other processes' changes reach this one right now: always on SQLite; on
+    /// PostgreSQL while the listener is connected and has heard something lately.
+    fn hears_others(&self) -> bool {
+        match &self.revocations.mode {
+            Mode::Sqlite { .. } => true,
             Mode::Postgres {
                 listening,
                 last_heard_ms,
@@ -165,30 +174,24 @@ impl Store {
                 ..
             } => {
                 let heard = Duration::from_millis(last_heard_ms.load(Ordering::SeqCst));
-                if !listening.load(Ordering::SeqCst) || since.elapsed() > heard + DEAF_AFTER {
-                    return None;
-                }
+                listening.load(Ordering::SeqCst) && since.elapsed() <= heard + DEAF_AFTER
             }
         }
-        Some(r.generation.load(Ordering::SeqCst))
     }
 
-    /// The current status generation, or `None` when other processes' changes cannot be seen
-    /// right now. It also changes with the auth generation, so an entry tagged with it is
-    /// dropped by a revocation too. Read it before the database read whose result is cached.
-    pub fn status_generation(&self) -> Option<StatusGeneration> {
-        let auth = self.auth_generation()?;
-        Some(StatusGeneration {
-            auth,
-            status: self.revocations.status.load(Ordering::SeqCst),
-        })
+    /// The current project generation, or `None` when other processes' changes cannot be seen
+    /// right now. Read it before the database read whose result is cached. Unlike the auth
+    /// generation it costs no system call on SQLite: no other process changes projects there.
+    pub fn project_generation(&self) -> Option<ProjectGeneration> {
+        self.hears_others()
+            .then(|| ProjectGeneration(self.revocations.project.load(Ordering::SeqCst)))
     }
 
-    /// Called after a transaction that ended a job or changed a project's settings committed:
-    /// this process stops trusting cached statuses at once, the other replicas when the
-    /// notification reaches them.
-    pub(crate) async fn status_changed(&self) {
-        self.revocations.bump_status();
+    /// Called after a transaction that ended a job or changed a project's settings or members
+    /// committed: this process stops trusting what it remembers of projects at once, and the
+    /// other replicas before this returns.
+    pub(crate) async fn project_changed(&self) {
+        self.revocations.bump_project();
         if let Backend::Postgres(pool) = &self.backend {
             let (payload, echo) = self.revocation_payload();
             notify(pool, &format!("s:{payload}")).await;
@@ -312,7 +315,7 @@ impl Store {
                 .await;
                 if acked.is_err() {
                     tracing::warn!(
-                        "{} replica(s) did not acknowledge a revocation or status change within \
+                        "{} replica(s) did not acknowledge a revocation or project change within \
                          {ACK_WAIT:?}; they stop trusting their caches within {DEAF_AFTER:?}",
                         waiting.len()
                     );
@@ -357,7 +360,7 @@ async fn listen(store: Store, pool: sqlx::PgPool) {
         }
         // Anything may have been revoked, or have ended, while nobody listened.
         store.revocations.bump();
-        store.revocations.bump_status();
+        store.revocations.bump_project();
         last_heard_ms.store(millis(since), Ordering::SeqCst);
         listening.store(true, Ordering::SeqCst);
         // A hello: every replica answers with a ping, so this one learns of them at once.
@@ -378,7 +381,7 @@ async fn listen(store: Store, pool: sqlx::PgPool) {
                 store.revocations.bump();
                 notify(&pool, &format!("a:{revocation}:{id}")).await;
             } else if let Some(change) = message.strip_prefix("s:") {
-                store.revocations.bump_status();
+                store.revocations.bump_project();
                 notify(&pool, &format!("a:{change}:{id}")).await;
             } else if let Some((kind, peer)) = message.split_once(':')
                 && (kind == "p" || kind == "h")

@@ -1,13 +1,95 @@
 //! Who may see and do what in a project. Roles nest (admin ⊃ write ⊃ read); site admins are
 //! admins everywhere; public projects can be read by anyone. Rights are computed on every
 //! request, so removing or demoting a member takes effect at once.
+//!
+//! The project and the caller's role come from memory ([`RememberedProjects`]) while the
+//! store's project generation is unchanged: a settings or membership change anywhere changes
+//! it before the change is acknowledged, so memory never answers for a changed project.
 
 use super::caller::{Caller, LOGIN_REQUIRED};
 use crate::error::ApiError;
+use crate::memo::GenerationMemo;
 use crate::state::AppState;
 use circlet_core::scope::{Action, Asker, Decision, decide};
 use circlet_core::{ProjectSlug, Role};
-use circlet_store::{Project, User};
+use circlet_store::{Project, ProjectGeneration, User};
+use std::time::Duration;
+
+/// Projects by slug key and roles by (project, user) read lately, by project generation.
+pub struct RememberedProjects {
+    by_slug: GenerationMemo<String, Project, ProjectGeneration>,
+    roles: GenerationMemo<(i64, i64), Option<Role>, ProjectGeneration>,
+}
+
+impl Default for RememberedProjects {
+    fn default() -> Self {
+        // The time to live bounds staleness should a change ever go unannounced.
+        let ttl = Duration::from_secs(60);
+        RememberedProjects {
+            by_slug: GenerationMemo::new(ttl, 20_000),
+            roles: GenerationMemo::new(ttl, 50_000),
+        }
+    }
+}
+
+impl RememberedProjects {
+    /// How many projects and roles are remembered.
+    pub fn len(&self) -> usize {
+        self.by_slug.len() + self.roles.len()
+    }
+
+    /// Whether nothing is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The project at `slug`, from memory while nothing changed since it was read. An absent
+/// project is not remembered: it may be created any moment, and guesses must not fill memory.
+pub async fn project_by_slug(
+    state: &AppState,
+    slug: &ProjectSlug,
+) -> Result<Option<Project>, ApiError> {
+    let key = slug.key();
+    // Read before the store, so that a change committed during the read invalidates it.
+    let generation = state.store.project_generation();
+    if let Some(g) = generation
+        && let Some(hit) = state.projects.by_slug.get(&key, g)
+    {
+        return Ok(Some(hit));
+    }
+    let found = state.store.projects().by_slug(slug).await?;
+    if let (Some(g), Some(p)) = (generation, &found) {
+        state.projects.by_slug.put(key, g, p.clone());
+    }
+    Ok(found)
+}
+
+/// `user`'s role in the project (site admins are admins everywhere), from memory while no
+/// membership changed since it was read.
+async fn role_of(
+    state: &AppState,
+    project_id: i64,
+    user: Option<&User>,
+) -> Result<Option<Role>, ApiError> {
+    let user = match user {
+        None => return Ok(None),
+        Some(u) if u.site_admin => return Ok(Some(Role::Admin)),
+        Some(u) => u,
+    };
+    let key = (project_id, user.id);
+    let generation = state.store.project_generation();
+    if let Some(g) = generation
+        && let Some(hit) = state.projects.roles.get(&key, g)
+    {
+        return Ok(hit);
+    }
+    let role = state.store.projects().role_of(project_id, user.id).await?;
+    if let Some(g) = generation {
+        state.projects.roles.put(key, g, role);
+    }
+    Ok(role)
+}
 
 /// A project as one caller sees it.
 pub struct ProjectAccess {
@@ -35,17 +117,8 @@ pub async fn project_for(
     slug: &ProjectSlug,
 ) -> Result<ProjectAccess, ApiError> {
     let not_found = || ApiError::NotFound("Project not found".into());
-    let project = state
-        .store
-        .projects()
-        .by_slug(slug)
-        .await?
-        .ok_or_else(not_found)?;
-    let role = match user {
-        Some(u) if u.site_admin => Some(Role::Admin),
-        Some(u) => state.store.projects().role_of(project.id, u.id).await?,
-        None => None,
-    };
+    let project = project_by_slug(state, slug).await?.ok_or_else(not_found)?;
+    let role = role_of(state, project.id, user).await?;
     if role.is_none() && !project.public {
         return Err(not_found());
     }
@@ -62,10 +135,7 @@ pub async fn authorize(
     slug: &ProjectSlug,
     action: Action,
 ) -> Result<ProjectAccess, ApiError> {
-    let project = state
-        .store
-        .projects()
-        .by_slug(slug)
+    let project = project_by_slug(state, slug)
         .await?
         .ok_or_else(|| ApiError::NotFound("Project not found".into()))?;
     authorize_project(state, caller, project, action).await
@@ -80,11 +150,7 @@ pub async fn authorize_project(
     action: Action,
 ) -> Result<ProjectAccess, ApiError> {
     let not_found = || ApiError::NotFound("Project not found".into());
-    let role = match caller.user() {
-        Some(u) if u.site_admin => Some(Role::Admin),
-        Some(u) => state.store.projects().role_of(project.id, u.id).await?,
-        None => None,
-    };
+    let role = role_of(state, project.id, caller.user()).await?;
     let asker = match caller {
         Caller::Anonymous => Asker::Anonymous,
         Caller::Session(_) | Caller::Personal { .. } => Asker::User(role),

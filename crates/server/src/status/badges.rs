@@ -31,7 +31,7 @@ use circlet_core::ProjectSlug;
 use circlet_core::badge::{self, BadgeLook, BadgeStyle};
 use circlet_core::build_state::JobState;
 use circlet_core::scope::Action;
-use circlet_store::{Project, StatusGeneration};
+use circlet_store::{Project, ProjectGeneration};
 use resvg::{tiny_skia, usvg};
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, LazyLock, OnceLock};
@@ -50,7 +50,7 @@ static FONTS: LazyLock<Arc<usvg::fontdb::Database>> = LazyLock::new(|| {
 type BadgeState = (Project, Option<JobState>);
 
 /// What the store said lately about (project slug key, branch), by status generation.
-pub struct BadgeStates(GenerationMemo<(String, Option<String>), BadgeState, StatusGeneration>);
+pub struct BadgeStates(GenerationMemo<(String, Option<String>), BadgeState, ProjectGeneration>);
 
 impl Default for BadgeStates {
     fn default() -> Self {
@@ -135,7 +135,7 @@ async fn badge_state(
 ) -> Result<Option<BadgeState>, ApiError> {
     let key = (slug.key(), branch);
     // Read before the store, so that a change committed during the read invalidates it.
-    let generation = state.store.status_generation();
+    let generation = state.store.project_generation();
     if let Some(g) = generation
         && let Some(hit) = state.badge_states.0.get(&key, g)
     {

@@ -112,7 +112,7 @@ impl Builds<'_> {
             Ok::<_, sqlx::Error>(true)
         }.await)?;
         if found {
-            self.0.status_changed().await;
+            self.0.project_changed().await;
             Ok(())
         } else {
             Err(StoreError::NotFound(format!(
@@ -201,7 +201,7 @@ impl Builds<'_> {
             Ok::<_, sqlx::Error>(true)
         }.await)?;
         if ended {
-            self.0.status_changed().await;
+            self.0.project_changed().await;
         }
         Ok(ended)
     }
