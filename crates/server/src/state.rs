@@ -29,6 +29,8 @@ pub struct Inner {
     pub badge_states: crate::status::badges::BadgeStates,
     /// Projects and roles read recently, valid until a project's settings or members change.
     pub projects: crate::auth::access::RememberedProjects,
+    /// v1.1 build lists rendered recently, valid until a build or its project changes.
+    pub rendered_lists: crate::api::v1_builds::RenderedLists,
     /// Mirrors of project repositories, to read configs at the built commit.
     pub repos: crate::builds::git::Repos,
     /// Woken when jobs are queued or released, so waiting runner claims answer at once.
@@ -65,6 +67,7 @@ impl AppState {
             verified: Default::default(),
             badge_states: Default::default(),
             projects: Default::default(),
+            rendered_lists: Default::default(),
             repos,
             work_available: tokio::sync::Notify::new(),
             stopping: tokio::sync::watch::Sender::new(false),

@@ -23,11 +23,11 @@
 //! read that produced the entry; see [`Store::auth_generation`].
 //!
 //! A second number, the *project generation* ([`Store::project_generation`]), changes whenever
-//! a job ends or a project's settings or members change, so that badges, projects and roles can
-//! be read from memory too. It travels the same way on PostgreSQL (`s:…`, sent after the commit
+//! a pipeline is created, a job starts, ends or is retried, or a project's settings or members
+//! change, so that badges, build lists, projects and roles can be read from memory too. It travels the same way on PostgreSQL (`s:…`, sent after the commit
 //! and acknowledged like a revocation, so whoever made the change knows every replica sees it
-//! when told it is done). On SQLite only the server process ends jobs and changes settings and
-//! members (the admin CLI only adds projects, which nobody can have remembered), so it needs no
+//! when told it is done). On SQLite only the server process touches builds and changes settings
+//! and members (the admin CLI only adds projects, which nobody can have remembered), so it needs no
 //! file of its own.
 
 use crate::{Backend, Store};
@@ -187,8 +187,8 @@ impl Store {
             .then(|| ProjectGeneration(self.revocations.project.load(Ordering::SeqCst)))
     }
 
-    /// Called after a transaction that ended a job or changed a project's settings or members
-    /// committed: this process stops trusting what it remembers of projects at once, and the
+    /// Called after a transaction that created a pipeline, started, ended or retried a job, or
+    /// changed a project's settings or members committed: this process stops trusting what it remembers of projects at once, and the
     /// other replicas before this returns.
     pub(crate) async fn project_changed(&self) {
         self.revocations.bump_project();

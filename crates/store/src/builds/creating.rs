@@ -94,6 +94,7 @@ impl Builds<'_> {
             .into_iter()
             .map(JobRecord::try_from)
             .collect::<Result<_, _>>()?;
+        self.0.project_changed().await;
         Ok((pipeline, jobs))
     }
 
@@ -138,7 +139,10 @@ impl Builds<'_> {
             Ok::<_, sqlx::Error>(Ok(row))
         }.await)?;
         match outcome {
-            Ok(row) => row.try_into(),
+            Ok(row) => {
+                self.0.project_changed().await;
+                row.try_into()
+            }
             Err(None) => Err(StoreError::NotFound(format!(
                 "job {} does not exist",
                 job.id

@@ -358,7 +358,7 @@ const WORKFLOW_SELECT: &str = "SELECT w.id, w.uuid, w.pipeline_id, p.project_id,
                                FROM workflows w JOIN pipelines p ON p.id = w.pipeline_id";
 
 /// Which jobs a v1.1 build list shows (`filter=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum JobFilter {
     /// Every job.
     #[default]

@@ -36,6 +36,9 @@ impl Builds<'_> {
                     .await?
             }
         };
+        if row.is_some() {
+            self.0.project_changed().await;
+        }
         row.map(JobRecord::try_from).transpose()
     }
 

@@ -2,6 +2,37 @@
 //! `/recent-builds` and `/projects`.
 
 use super::*;
+use crate::memo::GenerationMemo;
+use axum::body::Bytes;
+use circlet_store::ProjectGeneration;
+
+/// What identifies a rendered build list: project id, branch, filter, limit, offset, shallow.
+type ListKey = (i64, Option<String>, JobFilter, i64, i64, bool);
+
+/// Build lists as rendered lately, by project generation: a list is a function of its project's
+/// jobs, pipelines and settings only, and the generation changes whenever a pipeline is created
+/// or a job starts or ends, anywhere. The caller is authorized on every request before this is
+/// consulted; the list itself is the same for everyone allowed to read it.
+pub struct RenderedLists(GenerationMemo<ListKey, Bytes, ProjectGeneration>);
+
+impl Default for RenderedLists {
+    fn default() -> Self {
+        // Few entries: a list of 100 full builds is about 200 KB.
+        RenderedLists(GenerationMemo::new(std::time::Duration::from_secs(60), 256))
+    }
+}
+
+impl RenderedLists {
+    /// How many lists are remembered.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// `limit`, `offset`, `filter`, `shallow` of a build list, read leniently: `filter=None` means
 /// no filter, `shallow=True` is true, a limit above 100 is 100.
@@ -85,7 +116,7 @@ pub async fn list_branch(
     caller: Caller,
     params: Params,
     query: ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     list(state, caller, params, query).await
 }
 
@@ -106,30 +137,56 @@ pub async fn list(
     caller: Caller,
     ApiPath(params): Params,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let slug = slug_from(&params)?;
     let access = authorize(&state, &caller, &slug, Action::ReadBuilds).await?;
     let branch = param(&params, "branch");
-    let jobs = state
-        .store
-        .builds()
-        .jobs(
-            access.project.id,
-            branch,
-            q.filter(),
-            q.limit()?,
-            q.offset()?,
-        )
-        .await?;
-    let mut cache = Cache::default();
-    cache.prefetch(&state, &jobs).await?;
-    let mut out = Vec::with_capacity(jobs.len());
-    for job in &jobs {
-        out.push(
-            build_json::v1(&state, &mut cache, &access.project, job, false, q.shallow()).await?,
-        );
-    }
-    Ok(Json(Value::Array(out)))
+    let key: ListKey = (
+        access.project.id,
+        branch.map(str::to_owned),
+        q.filter(),
+        q.limit()?,
+        q.offset()?,
+        q.shallow(),
+    );
+    // Read before the store, so that a change committed during the reads invalidates it.
+    let generation = state.store.project_generation();
+    let rendered = match generation.and_then(|g| state.rendered_lists.0.get(&key, g)) {
+        Some(hit) => hit,
+        None => {
+            let (_, _, filter, limit, offset, shallow) = key;
+            let jobs = state
+                .store
+                .builds()
+                .jobs(access.project.id, branch, filter, limit, offset)
+                .await?;
+            let mut cache = Cache::default();
+            cache.prefetch(&state, &jobs).await?;
+            let mut out = Vec::with_capacity(jobs.len());
+            for job in &jobs {
+                out.push(
+                    build_json::v1(&state, &mut cache, &access.project, job, false, shallow)
+                        .await?,
+                );
+            }
+            let bytes = Bytes::from(
+                serde_json::to_vec(&Value::Array(out))
+                    .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?,
+            );
+            if let Some(g) = generation {
+                state.rendered_lists.0.put(key, g, bytes.clone());
+            }
+            bytes
+        }
+    };
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        rendered,
+    )
+        .into_response())
 }
 
 /// `GET /project/:vcs/:org/:repo/:build_num`: one build, with its steps.

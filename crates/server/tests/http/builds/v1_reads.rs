@@ -112,6 +112,40 @@ both_backends! {
         runner.finish(id_of(&running), "success").await;
     }
 
+    async fn v1_a_remembered_list_shows_every_change_on_the_next_request(app) {
+        let fx = Fx::new(app).await;
+        let runner = fx.runner("r1").await;
+        let only_build = json!({"build_parameters": {"CIRCLE_JOB": "build"}});
+        let base = format!("/api/v1.1/project/{SLUG}");
+        let states = || async {
+            let list = fx.get(&base).await;
+            list.status_is(200);
+            list.body.as_array().unwrap().iter()
+                .map(|b| (b["build_num"].as_i64().unwrap(), b["status"].as_str().unwrap().to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let pair = |n: i64, s: &str| (n, s.to_owned());
+        assert_eq!(states().await, []);
+        assert_eq!(states().await, []);
+        assert!(!fx.app.state.rendered_lists.is_empty(), "the rendered list is remembered");
+        fx.v1_trigger("main", &only_build).await;
+        assert_eq!(states().await, [pair(1, "queued")]);
+        let job = runner.claim_some().await;
+        assert_eq!(states().await, [pair(1, "running")]);
+        runner.finish(id_of(&job), "success").await;
+        assert_eq!(states().await, [pair(1, "success")]);
+        let retried = fx.post_empty(&format!("{base}/1/retry")).await;
+        retried.status_is(201);
+        assert_eq!(states().await, [pair(2, "queued"), pair(1, "success")]);
+        let canceled = fx.post_empty(&format!("{base}/2/cancel")).await;
+        canceled.status_is(200);
+        assert_eq!(states().await, [pair(2, "canceled"), pair(1, "success")]);
+        // Made public: the list says so at once (`oss`).
+        let p = &fx.project;
+        fx.app.store.projects().update_settings(p.id, &p.repo_url, &p.default_branch, true).await.unwrap();
+        assert_eq!(fx.get(&base).await.body[0]["oss"], json!(true));
+    }
+
     async fn v1_build_list_limit_is_capped_at_100(app) {
         let fx = Fx::new(app).await;
         let repo = GitRepo::with_config(&wide_config(101));
