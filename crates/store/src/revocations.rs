@@ -213,6 +213,22 @@ impl Store {
         }
     }
 
+    /// For a short-lived process about to revoke (the admin CLI): listens, and waits until the
+    /// live replicas have been heard from (they answer its hello at once, and ping every
+    /// [`PING_EVERY`] anyway), so that the revocation waits for their acknowledgements as the
+    /// server's own do. At most [`DEAF_AFTER`] plus one ping interval; nothing to do on SQLite.
+    pub async fn join_replicas(&self) {
+        if matches!(self.revocations.mode, Mode::Sqlite { .. }) {
+            return;
+        }
+        self.watch_revocations();
+        let deadline = Instant::now() + DEAF_AFTER;
+        while !self.hears_others() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(PING_EVERY + Duration::from_millis(100)).await;
+    }
+
     /// Starts listening for other replicas' revocations (PostgreSQL; nothing to do for SQLite).
     /// Until the listener is connected, [`Store::auth_generation`] is `None`. Idempotent.
     pub fn watch_revocations(&self) {
@@ -348,12 +364,18 @@ async fn listen(store: Store, pool: sqlx::PgPool) {
         let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
             Ok(l) => l,
             Err(e) => {
+                if pool.is_closed() {
+                    return;
+                }
                 tracing::warn!("cannot listen for revocations yet: {e}");
                 tokio::time::sleep(RECONNECT_DELAY).await;
                 continue;
             }
         };
         if let Err(e) = listener.listen(CHANNEL).await {
+            if pool.is_closed() {
+                return;
+            }
             tracing::warn!("cannot listen for revocations yet: {e}");
             tokio::time::sleep(RECONNECT_DELAY).await;
             continue;
@@ -372,6 +394,11 @@ async fn listen(store: Store, pool: sqlx::PgPool) {
                 Ok(None) | Err(_) => {
                     listening.store(false, Ordering::SeqCst);
                     store.revocations.bump();
+                    store.revocations.bump_project();
+                    if pool.is_closed() {
+                        // The process is shutting down: nothing to say, nothing to reconnect.
+                        return;
+                    }
                     tracing::warn!("lost the revocations listener; reconnecting");
                     break;
                 }
