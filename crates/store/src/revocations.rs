@@ -64,8 +64,8 @@ enum Mode {
     Sqlite {
         /// The file other processes append to; `None` for an in-memory database.
         file: Option<PathBuf>,
-        /// (inode, length) of `file` when last looked at.
-        seen: Mutex<Option<(u64, u64)>>,
+        /// What was seen of `file` when last looked at, and the file itself once open.
+        seen: Mutex<Seen>,
     },
     Postgres {
         /// This process's name among the replicas.
@@ -85,6 +85,33 @@ enum Mode {
     },
 }
 
+/// The revocations file as last seen: (inode, length), and an open handle to it. With the
+/// handle, a look is one `fstat` (no path lookup: a third of a badge's system time otherwise).
+/// Writers only ever append to the file, never replace or remove it, so the handle's inode is
+/// the path's for as long as the process runs.
+#[derive(Debug, Default)]
+struct Seen {
+    stamp: Option<(u64, u64)>,
+    open: Option<std::fs::File>,
+}
+
+impl Seen {
+    /// Looks at `file` again; `true` when it changed since the last look.
+    fn changed(&mut self, file: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let now = match &self.open {
+            Some(f) => f.metadata().ok().map(|m| (m.ino(), m.len())),
+            None => {
+                self.open = std::fs::File::open(file).ok();
+                stamp(file)
+            }
+        };
+        let changed = now != self.stamp;
+        self.stamp = now;
+        changed
+    }
+}
+
 impl Revocations {
     /// For a SQLite database at `db` (`None`: in memory).
     pub(crate) fn sqlite(db: Option<&Path>) -> Self {
@@ -93,7 +120,17 @@ impl Revocations {
             name.push(".revocations");
             PathBuf::from(name)
         });
-        let seen = Mutex::new(file.as_deref().and_then(stamp));
+        let mut seen = Seen::default();
+        if let Some(file) = &file {
+            // Made empty now if missing, so it can be held open from the start; if it cannot
+            // be made, it is looked up by path on every look instead.
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file);
+            seen.changed(file);
+        }
+        let seen = Mutex::new(seen);
         Revocations {
             generation: AtomicU64::new(0),
             project: AtomicU64::new(0),
@@ -150,13 +187,9 @@ impl Store {
             file: Some(file),
             seen,
         } = &r.mode
+            && seen.lock().expect("revocations lock").changed(file)
         {
-            let now = stamp(file);
-            let mut seen = seen.lock().expect("revocations lock");
-            if *seen != now {
-                *seen = now;
-                r.bump();
-            }
+            r.bump();
         }
         self.hears_others()
             .then(|| r.generation.load(Ordering::SeqCst))
