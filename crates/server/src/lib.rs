@@ -6,6 +6,8 @@
 //! - how failures look: [`error`] (`ApiError` → JSON, `PageError` → HTML);
 //! - the request log line: [`request_log`];
 //! - badges and the cc.xml feed: [`status`].
+//! - what is kept in memory and until when: [`memo`] (tokens, projects, roles, badge states,
+//!   build lists, each trusted only while the store's generation is unchanged).
 //!
 //! This crate talks to the database only through `circlet-store`; it must not depend on `sqlx`.
 
