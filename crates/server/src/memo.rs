@@ -1,6 +1,7 @@
 //! What the store said recently, kept in memory and trusted only while the store's generation is
-//! unchanged: the verified-token cache ([`crate::auth::verified`]) and the badge-state cache
-//! ([`crate::status::badges`]) are both this map.
+//! unchanged: verified tokens ([`crate::auth::verified`]), projects and roles
+//! ([`crate::auth::access`]), badge states ([`crate::status::badges`]) and rendered build lists
+//! ([`crate::api::v1_builds`]) are all this map, read through [`GenerationMemo::get_or_read`].
 //!
 //! The generation must be read *before* the store read whose answer is put here; an entry
 //! counts only while a later read of the generation returns the same value, and for at most
@@ -9,6 +10,7 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -67,6 +69,31 @@ impl<K: Eq + Hash, V: Clone, G: Copy + Eq> GenerationMemo<K, V, G> {
                 value,
             },
         );
+    }
+
+    /// The value for `key`: from memory when it was put under `generation`, else from `read`,
+    /// and then remembered under `generation` if `read` found something. `generation` is the
+    /// store's, read before this call (so before `read`); `None` means memory may not be
+    /// trusted now, and `read` always runs.
+    pub async fn get_or_read<E, Fut>(
+        &self,
+        key: K,
+        generation: Option<G>,
+        read: impl FnOnce() -> Fut,
+    ) -> Result<Option<V>, E>
+    where
+        Fut: Future<Output = Result<Option<V>, E>>,
+    {
+        if let Some(g) = generation
+            && let Some(hit) = self.get(&key, g)
+        {
+            return Ok(Some(hit));
+        }
+        let found = read().await?;
+        if let (Some(g), Some(value)) = (generation, &found) {
+            self.put(key, g, value.clone());
+        }
+        Ok(found)
     }
 
     /// How many entries are held (valid or not).

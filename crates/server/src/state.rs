@@ -25,7 +25,7 @@ pub struct Inner {
     pub usage: UsageRecorder,
     /// Tokens verified recently, valid until something is revoked.
     pub verified: crate::auth::verified::VerifiedTokens,
-    /// Badge states read recently, valid until a job ends or a project's settings change.
+    /// Badge states read recently, valid until a build or its project changes.
     pub badge_states: crate::status::badges::BadgeStates,
     /// Projects and roles read recently, valid until a project's settings or members change.
     pub projects: crate::auth::access::RememberedProjects,

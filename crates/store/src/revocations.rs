@@ -24,11 +24,11 @@
 //!
 //! A second number, the *project generation* ([`Store::project_generation`]), changes whenever
 //! a pipeline is created, a job starts, ends or is retried, or a project's settings or members
-//! change, so that badges, build lists, projects and roles can be read from memory too. It travels the same way on PostgreSQL (`s:…`, sent after the commit
-//! and acknowledged like a revocation, so whoever made the change knows every replica sees it
-//! when told it is done). On SQLite only the server process touches builds and changes settings
-//! and members (the admin CLI only adds projects, which nobody can have remembered), so it needs no
-//! file of its own.
+//! change, so that badges, build lists, projects and roles can be read from memory too. It
+//! travels the same way on PostgreSQL (`s:…`, sent after the commit and acknowledged like a
+//! revocation, so whoever made the change knows every replica sees it when told it is done). On
+//! SQLite only the server process touches builds and changes settings and members (the admin CLI
+//! only adds projects, which nobody can have remembered), so it needs no file of its own.
 
 use crate::{Backend, Store};
 use std::collections::{HashMap, HashSet};
@@ -96,7 +96,7 @@ enum Mode {
 #[derive(Debug, Default)]
 struct Seen {
     stamp: Option<(u64, u64)>,
-    open: Option<(std::fs::File, u64)>,
+    open: Option<(u64, std::fs::File)>,
 }
 
 impl Seen {
@@ -105,12 +105,11 @@ impl Seen {
         use std::io::{Seek, SeekFrom};
         use std::os::unix::fs::MetadataExt;
         let now = match &self.open {
-            Some((f, ino)) => (&*f).seek(SeekFrom::End(0)).ok().map(|len| (*ino, len)),
+            Some((ino, f)) => (&*f).seek(SeekFrom::End(0)).ok().map(|len| (*ino, len)),
             None => {
                 self.open = std::fs::File::open(file)
                     .ok()
-                    .and_then(|f| Some((f.metadata().ok()?.ino(), f)))
-                    .map(|(ino, f)| (f, ino));
+                    .and_then(|f| Some((f.metadata().ok()?.ino(), f)));
                 stamp(file)
             }
         };
@@ -172,7 +171,7 @@ impl Revocations {
     }
 }
 
-/// What remembered projects, roles and badge states are tagged with (see
+/// What remembered projects, roles, badge states and build lists are tagged with (see
 /// [`Store::project_generation`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProjectGeneration(u64);

@@ -50,19 +50,15 @@ pub async fn project_by_slug(
     state: &AppState,
     slug: &ProjectSlug,
 ) -> Result<Option<Project>, ApiError> {
-    let key = slug.key();
-    // Read before the store, so that a change committed during the read invalidates it.
+    // The generation is read before the store, so a change committed during the read counts.
     let generation = state.store.project_generation();
-    if let Some(g) = generation
-        && let Some(hit) = state.projects.by_slug.get(&key, g)
-    {
-        return Ok(Some(hit));
-    }
-    let found = state.store.projects().by_slug(slug).await?;
-    if let (Some(g), Some(p)) = (generation, &found) {
-        state.projects.by_slug.put(key, g, p.clone());
-    }
-    Ok(found)
+    state
+        .projects
+        .by_slug
+        .get_or_read(slug.key(), generation, || async {
+            Ok(state.store.projects().by_slug(slug).await?)
+        })
+        .await
 }
 
 /// `user`'s role in the project (site admins are admins everywhere), from memory while no
@@ -77,18 +73,18 @@ async fn role_of(
         Some(u) if u.site_admin => return Ok(Some(Role::Admin)),
         Some(u) => u,
     };
-    let key = (project_id, user.id);
     let generation = state.store.project_generation();
-    if let Some(g) = generation
-        && let Some(hit) = state.projects.roles.get(&key, g)
-    {
-        return Ok(hit);
-    }
-    let role = state.store.projects().role_of(project_id, user.id).await?;
-    if let Some(g) = generation {
-        state.projects.roles.put(key, g, role);
-    }
-    Ok(role)
+    // "No role" is remembered too: membership changes move the generation.
+    let role = state
+        .projects
+        .roles
+        .get_or_read((project_id, user.id), generation, || async {
+            Ok::<_, ApiError>(Some(
+                state.store.projects().role_of(project_id, user.id).await?,
+            ))
+        })
+        .await?;
+    Ok(role.flatten())
 }
 
 /// A project as one caller sees it.

@@ -32,23 +32,13 @@ impl UsageRecorder {
             ..Default::default()
         });
         u.at = Some(OffsetDateTime::now_utc());
-        if let Some(a) = addr {
-            // Formatted on the stack: a token used again from the same address (the common
-            // case) costs no allocation.
-            let mut buf = [0u8; 64];
-            let mut rest = &mut buf[..];
-            if std::io::Write::write_fmt(&mut rest, format_args!("{a}")).is_err() {
+        if let Some(a) = addr.map(|a| a.to_string()) {
+            // The common case, the same address as last time, changes nothing.
+            if u.addresses.first() == Some(&a) {
                 return;
             }
-            let len = 64 - rest.len();
-            let Ok(text) = std::str::from_utf8(&buf[..len]) else {
-                return;
-            };
-            if u.addresses.first().map(String::as_str) == Some(text) {
-                return;
-            }
-            u.addresses.retain(|x| x != text);
-            u.addresses.insert(0, text.to_owned());
+            u.addresses.retain(|x| *x != a);
+            u.addresses.insert(0, a);
             u.addresses
                 .truncate(circlet_store::tokens::REMEMBERED_ADDRESSES);
         }

@@ -41,14 +41,6 @@ impl Default for VerifiedTokens {
 }
 
 impl VerifiedTokens {
-    fn get(&self, digest: &TokenDigest, generation: u64) -> Option<Verified> {
-        self.0.get(&digest.0, generation)
-    }
-
-    fn put(&self, digest: &TokenDigest, generation: u64, verified: Verified) {
-        self.0.put(digest.0, generation, verified);
-    }
-
     /// How many tokens are remembered.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -65,21 +57,18 @@ impl VerifiedTokens {
 pub async fn resolve(state: &AppState, digest: &TokenDigest) -> Result<Option<Verified>, ApiError> {
     // Read before the store, so that a revocation committed during the read changes it.
     let generation = state.store.auth_generation();
-    if let Some(g) = generation
-        && let Some(v) = state.verified.get(digest, g)
-    {
-        return Ok(Some(v));
-    }
-    let Some(record) = state.store.tokens().by_digest(digest).await? else {
-        return Ok(None);
-    };
-    let user = match (record.kind, record.user_id) {
-        (TokenKind::Personal, Some(id)) => state.store.users().by_id(id).await?,
-        _ => None,
-    };
-    let verified = Verified { record, user };
-    if let Some(g) = generation {
-        state.verified.put(digest, g, verified.clone());
-    }
-    Ok(Some(verified))
+    state
+        .verified
+        .0
+        .get_or_read(digest.0, generation, || async {
+            let Some(record) = state.store.tokens().by_digest(digest).await? else {
+                return Ok(None);
+            };
+            let user = match (record.kind, record.user_id) {
+                (TokenKind::Personal, Some(id)) => state.store.users().by_id(id).await?,
+                _ => None,
+            };
+            Ok(Some(Verified { record, user }))
+        })
+        .await
 }

@@ -15,8 +15,8 @@
 //!
 //! A badge is the most requested URL there is, so its answer costs no database read and no
 //! drawing in the common case: what the store said about a project and branch is remembered
-//! ([`BadgeStates`]) until a job ends or a project's settings change anywhere (the store's
-//! status generation), and each of the few possible images is drawn once per process.
+//! ([`BadgeStates`]) until a job starts or ends or a project's settings change anywhere (the
+//! store's project generation), and each of the few possible images is drawn once per process.
 
 use crate::auth::access::authorize_project;
 use crate::auth::caller::Caller;
@@ -49,7 +49,7 @@ static FONTS: LazyLock<Arc<usvg::fontdb::Database>> = LazyLock::new(|| {
 /// A project and the state of the latest finished job on one of its branches.
 type BadgeState = (Project, Option<JobState>);
 
-/// What the store said lately about (project slug key, branch), by status generation.
+/// What the store said lately about (project slug key, branch), by project generation.
 pub struct BadgeStates(GenerationMemo<(String, Option<String>), BadgeState, ProjectGeneration>);
 
 impl Default for BadgeStates {
@@ -133,23 +133,19 @@ async fn badge_state(
     slug: &ProjectSlug,
     branch: Option<String>,
 ) -> Result<Option<BadgeState>, ApiError> {
-    let key = (slug.key(), branch);
-    // Read before the store, so that a change committed during the read invalidates it.
+    // The generation is read before the store, so a change committed during the read counts.
     let generation = state.store.project_generation();
-    if let Some(g) = generation
-        && let Some(hit) = state.badge_states.0.get(&key, g)
-    {
-        return Ok(Some(hit));
-    }
-    let found = state
-        .store
-        .projects()
-        .by_slug_with_badge_state(slug, key.1.as_deref())
-        .await?;
-    if let (Some(g), Some(found)) = (generation, &found) {
-        state.badge_states.0.put(key, g, found.clone());
-    }
-    Ok(found)
+    let read_branch = branch.clone();
+    state
+        .badge_states
+        .0
+        .get_or_read((slug.key(), branch), generation, || async move {
+            let projects = state.store.projects();
+            Ok(projects
+                .by_slug_with_badge_state(slug, read_branch.as_deref())
+                .await?)
+        })
+        .await
 }
 
 /// The status and look of a refusal (see the module's documentation), and a `Retry-After`.

@@ -127,14 +127,15 @@ async fn finished_job(
     state: JobState,
 ) -> JobRecord {
     let job = running_job(app, project, branch).await;
-    assert!(
-        app.store
-            .builds()
-            .finish(job.id, job.runner_id, state)
-            .await
-            .unwrap()
-    );
+    finish(app, &job, state).await;
     job
+}
+
+/// Ends the running `job` as `state`, through `app`'s store, as its runner would.
+async fn finish(app: &TestApp, job: &JobRecord, state: JobState) {
+    let builds = app.store.builds();
+    let ended = builds.finish(job.id, job.runner_id, state).await.unwrap();
+    assert!(ended, "{job:?} was running");
 }
 
 /// The pixels of a PNG as RGBA, with its size.
@@ -472,13 +473,7 @@ async fn a_replica_shows_a_job_ended_through_another_on_the_next_request() {
         assert_eq!(before, get(then, "/gh/acme/widget.svg", None).await);
         assert!(!then.state.badge_states.is_empty());
         // ...and the job ends through one store: the other replica shows it at once.
-        assert!(
-            via.store
-                .builds()
-                .finish(job.id, job.runner_id, state)
-                .await
-                .unwrap()
-        );
+        finish(via, &job, state).await;
         get(then, "/gh/acme/widget.svg", None)
             .await
             .is_svg_badge(200, pill);

@@ -149,12 +149,13 @@ pub async fn list(
         q.offset()?,
         q.shallow(),
     );
-    // Read before the store, so that a change committed during the reads invalidates it.
+    let (_, _, filter, limit, offset, shallow) = key;
+    // The generation is read before the store, so a change committed during the reads counts.
     let generation = state.store.project_generation();
-    let rendered = match generation.and_then(|g| state.rendered_lists.0.get(&key, g)) {
-        Some(hit) => hit,
-        None => {
-            let (_, _, filter, limit, offset, shallow) = key;
+    let rendered = state
+        .rendered_lists
+        .0
+        .get_or_read(key, generation, || async {
             let jobs = state
                 .store
                 .builds()
@@ -169,16 +170,13 @@ pub async fn list(
                         .await?,
                 );
             }
-            let bytes = Bytes::from(
-                serde_json::to_vec(&Value::Array(out))
-                    .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?,
-            );
-            if let Some(g) = generation {
-                state.rendered_lists.0.put(key, g, bytes.clone());
-            }
-            bytes
-        }
-    };
+            let bytes = serde_json::to_vec(&Value::Array(out))
+                .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
+            Ok::<_, ApiError>(Some(Bytes::from(bytes)))
+        })
+        .await?
+        // `read` always finds a list (maybe an empty one).
+        .unwrap_or_default();
     Ok((
         [(
             header::CONTENT_TYPE,
