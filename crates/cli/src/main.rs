@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async move {
         // The runner has settings of its own and no use for the server's.
         if let Command::Runner(args) = cli.command {
-            return runner::run(args).await;
+            return runner::run(args, cli.overrides.sandbox()?).await;
         }
         let settings = Settings::load(&cli.overrides)?;
         match cli.command {

@@ -3,7 +3,7 @@
 
 use anyhow::bail;
 use circlet_core::token::{self, TokenKind};
-use circlet_runner::RunnerConfig;
+use circlet_runner::{RunnerConfig, Sandbox, SandboxMode};
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 use std::path::PathBuf;
@@ -26,6 +26,11 @@ pub struct RunnerArgs {
     /// This runner's name, shown in its jobs [default: the host name].
     #[arg(long, env = "CIRCLET_RUNNER_NAME")]
     name: Option<String>,
+    /// More files or directories jobs must not see (repeatable; `:`-separated in the
+    /// variable): secrets of this host. The work dir and the usual credentials in this user's
+    /// home (`~/.ssh`, `~/.aws`, …) are always hidden.
+    #[arg(long = "hide", env = "CIRCLET_RUNNER_HIDE", value_delimiter = ':')]
+    hide: Vec<PathBuf>,
 }
 
 fn secret(raw: &str) -> Result<SecretString, String> {
@@ -33,8 +38,8 @@ fn secret(raw: &str) -> Result<SecretString, String> {
 }
 
 impl RunnerArgs {
-    /// The validated runner settings.
-    fn config(self) -> anyhow::Result<RunnerConfig> {
+    /// The validated runner settings; fails when the sandbox cannot be made.
+    fn config(self, sandbox: SandboxMode) -> anyhow::Result<RunnerConfig> {
         // A mistyped or wrong kind of token is refused here rather than by the server, and the
         // message never repeats it.
         if token::check(self.token.expose_secret()).map(|t| t.kind) != Some(TokenKind::Runner) {
@@ -47,7 +52,9 @@ impl RunnerArgs {
             .name
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(circlet_runner::default_name);
+        let sandbox = Sandbox::new(sandbox, self.hide)?;
         Ok(RunnerConfig {
+            sandbox,
             server: self.server,
             token: self.token,
             work_dir: self
@@ -59,10 +66,10 @@ impl RunnerArgs {
     }
 }
 
-/// Runs jobs until SIGINT or SIGTERM.
-pub async fn run(args: RunnerArgs) -> anyhow::Result<()> {
-    let config = args.config()?;
-    circlet_runner::run(config, shutdown_signal()).await
+/// Runs jobs until SIGINT or SIGTERM; fails (exit status 1) when the server refuses the token.
+pub async fn run(args: RunnerArgs, sandbox: SandboxMode) -> anyhow::Result<()> {
+    let config = args.config(sandbox)?;
+    Ok(circlet_runner::run(config, shutdown_signal()).await?)
 }
 
 /// Resolves on the first SIGINT or SIGTERM.
@@ -94,13 +101,14 @@ mod tests {
             work_dir: None,
             concurrency: 1,
             name: None,
+            hide: vec![],
         }
     }
 
     #[test]
     fn only_runner_tokens_are_accepted_and_never_echoed() {
         let runner = NewToken::generate(TokenKind::Runner);
-        let config = args(runner.expose()).config().unwrap();
+        let config = args(runner.expose()).config(SandboxMode::None).unwrap();
         assert_eq!(config.work_dir, PathBuf::from("circlet-runner-work"));
         assert!(!config.name.is_empty());
         assert!(!format!("{config:?}").contains(runner.expose()));
@@ -114,7 +122,10 @@ mod tests {
             format!("{}x", &runner.expose()[..runner.expose().len() - 1]),
             "CCIRUN_short".to_owned(),
         ] {
-            let e = args(&bad).config().unwrap_err().to_string();
+            let e = args(&bad)
+                .config(SandboxMode::None)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("not a circlet runner token"), "{e}");
             assert!(!e.contains(&bad), "{e}");
         }
@@ -129,6 +140,6 @@ mod tests {
     }
 
     fn args_error(a: RunnerArgs) -> String {
-        a.config().unwrap_err().to_string()
+        a.config(SandboxMode::None).unwrap_err().to_string()
     }
 }

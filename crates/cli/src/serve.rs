@@ -4,23 +4,33 @@ use crate::datadir;
 use crate::settings::Settings;
 use anyhow::{Context, anyhow};
 use circlet_core::token::{self, TokenKind, TokenName};
-use circlet_runner::RunnerConfig;
+use circlet_runner::{RunnerConfig, RunnerError, Sandbox};
 use circlet_server::tokens::{self, Actor};
 use circlet_server::{AppState, ServerConfig, SessionKey};
 use circlet_store::Store;
 use secrecy::SecretString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use tokio::net::TcpListener;
 
 /// Prepares the data dir, keys and store, binds, and serves until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let started = std::time::SystemTime::now();
+    let signalled = shutdown_signal()?;
     datadir::prepare(&settings.data_dir)?;
     let session_key = datadir::key(&settings.data_dir, datadir::SESSION_KEY_FILE)?;
     // Made now so every instance has it from its first start; env var values are sealed with it.
     datadir::key_at(&settings.env_key_file)?;
     let env_keys = circlet_server::envvars::Keyring::from_file(&settings.env_key_file)?;
     let store = open_store(&settings).await?;
+    // Before listening: a runner that cannot sandbox its jobs must not start at all.
+    let sandbox = match settings.runners {
+        0 => None,
+        _ => Some(Sandbox::new(
+            settings.sandbox,
+            embedded_runner_hidden(&settings),
+        )?),
+    };
     let listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|e| anyhow!("cannot listen on {}: {e}", settings.listen))?;
@@ -49,26 +59,29 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let state = AppState::new(store.clone(), config);
     // The embedded runner speaks the runner protocol to this very server, over loopback.
     let (stop_runner, runner_stopped) = tokio::sync::oneshot::channel::<()>();
-    let runner = match settings.runners {
-        0 => None,
-        n => {
-            let token = embedded_runner_token(&store, &settings).await?;
+    let runner = match (settings.runners, sandbox) {
+        (0, _) | (_, None) => None,
+        (n, Some(sandbox)) => {
             let config = RunnerConfig {
                 server: format!("http://{}", loopback(addr)),
-                token,
+                token: SecretString::from(String::new()),
                 work_dir: settings.data_dir.join("runner-work"),
                 concurrency: n,
                 name: format!("embedded ({})", circlet_runner::default_name()),
+                sandbox,
             };
-            Some(tokio::spawn(circlet_runner::run(config, async {
-                let _ = runner_stopped.await;
-            })))
+            Some(tokio::spawn(embedded_runner(
+                store.clone(),
+                settings.data_dir.clone(),
+                config,
+                runner_stopped,
+            )))
         }
     };
     // On a signal, the runner stops first (its jobs report while the server still listens),
     // then the server stops accepting and finishes in-flight requests.
     let shutdown = async move {
-        shutdown_signal().await;
+        signalled.await;
         let _ = stop_runner.send(());
         if let Some(runner) = runner {
             match runner.await {
@@ -100,10 +113,56 @@ fn loopback(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+/// What the embedded runner's jobs must not see: the data dir (keys, database, mirrors,
+/// artifacts, other jobs), the env var key wherever it is, the SQLite database wherever it is,
+/// and the config file (it may hold a database password).
+fn embedded_runner_hidden(settings: &Settings) -> Vec<PathBuf> {
+    let mut hidden = vec![settings.data_dir.clone(), settings.env_key_file.clone()];
+    let retired = format!("{}.retired", settings.env_key_file.display());
+    hidden.push(PathBuf::from(retired));
+    if let Some(path) = settings.database_url.strip_prefix("sqlite://") {
+        let file = PathBuf::from(path.split('?').next().unwrap_or(path));
+        // The directory: the database comes with -wal, -shm and .revocations files beside it.
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            hidden.push(dir.to_path_buf());
+        } else {
+            hidden.push(file);
+        }
+    }
+    hidden.extend(settings.config_file.clone());
+    hidden
+}
+
+/// Runs the embedded runner until `stop`; when the server refuses its token (revoked because a
+/// job printed it, or by an admin), says so and carries on with a new one.
+async fn embedded_runner(
+    store: Store,
+    data_dir: PathBuf,
+    mut config: RunnerConfig,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Result<(), RunnerError> {
+    loop {
+        config.token = embedded_runner_token(&store, &data_dir).await?;
+        let stopping = async {
+            let _ = (&mut stop).await;
+        };
+        match circlet_runner::run(config.clone(), stopping).await {
+            Err(RunnerError::TokenRefused(_)) => {
+                tracing::error!(
+                    "the embedded runner's token was refused; making it a new one so that jobs keep running"
+                );
+                // Never a tight loop, whatever the server says.
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The embedded runner's token: the one kept in the data dir while the store still knows it,
 /// otherwise a new one (a replica sharing the database has its own data dir, so its own token).
-async fn embedded_runner_token(store: &Store, settings: &Settings) -> anyhow::Result<SecretString> {
-    if let Some(value) = datadir::read_secret(&settings.data_dir, datadir::RUNNER_TOKEN_FILE)?
+async fn embedded_runner_token(store: &Store, data_dir: &Path) -> anyhow::Result<SecretString> {
+    if let Some(value) = datadir::read_secret(data_dir, datadir::RUNNER_TOKEN_FILE)?
         && let Some(checked) = token::check(&value)
         && checked.kind == TokenKind::Runner
         && store.tokens().by_digest(&checked.digest).await?.is_some()
@@ -122,11 +181,7 @@ async fn embedded_runner_token(store: &Store, settings: &Settings) -> anyhow::Re
     let (value, record) = tokens::issue_runner(store, &name, &actor)
         .await
         .map_err(|e| anyhow!("cannot create the embedded runner's token: {e}"))?;
-    datadir::write_secret(
-        &settings.data_dir,
-        datadir::RUNNER_TOKEN_FILE,
-        value.expose(),
-    )?;
+    datadir::write_secret(data_dir, datadir::RUNNER_TOKEN_FILE, value.expose())?;
     tracing::info!(
         "created a runner token for the embedded runner (id {})",
         record.uuid
@@ -141,15 +196,19 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// Resolves on the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on the first SIGINT or SIGTERM. The handlers are installed now, not when the
+/// future is first polled, so a signal that comes right after start-up is not fatal.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+    let mut term = signal(SignalKind::terminate()).context("cannot install a SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install a SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
 }
 
 /// Clears the partial files of uploads an earlier run's crash left in the local artifacts

@@ -61,6 +61,22 @@ pub struct Overrides {
     /// gets 429 for the rest of the window; 0 turns the limit off [default: 30].
     #[arg(long, env = "CIRCLET_AUTH_FAILURES_PER_WINDOW", global = true)]
     auth_failures_per_window: Option<u32>,
+    /// Where the embedded runner runs jobs' commands: `bubblewrap` (a namespace sandbox that
+    /// keeps the data dir, keys and other jobs out of reach) or `none` (as this user, able to
+    /// read everything the server can) [default: bubblewrap].
+    #[arg(long, env = "CIRCLET_SANDBOX", global = true)]
+    sandbox: Option<String>,
+}
+
+impl Overrides {
+    /// The `--sandbox` flag (or `CIRCLET_SANDBOX`), for `circlet runner`, which reads no config
+    /// file.
+    pub fn sandbox(&self) -> anyhow::Result<circlet_runner::SandboxMode> {
+        match &self.sandbox {
+            Some(s) => s.parse().map_err(|e: String| anyhow!(e)),
+            None => Ok(circlet_runner::SandboxMode::default()),
+        }
+    }
 }
 
 /// The config file's keys: the same names as the flags, with `_` for `-`.
@@ -81,6 +97,7 @@ struct FileSettings {
     max_artifact_bytes: Option<u64>,
     max_build_artifact_bytes: Option<u64>,
     auth_failures_per_window: Option<u32>,
+    sandbox: Option<String>,
 }
 
 /// The effective, validated settings.
@@ -114,6 +131,8 @@ pub struct Settings {
     pub max_build_artifact_bytes: u64,
     /// Failed token authentications per address and window before 429 (0: no limit).
     pub auth_failures_per_window: u32,
+    /// Where the embedded runner runs jobs' commands.
+    pub sandbox: circlet_runner::SandboxMode,
     /// Where the settings came from, for `config check`.
     pub config_file: Option<PathBuf>,
 }
@@ -220,7 +239,12 @@ impl Settings {
             .auth_failures_per_window
             .or(file.auth_failures_per_window)
             .unwrap_or(30);
+        let sandbox = match o.sandbox.clone().or(file.sandbox) {
+            Some(s) => s.parse().map_err(|e: String| anyhow!(e))?,
+            None => circlet_runner::SandboxMode::default(),
+        };
         Ok(Settings {
+            sandbox,
             auth_failures_per_window,
             artifacts_url,
             s3_endpoint,
@@ -243,7 +267,7 @@ impl Settings {
     pub fn describe(&self) -> String {
         let keys = self.data_dir.join(crate::datadir::SESSION_KEY_FILE);
         format!(
-            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nartifacts_url = \"{}\"\ns3_endpoint = \"{}\"\nmax_artifact_bytes = {}\nmax_build_artifact_bytes = {}\nauth_failures_per_window = {}\nsession_key = {}\nenv_key = {}\n",
+            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nartifacts_url = \"{}\"\ns3_endpoint = \"{}\"\nmax_artifact_bytes = {}\nmax_build_artifact_bytes = {}\nauth_failures_per_window = {}\nsandbox = \"{}\"\nsession_key = {}\nenv_key = {}\n",
             self.config_file
                 .as_ref()
                 .map_or("(none)".into(), |p| format!("\"{}\"", p.display())),
@@ -267,6 +291,7 @@ impl Settings {
             self.max_artifact_bytes,
             self.max_build_artifact_bytes,
             self.auth_failures_per_window,
+            self.sandbox.as_str(),
             key_state(&keys),
             key_state(&self.env_key_file),
         )

@@ -4,6 +4,7 @@
 
 use crate::output::OutputSink;
 use crate::report::{ReportError, Reporter, Stop, StopReason};
+use crate::sandbox::{JobDirs, Sandbox};
 use crate::step::{self, JobContext, StepEnd};
 use crate::uploads;
 use crate::workdir;
@@ -25,16 +26,19 @@ pub struct JobOptions {
     pub heartbeat_interval: Duration,
     /// How long a stopped step's processes get between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
+    /// Where the steps' commands run.
+    pub sandbox: Sandbox,
 }
 
 impl JobOptions {
     /// The protocol's heartbeat interval and a 2 s kill grace.
-    pub fn new(work_dir: PathBuf, runner_name: String) -> JobOptions {
+    pub fn new(work_dir: PathBuf, runner_name: String, sandbox: Sandbox) -> JobOptions {
         JobOptions {
             work_dir,
             runner_name,
             heartbeat_interval: Duration::from_secs(HEARTBEAT_INTERVAL_SECS),
             kill_grace: Duration::from_secs(2),
+            sandbox,
         }
     }
 }
@@ -67,15 +71,22 @@ pub async fn run_job<R: Reporter>(
             message: Some("the job id is not a uuid".into()),
         },
         Ok(id) => {
-            let root = opts.work_dir.join(id.hyphenated().to_string());
+            let id = id.hyphenated().to_string();
+            let dirs = JobDirs {
+                root: opts.work_dir.join(&id),
+                tmp: opts.work_dir.join(format!("{id}.tmp")),
+                work: opts.work_dir.clone(),
+            };
             let finished = tokio::select! {
-                f = in_directory(job, reporter, opts, stop, &root) => f,
+                f = in_directory(job, reporter, opts, stop, &dirs) => f,
                 never = heartbeat(reporter, stop, opts.heartbeat_interval) => match never {},
             };
-            let cleanup = root.clone();
-            let removed = tokio::task::spawn_blocking(move || remove_dir(&cleanup)).await;
-            if let Ok(Err(e)) = removed {
-                tracing::warn!("could not remove {}: {e}", root.display());
+            for dir in [&dirs.root, &dirs.tmp] {
+                let cleanup = dir.clone();
+                let removed = tokio::task::spawn_blocking(move || remove_dir(&cleanup)).await;
+                if let Ok(Err(e)) = removed {
+                    tracing::warn!("could not remove {}: {e}", dir.display());
+                }
             }
             finished
         }
@@ -93,19 +104,22 @@ pub async fn run_job<R: Reporter>(
     }
 }
 
-/// Makes the job's fresh directory and runs the steps in it.
+/// Makes the job's fresh directories (`~` and its `/tmp`) and runs the steps in them.
 async fn in_directory<R: Reporter>(
     job: &ClaimedJob,
     reporter: &R,
     opts: &JobOptions,
     stop: &Stop,
-    root: &Path,
+    dirs: &JobDirs,
 ) -> JobFinished {
     let fresh = {
-        let root = root.to_path_buf();
+        let dirs = dirs.clone();
         tokio::task::spawn_blocking(move || {
-            remove_dir(&root)?;
-            std::fs::create_dir_all(&root)
+            for dir in [&dirs.root, &dirs.tmp] {
+                remove_dir(dir)?;
+                std::fs::create_dir_all(dir)?;
+            }
+            Ok::<(), std::io::Error>(())
         })
         .await
     };
@@ -114,11 +128,11 @@ async fn in_directory<R: Reporter>(
             outcome: Outcome::InfrastructureFail,
             message: Some(format!(
                 "cannot create the job directory {}",
-                root.display()
+                dirs.root.display()
             )),
         };
     }
-    run_steps(job, reporter, opts, stop, root).await
+    run_steps(job, reporter, opts, stop, dirs).await
 }
 
 /// What the steps so far add up to.
@@ -159,14 +173,17 @@ async fn run_steps<R: Reporter>(
     reporter: &R,
     opts: &JobOptions,
     stop: &Stop,
-    root: &Path,
+    dirs: &JobDirs,
 ) -> JobFinished {
+    let root = dirs.root.as_path();
     let workdir = workdir::resolve(root, root, &job.working_directory);
-    let env = job_env(job, &workdir);
+    let env = job_env(job, root, &workdir);
     let ctx = JobContext {
         reporter,
         job,
         root,
+        dirs,
+        sandbox: &opts.sandbox,
         workdir: &workdir,
         env: &env,
         stop,
@@ -184,6 +201,7 @@ async fn run_steps<R: Reporter>(
             sink.line(m);
         }
         sink.line(&format!("circlet runner {}", opts.runner_name));
+        sink.line(&opts.sandbox.describe());
         sink.line(&format!("Working directory: {}", workdir.display()));
         let end = StepEnd {
             outcome: Outcome::Success,
@@ -329,14 +347,31 @@ fn step_name(step: &Step) -> String {
     }
 }
 
-/// Every command's environment, lowest precedence first: the runner's own environment without
-/// circlet's settings (so the runner token never reaches a job), the job's list, then
-/// `CIRCLE_WORKING_DIRECTORY`. A `run` step adds its own on top.
-fn job_env(job: &ClaimedJob, workdir: &Path) -> Vec<(String, String)> {
+/// The variables of the runner's own environment a job inherits, besides every `LC_*`. Nothing
+/// else of it reaches a job: not the runner's token, not the credentials a server with an
+/// embedded runner holds (`AWS_*` for artifacts, database passwords).
+const INHERITED: [&str; 9] = [
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TERM",
+    "RUSTUP_HOME",
+];
+
+/// Every command's environment, lowest precedence first: a few of the runner's own variables
+/// ([`INHERITED`]), `HOME` (the job's directory, which `~` means in a config) and `TMPDIR`, the
+/// job's list, then `CIRCLE_WORKING_DIRECTORY`. A `run` step adds its own on top.
+fn job_env(job: &ClaimedJob, root: &Path, workdir: &Path) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .filter(|(k, _)| !k.starts_with("CIRCLET_"))
+        .filter(|(k, _)| INHERITED.contains(&k.as_str()) || k.starts_with("LC_"))
         .collect();
+    env.push(("HOME".into(), root.to_string_lossy().into_owned()));
+    env.push(("TMPDIR".into(), "/tmp".into()));
     env.extend(job.env.iter().cloned());
     env.push((
         "CIRCLE_WORKING_DIRECTORY".into(),

@@ -8,8 +8,9 @@
 //! talks to the server.
 //!
 //! Modules: `client` (HTTP), `job`, `step` and `uploads` (the executor), `process` (one command in its
-//! own process group), `output` and `mask` (what leaves the runner), `junit` (test reports),
-//! `walk` and `workdir` (files and directories of a job).
+//! own process group), `sandbox` (the bubblewrap sandbox every command runs in), `output` and
+//! `mask` (what leaves the runner), `junit` (test reports), `walk` and `workdir` (files and
+//! directories of a job).
 
 pub mod client;
 mod job;
@@ -18,6 +19,7 @@ pub mod mask;
 mod output;
 mod process;
 mod report;
+pub mod sandbox;
 mod step;
 mod uploads;
 mod walk;
@@ -25,6 +27,7 @@ pub mod workdir;
 
 pub use job::{JobEnd, JobOptions, RUNNER_STOPPED, run_job};
 pub use report::{ReportError, Reporter, Stop, StopReason};
+pub use sandbox::{Sandbox, SandboxError, SandboxMode};
 pub use step::DEFAULT_NO_OUTPUT_TIMEOUT;
 
 use anyhow::Context;
@@ -63,6 +66,22 @@ pub struct RunnerConfig {
     pub concurrency: usize,
     /// This runner's name, shown in its jobs.
     pub name: String,
+    /// Where jobs' commands run.
+    pub sandbox: Sandbox,
+}
+
+/// Why a runner stopped working before it was asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// The server refuses the runner's token: it was revoked, deleted or never valid. No job
+    /// will run until the runner gets a valid token.
+    #[error(
+        "the server refused this runner's token ({0}): it was revoked or deleted (a job may have printed it); no jobs run until the runner has a valid token"
+    )]
+    TokenRefused(reqwest::StatusCode),
+    /// Anything else (a bad setting, a work dir that cannot be made).
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
 }
 
 /// This host's name, the default runner name.
@@ -76,10 +95,13 @@ pub fn default_name() -> String {
 
 /// Claims and runs jobs until `shutdown` resolves; then stops claiming, stops the running jobs
 /// (each finishes `infrastructure_fail`, "runner stopped", within about 5 s) and returns.
-/// Fails at once when the server refuses the token.
-pub async fn run(config: RunnerConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// Fails with [`RunnerError::TokenRefused`] as soon as the server refuses the token.
+pub async fn run(
+    config: RunnerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunnerError> {
     if config.concurrency == 0 {
-        anyhow::bail!("concurrency must be at least 1");
+        return Err(anyhow::anyhow!("concurrency must be at least 1").into());
     }
     let client = Client::new(&config.server, config.token.clone())?;
     std::fs::create_dir_all(&config.work_dir)
@@ -88,7 +110,21 @@ pub async fn run(config: RunnerConfig, shutdown: impl Future<Output = ()>) -> an
         .work_dir
         .canonicalize()
         .with_context(|| format!("cannot use work dir {}", config.work_dir.display()))?;
-    let opts = Arc::new(JobOptions::new(work_dir.clone(), config.name.clone()));
+    match &config.sandbox {
+        Sandbox::None => tracing::warn!(
+            "runner {}: {}; every job can read and change whatever this user can",
+            config.name,
+            config.sandbox.describe()
+        ),
+        Sandbox::Bubblewrap(_) => {
+            tracing::info!("runner {}: {}", config.name, config.sandbox.describe())
+        }
+    }
+    let opts = Arc::new(JobOptions::new(
+        work_dir.clone(),
+        config.name.clone(),
+        config.sandbox.clone(),
+    ));
     tracing::info!(
         "runner {} taking up to {} jobs at once from {}, working in {}",
         config.name,
@@ -168,7 +204,7 @@ pub async fn run(config: RunnerConfig, shutdown: impl Future<Output = ()>) -> an
                     () = tokio::time::sleep_until(pace) => {}
                 }
             }
-            Err(e @ ClientError::Unauthorized(_)) => break Some(e),
+            Err(ClientError::Unauthorized(status)) => break Some(status),
             Err(e) => {
                 tracing::warn!(
                     "cannot claim work: {e}; trying again in {}s",
@@ -201,7 +237,11 @@ pub async fn run(config: RunnerConfig, shutdown: impl Future<Output = ()>) -> an
         }
     }
     match refused {
-        Some(e) => Err(anyhow::anyhow!(e)),
+        Some(status) => {
+            let e = RunnerError::TokenRefused(status);
+            tracing::error!("runner {}: {e}", config.name);
+            Err(e)
+        }
         None => {
             tracing::info!("runner stopped");
             Ok(())
@@ -222,6 +262,7 @@ mod tests {
             work_dir: dir.path().join("work"),
             concurrency: 2,
             name: "test".into(),
+            sandbox: Sandbox::None,
         };
         let started = std::time::Instant::now();
         let shutdown = tokio::time::sleep(Duration::from_millis(1500));
@@ -241,6 +282,7 @@ mod tests {
             work_dir: PathBuf::from("unused"),
             concurrency: 0,
             name: "test".into(),
+            sandbox: Sandbox::None,
         };
         let e = run(config, std::future::pending()).await.unwrap_err();
         assert!(e.to_string().contains("at least 1"), "{e}");

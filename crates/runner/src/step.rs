@@ -5,6 +5,7 @@
 use crate::output::OutputSink;
 use crate::process::{self, CommandSpec, Ended, Limits};
 use crate::report::{Reporter, Stop, StopReason};
+use crate::sandbox::{JobDirs, Sandbox};
 use crate::workdir;
 use circlet_core::ci_config::RunStep;
 use circlet_core::runner_protocol::{ClaimedJob, Outcome};
@@ -20,7 +21,11 @@ pub(crate) struct JobContext<'a, R> {
     pub job: &'a ClaimedJob,
     /// The job's root, `~`.
     pub root: &'a Path,
-    /// The job's working directory, resolved.
+    /// The job's writable directories on the host.
+    pub dirs: &'a JobDirs,
+    /// Where commands run.
+    pub sandbox: &'a Sandbox,
+    /// The job's working directory, resolved, as the job's commands see it.
     pub workdir: &'a Path,
     /// The environment every command gets, in order (later wins).
     pub env: &'a [(String, String)],
@@ -59,6 +64,10 @@ impl StepEnd {
 /// `checkout`: clones the repository into the working directory and checks out the revision
 /// (on a local branch of the built branch's name, if there is one).
 ///
+/// The runner does this itself, outside the sandbox (git runs no code of the repository: no
+/// hooks, no submodules); a local repository in a place the sandbox hides (the server's data
+/// dir, other jobs) is refused, so a project cannot clone another's mirror from the server.
+///
 /// A clone that fails means the runner could not get the code at all (unreachable, no access,
 /// no such repository): the job ends `infrastructure_fail`. A revision that cannot be checked
 /// out is the build's problem: the step and the job fail.
@@ -67,7 +76,17 @@ pub(crate) async fn checkout<R: Reporter>(
     sink: &mut OutputSink<'_, R>,
 ) -> StepEnd {
     let job = ctx.job;
-    let target = ctx.workdir;
+    let Some(target) = ctx.sandbox.on_host(ctx.workdir, ctx.dirs) else {
+        sink.line(&outside(ctx.workdir));
+        return StepEnd::new(Outcome::Failed, None);
+    };
+    let target = target.as_path();
+    if let Some(local) = local_repository(&job.repo_url)
+        && ctx.sandbox.hides(&local, &ctx.dirs.work)
+    {
+        sink.line("The repository is in a directory jobs may not read (the server's or runner's own files).");
+        return StepEnd::infra("checkout: the repository is in a hidden directory".into());
+    }
     if let Some(parent) = target.parent()
         && let Err(e) = tokio::fs::create_dir_all(parent).await
     {
@@ -147,23 +166,36 @@ pub(crate) async fn run<R: Reporter>(
         ctx.workdir,
         step.working_directory.as_deref().unwrap_or("."),
     );
-    if let Err(e) = tokio::fs::create_dir_all(&cwd).await {
-        sink.line(&format!("cannot create {}: {e}", cwd.display()));
-        return StepEnd::infra(format!("cannot create {}", cwd.display()));
+    match ctx.sandbox.on_host(&cwd, ctx.dirs) {
+        Some(on_host) => {
+            if let Err(e) = tokio::fs::create_dir_all(&on_host).await {
+                sink.line(&format!("cannot create {}: {e}", cwd.display()));
+                return StepEnd::infra(format!("cannot create {}", cwd.display()));
+            }
+        }
+        // A read-only directory of the host may still be a working directory, if it exists.
+        None if cwd.is_dir() && !ctx.sandbox.hides(&cwd, &ctx.dirs.work) => {}
+        None => {
+            sink.line(&outside(&cwd));
+            return StepEnd::new(Outcome::Failed, None);
+        }
     }
     let mut env = ctx.env.to_vec();
     env.extend(step.environment.iter().cloned());
-    let spec = CommandSpec {
-        program: "/bin/bash".into(),
-        args: vec![
-            "-eo".into(),
-            "pipefail".into(),
-            "-c".into(),
-            step.command.clone(),
-        ],
-        cwd,
-        env,
-    };
+    let spec = ctx.sandbox.wrap(
+        CommandSpec {
+            program: "/bin/bash".into(),
+            args: vec![
+                "-eo".into(),
+                "pipefail".into(),
+                "-c".into(),
+                step.command.clone(),
+            ],
+            cwd,
+            env,
+        },
+        ctx.dirs,
+    );
     let no_output = match step.no_output_timeout {
         None => Some(DEFAULT_NO_OUTPUT_TIMEOUT),
         Some(d) if d.is_zero() => None,
@@ -192,6 +224,22 @@ pub(crate) async fn run<R: Reporter>(
         }
         other => ended_to_step(other, sink, "/bin/bash"),
     }
+}
+
+/// What a step that names a directory it cannot create says.
+fn outside(dir: &Path) -> String {
+    format!(
+        "{} does not exist and cannot be created: a job can write only under its directory (~) and /tmp",
+        dir.display()
+    )
+}
+
+/// The local path a repository URL names (`file://…` or a plain absolute path), if any.
+fn local_repository(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("file://").unwrap_or(url);
+    Path::new(path)
+        .is_absolute()
+        .then(|| std::path::PathBuf::from(path))
 }
 
 /// The step timeout of `job`; 0 means none.

@@ -16,6 +16,24 @@ const TEST_BATCH_BYTES: usize = 512 * 1024;
 /// The longest failure message kept per test case.
 const MAX_TEST_MESSAGE: usize = 64 * 1024;
 
+/// Where the files a step names are on the host; `None`, said in the output, for a place the
+/// job could not have written (with a sandbox: anything but `~` and `/tmp`), which the runner,
+/// running outside the sandbox, must not read for it.
+fn job_path<R: Reporter>(
+    ctx: &JobContext<'_, R>,
+    path: &str,
+    sink: &mut OutputSink<'_, R>,
+) -> Option<std::path::PathBuf> {
+    let seen = workdir::resolve(ctx.root, ctx.workdir, path);
+    let on_host = ctx.sandbox.on_host(&seen, ctx.dirs);
+    if on_host.is_none() {
+        sink.line(&format!(
+            "{path} is outside the job's directories: only files under ~ and /tmp can be stored"
+        ));
+    }
+    on_host
+}
+
 /// `store_test_results`: parses every `*.xml` under `path` and sends the cases. A file that is
 /// not a JUnit report is named in the output and otherwise ignored.
 pub(crate) async fn store_test_results<R: Reporter>(
@@ -23,9 +41,11 @@ pub(crate) async fn store_test_results<R: Reporter>(
     path: &str,
     sink: &mut OutputSink<'_, R>,
 ) -> StepEnd {
-    let start = workdir::resolve(ctx.root, ctx.workdir, path);
-    let root = ctx.root.to_path_buf();
-    let walked = blocking(move || walk::files_under(&start, &root)).await;
+    let Some(start) = job_path(ctx, path, sink) else {
+        return StepEnd::new(Outcome::Success, None);
+    };
+    let bounds = ctx.sandbox.readable(ctx.dirs);
+    let walked = blocking(move || walk::files_under(&start, &bounds)).await;
     let Some(walked) = walked else {
         sink.line(&format!("No test results found: {path} does not exist"));
         return StepEnd::new(Outcome::Success, None);
@@ -117,9 +137,11 @@ pub(crate) async fn store_artifacts<R: Reporter>(
     destination: Option<&str>,
     sink: &mut OutputSink<'_, R>,
 ) -> StepEnd {
-    let start = workdir::resolve(ctx.root, ctx.workdir, path);
-    let root = ctx.root.to_path_buf();
-    let walked = blocking(move || walk::files_under(&start, &root)).await;
+    let Some(start) = job_path(ctx, path, sink) else {
+        return StepEnd::new(Outcome::Success, None);
+    };
+    let bounds = ctx.sandbox.readable(ctx.dirs);
+    let walked = blocking(move || walk::files_under(&start, &bounds)).await;
     let Some(walked) = walked else {
         sink.line(&format!("No artifact files found: {path} does not exist"));
         return StepEnd::new(Outcome::Success, None);

@@ -25,13 +25,26 @@ pub(crate) struct Walk {
 }
 
 /// Every regular file at or below `start` (a file or a directory). `None` when `start` does
-/// not exist.
-pub(crate) fn files_under(start: &Path, boundary: &Path) -> Option<Walk> {
-    let boundary = boundary
-        .canonicalize()
-        .unwrap_or_else(|_| boundary.to_path_buf());
+/// not exist. Links are followed only to files inside one of `bounds`.
+pub(crate) fn files_under(start: &Path, bounds: &[PathBuf]) -> Option<Walk> {
+    let bounds: Vec<PathBuf> = bounds
+        .iter()
+        .map(|b| b.canonicalize().unwrap_or_else(|_| b.clone()))
+        .collect();
+    let inside = |target: &Path| bounds.iter().any(|b| target.starts_with(b));
     let mut walk = Walk::default();
     std::fs::symlink_metadata(start).ok()?;
+    // A link among the directories above `start` could lead anywhere.
+    if let Some(parent) = start.parent()
+        && let Ok(real) = parent.canonicalize()
+        && !inside(&real)
+    {
+        walk.skipped.push(format!(
+            "{}: behind a link to outside the job's directory, not followed",
+            start.display()
+        ));
+        return Some(walk);
+    }
     let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(start.to_path_buf(), Vec::new())];
     while let Some((path, rel)) = stack.pop() {
         let shown = || {
@@ -47,10 +60,10 @@ pub(crate) fn files_under(start: &Path, boundary: &Path) -> Option<Walk> {
         };
         if meta.file_type().is_symlink() {
             match path.canonicalize() {
-                Ok(target) if target.starts_with(&boundary) && target.is_file() => {
+                Ok(target) if inside(&target) && target.is_file() => {
                     walk.files.push(Found { path, rel });
                 }
-                Ok(target) if target.starts_with(&boundary) => walk
+                Ok(target) if inside(&target) => walk
                     .skipped
                     .push(format!("{}: a link to a directory, not followed", shown())),
                 Ok(_) => walk.skipped.push(format!(
@@ -106,7 +119,7 @@ mod tests {
         symlink(&out, out.join("loop")).unwrap();
         symlink(out.join("nowhere"), out.join("broken")).unwrap();
 
-        let walk = files_under(&out, root.path()).unwrap();
+        let walk = files_under(&out, &[root.path().to_path_buf()]).unwrap();
         let rels: Vec<String> = walk.files.iter().map(|f| f.rel.join("/")).collect();
         assert_eq!(rels, ["a.txt", "b/c/d.txt", "ok-link"]);
         let notes = walk.skipped.join("\n");
@@ -114,9 +127,29 @@ mod tests {
         assert!(notes.contains("loop: a link to a directory"), "{notes}");
         assert!(notes.contains("broken: a broken link"), "{notes}");
 
-        let single = files_under(&out.join("a.txt"), root.path()).unwrap();
+        let single = files_under(&out.join("a.txt"), &[root.path().to_path_buf()]).unwrap();
         assert_eq!(single.files.len(), 1);
         assert!(single.files[0].rel.is_empty());
-        assert!(files_under(&out.join("missing"), root.path()).is_none());
+        assert!(files_under(&out.join("missing"), &[root.path().to_path_buf()]).is_none());
+    }
+
+    #[test]
+    fn a_link_among_the_directories_above_the_start_is_not_followed() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("env.key"), "KEY").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        symlink(outside.path(), root.path().join("data")).unwrap();
+        let bounds = [root.path().to_path_buf()];
+        let walk = files_under(&root.path().join("data/env.key"), &bounds).unwrap();
+        assert!(walk.files.is_empty(), "{:?}", walk.files);
+        assert!(
+            walk.skipped[0].contains("outside the job's directory"),
+            "{:?}",
+            walk.skipped
+        );
+        // A second bound (the job's /tmp) counts as inside.
+        let both = [root.path().to_path_buf(), outside.path().to_path_buf()];
+        let walk = files_under(&root.path().join("data/env.key"), &both).unwrap();
+        assert_eq!(walk.files.len(), 1);
     }
 }

@@ -5,7 +5,9 @@ use circlet_core::ci_config::{RunStep, Step, When};
 use circlet_core::runner_protocol::{
     ClaimedJob, HeartbeatReply, JobFinished, Outcome, StepFinished, StepStarted, TestResults,
 };
-use circlet_runner::{JobEnd, JobOptions, ReportError, Reporter, Stop, StopReason, run_job};
+use circlet_runner::{
+    JobEnd, JobOptions, ReportError, Reporter, Sandbox, Stop, StopReason, run_job,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -170,7 +172,10 @@ struct Harness {
 impl Harness {
     fn new() -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let mut opts = JobOptions::new(dir.path().join("work"), "test-runner".into());
+        // Every job here runs as a runner runs it by default: in the bubblewrap sandbox.
+        let sandbox =
+            Sandbox::bubblewrap(vec![]).expect("bubblewrap works here (scripts/test installs it)");
+        let mut opts = JobOptions::new(dir.path().join("work"), "test-runner".into(), sandbox);
         opts.heartbeat_interval = Duration::from_millis(100);
         opts.kill_grace = Duration::from_millis(500);
         Harness { dir, opts }
@@ -432,21 +437,31 @@ async fn the_step_timeout_kills_a_long_step() {
     );
 }
 
-/// Whether process `pid` still exists (a zombie waiting for a reaper counts as gone).
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z') && !state.starts_with('X')
+/// Whether a live process runs `sleep MARKER` on this host (a zombie waiting for a reaper counts
+/// as gone). Found by its command line: inside the sandbox a job's pids are not the host's.
+fn sleeping(marker: &str) -> bool {
+    let wanted = format!("sleep\0{marker}\0");
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.filter_map(Result::ok).any(|p| {
+        let dir = p.path();
+        let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else {
+            return false;
+        };
+        if cmdline != wanted.as_bytes() {
+            return false;
         }
-        Err(_) => false,
-    }
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+        !state.starts_with('Z') && !state.starts_with('X')
+    })
 }
 
-async fn gone_within(pid: u32, limit: Duration) -> bool {
+async fn gone_within(marker: &str, limit: Duration) -> bool {
     let until = Instant::now() + limit;
     while Instant::now() < until {
-        if !alive(pid) {
+        if !sleeping(marker) {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -454,20 +469,29 @@ async fn gone_within(pid: u32, limit: Duration) -> bool {
     false
 }
 
-/// A step whose shell waits on a background `sleep 300`, writing the sleep's pid first.
-fn sleeper(pid_file: &Path) -> Step {
+/// A `sleep` argument no other process has: 300 seconds and a unique fraction.
+fn unique_sleep() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    format!(
+        "300.{}{:04}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A step whose shell waits on a background `sleep MARKER`, started before it says `ready`.
+fn sleeper(marker: &str) -> Step {
     Step::Run(run(&format!(
-        "bash -c 'sleep 300 & echo $! > {0}; wait' &\nuntil [ -s {0} ]; do sleep 0.05; done; echo ready; wait",
-        pid_file.display()
+        "bash -c 'sleep {marker} & echo $! > /tmp/sleep.pid; wait' &\nuntil [ -s /tmp/sleep.pid ]; do sleep 0.05; done; echo ready; wait"
     )))
 }
 
 #[tokio::test]
 async fn cancel_kills_the_running_step_and_its_children_and_skips_the_rest() {
     let h = Harness::new();
-    let pid_file = h.dir.path().join("sleep.pid");
+    let marker = unique_sleep();
     let j = job(vec![
-        sleeper(&pid_file),
+        sleeper(&marker),
         run_when("echo always", When::Always),
     ]);
     let rec = Recorder {
@@ -481,14 +505,9 @@ async fn cancel_kills_the_running_step_and_its_children_and_skips_the_rest() {
         "{:?}",
         began.elapsed()
     );
-    let pid: u32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
     assert!(
-        gone_within(pid, Duration::from_secs(3)).await,
-        "sleep {pid} survived"
+        gone_within(&marker, Duration::from_secs(3)).await,
+        "sleep {marker} survived"
     );
     assert_eq!(rec.step_end(1), finished(Outcome::Canceled, None));
     assert_eq!(rec.started(), [0, 1]);
@@ -504,22 +523,17 @@ async fn cancel_kills_the_running_step_and_its_children_and_skips_the_rest() {
 #[tokio::test]
 async fn a_lost_job_is_killed_and_not_finished() {
     let h = Harness::new();
-    let pid_file = h.dir.path().join("sleep.pid");
-    let j = job(vec![sleeper(&pid_file)]);
+    let marker = unique_sleep();
+    let j = job(vec![sleeper(&marker)]);
     let rec = Recorder {
         lose_when_ready: true,
         ..Default::default()
     };
     let end = h.run(&j, &rec).await;
     assert_eq!(end, JobEnd::Lost);
-    let pid: u32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
     assert!(
-        gone_within(pid, Duration::from_secs(3)).await,
-        "sleep {pid} survived"
+        gone_within(&marker, Duration::from_secs(3)).await,
+        "sleep {marker} survived"
     );
     assert_eq!(rec.job_end(), None);
     assert_eq!(rec.step_end(1), None);
@@ -528,8 +542,8 @@ async fn a_lost_job_is_killed_and_not_finished() {
 #[tokio::test]
 async fn shutdown_stops_the_job_as_an_infrastructure_failure() {
     let h = Harness::new();
-    let pid_file = h.dir.path().join("sleep.pid");
-    let j = job(vec![sleeper(&pid_file)]);
+    let marker = unique_sleep();
+    let j = job(vec![sleeper(&marker)]);
     let rec = Recorder::default();
     let stop = Stop::new();
     let trigger = async {
@@ -556,14 +570,9 @@ async fn shutdown_stops_the_job_as_an_infrastructure_failure() {
         rec.step_end(1).unwrap().outcome,
         Outcome::InfrastructureFail
     );
-    let pid: u32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
     assert!(
-        gone_within(pid, Duration::from_secs(3)).await,
-        "sleep {pid} survived"
+        gone_within(&marker, Duration::from_secs(3)).await,
+        "sleep {marker} survived"
     );
 }
 
@@ -733,4 +742,126 @@ async fn an_id_that_is_not_a_uuid_never_names_a_directory() {
     assert_eq!(rec.job_end().unwrap().outcome, Outcome::InfrastructureFail);
     assert!(rec.started().is_empty());
     assert!(!h.dir.path().join("escaped").exists());
+}
+
+/// In the sandbox a job writes only under `~` and its own `/tmp`, so that is all the runner
+/// (outside the sandbox) uploads for it: `/tmp/x` is the job's, and a host file it could only
+/// read, or a file behind a link among the directories above it, is not sent.
+#[tokio::test]
+async fn uploads_come_only_from_the_jobs_directory_and_its_own_tmp() {
+    let h = Harness::new();
+    let j = job(vec![
+        Step::Run(run(
+            "mkdir -p /tmp/results && echo mine > /tmp/results/r.txt && ln -s /etc out-etc",
+        )),
+        Step::StoreArtifacts {
+            path: "/tmp/results".into(),
+            destination: Some("results".into()),
+        },
+        Step::StoreArtifacts {
+            path: "/etc/hostname".into(),
+            destination: None,
+        },
+        Step::StoreArtifacts {
+            path: "out-etc/hostname".into(),
+            destination: None,
+        },
+    ]);
+    let rec = Recorder::default();
+    h.run(&j, &rec).await;
+    let uploaded: Vec<_> = rec
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Artifact(p, b) => Some((p, String::from_utf8(b).unwrap())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(uploaded, [("results/r.txt".into(), "mine\n".into())]);
+    assert!(
+        rec.output(3).contains("outside the job's directories"),
+        "{}",
+        rec.output(3)
+    );
+    assert!(
+        rec.output(4).contains("outside the job's directory"),
+        "{}",
+        rec.output(4)
+    );
+    // The job's /tmp is not the host's.
+    assert_ne!(
+        std::fs::read_to_string("/tmp/results/r.txt")
+            .ok()
+            .as_deref(),
+        Some("mine\n")
+    );
+    assert_eq!(rec.job_end().unwrap().outcome, Outcome::Success);
+}
+
+/// A local repository inside a path the sandbox hides (the server's data dir, with its
+/// mirrors of other projects) is not cloned for a job.
+#[tokio::test]
+async fn a_repository_in_a_hidden_directory_is_not_checked_out() {
+    // Not under /tmp, which every job has a private one of anyway.
+    let secret = tempfile::tempdir_in("/var/tmp").unwrap();
+    let (origin, revision) = git_repo(secret.path());
+    let mut h = Harness::new();
+    h.opts.sandbox =
+        Sandbox::bubblewrap(vec![secret.path().to_owned()]).expect("bubblewrap works here");
+    let mut j = job(vec![Step::Checkout, Step::Run(run("echo never"))]);
+    j.repo_url = format!("file://{}", origin.display());
+    j.revision = revision;
+    let rec = Recorder::default();
+    h.run(&j, &rec).await;
+    let end = rec.job_end().unwrap();
+    assert_eq!(end.outcome, Outcome::InfrastructureFail, "{end:?}");
+    assert!(rec.output(1).contains("may not read"), "{}", rec.output(1));
+    assert_eq!(rec.started(), [0, 1]);
+}
+
+/// The runner's environment does not reach a job beyond a few harmless variables, and `HOME`
+/// is the job's directory.
+#[tokio::test]
+async fn a_job_inherits_only_harmless_variables_of_the_runner() {
+    let h = Harness::new();
+    let j = job(vec![Step::Run(run(
+        "env | cut -d= -f1 | sort | tr '\\n' ' '; echo; echo \"HOME=$HOME\"",
+    ))]);
+    let rec = Recorder::default();
+    h.run(&j, &rec).await;
+    let out = rec.output(1);
+    let names: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    for name in &names {
+        let allowed = [
+            "PATH",
+            "LANG",
+            "LANGUAGE",
+            "TZ",
+            "USER",
+            "LOGNAME",
+            "SHELL",
+            "TERM",
+            "RUSTUP_HOME",
+            "HOME",
+            "TMPDIR",
+            "PWD",
+            "SHLVL",
+            "OLDPWD",
+            "_",
+        ]
+        .contains(name)
+            || name.starts_with("LC_")
+            || name.starts_with("CIRCLE")
+            || *name == "CI";
+        assert!(allowed, "the job got the runner's {name}: {out}");
+    }
+    assert!(
+        out.contains(&format!("HOME={}", h.root_of(&j).display())),
+        "{out}"
+    );
 }

@@ -19,6 +19,7 @@ mod faults;
 mod login;
 mod migrate_store;
 mod runner;
+mod sandbox;
 mod scale_out;
 mod serve;
 mod soak;
@@ -327,6 +328,11 @@ impl Server {
     /// Whether the process is still running (it neither exited nor crashed).
     fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The server's process id.
+    fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Everything the server logged so far.

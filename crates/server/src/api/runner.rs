@@ -36,7 +36,7 @@ pub async fn claim(
     Query(q): Query<ClaimQuery>,
 ) -> Result<Response, ApiError> {
     let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_CLAIM_WAIT_SECS));
-    match dispatch::claim(&state, runner.token.id, wait).await? {
+    match dispatch::claim(&state, &runner, wait).await? {
         Some(job) => Ok(Json(job).into_response()),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }

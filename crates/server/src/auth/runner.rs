@@ -14,6 +14,18 @@ use circlet_store::TokenRecord;
 pub struct Runner {
     /// The runner's token (its id identifies the runner on the jobs it claims).
     pub token: TokenRecord,
+    /// Its digest, to check again that it still stands (a claim waits up to 30 s).
+    pub digest: circlet_core::token::TokenDigest,
+}
+
+impl Runner {
+    /// Whether the token is still valid now (not revoked, deleted or expired since the request
+    /// came in).
+    pub async fn still_valid(&self, state: &AppState) -> Result<bool, ApiError> {
+        Ok(super::verified::resolve(state, &self.digest)
+            .await?
+            .is_some_and(|v| !v.record.expired_at(time::OffsetDateTime::now_utc())))
+    }
 }
 
 impl<S> FromRequestParts<S> for Runner
@@ -56,6 +68,9 @@ where
             return Err(failure(&state, ip));
         }
         state.usage.note_use(record.id, ip);
-        Ok(Runner { token: record })
+        Ok(Runner {
+            token: record,
+            digest: checked.digest,
+        })
     }
 }

@@ -17,16 +17,21 @@ const POLL_EVERY: Duration = Duration::from_millis(500);
 /// Waits up to `wait` for a queued job and hands it to runner `runner_id`.
 pub async fn claim(
     state: &AppState,
-    runner_id: i64,
+    runner: &crate::auth::runner::Runner,
     wait: Duration,
 ) -> Result<Option<ClaimedJob>, ApiError> {
     let deadline = Instant::now() + wait;
     let mut stopping = state.stopping.subscribe();
+    let mut first = true;
     loop {
         let notified = state.work_available.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if let Some(job) = state.store.builds().claim_next(runner_id).await? {
+        // A token revoked while its claim waited gets no job (a leaked one above all).
+        if !std::mem::take(&mut first) && !runner.still_valid(state).await? {
+            return Err(ApiError::Unauthorized("Invalid token provided.".into()));
+        }
+        if let Some(job) = state.store.builds().claim_next(runner.token.id).await? {
             return Ok(Some(claimed(state, job).await?));
         }
         let left = deadline.saturating_duration_since(Instant::now());

@@ -78,7 +78,7 @@ macro_rules! both_backends_with {
 pub struct RunnerGuard {
     _work: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
-    _task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _task: tokio::task::JoinHandle<Result<(), circlet_runner::RunnerError>>,
 }
 
 /// A running server and its store.
@@ -163,6 +163,9 @@ impl TestApp {
             work_dir: work.path().to_owned(),
             concurrency: 2,
             name: "test-runner".into(),
+            // Jobs run as `circlet serve` runs them by default: in the sandbox.
+            sandbox: circlet_runner::Sandbox::bubblewrap(vec![])
+                .expect("bubblewrap works here (scripts/test installs it)"),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(circlet_runner::run(config, async {
