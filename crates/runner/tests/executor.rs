@@ -56,6 +56,17 @@ impl Recorder {
             .collect()
     }
 
+    /// The artifacts uploaded, as (path, text).
+    fn uploaded(&self) -> Vec<(String, String)> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Artifact(p, b) => Some((p, String::from_utf8(b).unwrap())),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn started(&self) -> Vec<u32> {
         self.events()
             .into_iter()
@@ -682,14 +693,7 @@ async fn artifacts_are_uploaded_under_their_destination_and_run_after_a_failure(
     ]);
     let rec = Recorder::default();
     h.run(&j, &rec).await;
-    let uploaded: Vec<_> = rec
-        .events()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Artifact(p, b) => Some((p, String::from_utf8(b).unwrap())),
-            _ => None,
-        })
-        .collect();
+    let uploaded = rec.uploaded();
     assert_eq!(
         uploaded,
         [
@@ -769,14 +773,7 @@ async fn uploads_come_only_from_the_jobs_directory_and_its_own_tmp() {
     ]);
     let rec = Recorder::default();
     h.run(&j, &rec).await;
-    let uploaded: Vec<_> = rec
-        .events()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Artifact(p, b) => Some((p, String::from_utf8(b).unwrap())),
-            _ => None,
-        })
-        .collect();
+    let uploaded = rec.uploaded();
     assert_eq!(uploaded, [("results/r.txt".into(), "mine\n".into())]);
     assert!(
         rec.output(3).contains("outside the job's directories"),

@@ -2,7 +2,7 @@
 //! a separate `circlet runner` process), triggers over the HTTP API, and what a user then sees:
 //! statuses, step output, the badge, canceled sleeps, revoked leaked tokens.
 
-use crate::{DEADLINE, Instance, Server, circlet, on_both_backends};
+use crate::{DEADLINE, Instance, Run, Server, circlet, on_both_backends};
 use circlet_store::BackendKind;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -63,12 +63,19 @@ fn git(dir: &Path, args: &[&str]) {
 /// personal token of alice's.
 pub(crate) async fn setup(kind: BackendKind, repo: &Repo) -> (Instance, String) {
     let inst = Instance::new(kind).await;
-    inst.admin(
+    let token = populate(|command, stdin| inst.admin(command, stdin), repo);
+    (inst, token)
+}
+
+/// Through `admin` (which runs `circlet … admin <command>`): site admin `alice`, project
+/// `gh/acme/widget` cloning `repo`; returns a personal token of alice's.
+pub(crate) fn populate(admin: impl Fn(&[&str], Option<&str>) -> Run, repo: &Repo) -> String {
+    admin(
         &["user", "create", "alice", "--admin", "--password-stdin"],
         Some(PASSWORD),
     )
     .ok();
-    inst.admin(
+    admin(
         &[
             "project",
             "create",
@@ -81,15 +88,13 @@ pub(crate) async fn setup(kind: BackendKind, repo: &Repo) -> (Instance, String) 
         None,
     )
     .ok();
-    let token = inst
-        .admin(
-            &["token", "create", "--user", "alice", "--name", "e2e"],
-            None,
-        )
-        .ok()
-        .trim()
-        .to_owned();
-    (inst, token)
+    admin(
+        &["token", "create", "--user", "alice", "--name", "e2e"],
+        None,
+    )
+    .ok()
+    .trim()
+    .to_owned()
 }
 
 /// A small API client for one server and token.

@@ -7,7 +7,7 @@
 //! The data dir lives under `/var/tmp`, not `/tmp`: every job gets a private `/tmp`, which
 //! would hide a data dir there without the sandbox's own hiding being tested.
 
-use crate::builds::{Api, Repo, v1_trigger};
+use crate::builds::{Api, Repo, populate, v1_trigger};
 use crate::{DEADLINE, Run, Server, circlet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -25,40 +25,12 @@ struct Install {
 
 impl Install {
     fn new(repo: &Repo) -> Install {
-        let dir = tempfile::tempdir_in(OUTSIDE_TMP).unwrap();
-        let install = Install {
-            dir,
+        let mut install = Install {
+            dir: tempfile::tempdir_in(OUTSIDE_TMP).unwrap(),
             token: String::new(),
         };
+        install.token = populate(|command, stdin| install.admin(command, stdin), repo);
         install
-            .admin(
-                &["user", "create", "alice", "--admin", "--password-stdin"],
-                Some("correct horse battery"),
-            )
-            .ok();
-        install
-            .admin(
-                &[
-                    "project",
-                    "create",
-                    "gh/acme/widget",
-                    "--owner",
-                    "alice",
-                    "--repo-url",
-                    &repo.url(),
-                ],
-                None,
-            )
-            .ok();
-        let token = install
-            .admin(
-                &["token", "create", "--user", "alice", "--name", "sandbox"],
-                None,
-            )
-            .ok()
-            .trim()
-            .to_owned();
-        Install { token, ..install }
     }
 
     fn data_dir(&self) -> PathBuf {
