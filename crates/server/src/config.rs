@@ -64,6 +64,14 @@ pub struct ServerConfig {
     pub env_keys: std::sync::Arc<crate::envvars::Keyring>,
     /// Where artifacts are kept and how large they may be.
     pub artifacts: crate::artifacts::ArtifactStorage,
+    /// Open connections at most (see [`crate::connections`]).
+    pub max_connections: usize,
+    /// The longest a request head may take to arrive.
+    pub header_timeout: std::time::Duration,
+    /// The longest a kept-alive connection may wait for its next request.
+    pub idle_timeout: std::time::Duration,
+    /// Peers whose `X-Forwarded-For` names the client (see [`crate::auth::client`]).
+    pub trusted_proxies: circlet_core::forwarded::TrustedProxies,
 }
 
 impl ServerConfig {
@@ -102,6 +110,10 @@ impl ServerConfig {
                 circlet_core::secret::random_bytes(),
             )),
             artifacts: crate::artifacts::ArtifactStorage::in_memory(),
+            max_connections: crate::connections::max_connections_for(1024),
+            header_timeout: std::time::Duration::from_secs(10),
+            idle_timeout: std::time::Duration::from_secs(120),
+            trusted_proxies: Default::default(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - who is calling: [`auth`] (the session extractor, CSRF, login throttling, passwords);
 //! - how failures look: [`error`] (`ApiError` → JSON, `PageError` → HTML);
 //! - the request log line: [`request_log`];
+//! - connections (the cap, head and idle deadlines, graceful stop): [`connections`];
 //! - badges and the cc.xml feed: [`status`].
 //! - what is kept in memory and until when: [`memo`] (tokens, projects, roles, badge states,
 //!   build lists, each trusted only while the store's generation is unchanged).
@@ -16,6 +17,7 @@ pub mod artifacts;
 pub mod auth;
 pub mod builds;
 pub mod config;
+pub mod connections;
 pub mod envvars;
 pub mod error;
 pub mod memo;
@@ -30,7 +32,6 @@ pub use config::{ServerConfig, SessionKey};
 pub use state::AppState;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
 /// Serves `state` on an already bound `listener` until `shutdown` resolves, then stops accepting,
@@ -46,11 +47,12 @@ pub async fn serve(
     let flusher = tokio::spawn(auth::usage::flush_every(state.clone()));
     let reaper = tokio::spawn(builds::dispatch::reap_every(state.clone()));
     let app = routes::router(state.clone());
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown({
+    let limits = connections::ConnectionLimits {
+        max_connections: state.config.max_connections,
+        header_timeout: state.config.header_timeout,
+        idle_timeout: state.config.idle_timeout,
+    };
+    connections::serve(listener, app, limits, {
         let state = state.clone();
         async move {
             shutdown.await;
@@ -58,7 +60,7 @@ pub async fn serve(
             state.stopping.send_replace(true);
         }
     })
-    .await?;
+    .await;
     flusher.abort();
     reaper.abort();
     // What was used since the last flush is written before the server stops.
