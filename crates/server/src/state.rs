@@ -19,8 +19,11 @@ pub struct Inner {
     pub config: ServerConfig,
     /// Failed-login counters per client address.
     pub login_throttle: FailureThrottle,
-    /// Failed token-authentication counters per client address.
+    /// Failed API-token authentication counters per client address.
     pub auth_throttle: FailureThrottle,
+    /// Failed runner-token authentication counters per client address, kept apart so that API
+    /// callers' failures never hold runners up (see `auth::runner`).
+    pub runner_auth_throttle: FailureThrottle,
     /// Token use waiting to be written (last used, addresses, kinds of requests).
     pub usage: UsageRecorder,
     /// Tokens verified recently, valid until something is revoked.
@@ -57,12 +60,15 @@ impl AppState {
         );
         let auth_throttle =
             FailureThrottle::new(config.auth_failures_per_window, config.auth_failure_window);
+        let runner_auth_throttle =
+            FailureThrottle::new(config.auth_failures_per_window, config.auth_failure_window);
         let repos = crate::builds::git::Repos::new(config.repo_cache_dir.clone());
         AppState(Arc::new(Inner {
             store,
             config,
             login_throttle,
             auth_throttle,
+            runner_auth_throttle,
             usage: UsageRecorder::default(),
             verified: Default::default(),
             badge_states: Default::default(),

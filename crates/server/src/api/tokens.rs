@@ -6,18 +6,18 @@ use super::{ApiBody, ApiPath, no_store};
 use crate::api::openapi::ProjectPath;
 use crate::auth::access::authorize;
 use crate::auth::caller::Caller;
+use crate::auth::client::ClientIp;
 use crate::error::{ApiError, MessageBody};
 use crate::state::AppState;
 use crate::tokens::{self, Actor, Lifetime};
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use circlet_core::scope::{Action, ProjectScope};
 use circlet_core::token::{self as format, TokenName};
 use circlet_store::TokenRecord;
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -127,7 +127,7 @@ fn parse_expiry(raw: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     caller: Caller,
     ApiSlug(slug): ApiSlug,
     ApiBody(body): ApiBody<CreateToken>,
@@ -142,7 +142,7 @@ pub async fn create(
         .token_policy()
         .expiry(lifetime, OffsetDateTime::now_utc())?;
     let user = caller.require_user()?;
-    let actor = Actor::user(user, peer.ip().to_string());
+    let actor = Actor::user(user, client.to_string());
     let (value, record) = tokens::issue_project(
         &state.store,
         &access.project,
@@ -170,7 +170,7 @@ pub async fn create(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     caller: Caller,
     ApiSlug(slug): ApiSlug,
     ApiPath(params): ApiPath<Vec<(String, String)>>,
@@ -196,7 +196,7 @@ pub async fn delete(
         &state.store,
         &token,
         "token.deleted",
-        &Actor::user(user, peer.ip().to_string()),
+        &Actor::user(user, client.to_string()),
     )
     .await?;
     Ok(Json(MessageBody::new("ok")))

@@ -8,16 +8,17 @@
 //! fails the token checksum is refused without a store lookup.
 
 use super::session;
+use super::throttle::FailureThrottle;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
 use circlet_core::token::{self, TokenKind};
 use circlet_store::{TokenRecord, User};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 /// The message for every token that does not work.
 pub const INVALID_TOKEN: &str = "Invalid token provided.";
@@ -76,14 +77,6 @@ impl Caller {
     }
 }
 
-/// The client's address, from the TCP connection.
-pub fn client_ip(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-}
-
 impl<S> FromRequestParts<S> for Caller
 where
     AppState: FromRef<S>,
@@ -93,7 +86,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
-        let ip = client_ip(parts);
+        let ip = super::client::client_ip(parts, &state);
         match presented(&parts.headers, parts.uri.query()) {
             Ok(None) => Ok(match session::lookup(parts, &state).await? {
                 Some(user) if !forgeable(parts) => Caller::Session(user),
@@ -101,8 +94,8 @@ where
             }),
             Ok(Some(raw)) => verify(&state, ip, &raw).await,
             Err(Presented::Malformed) => {
-                throttle(&state, ip)?;
-                Err(failure(&state, ip))
+                throttle(&state.auth_throttle, ip)?;
+                Err(failure(&state, &state.auth_throttle, ip))
             }
             Err(Presented::Conflicting) => Err(ApiError::Invalid(
                 "Several different API tokens were sent in one request; send one.".into(),
@@ -185,8 +178,9 @@ pub(super) fn presented(
     }
 }
 
-pub(super) fn throttle(state: &AppState, ip: Option<IpAddr>) -> Result<(), ApiError> {
-    match ip.map(|ip| state.auth_throttle.check(ip)) {
+/// 429 when `ip` used up its failures in `limit`.
+pub(super) fn throttle(limit: &FailureThrottle, ip: Option<IpAddr>) -> Result<(), ApiError> {
+    match ip.map(|ip| limit.check(ip)) {
         Some(Err(secs)) => Err(ApiError::TooManyRequests {
             retry_after_secs: secs,
             message: "Rate limit exceeded: too many failed authentications from your address."
@@ -196,9 +190,10 @@ pub(super) fn throttle(state: &AppState, ip: Option<IpAddr>) -> Result<(), ApiEr
     }
 }
 
-pub(super) fn failure(state: &AppState, ip: Option<IpAddr>) -> ApiError {
+/// Counts a failed authentication from `ip` in `limit` (and for the audit log): 401.
+pub(super) fn failure(state: &AppState, limit: &FailureThrottle, ip: Option<IpAddr>) -> ApiError {
     if let Some(ip) = ip {
-        state.auth_throttle.record_failure(ip);
+        limit.record_failure(ip);
     }
     state.usage.note_failure(ip);
     ApiError::Unauthorized(INVALID_TOKEN.into())
@@ -207,7 +202,8 @@ pub(super) fn failure(state: &AppState, ip: Option<IpAddr>) -> ApiError {
 /// Checks a presented token: shape and checksum first, then what the store says (remembered
 /// while nothing was revoked, see [`super::verified`]).
 async fn verify(state: &AppState, ip: Option<IpAddr>, raw: &str) -> Result<Caller, ApiError> {
-    throttle(state, ip)?;
+    throttle(&state.auth_throttle, ip)?;
+    let failure = |state: &AppState, ip| failure(state, &state.auth_throttle, ip);
     let Some(checked) = token::check(raw) else {
         return Err(failure(state, ip));
     };

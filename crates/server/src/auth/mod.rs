@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod caller;
+pub mod client;
 pub mod cookies;
 pub mod csrf;
 pub mod password;

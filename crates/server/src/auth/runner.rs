@@ -1,7 +1,8 @@
 //! Who is calling the runner protocol: a runner token (`CCIRUN_…`), in any of the forms API
 //! tokens may take. Runner tokens work nowhere else, and no other token works here.
 
-use super::caller::{Presented, client_ip, failure, presented, throttle};
+use super::caller::{Presented, failure, presented, throttle};
+use super::client::client_ip;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{FromRef, FromRequestParts};
@@ -35,42 +36,68 @@ where
 {
     type Rejection = ApiError;
 
+    /// Failures count against the address in a limit of their own (`runner_auth_throttle`),
+    /// apart from API tokens', and a valid runner token is accepted even from an address over
+    /// that limit: the embedded runner shares 127.0.0.1 with anyone on the host (or behind a
+    /// local proxy), and nobody's bad tokens may stop builds. Only a token with a valid
+    /// checksum costs a lookup, so the limit still answers floods of guesses with 429.
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
-        let ip = client_ip(parts);
-        throttle(&state, ip)?;
-        let raw = match presented(&parts.headers, parts.uri.query()) {
-            Ok(Some(raw)) => raw,
-            Ok(None) => {
-                return Err(ApiError::Unauthorized(
-                    "A runner token is required (Authorization: Bearer CCIRUN_…).".into(),
-                ));
+        let ip = client_ip(parts, &state);
+        let limit = &state.runner_auth_throttle;
+        match authenticate(&state, parts).await {
+            Ok(runner) => {
+                state.usage.note_use(runner.token.id, ip);
+                Ok(runner)
             }
-            Err(Presented::Malformed) => return Err(failure(&state, ip)),
-            Err(Presented::Conflicting) => {
-                return Err(ApiError::Invalid(
-                    "Several different tokens were sent in one request; send one.".into(),
-                ));
+            Err(Refused::Invalid) => {
+                throttle(limit, ip)?;
+                Err(failure(&state, limit, ip))
             }
-        };
-        let Some(checked) = token::check(&raw) else {
-            return Err(failure(&state, ip));
-        };
-        if checked.kind != TokenKind::Runner {
-            return Err(failure(&state, ip));
+            Err(Refused::Other(e)) => Err(e),
         }
-        let Some(super::verified::Verified { record, .. }) =
-            super::verified::resolve(&state, &checked.digest).await?
-        else {
-            return Err(failure(&state, ip));
-        };
-        if record.kind != TokenKind::Runner || record.expired_at(time::OffsetDateTime::now_utc()) {
-            return Err(failure(&state, ip));
-        }
-        state.usage.note_use(record.id, ip);
-        Ok(Runner {
-            token: record,
-            digest: checked.digest,
-        })
     }
+}
+
+/// Why a request is not from a runner.
+enum Refused {
+    /// A credential that is not a live runner token: counted as a failure.
+    Invalid,
+    /// No credential, two of them, or the store failed: not the caller's guess.
+    Other(ApiError),
+}
+
+async fn authenticate(state: &AppState, parts: &Parts) -> Result<Runner, Refused> {
+    let raw = match presented(&parts.headers, parts.uri.query()) {
+        Ok(Some(raw)) => raw,
+        Ok(None) => {
+            return Err(Refused::Other(ApiError::Unauthorized(
+                "A runner token is required (Authorization: Bearer CCIRUN_…).".into(),
+            )));
+        }
+        Err(Presented::Malformed) => return Err(Refused::Invalid),
+        Err(Presented::Conflicting) => {
+            return Err(Refused::Other(ApiError::Invalid(
+                "Several different tokens were sent in one request; send one.".into(),
+            )));
+        }
+    };
+    let checked = token::check(&raw).ok_or(Refused::Invalid)?;
+    if checked.kind != TokenKind::Runner {
+        return Err(Refused::Invalid);
+    }
+    let Some(super::verified::Verified { record, .. }) =
+        super::verified::resolve(state, &checked.digest)
+            .await
+            .map_err(Refused::Other)?
+    else {
+        return Err(Refused::Invalid);
+    };
+    if record.kind != TokenKind::Runner || record.expired_at(time::OffsetDateTime::now_utc()) {
+        return Err(Refused::Invalid);
+    }
+    Ok(Runner {
+        token: record,
+        digest: checked.digest,
+    })
 }

@@ -2,6 +2,7 @@
 //! that disables token creation.
 
 use super::{Chrome, UiForm, render, render_with, when};
+use crate::auth::client::ClientIp;
 use crate::auth::csrf::CsrfToken;
 use crate::auth::password;
 use crate::auth::session::CurrentUser;
@@ -9,14 +10,13 @@ use crate::error::PageError;
 use crate::state::AppState;
 use crate::tokens::{self, Actor};
 use askama::Template;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use circlet_core::token::TokenKind;
 use circlet_core::{DisplayName, Email, Login, Password};
 use circlet_store::{InventoryEntry, NewUser, User};
 use serde::Deserialize;
-use std::net::SocketAddr;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -237,7 +237,7 @@ pub async fn tokens(
 /// `POST /admin/tokens/{uuid}/revoke`: deletes any token; audited as `token.revoked`.
 pub async fn revoke_token(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     CurrentUser(user): CurrentUser,
     Path(uuid): Path<String>,
 ) -> Result<Response, PageError> {
@@ -249,7 +249,7 @@ pub async fn revoke_token(
     .ok_or_else(|| {
         PageError::not_found("There is no such token; it may have been revoked already.")
     })?;
-    let actor = Actor::user(&admin, peer.ip().to_string());
+    let actor = Actor::user(&admin, client.to_string());
     tokens::delete(&state.store, &token, "token.revoked", &actor).await?;
     Ok(Redirect::to("/admin/tokens").into_response())
 }
@@ -263,7 +263,7 @@ pub struct TokenCreationForm {
 /// `POST /admin/settings/token-creation`: disables or re-enables creating API tokens.
 pub async fn set_token_creation(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     CurrentUser(user): CurrentUser,
     UiForm(form): UiForm<TokenCreationForm>,
 ) -> Result<Response, PageError> {
@@ -273,7 +273,7 @@ pub async fn set_token_creation(
         Some("true" | "on") => true,
         Some(_) => return Err(PageError::invalid("disabled must be true or false")),
     };
-    let actor = Actor::user(&admin, peer.ip().to_string());
+    let actor = Actor::user(&admin, client.to_string());
     tokens::set_creation_disabled(&state.store, disabled, &actor).await?;
     Ok(Redirect::to("/admin/tokens").into_response())
 }

@@ -6,13 +6,14 @@ use super::projects::SlugPath;
 use super::{Chrome, UiForm, render, render_with};
 use crate::api::no_store;
 use crate::auth::access::project_for;
+use crate::auth::client::ClientIp;
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::CurrentUser;
 use crate::error::PageError;
 use crate::state::AppState;
 use crate::tokens;
 use askama::Template;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use circlet_core::badge_snippets::{self, BadgeUrls};
@@ -22,7 +23,6 @@ use circlet_core::{ProjectSlug, Role};
 use circlet_store::{JobFilter, Project, User};
 use serde::Deserialize;
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 
 /// One embed snippet.
 pub struct Snippet {
@@ -152,7 +152,7 @@ pub async fn show(
 /// `POST …/settings/badges`: the snippets for the chosen branch, style and token.
 pub async fn generate(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     CurrentUser(user): CurrentUser,
     csrf: CsrfToken,
     SlugPath(slug): SlugPath,
@@ -163,7 +163,7 @@ pub async fn generate(
     let mut error = None;
     if form.action.as_deref() == Some("create") {
         let label = TokenName::parse("Status badge", "label")?;
-        let actor = super::tokens::actor(&user, peer);
+        let actor = super::tokens::actor(&user, client);
         let (value, _) = tokens::issue_project(
             &state.store,
             &project,

@@ -1,18 +1,18 @@
 //! Logging in and out.
 
 use super::{Chrome, UiForm, query_param, redirect_with_cookie, render, render_with, safe_next};
+use crate::auth::client::ClientIp;
 use crate::auth::csrf::CsrfToken;
 use crate::auth::password;
 use crate::auth::session::{self, MaybeUser};
 use crate::error::PageError;
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use circlet_core::Login;
 use serde::Deserialize;
-use std::net::SocketAddr;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -53,11 +53,11 @@ pub struct LoginForm {
 /// `POST /login`.
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     csrf: CsrfToken,
     UiForm(form): UiForm<LoginForm>,
 ) -> Result<Response, PageError> {
-    let ip = peer.ip();
+    let ip = client;
     let next = safe_next(form.next.as_deref());
     if let Err(secs) = state.login_throttle.check(ip) {
         return Err(PageError::Page {

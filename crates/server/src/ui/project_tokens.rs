@@ -8,20 +8,20 @@ use super::tokens::{
 };
 use super::{Chrome, UiForm, render, render_with};
 use crate::auth::access::project_for;
+use crate::auth::client::ClientIp;
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::CurrentUser;
 use crate::error::PageError;
 use crate::state::AppState;
 use crate::tokens;
 use askama::Template;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::{TokenKind, TokenName};
 use circlet_core::{ProjectSlug, Role};
 use circlet_store::{Project, TokenRecord, User};
 use serde::Deserialize;
-use std::net::SocketAddr;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -158,7 +158,7 @@ pub async fn new_form(
 /// value once.
 pub async fn create(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     CurrentUser(user): CurrentUser,
     csrf: CsrfToken,
     SlugPath(slug): SlugPath,
@@ -173,7 +173,7 @@ pub async fn create(
         let label = TokenName::parse(&form.label, "Token Label")?;
         let lifetime = parse_lifetime(&form.expiry, &form.expires_on, now.date())?;
         let expires_at = policy.expiry(lifetime, now)?;
-        let actor = actor(&user, peer);
+        let actor = actor(&user, client);
         Ok::<_, PageError>(
             tokens::issue_project(&state.store, &project, scope, &label, expires_at, &actor)
                 .await?,
@@ -236,14 +236,14 @@ pub async fn remove_form(
 /// working at once.
 pub async fn remove(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     CurrentUser(user): CurrentUser,
     SlugPath(slug): SlugPath,
     TokenId(uuid): TokenId,
 ) -> Result<Response, PageError> {
     let project = admin_project(&state, &user, &slug).await?;
     let token = project_token(&state, &project, uuid).await?;
-    tokens::delete(&state.store, &token, "token.deleted", &actor(&user, peer)).await?;
+    tokens::delete(&state.store, &token, "token.deleted", &actor(&user, client)).await?;
     Ok(Redirect::to(&api_url(&project)).into_response())
 }
 
@@ -251,7 +251,7 @@ pub async fn remove(
 /// scope, label and lifetime, shown once; the old value stops working.
 pub async fn replace(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     CurrentUser(user): CurrentUser,
     csrf: CsrfToken,
     SlugPath(slug): SlugPath,
@@ -263,7 +263,7 @@ pub async fn replace(
         &state.store,
         &state.config.token_policy(),
         &old,
-        &actor(&user, peer),
+        &actor(&user, client),
     )
     .await?;
     created_page(

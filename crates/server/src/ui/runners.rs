@@ -5,19 +5,19 @@
 use super::admin::SiteAdmin;
 use super::{Chrome, UiForm, render, render_with, when};
 use crate::api::no_store;
+use crate::auth::client::ClientIp;
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::CurrentUser;
 use crate::error::PageError;
 use crate::state::AppState;
 use crate::tokens::{self, Actor};
 use askama::Template;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use circlet_core::token::{TokenKind, TokenName};
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use uuid::Uuid;
 
 /// One runner as the page lists it.
@@ -96,7 +96,7 @@ pub struct CreateForm {
 /// `POST /admin/runners`: a new runner token, shown once on the page that answers.
 pub async fn create(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     CurrentUser(user): CurrentUser,
     csrf: CsrfToken,
     UiForm(form): UiForm<CreateForm>,
@@ -104,7 +104,7 @@ pub async fn create(
     let SiteAdmin(admin) = SiteAdmin::check(user)?;
     let made = match TokenName::parse(&form.name, "name") {
         Ok(name) => {
-            let actor = Actor::user(&admin, peer.ip().to_string());
+            let actor = Actor::user(&admin, client.to_string());
             let (value, record) = tokens::issue_runner(&state.store, &name, &actor).await?;
             Ok(Created {
                 command: format!(
@@ -135,7 +135,7 @@ pub async fn create(
 /// it was running ends `infrastructure_fail` when its heartbeats stop counting.
 pub async fn revoke(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     CurrentUser(user): CurrentUser,
     Path(uuid): Path<String>,
 ) -> Result<Response, PageError> {
@@ -148,7 +148,7 @@ pub async fn revoke(
     .ok_or_else(|| {
         PageError::not_found("There is no such runner; it may have been revoked already.")
     })?;
-    let actor = Actor::user(&admin, peer.ip().to_string());
+    let actor = Actor::user(&admin, client.to_string());
     tokens::delete(&state.store, &token, "token.revoked", &actor).await?;
     Ok(Redirect::to("/admin/runners").into_response())
 }

@@ -7,6 +7,7 @@ mod artifacts;
 mod badges;
 mod browser;
 mod builds;
+mod client_address;
 mod connections;
 mod env_vars;
 mod gitrepo;

@@ -11,13 +11,14 @@ pub use personal::*;
 
 use super::{Chrome, UiForm, render, render_with, when};
 use crate::api::no_store;
+use crate::auth::client::ClientIp;
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::CurrentUser;
 use crate::error::PageError;
 use crate::state::AppState;
 use crate::tokens::{self, Actor, LIFETIME_PRESETS, Lifetime, TokenPolicy};
 use askama::Template;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -26,7 +27,7 @@ use circlet_core::scope::{ProjectScope, narrower_scope};
 use circlet_core::token::{NewToken, TokenKind, TokenName};
 use circlet_store::{Project, TokenRecord, User};
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -383,6 +384,6 @@ pub fn form_error(e: PageError) -> Result<(StatusCode, String), PageError> {
 }
 
 /// The acting user and their address, for the audit log.
-pub fn actor(user: &User, peer: SocketAddr) -> Actor {
-    Actor::user(user, peer.ip().to_string())
+pub fn actor(user: &User, client: IpAddr) -> Actor {
+    Actor::user(user, client.to_string())
 }

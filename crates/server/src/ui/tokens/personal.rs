@@ -60,7 +60,7 @@ pub async fn new_form(
 /// `POST /account/tokens`: creates a personal token and shows its value once.
 pub async fn create(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     CurrentUser(user): CurrentUser,
     csrf: CsrfToken,
     UiForm(form): UiForm<PersonalForm>,
@@ -71,7 +71,7 @@ pub async fn create(
         let name = TokenName::parse(&form.name, "Token name")?;
         let lifetime = parse_lifetime(&form.expiry, &form.expires_on, now.date())?;
         let expires_at = policy.expiry(lifetime, now)?;
-        let actor = actor(&user, peer);
+        let actor = actor(&user, client);
         Ok::<_, PageError>(
             tokens::issue_personal(&state.store, &policy, &user, &name, expires_at, &actor).await?,
         )
@@ -136,12 +136,12 @@ pub async fn remove_form(
 /// `POST /account/tokens/{uuid}/remove`: deletes the token; it stops working at once.
 pub async fn remove(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     CurrentUser(user): CurrentUser,
     TokenId(uuid): TokenId,
 ) -> Result<Response, PageError> {
     let token = own_token(&state, &user, uuid).await?;
-    tokens::delete(&state.store, &token, "token.deleted", &actor(&user, peer)).await?;
+    tokens::delete(&state.store, &token, "token.deleted", &actor(&user, client)).await?;
     Ok(Redirect::to(PERSONAL_BASE).into_response())
 }
 
@@ -149,7 +149,7 @@ pub async fn remove(
 /// value stops working.
 pub async fn replace(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     CurrentUser(user): CurrentUser,
     csrf: CsrfToken,
     TokenId(uuid): TokenId,
@@ -159,7 +159,7 @@ pub async fn replace(
         &state.store,
         &state.config.token_policy(),
         &old,
-        &actor(&user, peer),
+        &actor(&user, client),
     )
     .await?;
     created_page(
