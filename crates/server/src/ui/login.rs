@@ -1,6 +1,6 @@
 //! Logging in and out.
 
-use super::{Chrome, UiForm, query_param, redirect_with_cookie, render, render_with, safe_next};
+use super::{Chrome, UiForm, query_param, redirect_with_cookie, render, render_with};
 use crate::auth::client::ClientIp;
 use crate::auth::csrf::CsrfToken;
 use crate::auth::password;
@@ -105,4 +105,89 @@ pub async fn logout(
 ) -> Result<Response, PageError> {
     let cookie = session::end(&state, &headers).await?;
     Ok(redirect_with_cookie("/login", &cookie))
+}
+
+/// Where to go after logging in: `next` when it is a path on this site, otherwise `/`.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if is_same_origin_path(n) => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+/// Whether `next` (already percent-decoded) can only lead to a page on this site: one `/`, then
+/// visible ASCII without `\`. Browsers drop tabs and newlines anywhere in a URL and read `\` as
+/// `/`, so `/<tab>/evil.example` and `/\evil.example` lead off-site as surely as
+/// `//evil.example`; control characters cannot go into a `Location` header at all. The links
+/// circlet makes (percent-encoded paths and queries) always pass.
+pub fn is_same_origin_path(next: &str) -> bool {
+    let bytes = next.as_bytes();
+    bytes.first() == Some(&b'/')
+        && bytes.get(1) != Some(&b'/')
+        && bytes.iter().all(|b| b.is_ascii_graphic() && *b != b'\\')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn next_is_kept_on_site() {
+        for good in [
+            "/",
+            "/projects/gh/a/b",
+            "/projects/gh/a/b?branch=feature%2Fx&x=1",
+            "/account/tokens#new",
+            "/a//b",
+            "/%2F%2Fevil.example",
+        ] {
+            assert_eq!(safe_next(Some(good)), good);
+        }
+        for bad in [
+            "",
+            "//evil.example",
+            "///evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "/a\\b",
+            "/\t/evil.example/path",
+            "/\n/evil.example",
+            "\t//evil.example",
+            "/a\nb",
+            "/a\rb",
+            "/a\r\nSet-Cookie: x=1",
+            "/a\0b",
+            "/a\u{7f}",
+            "/a b",
+            "/caf\u{e9}",
+            "/a\u{85}b",
+            "/a\u{2028}b",
+            "evil.example",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+
+    proptest! {
+        /// Whatever is accepted stays on this site once a browser resolves it (the WHATWG URL
+        /// parser, which drops tabs and newlines and reads `\` as `/`) and fits in a header.
+        #[test]
+        fn every_accepted_next_is_a_same_origin_path(
+            next in prop_oneof![
+                any::<String>(),
+                "[/\\\\\t\n\r\x00\x0b\x0c @:.a-z%?#]{0,12}",
+                "/[/\\\\\t\n\r\x00 @:.a-z%?#]{0,12}",
+            ]
+        ) {
+            let kept = safe_next(Some(&next));
+            let base = url::Url::parse("https://ci.example:8443/projects/gh/a/b").unwrap();
+            let resolved = base.join(&kept).unwrap();
+            prop_assert_eq!(resolved.origin(), base.origin());
+            prop_assert!(axum::http::HeaderValue::from_str(&kept).is_ok());
+            prop_assert!(kept == "/" || kept == next);
+        }
+    }
 }

@@ -98,16 +98,6 @@ pub fn encode_query_value(raw: &str) -> String {
     form_urlencoded::byte_serialize(raw.as_bytes()).collect()
 }
 
-/// A local path to return to after login: only same-site absolute paths, never `//host`.
-pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
-            n.to_owned()
-        }
-        _ => "/".to_owned(),
-    }
-}
-
 /// A page no route matches.
 pub async fn not_found() -> PageError {
     PageError::not_found("There is no page at this address.")
@@ -144,22 +134,4 @@ pub fn redirect_with_cookie(to: &str, set_cookie: &str) -> axum::response::Respo
             .append(axum::http::header::SET_COOKIE, v);
     }
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_is_kept_on_site() {
-        assert_eq!(safe_next(Some("/projects/gh/a/b")), "/projects/gh/a/b");
-        for bad in [
-            Some("//evil.example"),
-            Some("https://evil.example"),
-            Some("/\\evil"),
-            None,
-        ] {
-            assert_eq!(safe_next(bad), "/");
-        }
-    }
 }

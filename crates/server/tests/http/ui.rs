@@ -332,3 +332,67 @@ async fn failed_logins_are_throttled_per_address_without_locking_the_owner_out()
         .unwrap();
     assert_eq!(r.status(), 303);
 }
+
+#[tokio::test]
+async fn login_next_only_ever_leads_to_a_page_of_this_site() {
+    let app = TestApp::spawn(BackendKind::Sqlite).await;
+    app.user("alice", false).await;
+    let alice = app.logged_in("alice").await;
+    let stranger = app.browser();
+    // Browsers drop tabs and newlines from URLs and read `\` as `/`: each of these would lead
+    // to evil.example, and the control characters used to make a 500.
+    let attacks = [
+        "/%09/evil.example/path",
+        "/%0a/evil.example",
+        "/%0d%0a/evil.example",
+        "%09//evil.example",
+        "/%00",
+        "/x%0d%0aSet-Cookie:%20a=b",
+        "/%5cevil.example",
+        "/%5c%5cevil.example",
+        "//evil.example/x",
+        "/%2F/evil.example",
+        "https:%2F%2Fevil.example",
+        "javascript:alert(1)",
+        "%E2%80%A8/evil.example",
+    ];
+    for attack in attacks {
+        let query = format!("/login?next={attack}");
+        let r = alice.get(app.at(&query)).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{attack}");
+        assert_eq!(location(&r), "/", "{attack}");
+
+        let (s, html) = page(stranger.get(app.at(&query)).send().await.unwrap()).await;
+        assert_eq!(s, 200, "{attack}: {html}");
+        assert!(
+            html.contains(r#"name="next" value="/""#),
+            "{attack}: {html}"
+        );
+
+        let decoded: String = form_urlencoded::parse(format!("next={attack}").as_bytes())
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        let b = app.browser();
+        let csrf = app.csrf(&b, "/login").await;
+        let r = b
+            .post(app.at("/login"))
+            .form(&[
+                ("login", "alice"),
+                ("password", PASSWORD),
+                ("csrf", &csrf),
+                ("next", &decoded),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{attack}");
+        assert_eq!(location(&r), "/", "{attack}");
+    }
+    // A page of this site is where login goes on to.
+    let r = alice
+        .get(app.at("/login?next=%2Fprojects%2Fgh%2Facme%2Fw%3Fbranch%3Dfeature%252Fx"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/projects/gh/acme/w?branch=feature%2Fx");
+}
