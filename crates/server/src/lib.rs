@@ -6,6 +6,7 @@
 //! - how failures look: [`error`] (`ApiError` → JSON, `PageError` → HTML);
 //! - the request log line: [`request_log`];
 //! - connections (the cap, head and idle deadlines, graceful stop): [`connections`];
+//! - headers every response carries: [`no_framing`];
 //! - badges and the cc.xml feed: [`status`].
 //! - what is kept in memory and until when: [`memo`] (tokens, projects, roles, badge states,
 //!   build lists, each trusted only while the store's generation is unchanged).
@@ -21,6 +22,7 @@ pub mod connections;
 pub mod envvars;
 pub mod error;
 pub mod memo;
+pub mod no_framing;
 pub mod request_log;
 pub mod routes;
 pub mod state;

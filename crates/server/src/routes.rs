@@ -2,7 +2,7 @@
 
 use crate::auth::csrf;
 use crate::state::AppState;
-use crate::{api, artifacts, request_log, status, ui};
+use crate::{api, artifacts, no_framing, request_log, status, ui};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -235,6 +235,7 @@ pub fn router(state: AppState) -> Router {
         .merge(status)
         .merge(artifacts)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(from_fn(no_framing::deny))
         .layer(from_fn(request_log::log))
         .with_state(state)
 }

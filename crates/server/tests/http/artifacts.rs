@@ -303,7 +303,10 @@ both_backends! {
             assert_eq!(got.status, 200, "{path}");
             assert_eq!(got.header("content-type"), ctype, "{path}");
             assert_eq!(got.header("x-content-type-options"), "nosniff", "{path}");
-            assert!(got.header("content-security-policy").starts_with("sandbox"), "{path}");
+            let csp = got.header("content-security-policy");
+            assert!(csp.starts_with("sandbox; default-src 'none'"), "{path}: {csp}");
+            assert!(csp.ends_with("; frame-ancestors 'none'"), "{path}: {csp}");
+            assert_eq!(got.header("x-frame-options"), "DENY", "{path}");
             let disposition = got.header("content-disposition");
             assert_eq!(disposition.starts_with("attachment"), attachment, "{path}: {disposition}");
             assert!(disposition.contains(&format!("filename=\"{path}\"")), "{path}: {disposition}");

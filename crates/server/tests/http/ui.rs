@@ -396,3 +396,39 @@ async fn login_next_only_ever_leads_to_a_page_of_this_site() {
         .unwrap();
     assert_eq!(location(&r), "/projects/gh/acme/w?branch=feature%2Fx");
 }
+
+#[tokio::test]
+async fn no_response_can_be_shown_in_another_sites_frame() {
+    let app = TestApp::spawn(BackendKind::Sqlite).await;
+    app.user("root", true).await;
+    let admin = app.logged_in("root").await;
+    for path in [
+        "/",
+        "/login",
+        "/admin/users",
+        "/admin/runners",
+        "/account/tokens",
+        "/no/such/page",
+        "/api/v2/me",
+        "/api/v2/nothing",
+        "/healthz",
+        "/gh/acme/none.svg",
+        "/static/app.js",
+    ] {
+        let r = admin.get(app.at(path)).send().await.unwrap();
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .unwrap_or_else(|| panic!("{path} has no {name}"))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(
+            header("content-security-policy"),
+            "frame-ancestors 'none'",
+            "{path}"
+        );
+    }
+}
