@@ -43,6 +43,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     config.max_body_bytes = settings.max_body_bytes;
     config.max_token_lifetime_days = settings.max_token_lifetime_days;
     config.auth_failures_per_window = settings.auth_failures_per_window;
+    config.trusted_proxies = settings.trusted_proxies.clone();
+    config.max_connections = settings.max_connections;
+    config.header_timeout = std::time::Duration::from_secs(settings.header_timeout_secs);
+    config.idle_timeout = std::time::Duration::from_secs(settings.idle_timeout_secs);
     config.repo_cache_dir = settings.data_dir.join("repos");
     config.env_keys = std::sync::Arc::new(env_keys);
     config.runner_timeout = std::time::Duration::from_secs(settings.runner_timeout_secs);

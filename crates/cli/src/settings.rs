@@ -2,6 +2,7 @@
 //! [`Settings`] and validated before anything starts.
 
 use anyhow::{Context, anyhow, bail};
+use circlet_core::forwarded::TrustedProxies;
 use clap::Args;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -66,6 +67,26 @@ pub struct Overrides {
     /// read everything the server can) [default: bubblewrap].
     #[arg(long, env = "CIRCLET_SANDBOX", global = true)]
     sandbox: Option<String>,
+    /// A reverse proxy (address or block like 10.0.0.0/8; repeat, or separate with commas)
+    /// whose X-Forwarded-For names the client; from anyone else the header is ignored
+    /// [default: none].
+    #[arg(
+        long = "trusted-proxy",
+        env = "CIRCLET_TRUSTED_PROXY",
+        value_delimiter = ',',
+        global = true
+    )]
+    trusted_proxy: Vec<String>,
+    /// Open connections at most; one more closes the longest-idle connection, or waits when all
+    /// are busy [default: (open-file limit - 128) / 2, 448 for the usual 1024].
+    #[arg(long, env = "CIRCLET_MAX_CONNECTIONS", global = true)]
+    max_connections: Option<usize>,
+    /// Seconds a client has to send a whole request head [default: 10].
+    #[arg(long, env = "CIRCLET_HEADER_TIMEOUT_SECS", global = true)]
+    header_timeout_secs: Option<u64>,
+    /// Seconds a kept-alive connection may wait for its next request [default: 120].
+    #[arg(long, env = "CIRCLET_IDLE_TIMEOUT_SECS", global = true)]
+    idle_timeout_secs: Option<u64>,
 }
 
 impl Overrides {
@@ -98,6 +119,10 @@ struct FileSettings {
     max_build_artifact_bytes: Option<u64>,
     auth_failures_per_window: Option<u32>,
     sandbox: Option<String>,
+    trusted_proxy: Option<Vec<String>>,
+    max_connections: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
 }
 
 /// The effective, validated settings.
@@ -133,6 +158,14 @@ pub struct Settings {
     pub auth_failures_per_window: u32,
     /// Where the embedded runner runs jobs' commands.
     pub sandbox: circlet_runner::SandboxMode,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request head.
+    pub header_timeout_secs: u64,
+    /// Seconds a kept-alive connection may wait for its next request.
+    pub idle_timeout_secs: u64,
     /// Where the settings came from, for `config check`.
     pub config_file: Option<PathBuf>,
 }
@@ -243,9 +276,46 @@ impl Settings {
             Some(s) => s.parse().map_err(|e: String| anyhow!(e))?,
             None => circlet_runner::SandboxMode::default(),
         };
+        let trusted_proxy = if o.trusted_proxy.is_empty() {
+            file.trusted_proxy.unwrap_or_default()
+        } else {
+            o.trusted_proxy.clone()
+        };
+        let trusted_proxies = TrustedProxies::parse(
+            trusted_proxy
+                .iter()
+                .map(String::as_str)
+                .filter(|p| !p.trim().is_empty()),
+        )
+        .map_err(|e| anyhow!("trusted proxy: {e}"))?;
+        let max_connections = o
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or_else(default_max_connections);
+        if !(1..=1_000_000).contains(&max_connections) {
+            bail!("max connections must be 1 to 1000000");
+        }
+        let header_timeout_secs = o
+            .header_timeout_secs
+            .or(file.header_timeout_secs)
+            .unwrap_or(10);
+        if !(1..=3_600).contains(&header_timeout_secs) {
+            bail!("header timeout must be 1 to 3600 seconds");
+        }
+        let idle_timeout_secs = o
+            .idle_timeout_secs
+            .or(file.idle_timeout_secs)
+            .unwrap_or(120);
+        if !(1..=86_400).contains(&idle_timeout_secs) {
+            bail!("idle timeout must be 1 to 86400 seconds");
+        }
         Ok(Settings {
             sandbox,
             auth_failures_per_window,
+            trusted_proxies,
+            max_connections,
+            header_timeout_secs,
+            idle_timeout_secs,
             artifacts_url,
             s3_endpoint,
             max_artifact_bytes,
@@ -267,7 +337,7 @@ impl Settings {
     pub fn describe(&self) -> String {
         let keys = self.data_dir.join(crate::datadir::SESSION_KEY_FILE);
         format!(
-            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nartifacts_url = \"{}\"\ns3_endpoint = \"{}\"\nmax_artifact_bytes = {}\nmax_build_artifact_bytes = {}\nauth_failures_per_window = {}\nsandbox = \"{}\"\nsession_key = {}\nenv_key = {}\n",
+            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nartifacts_url = \"{}\"\ns3_endpoint = \"{}\"\nmax_artifact_bytes = {}\nmax_build_artifact_bytes = {}\nauth_failures_per_window = {}\nsandbox = \"{}\"\ntrusted_proxy = [{}]\nmax_connections = {}\nheader_timeout_secs = {}\nidle_timeout_secs = {}\nsession_key = {}\nenv_key = {}\n",
             self.config_file
                 .as_ref()
                 .map_or("(none)".into(), |p| format!("\"{}\"", p.display())),
@@ -292,10 +362,27 @@ impl Settings {
             self.max_build_artifact_bytes,
             self.auth_failures_per_window,
             self.sandbox.as_str(),
+            self.trusted_proxies
+                .blocks()
+                .iter()
+                .map(|b| format!("\"{b}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.max_connections,
+            self.header_timeout_secs,
+            self.idle_timeout_secs,
             key_state(&keys),
             key_state(&self.env_key_file),
         )
     }
+}
+
+/// The connection cap that fits this process's open-file limit (the soft one, which is what
+/// `accept` runs into); see `circlet_server::connections::max_connections_for`.
+fn default_max_connections() -> usize {
+    use nix::sys::resource::{Resource, getrlimit};
+    let soft = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
+    circlet_server::connections::max_connections_for(soft)
 }
 
 fn key_state(path: &Path) -> String {
@@ -370,6 +457,92 @@ mod tests {
         assert_eq!(s.runners, 1);
         assert_eq!(s.runner_timeout_secs, 60);
         assert_eq!(s.max_body_bytes, 1024 * 1024);
+        assert_eq!((s.header_timeout_secs, s.idle_timeout_secs), (10, 120));
+        assert!(s.trusted_proxies.blocks().is_empty());
+    }
+
+    #[test]
+    fn connection_limits_and_trusted_proxies_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "trusted_proxy = [\"10.0.0.0/8\", \"::1\"]\nmax_connections = 100\nidle_timeout_secs = 30\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config: Some(file.clone()),
+            header_timeout_secs: Some(5),
+            ..Default::default()
+        };
+        let s = Settings::load(&o).unwrap();
+        let shown: Vec<String> = s
+            .trusted_proxies
+            .blocks()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown, ["10.0.0.0/8", "::1/128"]);
+        assert_eq!(
+            (
+                s.max_connections,
+                s.header_timeout_secs,
+                s.idle_timeout_secs
+            ),
+            (100, 5, 30)
+        );
+        assert!(
+            s.describe()
+                .contains("trusted_proxy = [\"10.0.0.0/8\", \"::1/128\"]")
+        );
+
+        let o = Overrides {
+            config: Some(file),
+            trusted_proxy: vec!["192.168.1.1".into()],
+            ..Default::default()
+        };
+        let s = Settings::load(&o).unwrap();
+        assert_eq!(
+            s.trusted_proxies.blocks().len(),
+            1,
+            "flags replace the file's list"
+        );
+
+        for (o, fragment) in [
+            (
+                Overrides {
+                    trusted_proxy: vec!["10.0.0.0/33".into()],
+                    ..Default::default()
+                },
+                "trusted proxy: '10.0.0.0/33'",
+            ),
+            (
+                Overrides {
+                    max_connections: Some(0),
+                    ..Default::default()
+                },
+                "max connections",
+            ),
+            (
+                Overrides {
+                    header_timeout_secs: Some(0),
+                    ..Default::default()
+                },
+                "header timeout",
+            ),
+            (
+                Overrides {
+                    idle_timeout_secs: Some(86_401),
+                    ..Default::default()
+                },
+                "idle timeout",
+            ),
+        ] {
+            let e = format!("{:#}", Settings::load(&o).unwrap_err());
+            assert!(e.contains(fragment), "{e}");
+        }
+        let s = Settings::load(&Overrides::default()).unwrap();
+        assert!(s.max_connections >= 16, "derived from the open-file limit");
     }
 
     #[test]
