@@ -6,6 +6,7 @@
 
 mod admin;
 mod datadir;
+mod logging;
 mod runner;
 mod serve;
 mod settings;
@@ -46,7 +47,7 @@ enum ConfigCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    settings::init_logging();
+    logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -78,7 +79,7 @@ fn main() -> ExitCode {
 
 /// Prints one clear line and returns a failure exit code; never a backtrace.
 fn fail(e: anyhow::Error) -> ExitCode {
-    let line = format!("{e:#}").replace('\n', " ");
+    let line = logging::escape(&format!("{e:#}").replace('\n', " "));
     eprintln!("circlet: error: {line}");
     ExitCode::FAILURE
 }

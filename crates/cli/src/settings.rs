@@ -428,19 +428,6 @@ pub fn mask_url_password(url: &str) -> String {
     }
 }
 
-/// Logs go to stderr; `CIRCLET_LOG` (or `RUST_LOG`) picks the level, default `info`.
-pub fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("CIRCLET_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info,sqlx=warn".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
