@@ -1,5 +1,15 @@
 //! The data dir: created with mode 0700; holds the SQLite database and the instance keys,
-//! each generated on first start into a file of mode 0600.
+//! each generated on first start into a file of mode 0600, and the directories of artifacts,
+//! repository mirrors and the embedded runner's jobs, each made mode 0700.
+//!
+//! A data dir someone else made (mode 0755, say) is used as it is, with a warning: what circlet
+//! puts in it is private all the same. Files are made 0600 by whoever makes them (keys here, the
+//! SQLite database and its revocations file in `circlet-store`, whose `-wal`/`-shm` SQLite
+//! makes with the database's mode); the directories are made 0700 here before anything writes
+//! into them, so whatever the artifact store, git or a job creates inside with the usual 0644 /
+//! 0755 cannot be reached by other users. The process umask is left alone on purpose: the
+//! embedded runner's checkouts and job steps inherit it, and builds that package or copy files
+//! expect the umask they were started with, not 0077.
 
 use anyhow::{Context, anyhow, bail};
 use std::fs::{self, DirBuilder, OpenOptions};
@@ -12,7 +22,11 @@ pub const SESSION_KEY_FILE: &str = "session.key";
 /// Key for encrypting environment variable values at rest.
 pub const ENV_KEY_FILE: &str = "env.key";
 
-/// Creates the data dir (mode 0700) if it is missing and checks it is writable.
+/// The directories circlet keeps in the data dir, made mode 0700 by [`prepare`].
+pub const PRIVATE_DIRS: [&str; 3] = ["artifacts", "repos", "runner-work"];
+
+/// Creates the data dir (mode 0700) if it is missing, checks it is writable, makes the
+/// [`PRIVATE_DIRS`] (mode 0700), and warns about any of these that other users can reach.
 pub fn prepare(dir: &Path) -> anyhow::Result<()> {
     if !dir.exists() {
         DirBuilder::new()
@@ -25,10 +39,39 @@ pub fn prepare(dir: &Path) -> anyhow::Result<()> {
         bail!("data dir {} is not a directory", dir.display());
     }
     let probe = dir.join(".write-test");
-    fs::write(&probe, b"")
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&probe)
         .with_context(|| format!("data dir {} is not writable", dir.display()))?;
     let _ = fs::remove_file(&probe);
+    warn_if_shared(dir, "the data dir");
+    for name in PRIVATE_DIRS {
+        let sub = dir.join(name);
+        match DirBuilder::new().mode(0o700).create(&sub) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                warn_if_shared(&sub, "a data directory");
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", sub.display())),
+        }
+    }
     Ok(())
+}
+
+/// Warns when users other than the owner may read or enter `path`.
+fn warn_if_shared(path: &Path, what: &str) {
+    let Ok(meta) = fs::metadata(path) else { return };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            "{what} {} is accessible to other users (mode {mode:o}); what circlet creates in it \
+             is private, but chmod 700 it (and chmod -R go= what was there before)",
+            path.display()
+        );
+    }
 }
 
 /// Reads the 32-byte key in `dir/name`, generating it (mode 0600) when absent.

@@ -89,6 +89,18 @@ pub enum BackendKind {
     Postgres,
 }
 
+/// Makes an empty database file of mode 0600 at `file` unless one exists: SQLite would make it
+/// 0644, and makes its `-wal` and `-shm` files with the database's mode. A failure is left for
+/// SQLite to report in its own words (a missing directory, a read-only place).
+fn create_private(file: &std::path::Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file);
+}
+
 impl Store {
     /// Opens the database at `url` (`sqlite://PATH` or `postgres://…`). A SQLite file is created
     /// when missing. Does not migrate: call [`Store::migrate`].
@@ -105,6 +117,9 @@ impl Store {
             let file = options.get_filename();
             let file = (!file.as_os_str().is_empty() && file != std::path::Path::new(":memory:"))
                 .then(|| file.to_owned());
+            if let Some(file) = &file {
+                create_private(file);
+            }
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(ACQUIRE_TIMEOUT)

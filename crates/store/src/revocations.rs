@@ -33,6 +33,7 @@
 use crate::{Backend, Store};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -134,6 +135,7 @@ impl Revocations {
             let _ = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(file);
             seen.changed(file);
         }
@@ -317,6 +319,7 @@ impl Store {
                 let appended = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
+                    .mode(0o600)
                     .open(file)
                     .and_then(|mut f| f.write_all(b"."));
                 if let Err(e) = appended {

@@ -299,3 +299,52 @@ fn start_up_failures_print_one_clear_line() {
     }
     drop(taken);
 }
+
+/// Issue 11 item 14: a data dir made beforehand with mode 0755 used to get a 0644 database and
+/// 0755 artifacts; now serve warns about the directory and keeps what it makes in it private.
+#[tokio::test]
+async fn a_data_dir_open_to_others_is_warned_about_and_what_serve_puts_in_it_is_private() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("shared");
+    fs::create_dir(&data).unwrap();
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
+    let args: Vec<OsString> = vec![
+        "--data-dir".into(),
+        data.clone().into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--runners".into(),
+        "0".into(),
+    ];
+    let mut server = Server::start(tmp.path(), &args);
+    let warning = server.wait_for("a warning about the data dir", |l| {
+        l.contains("accessible to other users")
+    });
+    assert!(
+        warning.contains("WARN") && warning.contains(&data.display().to_string()),
+        "{warning}"
+    );
+    // Migrations wrote through the WAL before the server listened: all three files exist.
+    let browser = Browser::new(&server);
+    assert_eq!(browser.get("/healthz").await.status(), 200);
+    for file in [
+        "circlet.db",
+        "circlet.db-wal",
+        "circlet.db-shm",
+        "circlet.db.revocations",
+        "session.key",
+        "env.key",
+    ] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+    for dir in ["artifacts", "repos", "runner-work"] {
+        assert_eq!(mode(&data.join(dir)), 0o700, "{dir}");
+    }
+    assert_eq!(
+        mode(&data),
+        0o755,
+        "the data dir stays as its owner made it"
+    );
+    let (status, log) = server.stop();
+    assert_eq!(status.code(), Some(0), "{log}");
+}
