@@ -8,14 +8,16 @@
 //! `runner` (`circlet runner`'s start-up and shutdown), `tokens` (`admin token` and
 //! `admin audit` against a running server), `migrate_store` (moving an installation from
 //! SQLite to PostgreSQL), `faults` (kill -9, a stopped database, a killed runner, a full disk),
-//! `scale_out` (three replicas on one PostgreSQL, via scripts/scale-out) and `soak` (a minute of
-//! mixed load).
+//! `scale_out` (three replicas on one PostgreSQL, via scripts/scale-out), `soak` (a minute of
+//! mixed load) and `hostile` (bad tokens from the runner's address, control characters in job
+//! names, more connections than open files).
 
 mod admin;
 mod artifacts;
 mod builds;
 mod config;
 mod faults;
+mod hostile;
 mod login;
 mod migrate_store;
 mod runner;
