@@ -14,6 +14,7 @@ pub mod cctray;
 pub mod ci_config;
 pub mod envcrypt;
 pub mod envvar;
+pub mod mask;
 pub mod redact;
 pub mod repo_url;
 pub mod role;
