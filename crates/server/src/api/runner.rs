@@ -4,7 +4,8 @@
 use super::{ApiJson, RawBody};
 use crate::artifacts;
 use crate::auth::runner::Runner;
-use crate::builds::{dispatch, leak_guard};
+use crate::builds::dispatch;
+use crate::builds::leak_guard::{self, Place};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
@@ -89,7 +90,16 @@ pub async fn step_started(
     ApiJson(step): ApiJson<StepStarted>,
 ) -> Result<StatusCode, ApiError> {
     let job = held(&state, &runner, &id).await?;
-    let name: String = step.name.chars().take(1000).collect();
+    // A `run` step without a name is named after its command: a token written in the command
+    // is revoked here and stored masked, like one printed in the output. The command itself
+    // is shown (v1.1 `bash_command`) from the job's definition, masked when shown.
+    let project = project_of(&state, &job).await?;
+    let place = Place::Step(job.build_num);
+    let name = leak_guard::scrub(&state, &project, place, &step.name).await?;
+    let name: String = name.chars().take(1000).collect();
+    if let Some(command) = &step.command {
+        leak_guard::scrub(&state, &project, place, command).await?;
+    }
     state
         .store
         .builds()
@@ -150,7 +160,7 @@ pub async fn output(
         return Ok(StatusCode::NO_CONTENT);
     }
     let (remasked, text) =
-        leak_guard::scrub_after(&state, &project, &job, previous.as_deref(), &body).await?;
+        leak_guard::scrub_after(&state, &project, Place::Output(job.build_num), previous.as_deref(), &body).await?;
     if let Some(before) = remasked {
         builds
             .replace_output_chunk(job.id, idx, seq - 1, &before)
