@@ -94,6 +94,13 @@ pub fn check_parameters(parameters: &BTreeMap<String, ParamValue>) -> Result<(),
                 "Pipeline parameter '{name}' is longer than {MAX_PARAMETER_VALUE} characters"
             )));
         }
+        // A NUL cannot reach a command line or an environment: the job would fail to start.
+        if name.contains('\0') || matches!(value, ParamValue::Str(s) if s.contains('\0')) {
+            return Err(ApiError::Invalid(format!(
+                "Pipeline parameter '{}' must not contain a NUL character",
+                name.escape_debug()
+            )));
+        }
     }
     Ok(())
 }
@@ -120,6 +127,11 @@ pub fn check_build_parameters(parameters: &BTreeMap<String, String>) -> Result<(
         if value.len() > MAX_BUILD_PARAMETER_VALUE {
             return Err(ApiError::Invalid(format!(
                 "Build parameter '{name}' is longer than {MAX_BUILD_PARAMETER_VALUE} bytes"
+            )));
+        }
+        if value.contains('\0') {
+            return Err(ApiError::Invalid(format!(
+                "Build parameter '{name}' must not contain a NUL character: no environment variable can hold one"
             )));
         }
     }
