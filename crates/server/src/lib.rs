@@ -19,6 +19,7 @@ pub mod config;
 pub mod envvars;
 pub mod error;
 pub mod memo;
+pub mod projects;
 pub mod request_log;
 pub mod routes;
 pub mod state;

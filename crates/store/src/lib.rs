@@ -37,7 +37,7 @@ pub use copy::{CopiedTable, CopyReport};
 pub use env_vars::{EnvVarRecord, NewEnvVar};
 pub use error::StoreError;
 pub use job_results::TestRecord;
-pub use projects::{Member, NewProject, Project};
+pub use projects::{Member, NewProject, OrgStanding, Project};
 pub use revocations::ProjectGeneration;
 pub use sessions::Sessions;
 pub use tokens::{InventoryEntry, NewTokenRecord, TokenRecord, UsageByKind, UsageUpdate};
