@@ -50,7 +50,7 @@ impl EnvVars<'_> {
         );
         let record = on_pool!(self.0, pool => {
             sqlx::query_as(&sql).bind(project_id).bind(&v.name).bind(&v.key_id).bind(&v.sealed).bind(&v.masked).bind(now())
-                .fetch_one(pool).await
+                .fetch_all(pool).await.and_then(crate::only)
         })?;
         self.0.project_changed().await;
         Ok(record)
