@@ -92,6 +92,30 @@ both_backends! {
         assert_eq!(list.body["items"], json!([]), "no refused trigger left a pipeline");
     }
 
+    async fn builds_a_config_past_the_job_or_step_limits_errors_the_pipeline(app) {
+        let fx = Fx::new(app).await;
+        let runner = fx.runner("r1").await;
+        let steps = "      - run: echo step\n".repeat(501);
+        let long = format!("version: 2\njobs:\n  build:\n    steps:\n{steps}");
+        fx.repo.commit_on("long", &[(".circleci/config.yml", &long)], "501 steps");
+        let defs: String = (0..501).map(|i| format!("  j{i}: {{steps: [checkout]}}\n")).collect();
+        let list: String = (0..501).map(|i| format!("      - j{i}\n")).collect();
+        let wide = format!("version: 2\njobs:\n{defs}workflows:\n  w:\n    jobs:\n{list}");
+        fx.repo.commit_on("wide", &[(".circleci/config.yml", &wide)], "501 jobs");
+
+        for (branch, says) in [("long", "'build' has 501 steps; circlet runs at most 500 steps per job"), ("wide", "would run 501 jobs; circlet runs at most 500 jobs per pipeline")] {
+            let made = fx.v2_trigger(&json!({"branch": branch})).await;
+            assert_eq!(made["state"], "errored", "{branch}");
+            let p = fx.get(&format!("/api/v2/pipeline/{}", made["id"].as_str().unwrap())).await;
+            let message = p.body["errors"][0]["message"].as_str().unwrap_or_default();
+            assert!(message.contains(says), "{branch}: {}", p.text);
+            let r = fx.post_json(&format!("/api/v1.1/project/{SLUG}/tree/{branch}"), &json!({})).await;
+            r.status_is(400);
+            assert!(r.message().contains(says), "{branch}: {}", r.text);
+        }
+        assert_eq!(runner.claim().await, None, "nothing was queued");
+    }
+
     async fn builds_an_invalid_config_errors_the_pipeline_and_queues_nothing(app) {
         let fx = Fx::new(app).await;
         let runner = fx.runner("r1").await;
