@@ -24,6 +24,7 @@ pub mod request_log;
 pub mod routes;
 pub mod state;
 pub mod status;
+pub mod store_full;
 pub mod tokens;
 pub mod ui;
 

@@ -14,7 +14,8 @@ on_both_backends!(
     a_separate_runner_process_runs_the_jobs,
 );
 
-const PASSWORD: &str = "correct horse battery";
+/// The password of `setup`'s user `alice`.
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A git repository with a `.circleci/config.yml`, in a temp dir.
 pub(crate) struct Repo {
