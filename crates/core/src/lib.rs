@@ -15,6 +15,7 @@ pub mod ci_config;
 pub mod envcrypt;
 pub mod envvar;
 pub mod forwarded;
+pub mod mask;
 pub mod redact;
 pub mod repo_url;
 pub mod role;

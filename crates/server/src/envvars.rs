@@ -189,6 +189,30 @@ pub async fn open_all(
     Ok(out)
 }
 
+/// The values of a project's variables that output masking hides
+/// ([`envvar::masked_in_output`]), for masking what the server shows of its builds. `None`
+/// when one cannot be opened (a key was lost): the caller must then assume any text may hold
+/// a secret.
+pub async fn values_to_mask(
+    store: &Store,
+    keys: &Keyring,
+    project: &Project,
+) -> Result<Option<Vec<String>>, ApiError> {
+    let uuid = project.uuid.to_string();
+    let mut out = Vec::new();
+    for v in store.env_vars().list(project.id).await? {
+        match keys.open(&uuid, &v) {
+            Ok(value) if envvar::masked_in_output(&value) => out.push(value),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(project = %project.slug, "cannot mask build data with env var values: {e}");
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
 /// Re-seals every variable not under the current key; returns how many were re-sealed. Safe
 /// to run while servers serve: a value set meanwhile is never overwritten (its row changed, so
 /// the conditional update skips it, and the next pass picks it up if it is still on an old key).

@@ -24,6 +24,10 @@ impl MessageBody {
     }
 }
 
+/// What a request that needed a write says while the database's disk is full.
+pub const STORE_FULL: &str = "The server's database storage is full, so nothing was saved. \
+An operator must free space on the database's disk; then try again.";
+
 /// An API outcome other than success.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -62,6 +66,10 @@ pub enum ApiError {
     /// Where the bytes were to go is full (507): the operator must make room.
     #[error("{0}")]
     StorageFull(String),
+    /// The database's disk is full (507): nothing was saved. Readiness answers 503 from then
+    /// until a write succeeds again (see [`crate::store_full`]).
+    #[error("{STORE_FULL}")]
+    StoreFull,
     /// A bug or a broken dependency (500); the cause is logged, never shown.
     #[error("Internal server error")]
     Internal(anyhow::Error),
@@ -80,7 +88,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Rejected(status, _) => *status,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::StorageFull(_) | ApiError::StoreFull => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -94,6 +102,10 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(m) => {
                 tracing::warn!("store unavailable: {m}");
                 ApiError::Unavailable
+            }
+            StoreError::StorageFull(m) => {
+                tracing::error!("a write was refused, the database's storage is full: {m}");
+                ApiError::StoreFull
             }
             other => ApiError::Internal(other.into()),
         }
@@ -114,6 +126,9 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let body = MessageBody::new(self.to_string());
         let mut response = (status, axum::Json(body)).into_response();
+        if let ApiError::StoreFull = &self {
+            response.extensions_mut().insert(crate::store_full::Noticed);
+        }
         if let ApiError::TooManyRequests {
             retry_after_secs, ..
         } = &self
@@ -143,6 +158,8 @@ pub enum PageError {
         /// Seconds to wait, for 429.
         retry_after_secs: Option<u64>,
     },
+    /// The database's disk is full (507): nothing was saved.
+    StoreFull,
     /// A bug or a broken dependency; logged, shown as a generic page.
     Internal(anyhow::Error),
 }
@@ -180,6 +197,7 @@ impl From<ApiError> for PageError {
     fn from(e: ApiError) -> Self {
         match e {
             ApiError::Internal(cause) => PageError::Internal(cause),
+            ApiError::StoreFull => PageError::StoreFull,
             ApiError::TooManyRequests {
                 retry_after_secs,
                 message,
@@ -216,6 +234,7 @@ struct ErrorPage<'a> {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        let store_full = matches!(self, PageError::StoreFull);
         let (status, message, retry) = match self {
             PageError::LoginRequired { next } => {
                 let target = format!("/login?next={}", crate::ui::encode_query_value(&next));
@@ -226,6 +245,11 @@ impl IntoResponse for PageError {
                 message,
                 retry_after_secs,
             } => (status, message, retry_after_secs),
+            PageError::StoreFull => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                STORE_FULL.to_owned(),
+                None,
+            ),
             PageError::Internal(cause) => {
                 tracing::error!("internal error: {cause:#}");
                 (
@@ -242,6 +266,9 @@ impl IntoResponse for PageError {
         };
         let html = page.render().unwrap_or_else(|_| message.clone());
         let mut response = (status, Html(html)).into_response();
+        if store_full {
+            response.extensions_mut().insert(crate::store_full::Noticed);
+        }
         if let Some(secs) = retry {
             response
                 .headers_mut()

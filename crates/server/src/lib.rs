@@ -23,10 +23,12 @@ pub mod envvars;
 pub mod error;
 pub mod memo;
 pub mod no_framing;
+pub mod projects;
 pub mod request_log;
 pub mod routes;
 pub mod state;
 pub mod status;
+pub mod store_full;
 pub mod tokens;
 pub mod ui;
 

@@ -234,6 +234,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ui)
         .merge(status)
         .merge(artifacts)
+        .layer(from_fn_with_state(state.clone(), crate::store_full::watch))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(from_fn(no_framing::deny))
         .layer(from_fn(request_log::log))

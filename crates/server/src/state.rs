@@ -38,6 +38,8 @@ pub struct Inner {
     pub repos: crate::builds::git::Repos,
     /// Woken when jobs are queued or released, so waiting runner claims answer at once.
     pub work_available: tokio::sync::Notify,
+    /// A full database disk noticed, and the jobs that lost a write to it.
+    pub store_full: crate::store_full::StoreFull,
     /// Becomes `true` when the server starts shutting down: long polls answer at once.
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// The one-time first-admin setup code, while no user exists.
@@ -76,6 +78,7 @@ impl AppState {
             rendered_lists: Default::default(),
             repos,
             work_available: tokio::sync::Notify::new(),
+            store_full: Default::default(),
             stopping: tokio::sync::watch::Sender::new(false),
             setup_code: Mutex::new(None),
         }))

@@ -108,8 +108,9 @@ impl Artifacts<'_> {
                 .bind(&new.sha256)
                 .bind(&new.store_etag)
                 .bind(at)
-                .fetch_one(pool)
+                .fetch_all(pool)
                 .await
+                .and_then(crate::only)
         })
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => {

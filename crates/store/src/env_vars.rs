@@ -39,17 +39,21 @@ pub struct EnvVars<'s>(pub(crate) &'s Store);
 const COLS: &str = "name, key_id, sealed, masked, created_at";
 
 impl EnvVars<'_> {
-    /// Sets a variable of a project, replacing one of the same name.
+    /// Sets a variable of a project, replacing one of the same name. Changes the project
+    /// generation: what the server shows of builds is masked with the variables' values, and
+    /// build lists are kept in memory by that generation.
     pub async fn set(&self, project_id: i64, v: &NewEnvVar) -> Result<EnvVarRecord, StoreError> {
         let sql = format!(
             "INSERT INTO env_vars (project_id, name, key_id, sealed, masked, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (project_id, name) DO UPDATE SET key_id = excluded.key_id, sealed = excluded.sealed, \
              masked = excluded.masked, created_at = excluded.created_at RETURNING {COLS}"
         );
-        Ok(on_pool!(self.0, pool => {
+        let record = on_pool!(self.0, pool => {
             sqlx::query_as(&sql).bind(project_id).bind(&v.name).bind(&v.key_id).bind(&v.sealed).bind(&v.masked).bind(now())
-                .fetch_one(pool).await
-        })?)
+                .fetch_all(pool).await.and_then(crate::only)
+        })?;
+        self.0.project_changed().await;
+        Ok(record)
     }
 
     /// A project's variables, by name.
@@ -70,10 +74,14 @@ impl EnvVars<'_> {
         )
     }
 
-    /// Deletes a variable; `false` when there was none.
+    /// Deletes a variable; `false` when there was none. Changes the project generation, like
+    /// [`EnvVars::set`].
     pub async fn delete(&self, project_id: i64, name: &str) -> Result<bool, StoreError> {
         let sql = "DELETE FROM env_vars WHERE project_id = $1 AND name = $2";
         let n = on_pool!(self.0, pool => sqlx::query(sql).bind(project_id).bind(name).execute(pool).await.map(|r| r.rows_affected()))?;
+        if n > 0 {
+            self.0.project_changed().await;
+        }
         Ok(n > 0)
     }
 

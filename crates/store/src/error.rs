@@ -17,6 +17,10 @@ pub enum StoreError {
     /// The database did not answer in time or refused the connection.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database's disk (or quota) is full: the write was not made. SQLite `SQLITE_FULL`,
+    /// PostgreSQL `53100 disk_full`, or an I/O error saying "no space left" or "quota exceeded".
+    #[error("database storage is full: {0}")]
+    StorageFull(String),
     /// The database URL or options are wrong.
     #[error("{0}")]
     Config(String),
@@ -39,6 +43,9 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        if is_storage_full(&e) {
+            return StoreError::StorageFull(e.to_string());
+        }
         match &e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 StoreError::Unavailable(e.to_string())
@@ -60,12 +67,107 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// Whether `e` says the database's disk is full.
+fn is_storage_full(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(io) => io_storage_full(io),
+        sqlx::Error::Database(db) => {
+            let Some(code) = db.code() else {
+                return false;
+            };
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                code.parse::<i32>().is_ok_and(sqlite_full)
+            } else {
+                postgres_full(&code)
+            }
+        }
+        _ => false,
+    }
+}
+
+/// `ENOSPC` or `EDQUOT`, however the platform spells them.
+fn io_storage_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
+/// SQLite's `SQLITE_FULL` (13), whatever extended code rides on it.
+fn sqlite_full(extended_code: i32) -> bool {
+    extended_code & 0xff == 13
+}
+
+/// PostgreSQL's `disk_full` (53100).
+fn postgres_full(sqlstate: &str) -> bool {
+    sqlstate == "53100"
+}
+
 impl StoreError {
     /// Replaces the generic text of a `Conflict` with one naming what collided.
     pub(crate) fn conflict_as(self, text: impl Into<String>) -> Self {
         match self {
             StoreError::Conflict(_) => StoreError::Conflict(text.into()),
             other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::TestDb;
+    use crate::{Backend, BackendKind};
+
+    #[test]
+    fn disk_full_codes_are_recognised_and_nothing_else() {
+        assert!(sqlite_full(13));
+        assert!(!sqlite_full(14) && !sqlite_full(2067) && !sqlite_full(5));
+        assert!(postgres_full("53100"));
+        assert!(!postgres_full("53200") && !postgres_full("23505"));
+        for kind in [
+            std::io::ErrorKind::StorageFull,
+            std::io::ErrorKind::QuotaExceeded,
+        ] {
+            assert!(io_storage_full(&std::io::Error::from(kind)));
+        }
+        assert!(io_storage_full(&std::io::Error::from_raw_os_error(28)));
+        assert!(!io_storage_full(&std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused
+        )));
+        let full = StoreError::from(sqlx::Error::Io(std::io::Error::from_raw_os_error(28)));
+        assert!(matches!(full, StoreError::StorageFull(_)), "{full:?}");
+        let away = StoreError::from(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()));
+        assert!(matches!(away, StoreError::Unavailable(_)), "{away:?}");
+    }
+
+    /// A real "disk full" from each backend: SQLite past `max_page_count` says `SQLITE_FULL`
+    /// exactly as on a full disk; PostgreSQL raises `disk_full` on demand.
+    #[tokio::test]
+    async fn each_backend_reports_a_full_disk_as_storage_full() {
+        for kind in [BackendKind::Sqlite, BackendKind::Postgres] {
+            let db = TestDb::new(kind).await;
+            let store = db.store().await;
+            let err: sqlx::Error = match &store.backend {
+                Backend::Sqlite(pool) => {
+                    let mut conn = pool.acquire().await.unwrap();
+                    sqlx::query("CREATE TABLE filler (b BLOB)").execute(&mut *conn).await.unwrap();
+                    let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(&mut *conn).await.unwrap();
+                    sqlx::query(&format!("PRAGMA max_page_count = {pages}")).execute(&mut *conn).await.unwrap();
+                    sqlx::query("INSERT INTO filler VALUES (zeroblob(100000))")
+                        .execute(&mut *conn)
+                        .await
+                        .unwrap_err()
+                }
+                Backend::Postgres(pool) => sqlx::query(
+                    "DO $$ BEGIN RAISE EXCEPTION 'no space left' USING ERRCODE = 'disk_full'; END $$",
+                )
+                .execute(pool)
+                .await
+                .unwrap_err(),
+            };
+            let e = StoreError::from(err);
+            assert!(matches!(e, StoreError::StorageFull(_)), "{kind:?}: {e:?}");
         }
     }
 }

@@ -37,7 +37,7 @@ pub use copy::{CopiedTable, CopyReport};
 pub use env_vars::{EnvVarRecord, NewEnvVar};
 pub use error::StoreError;
 pub use job_results::TestRecord;
-pub use projects::{Member, NewProject, Project};
+pub use projects::{Member, NewProject, OrgStanding, Project};
 pub use revocations::ProjectGeneration;
 pub use sessions::Sessions;
 pub use tokens::{InventoryEntry, NewTokenRecord, TokenRecord, UsageByKind, UsageUpdate};
@@ -66,6 +66,21 @@ pub struct Store {
 enum Backend {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+}
+
+/// The first row a write's `RETURNING` gave, read with `fetch_all`.
+///
+/// A write outside a transaction must read all its rows, never `fetch_one`/`fetch_optional`:
+/// on SQLite those stop at the first row, the statement's implicit commit then happens when
+/// sqlx resets it, and sqlx ignores that result, so a commit the database refused (its disk
+/// full) would be reported as made and the write silently lost.
+pub(crate) fn first<T>(rows: Vec<T>) -> Option<T> {
+    rows.into_iter().next()
+}
+
+/// Like [`first`] for a write that always returns a row (`fetch_one`'s `RowNotFound` otherwise).
+pub(crate) fn only<T>(rows: Vec<T>) -> Result<T, sqlx::Error> {
+    rows.into_iter().next().ok_or(sqlx::Error::RowNotFound)
 }
 
 /// Runs `$body` with `$pool` bound to whichever pool the store has. The body is compiled once
@@ -176,6 +191,19 @@ impl Store {
     /// Succeeds when the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Writes one small row and commits it: succeeds when the database takes a write right now.
+    /// `StorageFull` while its disk is full. The readiness probe uses it once a full disk was
+    /// noticed, to learn when writes succeed again; the row (`instance_settings`,
+    /// `write_probe`) means nothing else.
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        let sql = "INSERT INTO instance_settings (name, value) VALUES ('write_probe', $1) \
+                   ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+        // A new value each time, so that the row really changes and a page is written.
+        let value = OffsetDateTime::now_utc().unix_timestamp_nanos().to_string();
+        on_pool!(self, pool => sqlx::query(sql).bind(value).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 
 use crate::users::{UserRow, user_cols};
 use crate::{Store, StoreError, User, now, on_pool};
-use circlet_core::{BranchName, ProjectSlug, RepoUrl, Role};
+use circlet_core::{BranchName, ProjectSlug, RepoUrl, Role, Vcs};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -36,6 +36,16 @@ pub struct NewProject {
     pub default_branch: BranchName,
     /// Whether anonymous reads are allowed.
     pub public: bool,
+}
+
+/// Where a user stands in an organization, as far as projects tell (organizations are not
+/// stored yet: an organization is the projects of one `vcs/org`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrgStanding {
+    /// Projects under the organization.
+    pub projects: i64,
+    /// Those of them the user is an admin of.
+    pub admin_of: i64,
 }
 
 /// A project member and their role.
@@ -124,6 +134,26 @@ impl Projects<'_> {
             StoreError::from(e).conflict_as(format!("project {} already exists", new.slug))
         })?;
         row.try_into()
+    }
+
+    /// How many projects exist under the organization `org` of `vcs` (compared ignoring ASCII
+    /// case, like slugs), and of how many of them `user_id` is an admin.
+    pub async fn org_standing(
+        &self,
+        vcs: Vcs,
+        org: &str,
+        user_id: i64,
+    ) -> Result<OrgStanding, StoreError> {
+        let sql = concat!(
+            "SELECT COUNT(*), COUNT(project_members.user_id) FROM projects ",
+            "LEFT JOIN project_members ON project_members.project_id = projects.id ",
+            "AND project_members.user_id = $3 AND project_members.role = 'admin' ",
+            "WHERE projects.vcs = $1 AND LOWER(projects.org) = $2"
+        );
+        let (projects, admin_of): (i64, i64) = on_pool!(self.0, pool => {
+            sqlx::query_as(sql).bind(vcs.short()).bind(org.to_ascii_lowercase()).bind(user_id).fetch_one(pool).await
+        })?;
+        Ok(OrgStanding { projects, admin_of })
     }
 
     /// The project with this slug (any VCS spelling, any case).

@@ -100,8 +100,9 @@ impl Users<'_> {
                 .bind(new.site_admin)
                 .bind(now())
                 .bind(Uuid::new_v4())
-                .fetch_one(pool)
+                .fetch_all(pool)
                 .await
+                .and_then(crate::only)
         })
         .map_err(|e| {
             StoreError::from(e).conflict_as(format!("login '{}' is already taken", new.login))

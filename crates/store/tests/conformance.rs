@@ -6,12 +6,12 @@
 
 use circlet_core::build_state::JobState;
 use circlet_core::token::{NewToken, TokenKind};
-use circlet_core::{BranchName, DisplayName, Email, Login, ProjectSlug, RepoUrl, Role};
+use circlet_core::{BranchName, DisplayName, Email, Login, ProjectSlug, RepoUrl, Role, Vcs};
 use circlet_store::builds::{JobRecord, NewJob, NewPipeline, NewWorkflow};
 use circlet_store::testkit::TestDb;
 use circlet_store::{
-    BackendKind, BranchStatus, Member, NewProject, NewTokenRecord, NewUser, Project, Store,
-    StoreError, UsageUpdate, User,
+    BackendKind, BranchStatus, Member, NewProject, NewTokenRecord, NewUser, OrgStanding, Project,
+    Store, StoreError, UsageUpdate, User,
 };
 use std::future::Future;
 use time::{Duration, OffsetDateTime, UtcOffset};
@@ -97,6 +97,7 @@ conformance!(
     projects_list_all_and_for_member,
     projects_set_member_inserts_and_changes_role,
     projects_remove_member,
+    projects_org_standing_counts_projects_and_admin_roles,
     projects_update_settings,
     projects_update_settings_unknown_project_is_not_found,
     timestamps_are_whole_seconds_utc,
@@ -1069,6 +1070,72 @@ async fn projects_set_member_inserts_and_changes_role(store: Store) {
     assert_eq!(
         store.projects().list_for_member(zed.id).await.unwrap(),
         [(p, Role::Admin)]
+    );
+}
+
+async fn projects_org_standing_counts_projects_and_admin_roles(store: Store) {
+    let owner = create_user(&store, "owner").await;
+    let bob = create_user(&store, "bob").await;
+    let standing = |org: &'static str, vcs: Vcs, user: i64| {
+        let store = &store;
+        async move { store.projects().org_standing(vcs, org, user).await.unwrap() }
+    };
+    let none = OrgStanding {
+        projects: 0,
+        admin_of: 0,
+    };
+    assert_eq!(standing("acme", Vcs::GitHub, bob.id).await, none);
+    let p = create_project(&store, "gh/Acme/widgets", &owner).await;
+    create_project(&store, "gh/acme/gadgets", &owner).await;
+    create_project(&store, "bb/acme/tools", &owner).await;
+    create_project(&store, "gh/acme-two/x", &owner).await;
+    assert_eq!(
+        standing("ACME", Vcs::GitHub, owner.id).await,
+        OrgStanding {
+            projects: 2,
+            admin_of: 2
+        }
+    );
+    assert_eq!(
+        standing("acme", Vcs::GitHub, bob.id).await,
+        OrgStanding {
+            projects: 2,
+            admin_of: 0
+        }
+    );
+    assert_eq!(
+        standing("acme", Vcs::Bitbucket, bob.id).await,
+        OrgStanding {
+            projects: 1,
+            admin_of: 0
+        }
+    );
+    store
+        .projects()
+        .set_member(p.id, bob.id, Role::Write)
+        .await
+        .unwrap();
+    assert_eq!(
+        standing("acme", Vcs::GitHub, bob.id).await.admin_of,
+        0,
+        "only admins count"
+    );
+    store
+        .projects()
+        .set_member(p.id, bob.id, Role::Admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        standing("acme", Vcs::GitHub, bob.id).await,
+        OrgStanding {
+            projects: 2,
+            admin_of: 1
+        }
+    );
+    assert_eq!(
+        standing("acm", Vcs::GitHub, bob.id).await,
+        none,
+        "no prefix matching"
     );
 }
 

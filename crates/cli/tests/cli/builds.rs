@@ -14,6 +14,7 @@ on_both_backends!(
     a_separate_runner_process_runs_the_jobs,
 );
 
+/// The password of `setup`'s user `alice`.
 pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A git repository with a `.circleci/config.yml`, in a temp dir.

@@ -6,14 +6,16 @@
 //! - `database_down`: a PostgreSQL cluster of the test's own stopped and started again under a
 //!   running server;
 //! - `runner_killed`: a `circlet runner` SIGKILLed mid-job;
-//! - `disk_full`: the artifacts directory on a tmpfs too small for an upload.
+//! - `disk_full`: the artifacts directory on a tmpfs too small for an upload;
+//! - `database_full`: the SQLite database on a tmpfs the test fills while a job runs.
 //!
 //! `database_down` needs PostgreSQL's server binaries (`initdb`, `pg_ctl`) and, as root, the
-//! `postgres` user and `runuser`; `disk_full` needs `unshare` and `mount` and the right to mount a
+//! `postgres` user and `runuser`; `disk_full` and `database_full` need `unshare` and `mount` and the right to mount a
 //! tmpfs in a private mount namespace (root, or unprivileged user namespaces). `scripts/test`
 //! makes sure of the tools; a test that cannot get what it needs fails and says why.
 
 mod database_down;
+mod database_full;
 mod disk_full;
 mod kill9;
 mod runner_killed;

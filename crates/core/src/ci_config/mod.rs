@@ -13,7 +13,9 @@ mod plan;
 mod values;
 
 pub use parse::parse;
-pub use plan::{PlannedJob, PlannedWorkflow, Selection, plan};
+pub use plan::{
+    MAX_JOBS_PER_PIPELINE, MAX_STEPS_PER_JOB, PlannedJob, PlannedWorkflow, Selection, plan,
+};
 pub use values::{ParamValue, PipelineContext};
 
 use serde::{Deserialize, Serialize};

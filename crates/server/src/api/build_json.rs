@@ -4,20 +4,23 @@
 
 use crate::builds::git::CommitInfo;
 use crate::builds::leak_guard::MASK;
+use crate::builds::masks::ProjectMasks;
 use crate::error::ApiError;
 use crate::state::AppState;
 use circlet_core::build_state::{self, JobState};
 use circlet_store::{JobRecord, PipelineRecord, Project, WorkflowRecord};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Pipelines and workflows already read while rendering one reply.
+/// Pipelines, workflows and projects' masks already read while rendering one reply.
 #[derive(Default)]
 pub struct Cache {
     pipelines: HashMap<i64, PipelineRecord>,
     workflows: HashMap<i64, Vec<WorkflowRecord>>,
+    masks: HashMap<i64, Arc<ProjectMasks>>,
 }
 
 impl Cache {
@@ -64,6 +67,20 @@ impl Cache {
             .ok_or_else(|| ApiError::NotFound("Pipeline not found".into()))?;
         self.pipelines.insert(id, p.clone());
         Ok(p)
+    }
+
+    /// The masks of `project`'s secrets, read once per reply.
+    pub async fn masks(
+        &mut self,
+        state: &AppState,
+        project: &Project,
+    ) -> Result<Arc<ProjectMasks>, ApiError> {
+        if let Some(m) = self.masks.get(&project.id) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(ProjectMasks::load(state, project).await?);
+        self.masks.insert(project.id, m.clone());
+        Ok(m)
     }
 
     /// The workflow with this id (in pipeline `pipeline_id`).
@@ -179,9 +196,11 @@ pub async fn v1(
     if shallow {
         return Ok(v);
     }
+    let masks = cache.masks(state, project).await?;
+    // Build parameters reach the job in clear; shown, they are masked like its output.
     let build_parameters: Value =
         serde_json::from_str::<serde_json::Map<String, Value>>(&job.build_parameters)
-            .map(Value::Object)
+            .map(|params| masks.json(&Value::Object(params)))
             .unwrap_or_else(|_| json!({}));
     let extra = json!({
         "vcs_type": project.slug.vcs().long(),
@@ -242,7 +261,7 @@ pub async fn v1(
         obj.extend(more);
     }
     if detail {
-        v["steps"] = steps_json(state, project, job).await?;
+        v["steps"] = steps_json(state, project, job, &masks).await?;
     }
     Ok(v)
 }
@@ -252,6 +271,7 @@ async fn steps_json(
     state: &AppState,
     project: &Project,
     job: &JobRecord,
+    masks: &ProjectMasks,
 ) -> Result<Value, ApiError> {
     let steps = state.store.builds().steps(job.id).await?;
     // A step's command comes from the job's definition: the runner reports steps by their
@@ -262,7 +282,9 @@ async fn steps_json(
             .ok()
             .and_then(|i| definition.as_ref()?.steps.get(i));
         match step {
-            Some(circlet_core::ci_config::Step::Run(run)) => Value::String(run.command.clone()),
+            Some(circlet_core::ci_config::Step::Run(run)) => {
+                Value::String(masks.text(&run.command))
+            }
             _ => Value::Null,
         }
     };
@@ -280,10 +302,11 @@ async fn steps_json(
             "{}/api/v1.1/project/{}/{}/output/{}/0",
             state.config.public_url, project.slug, job.build_num, st.idx
         );
+        let name = masks.text(&st.name);
         out.push(json!({
-            "name": st.name,
+            "name": name,
             "actions": [{
-                "name": st.name,
+                "name": name,
                 "index": 0,
                 "step": st.idx,
                 "type": "test",
@@ -321,11 +344,13 @@ pub async fn output_json(state: &AppState, job: &JobRecord, idx: i64) -> Result<
 /// The mask stored output uses, for tests and the UI.
 pub const OUTPUT_MASK: &str = MASK;
 
-/// API v2's pipeline object.
-pub fn v2_pipeline(project: &Project, p: &PipelineRecord) -> Value {
+/// API v2's pipeline object; its parameters are shown through `masks` (the project's).
+pub fn v2_pipeline(project: &Project, p: &PipelineRecord, masks: &ProjectMasks) -> Value {
     let c = commit(p);
     let errors: Vec<String> = serde_json::from_str(&p.errors).unwrap_or_default();
-    let parameters: Value = serde_json::from_str(&p.parameters).unwrap_or_else(|_| json!({}));
+    let parameters: Value = serde_json::from_str(&p.parameters)
+        .map(|params: Value| masks.json(&params))
+        .unwrap_or_else(|_| json!({}));
     let mut vcs = json!({
         "provider_name": match project.slug.vcs() {
             circlet_core::Vcs::GitHub => "GitHub",

@@ -27,7 +27,8 @@ pub async fn healthz() -> Json<ProbeJson> {
     Json(ProbeJson { status: "ok" })
 }
 
-/// `GET /readyz`: the store answers; 503 JSON otherwise.
+/// `GET /readyz`: the store answers (and takes writes, once its disk was found full); 503 JSON
+/// otherwise.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -36,13 +37,10 @@ pub async fn healthz() -> Json<ProbeJson> {
     security(()),
     responses(
         (status = 200, description = "The store answers", body = ProbeJson),
-        (status = 503, description = "The store does not answer", body = MessageBody),
+        (status = 503, description = "The store does not answer, or its disk is full", body = MessageBody),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<ProbeJson>, ApiError> {
-    state.store.ping().await.map_err(|e| {
-        tracing::warn!("readiness check failed: {e}");
-        ApiError::Unavailable
-    })?;
+    crate::store_full::ready(&state).await?;
     Ok(Json(ProbeJson { status: "ready" }))
 }

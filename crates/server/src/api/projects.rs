@@ -130,7 +130,8 @@ pub struct CreateProject {
     public: bool,
 }
 
-/// `POST /api/v2/project/{vcs}/{org}/{repo}`: adds a project with the caller as its admin.
+/// `POST /api/v2/project/{vcs}/{org}/{repo}`: adds a project with the caller as its admin (see
+/// `crate::projects::create` for who may add one where).
 #[utoipa::path(
     post,
     path = "/api/v2/project/{vcs}/{org}/{repo}",
@@ -161,6 +162,6 @@ pub async fn create(
         default_branch: BranchName::parse(body.default_branch.as_deref().unwrap_or("main"))?,
         public: body.public,
     };
-    let project = state.store.projects().create(&new, user.id).await?;
+    let project = crate::projects::create(&state, user, &new).await?;
     Ok((StatusCode::CREATED, Json(ProjectJson::from(&project))))
 }

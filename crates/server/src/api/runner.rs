@@ -4,9 +4,11 @@
 use super::{ApiJson, RawBody};
 use crate::artifacts;
 use crate::auth::runner::Runner;
-use crate::builds::{dispatch, leak_guard};
+use crate::builds::dispatch;
+use crate::builds::leak_guard::{self, Place};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store_full::lost_write;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -72,7 +74,8 @@ pub async fn heartbeat(
         .store
         .builds()
         .heartbeat(job.id, runner.token.id)
-        .await?
+        .await
+        .map_err(|e| lost_write(&state, job.id, e.into()))?
     {
         Some(cancel) => Ok(Json(HeartbeatReply { cancel })),
         None => Err(ApiError::Conflict(
@@ -89,12 +92,25 @@ pub async fn step_started(
     ApiJson(step): ApiJson<StepStarted>,
 ) -> Result<StatusCode, ApiError> {
     let job = held(&state, &runner, &id).await?;
-    let name: String = step.name.chars().take(1000).collect();
-    state
-        .store
-        .builds()
-        .start_step(job.id, i64::from(step.index), &name)
-        .await?;
+    // A `run` step without a name is named after its command: a token written in the command
+    // is revoked here and stored masked, like one printed in the output. The command itself
+    // is shown (v1.1 `bash_command`) from the job's definition, masked when shown.
+    let project = project_of(&state, &job).await?;
+    let place = Place::Step(job.build_num);
+    let stored = async {
+        let name = leak_guard::scrub(&state, &project, place, &step.name).await?;
+        let name: String = name.chars().take(1000).collect();
+        if let Some(command) = &step.command {
+            leak_guard::scrub(&state, &project, place, command).await?;
+        }
+        state
+            .store
+            .builds()
+            .start_step(job.id, i64::from(step.index), &name)
+            .await?;
+        Ok(())
+    };
+    stored.await.map_err(|e| lost_write(&state, job.id, e))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -133,9 +149,24 @@ pub async fn output(
         ));
     }
     let project = project_of(&state, &job).await?;
+    store_output(&state, &project, &job, index, q.seq, &body)
+        .await
+        .map_err(|e| lost_write(&state, job.id, e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stores one chunk of step `index`'s output (see [`output`]).
+async fn store_output(
+    state: &AppState,
+    project: &Project,
+    job: &JobRecord,
+    index: u32,
+    seq: Option<i64>,
+    body: &str,
+) -> Result<(), ApiError> {
     let builds = state.store.builds();
     let idx = i64::from(index);
-    let seq = match q.seq {
+    let seq = match seq {
         Some(seq) if seq >= 1 => seq,
         Some(_) => return Err(ApiError::Invalid("seq counts from 1".into())),
         None => builds.next_output_seq(job.id, idx).await?,
@@ -147,17 +178,23 @@ pub async fn output(
         if previous.as_deref() != Some(TRUNCATED) {
             builds.append_output(job.id, idx, seq, TRUNCATED).await?;
         }
-        return Ok(StatusCode::NO_CONTENT);
+        return Ok(());
     }
-    let (remasked, text) =
-        leak_guard::scrub_after(&state, &project, &job, previous.as_deref(), &body).await?;
+    let (remasked, text) = leak_guard::scrub_after(
+        state,
+        project,
+        Place::Output(job.build_num),
+        previous.as_deref(),
+        body,
+    )
+    .await?;
     if let Some(before) = remasked {
         builds
             .replace_output_chunk(job.id, idx, seq - 1, &before)
             .await?;
     }
     builds.append_output(job.id, idx, seq, &text).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// `POST /jobs/{id}/steps/{index}/finish`: a step ended.
@@ -177,7 +214,8 @@ pub async fn step_finished(
             step.outcome.as_str(),
             step.exit_code,
         )
-        .await?;
+        .await
+        .map_err(|e| lost_write(&state, job.id, e.into()))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -216,7 +254,12 @@ pub async fn tests(
             format!("A job may report at most {MAX_TESTS_PER_JOB} test cases"),
         ));
     }
-    state.store.builds().add_tests(job.id, &records).await?;
+    state
+        .store
+        .builds()
+        .add_tests(job.id, &records)
+        .await
+        .map_err(|e| lost_write(&state, job.id, e.into()))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -264,7 +307,8 @@ pub async fn finish(
         .store
         .builds()
         .finish(job.id, Some(runner.token.id), final_state)
-        .await?
+        .await
+        .map_err(|e| lost_write(&state, job.id, e.into()))?
     {
         return Err(ApiError::Conflict(
             "This job is no longer held by this runner".into(),

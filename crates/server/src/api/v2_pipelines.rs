@@ -8,6 +8,7 @@ use super::projects::slug_from;
 use super::{ApiPath, ApiQuery, Page, RawBody};
 use crate::auth::access::authorize;
 use crate::auth::caller::Caller;
+use crate::builds::masks::ProjectMasks;
 use crate::builds::trigger::{self, TriggerRequest};
 use crate::error::{ApiError, MessageBody};
 use crate::state::AppState;
@@ -176,8 +177,9 @@ pub async fn list_pipelines(
         .await?;
     let items = page.pipelines;
     let next = page.next_before.map(page_token);
+    let masks = ProjectMasks::load(&state, &project).await?;
     Ok(Json(json!({
-        "items": items.iter().map(|p| v2_pipeline(&project, p)).collect::<Vec<_>>(),
+        "items": items.iter().map(|p| v2_pipeline(&project, p, &masks)).collect::<Vec<_>>(),
         "next_page_token": next,
     })))
 }
@@ -209,7 +211,8 @@ pub async fn pipeline_by_number(
         .pipeline_by_number(project.id, number)
         .await?
         .ok_or_else(|| ApiError::NotFound("Pipeline not found".into()))?;
-    Ok(Json(v2_pipeline(&project, &p)))
+    let masks = ProjectMasks::load(&state, &project).await?;
+    Ok(Json(v2_pipeline(&project, &p, &masks)))
 }
 
 fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
@@ -282,7 +285,8 @@ pub async fn pipeline(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (project, p) = pipeline_access(&state, &caller, &id, Action::ReadBuilds).await?;
-    Ok(Json(v2_pipeline(&project, &p)))
+    let masks = ProjectMasks::load(&state, &project).await?;
+    Ok(Json(v2_pipeline(&project, &p, &masks)))
 }
 
 /// `GET /pipeline/{id}/workflow`: the pipeline's workflows (one page: a pipeline has few).

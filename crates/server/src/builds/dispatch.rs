@@ -167,6 +167,7 @@ pub async fn reap_every(state: AppState) {
     let mut ticker = tokio::time::interval(period);
     loop {
         ticker.tick().await;
+        crate::store_full::end_jobs_that_lost_writes(&state).await;
         let deadline = time::OffsetDateTime::now_utc()
             - time::Duration::try_from(timeout).unwrap_or(time::Duration::MINUTE);
         match state.store.builds().reap_stale(deadline).await {

@@ -1,27 +1,50 @@
-//! The leak guard: a circlet token that shows up in a job's output is revoked on the spot, its
-//! owner (or the project's admins) learn of it from the audit log and a banner, and the stored
-//! output shows it masked. Only strings with a token's shape *and* checksum count, so ordinary
-//! output costs a substring search and nothing else.
+//! The leak guard: a circlet token that shows up in a job's output, in a build or pipeline
+//! parameter or in a step's name or command is revoked on the spot, its owner (or the project's
+//! admins) learn of it from the audit log and a banner, and what is stored shows it masked. Only
+//! strings with a token's shape *and* checksum count, so ordinary text costs a substring search
+//! and nothing else.
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use circlet_core::token::{self, TokenKind};
-use circlet_store::{JobRecord, NewAuditEntry, Project};
+use circlet_store::{NewAuditEntry, Project};
 
 /// What masked secrets look like in stored output.
-pub const MASK: &str = "********";
+pub const MASK: &str = circlet_core::mask::MASK;
 
 /// The audit event of a token revoked because a job printed it.
 pub const LEAKED: &str = "token.leaked";
 
-/// `text` with every circlet token masked; every live one among them is revoked and audited.
+/// Where a token was found: said in the audit entry and the owner's banner.
+#[derive(Debug, Clone, Copy)]
+pub enum Place {
+    /// In the output of build (job) `n`.
+    Output(i64),
+    /// In the name or command of a step of build `n`.
+    Step(i64),
+    /// In a build or pipeline parameter of pipeline `n`.
+    Parameter(i64),
+}
+
+impl Place {
+    fn describe(self) -> String {
+        match self {
+            Place::Output(n) => format!("was printed in the output of build #{n}"),
+            Place::Step(n) => format!("was in a step's name or command in build #{n}"),
+            Place::Parameter(n) => format!("was passed as a parameter of pipeline #{n}"),
+        }
+    }
+}
+
+/// `text` with every circlet token masked; every live one among them is revoked and audited as
+/// found at `place`.
 pub async fn scrub(
     state: &AppState,
     project: &Project,
-    job: &JobRecord,
+    place: Place,
     text: &str,
 ) -> Result<String, ApiError> {
-    Ok(scrub_after(state, project, job, None, text).await?.1)
+    Ok(scrub_after(state, project, place, None, text).await?.1)
 }
 
 /// Like [`scrub`] for the next piece of a stream: `before` is the previous piece as stored, so
@@ -30,7 +53,7 @@ pub async fn scrub(
 pub async fn scrub_after(
     state: &AppState,
     project: &Project,
-    job: &JobRecord,
+    place: Place,
     before: Option<&str>,
     text: &str,
 ) -> Result<(Option<String>, String), ApiError> {
@@ -62,7 +85,7 @@ pub async fn scrub_after(
             out.push_str(MASK);
             last = range.end - tail.len();
         }
-        revoke(state, project, job, checked).await?;
+        revoke(state, project, place, checked).await?;
     }
     out.push_str(&text[last..]);
     Ok((new_before, out))
@@ -71,7 +94,7 @@ pub async fn scrub_after(
 async fn revoke(
     state: &AppState,
     project: &Project,
-    job: &JobRecord,
+    place: Place,
     checked: &token::CheckedToken,
 ) -> Result<(), ApiError> {
     let Some(record) = state.store.tokens().by_digest(&checked.digest).await? else {
@@ -85,11 +108,11 @@ async fn revoke(
         TokenKind::Project => "project API token",
         TokenKind::Runner => "runner token",
     };
+    let how = place.describe();
     tracing::warn!(
         token = %record.uuid,
         project = %project.slug,
-        build_num = job.build_num,
-        "revoked a {kind} printed in a job's output"
+        "revoked a {kind} that {how}"
     );
     let entry = NewAuditEntry {
         event: LEAKED.into(),
@@ -99,8 +122,8 @@ async fn revoke(
         token_uuid: Some(record.uuid),
         address: String::new(),
         detail: format!(
-            "{kind} '{}' (…{}) was printed in the output of build #{} of {} and has been revoked",
-            record.name, record.last4, job.build_num, project.slug
+            "{kind} '{}' (…{}) {how} of {} and has been revoked",
+            record.name, record.last4, project.slug
         ),
         ..Default::default()
     };

@@ -2,6 +2,7 @@
 //! The v1.1 and v2 trigger endpoints and the web UI's form all come through [`trigger`].
 
 use super::git::{GitError, Target};
+use super::leak_guard;
 use crate::error::ApiError;
 use crate::state::AppState;
 use circlet_core::ci_config::{self, ParamValue, PipelineContext, Selection};
@@ -93,6 +94,13 @@ pub fn check_parameters(parameters: &BTreeMap<String, ParamValue>) -> Result<(),
                 "Pipeline parameter '{name}' is longer than {MAX_PARAMETER_VALUE} characters"
             )));
         }
+        // A NUL cannot reach a command line or an environment: the job would fail to start.
+        if name.contains('\0') || matches!(value, ParamValue::Str(s) if s.contains('\0')) {
+            return Err(ApiError::Invalid(format!(
+                "Pipeline parameter '{}' must not contain a NUL character",
+                name.escape_debug()
+            )));
+        }
     }
     Ok(())
 }
@@ -119,6 +127,11 @@ pub fn check_build_parameters(parameters: &BTreeMap<String, String>) -> Result<(
         if value.len() > MAX_BUILD_PARAMETER_VALUE {
             return Err(ApiError::Invalid(format!(
                 "Build parameter '{name}' is longer than {MAX_BUILD_PARAMETER_VALUE} bytes"
+            )));
+        }
+        if value.contains('\0') {
+            return Err(ApiError::Invalid(format!(
+                "Build parameter '{name}' must not contain a NUL character: no environment variable can hold one"
             )));
         }
     }
@@ -173,6 +186,7 @@ pub async fn trigger(
         .builds()
         .reserve_pipeline_number(project.id)
         .await?;
+    guard_parameters(state, project, number, &req).await?;
     let (branch, tag) = match &req.target {
         Target::Branch(b) => (Some(b.clone()), None),
         Target::Tag(t) => (None, Some(t.clone())),
@@ -254,6 +268,30 @@ pub async fn trigger(
         state.work_available.notify_waiters();
     }
     Ok(Triggered { pipeline, jobs })
+}
+
+/// Shows the trigger's parameters (names and values) to the leak guard: a live token passed
+/// that way is revoked now and audited, as one printed in a job's output would be. They are
+/// stored as given (a build parameter is the job's environment) and masked whenever shown.
+async fn guard_parameters(
+    state: &AppState,
+    project: &Project,
+    number: i64,
+    req: &TriggerRequest,
+) -> Result<(), ApiError> {
+    let place = leak_guard::Place::Parameter(number);
+    let texts = req
+        .build_parameters
+        .iter()
+        .flat_map(|(k, v)| [k.as_str(), v.as_str()])
+        .chain(req.parameters.iter().flat_map(|(k, v)| match v {
+            ParamValue::Str(s) => vec![k.as_str(), s.as_str()],
+            ParamValue::Bool(_) | ParamValue::Int(_) => vec![k.as_str()],
+        }));
+    for text in texts {
+        leak_guard::scrub(state, project, place, text).await?;
+    }
+    Ok(())
 }
 
 /// A parameter value as JSON (its own type, not a string).

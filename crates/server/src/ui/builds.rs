@@ -7,6 +7,7 @@ use crate::auth::access::{ProjectAccess, project_for};
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::{CurrentUser, MaybeUser};
 use crate::builds::git::Target;
+use crate::builds::masks::ProjectMasks;
 use crate::builds::trigger::{self, TriggerRequest};
 use crate::error::PageError;
 use crate::state::AppState;
@@ -243,15 +244,20 @@ pub fn human_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-async fn steps(state: &AppState, job: &JobRecord) -> Result<Vec<StepView>, PageError> {
+async fn steps(
+    state: &AppState,
+    project: &Project,
+    job: &JobRecord,
+) -> Result<Vec<StepView>, PageError> {
     let builds = state.store.builds();
     let mut out = Vec::new();
+    let masks = ProjectMasks::load(state, project).await?;
     for s in builds.steps(job.id).await? {
         let chunks = builds.output(job.id, s.idx, 0).await?;
         let last_seq = chunks.last().map_or(0, |(seq, _)| *seq);
         out.push(StepView {
             idx: s.idx,
-            name: s.name,
+            name: masks.text(&s.name),
             state: s.state,
             exit_code: s.exit_code,
             output: chunks.into_iter().map(|(_, t)| t).collect(),
@@ -281,7 +287,7 @@ pub async fn show(
         .find(|w| w.id == job.workflow_id)
         .map(|w| w.name)
         .unwrap_or_default();
-    let steps = steps(&state, &job).await?;
+    let steps = steps(&state, &a.project, &job).await?;
     let artifacts = artifact_views(&state, &a.project, &job).await?;
     let dash = |t: Option<time::OffsetDateTime>| t.as_ref().map_or("—".to_owned(), when);
     render(&BuildPage {
@@ -309,7 +315,7 @@ pub async fn live(
     Path(path): Path<JobPath>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, PageError> {
-    let (_, job) = load_job(&state, user.as_ref(), &path).await?;
+    let (a, job) = load_job(&state, user.as_ref(), &path).await?;
     let after: BTreeMap<i64, i64> = query_param(query.as_deref(), "after")
         .unwrap_or_default()
         .split(',')
@@ -320,12 +326,13 @@ pub async fn live(
         .collect();
     let builds = state.store.builds();
     let mut steps = Vec::new();
+    let masks = ProjectMasks::load(&state, &a.project).await?;
     for s in builds.steps(job.id).await? {
         let from = after.get(&s.idx).copied().unwrap_or(0);
         let chunks = builds.output(job.id, s.idx, from).await?;
         steps.push(json!({
             "idx": s.idx,
-            "name": s.name,
+            "name": masks.text(&s.name),
             "state": s.state,
             "exit_code": s.exit_code,
             "last_seq": chunks.last().map_or(from, |(seq, _)| *seq),

@@ -102,10 +102,7 @@ pub async fn create(
         })
     })();
     let outcome = match parsed {
-        Ok(new) => state
-            .store
-            .projects()
-            .create(&new, user.id)
+        Ok(new) => crate::projects::create(&state, &user, &new)
             .await
             .map_err(PageError::from),
         Err(e) => Err(e.into()),

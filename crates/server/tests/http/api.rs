@@ -160,4 +160,47 @@ both_backends! {
         let (s, v) = json_of(reqwest::get(app.at("/api/v2/project/gh/acme/open")).await.unwrap()).await;
         assert_eq!((s, v), (401, json!({"message": "You must log in first."})));
     }
+
+    async fn a_project_under_someone_elses_organization_is_refused_alike_whether_it_exists_or_not(app) {
+        app.user("alice", false).await;
+        let bob_user = app.user("bob", false).await;
+        app.user("root", true).await;
+        let alice = app.logged_in("alice").await;
+        let bob = app.logged_in("bob").await;
+        let root = app.logged_in("root").await;
+        let r = json!({"repo_url": "file:///r"});
+        assert_eq!(create_project(&app, &alice, "gh/acme/secret", r.clone()).await.0, 201);
+        assert_eq!(create_project(&app, &alice, "gh/acme/open", json!({"repo_url": "file:///r", "public": true})).await.0, 201);
+
+        // Bob is no admin of any of acme's projects: the existing private project, the public
+        // one and an absent one all get the same 403, so nothing tells them apart.
+        let refused = json!({"message": "You cannot add a project under gh/acme: that organization belongs to other users. An admin of one of its projects, or a site admin, can add it."});
+        for slug in ["gh/acme/secret", "gh/acme/SECRET", "github/acme/absent", "gh/acme/open"] {
+            let (s, v) = create_project(&app, &bob, slug, r.clone()).await;
+            assert_eq!((s, &v), (403, &refused), "{slug}");
+        }
+        // Reading a project of it does not make bob one of its admins.
+        let open = app.store.projects().by_slug(&circlet_core::ProjectSlug::parse("gh/acme/open").unwrap()).await.unwrap().unwrap();
+        app.store.projects().set_member(open.id, bob_user.id, circlet_core::Role::Write).await.unwrap();
+        assert_eq!(create_project(&app, &bob, "gh/acme/absent", r.clone()).await.0, 403);
+
+        // Organizations nobody has yet are free: the first project's owner is their first admin.
+        assert_eq!(create_project(&app, &bob, "gh/bobco/tool", r.clone()).await.0, 201);
+        assert_eq!(create_project(&app, &bob, "bb/acme/tool", r.clone()).await.0, 201, "another VCS, another organization");
+        let (s, v) = create_project(&app, &alice, "gh/BobCo/other", r.clone()).await;
+        assert_eq!(s, 403, "{v}");
+
+        // An admin of one of acme's projects belongs to it: absent slugs are added, taken ones are
+        // a 409 even when the caller cannot see that project.
+        app.store.projects().set_member(open.id, bob_user.id, circlet_core::Role::Admin).await.unwrap();
+        let (s, v) = create_project(&app, &bob, "gh/acme/secret", r.clone()).await;
+        assert_eq!(s, 409, "{v}");
+        assert!(v["message"].as_str().unwrap().contains("already exists"), "{v}");
+        assert_eq!(create_project(&app, &bob, "gh/acme/bobs", r.clone()).await.0, 201);
+        // Site admins add projects anywhere.
+        assert_eq!(create_project(&app, &root, "gh/bobco/roots", r.clone()).await.0, 201);
+        let (s, _) = create_project(&app, &root, "gh/acme/secret", r.clone()).await;
+        assert_eq!(s, 409);
+        assert_eq!(app.store.projects().list_all().await.unwrap().len(), 6, "no refused request added a project");
+    }
 }

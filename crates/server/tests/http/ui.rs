@@ -155,6 +155,23 @@ both_backends! {
         assert_eq!(b.get(app.at("/")).send().await.unwrap().status(), 200);
     }
 
+    async fn the_add_project_form_refuses_someone_elses_organization(app) {
+        app.user("alice", false).await;
+        app.user("bob", false).await;
+        let alice = app.logged_in("alice").await;
+        let bob = app.logged_in("bob").await;
+        let fields = |repo: &'static str| vec![("vcs", "gh"), ("org", "acme"), ("repo", repo), ("repo_url", "file:///srv/git/widgets"), ("default_branch", "main")];
+        let r = app.post_form(&alice, "/projects/new", "/projects", &fields("widgets")).await;
+        assert_eq!(r.status(), 303);
+        for repo in ["widgets", "gadgets"] {
+            let (s, html) = page(app.post_form(&bob, "/projects/new", "/projects", &fields(repo)).await).await;
+            assert_eq!(s, 403, "{repo}");
+            assert!(html.contains("that organization belongs to other users"), "{html}");
+            assert!(!html.contains("already exists"), "{html}");
+        }
+        assert_eq!(app.store.projects().list_all().await.unwrap().len(), 1);
+    }
+
     async fn projects_are_added_listed_and_guarded(app) {
         app.user("alice", false).await;
         app.user("bob", false).await;

@@ -102,7 +102,7 @@ impl Builds<'_> {
     pub async fn reserve_pipeline_number(&self, project_id: i64) -> Result<i64, StoreError> {
         let sql = "UPDATE projects SET next_pipeline_number = next_pipeline_number + 1 WHERE id = $1 \
                    RETURNING next_pipeline_number - 1";
-        on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(project_id).fetch_optional(pool).await)?
+        on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(project_id).fetch_all(pool).await.map(crate::first))?
             .ok_or_else(|| StoreError::NotFound("project not found".into()))
     }
 

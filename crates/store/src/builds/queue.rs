@@ -18,8 +18,9 @@ impl Builds<'_> {
                 sqlx::query_as(sql)
                     .bind(runner_id)
                     .bind(at)
-                    .fetch_optional(pool)
-                    .await?
+                    .fetch_all(pool)
+                    .await
+                    .map(crate::first)?
             }
             crate::Backend::Sqlite(pool) => {
                 // One statement is one write transaction in SQLite: nobody can claim in between.
@@ -32,8 +33,9 @@ impl Builds<'_> {
                 sqlx::query_as(sql)
                     .bind(runner_id)
                     .bind(at)
-                    .fetch_optional(pool)
-                    .await?
+                    .fetch_all(pool)
+                    .await
+                    .map(crate::first)?
             }
         };
         if row.is_some() {
@@ -47,7 +49,7 @@ impl Builds<'_> {
     pub async fn heartbeat(&self, job_id: i64, runner_id: i64) -> Result<Option<bool>, StoreError> {
         let sql = "UPDATE jobs SET heartbeat_at = $3 WHERE id = $1 AND runner_id = $2 AND state = 'running' RETURNING cancel_requested";
         Ok(
-            on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(job_id).bind(runner_id).bind(now()).fetch_optional(pool).await)?,
+            on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(job_id).bind(runner_id).bind(now()).fetch_all(pool).await.map(crate::first))?,
         )
     }
 

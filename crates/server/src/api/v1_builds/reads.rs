@@ -229,9 +229,20 @@ pub async fn output(
     ApiPath(params): Params,
 ) -> Result<Json<Value>, ApiError> {
     let (_, job) = project_job(&state, &caller, &params, Action::ReadBuilds).await?;
+    let step_not_found = || ApiError::NotFound("Step not found".into());
     let step = param(&params, "step")
         .and_then(|n| n.parse::<i64>().ok())
-        .ok_or_else(|| ApiError::NotFound("Step not found".into()))?;
+        .ok_or_else(step_not_found)?;
+    // Every job runs as one parallel run, number 0; its steps are those the runner reported.
+    if param(&params, "index").and_then(|n| n.parse::<i64>().ok()) != Some(0) {
+        return Err(ApiError::NotFound(
+            "Parallel run not found: circlet runs every job as run 0".into(),
+        ));
+    }
+    let steps = state.store.builds().steps(job.id).await?;
+    if !steps.iter().any(|s| s.idx == step) {
+        return Err(step_not_found());
+    }
     Ok(Json(build_json::output_json(&state, &job, step).await?))
 }
 

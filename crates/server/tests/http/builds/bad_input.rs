@@ -60,6 +60,62 @@ both_backends! {
         assert_eq!(list.body["items"], json!([]), "no refused trigger left a pipeline");
     }
 
+    async fn builds_a_nul_in_a_parameter_is_refused_before_anything_is_stored(app) {
+        let fx = Fx::new(app).await;
+        let runner = fx.runner("r1").await;
+        let v1 = format!("/api/v1.1/project/{SLUG}/tree/main");
+        let r = fx.post_json(&v1, &json!({"build_parameters": {"CIRCLE_JOB": "build", "GREETING": "a\u{0}b"}})).await;
+        r.status_is(400);
+        assert!(r.message().contains("GREETING") && r.message().contains("NUL"), "{}", r.text);
+        // The same as a form, the way `curl -d` sends it.
+        let r = fx.post_form(&v1, &[("build_parameters[CIRCLE_JOB]", "build"), ("build_parameters[GREETING]", "a\0b")]).await;
+        r.status_is(400);
+        assert!(r.message().contains("NUL"), "{}", r.text);
+        let r = fx.post_json(&v1, &json!({"build_parameters": {"A\u{0}B": "x"}})).await;
+        r.status_is(400);
+
+        let v2 = format!("/api/v2/project/{SLUG}/pipeline");
+        let r = fx.post_json(&v2, &json!({"parameters": {"greeting": "a\u{0}b"}})).await;
+        r.status_is(400);
+        assert!(r.message().contains("greeting") && r.message().contains("NUL"), "{}", r.text);
+        let r = fx.post_json(&v2, &json!({"parameters": {"gree\u{0}ting": "hi"}})).await;
+        r.status_is(400);
+        assert!(r.message().contains("NUL"), "{}", r.text);
+
+        // Environment variables refuse it too, in the name and in the value.
+        let envvar = format!("/api/v2/project/{SLUG}/envvar");
+        fx.post_json(&envvar, &json!({"name": "A\u{0}B", "value": "x"})).await.status_is(400);
+        fx.post_json(&envvar, &json!({"name": "AB", "value": "x\u{0}y"})).await.status_is(400);
+
+        assert_eq!(runner.claim().await, None, "nothing was queued");
+        let list = fx.get(&format!("/api/v2/project/{SLUG}/pipeline")).await;
+        assert_eq!(list.body["items"], json!([]), "no refused trigger left a pipeline");
+    }
+
+    async fn builds_a_config_past_the_job_or_step_limits_errors_the_pipeline(app) {
+        let fx = Fx::new(app).await;
+        let runner = fx.runner("r1").await;
+        let steps = "      - run: echo step\n".repeat(501);
+        let long = format!("version: 2\njobs:\n  build:\n    steps:\n{steps}");
+        fx.repo.commit_on("long", &[(".circleci/config.yml", &long)], "501 steps");
+        let defs: String = (0..501).map(|i| format!("  j{i}: {{steps: [checkout]}}\n")).collect();
+        let list: String = (0..501).map(|i| format!("      - j{i}\n")).collect();
+        let wide = format!("version: 2\njobs:\n{defs}workflows:\n  w:\n    jobs:\n{list}");
+        fx.repo.commit_on("wide", &[(".circleci/config.yml", &wide)], "501 jobs");
+
+        for (branch, says) in [("long", "'build' has 501 steps; circlet runs at most 500 steps per job"), ("wide", "would run 501 jobs; circlet runs at most 500 jobs per pipeline")] {
+            let made = fx.v2_trigger(&json!({"branch": branch})).await;
+            assert_eq!(made["state"], "errored", "{branch}");
+            let p = fx.get(&format!("/api/v2/pipeline/{}", made["id"].as_str().unwrap())).await;
+            let message = p.body["errors"][0]["message"].as_str().unwrap_or_default();
+            assert!(message.contains(says), "{branch}: {}", p.text);
+            let r = fx.post_json(&format!("/api/v1.1/project/{SLUG}/tree/{branch}"), &json!({})).await;
+            r.status_is(400);
+            assert!(r.message().contains(says), "{branch}: {}", r.text);
+        }
+        assert_eq!(runner.claim().await, None, "nothing was queued");
+    }
+
     async fn builds_an_invalid_config_errors_the_pipeline_and_queues_nothing(app) {
         let fx = Fx::new(app).await;
         let runner = fx.runner("r1").await;

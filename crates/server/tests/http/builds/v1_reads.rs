@@ -231,6 +231,29 @@ both_backends! {
         fx.get(&format!("/api/v1.1/project/{SLUG}/9")).await.is(404, "Build not found");
     }
 
+    async fn v1_output_of_a_step_build_or_run_that_does_not_exist_is_404(app) {
+        let fx = Fx::new(app).await;
+        let runner = fx.runner("r1").await;
+        fx.v1_trigger("main", &json!({"build_parameters": {"CIRCLE_JOB": "build"}})).await;
+        let job = runner.claim_some().await;
+        let id = id_of(&job);
+        runner.start_step(id, 0, "Checkout code", None).await;
+        runner.output(id, 0, "cloning\n").await;
+        let at = |path: &str| format!("/api/v1.1/project/{SLUG}/{path}");
+        let r = fx.get(&at("1/output/0/0")).await;
+        r.status_is(200);
+        assert_eq!(r.body[0]["message"], "cloning\n");
+        fx.get(&at("1/output/99999999999/0")).await.is(404, "Step not found");
+        // A step of the config the runner has not reached (or skipped) has no output either.
+        fx.get(&at("1/output/1/0")).await.is(404, "Step not found");
+        fx.get(&at("1/output/-1/0")).await.is(404, "Step not found");
+        fx.get(&at("1/output/x/0")).await.is(404, "Step not found");
+        fx.get(&at("1/output/0/1")).await.status_is(404);
+        fx.get(&at("1/output/0/99999999999")).await.status_is(404);
+        fx.get(&at("99999999999/output/0/0")).await.is(404, "Build not found");
+        fx.get(&at("2/output/0/0")).await.is(404, "Build not found");
+    }
+
     async fn v1_recent_builds_and_projects_with_branches(app) {
         let fx = Fx::new(app).await;
         let runner = fx.runner("r1").await;

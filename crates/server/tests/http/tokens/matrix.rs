@@ -421,7 +421,8 @@ impl World {
     }
 }
 
-/// Triggers build 1 of `project` as its admin and plays a runner that finishes it.
+/// Triggers build 1 of `project` as its admin and plays a runner that runs its step and
+/// finishes it.
 async fn finished_build(app: &TestApp, project: &Project, admin: &str, runner: &str) -> Built {
     let client = reqwest::Client::new();
     let slug = project.slug.to_string();
@@ -456,6 +457,14 @@ async fn finished_build(app: &TestApp, project: &Project, admin: &str, runner: &
         .unwrap();
     assert_eq!(claimed["build_num"], made.body["build_num"], "{claimed}");
     let id = claimed["id"].as_str().unwrap();
+    // Its one step, as a runner reports it: `output/0/0` reads that step's output.
+    let step = runner_call(
+        format!("/jobs/{id}/steps"),
+        Some(json!({"index": 0, "name": "Checkout code", "command": null})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(step.status(), 204);
     let uploaded = client
         .put(app.at(&format!(
             "/api/runner/v1/jobs/{id}/artifacts/out/report.txt"
