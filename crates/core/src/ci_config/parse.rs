@@ -7,10 +7,7 @@ use super::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use yaml_rust2::{Yaml, YamlLoader};
-
-/// The largest config accepted.
-pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+use yaml_rust2::Yaml;
 
 const EXECUTOR_KEYS: [&str; 6] = [
     "docker",
@@ -22,17 +19,13 @@ const EXECUTOR_KEYS: [&str; 6] = [
 ];
 
 /// Parses `text` for the pipeline `ctx` describes.
+///
+/// Bounded for hostile input: see [`super::yaml`] for the limits on the YAML itself.
 pub fn parse(text: &str, ctx: &PipelineContext) -> Result<CiConfig, ConfigErrors> {
-    if text.len() > MAX_CONFIG_BYTES {
-        return Err(one(format!(
-            "config is larger than {MAX_CONFIG_BYTES} bytes"
-        )));
-    }
-    let docs = YamlLoader::load_from_str(text)
-        .map_err(|e| one(format!("config is not valid YAML: {e}")))?;
-    let root = match docs.as_slice() {
-        [doc] => doc,
-        [] => return Err(one("config is empty".into())),
+    let mut docs = super::yaml::load(text).map_err(|e| one(e.to_string()))?;
+    let mut root = match docs.len() {
+        1 => docs.pop().expect("one document"),
+        0 => return Err(one("config is empty".into())),
         _ => return Err(one("config must be a single YAML document".into())),
     };
     let Some(top) = root.as_hash() else {
@@ -68,7 +61,6 @@ pub fn parse(text: &str, ctx: &PipelineContext) -> Result<CiConfig, ConfigErrors
         }
     }
     // 2.1: resolve parameters, then interpolate every string below jobs and workflows.
-    let mut tree = root.clone();
     if version == ConfigVersion::V2_1 {
         let decls = top
             .get(&key("parameters"))
@@ -76,7 +68,7 @@ pub fn parse(text: &str, ctx: &PipelineContext) -> Result<CiConfig, ConfigErrors
             .unwrap_or_default();
         match values::resolve(&decls, &ctx.parameters) {
             Ok(params) => {
-                if let Yaml::Hash(h) = &mut tree {
+                if let Yaml::Hash(h) = &mut root {
                     for section in ["jobs", "workflows"] {
                         if let Some(node) = h.get_mut(&key(section)) {
                             p.interpolate(node, ctx, &params);
@@ -89,7 +81,7 @@ pub fn parse(text: &str, ctx: &PipelineContext) -> Result<CiConfig, ConfigErrors
     } else if !ctx.parameters.is_empty() {
         p.err("pipeline parameters need `version: 2.1` in the config");
     }
-    let top = tree.as_hash().expect("still a mapping");
+    let top = root.as_hash().expect("still a mapping");
     let jobs = match top.get(&key("jobs")).map(|j| (j, j.as_hash())) {
         Some((_, Some(h))) if !h.is_empty() => h
             .iter()

@@ -224,6 +224,53 @@ fn unsupported_and_invalid_configs_are_named() {
     }
 }
 
+/// The "billion laughs" of issue 11: `levels` anchors, each a list of ten aliases of the one
+/// before (six levels left 2.3 GB resident, ten killed the server).
+fn laughs(levels: usize) -> String {
+    let mut text = String::from("version: 2.1\na0: &a0 [x,x,x,x,x,x,x,x,x,x]\n");
+    for i in 1..levels {
+        let aliases = vec![format!("*a{}", i - 1); 10].join(",");
+        text.push_str(&format!("a{i}: &a{i} [{aliases}]\n"));
+    }
+    text + "jobs: {build: {steps: [checkout]}}\n"
+}
+
+#[test]
+fn alias_bombs_end_in_a_config_error() {
+    for levels in [6, 10] {
+        let text = laughs(levels);
+        assert!(text.len() < 1100, "{} bytes", text.len());
+        assert_eq!(
+            errors(&text),
+            "config expands to more than 250000 nodes through its aliases (YAML anchors)",
+            "{levels} levels"
+        );
+    }
+}
+
+/// Issue 11's 5,000 levels (a 10 KB config), each way YAML can nest on one line: each
+/// overflowed a worker thread's stack and aborted the server.
+#[test]
+fn deep_nesting_ends_in_a_config_error() {
+    for (kind, text) in [
+        ("block sequences", format!("{}x\n", "- ".repeat(5_000))),
+        (
+            "flow sequences",
+            format!("{}x{}\n", "[".repeat(5_000), "]".repeat(5_000)),
+        ),
+        (
+            "flow mappings",
+            format!("{}x{}\n", "{a: ".repeat(5_000), "}".repeat(5_000)),
+        ),
+    ] {
+        assert_eq!(
+            errors(&text),
+            "config nests deeper than 64 levels (line 1)",
+            "{kind}"
+        );
+    }
+}
+
 #[test]
 fn durations_parse() {
     assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
