@@ -2,8 +2,8 @@
 
 use super::values::{self, ParamDecl, ParamType, ParamValue, PipelineContext};
 use super::{
-    BranchFilter, CiConfig, ConfigErrors, ConfigVersion, Job, Pattern, RunStep, Step, When,
-    Workflow, WorkflowJob,
+    BranchFilter, CiConfig, ConfigErrors, ConfigVersion, Job, MAX_SCALAR_BYTES, Pattern, RunStep,
+    Step, When, Workflow, WorkflowJob,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -20,7 +20,8 @@ const EXECUTOR_KEYS: [&str; 6] = [
 
 /// Parses `text` for the pipeline `ctx` describes.
 ///
-/// Bounded for hostile input: see [`super::yaml`] for the limits on the YAML itself.
+/// Bounded for hostile input: see [`super::yaml`] for the limits on the YAML itself, and
+/// `<< >>` expressions may not grow the config's text past [`super::MAX_SCALAR_BYTES`] either.
 pub fn parse(text: &str, ctx: &PipelineContext) -> Result<CiConfig, ConfigErrors> {
     let mut docs = super::yaml::load(text).map_err(|e| one(e.to_string()))?;
     let mut root = match docs.len() {
@@ -33,7 +34,11 @@ pub fn parse(text: &str, ctx: &PipelineContext) -> Result<CiConfig, ConfigErrors
             "config must be a mapping with version, jobs and workflows".into(),
         ));
     };
-    let mut p = Parser { errors: Vec::new() };
+    let mut p = Parser {
+        errors: Vec::new(),
+        unreported: 0,
+        growth_left: MAX_SCALAR_BYTES,
+    };
     let version = match top.get(&key("version")) {
         Some(Yaml::Integer(2)) => ConfigVersion::V2,
         Some(Yaml::Real(r)) if r == "2.0" || r == "2" => ConfigVersion::V2,
@@ -76,7 +81,7 @@ pub fn parse(text: &str, ctx: &PipelineContext) -> Result<CiConfig, ConfigErrors
                     }
                 }
             }
-            Err(errors) => p.errors.extend(errors),
+            Err(errors) => errors.into_iter().for_each(|e| p.err(e)),
         }
     } else if !ctx.parameters.is_empty() {
         p.err("pipeline parameters need `version: 2.1` in the config");
@@ -113,6 +118,10 @@ pub fn parse(text: &str, ctx: &PipelineContext) -> Result<CiConfig, ConfigErrors
             Vec::new()
         }
     };
+    if p.unreported > 0 {
+        let more = format!("and {} more problems", p.unreported);
+        p.errors.push(more);
+    }
     if p.errors.is_empty() {
         Ok(CiConfig {
             version,
@@ -155,13 +164,32 @@ fn scalar(y: &Yaml) -> Option<String> {
     }
 }
 
+/// The most problems reported one by one; a hostile config could otherwise make one per node.
+const MAX_ERRORS: usize = 50;
+
+/// The longest problem reported, in characters: messages quote names and values.
+const MAX_ERROR_CHARS: usize = 300;
+
 struct Parser {
     errors: Vec<String>,
+    /// Problems past [`MAX_ERRORS`], counted only.
+    unreported: usize,
+    /// How many more bytes `<< >>` expressions may add to the config's text.
+    growth_left: usize,
 }
 
 impl Parser {
     fn err(&mut self, message: impl Into<String>) {
-        self.errors.push(message.into());
+        if self.errors.len() == MAX_ERRORS {
+            self.unreported += 1;
+            return;
+        }
+        let mut message: String = message.into();
+        if let Some((cut, _)) = message.char_indices().nth(MAX_ERROR_CHARS) {
+            message.truncate(cut);
+            message.push('…');
+        }
+        self.errors.push(message);
     }
 
     fn param_decls(&mut self, node: &Yaml) -> BTreeMap<String, ParamDecl> {
@@ -222,10 +250,15 @@ impl Parser {
         params: &BTreeMap<String, ParamValue>,
     ) {
         match node {
-            Yaml::String(s) if s.contains("<<") => match values::interpolate(s, ctx, params) {
-                Ok(v) => *s = v,
-                Err(e) => self.err(e),
-            },
+            Yaml::String(s) if s.contains("<<") => {
+                match values::interpolate(s, ctx, params, s.len() + self.growth_left) {
+                    Ok(v) => {
+                        self.growth_left -= v.len().saturating_sub(s.len());
+                        *s = v;
+                    }
+                    Err(e) => self.err(e),
+                }
+            }
             Yaml::Array(items) => items
                 .iter_mut()
                 .for_each(|i| self.interpolate(i, ctx, params)),
@@ -556,7 +589,7 @@ impl Parser {
                     Some(re) => match regex::Regex::new(&format!("^(?:{re})$")) {
                         Ok(r) => Some(Pattern::Regex(r)),
                         Err(_) => {
-                            self.errors.push(format!("{at}: branch filter /{re}/ is not a valid regular expression"));
+                            self.err(format!("{at}: branch filter /{re}/ is not a valid regular expression"));
                             None
                         }
                     },

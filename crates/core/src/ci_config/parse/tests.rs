@@ -272,6 +272,36 @@ fn deep_nesting_ends_in_a_config_error() {
 }
 
 #[test]
+fn a_long_parameter_used_many_times_ends_in_a_config_error() {
+    // 200 KB of default, used 500 times: 100 MB of commands from a 210 KB config.
+    let text = format!(
+        "version: 2.1\nparameters: {{p: {{type: string, default: '{}'}}}}\njobs: {{build: {{steps: [{}]}}}}\n",
+        "x".repeat(200_000),
+        vec!["{run: '<< pipeline.parameters.p >>'}"; 500].join(","),
+    );
+    let e = errors(&text);
+    assert!(
+        e.starts_with("`<< >>` expressions add more than 4194304 bytes to the config's text"),
+        "{e}"
+    );
+}
+
+#[test]
+fn problems_past_fifty_are_counted_not_listed() {
+    let steps = vec!["nope"; 1_000].join(",");
+    let e = parse(
+        &format!("version: 2\njobs: {{build: {{steps: [{steps}]}}}}"),
+        &ctx(),
+    )
+    .unwrap_err();
+    assert_eq!(e.0.len(), 51);
+    assert_eq!(e.0[50], "and 950 more problems");
+    let long = "y".repeat(10_000);
+    let e = errors(&format!("version: 2\njobs: {{build: {{steps: [{long}]}}}}"));
+    assert!(e.len() < 400 && e.ends_with('…'), "{e}");
+}
+
+#[test]
 fn durations_parse() {
     assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
     assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
