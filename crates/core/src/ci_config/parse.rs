@@ -473,12 +473,13 @@ impl Parser {
             self.err("`workflows` must be a mapping of workflow names to workflows");
             return Vec::new();
         };
+        let jobs: BTreeSet<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
         let mut out = Vec::new();
         for (name, body) in h {
             match name.as_str() {
                 Some("version") => continue,
                 Some(name) => {
-                    if let Some(w) = self.workflow(name, body, jobs) {
+                    if let Some(w) = self.workflow(name, body, &jobs) {
                         out.push(w);
                     }
                 }
@@ -491,7 +492,7 @@ impl Parser {
         out
     }
 
-    fn workflow(&mut self, name: &str, body: &Yaml, jobs: &[Job]) -> Option<Workflow> {
+    fn workflow(&mut self, name: &str, body: &Yaml, jobs: &BTreeSet<&str>) -> Option<Workflow> {
         let at = format!("workflow '{name}'");
         if let Some(h) = body.as_hash() {
             for (k, _) in h {
@@ -519,7 +520,7 @@ impl Parser {
                     continue;
                 }
             };
-            if !jobs.iter().any(|j| j.name == job) {
+            if !jobs.contains(job.as_str()) {
                 self.err(format!("{at}: job '{job}' is not defined under `jobs`"));
                 continue;
             }
@@ -568,7 +569,7 @@ impl Parser {
                 }
             }
         }
-        if has_cycle(&entries) {
+        if super::plan::requirement_order(&entries).is_none() {
             self.err(format!("{at}: `requires` form a cycle"));
         }
         Some(Workflow {
@@ -647,27 +648,6 @@ fn parse_duration(raw: &str) -> Option<Duration> {
         }
     }
     (num.is_empty() && total > 0).then(|| Duration::from_secs(total))
-}
-
-fn has_cycle(entries: &[WorkflowJob]) -> bool {
-    // Kahn's algorithm: a cycle leaves jobs that never become ready.
-    let mut done: BTreeSet<&str> = BTreeSet::new();
-    loop {
-        let ready: Vec<&str> = entries
-            .iter()
-            .filter(|e| !done.contains(e.job.as_str()))
-            .filter(|e| {
-                e.requires
-                    .iter()
-                    .all(|r| done.contains(r.as_str()) || !entries.iter().any(|x| &x.job == r))
-            })
-            .map(|e| e.job.as_str())
-            .collect();
-        if ready.is_empty() {
-            return done.len() < entries.len();
-        }
-        done.extend(ready);
-    }
 }
 
 #[cfg(test)]

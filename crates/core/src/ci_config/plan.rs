@@ -1,6 +1,7 @@
 //! From a parsed config and what was triggered to the workflows and jobs a pipeline runs.
 
-use super::{CiConfig, Job};
+use super::{CiConfig, Job, WorkflowJob};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// What a trigger asks to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,62 +50,78 @@ pub fn plan(
             }],
         }]);
     }
+    let jobs: BTreeMap<&str, &Job> = config.jobs.iter().map(|j| (j.name.as_str(), j)).collect();
     let mut out = Vec::new();
     for workflow in &config.workflows {
-        let mut kept: Vec<PlannedJob> = Vec::new();
-        // Config order puts a job after the jobs it requires (the parser refuses cycles and
-        // unknown requirements), so one pass sees every requirement's fate first.
-        let mut order: Vec<&super::WorkflowJob> = workflow.jobs.iter().collect();
-        order.sort_by_key(|wj| depth(workflow, &wj.job, 0));
-        for wj in order {
-            let requirements_kept = wj
-                .requires
-                .iter()
-                .all(|r| kept.iter().any(|k| &k.job.name == r));
+        // The parser refuses cycles, so every job has its place in the order.
+        let order = requirement_order(&workflow.jobs).unwrap_or_default();
+        let mut kept: Vec<(usize, PlannedJob)> = Vec::new();
+        let mut kept_names: BTreeSet<&str> = BTreeSet::new();
+        for i in order {
+            let wj = &workflow.jobs[i];
+            let requirements_kept = wj.requires.iter().all(|r| kept_names.contains(r.as_str()));
             if !wj.branches.allows(branch) || !requirements_kept {
                 continue;
             }
-            let Some(job) = config.job(&wj.job) else {
+            let Some(job) = jobs.get(wj.job.as_str()) else {
                 return Err(format!(
                     "workflow '{}' runs job '{}', which is not defined",
                     workflow.name, wj.job
                 ));
             };
-            kept.push(PlannedJob {
-                requires: wj.requires.clone(),
-                job: job.clone(),
-            });
+            kept_names.insert(&wj.job);
+            kept.push((
+                i,
+                PlannedJob {
+                    requires: wj.requires.clone(),
+                    job: (*job).clone(),
+                },
+            ));
         }
         if !kept.is_empty() {
             // Back to config order for display.
-            kept.sort_by_key(|k| workflow.jobs.iter().position(|wj| wj.job == k.job.name));
+            kept.sort_by_key(|(i, _)| *i);
             out.push(PlannedWorkflow {
                 name: workflow.name.clone(),
-                jobs: kept,
+                jobs: kept.into_iter().map(|(_, job)| job).collect(),
             });
         }
     }
     Ok(out)
 }
 
-/// How many requirement levels lie below `job` (0 for a job requiring nothing). Bounded by the
-/// workflow's size, so a cycle (which the parser refuses anyway) cannot recurse forever.
-fn depth(workflow: &super::Workflow, job: &str, seen: usize) -> usize {
-    if seen > workflow.jobs.len() {
-        return seen;
-    }
-    workflow
-        .jobs
+/// The indexes of `jobs` in an order that puts every job after the jobs of the list it
+/// requires (requirements on jobs not in the list are ignored), or `None` if they form a cycle.
+///
+/// Kahn's algorithm, linear in the jobs and requirements: a hostile config may list thousands.
+pub(super) fn requirement_order(jobs: &[WorkflowJob]) -> Option<Vec<usize>> {
+    let index: BTreeMap<&str, usize> = jobs
         .iter()
-        .find(|wj| wj.job == job)
-        .map(|wj| {
-            wj.requires
-                .iter()
-                .map(|r| 1 + depth(workflow, r, seen + 1))
-                .max()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0)
+        .enumerate()
+        .map(|(i, j)| (j.job.as_str(), i))
+        .collect();
+    let mut waiting_for = vec![0usize; jobs.len()];
+    let mut required_by: Vec<Vec<usize>> = vec![Vec::new(); jobs.len()];
+    for (i, job) in jobs.iter().enumerate() {
+        for r in &job.requires {
+            if let Some(&j) = index.get(r.as_str()) {
+                waiting_for[i] += 1;
+                required_by[j].push(i);
+            }
+        }
+    }
+    let mut ready: VecDeque<usize> = (0..jobs.len()).filter(|&i| waiting_for[i] == 0).collect();
+    let mut order = Vec::with_capacity(jobs.len());
+    while let Some(j) = ready.pop_front() {
+        order.push(j);
+        for &i in &required_by[j] {
+            waiting_for[i] -= 1;
+            if waiting_for[i] == 0 {
+                ready.push_back(i);
+            }
+        }
+    }
+    (order.len() == jobs.len()).then_some(order)
 }
 
 #[cfg(test)]

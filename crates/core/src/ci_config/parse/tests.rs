@@ -302,6 +302,40 @@ fn problems_past_fifty_are_counted_not_listed() {
 }
 
 #[test]
+fn thousands_of_chained_jobs_parse_and_plan_quickly() {
+    // Each job requires the two before it: checking for cycles was cubic, and planning walked
+    // every path of requirements recursively (exponential, and a stack frame per job).
+    let n: usize = 5_000;
+    let mut text = String::from("version: 2\njobs:\n");
+    for i in 0..n {
+        text.push_str(&format!("  j{i}: {{steps: [checkout]}}\n"));
+    }
+    text.push_str("workflows:\n  w:\n    jobs:\n");
+    for i in (0..n).rev() {
+        let requires: Vec<String> = (i.saturating_sub(2)..i).map(|r| format!("j{r}")).collect();
+        text.push_str(&format!(
+            "      - j{i}: {{requires: [{}]}}\n",
+            requires.join(",")
+        ));
+    }
+    let started = std::time::Instant::now();
+    let config = ok(&text);
+    let planned = super::super::plan(&config, Some("main"), super::super::Selection::Workflows)
+        .expect("plans");
+    assert_eq!(planned[0].jobs.len(), n);
+    assert_eq!(
+        planned[0].jobs[0].job.name,
+        format!("j{}", n - 1),
+        "config order"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn durations_parse() {
     assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
     assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
