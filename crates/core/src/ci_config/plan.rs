@@ -1,6 +1,6 @@
 //! From a parsed config and what was triggered to the workflows and jobs a pipeline runs.
 
-use super::{CiConfig, Job, WorkflowJob};
+use super::{CiConfig, Job, Step, WorkflowJob};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// What a trigger asks to run.
@@ -30,9 +30,15 @@ pub struct PlannedJob {
     pub job: Job,
 }
 
+/// The most bytes of job definitions one pipeline may plan. A job is copied into every workflow
+/// that runs it, so a 1 MiB config of one long job and thousands of workflows naming it would
+/// otherwise plan gigabytes; real pipelines plan well under a megabyte.
+pub const MAX_PLANNED_BYTES: usize = 16 * 1024 * 1024;
+
 /// The workflows `selection` runs for `branch` (`None` for a tag build). A job whose branch
 /// filter excludes it is left out, and so is every job that requires a job left out; a workflow
-/// left without jobs is not created. Naming a job the config does not have is an error.
+/// left without jobs is not created. Naming a job the config does not have is an error, and so
+/// is planning more than [`MAX_PLANNED_BYTES`] of job definitions.
 pub fn plan(
     config: &CiConfig,
     branch: Option<&str>,
@@ -50,7 +56,12 @@ pub fn plan(
             }],
         }]);
     }
-    let jobs: BTreeMap<&str, &Job> = config.jobs.iter().map(|j| (j.name.as_str(), j)).collect();
+    let jobs: BTreeMap<&str, (&Job, usize)> = config
+        .jobs
+        .iter()
+        .map(|j| (j.name.as_str(), (j, size_of_job(j))))
+        .collect();
+    let mut planned_bytes = 0;
     let mut out = Vec::new();
     for workflow in &config.workflows {
         // The parser refuses cycles, so every job has its place in the order.
@@ -63,18 +74,24 @@ pub fn plan(
             if !wj.branches.allows(branch) || !requirements_kept {
                 continue;
             }
-            let Some(job) = jobs.get(wj.job.as_str()) else {
+            let Some(&(job, size)) = jobs.get(wj.job.as_str()) else {
                 return Err(format!(
                     "workflow '{}' runs job '{}', which is not defined",
                     workflow.name, wj.job
                 ));
             };
+            planned_bytes += size;
+            if planned_bytes > MAX_PLANNED_BYTES {
+                return Err(format!(
+                    "the pipeline's jobs add up to more than {MAX_PLANNED_BYTES} bytes of definitions (a job counts once for every workflow that runs it)"
+                ));
+            }
             kept_names.insert(&wj.job);
             kept.push((
                 i,
                 PlannedJob {
                     requires: wj.requires.clone(),
-                    job: (*job).clone(),
+                    job: job.clone(),
                 },
             ));
         }
@@ -88,6 +105,37 @@ pub fn plan(
         }
     }
     Ok(out)
+}
+
+/// About how many bytes `job`'s definition holds: its text, and a little for each part.
+fn size_of_job(job: &Job) -> usize {
+    let pairs = |env: &[(String, String)]| -> usize {
+        env.iter().map(|(k, v)| k.len() + v.len() + 16).sum()
+    };
+    let steps: usize = job
+        .steps
+        .iter()
+        .map(|step| {
+            16 + match step {
+                Step::Checkout => 0,
+                Step::Run(run) => {
+                    run.name.len()
+                        + run.command.len()
+                        + pairs(&run.environment)
+                        + run.working_directory.as_ref().map_or(0, String::len)
+                }
+                Step::StoreArtifacts { path, destination } => {
+                    path.len() + destination.as_ref().map_or(0, String::len)
+                }
+                Step::StoreTestResults { path } => path.len(),
+            }
+        })
+        .sum();
+    job.name.len()
+        + pairs(&job.environment)
+        + job.working_directory.as_ref().map_or(0, String::len)
+        + job.executor_notes.iter().map(String::len).sum::<usize>()
+        + steps
 }
 
 /// The indexes of `jobs` in an order that puts every job after the jobs of the list it
@@ -199,6 +247,26 @@ workflows:
         let c = config(TWO_STAGE);
         let p = plan(&c, None, Selection::Workflows).unwrap();
         assert_eq!(names(&p[0]), ["build", "test"]);
+    }
+
+    #[test]
+    fn a_long_job_in_thousands_of_workflows_is_refused_not_copied() {
+        // 200 KB of command, run by 2,000 workflows: 400 MB of plan from a 250 KB config.
+        let mut text = format!(
+            "version: 2\njobs:\n  j: {{steps: [{{run: '{}'}}]}}\nworkflows:\n",
+            "x".repeat(200_000)
+        );
+        for w in 0..2_000 {
+            text.push_str(&format!("  w{w}: {{jobs: [j]}}\n"));
+        }
+        let err = plan(&config(&text), Some("main"), Selection::Workflows).unwrap_err();
+        assert!(err.contains("more than 16777216 bytes"), "{err}");
+        // Eighty workflows fit.
+        let fits = text.lines().take(4 + 80).collect::<Vec<_>>().join("\n");
+        assert_eq!(
+            plan(&config(&fits), Some("main"), Selection::Workflows).map(|p| p.len()),
+            Ok(80)
+        );
     }
 
     #[test]
