@@ -36,6 +36,8 @@ pub struct Inner {
     pub rendered_lists: crate::api::v1_builds::RenderedLists,
     /// Mirrors of project repositories, to read configs at the built commit.
     pub repos: crate::builds::git::Repos,
+    /// Turns to parse a config (see [`crate::builds::trigger::MAX_CONCURRENT_PARSES`]).
+    pub config_parses: tokio::sync::Semaphore,
     /// Woken when jobs are queued or released, so waiting runner claims answer at once.
     pub work_available: tokio::sync::Notify,
     /// A full database disk noticed, and the jobs that lost a write to it.
@@ -77,6 +79,9 @@ impl AppState {
             projects: Default::default(),
             rendered_lists: Default::default(),
             repos,
+            config_parses: tokio::sync::Semaphore::new(
+                crate::builds::trigger::MAX_CONCURRENT_PARSES,
+            ),
             work_available: tokio::sync::Notify::new(),
             store_full: Default::default(),
             stopping: tokio::sync::watch::Sender::new(false),

@@ -11,12 +11,18 @@
 mod parse;
 mod plan;
 mod values;
+mod yaml;
 
 pub use parse::parse;
 pub use plan::{
     MAX_JOBS_PER_PIPELINE, MAX_STEPS_PER_JOB, PlannedJob, PlannedWorkflow, Selection, plan,
 };
 pub use values::{ParamValue, PipelineContext};
+pub use yaml::{MAX_DEPTH, MAX_NODES, MAX_SCALAR_BYTES};
+
+/// The largest config accepted, in bytes: a config is refused past it before it is parsed (and
+/// best before it is read).
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

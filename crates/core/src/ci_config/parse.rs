@@ -2,15 +2,12 @@
 
 use super::values::{self, ParamDecl, ParamType, ParamValue, PipelineContext};
 use super::{
-    BranchFilter, CiConfig, ConfigErrors, ConfigVersion, Job, Pattern, RunStep, Step, When,
-    Workflow, WorkflowJob,
+    BranchFilter, CiConfig, ConfigErrors, ConfigVersion, Job, MAX_SCALAR_BYTES, Pattern, RunStep,
+    Step, When, Workflow, WorkflowJob,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use yaml_rust2::{Yaml, YamlLoader};
-
-/// The largest config accepted.
-pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+use yaml_rust2::Yaml;
 
 const EXECUTOR_KEYS: [&str; 6] = [
     "docker",
@@ -22,17 +19,14 @@ const EXECUTOR_KEYS: [&str; 6] = [
 ];
 
 /// Parses `text` for the pipeline `ctx` describes.
+///
+/// Bounded for hostile input: see [`super::yaml`] for the limits on the YAML itself, and
+/// `<< >>` expressions may not grow the config's text past [`super::MAX_SCALAR_BYTES`] either.
 pub fn parse(text: &str, ctx: &PipelineContext) -> Result<CiConfig, ConfigErrors> {
-    if text.len() > MAX_CONFIG_BYTES {
-        return Err(one(format!(
-            "config is larger than {MAX_CONFIG_BYTES} bytes"
-        )));
-    }
-    let docs = YamlLoader::load_from_str(text)
-        .map_err(|e| one(format!("config is not valid YAML: {e}")))?;
-    let root = match docs.as_slice() {
-        [doc] => doc,
-        [] => return Err(one("config is empty".into())),
+    let mut docs = super::yaml::load(text).map_err(|e| one(e.to_string()))?;
+    let mut root = match docs.len() {
+        1 => docs.pop().expect("one document"),
+        0 => return Err(one("config is empty".into())),
         _ => return Err(one("config must be a single YAML document".into())),
     };
     let Some(top) = root.as_hash() else {
@@ -40,7 +34,11 @@ pub fn parse(text: &str, ctx: &PipelineContext) -> Result<CiConfig, ConfigErrors
             "config must be a mapping with version, jobs and workflows".into(),
         ));
     };
-    let mut p = Parser { errors: Vec::new() };
+    let mut p = Parser {
+        errors: Vec::new(),
+        unreported: 0,
+        growth_left: MAX_SCALAR_BYTES,
+    };
     let version = match top.get(&key("version")) {
         Some(Yaml::Integer(2)) => ConfigVersion::V2,
         Some(Yaml::Real(r)) if r == "2.0" || r == "2" => ConfigVersion::V2,
@@ -68,7 +66,6 @@ pub fn parse(text: &str, ctx: &PipelineContext) -> Result<CiConfig, ConfigErrors
         }
     }
     // 2.1: resolve parameters, then interpolate every string below jobs and workflows.
-    let mut tree = root.clone();
     if version == ConfigVersion::V2_1 {
         let decls = top
             .get(&key("parameters"))
@@ -76,7 +73,7 @@ pub fn parse(text: &str, ctx: &PipelineContext) -> Result<CiConfig, ConfigErrors
             .unwrap_or_default();
         match values::resolve(&decls, &ctx.parameters) {
             Ok(params) => {
-                if let Yaml::Hash(h) = &mut tree {
+                if let Yaml::Hash(h) = &mut root {
                     for section in ["jobs", "workflows"] {
                         if let Some(node) = h.get_mut(&key(section)) {
                             p.interpolate(node, ctx, &params);
@@ -84,12 +81,12 @@ pub fn parse(text: &str, ctx: &PipelineContext) -> Result<CiConfig, ConfigErrors
                     }
                 }
             }
-            Err(errors) => p.errors.extend(errors),
+            Err(errors) => errors.into_iter().for_each(|e| p.err(e)),
         }
     } else if !ctx.parameters.is_empty() {
         p.err("pipeline parameters need `version: 2.1` in the config");
     }
-    let top = tree.as_hash().expect("still a mapping");
+    let top = root.as_hash().expect("still a mapping");
     let jobs = match top.get(&key("jobs")).map(|j| (j, j.as_hash())) {
         Some((_, Some(h))) if !h.is_empty() => h
             .iter()
@@ -121,6 +118,10 @@ pub fn parse(text: &str, ctx: &PipelineContext) -> Result<CiConfig, ConfigErrors
             Vec::new()
         }
     };
+    if p.unreported > 0 {
+        let more = format!("and {} more problems", p.unreported);
+        p.errors.push(more);
+    }
     if p.errors.is_empty() {
         Ok(CiConfig {
             version,
@@ -163,13 +164,32 @@ fn scalar(y: &Yaml) -> Option<String> {
     }
 }
 
+/// The most problems reported one by one; a hostile config could otherwise make one per node.
+const MAX_ERRORS: usize = 50;
+
+/// The longest problem reported, in characters: messages quote names and values.
+const MAX_ERROR_CHARS: usize = 300;
+
 struct Parser {
     errors: Vec<String>,
+    /// Problems past [`MAX_ERRORS`], counted only.
+    unreported: usize,
+    /// How many more bytes `<< >>` expressions may add to the config's text.
+    growth_left: usize,
 }
 
 impl Parser {
     fn err(&mut self, message: impl Into<String>) {
-        self.errors.push(message.into());
+        if self.errors.len() == MAX_ERRORS {
+            self.unreported += 1;
+            return;
+        }
+        let mut message: String = message.into();
+        if let Some((cut, _)) = message.char_indices().nth(MAX_ERROR_CHARS) {
+            message.truncate(cut);
+            message.push('…');
+        }
+        self.errors.push(message);
     }
 
     fn param_decls(&mut self, node: &Yaml) -> BTreeMap<String, ParamDecl> {
@@ -230,10 +250,15 @@ impl Parser {
         params: &BTreeMap<String, ParamValue>,
     ) {
         match node {
-            Yaml::String(s) if s.contains("<<") => match values::interpolate(s, ctx, params) {
-                Ok(v) => *s = v,
-                Err(e) => self.err(e),
-            },
+            Yaml::String(s) if s.contains("<<") => {
+                match values::interpolate(s, ctx, params, s.len() + self.growth_left) {
+                    Ok(v) => {
+                        self.growth_left -= v.len().saturating_sub(s.len());
+                        *s = v;
+                    }
+                    Err(e) => self.err(e),
+                }
+            }
             Yaml::Array(items) => items
                 .iter_mut()
                 .for_each(|i| self.interpolate(i, ctx, params)),
@@ -448,12 +473,13 @@ impl Parser {
             self.err("`workflows` must be a mapping of workflow names to workflows");
             return Vec::new();
         };
+        let jobs: BTreeSet<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
         let mut out = Vec::new();
         for (name, body) in h {
             match name.as_str() {
                 Some("version") => continue,
                 Some(name) => {
-                    if let Some(w) = self.workflow(name, body, jobs) {
+                    if let Some(w) = self.workflow(name, body, &jobs) {
                         out.push(w);
                     }
                 }
@@ -466,7 +492,7 @@ impl Parser {
         out
     }
 
-    fn workflow(&mut self, name: &str, body: &Yaml, jobs: &[Job]) -> Option<Workflow> {
+    fn workflow(&mut self, name: &str, body: &Yaml, jobs: &BTreeSet<&str>) -> Option<Workflow> {
         let at = format!("workflow '{name}'");
         if let Some(h) = body.as_hash() {
             for (k, _) in h {
@@ -494,7 +520,7 @@ impl Parser {
                     continue;
                 }
             };
-            if !jobs.iter().any(|j| j.name == job) {
+            if !jobs.contains(job.as_str()) {
                 self.err(format!("{at}: job '{job}' is not defined under `jobs`"));
                 continue;
             }
@@ -543,7 +569,7 @@ impl Parser {
                 }
             }
         }
-        if has_cycle(&entries) {
+        if super::plan::requirement_order(&entries).is_none() {
             self.err(format!("{at}: `requires` form a cycle"));
         }
         Some(Workflow {
@@ -564,7 +590,7 @@ impl Parser {
                     Some(re) => match regex::Regex::new(&format!("^(?:{re})$")) {
                         Ok(r) => Some(Pattern::Regex(r)),
                         Err(_) => {
-                            self.errors.push(format!("{at}: branch filter /{re}/ is not a valid regular expression"));
+                            self.err(format!("{at}: branch filter /{re}/ is not a valid regular expression"));
                             None
                         }
                     },
@@ -622,27 +648,6 @@ fn parse_duration(raw: &str) -> Option<Duration> {
         }
     }
     (num.is_empty() && total > 0).then(|| Duration::from_secs(total))
-}
-
-fn has_cycle(entries: &[WorkflowJob]) -> bool {
-    // Kahn's algorithm: a cycle leaves jobs that never become ready.
-    let mut done: BTreeSet<&str> = BTreeSet::new();
-    loop {
-        let ready: Vec<&str> = entries
-            .iter()
-            .filter(|e| !done.contains(e.job.as_str()))
-            .filter(|e| {
-                e.requires
-                    .iter()
-                    .all(|r| done.contains(r.as_str()) || !entries.iter().any(|x| &x.job == r))
-            })
-            .map(|e| e.job.as_str())
-            .collect();
-        if ready.is_empty() {
-            return done.len() < entries.len();
-        }
-        done.extend(ready);
-    }
 }
 
 #[cfg(test)]

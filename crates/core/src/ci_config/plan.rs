@@ -1,7 +1,7 @@
 //! From a parsed config and what was triggered to the workflows and jobs a pipeline runs.
 
-use super::{CiConfig, Job};
-use std::collections::HashMap;
+use super::{CiConfig, Job, Step, WorkflowJob};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The most steps one job may have. Each step is a row the server stores and a request the
 /// runner makes; CircleCI has no published limit, and real jobs have tens.
@@ -38,10 +38,16 @@ pub struct PlannedJob {
     pub job: Job,
 }
 
+/// The most bytes of job definitions one pipeline may plan. A job is copied into every workflow
+/// that runs it, so a 1 MiB config of one long job and thousands of workflows naming it would
+/// otherwise plan gigabytes; real pipelines plan well under a megabyte.
+pub const MAX_PLANNED_BYTES: usize = 16 * 1024 * 1024;
+
 /// The workflows `selection` runs for `branch` (`None` for a tag build). A job whose branch
 /// filter excludes it is left out, and so is every job that requires a job left out; a workflow
 /// left without jobs is not created. Naming a job the config does not have is an error, and so
-/// is a plan past [`MAX_JOBS_PER_PIPELINE`] jobs or with a job past [`MAX_STEPS_PER_JOB`] steps.
+/// is planning more than [`MAX_PLANNED_BYTES`] of job definitions, a plan past
+/// [`MAX_JOBS_PER_PIPELINE`] jobs or with a job past [`MAX_STEPS_PER_JOB`] steps.
 pub fn plan(
     config: &CiConfig,
     branch: Option<&str>,
@@ -85,78 +91,120 @@ fn plan_unbounded(
             }],
         }]);
     }
+    let jobs: BTreeMap<&str, (&Job, usize)> = config
+        .jobs
+        .iter()
+        .map(|j| (j.name.as_str(), (j, size_of_job(j))))
+        .collect();
+    let mut planned_bytes = 0;
     let mut out = Vec::new();
     for workflow in &config.workflows {
-        let mut kept: Vec<PlannedJob> = Vec::new();
-        // Config order puts a job after the jobs it requires (the parser refuses cycles and
-        // unknown requirements), so one pass sees every requirement's fate first.
-        let mut order: Vec<&super::WorkflowJob> = workflow.jobs.iter().collect();
-        let mut depths = HashMap::new();
-        for wj in &workflow.jobs {
-            depth(workflow, &wj.job, &mut depths, 0);
-        }
-        order.sort_by_key(|wj| depths.get(wj.job.as_str()).copied().unwrap_or(0));
-        for wj in order {
-            let requirements_kept = wj
-                .requires
-                .iter()
-                .all(|r| kept.iter().any(|k| &k.job.name == r));
+        // The parser refuses cycles, so every job has its place in the order.
+        let order = requirement_order(&workflow.jobs).unwrap_or_default();
+        let mut kept: Vec<(usize, PlannedJob)> = Vec::new();
+        let mut kept_names: BTreeSet<&str> = BTreeSet::new();
+        for i in order {
+            let wj = &workflow.jobs[i];
+            let requirements_kept = wj.requires.iter().all(|r| kept_names.contains(r.as_str()));
             if !wj.branches.allows(branch) || !requirements_kept {
                 continue;
             }
-            let Some(job) = config.job(&wj.job) else {
+            let Some(&(job, size)) = jobs.get(wj.job.as_str()) else {
                 return Err(format!(
                     "workflow '{}' runs job '{}', which is not defined",
                     workflow.name, wj.job
                 ));
             };
-            kept.push(PlannedJob {
-                requires: wj.requires.clone(),
-                job: job.clone(),
-            });
+            planned_bytes += size;
+            if planned_bytes > MAX_PLANNED_BYTES {
+                return Err(format!(
+                    "the pipeline's jobs add up to more than {MAX_PLANNED_BYTES} bytes of definitions (a job counts once for every workflow that runs it)"
+                ));
+            }
+            kept_names.insert(&wj.job);
+            kept.push((
+                i,
+                PlannedJob {
+                    requires: wj.requires.clone(),
+                    job: job.clone(),
+                },
+            ));
         }
         if !kept.is_empty() {
             // Back to config order for display.
-            kept.sort_by_key(|k| workflow.jobs.iter().position(|wj| wj.job == k.job.name));
+            kept.sort_by_key(|(i, _)| *i);
             out.push(PlannedWorkflow {
                 name: workflow.name.clone(),
-                jobs: kept,
+                jobs: kept.into_iter().map(|(_, job)| job).collect(),
             });
         }
     }
     Ok(out)
 }
 
-/// How many requirement levels lie below `job` (0 for a job requiring nothing), remembered in
-/// `depths`: each job's depth is worked out once, so jobs that share requirements (a chain of
-/// diamonds) cost no more than a line of jobs, rather than doubling with every level. Bounded
-/// by the workflow's size, so a cycle (which the parser refuses anyway) cannot recurse forever.
-fn depth<'a>(
-    workflow: &'a super::Workflow,
-    job: &'a str,
-    depths: &mut HashMap<&'a str, usize>,
-    seen: usize,
-) -> usize {
-    if let Some(d) = depths.get(job) {
-        return *d;
-    }
-    if seen > workflow.jobs.len() {
-        return seen;
-    }
-    let d = workflow
-        .jobs
+/// About how many bytes `job`'s definition holds: its text, and a little for each part.
+fn size_of_job(job: &Job) -> usize {
+    let pairs = |env: &[(String, String)]| -> usize {
+        env.iter().map(|(k, v)| k.len() + v.len() + 16).sum()
+    };
+    let steps: usize = job
+        .steps
         .iter()
-        .find(|wj| wj.job == job)
-        .map(|wj| {
-            wj.requires
-                .iter()
-                .map(|r| 1 + depth(workflow, r, depths, seen + 1))
-                .max()
-                .unwrap_or(0)
+        .map(|step| {
+            16 + match step {
+                Step::Checkout => 0,
+                Step::Run(run) => {
+                    run.name.len()
+                        + run.command.len()
+                        + pairs(&run.environment)
+                        + run.working_directory.as_ref().map_or(0, String::len)
+                }
+                Step::StoreArtifacts { path, destination } => {
+                    path.len() + destination.as_ref().map_or(0, String::len)
+                }
+                Step::StoreTestResults { path } => path.len(),
+            }
         })
-        .unwrap_or(0);
-    depths.insert(job, d);
-    d
+        .sum();
+    job.name.len()
+        + pairs(&job.environment)
+        + job.working_directory.as_ref().map_or(0, String::len)
+        + job.executor_notes.iter().map(String::len).sum::<usize>()
+        + steps
+}
+
+/// The indexes of `jobs` in an order that puts every job after the jobs of the list it
+/// requires (requirements on jobs not in the list are ignored), or `None` if they form a cycle.
+///
+/// Kahn's algorithm, linear in the jobs and requirements: a hostile config may list thousands.
+pub(super) fn requirement_order(jobs: &[WorkflowJob]) -> Option<Vec<usize>> {
+    let index: BTreeMap<&str, usize> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| (j.job.as_str(), i))
+        .collect();
+    let mut waiting_for = vec![0usize; jobs.len()];
+    let mut required_by: Vec<Vec<usize>> = vec![Vec::new(); jobs.len()];
+    for (i, job) in jobs.iter().enumerate() {
+        for r in &job.requires {
+            if let Some(&j) = index.get(r.as_str()) {
+                waiting_for[i] += 1;
+                required_by[j].push(i);
+            }
+        }
+    }
+    let mut ready: VecDeque<usize> = (0..jobs.len()).filter(|&i| waiting_for[i] == 0).collect();
+    let mut order = Vec::with_capacity(jobs.len());
+    while let Some(j) = ready.pop_front() {
+        order.push(j);
+        for &i in &required_by[j] {
+            waiting_for[i] -= 1;
+            if waiting_for[i] == 0 {
+                ready.push_back(i);
+            }
+        }
+    }
+    (order.len() == jobs.len()).then_some(order)
 }
 
 #[cfg(test)]
@@ -237,6 +285,37 @@ workflows:
     }
 
     #[test]
+    fn a_long_job_in_thousands_of_workflows_is_refused_not_copied() {
+        // 200 KB of command, run by 2,000 workflows: 400 MB of plan from a 250 KB config.
+        let mut text = format!(
+            "version: 2\njobs:\n  j: {{steps: [{{run: '{}'}}]}}\nworkflows:\n",
+            "x".repeat(200_000)
+        );
+        for w in 0..2_000 {
+            text.push_str(&format!("  w{w}: {{jobs: [j]}}\n"));
+        }
+        let err = plan(&config(&text), Some("main"), Selection::Workflows).unwrap_err();
+        assert!(err.contains("more than 16777216 bytes"), "{err}");
+        // Eighty workflows fit.
+        let fits = text.lines().take(4 + 80).collect::<Vec<_>>().join("\n");
+        assert_eq!(
+            plan(&config(&fits), Some("main"), Selection::Workflows).map(|p| p.len()),
+            Ok(80)
+        );
+    }
+
+    #[test]
+    fn circle_job_runs_that_job_alone() {
+        let c = config(TWO_STAGE);
+        let p = plan(&c, Some("feature"), Selection::OnlyJob("deploy")).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(names(&p[0]), ["deploy"]);
+        assert!(p[0].jobs[0].requires.is_empty());
+        let err = plan(&c, Some("main"), Selection::OnlyJob("nope")).unwrap_err();
+        assert!(err.contains("'nope'"), "{err}");
+    }
+
+    #[test]
     fn pipelines_past_the_job_or_step_limits_are_refused() {
         let steps = |n: usize| "      - checkout\n".repeat(n);
         let at_limit = format!(
@@ -284,8 +363,8 @@ workflows:
 
     #[test]
     fn jobs_sharing_requirements_are_ordered_without_blowing_up() {
-        // Each job requires the two before it: without remembering depths, working them out
-        // doubled with every job (40 jobs took minutes, a 2 KB config pinned a thread).
+        // Each job requires the two before it: ordering them by recomputed depths doubled the
+        // work with every job (40 jobs took minutes, a 2 KB config pinned a thread).
         let n = 40;
         let defs: String = (0..n)
             .map(|i| format!("  j{i}: {{steps: [checkout]}}\n"))
@@ -312,16 +391,5 @@ workflows:
             "{:?}",
             started.elapsed()
         );
-    }
-
-    #[test]
-    fn circle_job_runs_that_job_alone() {
-        let c = config(TWO_STAGE);
-        let p = plan(&c, Some("feature"), Selection::OnlyJob("deploy")).unwrap();
-        assert_eq!(p.len(), 1);
-        assert_eq!(names(&p[0]), ["deploy"]);
-        assert!(p[0].jobs[0].requires.is_empty());
-        let err = plan(&c, Some("main"), Selection::OnlyJob("nope")).unwrap_err();
-        assert!(err.contains("'nope'"), "{err}");
     }
 }

@@ -122,11 +122,14 @@ pub fn resolve(
     }
 }
 
-/// Replaces every `<< pipeline.… >>` in `text`. Unknown expressions are errors.
+/// Replaces every `<< pipeline.… >>` in `text`. Unknown expressions are errors, and so is a
+/// result longer than `max_len` bytes: a long parameter used many times must not make
+/// gigabytes out of a small config.
 pub fn interpolate(
     text: &str,
     ctx: &PipelineContext,
     params: &BTreeMap<String, ParamValue>,
+    max_len: usize,
 ) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -134,7 +137,11 @@ pub fn interpolate(
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find(">>") else {
-            return Err(format!("unterminated '<<' in \"{}\"", text.escape_debug()));
+            let quoted: String = text.chars().take(80).collect();
+            return Err(format!(
+                "unterminated '<<' in \"{}\"",
+                quoted.escape_debug()
+            ));
         };
         let expr = after[..end].trim();
         let value = match expr {
@@ -158,6 +165,12 @@ pub fn interpolate(
                 }
             },
         };
+        if out.len() + value.len() > max_len {
+            return Err(format!(
+                "`<< >>` expressions add more than {} bytes to the config's text",
+                super::MAX_SCALAR_BYTES
+            ));
+        }
         out.push_str(&value);
         rest = &after[end + 2..];
     }
@@ -185,20 +198,41 @@ mod tests {
             "hi << pipeline.parameters.who >> on <<pipeline.git.branch>> #<< pipeline.number >>",
             &ctx(),
             &params,
+            usize::MAX,
         )
         .unwrap();
         assert_eq!(s, "hi world on main #7");
-        assert!(interpolate("<< pipeline.parameters.nope >>", &ctx(), &params).is_err());
         assert!(
-            interpolate("<< foo >>", &ctx(), &params)
+            interpolate(
+                "<< pipeline.parameters.nope >>",
+                &ctx(),
+                &params,
+                usize::MAX
+            )
+            .is_err()
+        );
+        assert!(
+            interpolate("<< foo >>", &ctx(), &params, usize::MAX)
                 .unwrap_err()
                 .contains("not supported")
         );
-        assert!(interpolate("a << b", &ctx(), &params).is_err());
+        assert!(interpolate("a << b", &ctx(), &params, usize::MAX).is_err());
         assert_eq!(
-            interpolate("no expressions", &ctx(), &params).unwrap(),
+            interpolate("no expressions", &ctx(), &params, usize::MAX).unwrap(),
             "no expressions"
         );
+    }
+
+    #[test]
+    fn expansion_stops_at_the_length_given() {
+        let params = BTreeMap::from([("x".to_owned(), ParamValue::Str("x".repeat(1000)))]);
+        let text = "<< pipeline.parameters.x >>".repeat(10);
+        assert_eq!(
+            interpolate(&text, &ctx(), &params, 10_000).unwrap().len(),
+            10_000
+        );
+        let e = interpolate(&text, &ctx(), &params, 9_999).unwrap_err();
+        assert!(e.contains("add more than"), "{e}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! commit, and what the commit says about itself. Uses the system `git` on a bare mirror per
 //! project under the repo cache dir; nothing here ever checks files out or runs repository code.
 
+use circlet_core::ci_config::MAX_CONFIG_BYTES;
 use circlet_store::Project;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -9,10 +10,28 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
-/// How long one git command may take (a fetch from a slow remote included).
-const GIT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a fetch may take, connecting included. A trigger waits for it, and a remote that
+/// accepts a connection and never answers must not hold the request (and a server worker) for
+/// minutes; a repository too large to fetch in this time is too large for a trigger to wait on.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a command that only reads the local mirror may take.
+const LOCAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// For HTTP(S) remotes: slower than this many bytes a second…
+const LOW_SPEED_BYTES: &str = "1000";
+/// …for this many seconds, and curl gives up before the whole fetch times out.
+const LOW_SPEED_SECONDS: &str = "20";
+
+/// The most a git command may write to stdout before it is stopped (a commit's message and
+/// people; the config is checked against its own, smaller limit first).
+const MAX_STDOUT: usize = 4 * 1024 * 1024;
+
+/// The most of git's stderr kept for the log.
+const MAX_STDERR: usize = 16 * 1024;
 
 /// What to build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,10 +47,21 @@ pub enum Target {
 pub struct Resolved {
     /// The full commit id.
     pub revision: String,
-    /// `.circleci/config.yml` at that commit, if the file exists.
-    pub config: Option<String>,
+    /// `.circleci/config.yml` at that commit.
+    pub config: ConfigFile,
     /// What the commit says about itself.
     pub commit: CommitInfo,
+}
+
+/// `.circleci/config.yml` at a commit, as far as it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigFile {
+    /// There is no such file.
+    Missing,
+    /// It has this many bytes, more than [`MAX_CONFIG_BYTES`]: it was not read.
+    TooLarge(u64),
+    /// Its text.
+    Text(String),
 }
 
 /// A commit's message and people, for the v1.1 build object and v2's `vcs.commit`.
@@ -55,14 +85,17 @@ pub struct CommitInfo {
     pub committer_date: String,
 }
 
-/// Why a repository could not be read; the text is shown to the user who triggered.
+/// Why a repository could not be read. Its `Display` is what the user who triggered sees.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
-    /// The branch, tag or revision does not exist in the repository.
+    /// The branch, tag or revision does not exist in the repository (the text says which).
     #[error("{0}")]
     NotFound(String),
-    /// The repository could not be fetched (unreachable, not a repository, git missing, …).
-    #[error("{0}")]
+    /// The repository could not be fetched or read (unreachable, not a repository, too slow,
+    /// git missing, …). The details are for the server's log only: git's errors name hosts,
+    /// ports, paths and how a connection failed, which would make `repo_url` a scanner of
+    /// whatever the server can reach.
+    #[error("could not read the repository")]
     Unreadable(String),
 }
 
@@ -101,7 +134,12 @@ impl Repos {
             tokio::fs::create_dir_all(&self.root).await.map_err(|e| {
                 GitError::Unreadable(format!("cannot create {}: {e}", self.root.display()))
             })?;
-            git(&self.root, &["init", "--quiet", "--bare", &path_arg(&dir)]).await?;
+            git(
+                &self.root,
+                &["init", "--quiet", "--bare", &path_arg(&dir)],
+                Limits::LOCAL,
+            )
+            .await?;
         }
         let url = project.repo_url.as_str();
         let (refspec, local, what) = match target {
@@ -116,24 +154,11 @@ impl Repos {
                 format!("tag '{t}'"),
             ),
         };
-        match git(
-            &dir,
-            &[
-                "fetch",
-                "--quiet",
-                "--force",
-                "--no-tags",
-                "--",
-                url,
-                &refspec,
-            ],
-        )
-        .await
-        {
+        match fetch(&dir, url, &refspec).await {
             Ok(_) => {}
             Err(GitError::Unreadable(e)) if e.contains("couldn't find remote ref") => {
                 return Err(GitError::NotFound(format!(
-                    "{what} does not exist in {url}"
+                    "{what} does not exist in the repository"
                 )));
             }
             Err(e) => return Err(e),
@@ -151,35 +176,19 @@ impl Repos {
                     Ok(full) => full,
                     Err(_) => {
                         // Not on the branch's history: fetch every branch once, then give up.
-                        git(
-                            &dir,
-                            &[
-                                "fetch",
-                                "--quiet",
-                                "--force",
-                                "--no-tags",
-                                "--",
-                                url,
-                                "+refs/heads/*:refs/remotes/all/*",
-                            ],
-                        )
-                        .await?;
+                        fetch(&dir, url, "+refs/heads/*:refs/remotes/all/*").await?;
                         rev_parse(&dir, &format!("{rev}^{{commit}}"))
                             .await
                             .map_err(|_| {
                                 GitError::NotFound(format!(
-                                    "revision '{rev}' does not exist in {url}"
+                                    "revision '{rev}' does not exist in the repository"
                                 ))
                             })?
                     }
                 }
             }
         };
-        let config = match git(&dir, &["show", &format!("{revision}:.circleci/config.yml")]).await {
-            Ok(text) => Some(text),
-            Err(GitError::Unreadable(_)) => None,
-            Err(e) => return Err(e),
-        };
+        let config = read_config(&dir, &revision).await?;
         let raw = git(
             &dir,
             &[
@@ -188,6 +197,7 @@ impl Repos {
                 "--format=%s%x00%b%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI",
                 &revision,
             ],
+            Limits::LOCAL,
         )
         .await?;
         let mut parts = raw.trim_end_matches('\n').split('\0').map(str::to_owned);
@@ -220,15 +230,85 @@ fn is_revision(rev: &str) -> bool {
 }
 
 async fn rev_parse(dir: &Path, what: &str) -> Result<String, GitError> {
-    Ok(git(dir, &["rev-parse", "--verify", "--quiet", what])
-        .await?
-        .trim()
-        .to_owned())
+    Ok(git(
+        dir,
+        &["rev-parse", "--verify", "--quiet", what],
+        Limits::LOCAL,
+    )
+    .await?
+    .trim()
+    .to_owned())
 }
 
-/// Runs `git args` in `dir`: never prompts, never runs `ext::` transports, bounded in time.
-/// Stdout on success; otherwise the first line git wrote to stderr.
-async fn git(dir: &Path, args: &[&str]) -> Result<String, GitError> {
+/// Fetches `refspec` from `url` into the mirror at `dir`, within [`FETCH_TIMEOUT`].
+async fn fetch(dir: &Path, url: &str, refspec: &str) -> Result<String, GitError> {
+    git(
+        dir,
+        &[
+            "-c",
+            &format!("http.lowSpeedLimit={LOW_SPEED_BYTES}"),
+            "-c",
+            &format!("http.lowSpeedTime={LOW_SPEED_SECONDS}"),
+            "fetch",
+            "--quiet",
+            "--force",
+            "--no-tags",
+            "--",
+            url,
+            refspec,
+        ],
+        Limits {
+            timeout: FETCH_TIMEOUT,
+            max_stdout: MAX_STDOUT,
+        },
+    )
+    .await
+}
+
+/// The config at `revision`: its size is asked first, and a file larger than
+/// [`MAX_CONFIG_BYTES`] is never read (a 400 MB config packs into a 2 MB object).
+async fn read_config(dir: &Path, revision: &str) -> Result<ConfigFile, GitError> {
+    let object = format!("{revision}:.circleci/config.yml");
+    // Fails when the path is not in the commit (a fetched commit is otherwise readable).
+    let Ok(size) = git(dir, &["cat-file", "-s", &object], Limits::LOCAL).await else {
+        return Ok(ConfigFile::Missing);
+    };
+    let size: u64 = size
+        .trim()
+        .parse()
+        .map_err(|_| GitError::Unreadable(format!("git cat-file -s said {size:?}")))?;
+    if size > MAX_CONFIG_BYTES as u64 {
+        return Ok(ConfigFile::TooLarge(size));
+    }
+    let limits = Limits {
+        max_stdout: MAX_CONFIG_BYTES,
+        ..Limits::LOCAL
+    };
+    match git(dir, &["cat-file", "blob", &object], limits).await {
+        Ok(text) => Ok(ConfigFile::Text(text)),
+        // Not a file (a directory or a submodule at that path).
+        Err(_) => Ok(ConfigFile::Missing),
+    }
+}
+
+/// How long a git command may run and how much it may print.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    timeout: Duration,
+    max_stdout: usize,
+}
+
+impl Limits {
+    /// For commands that only read the local mirror.
+    const LOCAL: Limits = Limits {
+        timeout: LOCAL_TIMEOUT,
+        max_stdout: MAX_STDOUT,
+    };
+}
+
+/// Runs `git args` in `dir`: never prompts, never runs `ext::` transports, bounded in time
+/// and in what it may print. Stdout on success; otherwise what went wrong, for the log.
+async fn git(dir: &Path, args: &[&str], limits: Limits) -> Result<String, GitError> {
     let mut cmd = Command::new("git");
     cmd.arg("-C")
         .arg(dir)
@@ -240,33 +320,94 @@ async fn git(dir: &Path, args: &[&str]) -> Result<String, GitError> {
         ])
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+        .env(
+            "GIT_SSH_COMMAND",
+            format!(
+                "ssh -o BatchMode=yes -o ConnectTimeout={}",
+                FETCH_TIMEOUT.as_secs() / 2
+            ),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let output = match tokio::time::timeout(GIT_TIMEOUT, cmd.output()).await {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) => return Err(GitError::Unreadable(format!("cannot run git: {e}"))),
-        Err(_) => {
-            return Err(GitError::Unreadable(format!(
-                "git {} took longer than {} s",
-                args.first().unwrap_or(&""),
-                GIT_TIMEOUT.as_secs()
-            )));
+    let command = args
+        .iter()
+        .find(|a| !a.starts_with('-') && !a.contains('='))
+        .copied();
+    let command = command.unwrap_or("git");
+    // The child is killed when this future is dropped, on time-out or on error.
+    match tokio::time::timeout(limits.timeout, run(cmd, limits.max_stdout)).await {
+        Ok(Ok(Ran::Succeeded(stdout))) => Ok(String::from_utf8_lossy(&stdout).into_owned()),
+        Ok(Ok(Ran::Failed(stderr))) => {
+            let stderr = String::from_utf8_lossy(&stderr);
+            Err(GitError::Unreadable(format!(
+                "git {command} failed: {}",
+                stderr.trim()
+            )))
         }
-    };
-    if output.status.success() {
-        return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+        Ok(Ok(Ran::TooMuchOutput)) => Err(GitError::Unreadable(format!(
+            "git {command} wrote more than {} bytes",
+            limits.max_stdout
+        ))),
+        Ok(Err(e)) => Err(GitError::Unreadable(format!(
+            "cannot run git {command}: {e}"
+        ))),
+        Err(_) => Err(GitError::Unreadable(format!(
+            "git {command} took longer than {} s",
+            limits.timeout.as_secs()
+        ))),
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let line = stderr
-        .lines()
-        .map(|l| l.trim_start_matches("fatal: ").trim())
-        .find(|l| !l.is_empty())
-        .unwrap_or("git failed")
-        .to_owned();
-    Err(GitError::Unreadable(line))
+}
+
+/// How a git command ended.
+enum Ran {
+    /// Exit status 0, and its stdout.
+    Succeeded(Vec<u8>),
+    /// Another status, and the start of its stderr.
+    Failed(Vec<u8>),
+    /// It wrote more to stdout than it may, and was killed.
+    TooMuchOutput,
+}
+
+/// Runs `cmd`, keeping at most `max_stdout` bytes of its stdout (past that it is killed) and
+/// [`MAX_STDERR`] of its stderr (the rest is read and dropped, so git never blocks on it).
+async fn run(mut cmd: Command, max_stdout: usize) -> std::io::Result<Ran> {
+    let mut child = cmd.spawn()?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let read_stdout = async {
+        let mut out = Vec::new();
+        stdout
+            .take(max_stdout as u64 + 1)
+            .read_to_end(&mut out)
+            .await?;
+        if out.len() > max_stdout {
+            // Killed now, not at the end of `join!`: git may be blocked writing stdout.
+            child.start_kill()?;
+        }
+        Ok::<_, std::io::Error>(out)
+    };
+    let read_stderr = async {
+        let mut err = Vec::new();
+        let mut stderr = stderr;
+        (&mut stderr)
+            .take(MAX_STDERR as u64)
+            .read_to_end(&mut err)
+            .await?;
+        tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await?;
+        Ok::<_, std::io::Error>(err)
+    };
+    let (out, err) = tokio::join!(read_stdout, read_stderr);
+    let (out, err) = (out?, err?);
+    let status = child.wait().await?;
+    Ok(if out.len() > max_stdout {
+        Ran::TooMuchOutput
+    } else if status.success() {
+        Ran::Succeeded(out)
+    } else {
+        Ran::Failed(err)
+    })
 }
 
 #[cfg(test)]

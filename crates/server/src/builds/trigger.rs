@@ -1,11 +1,11 @@
 //! Triggering: from "build this branch" to a stored pipeline with its workflows and queued jobs.
 //! The v1.1 and v2 trigger endpoints and the web UI's form all come through [`trigger`].
 
-use super::git::{GitError, Target};
+use super::git::{ConfigFile, GitError, Target};
 use super::leak_guard;
 use crate::error::ApiError;
 use crate::state::AppState;
-use circlet_core::ci_config::{self, ParamValue, PipelineContext, Selection};
+use circlet_core::ci_config::{self, ParamValue, PipelineContext, PlannedWorkflow, Selection};
 use circlet_core::{BranchName, envvar};
 use circlet_store::{JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineRecord, Project, User};
 use std::collections::BTreeMap;
@@ -18,6 +18,9 @@ pub const MAX_PARAMETER_NAME: usize = 128;
 pub const MAX_PARAMETER_VALUE: usize = 512;
 /// The longest build parameter value.
 pub const MAX_BUILD_PARAMETER_VALUE: usize = 32 * 1024;
+/// At most this many configs are parsed at once: parsing is CPU work, and a hostile 1 MiB
+/// config can make the YAML scanner hold about 200 MiB while it lasts.
+pub const MAX_CONCURRENT_PARSES: usize = 2;
 
 /// A request to run a pipeline.
 #[derive(Debug, Clone)]
@@ -174,12 +177,16 @@ pub async fn trigger(
         .repos
         .resolve(project, &req.target, req.revision.as_deref())
         .await
-        .map_err(|e| match e {
-            GitError::NotFound(m) => ApiError::Invalid(m),
-            GitError::Unreadable(m) => ApiError::Invalid(format!(
-                "Cannot read the repository {}: {m}",
-                project.repo_url.as_str()
-            )),
+        .map_err(|e| {
+            if let GitError::Unreadable(details) = &e {
+                tracing::warn!(
+                    project = %project.slug,
+                    // The log formatter escapes control characters: git quotes the remote.
+                    details = %details,
+                    "could not read a project's repository"
+                );
+            }
+            ApiError::Invalid(e.to_string())
         })?;
     let number = state
         .store
@@ -198,20 +205,18 @@ pub async fn trigger(
         number,
         parameters: req.parameters.clone(),
     };
-    let selection = match &req.only_job {
-        Some(job) => Selection::OnlyJob(job),
-        None => Selection::Workflows,
-    };
-    let planned = match &resolved.config {
-        None => Err(vec![format!(
+    let planned = match resolved.config {
+        ConfigFile::Missing => Err(vec![format!(
             "No .circleci/config.yml at revision {}",
             &resolved.revision
         )]),
-        Some(text) => ci_config::parse(text, &ctx)
-            .map_err(|e| e.0)
-            .and_then(|config| {
-                ci_config::plan(&config, branch.as_deref(), selection).map_err(|e| vec![e])
-            }),
+        ConfigFile::TooLarge(size) => Err(vec![format!(
+            "config is larger than {} bytes ({size} bytes)",
+            ci_config::MAX_CONFIG_BYTES
+        )]),
+        ConfigFile::Text(text) => {
+            plan_config(state, text, ctx, branch.clone(), req.only_job.clone()).await?
+        }
     };
     let build_parameters_json = if req.build_parameters.is_empty() {
         "{}".to_owned()
@@ -292,6 +297,33 @@ async fn guard_parameters(
         leak_guard::scrub(state, project, place, text).await?;
     }
     Ok(())
+}
+
+/// Parses `text` and plans what `only_job` (or every workflow) runs on `branch`, on a blocking
+/// thread and a few at a time: a hostile config keeps a core busy for a second or more, which
+/// must not stall the async workers that answer every other request (issue 11).
+async fn plan_config(
+    state: &AppState,
+    text: String,
+    ctx: PipelineContext,
+    branch: Option<String>,
+    only_job: Option<String>,
+) -> Result<Result<Vec<PlannedWorkflow>, Vec<String>>, ApiError> {
+    let _turn = state
+        .config_parses
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    tokio::task::spawn_blocking(move || {
+        let selection = match &only_job {
+            Some(job) => Selection::OnlyJob(job),
+            None => Selection::Workflows,
+        };
+        let config = ci_config::parse(&text, &ctx).map_err(|e| e.0)?;
+        ci_config::plan(&config, branch.as_deref(), selection).map_err(|e| vec![e])
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("parsing a config")))
 }
 
 /// A parameter value as JSON (its own type, not a string).

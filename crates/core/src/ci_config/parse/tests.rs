@@ -224,6 +224,117 @@ fn unsupported_and_invalid_configs_are_named() {
     }
 }
 
+/// The "billion laughs" of issue 11: `levels` anchors, each a list of ten aliases of the one
+/// before (six levels left 2.3 GB resident, ten killed the server).
+fn laughs(levels: usize) -> String {
+    let mut text = String::from("version: 2.1\na0: &a0 [x,x,x,x,x,x,x,x,x,x]\n");
+    for i in 1..levels {
+        let aliases = vec![format!("*a{}", i - 1); 10].join(",");
+        text.push_str(&format!("a{i}: &a{i} [{aliases}]\n"));
+    }
+    text + "jobs: {build: {steps: [checkout]}}\n"
+}
+
+#[test]
+fn alias_bombs_end_in_a_config_error() {
+    for levels in [6, 10] {
+        let text = laughs(levels);
+        assert!(text.len() < 1100, "{} bytes", text.len());
+        assert_eq!(
+            errors(&text),
+            "config expands to more than 250000 nodes through its aliases (YAML anchors)",
+            "{levels} levels"
+        );
+    }
+}
+
+/// Issue 11's 5,000 levels (a 10 KB config), each way YAML can nest on one line: each
+/// overflowed a worker thread's stack and aborted the server.
+#[test]
+fn deep_nesting_ends_in_a_config_error() {
+    for (kind, text) in [
+        ("block sequences", format!("{}x\n", "- ".repeat(5_000))),
+        (
+            "flow sequences",
+            format!("{}x{}\n", "[".repeat(5_000), "]".repeat(5_000)),
+        ),
+        (
+            "flow mappings",
+            format!("{}x{}\n", "{a: ".repeat(5_000), "}".repeat(5_000)),
+        ),
+    ] {
+        assert_eq!(
+            errors(&text),
+            "config nests deeper than 64 levels (line 1)",
+            "{kind}"
+        );
+    }
+}
+
+#[test]
+fn a_long_parameter_used_many_times_ends_in_a_config_error() {
+    // 200 KB of default, used 500 times: 100 MB of commands from a 210 KB config.
+    let text = format!(
+        "version: 2.1\nparameters: {{p: {{type: string, default: '{}'}}}}\njobs: {{build: {{steps: [{}]}}}}\n",
+        "x".repeat(200_000),
+        vec!["{run: '<< pipeline.parameters.p >>'}"; 500].join(","),
+    );
+    let e = errors(&text);
+    assert!(
+        e.starts_with("`<< >>` expressions add more than 4194304 bytes to the config's text"),
+        "{e}"
+    );
+}
+
+#[test]
+fn problems_past_fifty_are_counted_not_listed() {
+    let steps = vec!["nope"; 1_000].join(",");
+    let e = parse(
+        &format!("version: 2\njobs: {{build: {{steps: [{steps}]}}}}"),
+        &ctx(),
+    )
+    .unwrap_err();
+    assert_eq!(e.0.len(), 51);
+    assert_eq!(e.0[50], "and 950 more problems");
+    let long = "y".repeat(10_000);
+    let e = errors(&format!("version: 2\njobs: {{build: {{steps: [{long}]}}}}"));
+    assert!(e.len() < 400 && e.ends_with('…'), "{e}");
+}
+
+#[test]
+fn thousands_of_chained_jobs_parse_and_plan_quickly() {
+    // Each job requires the two before it: checking for cycles was cubic, and planning walked
+    // every path of requirements recursively (exponential, and a stack frame per job).
+    let n: usize = 5_000;
+    let mut text = String::from("version: 2\njobs:\n");
+    for i in 0..n {
+        text.push_str(&format!("  j{i}: {{steps: [checkout]}}\n"));
+    }
+    text.push_str("workflows:\n  w:\n    jobs:\n");
+    for i in (0..n).rev() {
+        let requires: Vec<String> = (i.saturating_sub(2)..i).map(|r| format!("j{r}")).collect();
+        text.push_str(&format!(
+            "      - j{i}: {{requires: [{}]}}\n",
+            requires.join(",")
+        ));
+    }
+    let started = std::time::Instant::now();
+    let config = ok(&text);
+    let planned = super::super::plan(&config, Some("main"), super::super::Selection::Workflows)
+        .expect("plans");
+    assert_eq!(planned[0].jobs.len(), n);
+    assert_eq!(
+        planned[0].jobs[0].job.name,
+        format!("j{}", n - 1),
+        "config order"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn durations_parse() {
     assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));

@@ -1,12 +1,63 @@
 //! Refusals: bad trigger input is a 4xx `{"message"}` that says what is wrong; a config that
-//! cannot run is an errored pipeline (v2) or a 400 (v1.1) and queues nothing; tokens of one
-//! audience do not work for the other.
+//! cannot run is an errored pipeline (v2) or a 400 (v1.1) and queues nothing, however hostile;
+//! a repository that cannot be read says only that; tokens of one audience do not work for the
+//! other.
 
 use super::{BROKEN_CONFIG, Fx, SLUG};
 use crate::both_backends;
 use crate::tokens::{INVALID, LOGIN_REQUIRED, NO_PROJECT};
 use circlet_core::scope::ProjectScope;
 use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// What a trigger answers for any repository that cannot be read: git's own words name hosts,
+/// ports, paths and how connecting failed, which made `repo_url` a scanner (issue 11, item 16).
+const UNREADABLE: &str = "could not read the repository";
+
+/// Triggers `main` of `slug` over v2 and v1.1.
+async fn trigger_both(fx: &Fx, slug: &str) -> [crate::tokens::Reply; 2] {
+    [
+        fx.post_json(
+            &format!("/api/v2/project/{slug}/pipeline"),
+            &json!({"branch": "main"}),
+        )
+        .await,
+        fx.post_empty(&format!("/api/v1.1/project/{slug}/tree/main"))
+            .await,
+    ]
+}
+
+/// A `git://` server that accepts connections and never answers, held open until dropped.
+#[tokio::test]
+async fn builds_a_silent_git_server_is_given_up_on_in_seconds() {
+    // The fetch's time-out does not depend on the store: one backend is enough.
+    let app = crate::app::TestApp::spawn(circlet_store::BackendKind::Sqlite).await;
+    let fx = Fx::new(app).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    let url = format!("git://127.0.0.1:{port}/secret/repo.git");
+    fx.app
+        .project_with_repo(&fx.user, "gh/acme/silent", &url, false)
+        .await;
+    let started = Instant::now();
+    let r = fx
+        .post_json(
+            "/api/v2/project/gh/acme/silent/pipeline",
+            &json!({"branch": "main"}),
+        )
+        .await;
+    let took = started.elapsed();
+    r.is(400, UNREADABLE);
+    // The fetch gives up after 30 s (it held the request 120 s before).
+    assert!(took < Duration::from_secs(45), "the trigger took {took:?}");
+    silent.abort();
+}
 
 both_backends! {
     async fn builds_bad_v2_trigger_input_is_refused_with_a_reason(app) {
@@ -17,12 +68,11 @@ both_backends! {
         r.status_is(400);
         assert!(r.message().contains("not both"), "{}", r.text);
 
+        // It names the branch, and not the repository's URL (which may hold credentials).
         let r = fx.post_json(&path, &json!({"branch": "nope"})).await;
-        r.status_is(400);
-        assert!(r.message().contains("branch 'nope'"), "the message names the branch: {}", r.text);
+        r.is(400, "branch 'nope' does not exist in the repository");
         let r = fx.post_json(&path, &json!({"tag": "v9"})).await;
-        r.status_is(400);
-        assert!(r.message().contains("tag 'v9'"), "{}", r.text);
+        r.is(400, "tag 'v9' does not exist in the repository");
 
         let many: serde_json::Map<String, Value> = (0..101).map(|i| (format!("p{i}"), json!(i))).collect();
         let r = fx.post_json(&path, &json!({"parameters": many})).await;
@@ -182,5 +232,67 @@ both_backends! {
 
         // Project tokens never reach API v2, even `all`.
         fx.get_as(&project_token, &format!("/api/v2/project/{SLUG}/pipeline")).await.is(401, LOGIN_REQUIRED);
+    }
+
+    async fn builds_an_unreadable_repository_says_so_and_nothing_more(app) {
+        let fx = Fx::new(app).await;
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let not_a_repo = tempfile::tempdir().unwrap();
+        let cases = [
+            ("gh/acme/nowhere", "file:///nonexistent/private-path.git".to_owned()),
+            ("gh/acme/notgit", format!("file://{}", not_a_repo.path().display())),
+            ("gh/acme/closed", format!("http://127.0.0.1:{closed}/internal.git")),
+            ("gh/acme/refused", format!("git://127.0.0.1:{closed}/internal.git")),
+        ];
+        for (slug, url) in &cases {
+            fx.app.project_with_repo(&fx.user, slug, url, false).await;
+            for r in trigger_both(&fx, slug).await {
+                // Exactly this: no path, host, port or git message gets through.
+                r.is(400, UNREADABLE);
+            }
+        }
+        let list = fx.get("/api/v2/project/gh/acme/nowhere/pipeline").await;
+        assert_eq!(list.body["items"], json!([]), "no pipeline was made");
+    }
+
+    async fn builds_a_config_too_large_to_read_errors_the_pipeline(app) {
+        let fx = Fx::new(app).await;
+        // Compresses to a few KB in git, as the 400 MB config of issue 11 did to 2 MB.
+        let big = format!("version: 2.1\n# {}\n", "x".repeat(2 * 1024 * 1024));
+        fx.repo.commit_on("big", &[(".circleci/config.yml", &big)], "a config of 2 MiB");
+        let made = fx.v2_trigger(&json!({"branch": "big"})).await;
+        assert_eq!(made["state"], "errored");
+        let p = fx.get(&format!("/api/v2/pipeline/{}", made["id"].as_str().unwrap())).await;
+        assert_eq!(
+            p.body["errors"][0]["message"],
+            format!("config is larger than 1048576 bytes ({} bytes)", big.len()),
+            "{}",
+            p.text
+        );
+    }
+
+    async fn builds_hostile_configs_error_the_pipeline_and_the_server_stays_up(app) {
+        let fx = Fx::new(app).await;
+        let runner = fx.runner("r1").await;
+        // Issue 11: each of these took the whole server down.
+        let mut laughs = String::from("version: 2.1\na0: &a0 [x,x,x,x,x,x,x,x,x,x]\n");
+        for i in 1..10 {
+            laughs.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(",")));
+        }
+        let cases = [
+            ("laughs", laughs, "config expands to more than 250000 nodes through its aliases (YAML anchors)"),
+            ("deep", format!("{}x\n", "- ".repeat(5_000)), "config nests deeper than 64 levels (line 1)"),
+            ("deep-flow", format!("{}x{}\n", "[".repeat(5_000), "]".repeat(5_000)), "config nests deeper than 64 levels (line 1)"),
+        ];
+        for (branch, config, message) in &cases {
+            fx.repo.commit_on(branch, &[(".circleci/config.yml", config)], "a hostile config");
+            let made = fx.v2_trigger(&json!({"branch": branch})).await;
+            assert_eq!(made["state"], "errored", "{branch}");
+            let p = fx.get(&format!("/api/v2/pipeline/{}", made["id"].as_str().unwrap())).await;
+            assert_eq!(p.body["errors"][0]["message"], *message, "{branch}: {}", p.text);
+        }
+        assert_eq!(runner.claim().await, None, "nothing queued");
+        let made = fx.v2_trigger(&json!({"branch": "main"})).await;
+        assert_eq!(made["state"], "created", "and the next pipeline runs");
     }
 }

@@ -1,0 +1,232 @@
+use super::*;
+use proptest::prelude::*;
+use yaml_rust2::YamlLoader;
+
+fn deep_block_mapping(depth: usize) -> String {
+    (0..depth)
+        .map(|i| format!("{}a:\n", " ".repeat(i)))
+        .collect::<String>()
+        + &" ".repeat(depth)
+        + "x\n"
+}
+
+fn same_as_yaml_loader(text: &str) {
+    let ours = load(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let theirs = YamlLoader::load_from_str(text).unwrap();
+    assert_eq!(ours, theirs, "{text}");
+}
+
+#[test]
+fn ordinary_yaml_loads_as_yaml_loader_loads_it() {
+    for text in [
+        "",
+        "# only a comment\n",
+        "---\n",
+        "x",
+        "a: 1\nb: 2.5\nc: true\nd: ~\ne: 'quoted'\nf: \"dq\\n\"\ng: 0x1f\nh: 0o17\ni: +3\nj: -4\n",
+        "k: .inf\nl: .NaN\nm: 1e3\nn: null\no: False\np: 12abc\n",
+        "list:\n  - a\n  - {b: c, d: [e, f]}\n  - - nested\n    - seq\n",
+        "block: |\n  line one\n  line two\nfolded: >-\n  folded\n  text\n",
+        "tags: [!!str 12, !!int '7', !!float '2.5', !!bool 'true', !!null '~', !custom x]\n",
+        "bad_tags: [!!int x, !!bool maybe, !!float y, !!null z]\n",
+        "defaults: &d {image: cimg/base, shell: bash}\njob: {executor: *d, other: *d}\n",
+        "a: &x 1\nb: *x\nc: &x 2\nd: *x\n",
+        "? [complex, key]\n: value\n? {k: v}\n: other\n",
+        "first: doc\n---\nsecond: doc\n...\n",
+        "empty_values:\n  a:\n  b: []\n  c: {}\n",
+        "version: 2.1\njobs:\n  build:\n    docker:\n      - image: cimg/base:stable\n    steps:\n      - checkout\n      - run: make\n",
+    ] {
+        same_as_yaml_loader(text);
+    }
+}
+
+#[test]
+fn copies_kept_for_nested_anchors_count() {
+    // No alias at all, but 60 anchors each keeping a copy of a 20,000-item list.
+    let items = vec!["x"; 20_000].join(",");
+    let anchors: String = (0..60).map(|i| format!("&a{i} [")).collect();
+    let text = format!("{anchors}{items}{}", "]".repeat(60));
+    assert_eq!(
+        load(&text),
+        Err(YamlError::TooManyNodes {
+            through_aliases: true
+        })
+    );
+}
+
+#[test]
+fn text_copied_through_aliases_is_bounded() {
+    let text = format!(
+        "a: &a '{}'\nb: [{}]\n",
+        "x".repeat(100_000),
+        vec!["*a"; 50].join(",")
+    );
+    assert_eq!(
+        load(&text),
+        Err(YamlError::TooMuchText {
+            through_aliases: true
+        })
+    );
+    let e = YamlError::TooMuchText {
+        through_aliases: true,
+    };
+    assert!(
+        e.to_string()
+            .contains("4194304 bytes of text through its aliases")
+    );
+}
+
+#[test]
+fn a_deep_block_mapping_is_refused() {
+    let e = load(&deep_block_mapping(1_000)).unwrap_err();
+    assert_eq!(
+        e,
+        YamlError::TooDeep {
+            line: MAX_DEPTH + 1
+        }
+    );
+}
+
+#[test]
+fn nesting_past_the_scanners_own_limit_reads_as_too_deep() {
+    let text = format!("{}x{}", "{a: ".repeat(300), "}".repeat(300));
+    assert!(matches!(load(&text), Err(YamlError::TooDeep { .. })));
+}
+
+#[test]
+fn depth_is_counted_to_the_level() {
+    let flow = |depth| format!("{}x{}", "[".repeat(depth), "]".repeat(depth));
+    let block = |depth| format!("{}x", "- ".repeat(depth));
+    assert!(load(&flow(MAX_DEPTH)).is_ok());
+    assert!(load(&block(MAX_DEPTH)).is_ok());
+    assert_eq!(
+        load(&flow(MAX_DEPTH + 1)),
+        Err(YamlError::TooDeep { line: 1 })
+    );
+    assert_eq!(
+        load(&block(MAX_DEPTH + 1)),
+        Err(YamlError::TooDeep { line: 1 })
+    );
+    // An alias counts the depth of what it copies.
+    let anchored = format!("{}x{}", "[".repeat(40), "]".repeat(40));
+    let ok = format!(
+        "a: &a {anchored}\nb: {}*a{}\n",
+        "[".repeat(23),
+        "]".repeat(23)
+    );
+    assert!(load(&ok).is_ok(), "1 + 23 + 40 levels");
+    let deep = format!(
+        "a: &a {anchored}\nb: {}*a{}\n",
+        "[".repeat(24),
+        "]".repeat(24)
+    );
+    assert_eq!(load(&deep), Err(YamlError::TooDeep { line: 2 }));
+}
+
+#[test]
+fn nodes_are_counted_to_the_node() {
+    // The list itself and its items.
+    let fits = format!("[{}]", vec!["x"; MAX_NODES - 1].join(","));
+    assert_eq!(load(&fits).map(|d| d.len()), Ok(1));
+    let over = format!("[{}]", vec!["x"; MAX_NODES].join(","));
+    assert_eq!(
+        load(&over),
+        Err(YamlError::TooManyNodes {
+            through_aliases: false
+        })
+    );
+    assert_eq!(
+        YamlError::TooManyNodes {
+            through_aliases: false
+        }
+        .to_string(),
+        "config has more than 250000 nodes"
+    );
+}
+
+#[test]
+fn input_past_the_size_limit_is_not_parsed() {
+    let text = format!("a: '{}'", "x".repeat(MAX_CONFIG_BYTES));
+    assert_eq!(load(&text), Err(YamlError::TooLarge));
+}
+
+#[test]
+fn errors_read_as_sentences() {
+    assert_eq!(
+        load("a: 1\nb: [x, y\n").unwrap_err().to_string(),
+        "config is not valid YAML: while parsing a flow sequence, expected ',' or ']' (line 3, column 1)"
+    );
+    assert_eq!(
+        load("jobs:\n  build: {}\n  build: {}\n")
+            .unwrap_err()
+            .to_string(),
+        "config is not valid YAML: key 'build' appears twice in one mapping (line 3, column 3)"
+    );
+    // yaml-rust2 refuses a second merge key too; merge keys are not expanded yet.
+    assert!(
+        load("a: &a {x: 1}\nb: {<<: *a, <<: *a}\n")
+            .unwrap_err()
+            .to_string()
+            .contains("key '<<' appears twice")
+    );
+}
+
+/// YAML-ish text: structure, anchors, aliases, tags and noise.
+fn yamlish() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        Just("- "),
+        Just(": "),
+        Just("\n"),
+        Just("  "),
+        Just("["),
+        Just("]"),
+        Just("{"),
+        Just("}"),
+        Just(", "),
+        Just("? "),
+        Just("&a "),
+        Just("&b "),
+        Just("*a"),
+        Just("*b"),
+        Just("!!str "),
+        Just("'q'"),
+        Just("\"d\""),
+        Just("|\n  text\n"),
+        Just("---\n"),
+        Just("a"),
+        Just("b"),
+        Just("1"),
+        Just("true"),
+        Just("~"),
+    ];
+    proptest::collection::vec(token, 0..40).prop_map(|t| t.concat())
+}
+
+fn has_bad_value(y: &Yaml) -> bool {
+    match y {
+        Yaml::BadValue => true,
+        Yaml::Array(items) => items.iter().any(has_bad_value),
+        Yaml::Hash(h) => h.iter().any(|(k, v)| has_bad_value(k) || has_bad_value(v)),
+        _ => false,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Whatever `YamlLoader` accepts, this loader loads the same, but for mappings with a
+    /// key that is a bad value (an alias of its own anchor), which `YamlLoader` mangles.
+    #[test]
+    fn yamlish_text_loads_as_yaml_loader_loads_it(text in yamlish()) {
+        let ours = load(&text);
+        match YamlLoader::load_from_str(&text) {
+            Ok(theirs) => {
+                let ours = ours.map_err(|e| TestCaseError::fail(format!("{e}\n{text:?}")))?;
+                if !ours.iter().any(has_bad_value) {
+                    prop_assert_eq!(ours, theirs, "{:?}", text);
+                }
+            }
+            Err(_) => prop_assert!(ours.is_err(), "{:?}", text),
+        }
+    }
+}
