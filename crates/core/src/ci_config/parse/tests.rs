@@ -305,21 +305,30 @@ fn problems_past_fifty_are_counted_not_listed() {
 fn thousands_of_chained_jobs_parse_and_plan_quickly() {
     // Each job requires the two before it: checking for cycles was cubic, and planning walked
     // every path of requirements recursively (exponential, and a stack frame per job).
-    let n: usize = 5_000;
-    let mut text = String::from("version: 2\njobs:\n");
-    for i in 0..n {
-        text.push_str(&format!("  j{i}: {{steps: [checkout]}}\n"));
-    }
-    text.push_str("workflows:\n  w:\n    jobs:\n");
-    for i in (0..n).rev() {
-        let requires: Vec<String> = (i.saturating_sub(2)..i).map(|r| format!("j{r}")).collect();
-        text.push_str(&format!(
-            "      - j{i}: {{requires: [{}]}}\n",
-            requires.join(",")
-        ));
-    }
+    let chain = |n: usize| {
+        let mut text = String::from("version: 2\njobs:\n");
+        for i in 0..n {
+            text.push_str(&format!("  j{i}: {{steps: [checkout]}}\n"));
+        }
+        text.push_str("workflows:\n  w:\n    jobs:\n");
+        for i in (0..n).rev() {
+            let requires: Vec<String> = (i.saturating_sub(2)..i).map(|r| format!("j{r}")).collect();
+            text.push_str(&format!(
+                "      - j{i}: {{requires: [{}]}}\n",
+                requires.join(",")
+            ));
+        }
+        text
+    };
     let started = std::time::Instant::now();
-    let config = ok(&text);
+    // 5,000 jobs parse, and planning them ends quickly in the pipeline's job limit.
+    let config = ok(&chain(5_000));
+    let refused = super::super::plan(&config, Some("main"), super::super::Selection::Workflows)
+        .expect_err("past the job limit");
+    assert!(refused.contains("5000 jobs"), "{refused}");
+    // As many as a pipeline may have are planned, in config order.
+    let n = super::super::MAX_JOBS_PER_PIPELINE;
+    let config = ok(&chain(n));
     let planned = super::super::plan(&config, Some("main"), super::super::Selection::Workflows)
         .expect("plans");
     assert_eq!(planned[0].jobs.len(), n);
