@@ -70,6 +70,9 @@ pub struct ServerConfig {
     pub header_timeout: std::time::Duration,
     /// The longest a kept-alive connection may wait for its next request.
     pub idle_timeout: std::time::Duration,
+    /// The longest a request body may take to arrive, outside the runner protocol (see
+    /// [`crate::body_deadline`]).
+    pub body_timeout: std::time::Duration,
     /// Peers whose `X-Forwarded-For` names the client (see [`crate::auth::client`]).
     pub trusted_proxies: circlet_core::forwarded::TrustedProxies,
 }
@@ -113,6 +116,7 @@ impl ServerConfig {
             max_connections: crate::connections::max_connections_for(1024),
             header_timeout: std::time::Duration::from_secs(10),
             idle_timeout: std::time::Duration::from_secs(120),
+            body_timeout: crate::body_deadline::DEFAULT_BODY_TIMEOUT,
             trusted_proxies: Default::default(),
         }
     }

@@ -16,6 +16,7 @@
 pub mod api;
 pub mod artifacts;
 pub mod auth;
+pub mod body_deadline;
 pub mod builds;
 pub mod config;
 pub mod connections;

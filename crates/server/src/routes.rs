@@ -235,6 +235,10 @@ pub fn router(state: AppState) -> Router {
         .merge(status)
         .merge(artifacts)
         .layer(from_fn_with_state(state.clone(), crate::store_full::watch))
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::body_deadline::limit,
+        ))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(from_fn(no_framing::deny))
         .layer(from_fn(request_log::log))

@@ -86,6 +86,8 @@ async fn idle_connections_are_closed_but_long_polls_and_slow_uploads_go_on() {
     let app = TestApp::spawn_with(BackendKind::Sqlite, |c| {
         c.header_timeout = Duration::from_secs(1);
         c.idle_timeout = Duration::from_secs(1);
+        // The runner protocol's bodies (artifact uploads) have no deadline either.
+        c.body_timeout = Duration::from_secs(1);
     })
     .await;
     let token = app.runner_token("long-poller").await;
@@ -256,4 +258,80 @@ async fn connections_beyond_the_cap_close_idle_ones_instead_of_waiting() {
         said.starts_with("HTTP/1.1 204"),
         "the long poll was left alone: {said:?}"
     );
+}
+
+/// Outside the runner protocol a body trickled in for longer than the body deadline is cut off
+/// with 408 (JSON on the API, a page in the UI) and the connection closed, so a slow sender
+/// cannot hold a slot; a body sent at once is answered as usual.
+#[tokio::test]
+async fn a_body_that_trickles_past_its_deadline_is_answered_408_and_closed() {
+    let app = TestApp::spawn_with(BackendKind::Sqlite, |c| {
+        c.body_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let alice = app.user("alice", false).await;
+    let token = app.personal_token(&alice).await;
+    let cases = [
+        (
+            "POST /login HTTP/1.1\r\nHost: circlet\r\nContent-Type: application/x-www-form-urlencoded\r\n".to_owned(),
+            "login=alice&password=whatever&csrf=x".to_owned(),
+            "text/html",
+        ),
+        (
+            format!(
+                "POST /api/v2/project/gh/acme/slow HTTP/1.1\r\nHost: circlet\r\nCircle-Token: {token}\r\nContent-Type: application/json\r\n"
+            ),
+            r#"{"repo_url": "file:///nowhere", "default_branch": "main"}"#.to_owned(),
+            "application/json",
+        ),
+    ];
+    for (head, body, kind) in cases {
+        let mut slow = connect(&app).await;
+        slow.write_all(format!("{head}Content-Length: {}\r\n\r\n", body.len()).as_bytes())
+            .await
+            .unwrap();
+        let started = Instant::now();
+        // One byte every 200 ms: the whole body would take several seconds.
+        let mut sent = 0;
+        let said = loop {
+            // Anything from the server (its answer, or the close) ends the trickle; peeked, so
+            // that the answer is still there to read.
+            let mut peeked = [0u8; 1];
+            let answered = tokio::time::timeout(Duration::from_millis(1), slow.peek(&mut peeked))
+                .await
+                .is_ok();
+            if answered || sent == body.len() {
+                break until_closed(&mut slow).await.0;
+            }
+            slow.write_all(&body.as_bytes()[sent..=sent])
+                .await
+                .unwrap_or(());
+            sent += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert!(said.starts_with("HTTP/1.1 408"), "{head}: {said:?}");
+        assert!(said.to_ascii_lowercase().contains(kind), "{head}: {said:?}");
+        assert!(
+            said.contains("did not arrive within 1 s"),
+            "{head}: {said:?}"
+        );
+        assert!(
+            sent < body.len(),
+            "the body was cut off before its end ({sent} bytes sent)"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // A JSON body sent at once still reaches its handler.
+    let r = reqwest::Client::new()
+        .post(app.at("/api/v2/project/gh/acme/fast"))
+        .header("Circle-Token", &token)
+        .json(&serde_json::json!({"default_branch": "main"}))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status().as_u16(), 408);
 }
