@@ -23,7 +23,33 @@ mod runner_killed;
 use crate::{DEADLINE, Server};
 use circlet_core::runner_protocol::{BASE_PATH, ClaimedJob, StepStarted};
 use reqwest::{Method, RequestBuilder};
+use std::ffi::OsString;
 use std::path::Path;
+
+/// `unshare … sh -c SCRIPT ARGS…`: runs `script` (which ends by `exec`ing what follows the
+/// returned words) in a mount namespace of its own, where it may mount a small tmpfs. As root
+/// that takes CAP_SYS_ADMIN; otherwise a user namespace maps the caller to root in it.
+fn in_private_mounts(script: &str, args: &[&Path]) -> Vec<OsString> {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let mut wrapper: Vec<OsString> = vec!["unshare".into()];
+    if !root {
+        wrapper.extend(["--user".into(), "--map-root-user".into()]);
+    }
+    wrapper.extend([
+        "--mount".into(),
+        "--propagation".into(),
+        "private".into(),
+        "--".into(),
+        "sh".into(),
+        "-c".into(),
+        script.into(),
+    ]);
+    wrapper.extend(args.iter().map(OsString::from));
+    wrapper
+}
 
 /// A runner's side of the runner protocol, spoken directly, for tests that need to hold a job
 /// and write to it at a pace of their own.

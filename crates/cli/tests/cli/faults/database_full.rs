@@ -9,7 +9,7 @@
 //! data dir into which the database is copied just before `circlet serve` starts. The test
 //! reaches that tmpfs through `/proc/<server pid>/root`.
 
-use super::RunnerClient;
+use super::{RunnerClient, in_private_mounts};
 use crate::builds::{Api, PASSWORD, Repo, setup};
 use crate::{Browser, DEADLINE, Server, circlet_wrapped};
 use circlet_store::BackendKind;
@@ -18,7 +18,6 @@ use serde_json::{Value, json};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The size of the database's filesystem: room for the database, less than a checkpoint's
@@ -38,29 +37,12 @@ workflows:
 
 /// `unshare … sh -c 'mount a tmpfs on DIR; copy DB into it; exec "$@"' DIR DB`.
 fn database_on_tiny_fs(dir: &Path, db: &Path) -> Vec<OsString> {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    let mut wrapper: Vec<OsString> = vec!["unshare".into()];
-    if !root {
-        wrapper.extend(["--user".into(), "--map-root-user".into()]);
-    }
-    wrapper.extend([
-        "--mount".into(),
-        "--propagation".into(),
-        "private".into(),
-        "--".into(),
-        "sh".into(),
-        "-c".into(),
-        format!(
+    in_private_mounts(
+        &format!(
             r#"mount -t tmpfs -o size={TMPFS},mode=0700 circlet-db "$0" && cp "$1" "$0/circlet.db" && shift && exec "$@""#
-        )
-        .into(),
-        dir.into(),
-        db.into(),
-    ]);
-    wrapper
+        ),
+        &[dir, db],
+    )
 }
 
 /// Writes zeros to `path` until the filesystem refuses more.

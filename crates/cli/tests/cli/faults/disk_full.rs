@@ -5,7 +5,7 @@
 //! The server runs in a private mount namespace (`unshare`) with a 2 MiB tmpfs on
 //! `<data dir>/artifacts`: nothing is mounted on the host, and the mount goes with the process.
 
-use super::files_under;
+use super::{files_under, in_private_mounts};
 use crate::builds::{Api, Repo, setup, v1_trigger};
 use crate::{Server, circlet_wrapped};
 use circlet_store::BackendKind;
@@ -50,26 +50,10 @@ workflows:
 /// tmpfs on `dir`, in a mount namespace of its own. As root that takes CAP_SYS_ADMIN; otherwise
 /// a user namespace maps the caller to root in it.
 fn tiny_fs(dir: &Path) -> Vec<OsString> {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    let mut wrapper: Vec<OsString> = vec!["unshare".into()];
-    if !root {
-        wrapper.extend(["--user".into(), "--map-root-user".into()]);
-    }
-    wrapper.extend([
-        "--mount".into(),
-        "--propagation".into(),
-        "private".into(),
-        "--".into(),
-        "sh".into(),
-        "-c".into(),
-        format!(r#"mount -t tmpfs -o size={TMPFS},mode=0700 circlet-artifacts "$0" && exec "$@""#)
-            .into(),
-        dir.into(),
-    ]);
-    wrapper
+    in_private_mounts(
+        &format!(r#"mount -t tmpfs -o size={TMPFS},mode=0700 circlet-artifacts "$0" && exec "$@""#),
+        &[dir],
+    )
 }
 
 #[tokio::test]
