@@ -124,13 +124,22 @@ fn embedded_runner_hidden(settings: &Settings) -> Vec<PathBuf> {
     let mut hidden = vec![settings.data_dir.clone(), settings.env_key_file.clone()];
     let retired = format!("{}.retired", settings.env_key_file.display());
     hidden.push(PathBuf::from(retired));
-    if let Some(path) = settings.database_url.strip_prefix("sqlite://") {
-        let file = PathBuf::from(path.split('?').next().unwrap_or(path));
-        // The directory: the database comes with -wal, -shm and .revocations files beside it.
-        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let sqlite = settings
+        .database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| settings.database_url.strip_prefix("sqlite:"));
+    if let Some(path) = sqlite {
+        let file = path.split('?').next().unwrap_or(path);
+        // The database and the files SQLite and circlet keep beside it, wherever it is, and
+        // its directory when it has one of its own in the URL.
+        for suffix in ["", "-wal", "-shm", "-journal", ".revocations"] {
+            hidden.push(PathBuf::from(format!("{file}{suffix}")));
+        }
+        if let Some(dir) = Path::new(file)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             hidden.push(dir.to_path_buf());
-        } else {
-            hidden.push(file);
         }
     }
     hidden.extend(settings.config_file.clone());
@@ -245,4 +254,31 @@ fn artifact_storage(
         settings.max_artifact_bytes,
         settings.max_build_artifact_bytes,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Overrides;
+
+    #[test]
+    fn the_embedded_runner_hides_the_database_and_its_companions_wherever_they_are() {
+        let mut settings = Settings::load(&Overrides::default()).unwrap();
+        for (url, file) in [
+            ("sqlite://ci.db", "ci.db"),
+            ("sqlite:ci.db?mode=rwc", "ci.db"),
+            ("sqlite:///srv/db/ci.db", "/srv/db/ci.db"),
+        ] {
+            settings.database_url = url.into();
+            let hidden = embedded_runner_hidden(&settings);
+            for suffix in ["", "-wal", "-shm", ".revocations"] {
+                let path = PathBuf::from(format!("{file}{suffix}"));
+                assert!(hidden.contains(&path), "{url}: {path:?} not in {hidden:?}");
+            }
+            assert!(hidden.contains(&settings.data_dir), "{hidden:?}");
+            assert!(hidden.contains(&settings.env_key_file), "{hidden:?}");
+        }
+        settings.database_url = "sqlite:///srv/db/ci.db".into();
+        assert!(embedded_runner_hidden(&settings).contains(&PathBuf::from("/srv/db")));
+    }
 }

@@ -833,6 +833,10 @@ async fn a_job_inherits_only_harmless_variables_of_the_runner() {
         .unwrap_or("")
         .split_whitespace()
         .collect();
+    assert!(
+        names.contains(&"PATH"),
+        "the job's variables were listed: {out}"
+    );
     for name in &names {
         let allowed = [
             "PATH",
