@@ -36,10 +36,12 @@ workflows:
 "#;
 
 /// `unshare … sh -c 'mount a tmpfs on DIR; copy DB into it; exec "$@"' DIR DB`.
+/// The write-ahead log goes along: what the admin CLI wrote before it may not be in the database
+/// file yet (the runner token was missing from the copy now and then).
 fn database_on_tiny_fs(dir: &Path, db: &Path) -> Vec<OsString> {
     in_private_mounts(
         &format!(
-            r#"mount -t tmpfs -o size={TMPFS},mode=0700 circlet-db "$0" && cp "$1" "$0/circlet.db" && shift && exec "$@""#
+            r#"mount -t tmpfs -o size={TMPFS},mode=0700 circlet-db "$0" && cp "$1" "$0/circlet.db" && {{ test ! -f "$1-wal" || cp "$1-wal" "$0/circlet.db-wal"; }} && shift && exec "$@""#
         ),
         &[dir, db],
     )
