@@ -1,5 +1,5 @@
 //! `circlet admin …`: users, projects, API tokens and the audit log, straight into the store the
-//! server uses. Tokens are issued and revoked through `circlet_server::tokens`, the same rules
+//! server uses. Tokens are issued and revoked through `circlet_app::tokens`, the same rules
 //! (and audit entries) as the web UI. `migrate-store` (moving to another database) lives in
 //! [`migrate_store`].
 
@@ -9,10 +9,10 @@ use crate::datadir;
 use crate::serve::open_store;
 use crate::settings::Settings;
 use anyhow::{Context, anyhow, bail};
+use circlet_app::AppError;
+use circlet_app::tokens::{self, Actor, Lifetime, TokenPolicy};
 use circlet_core::token::TokenName;
 use circlet_core::{BranchName, DisplayName, Email, Login, Password, ProjectSlug, RepoUrl, Role};
-use circlet_server::error::ApiError;
-use circlet_server::tokens::{self, Actor, Lifetime, TokenPolicy};
 use circlet_store::{AuditScope, NewProject, NewUser, Store};
 use clap::Subcommand;
 use std::io::BufRead;
@@ -272,10 +272,10 @@ async fn rotate_env_key(store: &Store, settings: &Settings) -> anyhow::Result<()
         );
     }
     // One rotation at a time: two at once could each retire a key the other just made.
-    let lock_path = circlet_server::envvars::retired_path(path).with_extension("lock");
+    let lock_path = circlet_app::env_vars::retired_path(path).with_extension("lock");
     let _lock = RotationLock::take(&lock_path)?;
     let old = datadir::key_at(path)?;
-    let retired = circlet_server::envvars::retired_path(path);
+    let retired = circlet_app::env_vars::retired_path(path);
     let mut kept = match std::fs::read_to_string(&retired) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -297,8 +297,8 @@ async fn rotate_env_key(store: &Store, settings: &Settings) -> anyhow::Result<()
     let new = circlet_core::secret::random_bytes::<32>();
     let new_hex: String = new.iter().map(|b| format!("{b:02x}")).collect();
     datadir::write_secret(dir, &name(path), &new_hex)?;
-    let keys = circlet_server::envvars::Keyring::from_file(path)?;
-    let n = circlet_server::envvars::reseal_all(store, &keys).await?;
+    let keys = circlet_app::env_vars::Keyring::from_file(path)?;
+    let n = circlet_app::env_vars::reseal_all(store, &keys).await?;
     println!(
         "env var key rotated: now {} (was {}); re-sealed {n} value(s)",
         circlet_core::envcrypt::key_id(&new),
@@ -341,11 +341,11 @@ fn cli_actor() -> Actor {
     }
 }
 
-/// The shared token service speaks HTTP outcomes; here they become one error line, keeping an
-/// internal failure's cause (the server would log it and show a generic message).
-fn service_error(e: ApiError) -> anyhow::Error {
+/// A use case's failure as the CLI's one error line (`circlet: error: …`), keeping an internal
+/// failure's cause: the operator is shown what the server would only log.
+fn service_error(e: AppError) -> anyhow::Error {
     match e {
-        ApiError::Internal(cause) => cause,
+        AppError::Internal(cause) => cause,
         other => anyhow!("{other}"),
     }
 }
@@ -476,7 +476,7 @@ async fn create_user(
         (Password::parse(&raw)?, true)
     };
     let shown = generated.then(|| password.expose().to_owned());
-    let hash = circlet_server::auth::password::hash(password).await?;
+    let hash = circlet_app::password::hash(password).await?;
     let user = store
         .users()
         .create(&NewUser {

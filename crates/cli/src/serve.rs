@@ -3,9 +3,10 @@
 use crate::datadir;
 use crate::settings::Settings;
 use anyhow::{Context, anyhow};
+use circlet_app::tokens::{self, Actor};
+use circlet_app::{App, AppConfig};
 use circlet_core::token::{self, TokenKind, TokenName};
 use circlet_runner::{RunnerConfig, RunnerError, Sandbox};
-use circlet_server::tokens::{self, Actor};
 use circlet_server::{AppState, ServerConfig, SessionKey};
 use circlet_store::Store;
 use secrecy::SecretString;
@@ -21,7 +22,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let session_key = datadir::key(&settings.data_dir, datadir::SESSION_KEY_FILE)?;
     // Made now so every instance has it from its first start; env var values are sealed with it.
     datadir::key_at(&settings.env_key_file)?;
-    let env_keys = circlet_server::envvars::Keyring::from_file(&settings.env_key_file)?;
+    let env_keys = circlet_app::env_vars::Keyring::from_file(&settings.env_key_file)?;
     let store = open_store(&settings).await?;
     // Before listening: a runner that cannot sandbox its jobs must not start at all.
     let sandbox = match settings.runners {
@@ -39,28 +40,29 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let mut config = ServerConfig::new(addr, public_url.clone(), SessionKey::new(session_key));
+    let mut app_config = AppConfig::new(public_url.clone());
+    app_config.max_token_lifetime_days = settings.max_token_lifetime_days;
+    app_config.repo_cache_dir = settings.data_dir.join("repos");
+    app_config.env_keys = std::sync::Arc::new(env_keys);
+    app_config.runner_timeout = std::time::Duration::from_secs(settings.runner_timeout_secs);
+    app_config.artifacts = artifact_storage(&settings)?;
+    let mut config = ServerConfig::new(addr, SessionKey::new(session_key));
     config.max_body_bytes = settings.max_body_bytes;
-    config.max_token_lifetime_days = settings.max_token_lifetime_days;
     config.auth_failures_per_window = settings.auth_failures_per_window;
     config.trusted_proxies = settings.trusted_proxies.clone();
     config.max_connections = settings.max_connections;
     config.header_timeout = std::time::Duration::from_secs(settings.header_timeout_secs);
     config.idle_timeout = std::time::Duration::from_secs(settings.idle_timeout_secs);
-    config.repo_cache_dir = settings.data_dir.join("repos");
-    config.env_keys = std::sync::Arc::new(env_keys);
-    config.runner_timeout = std::time::Duration::from_secs(settings.runner_timeout_secs);
-    config.artifacts = artifact_storage(&settings)?;
     let artifacts_dir = settings.data_dir.join("artifacts");
     tracing::info!(
         "circlet listening on http://{addr} (public URL {public_url}, {:?} store, artifacts in {})",
         store.kind(),
-        config.artifacts.location
+        app_config.artifacts.location
     );
     if settings.artifacts_url.is_none() {
         tokio::task::spawn_blocking(move || remove_abandoned_uploads(&artifacts_dir, started));
     }
-    let state = AppState::new(store.clone(), config);
+    let state = AppState::new(App::new(store.clone(), app_config), config);
     // The embedded runner speaks the runner protocol to this very server, over loopback.
     let (stop_runner, runner_stopped) = tokio::sync::oneshot::channel::<()>();
     let runner = match (settings.runners, sandbox) {
@@ -227,7 +229,7 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 /// Clears the partial files of uploads an earlier run's crash left in the local artifacts
 /// directory; in the background, as a large directory takes a while to walk.
 fn remove_abandoned_uploads(dir: &std::path::Path, started: std::time::SystemTime) {
-    use circlet_server::artifacts::ArtifactStorage;
+    use circlet_app::artifacts::ArtifactStorage;
     match ArtifactStorage::remove_abandoned_uploads(dir, started) {
         Ok(0) => {}
         Ok(n) => tracing::info!(
@@ -244,8 +246,8 @@ fn remove_abandoned_uploads(dir: &std::path::Path, started: std::time::SystemTim
 /// The artifact store the settings name: an S3 bucket, or `<data dir>/artifacts`.
 fn artifact_storage(
     settings: &Settings,
-) -> anyhow::Result<circlet_server::artifacts::ArtifactStorage> {
-    use circlet_server::artifacts::ArtifactStorage;
+) -> anyhow::Result<circlet_app::artifacts::ArtifactStorage> {
+    use circlet_app::artifacts::ArtifactStorage;
     let storage = match &settings.artifacts_url {
         Some(url) => ArtifactStorage::s3(url, settings.s3_endpoint.as_deref(), None)?,
         None => ArtifactStorage::local(&settings.data_dir.join("artifacts"))?,

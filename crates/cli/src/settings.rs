@@ -260,11 +260,11 @@ impl Settings {
         let max_artifact_bytes = o
             .max_artifact_bytes
             .or(file.max_artifact_bytes)
-            .unwrap_or(circlet_server::artifacts::DEFAULT_MAX_FILE_BYTES);
+            .unwrap_or(circlet_app::artifacts::DEFAULT_MAX_FILE_BYTES);
         let max_build_artifact_bytes = o
             .max_build_artifact_bytes
             .or(file.max_build_artifact_bytes)
-            .unwrap_or(circlet_server::artifacts::DEFAULT_MAX_BUILD_BYTES);
+            .unwrap_or(circlet_app::artifacts::DEFAULT_MAX_BUILD_BYTES);
         if max_artifact_bytes == 0 || max_build_artifact_bytes == 0 {
             bail!("artifact limits must be at least 1 byte");
         }

@@ -59,7 +59,7 @@ impl ProjectScope {
     pub fn allows(self, action: Action) -> bool {
         use Action::*;
         match (self, action) {
-            (_, Trigger | ManageEnvVars | ManageProjectTokens) => false,
+            (_, Trigger | ManageEnvVars | ManageProjectTokens | ManageProject) => false,
             (ProjectScope::All, _) => true,
             (ProjectScope::Status, ReadStatus) => true,
             (ProjectScope::ViewBuilds, ReadArtifacts) => true,
@@ -83,25 +83,36 @@ pub enum Action {
     ManageEnvVars,
     /// List, create, delete project API tokens.
     ManageProjectTokens,
+    /// See the project itself (its page, its v2 JSON).
+    ViewProject,
+    /// Change the project's settings (General, badges) and members.
+    ManageProject,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 8] = [
         Action::ReadStatus,
         Action::ReadBuilds,
         Action::ReadArtifacts,
         Action::Trigger,
         Action::ManageEnvVars,
         Action::ManageProjectTokens,
+        Action::ViewProject,
+        Action::ManageProject,
     ];
 
     /// The project role a user needs for this action.
     pub fn required_role(self) -> Role {
         match self {
-            Action::ReadStatus | Action::ReadBuilds | Action::ReadArtifacts => Role::Read,
+            Action::ReadStatus
+            | Action::ReadBuilds
+            | Action::ReadArtifacts
+            | Action::ViewProject => Role::Read,
             Action::Trigger => Role::Write,
-            Action::ManageEnvVars | Action::ManageProjectTokens => Role::Admin,
+            Action::ManageEnvVars | Action::ManageProjectTokens | Action::ManageProject => {
+                Role::Admin
+            }
         }
     }
 
@@ -119,6 +130,8 @@ impl Action {
             Action::Trigger => "trigger",
             Action::ManageEnvVars => "env-vars",
             Action::ManageProjectTokens => "project-tokens",
+            Action::ViewProject => "projects",
+            Action::ManageProject => "settings",
         }
     }
 
@@ -236,7 +249,7 @@ mod tests {
         let reader = Asker::User(Some(Role::Read));
         let writer = Asker::User(Some(Role::Write));
         let admin = Asker::User(Some(Role::Admin));
-        let rows: [(Action, [Decision; 7]); 6] = [
+        let rows: [(Action, [Decision; 7]); 8] = [
             //            reader   writer  admin   all        view-builds status     none
             (ReadStatus, [Allow, Allow, Allow, Allow, Forbidden, Allow, NotFound]),
             (ReadBuilds, [Allow, Allow, Allow, Allow, Forbidden, Forbidden, NotFound]),
@@ -244,6 +257,8 @@ mod tests {
             (Trigger, [Forbidden, Allow, Allow, Forbidden, Forbidden, Forbidden, NotFound]),
             (ManageEnvVars, [Forbidden, Forbidden, Allow, Forbidden, Forbidden, Forbidden, NotFound]),
             (ManageProjectTokens, [Forbidden, Forbidden, Allow, Forbidden, Forbidden, Forbidden, NotFound]),
+            (ViewProject, [Allow, Allow, Allow, Allow, Forbidden, Forbidden, NotFound]),
+            (ManageProject, [Forbidden, Forbidden, Allow, Forbidden, Forbidden, Forbidden, NotFound]),
         ];
         let askers = [reader, writer, admin, all, artifacts, status, Asker::Anonymous];
         for (action, expected) in rows {

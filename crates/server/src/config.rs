@@ -1,4 +1,5 @@
-//! The server's settings, already validated by the binary that loaded them.
+//! The HTTP side's settings, already validated by the binary that loaded them (the use cases' own
+//! are `circlet_app::AppConfig`).
 
 use secrecy::{ExposeSecret, SecretBox};
 use std::net::SocketAddr;
@@ -29,8 +30,6 @@ impl std::fmt::Debug for SessionKey {
 pub struct ServerConfig {
     /// Where the server listens (for messages; the listener itself is bound by the caller).
     pub listen: SocketAddr,
-    /// The base URL users reach circlet at, without a trailing slash; used in every generated link.
-    pub public_url: String,
     /// Request bodies larger than this are refused with 413.
     pub max_body_bytes: usize,
     /// Key for session digests and CSRF tokens.
@@ -46,24 +45,6 @@ pub struct ServerConfig {
     pub auth_failures_per_window: u32,
     /// The window of `auth_failures_per_window`.
     pub auth_failure_window: std::time::Duration,
-    /// How often token use (last used, addresses, kinds) is written: at most one write per token
-    /// per interval, off the request path.
-    pub usage_flush_interval: std::time::Duration,
-    /// The longest lifetime a new token may have; `None` allows tokens that never expire.
-    pub max_token_lifetime_days: Option<u32>,
-    /// How many personal tokens one user may hold.
-    pub personal_token_cap: i64,
-    /// Where the server keeps bare mirrors of project repositories, to read each pipeline's
-    /// `.circleci/config.yml` at its revision.
-    pub repo_cache_dir: std::path::PathBuf,
-    /// A running job whose runner has not heartbeated for this long ends `infrastructure_fail`.
-    pub runner_timeout: std::time::Duration,
-    /// The longest one step may run.
-    pub step_timeout: std::time::Duration,
-    /// The keys env var values are sealed with.
-    pub env_keys: std::sync::Arc<crate::envvars::Keyring>,
-    /// Where artifacts are kept and how large they may be.
-    pub artifacts: crate::artifacts::ArtifactStorage,
     /// Open connections at most (see [`crate::connections`]).
     pub max_connections: usize,
     /// The longest a request head may take to arrive.
@@ -78,24 +59,10 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// Cookies carry `Secure` when users reach circlet over https.
-    pub fn secure_cookies(&self) -> bool {
-        self.public_url.starts_with("https://")
-    }
-
-    /// The token limits of this instance.
-    pub fn token_policy(&self) -> crate::tokens::TokenPolicy {
-        crate::tokens::TokenPolicy {
-            max_lifetime_days: self.max_token_lifetime_days,
-            personal_cap: self.personal_token_cap,
-        }
-    }
-
     /// Defaults suitable for tests and for `serve` before overrides.
-    pub fn new(listen: SocketAddr, public_url: String, session_key: SessionKey) -> Self {
+    pub fn new(listen: SocketAddr, session_key: SessionKey) -> Self {
         ServerConfig {
             listen,
-            public_url: public_url.trim_end_matches('/').to_owned(),
             max_body_bytes: 1024 * 1024,
             session_key,
             session_lifetime: time::Duration::days(14),
@@ -103,16 +70,6 @@ impl ServerConfig {
             login_failure_window: std::time::Duration::from_secs(15 * 60),
             auth_failures_per_window: 30,
             auth_failure_window: std::time::Duration::from_secs(5 * 60),
-            usage_flush_interval: std::time::Duration::from_secs(60),
-            max_token_lifetime_days: None,
-            personal_token_cap: 500,
-            repo_cache_dir: std::env::temp_dir().join("circlet-repos"),
-            runner_timeout: std::time::Duration::from_secs(60),
-            step_timeout: std::time::Duration::from_secs(3 * 60 * 60),
-            env_keys: std::sync::Arc::new(crate::envvars::Keyring::fixed(
-                circlet_core::secret::random_bytes(),
-            )),
-            artifacts: crate::artifacts::ArtifactStorage::in_memory(),
             max_connections: crate::connections::max_connections_for(1024),
             header_timeout: std::time::Duration::from_secs(10),
             idle_timeout: std::time::Duration::from_secs(120),

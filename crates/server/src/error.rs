@@ -1,9 +1,12 @@
 //! The one place failures become HTTP responses: [`ApiError`] as JSON `{"message": …}` for the
-//! APIs, [`PageError`] as a readable HTML page for the web UI.
+//! APIs, [`PageError`] as a readable HTML page for the web UI. A use case's
+//! [`circlet_app::AppError`] becomes each of them here, once.
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use circlet_app::AppError;
+use circlet_app::error::STORE_FULL;
 use circlet_store::StoreError;
 use serde::Serialize;
 
@@ -23,10 +26,6 @@ impl MessageBody {
         }
     }
 }
-
-/// What a request that needed a write says while the database's disk is full.
-pub const STORE_FULL: &str = "The server's database storage is full, so nothing was saved. \
-An operator must free space on the database's disk; then try again.";
 
 /// An API outcome other than success.
 #[derive(Debug, thiserror::Error)]
@@ -94,21 +93,26 @@ impl ApiError {
     }
 }
 
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::NotFound(m) => ApiError::NotFound(m),
+            AppError::Forbidden { .. } => ApiError::Forbidden,
+            AppError::Refused(m) => ApiError::Rejected(StatusCode::FORBIDDEN, m),
+            AppError::LoginRequired => ApiError::Unauthorized(e.to_string()),
+            AppError::Invalid(m) => ApiError::Invalid(m),
+            AppError::Conflict(m) => ApiError::Conflict(m),
+            AppError::Unavailable => ApiError::Unavailable,
+            AppError::StoreFull => ApiError::StoreFull,
+            AppError::StorageFull(m) => ApiError::StorageFull(m),
+            AppError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(m) => ApiError::Conflict(m),
-            StoreError::NotFound(m) => ApiError::NotFound(m),
-            StoreError::Unavailable(m) => {
-                tracing::warn!("store unavailable: {m}");
-                ApiError::Unavailable
-            }
-            StoreError::StorageFull(m) => {
-                tracing::error!("a write was refused, the database's storage is full: {m}");
-                ApiError::StoreFull
-            }
-            other => ApiError::Internal(other.into()),
-        }
+        AppError::from(e).into()
     }
 }
 
@@ -206,14 +210,30 @@ impl From<ApiError> for PageError {
                 message,
                 retry_after_secs: Some(retry_after_secs),
             },
+            ApiError::Forbidden => PageError::forbidden(),
             other => PageError::new(other.status(), other.to_string()),
+        }
+    }
+}
+
+impl From<AppError> for PageError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Forbidden { needed: Some(role) } => PageError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "You do not have permission to do that: it needs the {} role in this project.",
+                    role.as_str()
+                ),
+            ),
+            other => ApiError::from(other).into(),
         }
     }
 }
 
 impl From<StoreError> for PageError {
     fn from(e: StoreError) -> Self {
-        ApiError::from(e).into()
+        AppError::from(e).into()
     }
 }
 

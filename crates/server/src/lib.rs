@@ -8,10 +8,10 @@
 //! - connections (the cap, head and idle deadlines, graceful stop): [`connections`];
 //! - headers every response carries: [`no_framing`];
 //! - badges and the cc.xml feed: [`status`].
-//! - what is kept in memory and until when: [`memo`] (tokens, projects, roles, badge states,
-//!   build lists, each trusted only while the store's generation is unchanged).
 //!
-//! This crate talks to the database only through `circlet-store`; it must not depend on `sqlx`.
+//! The rules (who may do what, what a token or a trigger means, audit, caching) are the use
+//! cases of `circlet-app`; a handler here extracts, calls [`circlet_app::App`] and renders. This
+//! crate must not depend on `sqlx`.
 
 pub mod api;
 pub mod artifacts;
@@ -20,17 +20,13 @@ pub mod body_deadline;
 pub mod builds;
 pub mod config;
 pub mod connections;
-pub mod envvars;
 pub mod error;
-pub mod memo;
 pub mod no_framing;
-pub mod projects;
 pub mod request_log;
 pub mod routes;
 pub mod state;
 pub mod status;
 pub mod store_full;
-pub mod tokens;
 pub mod ui;
 
 pub use config::{ServerConfig, SessionKey};
@@ -48,8 +44,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     state.announce_setup_if_needed().await;
     // Other replicas' revocations must reach the token cache (PostgreSQL; a no-op on SQLite).
-    state.store.watch_revocations();
-    let flusher = tokio::spawn(auth::usage::flush_every(state.clone()));
+    state.app.store.watch_revocations();
+    let flusher = tokio::spawn(circlet_app::tokens::usage::flush_every(state.app.clone()));
     let reaper = tokio::spawn(builds::dispatch::reap_every(state.clone()));
     let app = routes::router(state.clone());
     let limits = connections::ConnectionLimits {
@@ -69,6 +65,6 @@ pub async fn serve(
     flusher.abort();
     reaper.abort();
     // What was used since the last flush is written before the server stops.
-    state.usage.flush(&state).await;
+    state.app.usage.flush(&state.app).await;
     Ok(())
 }

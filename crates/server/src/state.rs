@@ -1,9 +1,8 @@
-//! Shared state handed to every handler.
+//! Shared state handed to every handler: the use cases ([`App`]) and what is HTTP's own.
 
 use crate::auth::throttle::FailureThrottle;
-use crate::auth::usage::UsageRecorder;
 use crate::config::ServerConfig;
-use circlet_store::Store;
+use circlet_app::App;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::{Arc, Mutex};
 
@@ -13,9 +12,9 @@ pub struct AppState(Arc<Inner>);
 
 /// The parts of [`AppState`].
 pub struct Inner {
-    /// The database.
-    pub store: Store,
-    /// Settings.
+    /// The use cases, with the store and what they keep in memory.
+    pub app: App,
+    /// Settings of the HTTP side.
     pub config: ServerConfig,
     /// Failed-login counters per client address.
     pub login_throttle: FailureThrottle,
@@ -24,22 +23,10 @@ pub struct Inner {
     /// Failed runner-token authentication counters per client address, kept apart so that API
     /// callers' failures never hold runners up (see `auth::runner`).
     pub runner_auth_throttle: FailureThrottle,
-    /// Token use waiting to be written (last used, addresses, kinds of requests).
-    pub usage: UsageRecorder,
-    /// Tokens verified recently, valid until something is revoked.
-    pub verified: crate::auth::verified::VerifiedTokens,
     /// Badge states read recently, valid until a build or its project changes.
     pub badge_states: crate::status::badges::BadgeStates,
-    /// Projects and roles read recently, valid until a project's settings or members change.
-    pub projects: crate::auth::access::RememberedProjects,
     /// v1.1 build lists rendered recently, valid until a build or its project changes.
     pub rendered_lists: crate::api::v1_builds::RenderedLists,
-    /// Mirrors of project repositories, to read configs at the built commit.
-    pub repos: crate::builds::git::Repos,
-    /// Turns to parse a config (see [`crate::builds::trigger::MAX_CONCURRENT_PARSES`]).
-    pub config_parses: tokio::sync::Semaphore,
-    /// Woken when jobs are queued or released, so waiting runner claims answer at once.
-    pub work_available: tokio::sync::Notify,
     /// A full database disk noticed, and the jobs that lost a write to it.
     pub store_full: crate::store_full::StoreFull,
     /// Becomes `true` when the server starts shutting down: long polls answer at once.
@@ -57,7 +44,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Builds the state; a setup code is made later, only if the store has no user.
-    pub fn new(store: Store, config: ServerConfig) -> Self {
+    pub fn new(app: App, config: ServerConfig) -> Self {
         let login_throttle = FailureThrottle::new(
             config.login_failures_per_window,
             config.login_failure_window,
@@ -66,32 +53,28 @@ impl AppState {
             FailureThrottle::new(config.auth_failures_per_window, config.auth_failure_window);
         let runner_auth_throttle =
             FailureThrottle::new(config.auth_failures_per_window, config.auth_failure_window);
-        let repos = crate::builds::git::Repos::new(config.repo_cache_dir.clone());
         AppState(Arc::new(Inner {
-            store,
+            app,
             config,
             login_throttle,
             auth_throttle,
             runner_auth_throttle,
-            usage: UsageRecorder::default(),
-            verified: Default::default(),
             badge_states: Default::default(),
-            projects: Default::default(),
             rendered_lists: Default::default(),
-            repos,
-            config_parses: tokio::sync::Semaphore::new(
-                crate::builds::trigger::MAX_CONCURRENT_PARSES,
-            ),
-            work_available: tokio::sync::Notify::new(),
             store_full: Default::default(),
             stopping: tokio::sync::watch::Sender::new(false),
             setup_code: Mutex::new(None),
         }))
     }
 
+    /// Cookies carry `Secure` when users reach circlet over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.app.config.public_url.starts_with("https://")
+    }
+
     /// With no user in the store, makes a one-time setup code and logs the URL that uses it.
     pub async fn announce_setup_if_needed(&self) {
-        match self.store.users().count().await {
+        match self.app.store.users().count().await {
             Ok(0) => {
                 let url = self.setup_url();
                 tracing::warn!("no users yet: create the first site admin at {url}");
@@ -107,7 +90,7 @@ impl AppState {
         let code = guard.get_or_insert_with(circlet_core::secret::random_hex_secret);
         format!(
             "{}/setup?code={}",
-            self.config.public_url,
+            self.app.config.public_url,
             code.expose_secret()
         )
     }

@@ -86,9 +86,9 @@ pub async fn watch(State(state): State<AppState>, request: Request, next: Next) 
 /// write again. 503 otherwise.
 pub async fn ready(state: &AppState) -> Result<(), ApiError> {
     let outcome = if state.store_full.noticed() {
-        state.store.probe_write().await
+        state.app.store.probe_write().await
     } else {
-        state.store.ping().await
+        state.app.store.ping().await
     };
     match outcome {
         Ok(()) => {
@@ -137,7 +137,7 @@ pub async fn end_jobs_that_lost_writes(state: &AppState) {
 }
 
 async fn end_one(state: &AppState, id: i64) -> Result<(), StoreError> {
-    let builds = state.store.builds();
+    let builds = state.app.store.builds();
     match builds.job_by_id(id).await? {
         Some(job) if job.state == JobState::Running => {}
         _ => return Ok(()),
@@ -163,7 +163,7 @@ async fn end_one(state: &AppState, id: i64) -> Result<(), StoreError> {
             job = id,
             "ended a job as infrastructure_fail: some of its writes were refused while the database's storage was full"
         );
-        state.work_available.notify_waiters();
+        state.app.work_available.notify_waiters();
     }
     Ok(())
 }

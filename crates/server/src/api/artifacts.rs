@@ -3,15 +3,16 @@
 //! download route (see `crate::artifacts::download`).
 
 use super::openapi::{BuildNumPath, NumberPath, ProjectPath, SlugPath};
-use super::projects::{ProjectJson, slug_from};
-use super::{ApiPath, ApiQuery, Page};
-use crate::artifacts::download_url;
-use crate::auth::access::authorize;
-use crate::auth::caller::Caller;
+use super::projects::ProjectJson;
+use super::{ApiQuery, Page};
+use crate::api::route::ProjectRoute;
+use crate::api::route::RouteParams;
 use crate::error::{ApiError, MessageBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use circlet_app::Caller;
+use circlet_app::artifacts::download_url;
 use circlet_core::scope::Action;
 use circlet_store::{ArtifactRecord, JobFilter, JobRecord, Project};
 use serde::{Deserialize, Serialize};
@@ -56,15 +57,6 @@ pub enum V2JobArtifactsReply {
 /// Items per page of the v2 list.
 pub const PAGE: i64 = 50;
 
-type Params = ApiPath<Vec<(String, String)>>;
-
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 fn v1_item(
     state: &AppState,
     project: &Project,
@@ -76,7 +68,7 @@ fn v1_item(
         path: a.path.as_str().to_owned(),
         pretty_path: a.path.as_str().to_owned(),
         url: download_url(
-            &state.config.public_url,
+            &state.app.config.public_url,
             project,
             job.build_num,
             a.node_index,
@@ -90,7 +82,7 @@ async fn v1_list(
     project: &Project,
     job: &JobRecord,
 ) -> Result<Vec<V1ArtifactJson>, ApiError> {
-    let artifacts = state.store.artifacts().of_job(job.id).await?;
+    let artifacts = state.app.store.artifacts().of_job(job.id).await?;
     Ok(artifacts
         .iter()
         .map(|a| v1_item(state, project, job, a))
@@ -112,15 +104,20 @@ async fn v1_list(
 pub async fn v1_build(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
 ) -> Result<Json<Vec<V1ArtifactJson>>, ApiError> {
-    let slug = slug_from(&params)?;
-    let access = authorize(&state, &caller, &slug, Action::ReadArtifacts).await?;
-    let num = param(&params, "build_num")
+    let slug = params.project()?;
+    let access = state
+        .app
+        .authorize(&caller, &slug, Action::ReadArtifacts)
+        .await?;
+    let num = params
+        .get("build_num")
         .and_then(|n| n.parse::<i64>().ok())
         .filter(|n| *n > 0)
         .ok_or_else(|| ApiError::NotFound("Build not found".into()))?;
     let job = state
+        .app
         .store
         .builds()
         .job_by_num(access.project.id, num)
@@ -168,14 +165,18 @@ fn latest_filter(raw: Option<&str>) -> Result<JobFilter, ApiError> {
 pub async fn v1_latest(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
     ApiQuery(q): ApiQuery<LatestQuery>,
 ) -> Result<Json<Vec<V1ArtifactJson>>, ApiError> {
-    let slug = slug_from(&params)?;
-    let access = authorize(&state, &caller, &slug, Action::ReadArtifacts).await?;
+    let slug = params.project()?;
+    let access = state
+        .app
+        .authorize(&caller, &slug, Action::ReadArtifacts)
+        .await?;
     let filter = latest_filter(q.filter.as_deref())?;
     let branch = q.branch.as_deref().filter(|b| !b.is_empty());
     let job = state
+        .app
         .store
         .builds()
         .jobs(access.project.id, branch, filter, 1, 0)
@@ -222,34 +223,35 @@ fn read_page_token(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
 pub async fn v2_job(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    if let (Some(slug), Some(number)) = (param(&params, "slug"), param(&params, "number"))
+    if let (Some(slug), Some(number)) = (params.get("slug"), params.get("number"))
         && !slug.contains('/')
     {
-        let as_project = vec![
+        let as_project = RouteParams::new(vec![
             ("vcs".to_owned(), slug.to_owned()),
             ("org".to_owned(), number.to_owned()),
             ("repo".to_owned(), "artifacts".to_owned()),
-        ];
+        ]);
         return Ok(super::projects::get_one(
             State(state),
             caller,
-            super::projects::ApiSlug(slug_from(&as_project)?),
+            ProjectRoute(as_project.project()?),
         )
         .await?
         .into_response());
     }
     caller.require_user()?;
-    let slug = slug_from(&params)?;
-    let access = authorize(&state, &caller, &slug, Action::ReadArtifacts).await?;
-    let num = param(&params, "number")
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::NotFound("Job not found".into()))?;
+    let slug = params.project()?;
+    let access = state
+        .app
+        .authorize(&caller, &slug, Action::ReadArtifacts)
+        .await?;
+    let num = params.number("number", "Job not found")?;
     let job = state
+        .app
         .store
         .builds()
         .job_by_num(access.project.id, num)
@@ -257,6 +259,7 @@ pub async fn v2_job(
         .ok_or_else(|| ApiError::NotFound("Job not found".into()))?;
     let after = read_page_token(q.page_token.as_deref())?;
     let mut page = state
+        .app
         .store
         .artifacts()
         .page_of_job(job.id, after, PAGE + 1)
@@ -273,7 +276,7 @@ pub async fn v2_job(
             node_index: a.node_index,
             path: a.path.as_str().to_owned(),
             url: download_url(
-                &state.config.public_url,
+                &state.app.config.public_url,
                 &access.project,
                 job.build_num,
                 a.node_index,

@@ -2,11 +2,11 @@
 //! objects, all made from the same stored rows. Types follow what strict clients decode: Go
 //! booleans are never null, numbers are numbers, ids are uuids, times are RFC 3339 UTC.
 
-use crate::builds::git::CommitInfo;
-use crate::builds::leak_guard::MASK;
-use crate::builds::masks::ProjectMasks;
 use crate::error::ApiError;
 use crate::state::AppState;
+use circlet_app::builds::git::CommitInfo;
+use circlet_app::builds::leak_guard::MASK;
+use circlet_app::builds::masks::ProjectMasks;
 use circlet_core::build_state::{self, JobState};
 use circlet_store::{JobRecord, PipelineRecord, Project, WorkflowRecord};
 use serde_json::{Value, json};
@@ -37,7 +37,7 @@ impl Cache {
         if ids.is_empty() {
             return Ok(());
         }
-        let builds = state.store.builds();
+        let builds = state.app.store.builds();
         for p in builds.pipelines_by_ids(&ids).await? {
             self.pipelines.insert(p.id, p);
         }
@@ -60,6 +60,7 @@ impl Cache {
             return Ok(p.clone());
         }
         let p = state
+            .app
             .store
             .builds()
             .pipeline_by_id(id)
@@ -78,7 +79,7 @@ impl Cache {
         if let Some(m) = self.masks.get(&project.id) {
             return Ok(m.clone());
         }
-        let m = Arc::new(ProjectMasks::load(state, project).await?);
+        let m = Arc::new(ProjectMasks::load(&state.app, project).await?);
         self.masks.insert(project.id, m.clone());
         Ok(m)
     }
@@ -91,7 +92,7 @@ impl Cache {
         id: i64,
     ) -> Result<WorkflowRecord, ApiError> {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.workflows.entry(pipeline_id) {
-            slot.insert(state.store.builds().workflows(pipeline_id).await?);
+            slot.insert(state.app.store.builds().workflows(pipeline_id).await?);
         }
         self.workflows
             .get(&pipeline_id)
@@ -168,7 +169,11 @@ pub async fn v1(
         .await?;
     let c = commit(&pipeline);
     let s = job.state;
-    let build_url = crate::builds::dispatch::build_url(state, project, job.build_num);
+    let build_url = circlet_app::builds::job_env::build_url(
+        &state.app.config.public_url,
+        project,
+        job.build_num,
+    );
     let mut v = json!({
         "vcs_url": vcs_url(project),
         "build_url": build_url,
@@ -273,7 +278,7 @@ async fn steps_json(
     job: &JobRecord,
     masks: &ProjectMasks,
 ) -> Result<Value, ApiError> {
-    let steps = state.store.builds().steps(job.id).await?;
+    let steps = state.app.store.builds().steps(job.id).await?;
     // A step's command comes from the job's definition: the runner reports steps by their
     // position in it, and the store keeps no copy of the command.
     let definition: Option<circlet_core::ci_config::Job> = serde_json::from_str(&job.spec).ok();
@@ -300,7 +305,7 @@ async fn steps_json(
         };
         let output_url = format!(
             "{}/api/v1.1/project/{}/{}/output/{}/0",
-            state.config.public_url, project.slug, job.build_num, st.idx
+            state.app.config.public_url, project.slug, job.build_num, st.idx
         );
         let name = masks.text(&st.name);
         out.push(json!({
@@ -336,7 +341,7 @@ async fn steps_json(
 
 /// A step's stored output as v1.1's output file: `[{"type": "out", "time", "message"}]`.
 pub async fn output_json(state: &AppState, job: &JobRecord, idx: i64) -> Result<Value, ApiError> {
-    let chunks = state.store.builds().output(job.id, idx, 0).await?;
+    let chunks = state.app.store.builds().output(job.id, idx, 0).await?;
     let message: String = chunks.into_iter().map(|(_, t)| t).collect();
     Ok(json!([{"type": "out", "time": iso(job.queued_at), "message": message}]))
 }
@@ -451,7 +456,7 @@ pub fn v2_job(
         _ => Value::Null,
     };
     json!({
-        "web_url": crate::builds::dispatch::build_url(state, project, job.build_num),
+        "web_url": circlet_app::builds::job_env::build_url(&state.app.config.public_url, project, job.build_num),
         "project": {
             "id": project.uuid,
             "slug": project.slug.to_string(),

@@ -4,21 +4,17 @@
 
 use super::build_json::iso;
 use super::openapi::{EnvVarNamePath, ProjectPath, SlugPath};
-use super::projects::slug_from;
-use super::{ApiBody, ApiPath, Page};
-use crate::auth::access::authorize;
-use crate::auth::caller::Caller;
-use crate::envvars;
+use super::{ApiBody, Page};
+use crate::api::route::RouteParams;
 use crate::error::{ApiError, MessageBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use circlet_core::scope::Action;
-use circlet_store::{EnvVarRecord, Project};
+use circlet_app::Caller;
+use circlet_app::env_vars::ProjectEnvVars;
+use circlet_store::EnvVarRecord;
 use serde::{Deserialize, Serialize};
-
-type Params = ApiPath<Vec<(String, String)>>;
 
 /// The body of a create: `{"name": …, "value": …}` (JSON or form).
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -51,27 +47,22 @@ pub struct V2EnvVarJson {
     value: String,
 }
 
-fn name_param(params: &[(String, String)]) -> String {
-    params
-        .iter()
-        .find(|(k, _)| k == "name")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
+fn name_param(params: &RouteParams) -> &str {
+    params.get("name").unwrap_or_default()
 }
 
-async fn project(
-    state: &AppState,
+/// The env vars of the project named by the path, if `caller` may manage them (v2: users only).
+async fn door<'a>(
+    state: &'a AppState,
     caller: &Caller,
-    params: &[(String, String)],
+    params: &RouteParams,
     v2: bool,
-) -> Result<Project, ApiError> {
+) -> Result<ProjectEnvVars<'a>, ApiError> {
     if v2 {
         caller.require_user()?;
     }
-    let slug = slug_from(params)?;
-    Ok(authorize(state, caller, &slug, Action::ManageEnvVars)
-        .await?
-        .project)
+    let slug = params.project()?;
+    Ok(state.app.env_vars(caller, &slug).await?)
 }
 
 fn v1_json(v: &EnvVarRecord) -> V1EnvVarJson {
@@ -89,88 +80,54 @@ fn v2_json(v: &EnvVarRecord) -> V2EnvVarJson {
     }
 }
 
-fn not_found() -> ApiError {
-    ApiError::NotFound("Environment variable not found".into())
-}
-
-async fn create(
-    state: &AppState,
-    project: &Project,
-    body: NewVar,
-) -> Result<EnvVarRecord, ApiError> {
-    let name = body
-        .name
-        .ok_or_else(|| ApiError::Invalid("name is required".into()))?;
-    let value = body
-        .value
-        .ok_or_else(|| ApiError::Invalid("value is required".into()))?;
-    envvars::set(
-        &state.store,
-        &state.config.env_keys,
-        project,
-        name.trim(),
-        &value,
-    )
-    .await
-}
-
 /// The variables of the project named by the path, masked.
 async fn list(
     state: &AppState,
     caller: &Caller,
-    params: &[(String, String)],
+    params: &RouteParams,
     v2: bool,
 ) -> Result<Vec<EnvVarRecord>, ApiError> {
-    let project = project(state, caller, params, v2).await?;
-    Ok(state.store.env_vars().list(project.id).await?)
+    Ok(door(state, caller, params, v2).await?.list().await?)
 }
 
 /// Sets the variable in `body` for the project named by the path.
 async fn set(
     state: &AppState,
     caller: &Caller,
-    params: &[(String, String)],
+    params: &RouteParams,
     v2: bool,
     body: NewVar,
 ) -> Result<EnvVarRecord, ApiError> {
-    let project = project(state, caller, params, v2).await?;
-    create(state, &project, body).await
+    let vars = door(state, caller, params, v2).await?;
+    let name = body
+        .name
+        .ok_or_else(|| ApiError::Invalid("name is required".into()))?;
+    let value = body
+        .value
+        .ok_or_else(|| ApiError::Invalid("value is required".into()))?;
+    Ok(vars.set(name.trim(), &value).await?)
 }
 
 /// The variable named by the path (404 when absent).
 async fn get(
     state: &AppState,
     caller: &Caller,
-    params: &[(String, String)],
+    params: &RouteParams,
     v2: bool,
 ) -> Result<EnvVarRecord, ApiError> {
-    let project = project(state, caller, params, v2).await?;
-    state
-        .store
-        .env_vars()
-        .get(project.id, &name_param(params))
-        .await?
-        .ok_or_else(not_found)
+    let vars = door(state, caller, params, v2).await?;
+    Ok(vars.get(name_param(params)).await?)
 }
 
 /// Deletes the variable named by the path (404 when absent).
 async fn remove(
     state: &AppState,
     caller: &Caller,
-    params: &[(String, String)],
+    params: &RouteParams,
     v2: bool,
 ) -> Result<(), ApiError> {
-    let project = project(state, caller, params, v2).await?;
-    if state
-        .store
-        .env_vars()
-        .delete(project.id, &name_param(params))
-        .await?
-    {
-        Ok(())
-    } else {
-        Err(not_found())
-    }
+    let vars = door(state, caller, params, v2).await?;
+    Ok(vars.delete(name_param(params)).await?)
 }
 
 /// v1.1 `GET …/envvar`: every variable, masked.
@@ -188,7 +145,7 @@ async fn remove(
 pub async fn v1_list(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
 ) -> Result<Json<Vec<V1EnvVarJson>>, ApiError> {
     let vars = list(&state, &caller, &params, false).await?;
     Ok(Json(vars.iter().map(v1_json).collect()))
@@ -213,7 +170,7 @@ pub async fn v1_list(
 pub async fn v1_create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
     ApiBody(body): ApiBody<NewVar>,
 ) -> Result<(StatusCode, Json<V1EnvVarJson>), ApiError> {
     let v = set(&state, &caller, &params, false, body).await?;
@@ -235,7 +192,7 @@ pub async fn v1_create(
 pub async fn v1_get(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
 ) -> Result<Json<V1EnvVarJson>, ApiError> {
     Ok(Json(v1_json(&get(&state, &caller, &params, false).await?)))
 }
@@ -255,7 +212,7 @@ pub async fn v1_get(
 pub async fn v1_delete(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
 ) -> Result<Json<MessageBody>, ApiError> {
     remove(&state, &caller, &params, false).await?;
     Ok(Json(MessageBody::new("ok")))
@@ -276,7 +233,7 @@ pub async fn v1_delete(
 pub async fn v2_list(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
 ) -> Result<Json<Page<V2EnvVarJson>>, ApiError> {
     let vars = list(&state, &caller, &params, true).await?;
     Ok(Json(Page {
@@ -304,7 +261,7 @@ pub async fn v2_list(
 pub async fn v2_create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
     ApiBody(body): ApiBody<NewVar>,
 ) -> Result<(StatusCode, Json<V2EnvVarJson>), ApiError> {
     let v = set(&state, &caller, &params, true, body).await?;
@@ -326,7 +283,7 @@ pub async fn v2_create(
 pub async fn v2_get(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
 ) -> Result<Json<V2EnvVarJson>, ApiError> {
     Ok(Json(v2_json(&get(&state, &caller, &params, true).await?)))
 }
@@ -346,7 +303,7 @@ pub async fn v2_get(
 pub async fn v2_delete(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
 ) -> Result<Json<MessageBody>, ApiError> {
     remove(&state, &caller, &params, true).await?;
     Ok(Json(MessageBody::new("Environment variable deleted.")))

@@ -1,10 +1,10 @@
 //! `GET /me` in API v1.1 and v2: the calling user. User-level: a personal token or session only.
 
-use crate::auth::caller::Caller;
 use crate::error::{ApiError, MessageBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use circlet_app::Caller;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -82,9 +82,9 @@ pub struct MeV2Json {
 )]
 pub async fn v1(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let user = caller.require_user()?;
-    caller.note_kind(&state, "me");
+    caller.note_kind(&state.app, "me");
     let created = user.created_at.format(&Rfc3339).unwrap_or_default();
-    let projects = state.store.projects().list_for_member(user.id).await?;
+    let projects = state.app.store.projects().list_for_member(user.id).await?;
     let followed: serde_json::Map<String, Value> = projects
         .iter()
         .map(|(p, _)| {
@@ -133,7 +133,7 @@ pub async fn v1(State(state): State<AppState>, caller: Caller) -> Result<Json<Va
 )]
 pub async fn v2(State(state): State<AppState>, caller: Caller) -> Result<Json<MeV2Json>, ApiError> {
     let user = caller.require_user()?;
-    caller.note_kind(&state, "me");
+    caller.note_kind(&state.app, "me");
     Ok(Json(MeV2Json {
         avatar_url: None,
         id: user.uuid,

@@ -8,6 +8,7 @@ pub mod health;
 pub mod me;
 pub mod openapi;
 pub mod projects;
+pub mod route;
 pub mod runner;
 pub mod tokens;
 pub mod v1_builds;

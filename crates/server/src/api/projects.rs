@@ -3,50 +3,18 @@
 
 use super::ApiJson;
 use crate::api::openapi::{ProjectPath, SlugPath};
-use crate::auth::access::project_for;
-use crate::auth::caller::Caller;
+use crate::api::route::ProjectRoute;
 use crate::error::{ApiError, MessageBody};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::http::request::Parts;
-use circlet_core::{BranchName, ProjectSlug, RepoUrl, Vcs};
+use circlet_app::Caller;
+use circlet_core::scope::Action;
+use circlet_core::{BranchName, RepoUrl, Vcs};
 use circlet_store::{NewProject, Project};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-/// A project slug from an API path: `{vcs}/{org}/{repo}` segments or one `%2F`-encoded segment.
-pub struct ApiSlug(pub ProjectSlug);
-
-impl<S: Send + Sync> FromRequestParts<S> for ApiSlug {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(segments) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::Invalid(e.body_text()))?;
-        let slug = slug_from(&segments)?;
-        Ok(ApiSlug(slug))
-    }
-}
-
-/// The project slug named by a route's parameters: `slug` (one segment, `%2F`-encoded), or
-/// `vcs`, `org` and `repo`, or (the `/api/v1/` aliases) `org` and `repo` on GitHub.
-pub fn slug_from(params: &[(String, String)]) -> Result<ProjectSlug, ApiError> {
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    Ok(match (get("slug"), get("vcs"), get("org"), get("repo")) {
-        (Some(slug), ..) => ProjectSlug::parse(slug)?,
-        (None, Some(vcs), Some(org), Some(repo)) => ProjectSlug::from_parts(vcs, org, repo)?,
-        (None, None, Some(org), Some(repo)) => ProjectSlug::from_parts("github", org, repo)?,
-        _ => return Err(ApiError::Invalid("project slug missing".into())),
-    })
-}
 
 /// API v2's project object.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -109,11 +77,13 @@ impl From<&Project> for ProjectJson {
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
-    ApiSlug(slug): ApiSlug,
+    ProjectRoute(slug): ProjectRoute,
 ) -> Result<Json<ProjectJson>, ApiError> {
-    let user = caller.require_user()?;
-    caller.note_kind(&state, "projects");
-    let access = project_for(&state, Some(user), &slug).await?;
+    caller.require_user()?;
+    let access = state
+        .app
+        .authorize(&caller, &slug, Action::ViewProject)
+        .await?;
     Ok(Json(ProjectJson::from(&access.project)))
 }
 
@@ -147,11 +117,11 @@ pub struct CreateProject {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiSlug(slug): ApiSlug,
+    ProjectRoute(slug): ProjectRoute,
     ApiJson(body): ApiJson<CreateProject>,
 ) -> Result<(StatusCode, Json<ProjectJson>), ApiError> {
     let user = caller.require_user()?;
-    caller.note_kind(&state, "projects");
+    caller.note_kind(&state.app, "projects");
     let repo_url = match &body.repo_url {
         Some(url) => RepoUrl::parse(url)?,
         None => RepoUrl::default_for(&slug),
@@ -162,6 +132,6 @@ pub async fn create(
         default_branch: BranchName::parse(body.default_branch.as_deref().unwrap_or("main"))?,
         public: body.public,
     };
-    let project = crate::projects::create(&state, user, &new).await?;
+    let project = state.app.create_project(user, &new).await?;
     Ok((StatusCode::CREATED, Json(ProjectJson::from(&project))))
 }

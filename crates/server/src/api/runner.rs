@@ -5,7 +5,6 @@ use super::{ApiJson, RawBody};
 use crate::artifacts;
 use crate::auth::runner::Runner;
 use crate::builds::dispatch;
-use crate::builds::leak_guard::{self, Place};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store_full::lost_write;
@@ -15,6 +14,8 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use circlet_app::AppError;
+use circlet_app::builds::leak_guard::{self, Place};
 use circlet_core::artifact_path::ArtifactPath;
 use circlet_core::build_state::JobState;
 use circlet_core::runner_protocol::{
@@ -49,6 +50,7 @@ pub async fn claim(
 async fn held(state: &AppState, runner: &Runner, id: &str) -> Result<JobRecord, ApiError> {
     let uuid = uuid::Uuid::parse_str(id).map_err(|_| ApiError::NotFound("No such job".into()))?;
     let job = state
+        .app
         .store
         .builds()
         .job_by_uuid(uuid)
@@ -71,6 +73,7 @@ pub async fn heartbeat(
 ) -> Result<Json<HeartbeatReply>, ApiError> {
     let job = held(&state, &runner, &id).await?;
     match state
+        .app
         .store
         .builds()
         .heartbeat(job.id, runner.token.id)
@@ -98,12 +101,13 @@ pub async fn step_started(
     let project = project_of(&state, &job).await?;
     let place = Place::Step(job.build_num);
     let stored = async {
-        let name = leak_guard::scrub(&state, &project, place, &step.name).await?;
+        let name = leak_guard::scrub(&state.app, &project, place, &step.name).await?;
         let name: String = name.chars().take(1000).collect();
         if let Some(command) = &step.command {
-            leak_guard::scrub(&state, &project, place, command).await?;
+            leak_guard::scrub(&state.app, &project, place, command).await?;
         }
         state
+            .app
             .store
             .builds()
             .start_step(job.id, i64::from(step.index), &name)
@@ -164,7 +168,7 @@ async fn store_output(
     seq: Option<i64>,
     body: &str,
 ) -> Result<(), ApiError> {
-    let builds = state.store.builds();
+    let builds = state.app.store.builds();
     let idx = i64::from(index);
     let seq = match seq {
         Some(seq) if seq >= 1 => seq,
@@ -181,7 +185,7 @@ async fn store_output(
         return Ok(());
     }
     let (remasked, text) = leak_guard::scrub_after(
-        state,
+        &state.app,
         project,
         Place::Output(job.build_num),
         previous.as_deref(),
@@ -206,6 +210,7 @@ pub async fn step_finished(
 ) -> Result<StatusCode, ApiError> {
     let job = held(&state, &runner, &id).await?;
     state
+        .app
         .store
         .builds()
         .finish_step(
@@ -247,7 +252,7 @@ pub async fn tests(
             },
         })
         .collect();
-    let held_already = state.store.builds().test_count(job.id).await?;
+    let held_already = state.app.store.builds().test_count(job.id).await?;
     if held_already + records.len() as i64 > MAX_TESTS_PER_JOB {
         return Err(ApiError::Rejected(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -255,6 +260,7 @@ pub async fn tests(
         ));
     }
     state
+        .app
         .store
         .builds()
         .add_tests(job.id, &records)
@@ -304,6 +310,7 @@ pub async fn finish(
         tracing::info!(build_num = job.build_num, outcome = done.outcome.as_str(), %message, "job ended");
     }
     if !state
+        .app
         .store
         .builds()
         .finish(job.id, Some(runner.token.id), final_state)
@@ -314,15 +321,16 @@ pub async fn finish(
             "This job is no longer held by this runner".into(),
         ));
     }
-    state.work_available.notify_waiters();
+    state.app.work_available.notify_waiters();
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn project_of(state: &AppState, job: &JobRecord) -> Result<Project, ApiError> {
     state
+        .app
         .store
         .projects()
         .by_id(job.project_id)
         .await?
-        .ok_or_else(|| ApiError::NotFound("Project not found".into()))
+        .ok_or_else(|| AppError::project_not_found().into())
 }

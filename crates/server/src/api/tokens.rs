@@ -1,19 +1,19 @@
 //! Project API tokens over API v1.1, as CircleCI's own UI calls them:
 //! `GET/POST /project/:vcs/:org/:repo/token`, `DELETE …/token/:id`. Tokens cannot be modified.
 
-use super::projects::ApiSlug;
-use super::{ApiBody, ApiPath, no_store};
+use super::route::ProjectRoute;
+use super::{ApiBody, no_store};
 use crate::api::openapi::ProjectPath;
-use crate::auth::access::authorize;
-use crate::auth::caller::Caller;
+use crate::api::route::RouteParams;
 use crate::auth::client::ClientIp;
 use crate::error::{ApiError, MessageBody};
 use crate::state::AppState;
-use crate::tokens::{self, Actor, Lifetime};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use circlet_app::Caller;
+use circlet_app::tokens::{self, Actor, Lifetime};
 use circlet_core::scope::{Action, ProjectScope};
 use circlet_core::token::{self as format, TokenName};
 use circlet_store::TokenRecord;
@@ -71,10 +71,18 @@ impl ProjectTokenJson {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    ApiSlug(slug): ApiSlug,
+    ProjectRoute(slug): ProjectRoute,
 ) -> Result<Json<Vec<ProjectTokenJson>>, ApiError> {
-    let access = authorize(&state, &caller, &slug, Action::ManageProjectTokens).await?;
-    let tokens = state.store.tokens().list_project(access.project.id).await?;
+    let access = state
+        .app
+        .authorize(&caller, &slug, Action::ManageProjectTokens)
+        .await?;
+    let tokens = state
+        .app
+        .store
+        .tokens()
+        .list_project(access.project.id)
+        .await?;
     Ok(Json(
         tokens
             .iter()
@@ -129,22 +137,26 @@ pub async fn create(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     caller: Caller,
-    ApiSlug(slug): ApiSlug,
+    ProjectRoute(slug): ProjectRoute,
     ApiBody(body): ApiBody<CreateToken>,
 ) -> Result<Response, ApiError> {
-    let access = authorize(&state, &caller, &slug, Action::ManageProjectTokens).await?;
+    let access = state
+        .app
+        .authorize(&caller, &slug, Action::ManageProjectTokens)
+        .await?;
     let scope = ProjectScope::parse(body.scope.as_deref().unwrap_or(""))?;
     let label = TokenName::parse(body.label.as_deref().unwrap_or(""), "label")?;
     let lifetime =
         parse_expiry(body.expires_at.as_deref())?.map_or(Lifetime::Never, Lifetime::Until);
     let expires_at = state
+        .app
         .config
         .token_policy()
         .expiry(lifetime, OffsetDateTime::now_utc())?;
     let user = caller.require_user()?;
     let actor = Actor::user(user, client.to_string());
     let (value, record) = tokens::issue_project(
-        &state.store,
+        &state.app.store,
         &access.project,
         scope,
         &label,
@@ -172,19 +184,18 @@ pub async fn delete(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     caller: Caller,
-    ApiSlug(slug): ApiSlug,
-    ApiPath(params): ApiPath<Vec<(String, String)>>,
+    ProjectRoute(slug): ProjectRoute,
+    params: RouteParams,
 ) -> Result<Json<MessageBody>, ApiError> {
-    let access = authorize(&state, &caller, &slug, Action::ManageProjectTokens).await?;
-    let id = params
-        .iter()
-        .find(|(k, _)| k == "id")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default();
+    let access = state
+        .app
+        .authorize(&caller, &slug, Action::ManageProjectTokens)
+        .await?;
+    let id = params.get("id").unwrap_or_default();
     let token = match Uuid::parse_str(id) {
-        Ok(uuid) => state.store.tokens().by_uuid(uuid).await?,
+        Ok(uuid) => state.app.store.tokens().by_uuid(uuid).await?,
         Err(_) => match format::check(id) {
-            Some(checked) => state.store.tokens().by_digest(&checked.digest).await?,
+            Some(checked) => state.app.store.tokens().by_digest(&checked.digest).await?,
             None => None,
         },
     };
@@ -193,7 +204,7 @@ pub async fn delete(
         .ok_or_else(|| ApiError::NotFound("Token not found".into()))?;
     let user = caller.require_user()?;
     tokens::delete(
-        &state.store,
+        &state.app.store,
         &token,
         "token.deleted",
         &Actor::user(user, client.to_string()),

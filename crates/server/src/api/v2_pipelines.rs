@@ -4,17 +4,16 @@
 use super::build_json::{self, v2_job, v2_pipeline, v2_workflow, v2_workflow_job};
 use super::build_schema::{V2JobJson, V2PipelineJson, V2WorkflowJobJson, V2WorkflowJson};
 use super::openapi::{IdPath, NumberPath, SlugPath};
-use super::projects::slug_from;
 use super::{ApiPath, ApiQuery, Page, RawBody};
-use crate::auth::access::authorize;
-use crate::auth::caller::Caller;
-use crate::builds::masks::ProjectMasks;
-use crate::builds::trigger::{self, TriggerRequest};
+use crate::api::route::RouteParams;
 use crate::error::{ApiError, MessageBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use circlet_app::builds::masks::ProjectMasks;
+use circlet_app::builds::trigger::{self, TriggerRequest};
+use circlet_app::{AppError, Caller};
 use circlet_core::scope::Action;
 use circlet_store::{JobRecord, PipelineRecord, Project, WorkflowRecord};
 use serde::{Deserialize, Serialize};
@@ -26,25 +25,16 @@ use uuid::Uuid;
 /// Items per page of a v2 list.
 const PAGE: i64 = 20;
 
-type Params = ApiPath<Vec<(String, String)>>;
-
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// The project of a v2 path, for a user allowed `action` there.
 async fn project(
     state: &AppState,
     caller: &Caller,
-    params: &[(String, String)],
+    params: &RouteParams,
     action: Action,
 ) -> Result<Project, ApiError> {
     caller.require_user()?;
-    let slug = slug_from(params)?;
-    Ok(authorize(state, caller, &slug, action).await?.project)
+    let slug = params.project()?;
+    Ok(state.app.authorize(caller, &slug, action).await?.project)
 }
 
 /// The body of `POST /project/{slug}/pipeline` (all optional).
@@ -89,7 +79,7 @@ pub struct PipelineCreatedJson {
 pub async fn trigger_pipeline(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
     RawBody(body): RawBody,
 ) -> Result<(StatusCode, Json<PipelineCreatedJson>), ApiError> {
     let project = project(&state, &caller, &params, Action::Trigger).await?;
@@ -117,7 +107,7 @@ pub async fn trigger_pipeline(
         parameters,
         ..TriggerRequest::new(target)
     };
-    let made = trigger::trigger(&state, &project, user, req).await?;
+    let made = trigger::trigger(&state.app, &project, user, req).await?;
     let p = made.pipeline;
     Ok((
         StatusCode::CREATED,
@@ -164,20 +154,21 @@ fn read_page_token(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
 pub async fn list_pipelines(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
     ApiQuery(q): ApiQuery<PipelineQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let project = project(&state, &caller, &params, Action::ReadBuilds).await?;
     let before = read_page_token(q.page_token.as_deref())?;
     let branch = q.branch.as_deref().filter(|b| !b.is_empty());
     let page = state
+        .app
         .store
         .builds()
         .pipelines(project.id, branch, before, PAGE)
         .await?;
     let items = page.pipelines;
     let next = page.next_before.map(page_token);
-    let masks = ProjectMasks::load(&state, &project).await?;
+    let masks = ProjectMasks::load(&state.app, &project).await?;
     Ok(Json(json!({
         "items": items.iter().map(|p| v2_pipeline(&project, p, &masks)).collect::<Vec<_>>(),
         "next_page_token": next,
@@ -199,19 +190,18 @@ pub async fn list_pipelines(
 pub async fn pipeline_by_number(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
 ) -> Result<Json<Value>, ApiError> {
     let project = project(&state, &caller, &params, Action::ReadBuilds).await?;
-    let number = param(&params, "number")
-        .and_then(|n| n.parse::<i64>().ok())
-        .ok_or_else(|| ApiError::NotFound("Pipeline not found".into()))?;
+    let number = params.number("number", "Pipeline not found")?;
     let p = state
+        .app
         .store
         .builds()
         .pipeline_by_number(project.id, number)
         .await?
         .ok_or_else(|| ApiError::NotFound("Pipeline not found".into()))?;
-    let masks = ProjectMasks::load(&state, &project).await?;
+    let masks = ProjectMasks::load(&state.app, &project).await?;
     Ok(Json(v2_pipeline(&project, &p, &masks)))
 }
 
@@ -230,6 +220,7 @@ async fn pipeline_access(
     caller.require_user()?;
     let missing = || ApiError::NotFound("Pipeline not found".into());
     let p = state
+        .app
         .store
         .builds()
         .pipeline_by_uuid(parse_id(id, "Pipeline")?)
@@ -249,22 +240,25 @@ async fn owning_project(
     missing: impl Fn() -> ApiError,
 ) -> Result<Project, ApiError> {
     let project = project_by_id(state, project_id).await?;
-    authorize(state, caller, &project.slug, action)
+    state
+        .app
+        .authorize(caller, &project.slug, action)
         .await
         .map_err(|e| match e {
-            ApiError::NotFound(_) => missing(),
-            other => other,
+            AppError::NotFound(_) => missing(),
+            other => other.into(),
         })?;
     Ok(project)
 }
 
 async fn project_by_id(state: &AppState, id: i64) -> Result<Project, ApiError> {
     state
+        .app
         .store
         .projects()
         .by_id(id)
         .await?
-        .ok_or_else(|| ApiError::NotFound("Project not found".into()))
+        .ok_or_else(|| AppError::project_not_found().into())
 }
 
 /// `GET /pipeline/{id}`.
@@ -285,7 +279,7 @@ pub async fn pipeline(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (project, p) = pipeline_access(&state, &caller, &id, Action::ReadBuilds).await?;
-    let masks = ProjectMasks::load(&state, &project).await?;
+    let masks = ProjectMasks::load(&state.app, &project).await?;
     Ok(Json(v2_pipeline(&project, &p, &masks)))
 }
 
@@ -308,8 +302,8 @@ pub async fn pipeline_workflows(
 ) -> Result<Json<Value>, ApiError> {
     let (project, p) = pipeline_access(&state, &caller, &id, Action::ReadBuilds).await?;
     let mut items = Vec::new();
-    for w in state.store.builds().workflows(p.id).await? {
-        let jobs = state.store.builds().jobs_of_workflow(w.id).await?;
+    for w in state.app.store.builds().workflows(p.id).await? {
+        let jobs = state.app.store.builds().jobs_of_workflow(w.id).await?;
         items.push(v2_workflow(&project, &p, &w, &jobs));
     }
     Ok(Json(json!({"items": items, "next_page_token": null})))
@@ -325,19 +319,21 @@ async fn workflow_access(
     caller.require_user()?;
     let missing = || ApiError::NotFound("Workflow not found".into());
     let w = state
+        .app
         .store
         .builds()
         .workflow_by_uuid(parse_id(id, "Workflow")?)
         .await?
         .ok_or_else(missing)?;
     let p = state
+        .app
         .store
         .builds()
         .pipeline_by_id(w.pipeline_id)
         .await?
         .ok_or_else(missing)?;
     let project = owning_project(state, caller, p.project_id, action, missing).await?;
-    let jobs = state.store.builds().jobs_of_workflow(w.id).await?;
+    let jobs = state.app.store.builds().jobs_of_workflow(w.id).await?;
     Ok((project, p, w, jobs))
 }
 
@@ -405,7 +401,7 @@ pub async fn cancel_workflow(
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<MessageBody>), ApiError> {
     let (_, _, w, _) = workflow_access(&state, &caller, &id, Action::Trigger).await?;
-    state.store.builds().cancel_workflow(w.id).await?;
+    state.app.store.builds().cancel_workflow(w.id).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(MessageBody::new("Request accepted.")),
@@ -415,14 +411,13 @@ pub async fn cancel_workflow(
 async fn project_job(
     state: &AppState,
     caller: &Caller,
-    params: &[(String, String)],
+    params: &RouteParams,
     action: Action,
 ) -> Result<(Project, JobRecord), ApiError> {
     let project = project(state, caller, params, action).await?;
-    let number = param(params, "number")
-        .and_then(|n| n.parse::<i64>().ok())
-        .ok_or_else(|| ApiError::NotFound("Job not found".into()))?;
+    let number = params.number("number", "Job not found")?;
     let job = state
+        .app
         .store
         .builds()
         .job_by_num(project.id, number)
@@ -446,7 +441,7 @@ async fn project_job(
 pub async fn job(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
 ) -> Result<Json<Value>, ApiError> {
     let (project, job) = project_job(&state, &caller, &params, Action::ReadBuilds).await?;
     let mut cache = build_json::Cache::default();
@@ -472,9 +467,9 @@ pub async fn job(
 pub async fn cancel_job(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
 ) -> Result<Json<MessageBody>, ApiError> {
     let (_, job) = project_job(&state, &caller, &params, Action::Trigger).await?;
-    state.store.builds().request_cancel(job.id).await?;
+    state.app.store.builds().request_cancel(job.id).await?;
     Ok(Json(MessageBody::new("Request accepted.")))
 }

@@ -9,17 +9,15 @@
 //! `Content-Security-Policy`, and only passive types (plain text, images, JSON, media) are shown
 //! inline; HTML, SVG, XML, scripts and everything else are attachments.
 
-use super::object_key;
-use crate::api::projects::slug_from;
-use crate::auth::access::authorize;
-use crate::auth::caller::Caller;
+use crate::api::route::RouteParams;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use circlet_app::Caller;
+use circlet_app::artifacts::object_key;
 use circlet_core::artifact_path::ArtifactPath;
 use circlet_core::scope::Action;
 use circlet_store::ArtifactRecord;
@@ -36,35 +34,32 @@ pub async fn serve(
     State(state): State<AppState>,
     caller: Caller,
     method: Method,
-    params: Result<Path<Vec<(String, String)>>, PathRejection>,
+    params: Result<RouteParams, ApiError>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Path(params) = params.map_err(|e| ApiError::Invalid(e.body_text()))?;
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let slug = slug_from(&params)?;
-    let access = authorize(&state, &caller, &slug, Action::ReadArtifacts).await?;
-    let build_num = param("build_num")
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::NotFound("Build not found".into()))?;
+    let params = params?;
+    let slug = params.project()?;
+    let access = state
+        .app
+        .authorize(&caller, &slug, Action::ReadArtifacts)
+        .await?;
+    let build_num = params.number("build_num", "Build not found")?;
     let job = state
+        .app
         .store
         .builds()
         .job_by_num(access.project.id, build_num)
         .await?
         .ok_or_else(|| ApiError::NotFound("Build not found".into()))?;
     let not_found = || ApiError::NotFound("Artifact not found".into());
-    let node = param("node")
+    let node = params
+        .get("node")
         .and_then(|n| n.parse::<i64>().ok())
         .filter(|n| *n >= 0)
         .ok_or_else(not_found)?;
-    let path = ArtifactPath::parse(param("path").unwrap_or(""))?;
+    let path = ArtifactPath::parse(params.get("path").unwrap_or(""))?;
     let record = state
+        .app
         .store
         .artifacts()
         .get(job.id, node, &path)
@@ -116,7 +111,7 @@ pub async fn serve(
     }
 
     let key = object_key(&access.project, job.build_num, node, &record.path);
-    if let Some(local) = &state.config.artifacts.local {
+    if let Some(local) = &state.app.config.artifacts.local {
         let start = range.map_or(0, |(start, _)| start);
         let body = local_file(local, &key, start, length).await?;
         return Ok((status, response_headers, body).into_response());
@@ -125,7 +120,14 @@ pub async fn serve(
         range: range.map(|(start, end)| GetRange::Bounded(start..end + 1)),
         ..GetOptions::default()
     };
-    let got = match state.config.artifacts.store.get_opts(&key, options).await {
+    let got = match state
+        .app
+        .config
+        .artifacts
+        .store
+        .get_opts(&key, options)
+        .await
+    {
         Ok(got) => got,
         Err(object_store::Error::NotFound { .. }) => {
             tracing::warn!(%key, "an artifact is recorded but its object is missing");

@@ -5,11 +5,11 @@
 //! kept: a multipart upload only becomes visible when completed) and the runner gets a 413. A
 //! full disk (or an exhausted quota) aborts the upload the same way, with a 507 that says so.
 
-use super::{ArtifactStorage, content_type_of, object_key};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::http::StatusCode;
+use circlet_app::artifacts::{ArtifactStorage, content_type_of, object_key};
 use circlet_core::artifact_path::ArtifactPath;
 use circlet_store::{ArtifactRecord, JobRecord, NewArtifact, Project};
 use futures_util::StreamExt;
@@ -35,8 +35,8 @@ pub async fn receive(
     declared: Option<u64>,
     body: Body,
 ) -> Result<ArtifactRecord, ApiError> {
-    let storage = &state.config.artifacts;
-    let artifacts = state.store.artifacts();
+    let storage = &state.app.config.artifacts;
+    let artifacts = state.app.store.artifacts();
     let existing = artifacts.of_job(job.id).await?;
     if let Some(clash) = existing.iter().find(|a| nested(&a.path, &path)) {
         return Err(ApiError::Conflict(format!(

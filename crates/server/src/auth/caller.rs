@@ -1,4 +1,5 @@
-//! Who is calling an API: the one extractor every JSON endpoint uses.
+//! Who is calling an API: the one extractor every JSON endpoint uses, making a
+//! [`circlet_app::Caller`].
 //!
 //! A token may come in any of four forms: the `Circle-Token` header (any case), `Authorization:
 //! Bearer`, HTTP Basic with the token as username (password ignored, colon optional), or the
@@ -11,91 +12,35 @@ use super::session;
 use super::throttle::FailureThrottle;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
+use circlet_app::Caller;
 use circlet_core::token::{self, TokenKind};
-use circlet_store::{TokenRecord, User};
 use std::net::IpAddr;
 
 /// The message for every token that does not work.
 pub const INVALID_TOKEN: &str = "Invalid token provided.";
 /// The message when a credential is needed and none came.
-pub const LOGIN_REQUIRED: &str = "You must log in first.";
+pub const LOGIN_REQUIRED: &str = circlet_app::error::LOGIN_REQUIRED;
 
-/// The caller of an API endpoint.
-#[derive(Debug, Clone)]
-pub enum Caller {
-    /// No credential.
-    Anonymous,
-    /// A user through their browser session.
-    Session(User),
-    /// A user through one of their personal API tokens.
-    Personal {
-        /// The user, as they are now (rights are computed per request).
-        user: User,
-        /// The token used.
-        token: TokenRecord,
-    },
-    /// A project API token.
-    Project {
-        /// The token used.
-        token: TokenRecord,
-    },
-}
-
-impl Caller {
-    /// The user behind the call, if it is a user.
-    pub fn user(&self) -> Option<&User> {
-        match self {
-            Caller::Session(u) | Caller::Personal { user: u, .. } => Some(u),
-            Caller::Anonymous | Caller::Project { .. } => None,
-        }
-    }
-
-    /// The token used, if any.
-    pub fn token(&self) -> Option<&TokenRecord> {
-        match self {
-            Caller::Personal { token, .. } | Caller::Project { token } => Some(token),
-            Caller::Anonymous | Caller::Session(_) => None,
-        }
-    }
-
-    /// For user-level endpoints (`/me`, all of API v2): the user, or 401.
-    pub fn require_user(&self) -> Result<&User, ApiError> {
-        self.user()
-            .ok_or_else(|| ApiError::Unauthorized(LOGIN_REQUIRED.into()))
-    }
-
-    /// Records what kind of request the token made, for its owner's usage view.
-    pub fn note_kind(&self, state: &AppState, kind: &str) {
-        if let Some(t) = self.token() {
-            state.usage.note_kind(t.id, kind);
-        }
-    }
-}
-
-impl<S> FromRequestParts<S> for Caller
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
+/// The one authentication of the JSON APIs: the [`Caller`] of every API handler.
+impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let state = AppState::from_ref(state);
-        let ip = super::client::client_ip(parts, &state);
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ip = super::client::client_ip(parts, state);
         match presented(&parts.headers, parts.uri.query()) {
-            Ok(None) => Ok(match session::lookup(parts, &state).await? {
+            Ok(None) => Ok(match session::lookup(parts, state).await? {
                 Some(user) if !forgeable(parts) => Caller::Session(user),
                 Some(_) | None => Caller::Anonymous,
             }),
-            Ok(Some(raw)) => verify(&state, ip, &raw).await,
+            Ok(Some(raw)) => verify(state, ip, &raw).await,
             Err(Presented::Malformed) => {
                 throttle(&state.auth_throttle, ip)?;
-                Err(failure(&state, &state.auth_throttle, ip))
+                Err(failure(state, &state.auth_throttle, ip))
             }
             Err(Presented::Conflicting) => Err(ApiError::Invalid(
                 "Several different API tokens were sent in one request; send one.".into(),
@@ -195,12 +140,12 @@ pub(super) fn failure(state: &AppState, limit: &FailureThrottle, ip: Option<IpAd
     if let Some(ip) = ip {
         limit.record_failure(ip);
     }
-    state.usage.note_failure(ip);
+    state.app.usage.note_failure(ip);
     ApiError::Unauthorized(INVALID_TOKEN.into())
 }
 
 /// Checks a presented token: shape and checksum first, then what the store says (remembered
-/// while nothing was revoked, see [`super::verified`]).
+/// while nothing was revoked, see `circlet_app::tokens::verified`).
 async fn verify(state: &AppState, ip: Option<IpAddr>, raw: &str) -> Result<Caller, ApiError> {
     throttle(&state.auth_throttle, ip)?;
     let failure = |state: &AppState, ip| failure(state, &state.auth_throttle, ip);
@@ -210,13 +155,13 @@ async fn verify(state: &AppState, ip: Option<IpAddr>, raw: &str) -> Result<Calle
     if checked.kind == TokenKind::Runner {
         return Err(failure(state, ip));
     }
-    let Some(super::verified::Verified { record, user }) =
-        super::verified::resolve(state, &checked.digest).await?
+    let Some(circlet_app::tokens::verified::Verified { record, user }) =
+        circlet_app::tokens::verified::resolve(&state.app, &checked.digest).await?
     else {
         return Err(failure(state, ip));
     };
     if record.expired_at(time::OffsetDateTime::now_utc()) {
-        state.usage.note_expired(&record, ip);
+        state.app.usage.note_expired(&record, ip);
         failure(state, ip);
         return Err(ApiError::Unauthorized(
             "Token expired. Create a new one.".into(),
@@ -234,7 +179,7 @@ async fn verify(state: &AppState, ip: Option<IpAddr>, raw: &str) -> Result<Calle
         TokenKind::Runner => return Err(failure(state, ip)),
     };
     if let Some(t) = caller.token() {
-        state.usage.note_use(t.id, ip);
+        state.app.usage.note_use(t.id, ip);
     }
     Ok(caller)
 }

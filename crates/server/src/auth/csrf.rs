@@ -78,7 +78,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     req.extensions_mut().insert(CsrfToken(expected));
     let mut response = next.run(req).await;
     if fresh {
-        let cookie = cookies::set(CSRF_COOKIE, &basis, None, state.config.secure_cookies());
+        let cookie = cookies::set(CSRF_COOKIE, &basis, None, state.secure_cookies());
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(header::SET_COOKIE, v);
         }

@@ -1,20 +1,18 @@
-//! Who is calling, and may they: browser sessions, CSRF, passwords, login throttling.
+//! Who is calling: the API's one authentication extractor ([`caller`]), browser sessions, CSRF,
+//! runner tokens, login throttling.
 //!
-//! A handler states what it needs in its signature: [`session::CurrentUser`] for pages that need a
-//! login, [`session::MaybeUser`] where anyone may look. The project-level check (may this user
-//! do that in this project?) lives in [`access`], next to the actions it guards.
+//! A handler states what it needs in its signature: [`circlet_app::Caller`] for the APIs,
+//! [`session::CurrentUser`] for pages that need a login, [`session::MaybeUser`] where anyone may
+//! look. Whether the caller may do what it asks is decided by the use case it calls
+//! (`circlet_app::access`), never here.
 
-pub mod access;
 pub mod caller;
 pub mod client;
 pub mod cookies;
 pub mod csrf;
-pub mod password;
 pub mod runner;
 pub mod session;
 pub mod throttle;
-pub mod usage;
-pub mod verified;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

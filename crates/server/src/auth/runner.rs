@@ -23,9 +23,11 @@ impl Runner {
     /// Whether the token is still valid now (not revoked, deleted or expired since the request
     /// came in).
     pub async fn still_valid(&self, state: &AppState) -> Result<bool, ApiError> {
-        Ok(super::verified::resolve(state, &self.digest)
-            .await?
-            .is_some_and(|v| !v.record.expired_at(time::OffsetDateTime::now_utc())))
+        Ok(
+            circlet_app::tokens::verified::resolve(&state.app, &self.digest)
+                .await?
+                .is_some_and(|v| !v.record.expired_at(time::OffsetDateTime::now_utc())),
+        )
     }
 }
 
@@ -47,7 +49,7 @@ where
         let limit = &state.runner_auth_throttle;
         match authenticate(&state, parts).await {
             Ok(runner) => {
-                state.usage.note_use(runner.token.id, ip);
+                state.app.usage.note_use(runner.token.id, ip);
                 Ok(runner)
             }
             Err(Refused::Invalid) => {
@@ -86,10 +88,10 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<Runner, Refused
     if checked.kind != TokenKind::Runner {
         return Err(Refused::Invalid);
     }
-    let Some(super::verified::Verified { record, .. }) =
-        super::verified::resolve(state, &checked.digest)
+    let Some(circlet_app::tokens::verified::Verified { record, .. }) =
+        circlet_app::tokens::verified::resolve(&state.app, &checked.digest)
             .await
-            .map_err(Refused::Other)?
+            .map_err(|e| Refused::Other(e.into()))?
     else {
         return Err(Refused::Invalid);
     };

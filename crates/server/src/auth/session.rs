@@ -34,6 +34,7 @@ pub(crate) async fn lookup(parts: &mut Parts, state: &AppState) -> Result<Option
         Some(raw) => {
             let now = time::OffsetDateTime::now_utc();
             state
+                .app
                 .store
                 .sessions()
                 .user_for(&digest(state, &raw), now)
@@ -83,6 +84,7 @@ pub async fn start(state: &AppState, user_id: i64) -> Result<String, PageError> 
     let lifetime = state.config.session_lifetime;
     let expires = time::OffsetDateTime::now_utc() + lifetime;
     state
+        .app
         .store
         .sessions()
         .create(&digest(state, raw.expose_secret()), user_id, expires)
@@ -91,19 +93,24 @@ pub async fn start(state: &AppState, user_id: i64) -> Result<String, PageError> 
         SESSION_COOKIE,
         raw.expose_secret(),
         Some(lifetime.whole_seconds()),
-        state.config.secure_cookies(),
+        state.secure_cookies(),
     ))
 }
 
 /// Ends the request's session, if any; returns the `Set-Cookie` value that clears the cookie.
 pub async fn end(state: &AppState, headers: &HeaderMap) -> Result<String, PageError> {
     if let Some(raw) = cookies::get(headers, SESSION_COOKIE) {
-        state.store.sessions().delete(&digest(state, &raw)).await?;
+        state
+            .app
+            .store
+            .sessions()
+            .delete(&digest(state, &raw))
+            .await?;
     }
     Ok(cookies::set(
         SESSION_COOKIE,
         "",
         Some(0),
-        state.config.secure_cookies(),
+        state.secure_cookies(),
     ))
 }

@@ -18,15 +18,15 @@
 //! ([`BadgeStates`]) until a job starts or ends or a project's settings change anywhere (the
 //! store's project generation), and each of the few possible images is drawn once per process.
 
-use crate::auth::access::authorize_project;
-use crate::auth::caller::Caller;
 use crate::error::ApiError;
-use crate::memo::GenerationMemo;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use circlet_app::AppError;
+use circlet_app::Caller;
+use circlet_app::memo::GenerationMemo;
 use circlet_core::ProjectSlug;
 use circlet_core::badge::{self, BadgeLook, BadgeStyle};
 use circlet_core::build_state::JobState;
@@ -117,11 +117,14 @@ async fn look_of(
     branch: Option<String>,
 ) -> Result<BadgeLook, ApiError> {
     let caller = caller?;
-    let slug = slug.ok_or_else(|| ApiError::NotFound("Project not found".into()))?;
+    let slug = slug.ok_or_else(AppError::project_not_found)?;
     let (project, latest) = badge_state(state, &slug, branch)
         .await?
-        .ok_or_else(|| ApiError::NotFound("Project not found".into()))?;
-    authorize_project(state, &caller, project, Action::ReadStatus).await?;
+        .ok_or_else(AppError::project_not_found)?;
+    state
+        .app
+        .authorize_project(&caller, project, Action::ReadStatus)
+        .await?;
     Ok(BadgeLook::of(latest))
 }
 
@@ -134,13 +137,13 @@ async fn badge_state(
     branch: Option<String>,
 ) -> Result<Option<BadgeState>, ApiError> {
     // The generation is read before the store, so a change committed during the read counts.
-    let generation = state.store.project_generation();
+    let generation = state.app.store.project_generation();
     let read_branch = branch.clone();
     state
         .badge_states
         .0
         .get_or_read((slug.key(), branch), generation, || async move {
-            let projects = state.store.projects();
+            let projects = state.app.store.projects();
             Ok(projects
                 .by_slug_with_badge_state(slug, read_branch.as_deref())
                 .await?)

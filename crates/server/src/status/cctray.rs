@@ -5,14 +5,14 @@
 //! caller may not see exactly as for an absent one): feed readers look at the status only,
 //! and a person debugging with curl reads why.
 
-use crate::auth::access::authorize;
-use crate::auth::caller::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
+use circlet_app::AppError;
+use circlet_app::Caller;
 use circlet_core::ProjectSlug;
 use circlet_core::cctray::{FeedEntry, LastBuild, render};
 use circlet_core::scope::Action;
@@ -27,18 +27,21 @@ pub(super) async fn one(
 ) -> Response {
     let feed = async {
         let caller = caller?;
-        let slug = slug.ok_or_else(|| ApiError::NotFound("Project not found".into()))?;
-        let project = authorize(state, &caller, &slug, Action::ReadStatus)
+        let slug = slug.ok_or_else(AppError::project_not_found)?;
+        let project = state
+            .app
+            .authorize(&caller, &slug, Action::ReadStatus)
             .await?
             .project;
         let branch = branch.unwrap_or_else(|| project.default_branch.as_str().to_owned());
         let status = state
+            .app
             .store
             .builds()
             .branch_status(project.id, &branch)
             .await?;
         Ok::<_, ApiError>(render(
-            &state.config.public_url,
+            &state.app.config.public_url,
             &[entry(&project, &branch, status)],
         ))
     };
@@ -53,12 +56,13 @@ pub(super) async fn one(
 /// feed is "my projects", as CircleCI's is "followed projects".
 pub async fn all(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let user = caller.require_user()?;
-    caller.note_kind(&state, Action::ReadStatus.usage_kind());
-    let projects = state.store.projects().list_for_member(user.id).await?;
+    caller.note_kind(&state.app, Action::ReadStatus.usage_kind());
+    let projects = state.app.store.projects().list_for_member(user.id).await?;
     let mut statuses = Vec::with_capacity(projects.len());
     for (project, _) in &projects {
         let branch = project.default_branch.as_str();
         let status = state
+            .app
             .store
             .builds()
             .branch_status(project.id, branch)
@@ -70,7 +74,7 @@ pub async fn all(State(state): State<AppState>, caller: Caller) -> Result<Respon
         .zip(statuses)
         .map(|((project, _), status)| entry(project, project.default_branch.as_str(), status))
         .collect();
-    Ok(xml_response(render(&state.config.public_url, &entries)))
+    Ok(xml_response(render(&state.app.config.public_url, &entries)))
 }
 
 fn entry<'a>(project: &'a Project, branch: &'a str, status: BranchStatus) -> FeedEntry<'a> {

@@ -12,12 +12,12 @@
 pub mod badges;
 pub mod cctray;
 
-use crate::auth::caller::Caller;
 use crate::error::{ApiError, PageError};
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
+use circlet_app::Caller;
 use circlet_core::ProjectSlug;
 use circlet_core::badge::BadgeStyle;
 

@@ -4,15 +4,15 @@
 use super::{Chrome, UiForm, render, render_with, when};
 use crate::auth::client::ClientIp;
 use crate::auth::csrf::CsrfToken;
-use crate::auth::password;
 use crate::auth::session::CurrentUser;
 use crate::error::PageError;
 use crate::state::AppState;
-use crate::tokens::{self, Actor};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use circlet_app::password;
+use circlet_app::tokens::{self, Actor};
 use circlet_core::token::TokenKind;
 use circlet_core::{DisplayName, Email, Login, Password};
 use circlet_store::{InventoryEntry, NewUser, User};
@@ -61,7 +61,7 @@ async fn users_page(
     form: NewUserForm,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let users = state.store.users().list().await?;
+    let users = state.app.store.users().list().await?;
     let form = NewUserForm {
         password: String::new(),
         ..form
@@ -130,7 +130,7 @@ pub async fn create_user(
         password_hash: password::hash(pw).await.map_err(PageError::Internal)?,
         site_admin: form.site_admin.is_some(),
     };
-    match state.store.users().create(&new).await {
+    match state.app.store.users().create(&new).await {
         Ok(_) => Ok(Redirect::to("/admin/users").into_response()),
         Err(circlet_store::StoreError::Conflict(m)) => {
             users_page(&state, admin, csrf, StatusCode::CONFLICT, form, Some(m)).await
@@ -158,6 +158,7 @@ pub async fn set_disabled(
         return Err(PageError::invalid("You cannot disable your own account."));
     }
     state
+        .app
         .store
         .users()
         .set_disabled(&login, form.disabled)
@@ -219,6 +220,7 @@ pub async fn tokens(
     let SiteAdmin(admin) = SiteAdmin::check(user)?;
     let now = OffsetDateTime::now_utc();
     let rows = state
+        .app
         .store
         .tokens()
         .inventory()
@@ -226,7 +228,7 @@ pub async fn tokens(
         .into_iter()
         .map(|e| InventoryRow::of(e, now))
         .collect();
-    let creation_disabled = tokens::creation_disabled(&state.store).await?;
+    let creation_disabled = tokens::creation_disabled(&state.app.store).await?;
     render(&TokensPage {
         chrome: Chrome::new(Some(admin), csrf),
         rows,
@@ -243,14 +245,14 @@ pub async fn revoke_token(
 ) -> Result<Response, PageError> {
     let SiteAdmin(admin) = SiteAdmin::check(user)?;
     let token = match Uuid::parse_str(&uuid) {
-        Ok(uuid) => state.store.tokens().by_uuid(uuid).await?,
+        Ok(uuid) => state.app.store.tokens().by_uuid(uuid).await?,
         Err(_) => None,
     }
     .ok_or_else(|| {
         PageError::not_found("There is no such token; it may have been revoked already.")
     })?;
     let actor = Actor::user(&admin, client.to_string());
-    tokens::delete(&state.store, &token, "token.revoked", &actor).await?;
+    tokens::delete(&state.app.store, &token, "token.revoked", &actor).await?;
     Ok(Redirect::to("/admin/tokens").into_response())
 }
 
@@ -274,6 +276,6 @@ pub async fn set_token_creation(
         Some(_) => return Err(PageError::invalid("disabled must be true or false")),
     };
     let actor = Actor::user(&admin, client.to_string());
-    tokens::set_creation_disabled(&state.store, disabled, &actor).await?;
+    tokens::set_creation_disabled(&state.app.store, disabled, &actor).await?;
     Ok(Redirect::to("/admin/tokens").into_response())
 }

@@ -69,6 +69,7 @@ pub async fn account(
     csrf: CsrfToken,
 ) -> Result<Html<String>, PageError> {
     let project_ids: Vec<i64> = state
+        .app
         .store
         .projects()
         .list_for_member(user.id)
@@ -81,7 +82,7 @@ pub async fn account(
         user_id: user.id,
         project_ids: &project_ids,
     };
-    let rows = state.store.audit().list(scope, PAGE_ENTRIES).await?;
+    let rows = state.app.store.audit().list(scope, PAGE_ENTRIES).await?;
     render(&AccountAuditPage {
         chrome: Chrome::new(Some(user), csrf),
         rows: rows.into_iter().map(AuditRow::of).collect(),
@@ -96,6 +97,7 @@ pub async fn admin(
 ) -> Result<Html<String>, PageError> {
     let SiteAdmin(admin) = SiteAdmin::check(user)?;
     let rows = state
+        .app
         .store
         .audit()
         .list(AuditScope::All, PAGE_ENTRIES)

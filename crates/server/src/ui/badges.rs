@@ -5,21 +5,22 @@
 use super::projects::SlugPath;
 use super::{Chrome, UiForm, render, render_with};
 use crate::api::no_store;
-use crate::auth::access::project_for;
 use crate::auth::client::ClientIp;
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::CurrentUser;
 use crate::error::PageError;
 use crate::state::AppState;
-use crate::tokens;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use circlet_app::Caller;
+use circlet_app::tokens;
+use circlet_core::ProjectSlug;
 use circlet_core::badge_snippets::{self, BadgeUrls};
+use circlet_core::scope::Action;
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::{self as core_token, TokenKind, TokenName};
-use circlet_core::{ProjectSlug, Role};
 use circlet_store::{JobFilter, Project, User};
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -63,8 +64,11 @@ async fn admin_project(
     user: &User,
     slug: &ProjectSlug,
 ) -> Result<Project, PageError> {
-    let a = project_for(state, Some(user), slug).await?;
-    a.require(Role::Admin)?;
+    let caller = Caller::visitor(Some(user));
+    let a = state
+        .app
+        .authorize(&caller, slug, Action::ManageProject)
+        .await?;
     Ok(a.project)
 }
 
@@ -72,6 +76,7 @@ async fn admin_project(
 async fn branches(state: &AppState, project: &Project) -> Result<Vec<String>, PageError> {
     let mut seen = BTreeSet::new();
     for j in state
+        .app
         .store
         .builds()
         .jobs(project.id, None, JobFilter::All, 100, 0)
@@ -106,7 +111,7 @@ async fn status_token_problem(
                 .into(),
         ));
     }
-    let record = state.store.tokens().by_digest(&checked.digest).await?;
+    let record = state.app.store.tokens().by_digest(&checked.digest).await?;
     Ok(match record {
         None => Some("That token does not exist (any more): create a Status token here.".into()),
         Some(t) if t.project_id != Some(project.id) => {
@@ -165,7 +170,7 @@ pub async fn generate(
         let label = TokenName::parse("Status badge", "label")?;
         let actor = super::tokens::actor(&user, client);
         let (value, _) = tokens::issue_project(
-            &state.store,
+            &state.app.store,
             &project,
             ProjectScope::Status,
             &label,
@@ -196,7 +201,7 @@ pub async fn generate(
         (!branch.is_empty() && branch != project.default_branch.as_str()).then_some(branch);
     let (preview, snippets) = if error.is_none() {
         let u: BadgeUrls = badge_snippets::urls(
-            &state.config.public_url,
+            &state.app.config.public_url,
             &project.slug.to_string(),
             branch,
             ext,

@@ -3,12 +3,8 @@
 
 use super::projects::{SlugPath, project_url};
 use super::{Chrome, UiForm, query_param, render, render_with, when};
-use crate::auth::access::{ProjectAccess, project_for};
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::{CurrentUser, MaybeUser};
-use crate::builds::git::Target;
-use crate::builds::masks::ProjectMasks;
-use crate::builds::trigger::{self, TriggerRequest};
 use crate::error::PageError;
 use crate::state::AppState;
 use askama::Template;
@@ -16,7 +12,13 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use circlet_app::Caller;
+use circlet_app::access::ProjectAccess;
+use circlet_app::builds::git::Target;
+use circlet_app::builds::masks::ProjectMasks;
+use circlet_app::builds::trigger::{self, TriggerRequest};
 use circlet_core::ci_config::ParamValue;
+use circlet_core::scope::Action;
 use circlet_core::{ProjectSlug, Role};
 use circlet_store::{JobRecord, PipelineRecord, Project, User};
 use serde::Deserialize;
@@ -80,7 +82,7 @@ pub async fn pipelines(
     project: &Project,
     branch: Option<&str>,
 ) -> Result<Vec<PipelineView>, PageError> {
-    let builds = state.store.builds();
+    let builds = state.app.store.builds();
     let mut out = Vec::new();
     for p in builds
         .pipelines(project.id, branch, None, PIPELINES_SHOWN)
@@ -152,11 +154,13 @@ async fn load_job(
     state: &AppState,
     user: Option<&User>,
     path: &JobPath,
+    action: Action,
 ) -> Result<(ProjectAccess, JobRecord), PageError> {
     let slug = path.slug()?;
     let num = path.num()?;
-    let a = super::projects::access(state, user, &slug, &job_url(&slug, num)).await?;
+    let a = super::projects::access(state, user, &slug, action, &job_url(&slug, num)).await?;
     let job = state
+        .app
         .store
         .builds()
         .job_by_num(a.project.id, num)
@@ -216,6 +220,7 @@ pub async fn artifact_views(
     job: &JobRecord,
 ) -> Result<Vec<ArtifactView>, PageError> {
     Ok(state
+        .app
         .store
         .artifacts()
         .of_job(job.id)
@@ -224,7 +229,13 @@ pub async fn artifact_views(
         .map(|a| ArtifactView {
             path: a.path.to_string(),
             size: human_size(u64::try_from(a.size).unwrap_or(0)),
-            url: crate::artifacts::download_url("", project, job.build_num, a.node_index, &a.path),
+            url: circlet_app::artifacts::download_url(
+                "",
+                project,
+                job.build_num,
+                a.node_index,
+                &a.path,
+            ),
         })
         .collect())
 }
@@ -249,9 +260,9 @@ async fn steps(
     project: &Project,
     job: &JobRecord,
 ) -> Result<Vec<StepView>, PageError> {
-    let builds = state.store.builds();
+    let builds = state.app.store.builds();
     let mut out = Vec::new();
-    let masks = ProjectMasks::load(state, project).await?;
+    let masks = ProjectMasks::load(&state.app, project).await?;
     for s in builds.steps(job.id).await? {
         let chunks = builds.output(job.id, s.idx, 0).await?;
         let last_seq = chunks.last().map_or(0, |(seq, _)| *seq);
@@ -274,8 +285,8 @@ pub async fn show(
     csrf: CsrfToken,
     Path(path): Path<JobPath>,
 ) -> Result<Html<String>, PageError> {
-    let (a, job) = load_job(&state, user.as_ref(), &path).await?;
-    let builds = state.store.builds();
+    let (a, job) = load_job(&state, user.as_ref(), &path, Action::ReadBuilds).await?;
+    let builds = state.app.store.builds();
     let pipeline = builds
         .pipeline_by_id(job.pipeline_id)
         .await?
@@ -315,7 +326,7 @@ pub async fn live(
     Path(path): Path<JobPath>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, PageError> {
-    let (a, job) = load_job(&state, user.as_ref(), &path).await?;
+    let (a, job) = load_job(&state, user.as_ref(), &path, Action::ReadBuilds).await?;
     let after: BTreeMap<i64, i64> = query_param(query.as_deref(), "after")
         .unwrap_or_default()
         .split(',')
@@ -324,9 +335,9 @@ pub async fn live(
             Some((i.parse().ok()?, s.parse().ok()?))
         })
         .collect();
-    let builds = state.store.builds();
+    let builds = state.app.store.builds();
     let mut steps = Vec::new();
-    let masks = ProjectMasks::load(&state, &a.project).await?;
+    let masks = ProjectMasks::load(&state.app, &a.project).await?;
     for s in builds.steps(job.id).await? {
         let from = after.get(&s.idx).copied().unwrap_or(0);
         let chunks = builds.output(job.id, s.idx, from).await?;
@@ -351,8 +362,7 @@ async fn writable_job(
     user: &User,
     path: &JobPath,
 ) -> Result<(Project, JobRecord), PageError> {
-    let (a, job) = load_job(state, Some(user), path).await?;
-    a.require(Role::Write)?;
+    let (a, job) = load_job(state, Some(user), path, Action::Trigger).await?;
     Ok((a.project, job))
 }
 
@@ -368,8 +378,8 @@ pub async fn retry(
             "This build has not finished yet; cancel it first or wait for it.",
         ));
     }
-    let new = state.store.builds().retry(&job).await?;
-    state.work_available.notify_waiters();
+    let new = state.app.store.builds().retry(&job).await?;
+    state.app.work_available.notify_waiters();
     Ok(Redirect::to(&job_url(&project.slug, new.build_num)).into_response())
 }
 
@@ -380,7 +390,7 @@ pub async fn cancel(
     Path(path): Path<JobPath>,
 ) -> Result<Response, PageError> {
     let (project, job) = writable_job(&state, &user, &path).await?;
-    state.store.builds().request_cancel(job.id).await?;
+    state.app.store.builds().request_cancel(job.id).await?;
     Ok(Redirect::to(&job_url(&project.slug, job.build_num)).into_response())
 }
 
@@ -409,8 +419,8 @@ async fn trigger_access(
     user: &User,
     slug: &ProjectSlug,
 ) -> Result<Project, PageError> {
-    let a = project_for(state, Some(user), slug).await?;
-    a.require(Role::Write)?;
+    let caller = Caller::visitor(Some(user));
+    let a = state.app.authorize(&caller, slug, Action::Trigger).await?;
     Ok(a.project)
 }
 
@@ -486,7 +496,7 @@ pub async fn trigger_submit(
             trigger_type: "explicit",
             ..TriggerRequest::new(target)
         };
-        Ok::<_, PageError>(trigger::trigger(&state, &project, &user, req).await?)
+        Ok::<_, PageError>(trigger::trigger(&state.app, &project, &user, req).await?)
     }
     .await;
     match outcome {

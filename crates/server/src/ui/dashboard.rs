@@ -26,10 +26,10 @@ pub async fn show(
     csrf: CsrfToken,
 ) -> Result<Html<String>, PageError> {
     let projects = if user.site_admin {
-        let all = state.store.projects().list_all().await?;
+        let all = state.app.store.projects().list_all().await?;
         all.into_iter().map(|p| (p, Role::Admin)).collect()
     } else {
-        state.store.projects().list_for_member(user.id).await?
+        state.app.store.projects().list_for_member(user.id).await?
     };
     let leaks = super::leaks::for_user(&state, &user).await?;
     render(&Dashboard {

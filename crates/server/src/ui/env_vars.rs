@@ -3,18 +3,18 @@
 
 use super::projects::SlugPath;
 use super::{Chrome, UiForm, render, render_with, when};
-use crate::auth::access::project_for;
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::CurrentUser;
-use crate::envvars;
 use crate::error::PageError;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use circlet_core::{ProjectSlug, Role};
-use circlet_store::{Project, User};
+use circlet_app::Caller;
+use circlet_app::env_vars::ProjectEnvVars;
+use circlet_core::ProjectSlug;
+use circlet_store::{EnvVarRecord, Project, User};
 use serde::Deserialize;
 
 /// One variable as the page lists it.
@@ -48,29 +48,28 @@ struct RemovePage {
     var: VarView,
 }
 
-async fn admin_project(
-    state: &AppState,
+/// The env vars of the project at `slug`, if `user` may manage them.
+async fn door<'a>(
+    state: &'a AppState,
     user: &User,
     slug: &ProjectSlug,
-) -> Result<Project, PageError> {
-    let a = project_for(state, Some(user), slug).await?;
-    a.require(Role::Admin)?;
-    Ok(a.project)
+) -> Result<ProjectEnvVars<'a>, PageError> {
+    Ok(state
+        .app
+        .env_vars(&Caller::visitor(Some(user)), slug)
+        .await?)
 }
 
-async fn views(state: &AppState, project: &Project) -> Result<Vec<VarView>, PageError> {
-    Ok(state
-        .store
-        .env_vars()
-        .list(project.id)
-        .await?
-        .into_iter()
-        .map(|v| VarView {
-            name: v.name,
-            masked: v.masked,
-            created: when(&v.created_at),
-        })
-        .collect())
+async fn views(vars: &ProjectEnvVars<'_>) -> Result<Vec<VarView>, PageError> {
+    Ok(vars.list().await?.into_iter().map(view).collect())
+}
+
+fn view(v: EnvVarRecord) -> VarView {
+    VarView {
+        name: v.name,
+        masked: v.masked,
+        created: when(&v.created_at),
+    }
 }
 
 fn url(project: &Project) -> String {
@@ -84,11 +83,11 @@ pub async fn list(
     csrf: CsrfToken,
     SlugPath(slug): SlugPath,
 ) -> Result<Html<String>, PageError> {
-    let project = admin_project(&state, &user, &slug).await?;
-    let vars = views(&state, &project).await?;
+    let door = door(&state, &user, &slug).await?;
+    let vars = views(&door).await?;
     render(&EnvVarsPage {
         chrome: Chrome::new(Some(user), csrf),
-        project,
+        project: door.project,
         tab: "env",
         vars,
         name: String::new(),
@@ -112,16 +111,9 @@ pub async fn add(
     SlugPath(slug): SlugPath,
     UiForm(form): UiForm<AddForm>,
 ) -> Result<Response, PageError> {
-    let project = admin_project(&state, &user, &slug).await?;
+    let door = door(&state, &user, &slug).await?;
     let name = form.name.trim().to_owned();
-    let outcome = envvars::set(
-        &state.store,
-        &state.config.env_keys,
-        &project,
-        &name,
-        &form.value,
-    )
-    .await;
+    let outcome = door.set(&name, &form.value).await;
     let (status, error, notice, kept_name) = match outcome {
         Ok(v) => (
             StatusCode::OK,
@@ -136,10 +128,10 @@ pub async fn add(
             other => return Err(other),
         },
     };
-    let vars = views(&state, &project).await?;
+    let vars = views(&door).await?;
     let page = EnvVarsPage {
         chrome: Chrome::new(Some(user), csrf),
-        project,
+        project: door.project,
         tab: "env",
         vars,
         name: kept_name,
@@ -164,19 +156,9 @@ async fn var(
     path: &VarPath,
 ) -> Result<(Project, VarView), PageError> {
     let slug = ProjectSlug::from_parts(&path.vcs, &path.org, &path.repo)?;
-    let project = admin_project(state, user, &slug).await?;
-    let v = state
-        .store
-        .env_vars()
-        .get(project.id, &path.name)
-        .await?
-        .ok_or_else(|| PageError::not_found("There is no such environment variable."))?;
-    let view = VarView {
-        name: v.name,
-        masked: v.masked,
-        created: when(&v.created_at),
-    };
-    Ok((project, view))
+    let door = door(state, user, &slug).await?;
+    let v = door.get(&path.name).await?;
+    Ok((door.project, view(v)))
 }
 
 /// `GET …/settings/env/{name}/remove`: the confirmation.
@@ -201,7 +183,8 @@ pub async fn remove(
     CurrentUser(user): CurrentUser,
     Path(path): Path<VarPath>,
 ) -> Result<Response, PageError> {
-    let (project, var) = var(&state, &user, &path).await?;
-    state.store.env_vars().delete(project.id, &var.name).await?;
-    Ok(Redirect::to(&url(&project)).into_response())
+    let slug = ProjectSlug::from_parts(&path.vcs, &path.org, &path.repo)?;
+    let door = door(&state, &user, &slug).await?;
+    door.delete(&path.name).await?;
+    Ok(Redirect::to(&url(&door.project)).into_response())
 }

@@ -1,9 +1,9 @@
 //! The leak banner: tokens the leak guard revoked in the last week, shown to their owner
 //! (personal tokens) and to the admins of their project (project tokens).
 
-use crate::builds::leak_guard::LEAKED;
 use crate::error::PageError;
 use crate::state::AppState;
+use circlet_app::builds::leak_guard::LEAKED;
 use circlet_core::Role;
 use circlet_store::User;
 
@@ -14,6 +14,7 @@ const WINDOW: time::Duration = time::Duration::days(7);
 pub async fn for_user(state: &AppState, user: &User) -> Result<Vec<String>, PageError> {
     let projects: Vec<i64> = if user.site_admin {
         state
+            .app
             .store
             .projects()
             .list_all()
@@ -23,6 +24,7 @@ pub async fn for_user(state: &AppState, user: &User) -> Result<Vec<String>, Page
             .collect()
     } else {
         state
+            .app
             .store
             .projects()
             .list_for_member(user.id)
@@ -34,6 +36,7 @@ pub async fn for_user(state: &AppState, user: &User) -> Result<Vec<String>, Page
     };
     let since = time::OffsetDateTime::now_utc() - WINDOW;
     Ok(state
+        .app
         .store
         .audit()
         .recent_for(LEAKED, since, user.id, &projects)

@@ -3,7 +3,6 @@
 use super::{Chrome, UiForm, query_param, redirect_with_cookie, render, render_with};
 use crate::auth::client::ClientIp;
 use crate::auth::csrf::CsrfToken;
-use crate::auth::password;
 use crate::auth::session::{self, MaybeUser};
 use crate::error::PageError;
 use crate::state::AppState;
@@ -11,6 +10,7 @@ use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use circlet_app::password;
 use circlet_core::Login;
 use serde::Deserialize;
 
@@ -70,7 +70,7 @@ pub async fn submit(
         });
     }
     let credentials = match Login::parse(&form.login) {
-        Ok(login) => state.store.users().credentials(&login).await?,
+        Ok(login) => state.app.store.users().credentials(&login).await?,
         Err(_) => None,
     };
     let hash = credentials.as_ref().map(|(_, h)| h.clone());

@@ -7,19 +7,20 @@ use super::tokens::{
     parse_lifetime, remove_page, token_not_found,
 };
 use super::{Chrome, UiForm, render, render_with};
-use crate::auth::access::project_for;
 use crate::auth::client::ClientIp;
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::CurrentUser;
 use crate::error::PageError;
 use crate::state::AppState;
-use crate::tokens;
 use askama::Template;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use circlet_app::Caller;
+use circlet_app::tokens;
+use circlet_core::ProjectSlug;
+use circlet_core::scope::Action;
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::{TokenKind, TokenName};
-use circlet_core::{ProjectSlug, Role};
 use circlet_store::{Project, TokenRecord, User};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -32,11 +33,12 @@ async fn admin_project(
     user: &User,
     slug: &ProjectSlug,
 ) -> Result<Project, PageError> {
-    let access = project_for(state, Some(user), slug).await?;
-    if access.require(Role::Admin).is_err() {
-        return Err(PageError::forbidden());
-    }
-    Ok(access.project)
+    let caller = Caller::visitor(Some(user));
+    let a = state
+        .app
+        .authorize(&caller, slug, Action::ManageProjectTokens)
+        .await?;
+    Ok(a.project)
 }
 
 /// The URL of a project's API Permissions tab.
@@ -58,6 +60,7 @@ async fn project_token(
     uuid: Uuid,
 ) -> Result<TokenRecord, PageError> {
     state
+        .app
         .store
         .tokens()
         .by_uuid(uuid)
@@ -84,7 +87,7 @@ pub async fn list(
     SlugPath(slug): SlugPath,
 ) -> Result<Html<String>, PageError> {
     let project = admin_project(&state, &user, &slug).await?;
-    let tokens = state.store.tokens().list_project(project.id).await?;
+    let tokens = state.app.store.tokens().list_project(project.id).await?;
     let leaks = super::leaks::for_user(&state, &user).await?;
     render(&ListPage {
         chrome: Chrome::new(Some(user), csrf),
@@ -149,7 +152,7 @@ pub async fn new_form(
         tab: "api",
         scopes: scope_options(ProjectScope::Status.as_str()),
         label: String::new(),
-        expiry: ExpiryChoices::new(&state.config.token_policy(), "never", ""),
+        expiry: ExpiryChoices::new(&state.app.config.token_policy(), "never", ""),
         error: None,
     })
 }
@@ -165,7 +168,7 @@ pub async fn create(
     UiForm(form): UiForm<ProjectTokenForm>,
 ) -> Result<Response, PageError> {
     let project = admin_project(&state, &user, &slug).await?;
-    let policy = state.config.token_policy();
+    let policy = state.app.config.token_policy();
     let outcome = async {
         let now = OffsetDateTime::now_utc();
         let scope = ProjectScope::parse(&form.scope)
@@ -175,8 +178,15 @@ pub async fn create(
         let expires_at = policy.expiry(lifetime, now)?;
         let actor = actor(&user, client);
         Ok::<_, PageError>(
-            tokens::issue_project(&state.store, &project, scope, &label, expires_at, &actor)
-                .await?,
+            tokens::issue_project(
+                &state.app.store,
+                &project,
+                scope,
+                &label,
+                expires_at,
+                &actor,
+            )
+            .await?,
         )
     }
     .await;
@@ -243,7 +253,13 @@ pub async fn remove(
 ) -> Result<Response, PageError> {
     let project = admin_project(&state, &user, &slug).await?;
     let token = project_token(&state, &project, uuid).await?;
-    tokens::delete(&state.store, &token, "token.deleted", &actor(&user, client)).await?;
+    tokens::delete(
+        &state.app.store,
+        &token,
+        "token.deleted",
+        &actor(&user, client),
+    )
+    .await?;
     Ok(Redirect::to(&api_url(&project)).into_response())
 }
 
@@ -260,8 +276,8 @@ pub async fn replace(
     let project = admin_project(&state, &user, &slug).await?;
     let old = project_token(&state, &project, uuid).await?;
     let (value, record) = tokens::replace(
-        &state.store,
-        &state.config.token_policy(),
+        &state.app.store,
+        &state.app.config.token_policy(),
         &old,
         &actor(&user, client),
     )

@@ -1,7 +1,6 @@
 //! Project pages: add a project, the project page, and its settings (General, Members).
 
 use super::{Chrome, UiForm, render, render_with, when};
-use crate::auth::access::{ProjectAccess, project_for};
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::{CurrentUser, MaybeUser};
 use crate::error::PageError;
@@ -11,6 +10,9 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use circlet_app::access::ProjectAccess;
+use circlet_app::{AppError, Caller};
+use circlet_core::scope::Action;
 use circlet_core::{BranchName, Login, ProjectSlug, RepoUrl, Role};
 use circlet_store::{Member, NewProject, Project, User};
 use serde::Deserialize;
@@ -102,7 +104,9 @@ pub async fn create(
         })
     })();
     let outcome = match parsed {
-        Ok(new) => crate::projects::create(&state, &user, &new)
+        Ok(new) => state
+            .app
+            .create_project(&user, &new)
             .await
             .map_err(PageError::from),
         Err(e) => Err(e.into()),
@@ -155,12 +159,14 @@ async fn latest_artifacts(
 ) -> Result<Vec<BranchArtifacts>, PageError> {
     let mut out = Vec::new();
     for (branch, build_num) in state
+        .app
         .store
         .artifacts()
         .latest_per_branch(project.id, ARTIFACT_BRANCHES)
         .await?
     {
         let Some(job) = state
+            .app
             .store
             .builds()
             .job_by_num(project.id, build_num)
@@ -181,18 +187,26 @@ async fn latest_artifacts(
     Ok(out)
 }
 
-/// Loads the project for a page, sending anonymous visitors of private projects to log in.
+/// The project at `slug` for a page that does `action`, if the visitor may; anonymous visitors
+/// of a project they may not see are sent to log in and come back to `path`.
 pub(super) async fn access(
     state: &AppState,
     user: Option<&User>,
     slug: &ProjectSlug,
+    action: Action,
     path: &str,
 ) -> Result<ProjectAccess, PageError> {
-    match project_for(state, user, slug).await {
+    match state
+        .app
+        .authorize(&Caller::visitor(user), slug, action)
+        .await
+    {
         Ok(a) => Ok(a),
-        Err(_) if user.is_none() => Err(PageError::LoginRequired {
-            next: path.to_owned(),
-        }),
+        Err(AppError::NotFound(_) | AppError::LoginRequired) if user.is_none() => {
+            Err(PageError::LoginRequired {
+                next: path.to_owned(),
+            })
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -205,7 +219,14 @@ pub async fn show(
     SlugPath(slug): SlugPath,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Result<Html<String>, PageError> {
-    let a = access(&state, user.as_ref(), &slug, &project_url(&slug)).await?;
+    let a = access(
+        &state,
+        user.as_ref(),
+        &slug,
+        Action::ReadBuilds,
+        &project_url(&slug),
+    )
+    .await?;
     let created = when(&a.project.created_at);
     let branch = super::query_param(query.as_deref(), "branch").filter(|b| !b.is_empty());
     let pipelines = super::builds::pipelines(&state, &a.project, branch.as_deref()).await?;
@@ -245,8 +266,11 @@ async fn admin_access(
     user: &User,
     slug: &ProjectSlug,
 ) -> Result<Project, PageError> {
-    let a = project_for(state, Some(user), slug).await?;
-    a.require(Role::Admin)?;
+    let caller = Caller::visitor(Some(user));
+    let a = state
+        .app
+        .authorize(&caller, slug, Action::ManageProject)
+        .await?;
     Ok(a.project)
 }
 
@@ -291,6 +315,7 @@ pub async fn update_settings(
         Ok((url, branch)) => {
             let public = form.public.is_some();
             state
+                .app
                 .store
                 .projects()
                 .update_settings(project.id, &url, &branch, public)
@@ -319,7 +344,7 @@ async fn members_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let members = state.store.projects().members(project.id).await?;
+    let members = state.app.store.projects().members(project.id).await?;
     let page = SettingsPage {
         chrome: Chrome::new(Some(user), csrf),
         project,
@@ -359,7 +384,7 @@ pub async fn set_member(
 ) -> Result<Response, PageError> {
     let project = admin_access(&state, &user, &slug).await?;
     let target = match (Login::parse(&form.login), Role::parse(&form.role)) {
-        (Ok(login), Ok(role)) => match state.store.users().by_login(&login).await? {
+        (Ok(login), Ok(role)) => match state.app.store.users().by_login(&login).await? {
             Some(member) => Ok((member, role)),
             None => Err(format!("there is no user with login '{login}'")),
         },
@@ -368,6 +393,7 @@ pub async fn set_member(
     match target {
         Ok((member, role)) => {
             state
+                .app
                 .store
                 .projects()
                 .set_member(project.id, member.id, role)
@@ -401,12 +427,14 @@ pub async fn remove_member(
     let project = admin_access(&state, &user, &slug).await?;
     let login = Login::parse(&login)?;
     let member = state
+        .app
         .store
         .users()
         .by_login(&login)
         .await?
         .ok_or_else(|| PageError::not_found("No such user."))?;
     state
+        .app
         .store
         .projects()
         .remove_member(project.id, member.id)

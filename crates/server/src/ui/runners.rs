@@ -10,11 +10,11 @@ use crate::auth::csrf::CsrfToken;
 use crate::auth::session::CurrentUser;
 use crate::error::PageError;
 use crate::state::AppState;
-use crate::tokens::{self, Actor};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use circlet_app::tokens::{self, Actor};
 use circlet_core::token::{TokenKind, TokenName};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -48,6 +48,7 @@ struct Created {
 
 async fn rows(state: &AppState) -> Result<Vec<RunnerRow>, PageError> {
     let running: HashMap<i64, i64> = state
+        .app
         .store
         .builds()
         .running_per_runner()
@@ -55,6 +56,7 @@ async fn rows(state: &AppState) -> Result<Vec<RunnerRow>, PageError> {
         .into_iter()
         .collect();
     Ok(state
+        .app
         .store
         .tokens()
         .inventory()
@@ -105,12 +107,12 @@ pub async fn create(
     let made = match TokenName::parse(&form.name, "name") {
         Ok(name) => {
             let actor = Actor::user(&admin, client.to_string());
-            let (value, record) = tokens::issue_runner(&state.store, &name, &actor).await?;
+            let (value, record) = tokens::issue_runner(&state.app.store, &name, &actor).await?;
             Ok(Created {
                 command: format!(
                     "CIRCLET_RUNNER_TOKEN={} circlet runner --server {}",
                     value.expose(),
-                    state.config.public_url
+                    state.app.config.public_url
                 ),
                 name: record.name,
                 value: value.expose().to_owned(),
@@ -141,7 +143,7 @@ pub async fn revoke(
 ) -> Result<Response, PageError> {
     let SiteAdmin(admin) = SiteAdmin::check(user)?;
     let token = match Uuid::parse_str(&uuid) {
-        Ok(uuid) => state.store.tokens().by_uuid(uuid).await?,
+        Ok(uuid) => state.app.store.tokens().by_uuid(uuid).await?,
         Err(_) => None,
     }
     .filter(|t| t.kind == TokenKind::Runner)
@@ -149,6 +151,6 @@ pub async fn revoke(
         PageError::not_found("There is no such runner; it may have been revoked already.")
     })?;
     let actor = Actor::user(&admin, client.to_string());
-    tokens::delete(&state.store, &token, "token.revoked", &actor).await?;
+    tokens::delete(&state.app.store, &token, "token.revoked", &actor).await?;
     Ok(Redirect::to("/admin/runners").into_response())
 }

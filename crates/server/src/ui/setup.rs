@@ -2,13 +2,14 @@
 
 use super::{Chrome, UiForm, query_param, redirect_with_cookie, render, render_with};
 use crate::auth::csrf::CsrfToken;
-use crate::auth::{password, session};
+use crate::auth::session;
 use crate::error::PageError;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use circlet_app::password;
 use circlet_core::{DisplayName, Email, Login, Password};
 use circlet_store::NewUser;
 use serde::Deserialize;
@@ -25,7 +26,7 @@ struct SetupPage {
 }
 
 async fn check_code(state: &AppState, code: &str) -> Result<(), PageError> {
-    if state.store.users().count().await? > 0 {
+    if state.app.store.users().count().await? > 0 {
         state.consume_setup_code();
         return Err(PageError::new(
             StatusCode::GONE,
@@ -110,7 +111,7 @@ pub async fn submit(
         password_hash: password::hash(pw).await.map_err(PageError::Internal)?,
         site_admin: true,
     };
-    let Some(admin) = state.store.users().create_first_admin(&new).await? else {
+    let Some(admin) = state.app.store.users().create_first_admin(&new).await? else {
         state.consume_setup_code();
         return Err(PageError::new(
             StatusCode::GONE,

@@ -1,9 +1,10 @@
 //! `TestApp`: the real server on an ephemeral port with a fresh database, plus personas.
 
+use circlet_app::tokens::{Actor, issue_personal, issue_project, issue_runner};
+use circlet_app::{App, AppConfig};
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::TokenName;
 use circlet_core::{BranchName, DisplayName, Email, Login, Password, ProjectSlug, RepoUrl};
-use circlet_server::tokens::{Actor, issue_personal, issue_project, issue_runner};
 use circlet_server::{AppState, ServerConfig, SessionKey};
 use circlet_store::testkit::TestDb;
 use circlet_store::{BackendKind, NewProject, NewUser, Project, Store, TokenRecord, User};
@@ -97,6 +98,14 @@ pub struct TestApp {
     _stop: oneshot::Sender<()>,
 }
 
+/// What a test may tune before its server starts: the HTTP side's settings and the use cases'.
+pub struct Config {
+    /// `circlet-server`'s own.
+    pub http: ServerConfig,
+    /// `circlet-app`'s.
+    pub app: AppConfig,
+}
+
 impl TestApp {
     /// Starts a server on `kind` with default settings.
     pub async fn spawn(kind: BackendKind) -> TestApp {
@@ -104,7 +113,7 @@ impl TestApp {
     }
 
     /// Starts a server on `kind`, letting `tune` adjust the configuration first.
-    pub async fn spawn_with(kind: BackendKind, tune: impl FnOnce(&mut ServerConfig)) -> TestApp {
+    pub async fn spawn_with(kind: BackendKind, tune: impl FnOnce(&mut Config)) -> TestApp {
         Self::start(std::sync::Arc::new(TestDb::new(kind).await), tune).await
     }
 
@@ -114,24 +123,23 @@ impl TestApp {
         Self::start(self.db.clone(), |_| {}).await
     }
 
-    async fn start(db: std::sync::Arc<TestDb>, tune: impl FnOnce(&mut ServerConfig)) -> TestApp {
+    async fn start(db: std::sync::Arc<TestDb>, tune: impl FnOnce(&mut Config)) -> TestApp {
         let store = db.store().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let url = format!("http://{addr}");
-        let mut config = ServerConfig::new(
-            addr,
-            url.clone(),
-            SessionKey::new(circlet_core::secret::random_bytes()),
-        );
+        let mut config = Config {
+            http: ServerConfig::new(addr, SessionKey::new(circlet_core::secret::random_bytes())),
+            app: AppConfig::new(url.clone()),
+        };
         let repos = tempfile::tempdir().unwrap();
-        config.repo_cache_dir = repos.path().join("mirrors");
+        config.app.repo_cache_dir = repos.path().join("mirrors");
         let artifacts = tempfile::tempdir().unwrap();
-        config.artifacts =
-            circlet_server::artifacts::ArtifactStorage::local(&artifacts.path().join("store"))
+        config.app.artifacts =
+            circlet_app::artifacts::ArtifactStorage::local(&artifacts.path().join("store"))
                 .unwrap();
         tune(&mut config);
-        let state = AppState::new(store.clone(), config);
+        let state = AppState::new(App::new(store.clone(), config.app), config.http);
         let (stop, stopped) = oneshot::channel::<()>();
         let server_state = state.clone();
         tokio::spawn(async move {
@@ -204,7 +212,7 @@ impl TestApp {
             login: Login::parse(login).unwrap(),
             name: DisplayName::parse(login).unwrap(),
             email: Email::parse(&format!("{login}@example.test")).unwrap(),
-            password_hash: circlet_server::auth::password::hash(Password::parse(PASSWORD).unwrap())
+            password_hash: circlet_app::password::hash(Password::parse(PASSWORD).unwrap())
                 .await
                 .unwrap(),
             site_admin,
@@ -311,7 +319,7 @@ impl TestApp {
         let name = TokenName::parse(&format!("{} test token", user.login), "name").unwrap();
         let (value, record) = issue_personal(
             &self.store,
-            &self.state.config.token_policy(),
+            &self.state.app.config.token_policy(),
             user,
             &name,
             expires_at,

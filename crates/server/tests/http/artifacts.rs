@@ -463,12 +463,12 @@ mod pages {
 mod limits {
     use super::*;
 
-    fn small(config: &mut circlet_server::ServerConfig) {
+    fn small(config: &mut crate::app::Config) {
         let storage = std::mem::replace(
-            &mut config.artifacts,
-            circlet_server::artifacts::ArtifactStorage::in_memory(),
+            &mut config.app.artifacts,
+            circlet_app::artifacts::ArtifactStorage::in_memory(),
         );
-        config.artifacts = storage.with_limits(1000, 1500);
+        config.app.artifacts = storage.with_limits(1000, 1500);
     }
 
     both_backends_with! {

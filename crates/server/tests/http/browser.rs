@@ -751,7 +751,7 @@ async fn a_personal_token_is_created_used_and_removed() {
             status == 200 && me["login"] == "alice",
             "GET /api/v2/me: {status} {me}"
         );
-        app.state.usage.flush(&app.state).await;
+        app.state.app.usage.flush(&app.state.app).await;
         Ok(())
     })
     .await;
@@ -849,7 +849,7 @@ async fn a_project_token_is_created_used_and_removed() {
             status == 403 && body["message"] == "Permission denied",
             "GET {tokens_api}: {status} {body}"
         );
-        app.state.usage.flush(&app.state).await;
+        app.state.app.usage.flush(&app.state.app).await;
         Ok(())
     })
     .await;

@@ -55,7 +55,7 @@ async fn runner_tokens_are_not_held_up_by_anyone_elses_failures() {
 #[tokio::test]
 async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
     let app = TestApp::spawn_with(BackendKind::Sqlite, |c| {
-        c.trusted_proxies = TrustedProxies::parse(["127.0.0.2"]).unwrap();
+        c.http.trusted_proxies = TrustedProxies::parse(["127.0.0.2"]).unwrap();
     })
     .await;
     let proxy = client_from("127.0.0.2");
@@ -100,7 +100,7 @@ async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    app.state.usage.flush(&app.state).await;
+    app.state.app.usage.flush(&app.state.app).await;
     let log = app.store.audit().list(AuditScope::All, 100).await.unwrap();
     let created = log
         .iter()

@@ -57,8 +57,8 @@ async fn exchange(stream: &mut TcpStream, head: &str) -> String {
 #[tokio::test]
 async fn silent_and_half_sent_connections_are_closed_after_the_header_timeout() {
     let app = TestApp::spawn_with(BackendKind::Sqlite, |c| {
-        c.header_timeout = Duration::from_secs(1);
-        c.idle_timeout = Duration::from_secs(60);
+        c.http.header_timeout = Duration::from_secs(1);
+        c.http.idle_timeout = Duration::from_secs(60);
     })
     .await;
     let started = Instant::now();
@@ -84,10 +84,10 @@ async fn silent_and_half_sent_connections_are_closed_after_the_header_timeout() 
 #[tokio::test]
 async fn idle_connections_are_closed_but_long_polls_and_slow_uploads_go_on() {
     let app = TestApp::spawn_with(BackendKind::Sqlite, |c| {
-        c.header_timeout = Duration::from_secs(1);
-        c.idle_timeout = Duration::from_secs(1);
+        c.http.header_timeout = Duration::from_secs(1);
+        c.http.idle_timeout = Duration::from_secs(1);
         // The runner protocol's bodies (artifact uploads) have no deadline either.
-        c.body_timeout = Duration::from_secs(1);
+        c.http.body_timeout = Duration::from_secs(1);
     })
     .await;
     let token = app.runner_token("long-poller").await;
@@ -182,10 +182,10 @@ async fn response(stream: &mut TcpStream) -> String {
 async fn connections_beyond_the_cap_close_idle_ones_instead_of_waiting() {
     const CAP: usize = 8;
     let app = TestApp::spawn_with(BackendKind::Sqlite, |c| {
-        c.max_connections = CAP;
+        c.http.max_connections = CAP;
         // Long deadlines: only making room can explain what follows.
-        c.header_timeout = Duration::from_secs(60);
-        c.idle_timeout = Duration::from_secs(60);
+        c.http.header_timeout = Duration::from_secs(60);
+        c.http.idle_timeout = Duration::from_secs(60);
     })
     .await;
     let token = app.runner_token("long-poller").await;
@@ -266,7 +266,7 @@ async fn connections_beyond_the_cap_close_idle_ones_instead_of_waiting() {
 #[tokio::test]
 async fn a_body_that_trickles_past_its_deadline_is_answered_408_and_closed() {
     let app = TestApp::spawn_with(BackendKind::Sqlite, |c| {
-        c.body_timeout = Duration::from_secs(1);
+        c.http.body_timeout = Duration::from_secs(1);
     })
     .await;
     let alice = app.user("alice", false).await;

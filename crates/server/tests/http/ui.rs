@@ -284,7 +284,7 @@ both_backends! {
 #[tokio::test]
 async fn session_cookies_are_secure_behind_https() {
     let app = TestApp::spawn_with(BackendKind::Sqlite, |c| {
-        c.public_url = "https://ci.example".into()
+        c.app.public_url = "https://ci.example".into()
     })
     .await;
     app.user("alice", false).await;
@@ -305,7 +305,10 @@ async fn session_cookies_are_secure_behind_https() {
 
 #[tokio::test]
 async fn failed_logins_are_throttled_per_address_without_locking_the_owner_out() {
-    let app = TestApp::spawn_with(BackendKind::Sqlite, |c| c.login_failures_per_window = 3).await;
+    let app = TestApp::spawn_with(BackendKind::Sqlite, |c| {
+        c.http.login_failures_per_window = 3
+    })
+    .await;
     app.user("alice", false).await;
     let attacker = app.browser();
     let csrf = app.csrf(&attacker, "/login").await;

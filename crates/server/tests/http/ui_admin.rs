@@ -3,7 +3,7 @@
 
 use crate::app::TestApp;
 use crate::both_backends;
-use circlet_server::tokens::{self, Actor};
+use circlet_app::tokens::{self, Actor};
 use circlet_store::User;
 use circlet_store::settings::TOKEN_CREATION_DISABLED;
 use serde_json::{Value, json};
@@ -34,7 +34,7 @@ async fn json_of(r: reqwest::Response) -> (u16, Value) {
 async fn personal_token(app: &TestApp, owner: &User, name: &str) -> (String, uuid::Uuid) {
     let (value, record) = tokens::issue_personal(
         &app.store,
-        &app.state.config.token_policy(),
+        &app.state.app.config.token_policy(),
         owner,
         &circlet_core::token::TokenName::parse(name, "name").unwrap(),
         None,

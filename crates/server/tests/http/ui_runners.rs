@@ -41,7 +41,7 @@ both_backends! {
         assert_eq!(claim(&app, &token).await, 204, "the token works at once");
 
         // Use is written in batches; write this one now.
-        app.state.usage.flush(&app.state).await;
+        app.state.app.usage.flush(&app.state.app).await;
         let again = root.get(app.at("/admin/runners")).send().await.unwrap().text().await.unwrap();
         assert!(again.contains("build-box-1"));
         assert!(!again.contains(&token), "shown once only");

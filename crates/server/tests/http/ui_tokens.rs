@@ -5,10 +5,10 @@
 
 use crate::app::TestApp;
 use crate::both_backends;
+use circlet_app::tokens::{Actor, issue_personal, issue_project};
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::TokenName;
 use circlet_core::{BranchName, ProjectSlug, RepoUrl, Role};
-use circlet_server::tokens::{Actor, issue_personal, issue_project};
 use circlet_store::{AuditScope, NewProject, Project, TokenRecord, User};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -133,11 +133,11 @@ async fn only_project(app: &TestApp, project: &Project) -> TokenRecord {
 /// Records use of `token` as the server does for requests, and writes it now.
 async fn used(app: &TestApp, token: &TokenRecord, from: [u8; 4], kinds: &[&str]) {
     let ip = IpAddr::V4(Ipv4Addr::from(from));
-    app.state.usage.note_use(token.id, Some(ip));
+    app.state.app.usage.note_use(token.id, Some(ip));
     for kind in kinds {
-        app.state.usage.note_kind(token.id, kind);
+        app.state.app.usage.note_kind(token.id, kind);
     }
-    app.state.usage.flush(&app.state).await;
+    app.state.app.usage.flush(&app.state.app).await;
 }
 
 fn setup_actor() -> Actor {
@@ -197,7 +197,7 @@ both_backends! {
         let (s, me) = api(&app, &value, "/api/v2/me").await;
         assert_eq!(s, 200, "{me}");
         assert_eq!(me["login"], "alice");
-        app.state.usage.flush(&app.state).await;
+        app.state.app.usage.flush(&app.state.app).await;
 
         // Only the creation page ever carried the value.
         let detail_url = format!("/account/tokens/{}", token.uuid);
@@ -528,7 +528,7 @@ both_backends! {
         assert_eq!(s, 404);
         assert_eq!(app.store.tokens().list_project(other.id).await.unwrap().len(), 1);
         // A personal token's id is not a project token either.
-        let (_, personal) = issue_personal(&app.store, &app.state.config.token_policy(), &owner,
+        let (_, personal) = issue_personal(&app.store, &app.state.app.config.token_policy(), &owner,
             &TokenName::parse("mine", "name").unwrap(), None, &setup_actor()).await.unwrap();
         let (s, _) = page(o.get(app.at(&format!("{API_TAB}/{}", personal.uuid))).send().await.unwrap()).await;
         assert_eq!(s, 404);
@@ -563,7 +563,7 @@ mod capped {
     use crate::both_backends_with;
 
     both_backends_with! {
-        async fn a_lifetime_cap_removes_no_expiry_and_refuses_longer_lifetimes(app, |c: &mut circlet_server::ServerConfig| c.max_token_lifetime_days = Some(90)) {
+        async fn a_lifetime_cap_removes_no_expiry_and_refuses_longer_lifetimes(app, |c: &mut crate::app::Config| c.app.max_token_lifetime_days = Some(90)) {
             let owner = app.user("owner", false).await;
             widgets(&app, &owner).await;
             let b = app.logged_in("owner").await;
@@ -582,11 +582,11 @@ mod capped {
             create_personal(&app, &b, "ok", "90").await;
         }
 
-        async fn a_token_from_before_the_cap_is_replaced_within_it(app, |c: &mut circlet_server::ServerConfig| c.max_token_lifetime_days = Some(90)) {
+        async fn a_token_from_before_the_cap_is_replaced_within_it(app, |c: &mut crate::app::Config| c.app.max_token_lifetime_days = Some(90)) {
             let alice = app.user("alice", false).await;
             // Issued while the instance allowed tokens that never expire.
             let name = TokenName::parse("old", "name").unwrap();
-            let open = circlet_server::tokens::TokenPolicy { max_lifetime_days: None, personal_cap: 500 };
+            let open = circlet_app::tokens::TokenPolicy { max_lifetime_days: None, personal_cap: 500 };
             issue_personal(&app.store, &open, &alice, &name, None, &setup_actor()).await.unwrap();
             let old = only_personal(&app, &alice).await;
             let b = app.logged_in("alice").await;
@@ -599,7 +599,7 @@ mod capped {
             assert!((lifetime - time::Duration::days(90)).abs() < time::Duration::minutes(1), "{lifetime}");
         }
 
-        async fn the_personal_token_cap_is_a_readable_error(app, |c: &mut circlet_server::ServerConfig| c.personal_token_cap = 2) {
+        async fn the_personal_token_cap_is_a_readable_error(app, |c: &mut crate::app::Config| c.app.personal_token_cap = 2) {
             let alice = app.user("alice", false).await;
             let b = app.logged_in("alice").await;
             create_personal(&app, &b, "one", "never").await;

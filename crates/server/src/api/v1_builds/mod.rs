@@ -16,17 +16,16 @@ use crate::api::build_schema::{
     BuildCreatedJson, OutputJson, TestsJson, V1BuildJson, V1ProjectJson,
 };
 use crate::api::openapi::{BuildNumPath, ProjectPath};
-use crate::api::projects::slug_from;
-use crate::api::{ApiPath, ApiQuery, RawBody};
-use crate::auth::access::authorize;
-use crate::auth::caller::Caller;
-use crate::builds::trigger::{self, TriggerRequest, Triggered};
+use crate::api::route::RouteParams;
+use crate::api::{ApiQuery, RawBody};
 use crate::error::{ApiError, MessageBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use circlet_app::Caller;
+use circlet_app::builds::trigger::{self, TriggerRequest, Triggered};
 use circlet_core::build_state::JobState;
 use circlet_core::scope::Action;
 use circlet_store::{JobFilter, JobRecord, Project};
@@ -35,32 +34,21 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use utoipa::IntoParams;
 
-type Params = ApiPath<Vec<(String, String)>>;
-
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn build_num(params: &[(String, String)]) -> Result<i64, ApiError> {
-    param(params, "build_num")
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::NotFound("Build not found".into()))
+fn build_num(params: &RouteParams) -> Result<i64, ApiError> {
+    params.number("build_num", "Build not found")
 }
 
 async fn project_job(
     state: &AppState,
     caller: &Caller,
-    params: &[(String, String)],
+    params: &RouteParams,
     action: Action,
 ) -> Result<(Project, JobRecord), ApiError> {
-    let slug = slug_from(params)?;
-    let access = authorize(state, caller, &slug, action).await?;
+    let slug = params.project()?;
+    let access = state.app.authorize(caller, &slug, action).await?;
     let num = build_num(params)?;
     let job = state
+        .app
         .store
         .builds()
         .job_by_num(access.project.id, num)
@@ -72,7 +60,7 @@ async fn project_job(
 fn created(state: &AppState, project: &Project, job: &JobRecord, body: Value) -> Response {
     let location = format!(
         "{}/api/v1.1/project/{}/{}/{}/{}",
-        state.config.public_url,
+        state.app.config.public_url,
         project.slug.vcs().long(),
         project.slug.org(),
         project.slug.repo(),

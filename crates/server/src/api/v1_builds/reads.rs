@@ -2,8 +2,9 @@
 //! `/recent-builds` and `/projects`.
 
 use super::*;
-use crate::memo::GenerationMemo;
+use crate::api::route::RouteParams;
 use axum::body::Bytes;
+use circlet_app::memo::GenerationMemo;
 use circlet_store::ProjectGeneration;
 
 /// What identifies a rendered build list: project id, branch, filter, limit, offset, shallow.
@@ -114,7 +115,7 @@ impl ListQuery {
 pub async fn list_branch(
     state: State<AppState>,
     caller: Caller,
-    params: Params,
+    params: RouteParams,
     query: ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     list(state, caller, params, query).await
@@ -135,12 +136,15 @@ pub async fn list_branch(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let slug = slug_from(&params)?;
-    let access = authorize(&state, &caller, &slug, Action::ReadBuilds).await?;
-    let branch = param(&params, "branch");
+    let slug = params.project()?;
+    let access = state
+        .app
+        .authorize(&caller, &slug, Action::ReadBuilds)
+        .await?;
+    let branch = params.get("branch");
     let key: ListKey = (
         access.project.id,
         branch.map(str::to_owned),
@@ -151,12 +155,13 @@ pub async fn list(
     );
     let (_, _, filter, limit, offset, shallow) = key;
     // The generation is read before the store, so a change committed during the reads counts.
-    let generation = state.store.project_generation();
+    let generation = state.app.store.project_generation();
     let rendered = state
         .rendered_lists
         .0
         .get_or_read(key, generation, || async {
             let jobs = state
+                .app
                 .store
                 .builds()
                 .jobs(access.project.id, branch, filter, limit, offset)
@@ -202,7 +207,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
 ) -> Result<Json<Value>, ApiError> {
     let (project, job) = project_job(&state, &caller, &params, Action::ReadBuilds).await?;
     let mut cache = Cache::default();
@@ -226,20 +231,21 @@ pub async fn show(
 pub async fn output(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
 ) -> Result<Json<Value>, ApiError> {
     let (_, job) = project_job(&state, &caller, &params, Action::ReadBuilds).await?;
     let step_not_found = || ApiError::NotFound("Step not found".into());
-    let step = param(&params, "step")
+    let step = params
+        .get("step")
         .and_then(|n| n.parse::<i64>().ok())
         .ok_or_else(step_not_found)?;
     // Every job runs as one parallel run, number 0; its steps are those the runner reported.
-    if param(&params, "index").and_then(|n| n.parse::<i64>().ok()) != Some(0) {
+    if params.get("index").and_then(|n| n.parse::<i64>().ok()) != Some(0) {
         return Err(ApiError::NotFound(
             "Parallel run not found: circlet runs every job as run 0".into(),
         ));
     }
-    let steps = state.store.builds().steps(job.id).await?;
+    let steps = state.app.store.builds().steps(job.id).await?;
     if !steps.iter().any(|s| s.idx == step) {
         return Err(step_not_found());
     }
@@ -261,10 +267,10 @@ pub async fn output(
 pub async fn tests(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
 ) -> Result<Json<Value>, ApiError> {
     let (_, job) = project_job(&state, &caller, &params, Action::ReadBuilds).await?;
-    let tests = state.store.builds().tests(job.id).await?;
+    let tests = state.app.store.builds().tests(job.id).await?;
     let tests: Vec<Value> = tests
         .iter()
         .map(|t| {
@@ -301,12 +307,13 @@ pub async fn recent(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let user = caller.require_user()?;
-    caller.note_kind(&state, "builds");
+    caller.note_kind(&state.app, "builds");
     let projects = visible_projects(&state, user).await?;
     let (limit, offset) = (q.limit()?, q.offset()?);
     let mut all: Vec<(Project, JobRecord)> = Vec::new();
     for p in projects {
         for j in state
+            .app
             .store
             .builds()
             // Saturating: an `offset` near i64::MAX must not overflow (a panic, a dropped reply).
@@ -337,9 +344,10 @@ async fn visible_projects(
     user: &circlet_store::User,
 ) -> Result<Vec<Project>, ApiError> {
     Ok(if user.site_admin {
-        state.store.projects().list_all().await?
+        state.app.store.projects().list_all().await?
     } else {
         state
+            .app
             .store
             .projects()
             .list_for_member(user.id)
@@ -367,10 +375,11 @@ pub async fn projects(
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let user = caller.require_user()?;
-    caller.note_kind(&state, "projects");
+    caller.note_kind(&state.app, "projects");
     let mut out = Vec::new();
     for p in visible_projects(&state, user).await? {
         let jobs = state
+            .app
             .store
             .builds()
             .jobs(p.id, None, JobFilter::All, 100, 0)

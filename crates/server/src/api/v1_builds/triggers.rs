@@ -1,6 +1,7 @@
 //! API v1.1 triggers (`tree/:branch`, the project form, `/build`), retry and cancel.
 
 use super::*;
+use crate::api::route::RouteParams;
 
 /// `POST …/:build_num/retry`: a new build of the same job, `why: retry`.
 #[utoipa::path(
@@ -17,7 +18,7 @@ use super::*;
 pub async fn retry(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
 ) -> Result<Response, ApiError> {
     let (project, job) = project_job(&state, &caller, &params, Action::Trigger).await?;
     if !job.state.is_final() {
@@ -26,8 +27,8 @@ pub async fn retry(
             job.build_num
         )));
     }
-    let new = state.store.builds().retry(&job).await?;
-    state.work_available.notify_waiters();
+    let new = state.app.store.builds().retry(&job).await?;
+    state.app.work_available.notify_waiters();
     let mut cache = Cache::default();
     let body = build_json::v1(&state, &mut cache, &project, &new, false, false).await?;
     Ok(created(&state, &project, &new, body))
@@ -49,11 +50,17 @@ pub async fn retry(
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
 ) -> Result<Json<Value>, ApiError> {
     let (project, job) = project_job(&state, &caller, &params, Action::Trigger).await?;
-    state.store.builds().request_cancel(job.id).await?;
-    let job = state.store.builds().job_by_id(job.id).await?.unwrap_or(job);
+    state.app.store.builds().request_cancel(job.id).await?;
+    let job = state
+        .app
+        .store
+        .builds()
+        .job_by_id(job.id)
+        .await?
+        .unwrap_or(job);
     let mut cache = Cache::default();
     let mut body = build_json::v1(&state, &mut cache, &project, &job, false, false).await?;
     if job.state == JobState::Running
@@ -188,12 +195,12 @@ fn read_trigger_body(headers: &HeaderMap, body: &[u8]) -> Result<TriggerBody, Ap
 pub async fn trigger_branch(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let body = read_trigger_body(&headers, &body)?;
-    let branch = param(&params, "branch").map(str::to_owned);
+    let branch = params.get("branch").map(str::to_owned);
     run_v1_trigger(&state, &caller, &params, body, branch, false).await
 }
 
@@ -214,7 +221,7 @@ pub async fn trigger_branch(
 pub async fn trigger_project(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
@@ -225,13 +232,13 @@ pub async fn trigger_project(
 async fn run_v1_trigger(
     state: &AppState,
     caller: &Caller,
-    params: &[(String, String)],
+    params: &RouteParams,
     mut body: TriggerBody,
     branch: Option<String>,
     job_field: bool,
 ) -> Result<Response, ApiError> {
-    let slug = slug_from(params)?;
-    let access = authorize(state, caller, &slug, Action::Trigger).await?;
+    let slug = params.project()?;
+    let access = state.app.authorize(caller, &slug, Action::Trigger).await?;
     let user = caller.require_user()?;
     let project = access.project;
     trigger::check_build_parameters(&body.build_parameters)?;
@@ -262,7 +269,7 @@ async fn run_v1_trigger(
         only_job,
         ..TriggerRequest::new(target)
     };
-    let Triggered { pipeline, jobs } = trigger::trigger(state, &project, user, req).await?;
+    let Triggered { pipeline, jobs } = trigger::trigger(&state.app, &project, user, req).await?;
     let Some(first) = jobs.first() else {
         let errors: Vec<String> = serde_json::from_str(&pipeline.errors).unwrap_or_default();
         return Err(ApiError::Invalid(if errors.is_empty() {
@@ -300,13 +307,13 @@ async fn run_v1_trigger(
 pub async fn trigger_pipeline(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(params): Params,
+    params: RouteParams,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let body = read_trigger_body(&headers, &body)?;
-    let slug = slug_from(&params)?;
-    let access = authorize(&state, &caller, &slug, Action::Trigger).await?;
+    let slug = params.project()?;
+    let access = state.app.authorize(&caller, &slug, Action::Trigger).await?;
     let user = caller.require_user()?;
     if body.tag.is_some() && (body.branch.is_some() || body.revision.is_some()) {
         return Err(ApiError::Invalid(
@@ -329,6 +336,6 @@ pub async fn trigger_pipeline(
         revision: body.revision,
         ..TriggerRequest::new(target)
     };
-    trigger::trigger(&state, &access.project, user, req).await?;
+    trigger::trigger(&state.app, &access.project, user, req).await?;
     Ok(Json(json!({"status": 200, "body": "Build created"})))
 }

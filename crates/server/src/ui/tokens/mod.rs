@@ -16,12 +16,12 @@ use crate::auth::csrf::CsrfToken;
 use crate::auth::session::CurrentUser;
 use crate::error::PageError;
 use crate::state::AppState;
-use crate::tokens::{self, Actor, LIFETIME_PRESETS, Lifetime, TokenPolicy};
 use askama::Template;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use circlet_app::tokens::{self, Actor, LIFETIME_PRESETS, Lifetime, TokenPolicy};
 use circlet_core::Invalid;
 use circlet_core::scope::{ProjectScope, narrower_scope};
 use circlet_core::token::{NewToken, TokenKind, TokenName};
@@ -144,7 +144,7 @@ impl Impact {
     /// Loads `t`'s recent use from the store.
     pub async fn of(state: &AppState, t: &TokenRecord) -> Result<Self, PageError> {
         let since = OffsetDateTime::now_utc() - USAGE_WINDOW;
-        let usage = state.store.tokens().usage(t.id, since).await?;
+        let usage = state.app.store.tokens().usage(t.id, since).await?;
         Ok(Impact {
             last_used: t.last_used_at.as_ref().map_or("Never".into(), when),
             addresses: t.last_used_from.clone(),

@@ -16,7 +16,7 @@ pub async fn list(
     CurrentUser(user): CurrentUser,
     csrf: CsrfToken,
 ) -> Result<Html<String>, PageError> {
-    let tokens = state.store.tokens().list_personal(user.id).await?;
+    let tokens = state.app.store.tokens().list_personal(user.id).await?;
     let leaks = crate::ui::leaks::for_user(&state, &user).await?;
     render(&PersonalListPage {
         chrome: Chrome::new(Some(user), csrf),
@@ -52,7 +52,7 @@ pub async fn new_form(
     render(&PersonalNewPage {
         chrome: Chrome::new(Some(user), csrf),
         name: String::new(),
-        expiry: ExpiryChoices::new(&state.config.token_policy(), "", ""),
+        expiry: ExpiryChoices::new(&state.app.config.token_policy(), "", ""),
         error: None,
     })
 }
@@ -65,7 +65,7 @@ pub async fn create(
     csrf: CsrfToken,
     UiForm(form): UiForm<PersonalForm>,
 ) -> Result<Response, PageError> {
-    let policy = state.config.token_policy();
+    let policy = state.app.config.token_policy();
     let outcome = async {
         let now = OffsetDateTime::now_utc();
         let name = TokenName::parse(&form.name, "Token name")?;
@@ -73,7 +73,8 @@ pub async fn create(
         let expires_at = policy.expiry(lifetime, now)?;
         let actor = actor(&user, client);
         Ok::<_, PageError>(
-            tokens::issue_personal(&state.store, &policy, &user, &name, expires_at, &actor).await?,
+            tokens::issue_personal(&state.app.store, &policy, &user, &name, expires_at, &actor)
+                .await?,
         )
     }
     .await;
@@ -101,6 +102,7 @@ pub async fn create(
 /// The user's own personal token `uuid`; anyone else's (or none) is a 404.
 async fn own_token(state: &AppState, user: &User, uuid: Uuid) -> Result<TokenRecord, PageError> {
     state
+        .app
         .store
         .tokens()
         .by_uuid(uuid)
@@ -141,7 +143,13 @@ pub async fn remove(
     TokenId(uuid): TokenId,
 ) -> Result<Response, PageError> {
     let token = own_token(&state, &user, uuid).await?;
-    tokens::delete(&state.store, &token, "token.deleted", &actor(&user, client)).await?;
+    tokens::delete(
+        &state.app.store,
+        &token,
+        "token.deleted",
+        &actor(&user, client),
+    )
+    .await?;
     Ok(Redirect::to(PERSONAL_BASE).into_response())
 }
 
@@ -156,8 +164,8 @@ pub async fn replace(
 ) -> Result<Response, PageError> {
     let old = own_token(&state, &user, uuid).await?;
     let (value, record) = tokens::replace(
-        &state.store,
-        &state.config.token_policy(),
+        &state.app.store,
+        &state.app.config.token_policy(),
         &old,
         &actor(&user, client),
     )

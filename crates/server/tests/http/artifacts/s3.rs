@@ -3,7 +3,7 @@
 //! Uploads larger than one part go through S3's multipart API; an aborted upload leaves no object.
 
 use super::*;
-use circlet_server::artifacts::{ArtifactStorage, S3Credentials};
+use circlet_app::artifacts::{ArtifactStorage, S3Credentials};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -96,7 +96,7 @@ async fn s3_round_trip(kind: circlet_store::BackendKind) {
     .unwrap()
     .with_limits(20 * 1024 * 1024, 40 * 1024 * 1024);
     assert_eq!(storage.location, "s3://circlet-test/pre/fix");
-    let app = TestApp::spawn_with(kind, move |c| c.artifacts = storage).await;
+    let app = TestApp::spawn_with(kind, move |c| c.app.artifacts = storage).await;
     let fx = Fx::new(app).await;
     let (runner, id, num) = claimed(&fx).await;
     // 12 MiB: three parts of a multipart upload.

@@ -154,8 +154,8 @@ mod reaper {
     use std::time::Duration;
 
     both_backends_with! {
-        async fn runner_a_silent_running_job_ends_infrastructure_fail(app, |c: &mut circlet_server::ServerConfig| {
-            c.runner_timeout = Duration::from_secs(1);
+        async fn runner_a_silent_running_job_ends_infrastructure_fail(app, |c: &mut crate::app::Config| {
+            c.app.runner_timeout = Duration::from_secs(1);
         }) {
             let fx = Fx::new(app).await;
             let runner = fx.runner("r1").await;

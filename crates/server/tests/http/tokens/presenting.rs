@@ -166,8 +166,8 @@ both_backends! {
         let ada = app.user("ada", false).await;
         let (token, record) = app.personal_token_expiring(&ada, None).await;
         get_with(&app, &token, "/api/v2/me").await.status_is(200);
-        let actor = circlet_server::tokens::Actor { login: "admin-cli".into(), ..Default::default() };
-        circlet_server::tokens::delete(&app.store, &record, "token.revoked", &actor).await.unwrap();
+        let actor = circlet_app::tokens::Actor { login: "admin-cli".into(), ..Default::default() };
+        circlet_app::tokens::delete(&app.store, &record, "token.revoked", &actor).await.unwrap();
         get_with(&app, &token, "/api/v2/me").await.is(401, INVALID);
         get_with(&app, &token, "/api/v1.1/me").await.is(401, INVALID);
     }
@@ -177,7 +177,7 @@ mod tuned {
     use super::*;
 
     both_backends_with! {
-        async fn bad_credentials_get_a_clear_4xx(app, |c| c.auth_failures_per_window = 10_000) {
+        async fn bad_credentials_get_a_clear_4xx(app, |c| c.http.auth_failures_per_window = 10_000) {
             let ada = app.user("ada", false).await;
             let project = app.project(&ada, "gh/acme/widgets", false).await;
             app.project(&ada, "gh/acme/open", true).await;
@@ -257,7 +257,7 @@ mod tuned {
             r.status_is(200);
         }
 
-        async fn an_expired_token_is_refused_once_its_time_has_come(app, |c| c.usage_flush_interval = Duration::from_millis(50)) {
+        async fn an_expired_token_is_refused_once_its_time_has_come(app, |c| c.app.usage_flush_interval = Duration::from_millis(50)) {
             let ada = app.user("ada", false).await;
             app.project(&ada, "gh/acme/widgets", false).await;
             let asked = OffsetDateTime::now_utc() + time::Duration::seconds(4);
@@ -299,7 +299,7 @@ mod tuned {
             assert_eq!((entry.address.as_str(), entry.owner_id), ("127.0.0.1", Some(ada.id)));
         }
 
-        async fn failed_authentications_are_throttled_per_address(app, |c| c.auth_failures_per_window = 5) {
+        async fn failed_authentications_are_throttled_per_address(app, |c| c.http.auth_failures_per_window = 5) {
             let ada = app.user("ada", false).await;
             let token = app.personal_token(&ada).await;
             let local = client_from([127, 0, 0, 1]);

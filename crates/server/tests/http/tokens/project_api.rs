@@ -248,7 +248,7 @@ both_backends! {
         // Asked again, the project and the role come from memory; every change below still
         // shows on the very next request.
         list().await.status_is(200);
-        assert!(!app.state.projects.is_empty(), "the project and role are remembered");
+        assert!(!app.state.app.projects.is_empty(), "the project and role are remembered");
 
         projects.set_member(project.id, ada.id, Role::Read).await.unwrap();
         list().await.is(403, DENIED);

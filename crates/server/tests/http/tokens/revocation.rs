@@ -53,7 +53,7 @@ both_backends! {
             // Used twice: the second answer comes from memory.
             get_with(&app, value, PROJECT).await.is(403, DENIED);
             get_with(&app, value, PROJECT).await.is(403, DENIED);
-            assert!(!app.state.verified.is_empty(), "the verified token is remembered");
+            assert!(!app.state.app.verified.is_empty(), "the verified token is remembered");
             send(c.delete(app.at(&format!("{PROJECT}/token/{id}"))).header("Circle-Token", &admin)).await.status_is(200);
             get_with(&app, value, PROJECT).await.is(401, INVALID);
         }

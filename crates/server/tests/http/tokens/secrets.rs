@@ -5,9 +5,9 @@
 use super::{DENIED, INVALID, basic, get_with, one_char_changed, send};
 use crate::app::TestApp;
 use crate::both_backends;
+use circlet_app::tokens::{Actor, delete, replace};
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::digest;
-use circlet_server::tokens::{Actor, delete, replace};
 use circlet_store::BackendKind;
 use serde_json::json;
 
@@ -77,7 +77,7 @@ both_backends! {
 
         // Replaced: the old value and the new one.
         let actor = Actor { login: "test".into(), ..Default::default() };
-        let (replacement, _) = replace(&app.store, &app.state.config.token_policy(), &status_record, &actor).await.unwrap();
+        let (replacement, _) = replace(&app.store, &app.state.app.config.token_policy(), &status_record, &actor).await.unwrap();
         issued.push(replacement.expose().to_owned());
 
         // Use every live one, in every form (the query string too).
@@ -98,7 +98,7 @@ both_backends! {
         let r = send(c.delete(app.at(&format!("{BASE}/{api_form}"))).header("Circle-Token", &ada_token)).await;
         r.status_is(200);
         delete(&app.store, &bob_record, "token.revoked", &actor).await.unwrap();
-        app.state.usage.flush(&app.state).await;
+        app.state.app.usage.flush(&app.state.app).await;
 
         let files = database_bytes(&app);
         let all: Vec<u8> = files.iter().flat_map(|(_, b)| b.iter().copied()).collect();

@@ -45,7 +45,7 @@ mod tuned {
     use super::*;
 
     both_backends_with! {
-        async fn last_used_is_written_in_the_background(app, |c| c.usage_flush_interval = Duration::from_millis(50)) {
+        async fn last_used_is_written_in_the_background(app, |c| c.app.usage_flush_interval = Duration::from_millis(50)) {
             let ada = app.user("ada", false).await;
             let project = app.project(&ada, "gh/acme/widgets", false).await;
             let (token, record) = app.personal_token_expiring(&ada, None).await;
@@ -107,7 +107,7 @@ mod tuned {
             }).await;
         }
 
-        async fn use_is_written_once_per_interval_off_the_request_path(app, |c| c.usage_flush_interval = Duration::from_secs(3600)) {
+        async fn use_is_written_once_per_interval_off_the_request_path(app, |c| c.app.usage_flush_interval = Duration::from_secs(3600)) {
             let ada = app.user("ada", false).await;
             app.project(&ada, "gh/acme/widgets", false).await;
             let (token, record) = app.personal_token_expiring(&ada, None).await;
@@ -133,7 +133,7 @@ mod tuned {
             assert!(failures(&app.store).await.is_empty(), "failures written on the request path");
 
             // One flush writes all of it: one update per token, one audit entry per address.
-            app.state.usage.flush(&app.state).await;
+            app.state.app.usage.flush(&app.state.app).await;
             let now = app.store.tokens().by_uuid(record.uuid).await.unwrap().unwrap();
             assert!(now.last_used_at.is_some());
             assert_eq!(now.last_used_from, ["127.0.0.1"]);
@@ -144,7 +144,7 @@ mod tuned {
             assert!(entries.iter().all(|e| e.token_uuid.is_none() && e.actor_id.is_none()));
 
             // An empty flush writes nothing more.
-            app.state.usage.flush(&app.state).await;
+            app.state.app.usage.flush(&app.state.app).await;
             assert_eq!(failures(&app.store).await.len(), 2);
             assert_eq!(usage_counts(&app.store, &record).await, vec![("me".to_owned(), N), ("project-tokens".to_owned(), 1)]);
         }

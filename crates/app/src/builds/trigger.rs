@@ -3,8 +3,8 @@
 
 use super::git::{ConfigFile, GitError, Target};
 use super::leak_guard;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::App;
+use crate::AppError;
 use circlet_core::ci_config::{self, ParamValue, PipelineContext, PlannedWorkflow, Selection};
 use circlet_core::{BranchName, envvar};
 use circlet_store::{JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineRecord, Project, User};
@@ -63,14 +63,14 @@ pub struct Triggered {
 }
 
 /// A branch or tag name as a [`Target`], or a 400 naming the problem.
-pub fn target(branch: Option<&str>, tag: Option<&str>) -> Result<Option<Target>, ApiError> {
+pub fn target(branch: Option<&str>, tag: Option<&str>) -> Result<Option<Target>, AppError> {
     let check = |what: &str, raw: &str| {
         BranchName::parse(raw)
             .map(|b| b.as_str().to_owned())
-            .map_err(|e| ApiError::Invalid(format!("{what}: {e}")))
+            .map_err(|e| AppError::Invalid(format!("{what}: {e}")))
     };
     match (branch, tag) {
-        (Some(_), Some(_)) => Err(ApiError::Invalid(
+        (Some(_), Some(_)) => Err(AppError::Invalid(
             "Give either a branch or a tag, not both".into(),
         )),
         (Some(b), None) => Ok(Some(Target::Branch(check("branch", b)?))),
@@ -80,26 +80,26 @@ pub fn target(branch: Option<&str>, tag: Option<&str>) -> Result<Option<Target>,
 }
 
 /// Checks v2 pipeline parameters against CircleCI's limits.
-pub fn check_parameters(parameters: &BTreeMap<String, ParamValue>) -> Result<(), ApiError> {
+pub fn check_parameters(parameters: &BTreeMap<String, ParamValue>) -> Result<(), AppError> {
     if parameters.len() > MAX_PARAMETERS {
-        return Err(ApiError::Invalid(format!(
+        return Err(AppError::Invalid(format!(
             "At most {MAX_PARAMETERS} pipeline parameters may be given"
         )));
     }
     for (name, value) in parameters {
         if name.is_empty() || name.chars().count() > MAX_PARAMETER_NAME {
-            return Err(ApiError::Invalid(format!(
+            return Err(AppError::Invalid(format!(
                 "Pipeline parameter names must be 1 to {MAX_PARAMETER_NAME} characters"
             )));
         }
         if value.to_string().chars().count() > MAX_PARAMETER_VALUE {
-            return Err(ApiError::Invalid(format!(
+            return Err(AppError::Invalid(format!(
                 "Pipeline parameter '{name}' is longer than {MAX_PARAMETER_VALUE} characters"
             )));
         }
         // A NUL cannot reach a command line or an environment: the job would fail to start.
         if name.contains('\0') || matches!(value, ParamValue::Str(s) if s.contains('\0')) {
-            return Err(ApiError::Invalid(format!(
+            return Err(AppError::Invalid(format!(
                 "Pipeline parameter '{}' must not contain a NUL character",
                 name.escape_debug()
             )));
@@ -109,31 +109,31 @@ pub fn check_parameters(parameters: &BTreeMap<String, ParamValue>) -> Result<(),
 }
 
 /// Checks v1.1 build parameters: environment variable names, bounded values.
-pub fn check_build_parameters(parameters: &BTreeMap<String, String>) -> Result<(), ApiError> {
+pub fn check_build_parameters(parameters: &BTreeMap<String, String>) -> Result<(), AppError> {
     if parameters.len() > MAX_PARAMETERS {
-        return Err(ApiError::Invalid(format!(
+        return Err(AppError::Invalid(format!(
             "At most {MAX_PARAMETERS} build parameters may be given"
         )));
     }
     for (name, value) in parameters {
         if !envvar::valid_name(name) {
-            return Err(ApiError::Invalid(format!(
+            return Err(AppError::Invalid(format!(
                 "Build parameter name '{}' is invalid: use letters, digits and _, not starting with a digit",
                 name.escape_debug()
             )));
         }
         if steers_the_shell(name) {
-            return Err(ApiError::Invalid(format!(
+            return Err(AppError::Invalid(format!(
                 "Build parameter '{name}' is not allowed: it would change how every step's shell, linker or git behaves"
             )));
         }
         if value.len() > MAX_BUILD_PARAMETER_VALUE {
-            return Err(ApiError::Invalid(format!(
+            return Err(AppError::Invalid(format!(
                 "Build parameter '{name}' is longer than {MAX_BUILD_PARAMETER_VALUE} bytes"
             )));
         }
         if value.contains('\0') {
-            return Err(ApiError::Invalid(format!(
+            return Err(AppError::Invalid(format!(
                 "Build parameter '{name}' must not contain a NUL character: no environment variable can hold one"
             )));
         }
@@ -168,12 +168,12 @@ fn steers_the_shell(name: &str) -> bool {
 /// 400 and stores nothing. A config that cannot run stores an `errored` pipeline (so the UI and
 /// v2 show why) and is returned as such; a `only_job` the config lacks does the same.
 pub async fn trigger(
-    state: &AppState,
+    app: &App,
     project: &Project,
     actor: &User,
     req: TriggerRequest,
-) -> Result<Triggered, ApiError> {
-    let resolved = state
+) -> Result<Triggered, AppError> {
+    let resolved = app
         .repos
         .resolve(project, &req.target, req.revision.as_deref())
         .await
@@ -186,14 +186,14 @@ pub async fn trigger(
                     "could not read a project's repository"
                 );
             }
-            ApiError::Invalid(e.to_string())
+            AppError::Invalid(e.to_string())
         })?;
-    let number = state
+    let number = app
         .store
         .builds()
         .reserve_pipeline_number(project.id)
         .await?;
-    guard_parameters(state, project, number, &req).await?;
+    guard_parameters(app, project, number, &req).await?;
     let (branch, tag) = match &req.target {
         Target::Branch(b) => (Some(b.clone()), None),
         Target::Tag(t) => (None, Some(t.clone())),
@@ -215,7 +215,7 @@ pub async fn trigger(
             ci_config::MAX_CONFIG_BYTES
         )]),
         ConfigFile::Text(text) => {
-            plan_config(state, text, ctx, branch.clone(), req.only_job.clone()).await?
+            plan_config(app, text, ctx, branch.clone(), req.only_job.clone()).await?
         }
     };
     let build_parameters_json = if req.build_parameters.is_empty() {
@@ -268,9 +268,9 @@ pub async fn trigger(
         why: "api".to_owned(),
         workflows,
     };
-    let (pipeline, jobs) = state.store.builds().create_pipeline(&new).await?;
+    let (pipeline, jobs) = app.store.builds().create_pipeline(&new).await?;
     if !jobs.is_empty() {
-        state.work_available.notify_waiters();
+        app.work_available.notify_waiters();
     }
     Ok(Triggered { pipeline, jobs })
 }
@@ -279,11 +279,11 @@ pub async fn trigger(
 /// that way is revoked now and audited, as one printed in a job's output would be. They are
 /// stored as given (a build parameter is the job's environment) and masked whenever shown.
 async fn guard_parameters(
-    state: &AppState,
+    app: &App,
     project: &Project,
     number: i64,
     req: &TriggerRequest,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     let place = leak_guard::Place::Parameter(number);
     let texts = req
         .build_parameters
@@ -294,7 +294,7 @@ async fn guard_parameters(
             ParamValue::Bool(_) | ParamValue::Int(_) => vec![k.as_str()],
         }));
     for text in texts {
-        leak_guard::scrub(state, project, place, text).await?;
+        leak_guard::scrub(app, project, place, text).await?;
     }
     Ok(())
 }
@@ -303,17 +303,17 @@ async fn guard_parameters(
 /// thread and a few at a time: a hostile config keeps a core busy for a second or more, which
 /// must not stall the async workers that answer every other request (issue 11).
 async fn plan_config(
-    state: &AppState,
+    app: &App,
     text: String,
     ctx: PipelineContext,
     branch: Option<String>,
     only_job: Option<String>,
-) -> Result<Result<Vec<PlannedWorkflow>, Vec<String>>, ApiError> {
-    let _turn = state
+) -> Result<Result<Vec<PlannedWorkflow>, Vec<String>>, AppError> {
+    let _turn = app
         .config_parses
         .acquire()
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+        .map_err(AppError::internal)?;
     tokio::task::spawn_blocking(move || {
         let selection = match &only_job {
             Some(job) => Selection::OnlyJob(job),
@@ -323,7 +323,7 @@ async fn plan_config(
         ci_config::plan(&config, branch.as_deref(), selection).map_err(|e| vec![e])
     })
     .await
-    .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("parsing a config")))
+    .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("parsing a config")))
 }
 
 /// A parameter value as JSON (its own type, not a string).
@@ -336,14 +336,14 @@ pub fn param_json(v: &ParamValue) -> serde_json::Value {
 }
 
 /// A JSON value as a pipeline parameter (strings, booleans and integers only).
-pub fn param_value(name: &str, v: &serde_json::Value) -> Result<ParamValue, ApiError> {
+pub fn param_value(name: &str, v: &serde_json::Value) -> Result<ParamValue, AppError> {
     match v {
         serde_json::Value::String(s) => Ok(ParamValue::Str(s.clone())),
         serde_json::Value::Bool(b) => Ok(ParamValue::Bool(*b)),
         serde_json::Value::Number(n) if n.is_i64() => {
             Ok(ParamValue::Int(n.as_i64().unwrap_or_default()))
         }
-        _ => Err(ApiError::Invalid(format!(
+        _ => Err(AppError::Invalid(format!(
             "Pipeline parameter '{name}' must be a string, an integer or a boolean"
         ))),
     }

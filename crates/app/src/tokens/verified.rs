@@ -8,9 +8,9 @@
 //! checked by the caller on every use, from the record. Unknown digests are not remembered:
 //! a token created a moment ago must work at once, and guesses must not fill memory.
 
-use crate::error::ApiError;
+use crate::App;
+use crate::AppError;
 use crate::memo::GenerationMemo;
-use crate::state::AppState;
 use circlet_core::token::{TokenDigest, TokenKind};
 use circlet_store::{TokenRecord, User};
 use std::time::Duration;
@@ -54,18 +54,17 @@ impl VerifiedTokens {
 
 /// The stored token with this digest and, for a personal token, its user: from memory when
 /// still valid, else from the store.
-pub async fn resolve(state: &AppState, digest: &TokenDigest) -> Result<Option<Verified>, ApiError> {
+pub async fn resolve(app: &App, digest: &TokenDigest) -> Result<Option<Verified>, AppError> {
     // Read before the store, so that a revocation committed during the read changes it.
-    let generation = state.store.auth_generation();
-    state
-        .verified
+    let generation = app.store.auth_generation();
+    app.verified
         .0
         .get_or_read(digest.0, generation, || async {
-            let Some(record) = state.store.tokens().by_digest(digest).await? else {
+            let Some(record) = app.store.tokens().by_digest(digest).await? else {
                 return Ok(None);
             };
             let user = match (record.kind, record.user_id) {
-                (TokenKind::Personal, Some(id)) => state.store.users().by_id(id).await?,
+                (TokenKind::Personal, Some(id)) => app.store.users().by_id(id).await?,
                 _ => None,
             };
             Ok(Some(Verified { record, user }))

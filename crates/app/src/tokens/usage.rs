@@ -5,7 +5,7 @@
 //! busy it is. Failed authentications are aggregated per address the same way and written as one
 //! audit entry per address per interval.
 
-use crate::state::AppState;
+use crate::App;
 use circlet_store::{NewAuditEntry, UsageUpdate};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -89,11 +89,11 @@ impl UsageRecorder {
     }
 
     /// Writes everything gathered so far.
-    pub async fn flush(&self, state: &AppState) {
+    pub async fn flush(&self, app: &App) {
         let pending = std::mem::take(&mut *self.0.lock().expect("usage lock"));
         let batch: Vec<UsageUpdate> = pending.tokens.into_values().collect();
         if !batch.is_empty()
-            && let Err(e) = state.store.tokens().record_usage(&batch).await
+            && let Err(e) = app.store.tokens().record_usage(&batch).await
         {
             tracing::warn!("could not record token use: {e}");
         }
@@ -104,7 +104,7 @@ impl UsageRecorder {
                 detail: format!("{n} failed authentication{}", if n == 1 { "" } else { "s" }),
                 ..Default::default()
             };
-            if let Err(e) = state.store.audit().append(&entry).await {
+            if let Err(e) = app.store.audit().append(&entry).await {
                 tracing::warn!("could not record failed authentications: {e}");
             }
         }
@@ -117,21 +117,21 @@ impl UsageRecorder {
                 address,
                 ..Default::default()
             };
-            if let Err(e) = state.store.audit().append(&entry).await {
+            if let Err(e) = app.store.audit().append(&entry).await {
                 tracing::warn!("could not record an expired token's use: {e}");
             }
         }
     }
 }
 
-/// Flushes `state.usage` every `usage_flush_interval` until the server stops.
-pub async fn flush_every(state: AppState) {
-    let mut tick = tokio::time::interval(state.config.usage_flush_interval);
+/// Flushes `app.usage` every `usage_flush_interval` until the server stops.
+pub async fn flush_every(app: App) {
+    let mut tick = tokio::time::interval(app.config.usage_flush_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tick.tick().await;
-        state.usage.flush(&state).await;
+        app.usage.flush(&app).await;
     }
 }
 

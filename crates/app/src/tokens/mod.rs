@@ -1,8 +1,15 @@
 //! Issuing, replacing and deleting API tokens: the rules the API, the web UI and the admin CLI
-//! share. Values are generated in `circlet_core::token`, stored as digests by the store's
-//! `tokens` module, and returned from here exactly once.
+//! share; verifying a presented token ([`verified`]) and recording its use ([`usage`]). Values
+//! are generated in `circlet_core::token`, stored as digests by the store's `tokens` module, and
+//! returned from here exactly once.
 
-use crate::error::ApiError;
+pub mod usage;
+pub mod verified;
+
+pub use crate::caller::Actor;
+
+use crate::AppError;
+
 use circlet_core::Invalid;
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::{NewToken, TokenKind, TokenName};
@@ -17,28 +24,6 @@ pub struct TokenPolicy {
     pub max_lifetime_days: Option<u32>,
     /// How many personal tokens one user may hold.
     pub personal_cap: i64,
-}
-
-/// Who is acting, for the audit log.
-#[derive(Debug, Clone, Default)]
-pub struct Actor {
-    /// The acting user, if a user.
-    pub user_id: Option<i64>,
-    /// Their login, or a description (`admin-cli`).
-    pub login: String,
-    /// Their address.
-    pub address: String,
-}
-
-impl Actor {
-    /// `user` acting from `address`.
-    pub fn user(user: &User, address: impl Into<String>) -> Self {
-        Actor {
-            user_id: Some(user.id),
-            login: user.login.to_string(),
-            address: address.into(),
-        }
-    }
 }
 
 /// The lifetime chosen at creation.
@@ -99,7 +84,7 @@ impl TokenPolicy {
 }
 
 /// Whether a site admin has disabled creating API tokens instance-wide.
-pub async fn creation_disabled(store: &Store) -> Result<bool, ApiError> {
+pub async fn creation_disabled(store: &Store) -> Result<bool, AppError> {
     Ok(store
         .settings()
         .get(TOKEN_CREATION_DISABLED)
@@ -113,7 +98,7 @@ pub async fn set_creation_disabled(
     store: &Store,
     disabled: bool,
     actor: &Actor,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     store
         .settings()
         .set(
@@ -136,10 +121,9 @@ pub async fn set_creation_disabled(
     Ok(())
 }
 
-async fn ensure_creation_enabled(store: &Store) -> Result<(), ApiError> {
+async fn ensure_creation_enabled(store: &Store) -> Result<(), AppError> {
     if creation_disabled(store).await? {
-        return Err(ApiError::Rejected(
-            axum::http::StatusCode::FORBIDDEN,
+        return Err(AppError::Refused(
             "A site admin has disabled API token creation on this instance.".into(),
         ));
     }
@@ -152,7 +136,7 @@ async fn audit(
     token: &TokenRecord,
     actor: &Actor,
     more: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     let entry = NewAuditEntry {
         event: event.into(),
         actor_id: actor.user_id,
@@ -184,7 +168,7 @@ pub async fn issue_personal(
     name: &TokenName,
     expires_at: Option<OffsetDateTime>,
     actor: &Actor,
-) -> Result<(NewToken, TokenRecord), ApiError> {
+) -> Result<(NewToken, TokenRecord), AppError> {
     ensure_creation_enabled(store).await?;
     let token = NewToken::generate(TokenKind::Personal);
     let new = NewTokenRecord {
@@ -214,7 +198,7 @@ pub async fn issue_project(
     label: &TokenName,
     expires_at: Option<OffsetDateTime>,
     actor: &Actor,
-) -> Result<(NewToken, TokenRecord), ApiError> {
+) -> Result<(NewToken, TokenRecord), AppError> {
     ensure_creation_enabled(store).await?;
     let token = NewToken::generate(TokenKind::Project);
     let new = NewTokenRecord {
@@ -240,7 +224,7 @@ pub async fn issue_runner(
     store: &Store,
     name: &TokenName,
     actor: &Actor,
-) -> Result<(NewToken, TokenRecord), ApiError> {
+) -> Result<(NewToken, TokenRecord), AppError> {
     let token = NewToken::generate(TokenKind::Runner);
     let new = NewTokenRecord {
         kind: TokenKind::Runner,
@@ -267,7 +251,7 @@ pub async fn replace(
     policy: &TokenPolicy,
     old: &TokenRecord,
     actor: &Actor,
-) -> Result<(NewToken, TokenRecord), ApiError> {
+) -> Result<(NewToken, TokenRecord), AppError> {
     ensure_creation_enabled(store).await?;
     let now = OffsetDateTime::now_utc();
     let expires_at = match (
@@ -313,12 +297,12 @@ pub async fn delete(
     token: &TokenRecord,
     event: &str,
     actor: &Actor,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     let deleted = store
         .tokens()
         .delete(token.uuid)
         .await?
-        .ok_or_else(|| ApiError::NotFound("Token not found".into()))?;
+        .ok_or_else(|| AppError::NotFound("Token not found".into()))?;
     audit(store, event, &deleted, actor, "").await
 }
 

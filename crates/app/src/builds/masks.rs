@@ -7,8 +7,8 @@
 //! (and a retry copies them), and a variable added later masks what came before it as well.
 //! Tokens are also masked when stored where the leak guard sees them first (step names).
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::App;
+use crate::AppError;
 use circlet_core::mask::{MASK, mask_secrets};
 use circlet_store::Project;
 use serde_json::Value;
@@ -31,9 +31,9 @@ impl std::fmt::Debug for ProjectMasks {
 
 impl ProjectMasks {
     /// The masks of `project`: its env var values (opened with the server's keys).
-    pub async fn load(state: &AppState, project: &Project) -> Result<ProjectMasks, ApiError> {
+    pub async fn load(app: &App, project: &Project) -> Result<ProjectMasks, AppError> {
         let values =
-            crate::envvars::values_to_mask(&state.store, &state.config.env_keys, project).await?;
+            crate::env_vars::values_to_mask(&app.store, &app.config.env_keys, project).await?;
         Ok(ProjectMasks { values })
     }
 

@@ -4,8 +4,8 @@
 //! strings with a token's shape *and* checksum count, so ordinary text costs a substring search
 //! and nothing else.
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::App;
+use crate::AppError;
 use circlet_core::token::{self, TokenKind};
 use circlet_store::{NewAuditEntry, Project};
 
@@ -39,24 +39,24 @@ impl Place {
 /// `text` with every circlet token masked; every live one among them is revoked and audited as
 /// found at `place`.
 pub async fn scrub(
-    state: &AppState,
+    app: &App,
     project: &Project,
     place: Place,
     text: &str,
-) -> Result<String, ApiError> {
-    Ok(scrub_after(state, project, place, None, text).await?.1)
+) -> Result<String, AppError> {
+    Ok(scrub_after(app, project, place, None, text).await?.1)
 }
 
 /// Like [`scrub`] for the next piece of a stream: `before` is the previous piece as stored, so
 /// a token split between the two is still found. Returns the previous piece re-masked when a
 /// token began in it (`None` when it needs no change) and this piece masked.
 pub async fn scrub_after(
-    state: &AppState,
+    app: &App,
     project: &Project,
     place: Place,
     before: Option<&str>,
     text: &str,
-) -> Result<(Option<String>, String), ApiError> {
+) -> Result<(Option<String>, String), AppError> {
     // Only the end of the previous piece can hold the start of a token.
     let before = before.unwrap_or("");
     let mut cut = before.len().saturating_sub(token::MAX_TOKEN_LEN - 1);
@@ -85,22 +85,22 @@ pub async fn scrub_after(
             out.push_str(MASK);
             last = range.end - tail.len();
         }
-        revoke(state, project, place, checked).await?;
+        revoke(app, project, place, checked).await?;
     }
     out.push_str(&text[last..]);
     Ok((new_before, out))
 }
 
 async fn revoke(
-    state: &AppState,
+    app: &App,
     project: &Project,
     place: Place,
     checked: &token::CheckedToken,
-) -> Result<(), ApiError> {
-    let Some(record) = state.store.tokens().by_digest(&checked.digest).await? else {
+) -> Result<(), AppError> {
+    let Some(record) = app.store.tokens().by_digest(&checked.digest).await? else {
         return Ok(());
     };
-    if state.store.tokens().delete(record.uuid).await?.is_none() {
+    if app.store.tokens().delete(record.uuid).await?.is_none() {
         return Ok(());
     }
     let kind = match record.kind {
@@ -127,6 +127,6 @@ async fn revoke(
         ),
         ..Default::default()
     };
-    state.store.audit().append(&entry).await?;
+    app.store.audit().append(&entry).await?;
     Ok(())
 }

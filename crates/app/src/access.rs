@@ -6,10 +6,8 @@
 //! store's project generation is unchanged: a settings or membership change anywhere changes
 //! it before the change is acknowledged, so memory never answers for a changed project.
 
-use super::caller::{Caller, LOGIN_REQUIRED};
-use crate::error::ApiError;
 use crate::memo::GenerationMemo;
-use crate::state::AppState;
+use crate::{App, AppError, Caller};
 use circlet_core::scope::{Action, Asker, Decision, decide};
 use circlet_core::{ProjectSlug, Role};
 use circlet_store::{Project, ProjectGeneration, User};
@@ -46,17 +44,14 @@ impl RememberedProjects {
 
 /// The project at `slug`, from memory while nothing changed since it was read. An absent
 /// project is not remembered: it may be created any moment, and guesses must not fill memory.
-pub async fn project_by_slug(
-    state: &AppState,
-    slug: &ProjectSlug,
-) -> Result<Option<Project>, ApiError> {
+/// Who may see it is not asked: use [`App::authorize`] for that.
+pub async fn project_by_slug(app: &App, slug: &ProjectSlug) -> Result<Option<Project>, AppError> {
     // The generation is read before the store, so a change committed during the read counts.
-    let generation = state.store.project_generation();
-    state
-        .projects
+    let generation = app.store.project_generation();
+    app.projects
         .by_slug
         .get_or_read(slug.key(), generation, || async {
-            Ok(state.store.projects().by_slug(slug).await?)
+            Ok(app.store.projects().by_slug(slug).await?)
         })
         .await
 }
@@ -64,23 +59,23 @@ pub async fn project_by_slug(
 /// `user`'s role in the project (site admins are admins everywhere), from memory while no
 /// membership changed since it was read.
 async fn role_of(
-    state: &AppState,
+    app: &App,
     project_id: i64,
     user: Option<&User>,
-) -> Result<Option<Role>, ApiError> {
+) -> Result<Option<Role>, AppError> {
     let user = match user {
         None => return Ok(None),
         Some(u) if u.site_admin => return Ok(Some(Role::Admin)),
         Some(u) => u,
     };
-    let generation = state.store.project_generation();
+    let generation = app.store.project_generation();
     // "No role" is remembered too: membership changes move the generation.
-    let role = state
+    let role = app
         .projects
         .roles
         .get_or_read((project_id, user.id), generation, || async {
-            Ok::<_, ApiError>(Some(
-                state.store.projects().role_of(project_id, user.id).await?,
+            Ok::<_, AppError>(Some(
+                app.store.projects().role_of(project_id, user.id).await?,
             ))
         })
         .await?;
@@ -88,6 +83,7 @@ async fn role_of(
 }
 
 /// A project as one caller sees it.
+#[derive(Debug, Clone)]
 pub struct ProjectAccess {
     /// The project.
     pub project: Project,
@@ -96,74 +92,65 @@ pub struct ProjectAccess {
 }
 
 impl ProjectAccess {
-    /// `Forbidden` unless the caller holds at least `needed`.
-    pub fn require(&self, needed: Role) -> Result<(), ApiError> {
-        match self.role {
-            Some(role) if role >= needed => Ok(()),
-            _ => Err(ApiError::Forbidden),
-        }
+    /// Whether the caller may do `action` here as a user (what a page offers them).
+    pub fn allows(&self, action: Action) -> bool {
+        self.role.is_some_and(|r| r >= action.required_role())
     }
 }
 
-/// The project at `slug` as `user` may see it. A project the caller may not see answers
-/// exactly like one that does not exist, so private slugs cannot be probed.
-pub async fn project_for(
-    state: &AppState,
-    user: Option<&User>,
-    slug: &ProjectSlug,
-) -> Result<ProjectAccess, ApiError> {
-    let not_found = || ApiError::NotFound("Project not found".into());
-    let project = project_by_slug(state, slug).await?.ok_or_else(not_found)?;
-    let role = role_of(state, project.id, user).await?;
-    if role.is_none() && !project.public {
-        return Err(not_found());
-    }
-    Ok(ProjectAccess { project, role })
-}
-
-/// May `caller` perform `action` on the project at `slug`? The one authorization check of every
-/// project-scoped API endpoint, applying `circlet_core::scope::decide`: a project the caller may
-/// not see is 404 exactly like an absent one; seen but not allowed is 403; a write without any
-/// credential is 401.
-pub async fn authorize(
-    state: &AppState,
-    caller: &Caller,
-    slug: &ProjectSlug,
-    action: Action,
-) -> Result<ProjectAccess, ApiError> {
-    let project = project_by_slug(state, slug)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("Project not found".into()))?;
-    authorize_project(state, caller, project, action).await
-}
-
-/// [`authorize`] for a project the handler has already read (with something else it needs, in
-/// the same query).
-pub async fn authorize_project(
-    state: &AppState,
-    caller: &Caller,
-    project: Project,
-    action: Action,
-) -> Result<ProjectAccess, ApiError> {
-    let not_found = || ApiError::NotFound("Project not found".into());
-    let role = role_of(state, project.id, caller.user()).await?;
-    let asker = match caller {
+/// How a caller asks, in `decide`'s terms, about a project with id `project_id` in which the
+/// caller's user (if any) holds `role`.
+fn asker(caller: &Caller, role: Option<Role>, project_id: i64) -> Asker {
+    match caller {
         Caller::Anonymous => Asker::Anonymous,
         Caller::Session(_) | Caller::Personal { .. } => Asker::User(role),
         Caller::Project { token } => Asker::ProjectToken {
             scope: token
                 .scope
                 .unwrap_or(circlet_core::scope::ProjectScope::Status),
-            same_project: token.project_id == Some(project.id),
+            same_project: token.project_id == Some(project_id),
         },
-    };
-    match decide(asker, project.public, action) {
-        Decision::Allow => {
-            caller.note_kind(state, action.usage_kind());
-            Ok(ProjectAccess { project, role })
+    }
+}
+
+impl App {
+    /// May `caller` perform `action` on the project at `slug`? The one authorization check of
+    /// every project-scoped use case, whichever edge it came from (API, web UI), applying
+    /// `circlet_core::scope::decide`: a project the caller may not see is
+    /// [`AppError::NotFound`] exactly like an absent one; seen but not allowed is
+    /// [`AppError::Forbidden`] naming the role needed; an action without any credential where
+    /// one is needed is [`AppError::LoginRequired`].
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        slug: &ProjectSlug,
+        action: Action,
+    ) -> Result<ProjectAccess, AppError> {
+        let project = project_by_slug(self, slug)
+            .await?
+            .ok_or_else(AppError::project_not_found)?;
+        self.authorize_project(caller, project, action).await
+    }
+
+    /// [`App::authorize`] for a project already read (with something else needed, in the same
+    /// query).
+    pub async fn authorize_project(
+        &self,
+        caller: &Caller,
+        project: Project,
+        action: Action,
+    ) -> Result<ProjectAccess, AppError> {
+        let role = role_of(self, project.id, caller.user()).await?;
+        match decide(asker(caller, role, project.id), project.public, action) {
+            Decision::Allow => {
+                caller.note_kind(self, action.usage_kind());
+                Ok(ProjectAccess { project, role })
+            }
+            Decision::LoginRequired => Err(AppError::LoginRequired),
+            Decision::NotFound => Err(AppError::project_not_found()),
+            Decision::Forbidden => Err(AppError::Forbidden {
+                needed: caller.user().map(|_| action.required_role()),
+            }),
         }
-        Decision::LoginRequired => Err(ApiError::Unauthorized(LOGIN_REQUIRED.into())),
-        Decision::NotFound => Err(not_found()),
-        Decision::Forbidden => Err(ApiError::Forbidden),
     }
 }

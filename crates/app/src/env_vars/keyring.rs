@@ -1,14 +1,12 @@
-//! Project environment variables: the instance keyring, setting and deleting variables (sealed
-//! before they reach the store), and opening them — only ever to hand a job to a runner.
+//! The instance keyring env var values are sealed with.
 //!
 //! The keyring lives in files: the current key in `env.key` (64 hex digits) and keys it replaced
 //! in `env.key.retired` (one per line), so values sealed before a rotation stay readable. The
 //! files are re-read when they change, so `circlet admin rotate-env-key` takes effect in a
 //! running server (and in every replica sharing the files) without a restart.
 
-use crate::error::ApiError;
-use circlet_core::{envcrypt, envvar};
-use circlet_store::{EnvVarRecord, NewEnvVar, Project, Store};
+use circlet_core::envcrypt;
+use circlet_store::{EnvVarRecord, Project};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -150,98 +148,4 @@ impl Keyring {
         envcrypt::open(key, project_uuid, &v.name, &v.sealed)
             .ok_or_else(|| format!("environment variable {} does not open", v.name))
     }
-}
-
-/// Sets (or overwrites) a variable, sealed; returns the stored record (masked value only).
-pub async fn set(
-    store: &Store,
-    keys: &Keyring,
-    project: &Project,
-    name: &str,
-    value: &str,
-) -> Result<EnvVarRecord, ApiError> {
-    envvar::check(name, value)?;
-    let (key_id, sealed) = keys.seal(project, name, value);
-    let new = NewEnvVar {
-        name: name.to_owned(),
-        key_id,
-        sealed,
-        masked: envvar::masked(value),
-    };
-    Ok(store.env_vars().set(project.id, &new).await?)
-}
-
-/// A project's variables in clear, for the job a runner is about to run. Any that cannot be
-/// opened (a key was lost) is an error: a job must not run with a variable silently missing.
-pub async fn open_all(
-    store: &Store,
-    keys: &Keyring,
-    project: &Project,
-) -> Result<Vec<(String, String)>, ApiError> {
-    let uuid = project.uuid.to_string();
-    let mut out = Vec::new();
-    for v in store.env_vars().list(project.id).await? {
-        let value = keys
-            .open(&uuid, &v)
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
-        out.push((v.name, value));
-    }
-    Ok(out)
-}
-
-/// The values of a project's variables that output masking hides
-/// ([`envvar::masked_in_output`]), for masking what the server shows of its builds. `None`
-/// when one cannot be opened (a key was lost): the caller must then assume any text may hold
-/// a secret.
-pub async fn values_to_mask(
-    store: &Store,
-    keys: &Keyring,
-    project: &Project,
-) -> Result<Option<Vec<String>>, ApiError> {
-    let uuid = project.uuid.to_string();
-    let mut out = Vec::new();
-    for v in store.env_vars().list(project.id).await? {
-        match keys.open(&uuid, &v) {
-            Ok(value) if envvar::masked_in_output(&value) => out.push(value),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(project = %project.slug, "cannot mask build data with env var values: {e}");
-                return Ok(None);
-            }
-        }
-    }
-    Ok(Some(out))
-}
-
-/// Re-seals every variable not under the current key; returns how many were re-sealed. Safe
-/// to run while servers serve: a value set meanwhile is never overwritten (its row changed, so
-/// the conditional update skips it, and the next pass picks it up if it is still on an old key).
-pub async fn reseal_all(store: &Store, keys: &Keyring) -> anyhow::Result<usize> {
-    let current = keys.current_id();
-    let mut done = 0;
-    // Each pass re-seals what it read; only rows rewritten concurrently come back, so a few
-    // passes always suffice. The bound keeps a pathological writer from holding this forever.
-    for _ in 0..100 {
-        let batch = store.env_vars().sealed_by_other_keys(&current, 500).await?;
-        if batch.is_empty() {
-            return Ok(done);
-        }
-        for (project_id, v) in batch {
-            let Some(project) = store.projects().by_id(project_id).await? else {
-                continue;
-            };
-            let clear = keys
-                .open(&project.uuid.to_string(), &v)
-                .map_err(|e| anyhow::anyhow!(e))?;
-            let (key_id, sealed) = keys.seal(&project, &v.name, &clear);
-            if store
-                .env_vars()
-                .reseal(project_id, &v, &key_id, &sealed)
-                .await?
-            {
-                done += 1;
-            }
-        }
-    }
-    anyhow::bail!("variables kept being rewritten under an old key; run the rotation again")
 }

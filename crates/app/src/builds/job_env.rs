@@ -1,0 +1,124 @@
+//! What a runner gets for a job it claimed: the steps, the environment in CircleCI's precedence
+//! (built-ins, build parameters, project env vars, the job's own), what to mask in its output.
+
+use crate::{App, AppError};
+use circlet_core::ci_config::Job;
+use circlet_core::runner_protocol::ClaimedJob;
+use circlet_store::{JobRecord, Project};
+use std::collections::BTreeMap;
+
+impl App {
+    /// What a runner needs to run `job`, which it just claimed.
+    pub async fn claimed_job(&self, job: JobRecord) -> Result<ClaimedJob, AppError> {
+        let project = self
+            .store
+            .projects()
+            .by_id(job.project_id)
+            .await?
+            .ok_or_else(AppError::project_not_found)?;
+        let definition: Job = serde_json::from_str(&job.spec)
+            .map_err(|e| AppError::Invalid(format!("stored job definition is unreadable: {e}")))?;
+        let build_parameters: BTreeMap<String, String> =
+            serde_json::from_str(&job.build_parameters).unwrap_or_default();
+        let mut messages: Vec<String> = definition
+            .executor_notes
+            .iter()
+            .map(|note| format!("The config asks for {note}; circlet does not provide it."))
+            .collect();
+        messages.push("circlet runs this job's steps in a shell on the runner's host.".into());
+        let project_env =
+            crate::env_vars::open_all(&self.store, &self.config.env_keys, &project).await?;
+        let masks = project_env
+            .iter()
+            .filter(|(_, v)| circlet_core::envvar::masked_in_output(v))
+            .map(|(_, v)| v.clone())
+            .collect();
+        let env = job_env(
+            &self.config.public_url,
+            &project,
+            &job,
+            &build_parameters,
+            &project_env,
+            &definition,
+        );
+        Ok(ClaimedJob {
+            id: job.uuid.to_string(),
+            build_num: job.build_num,
+            job_name: job.name.clone(),
+            project_slug: project.slug.to_string(),
+            org: project.slug.org().to_owned(),
+            repo: project.slug.repo().to_owned(),
+            repo_url: project.repo_url.as_str().to_owned(),
+            revision: job.revision.clone(),
+            branch: job.branch.clone(),
+            tag: job.tag.clone(),
+            build_url: build_url(&self.config.public_url, &project, job.build_num),
+            working_directory: definition
+                .working_directory
+                .clone()
+                .unwrap_or_else(|| "~/project".into()),
+            steps: definition.steps,
+            env,
+            masks,
+            messages,
+            step_timeout_secs: self.config.step_timeout.as_secs(),
+        })
+    }
+}
+
+/// The build's page, as CircleCI spells it: `<public-url>/gh/org/repo/7`.
+pub fn build_url(public_url: &str, project: &Project, build_num: i64) -> String {
+    format!("{public_url}/{}/{build_num}", project.slug)
+}
+
+/// The job's environment, later entries winning (CircleCI's precedence): its built-in
+/// variables, then build parameters (which never replace a built-in), then the project's env
+/// vars, then the job's `environment` from the config.
+fn job_env(
+    public_url: &str,
+    project: &Project,
+    job: &JobRecord,
+    build_parameters: &BTreeMap<String, String>,
+    project_env: &[(String, String)],
+    definition: &Job,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("CI".into(), "true".into()),
+        ("CIRCLECI".into(), "true".into()),
+        ("CIRCLE_SHA1".into(), job.revision.clone()),
+        ("CIRCLE_BUILD_NUM".into(), job.build_num.to_string()),
+        ("CIRCLE_JOB".into(), job.name.clone()),
+        (
+            "CIRCLE_PROJECT_USERNAME".into(),
+            project.slug.org().to_owned(),
+        ),
+        (
+            "CIRCLE_PROJECT_REPONAME".into(),
+            project.slug.repo().to_owned(),
+        ),
+        (
+            "CIRCLE_BUILD_URL".into(),
+            build_url(public_url, project, job.build_num),
+        ),
+        (
+            "CIRCLE_REPOSITORY_URL".into(),
+            project.repo_url.as_str().to_owned(),
+        ),
+        ("CIRCLE_WORKFLOW_JOB_ID".into(), job.uuid.to_string()),
+    ];
+    if let Some(b) = &job.branch {
+        env.push(("CIRCLE_BRANCH".into(), b.clone()));
+    }
+    if let Some(t) = &job.tag {
+        env.push(("CIRCLE_TAG".into(), t.clone()));
+    }
+    let builtin: Vec<String> = env.iter().map(|(k, _)| k.clone()).collect();
+    for (k, v) in build_parameters {
+        if !builtin.contains(k) {
+            env.push((k.clone(), v.clone()));
+        }
+    }
+    env.extend(project_env.iter().cloned());
+    env.extend(definition.environment.iter().cloned());
+    env
+}

@@ -1,0 +1,83 @@
+//! Who is acting: [`Caller`] for requests (found by the server's one authentication extractor),
+//! [`Actor`] for the audit log (a caller with an address, or the operator's CLI).
+
+use crate::{App, AppError};
+use circlet_store::{TokenRecord, User};
+
+/// The caller of a use case.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// No credential.
+    Anonymous,
+    /// A user through their browser session.
+    Session(User),
+    /// A user through one of their personal API tokens.
+    Personal {
+        /// The user, as they are now (rights are computed per request).
+        user: User,
+        /// The token used.
+        token: TokenRecord,
+    },
+    /// A project API token.
+    Project {
+        /// The token used.
+        token: TokenRecord,
+    },
+}
+
+impl Caller {
+    /// A browser visitor: logged in as `user`, or anonymous.
+    pub fn visitor(user: Option<&User>) -> Caller {
+        user.map_or(Caller::Anonymous, |u| Caller::Session(u.clone()))
+    }
+
+    /// The user behind the call, if it is a user.
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            Caller::Session(u) | Caller::Personal { user: u, .. } => Some(u),
+            Caller::Anonymous | Caller::Project { .. } => None,
+        }
+    }
+
+    /// The token used, if any.
+    pub fn token(&self) -> Option<&TokenRecord> {
+        match self {
+            Caller::Personal { token, .. } | Caller::Project { token } => Some(token),
+            Caller::Anonymous | Caller::Session(_) => None,
+        }
+    }
+
+    /// For user-level use cases (`/me`, all of API v2): the user, or [`AppError::LoginRequired`].
+    pub fn require_user(&self) -> Result<&User, AppError> {
+        self.user().ok_or(AppError::LoginRequired)
+    }
+
+    /// Records what kind of request the token made, for its owner's usage view.
+    pub fn note_kind(&self, app: &App, kind: &str) {
+        if let Some(t) = self.token() {
+            app.usage.note_kind(t.id, kind);
+        }
+    }
+}
+
+/// Who is acting, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    /// The acting user, if a user.
+    pub user_id: Option<i64>,
+    /// Their login, or a description (`admin-cli`).
+    pub login: String,
+    /// Their address.
+    pub address: String,
+}
+
+impl Actor {
+    /// `user` acting from `address`.
+    pub fn user(user: &User, address: impl Into<String>) -> Self {
+        Actor {
+            user_id: Some(user.id),
+            login: user.login.to_string(),
+            address: address.into(),
+        }
+    }
+}

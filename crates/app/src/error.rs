@@ -1,0 +1,102 @@
+//! [`AppError`]: every way a use case can fail, as outcomes the edges map once each (the JSON
+//! `{"message"}` of the APIs in `circlet_server::error`, the HTML error page there too, and the
+//! CLI's one line `circlet: error: …` in the binary). The wording a user reads lives here.
+
+use circlet_core::Role;
+use circlet_store::StoreError;
+
+/// What a request that needed a write says while the database's disk is full.
+pub const STORE_FULL: &str = "The server's database storage is full, so nothing was saved. \
+An operator must free space on the database's disk; then try again.";
+
+/// What a caller is told when a credential is needed and none came.
+pub const LOGIN_REQUIRED: &str = "You must log in first.";
+
+/// What a caller who may see a project but not do this in it is told.
+pub const PERMISSION_DENIED: &str = "Permission denied";
+
+/// What every project the caller may not see (or that does not exist) is called.
+pub const PROJECT_NOT_FOUND: &str = "Project not found";
+
+/// A use case's outcome other than success.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Absent, or not visible to the caller.
+    #[error("{0}")]
+    NotFound(String),
+    /// Visible but not allowed: `needed` is the role that would allow it, when a role would.
+    #[error("{PERMISSION_DENIED}")]
+    Forbidden {
+        /// The least role that allows the action, if any role does.
+        needed: Option<Role>,
+    },
+    /// Not allowed for a reason the caller must read (a switch an admin turned, an
+    /// organization that belongs to others).
+    #[error("{0}")]
+    Refused(String),
+    /// The action needs a logged-in user or a token, and there was none.
+    #[error("{LOGIN_REQUIRED}")]
+    LoginRequired,
+    /// The input is malformed or a value is out of bounds; the message says which.
+    #[error("{0}")]
+    Invalid(String),
+    /// The thing exists already, or changed meanwhile.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database is unreachable for now.
+    #[error("The service is temporarily unavailable; try again shortly.")]
+    Unavailable,
+    /// The database's disk is full: nothing was saved.
+    #[error("{STORE_FULL}")]
+    StoreFull,
+    /// Where bytes were to go (artifact storage) is full; the message says what to do.
+    #[error("{0}")]
+    StorageFull(String),
+    /// A bug or a broken dependency; the cause is logged by the edge, never shown.
+    #[error("Internal server error")]
+    Internal(anyhow::Error),
+}
+
+impl AppError {
+    /// A project that does not exist or that the caller may not see (the two answer alike, so
+    /// private slugs cannot be probed).
+    pub fn project_not_found() -> Self {
+        AppError::NotFound(PROJECT_NOT_FOUND.into())
+    }
+
+    /// Not allowed; `needed` would allow it.
+    pub fn needs(needed: Role) -> Self {
+        AppError::Forbidden {
+            needed: Some(needed),
+        }
+    }
+
+    /// A bug or broken dependency, from any error.
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => AppError::Conflict(m),
+            StoreError::NotFound(m) => AppError::NotFound(m),
+            StoreError::Unavailable(m) => {
+                tracing::warn!("store unavailable: {m}");
+                AppError::Unavailable
+            }
+            StoreError::StorageFull(m) => {
+                tracing::error!("a write was refused, the database's storage is full: {m}");
+                AppError::StoreFull
+            }
+            other => AppError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<circlet_core::Invalid> for AppError {
+    fn from(e: circlet_core::Invalid) -> Self {
+        AppError::Invalid(e.0)
+    }
+}

@@ -1,0 +1,43 @@
+//! Adding a project: the rule the API (`POST /api/v2/project/…`) and the web UI's form share.
+//! The admin CLI adds projects as the operator and does not come through here.
+//!
+//! Organizations are not stored yet (issue 16 brings them): until then an organization is the
+//! projects of one `vcs/org`, and a user *belongs* to it when they are an admin of one of them,
+//! since adding a project is the organization's admins' call. The first project of an
+//! organization nobody has yet makes its owner the organization's first admin; anyone may do
+//! that. Site admins may add projects anywhere.
+
+use crate::{App, AppError};
+use circlet_store::{NewProject, Project, User};
+
+impl App {
+    /// Adds `new` with `user` as its admin. 403 with a message under an organization whose
+    /// projects belong to others; 409 when the slug is taken.
+    ///
+    /// The organization is checked before the slug, so a caller outside an organization gets the
+    /// same 403 whether or not the project exists: a private project they cannot see stays
+    /// indistinguishable from an absent one. A caller who belongs to the organization learns that a
+    /// slug is taken (409) even when they cannot see the project; no answer could hide it from
+    /// them, since an absent slug would be created.
+    ///
+    /// Two users adding the first projects of one new organization at the same moment may both
+    /// succeed and both become its admins: the check and the insert are not one transaction.
+    pub async fn create_project(&self, user: &User, new: &NewProject) -> Result<Project, AppError> {
+        if !user.site_admin {
+            let standing = self
+                .store
+                .projects()
+                .org_standing(new.slug.vcs(), new.slug.org(), user.id)
+                .await?;
+            if standing.projects > 0 && standing.admin_of == 0 {
+                return Err(AppError::Refused(format!(
+                    "You cannot add a project under {}/{}: that organization belongs to other users. \
+                     An admin of one of its projects, or a site admin, can add it.",
+                    new.slug.vcs().short(),
+                    new.slug.org()
+                )));
+            }
+        }
+        Ok(self.store.projects().create(new, user.id).await?)
+    }
+}

@@ -1,0 +1,83 @@
+//! Typed route parameters of the JSON APIs: each path is parsed once, here, into what it names,
+//! and a bad one is the same 4xx `{"message"}` everywhere.
+//!
+//! - [`ProjectRoute`]: the project of a path, in every spelling CircleCI's APIs use;
+//! - [`RouteParams`]: a project-scoped path's other named segments (`build_num`, `number`,
+//!   `name`, …), read through one accessor each.
+
+use crate::error::ApiError;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use circlet_core::ProjectSlug;
+
+/// The named segments of a route, as matched.
+pub struct RouteParams(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RouteParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(segments) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::Invalid(e.body_text()))?;
+        Ok(RouteParams(segments))
+    }
+}
+
+impl RouteParams {
+    /// Parameters from `(name, value)` pairs (an alias route rewriting another's).
+    pub fn new(pairs: Vec<(String, String)>) -> Self {
+        RouteParams(pairs)
+    }
+
+    /// The segment called `name`, if the route has one.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The project the route names: `slug` (one segment, `%2F`-encoded), or `vcs`, `org` and
+    /// `repo`, or (the `/api/v1/` aliases) `org` and `repo` on GitHub.
+    pub fn project(&self) -> Result<ProjectSlug, ApiError> {
+        Ok(
+            match (
+                self.get("slug"),
+                self.get("vcs"),
+                self.get("org"),
+                self.get("repo"),
+            ) {
+                (Some(slug), ..) => ProjectSlug::parse(slug)?,
+                (None, Some(vcs), Some(org), Some(repo)) => {
+                    ProjectSlug::from_parts(vcs, org, repo)?
+                }
+                (None, None, Some(org), Some(repo)) => {
+                    ProjectSlug::from_parts("github", org, repo)?
+                }
+                _ => return Err(ApiError::Invalid("project slug missing".into())),
+            },
+        )
+    }
+
+    /// The positive number in segment `name` (a v1.1 `build_num`, a v2 pipeline or job
+    /// `number`); anything else names nothing, so it is `not_found`.
+    pub fn number(&self, name: &str, not_found: &str) -> Result<i64, ApiError> {
+        self.get(name)
+            .and_then(|n| n.parse::<i64>().ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ApiError::NotFound(not_found.into()))
+    }
+}
+
+/// The project a route names (see [`RouteParams::project`]).
+pub struct ProjectRoute(pub ProjectSlug);
+
+impl<S: Send + Sync> FromRequestParts<S> for ProjectRoute {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = RouteParams::from_request_parts(parts, state).await?;
+        Ok(ProjectRoute(params.project()?))
+    }
+}
