@@ -987,7 +987,7 @@ async fn ensure_env_vars_gone(app: &TestApp) {
 async fn a_pipeline_is_triggered_and_watched_until_it_finishes() {
     let app = TestApp::spawn(BackendKind::Sqlite).await;
     let owner = app.user("owner", false).await;
-    let repo = crate::gitrepo::GitRepo::with_config(
+    let repo = circlet_testkit::GitRepo::with_config(
         "version: 2.1\njobs:\n  build:\n    steps:\n      - run:\n          name: Say hello\n          command: echo hello from the runner; sleep 2; echo done\nworkflows:\n  main:\n    jobs: [build]\n",
     );
     app.project_with_repo(&owner, "gh/acme/widgets", &repo.url(), false)
