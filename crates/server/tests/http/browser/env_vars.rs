@@ -1,11 +1,10 @@
 //! Project settings → Environment Variables: add, list masked, refuse a bad name, remove.
 
-use super::Browser;
-use super::open_remove_dialog;
+use super::{Browser, open_remove_dialog};
 use crate::app::{PASSWORD, TestApp};
 use anyhow::ensure;
-use circlet_core::{BranchName, ProjectSlug, RepoUrl};
-use circlet_store::{BackendKind, NewProject};
+use circlet_core::ProjectSlug;
+use circlet_store::BackendKind;
 
 /// Issue 5 item 9: Project settings → Environment Variables: add one (the value never shows
 /// again, only its mask), a bad name gets a readable error, remove through the confirmation
@@ -14,19 +13,13 @@ use circlet_store::{BackendKind, NewProject};
 async fn an_env_var_is_added_listed_masked_and_removed() {
     let app = TestApp::spawn(BackendKind::Sqlite).await;
     let owner = app.user("owner", false).await;
-    app.store
-        .projects()
-        .create(
-            &NewProject {
-                slug: ProjectSlug::parse("gh/acme/widgets").unwrap(),
-                repo_url: RepoUrl::parse("file:///srv/git/widgets.git").unwrap(),
-                default_branch: BranchName::parse("main").unwrap(),
-                public: false,
-            },
-            owner.id,
-        )
-        .await
-        .unwrap();
+    app.project_with_repo(
+        &owner,
+        "gh/acme/widgets",
+        "file:///srv/git/widgets.git",
+        false,
+    )
+    .await;
     let list = "/projects/gh/acme/widgets/settings/env";
     let b = Browser::start("an_env_var_is_added_listed_masked_and_removed").await;
     b.step("log-in", b.log_in(&app, "owner", PASSWORD)).await;

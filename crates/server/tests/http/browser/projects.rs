@@ -1,12 +1,11 @@
 //! Project pages: removing a member (after a confirmation), triggering a pipeline and watching
 //! it finish, and badge snippets with a live preview.
 
-use super::Browser;
-use super::read_shown_token;
+use super::{Browser, read_shown_token};
 use crate::app::{PASSWORD, TestApp};
 use anyhow::{bail, ensure};
-use circlet_core::{BranchName, ProjectSlug, RepoUrl, Role};
-use circlet_store::{BackendKind, NewProject};
+use circlet_core::Role;
+use circlet_store::BackendKind;
 use fantoccini::Locator;
 
 /// Removing a member asks first: dismissing the dialog keeps them, accepting removes them.
@@ -16,19 +15,13 @@ async fn removing_a_member_asks_for_confirmation() {
     let owner = app.user("owner", false).await;
     let bob = app.user("bob", false).await;
     let project = app
-        .store
-        .projects()
-        .create(
-            &NewProject {
-                slug: ProjectSlug::parse("gh/acme/widgets").unwrap(),
-                repo_url: RepoUrl::parse("file:///srv/git/widgets.git").unwrap(),
-                default_branch: BranchName::parse("main").unwrap(),
-                public: false,
-            },
-            owner.id,
+        .project_with_repo(
+            &owner,
+            "gh/acme/widgets",
+            "file:///srv/git/widgets.git",
+            false,
         )
-        .await
-        .unwrap();
+        .await;
     app.store
         .projects()
         .set_member(project.id, bob.id, Role::Write)

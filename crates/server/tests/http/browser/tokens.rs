@@ -1,12 +1,10 @@
 //! Personal, project and runner tokens: created, shown once, used over HTTP, removed or revoked
 //! through the confirmation window, then refused.
 
-use super::Browser;
-use super::{open_remove_dialog, read_shown_token};
+use super::{Browser, open_remove_dialog, read_shown_token};
 use crate::app::{PASSWORD, TestApp};
 use anyhow::ensure;
-use circlet_core::{BranchName, ProjectSlug, RepoUrl};
-use circlet_store::{BackendKind, NewProject};
+use circlet_store::BackendKind;
 use fantoccini::Locator;
 
 /// Calls `path` with `token` in the `Circle-Token` header; the status and the JSON message.
@@ -144,19 +142,13 @@ async fn a_personal_token_is_created_used_and_removed() {
 async fn a_project_token_is_created_used_and_removed() {
     let app = TestApp::spawn(BackendKind::Sqlite).await;
     let owner = app.user("owner", false).await;
-    app.store
-        .projects()
-        .create(
-            &NewProject {
-                slug: ProjectSlug::parse("gh/acme/widgets").unwrap(),
-                repo_url: RepoUrl::parse("file:///srv/git/widgets.git").unwrap(),
-                default_branch: BranchName::parse("main").unwrap(),
-                public: false,
-            },
-            owner.id,
-        )
-        .await
-        .unwrap();
+    app.project_with_repo(
+        &owner,
+        "gh/acme/widgets",
+        "file:///srv/git/widgets.git",
+        false,
+    )
+    .await;
     let list = "/projects/gh/acme/widgets/settings/api";
     let tokens_api = "/api/v1.1/project/gh/acme/widgets/token";
     let b = Browser::start("a_project_token_is_created_used_and_removed").await;
