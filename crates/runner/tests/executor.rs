@@ -8,8 +8,8 @@ use circlet_core::runner_protocol::{
 use circlet_runner::{
     JobEnd, JobOptions, ReportError, Reporter, Sandbox, Stop, StopReason, run_job,
 };
+use circlet_testkit::GitRepo;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -208,32 +208,10 @@ impl Harness {
     }
 }
 
-/// A real repository: one commit on `main` holding `hello.txt`.
-fn git_repo(dir: &Path) -> (PathBuf, String) {
-    let repo = dir.join("origin");
-    std::fs::create_dir_all(&repo).unwrap();
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args([
-                "-c",
-                "user.name=Circlet Test",
-                "-c",
-                "user.email=test@circlet.invalid",
-                "-c",
-                "commit.gpgsign=false",
-            ])
-            .args(args)
-            .current_dir(&repo)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap()
-    };
-    git(&["init", "-q", "-b", "main"]);
-    std::fs::write(repo.join("hello.txt"), "hello from the repo\n").unwrap();
-    git(&["add", "hello.txt"]);
-    git(&["commit", "-q", "-m", "first"]);
-    let rev = git(&["rev-parse", "HEAD"]).trim().to_owned();
+/// A real repository under `dir`: one commit on `main` holding `hello.txt`; and that commit.
+fn git_repo(dir: &Path) -> (GitRepo, String) {
+    let repo = GitRepo::empty_in(dir);
+    let rev = repo.commit(&[("hello.txt", "hello from the repo\n")], "first");
     (repo, rev)
 }
 
@@ -251,7 +229,7 @@ async fn checkout_clones_the_revision_onto_its_branch_in_the_job_root() {
             "cat hello.txt; git rev-parse --abbrev-ref HEAD; git rev-parse HEAD; pwd; echo \"cwd=$CIRCLE_WORKING_DIRECTORY\"",
         )),
     ]);
-    j.repo_url = repo.to_string_lossy().into_owned();
+    j.repo_url = repo.path().to_string_lossy().into_owned();
     j.revision = rev.clone();
     j.branch = Some("main".into());
     let rec = Recorder::default();
@@ -295,7 +273,7 @@ async fn checkout_without_a_branch_is_detached_at_the_revision() {
         Step::Checkout,
         Step::Run(run("git rev-parse --abbrev-ref HEAD; git rev-parse HEAD")),
     ]);
-    j.repo_url = format!("file://{}", repo.display());
+    j.repo_url = repo.url();
     j.revision = rev.clone();
     let rec = Recorder::default();
     h.run(&j, &rec).await;
@@ -331,7 +309,7 @@ async fn a_missing_revision_fails_the_step_and_the_job() {
     let h = Harness::new();
     let (repo, _) = git_repo(h.dir.path());
     let mut j = job(vec![Step::Checkout]);
-    j.repo_url = repo.to_string_lossy().into_owned();
+    j.repo_url = repo.path().to_string_lossy().into_owned();
     j.revision = "0123456789abcdef0123456789abcdef01234567".into();
     let rec = Recorder::default();
     h.run(&j, &rec).await;
@@ -806,7 +784,7 @@ async fn a_repository_in_a_hidden_directory_is_not_checked_out() {
     h.opts.sandbox =
         Sandbox::bubblewrap(vec![secret.path().to_owned()]).expect("bubblewrap works here");
     let mut j = job(vec![Step::Checkout, Step::Run(run("echo never"))]);
-    j.repo_url = format!("file://{}", origin.display());
+    j.repo_url = origin.url();
     j.revision = revision;
     let rec = Recorder::default();
     h.run(&j, &rec).await;

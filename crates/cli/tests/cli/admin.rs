@@ -1,11 +1,12 @@
 //! `circlet admin …` on both backends: what each command does to the store, and the one-line
 //! error for each way to get it wrong.
 
-use crate::{Instance, on_both_backends};
+use crate::Instance;
 use circlet_core::{Login, ProjectSlug, Role};
 use circlet_store::{BackendKind, Store};
+use circlet_testkit::both_backends;
 
-on_both_backends!(
+both_backends!(
     users_are_created_from_stdin_or_with_a_generated_password,
     bad_user_input_is_refused_in_one_line,
     users_can_be_disabled,

@@ -3,13 +3,14 @@
 //! download with every credential form, ranges included; a Status token is refused and a Build
 //! Artifacts token allowed. The bytes land under `<data dir>/artifacts`.
 
-use crate::builds::{Api, Repo, setup};
-use crate::on_both_backends;
+use crate::builds::{Api, setup};
 use base64::Engine;
 use circlet_store::BackendKind;
+use circlet_testkit::GitRepo;
+use circlet_testkit::both_backends;
 use serde_json::Value;
 
-on_both_backends!(a_job_stores_artifacts_that_clients_list_and_download);
+both_backends!(a_job_stores_artifacts_that_clients_list_and_download);
 
 const CONFIG: &str = r#"
 version: 2.1
@@ -35,7 +36,7 @@ workflows:
 "#;
 
 async fn a_job_stores_artifacts_that_clients_list_and_download(kind: BackendKind) {
-    let repo = Repo::new(CONFIG);
+    let repo = GitRepo::with_config(CONFIG);
     let (inst, token) = setup(kind, &repo).await;
     let server = inst.serve();
     let api = Api::new(&server, &token);

@@ -2,14 +2,15 @@
 //! a separate `circlet runner` process), triggers over the HTTP API, and what a user then sees:
 //! statuses, step output, the badge, canceled sleeps, revoked leaked tokens.
 
-use crate::{DEADLINE, Instance, Run, Server, circlet, on_both_backends};
+use crate::{DEADLINE, Instance, Run, Server, circlet};
 use circlet_store::BackendKind;
+use circlet_testkit::{GitRepo, both_backends};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-on_both_backends!(
+both_backends!(
     the_badge_goes_from_no_builds_to_passed_to_failed,
     a_separate_runner_process_runs_the_jobs,
 );
@@ -17,52 +18,9 @@ on_both_backends!(
 /// The password of `setup`'s user `alice`.
 pub(crate) const PASSWORD: &str = "correct horse battery";
 
-/// A git repository with a `.circleci/config.yml`, in a temp dir.
-pub(crate) struct Repo {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Repo {
-    pub(crate) fn new(config: &str) -> Repo {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("repo");
-        std::fs::create_dir_all(path.join(".circleci")).unwrap();
-        git(&path, &["init", "-q", "-b", "main"]);
-        let repo = Repo { _dir: dir, path };
-        repo.commit(".circleci/config.yml", config, "add config");
-        repo
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("file://{}", self.path.display())
-    }
-
-    pub(crate) fn commit(&self, file: &str, text: &str, message: &str) {
-        std::fs::write(self.path.join(file), text).unwrap();
-        git(&self.path, &["add", "-A"]);
-        git(&self.path, &["commit", "-q", "-m", message]);
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=Tester",
-            "-c",
-            "user.email=tester@example.com",
-        ])
-        .args(args)
-        .status()
-        .expect("run git");
-    assert!(status.success(), "git {args:?} failed");
-}
-
 /// An installation with a site admin `alice`, project `gh/acme/widget` cloning `repo`, and a
 /// personal token of alice's.
-pub(crate) async fn setup(kind: BackendKind, repo: &Repo) -> (Instance, String) {
+pub(crate) async fn setup(kind: BackendKind, repo: &GitRepo) -> (Instance, String) {
     let inst = Instance::new(kind).await;
     let token = populate(|command, stdin| inst.admin(command, stdin), repo);
     (inst, token)
@@ -70,7 +28,7 @@ pub(crate) async fn setup(kind: BackendKind, repo: &Repo) -> (Instance, String) 
 
 /// Through `admin` (which runs `circlet … admin <command>`): site admin `alice`, project
 /// `gh/acme/widget` cloning `repo`; returns a personal token of alice's.
-pub(crate) fn populate(admin: impl Fn(&[&str], Option<&str>) -> Run, repo: &Repo) -> String {
+pub(crate) fn populate(admin: impl Fn(&[&str], Option<&str>) -> Run, repo: &GitRepo) -> String {
     admin(
         &["user", "create", "alice", "--admin", "--password-stdin"],
         Some(PASSWORD),
@@ -245,7 +203,7 @@ workflows:
 /// The "done when": trigger → the embedded runner runs → statuses move → the badge goes
 /// from "no builds" to PASSED, then FAILED after a failing commit.
 async fn the_badge_goes_from_no_builds_to_passed_to_failed(kind: BackendKind) {
-    let repo = Repo::new(PASS_OR_FAIL);
+    let repo = GitRepo::with_config(PASS_OR_FAIL);
     let (inst, token) = setup(kind, &repo).await;
     let server = inst.serve();
     let api = Api::new(&server, &token);
@@ -267,7 +225,7 @@ async fn the_badge_goes_from_no_builds_to_passed_to_failed(kind: BackendKind) {
     );
     assert!(api.badge().await.contains("PASSED"));
 
-    repo.commit("FAIL", "x", "break the build");
+    repo.commit(&[("FAIL", "x")], "break the build");
     api.trigger().await;
     let build = api.finished(2).await;
     assert_eq!(build["status"], "failed", "{build}");
@@ -283,7 +241,7 @@ async fn the_badge_goes_from_no_builds_to_passed_to_failed(kind: BackendKind) {
 
 /// `--runners 0` and a `circlet runner` process with a token from `admin runner-token create`.
 async fn a_separate_runner_process_runs_the_jobs(kind: BackendKind) {
-    let repo = Repo::new(PASS_OR_FAIL);
+    let repo = GitRepo::with_config(PASS_OR_FAIL);
     let (inst, token) = setup(kind, &repo).await;
     let mut args = inst.args();
     args.extend([
@@ -394,7 +352,7 @@ pub(crate) async fn v1_trigger(api: &Api<'_>, form: &[(&str, &str)]) -> i64 {
 /// but override neither the config's `environment` nor CircleCI's own variables.
 #[tokio::test]
 async fn circle_job_runs_one_job_with_build_parameters() {
-    let repo = Repo::new(JOBS);
+    let repo = GitRepo::with_config(JOBS);
     let (inst, token) = setup(BackendKind::Sqlite, &repo).await;
     let server = inst.serve();
     let api = Api::new(&server, &token);
@@ -451,7 +409,7 @@ async fn circle_job_runs_one_job_with_build_parameters() {
 /// Cancel stops a running `sleep` within seconds, and kills it.
 #[tokio::test]
 async fn cancel_stops_a_running_sleep_within_seconds() {
-    let repo = Repo::new(JOBS);
+    let repo = GitRepo::with_config(JOBS);
     let (inst, token) = setup(BackendKind::Sqlite, &repo).await;
     let server = inst.serve();
     let api = Api::new(&server, &token);
@@ -490,7 +448,7 @@ async fn cancel_stops_a_running_sleep_within_seconds() {
 /// A job that prints a live token: the token is revoked at once and the stored output masks it.
 #[tokio::test]
 async fn a_token_printed_by_a_job_is_revoked_and_masked() {
-    let repo = Repo::new(JOBS);
+    let repo = GitRepo::with_config(JOBS);
     let (inst, token) = setup(BackendKind::Sqlite, &repo).await;
     let leaked = inst
         .admin(
@@ -543,7 +501,7 @@ workflows:
 #[tokio::test]
 async fn an_env_var_reaches_the_job_masked_and_survives_key_rotation() {
     const VALUE: &str = "very-secret-deploy-key-42";
-    let repo = Repo::new(ECHO_SECRET);
+    let repo = GitRepo::with_config(ECHO_SECRET);
     let (inst, token) = setup(BackendKind::Sqlite, &repo).await;
     let server = inst.serve();
     let api = Api::new(&server, &token);

@@ -3,9 +3,10 @@
 //! name cannot write lines into the server's log, and more connections than the process has
 //! descriptors do not stop it answering.
 
-use crate::builds::{PASSWORD, Repo, setup};
+use crate::builds::{PASSWORD, setup};
 use crate::{Browser, DEADLINE, Instance, Server, circlet_wrapped};
 use circlet_store::BackendKind;
+use circlet_testkit::GitRepo;
 use serde_json::{Value, json};
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
@@ -89,7 +90,7 @@ workflows:
 /// too, used to be refused (429) for 5 minutes, and no build ran.
 #[tokio::test]
 async fn bad_tokens_from_the_runners_address_do_not_stop_builds() {
-    let repo = Repo::new(ECHO);
+    let repo = GitRepo::with_config(ECHO);
     let (inst, _token) = setup(BackendKind::Sqlite, &repo).await;
     let server = inst.serve();
     let http = reqwest::Client::new();
@@ -131,7 +132,7 @@ workflows:
   main:
     jobs: ["forge\nINFO circlet: forged line\r\e[2K\e[31mred"]
 "#;
-    let repo = Repo::new(config);
+    let repo = GitRepo::with_config(config);
     let (inst, _token) = setup(BackendKind::Sqlite, &repo).await;
     let server = inst.serve();
     let alice = alice(&server).await;

@@ -1,10 +1,11 @@
 //! A user made with the admin CLI logs in through the web pages like a browser would, on both
 //! backends; disabling them with the CLI ends their session at once.
 
-use crate::{Browser, Instance, on_both_backends};
+use crate::{Browser, Instance};
 use circlet_store::BackendKind;
+use circlet_testkit::both_backends;
 
-on_both_backends!(
+both_backends!(
     a_cli_user_logs_in_in_the_browser,
     a_generated_password_logs_in,
 );

@@ -29,6 +29,7 @@ mod tokens;
 
 use circlet_store::testkit::TestDb;
 use circlet_store::{BackendKind, Store};
+use circlet_testkit::csrf_in;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -224,29 +225,6 @@ impl Instance {
     }
 }
 
-/// Writes the given cases once, as one test per backend.
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(circlet_store::BackendKind::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(circlet_store::BackendKind::Postgres).await
-                }
-            )*
-        }
-    };
-}
-pub(crate) use on_both_backends;
-
 /// A running `circlet serve`, with its stderr collected line by line.
 struct Server {
     child: Child,
@@ -422,7 +400,8 @@ impl Browser {
     async fn log_in(&self, login: &str, password: &str) -> reqwest::Response {
         let page = self.get("/login").await;
         assert_eq!(page.status(), 200, "GET /login");
-        let csrf = hidden_csrf(&page.text().await.expect("read the login page"));
+        let html = page.text().await.expect("read the login page");
+        let csrf = csrf_in(&html).unwrap_or_else(|| panic!("no csrf field in:\n{html}"));
         self.http
             .post(format!("{}/login", self.base))
             .form(&[("login", login), ("password", password), ("csrf", &csrf)])
@@ -430,15 +409,4 @@ impl Browser {
             .await
             .expect("POST /login")
     }
-}
-
-/// The value of the form's hidden `csrf` input.
-fn hidden_csrf(html: &str) -> String {
-    let marker = r#"name="csrf" value=""#;
-    let start = html
-        .find(marker)
-        .unwrap_or_else(|| panic!("no csrf field in:\n{html}"))
-        + marker.len();
-    let len = html[start..].find('"').expect("closing quote");
-    html[start..start + len].to_owned()
 }

@@ -7,8 +7,9 @@
 //! The data dir lives under `/var/tmp`, not `/tmp`: every job gets a private `/tmp`, which
 //! would hide a data dir there without the sandbox's own hiding being tested.
 
-use crate::builds::{Api, Repo, populate, v1_trigger};
+use crate::builds::{Api, populate, v1_trigger};
 use crate::{DEADLINE, Run, Server, circlet};
+use circlet_testkit::GitRepo;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -24,7 +25,7 @@ struct Install {
 }
 
 impl Install {
-    fn new(repo: &Repo) -> Install {
+    fn new(repo: &GitRepo) -> Install {
         let mut install = Install {
             dir: tempfile::tempdir_in(OUTSIDE_TMP).unwrap(),
             token: String::new(),
@@ -93,7 +94,7 @@ jobs:
 #[tokio::test]
 async fn a_job_cannot_reach_the_servers_secrets_processes_or_files() {
     let outside = tempfile::tempdir_in(OUTSIDE_TMP).unwrap();
-    let repo = Repo::new(PROBE);
+    let repo = GitRepo::with_config(PROBE);
     let install = Install::new(&repo);
     let server = install.serve(&[]);
     let data = install.data_dir().canonicalize().unwrap();
@@ -189,7 +190,7 @@ async fn a_job_cannot_reach_the_servers_secrets_processes_or_files() {
 /// `--sandbox none` is an explicit choice, and the log says what it means.
 #[tokio::test]
 async fn sandbox_none_is_loudly_logged_and_does_not_hide_the_data_dir() {
-    let repo = Repo::new(
+    let repo = GitRepo::with_config(
         "version: 2\njobs:\n  build:\n    docker: [{image: x}]\n    steps:\n      - run: test -f \"$DATA/env.key\" && echo SEES THE KEY FILE\n",
     );
     let install = Install::new(&repo);
@@ -247,7 +248,7 @@ fn serve_without_bubblewrap_refuses_to_start_and_says_how_to_install_it() {
 /// the log says so loudly and the runner carries on with a new token: later jobs still run.
 #[tokio::test]
 async fn a_revoked_embedded_runner_token_is_replaced_and_jobs_keep_running() {
-    let repo = Repo::new(
+    let repo = GitRepo::with_config(
         "version: 2\njobs:\n  build:\n    docker: [{image: x}]\n    steps:\n      - run: echo RAN\n",
     );
     let install = Install::new(&repo);

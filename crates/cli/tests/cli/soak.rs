@@ -3,8 +3,9 @@
 //! Every response must be the expected one (zero errors), and the server's resident memory
 //! after the load may exceed what it was after a warm-up by at most [`RSS_GROWTH_BOUND`].
 
-use crate::builds::{Api, Repo, setup};
+use crate::builds::{Api, setup};
 use circlet_store::BackendKind;
+use circlet_testkit::GitRepo;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,7 +49,7 @@ fn rss(pid: u32) -> u64 {
 
 #[tokio::test]
 async fn sixty_seconds_of_mixed_load_with_the_runner_busy() {
-    let repo = Repo::new(CONFIG);
+    let repo = GitRepo::with_config(CONFIG);
     let (inst, personal) = setup(BackendKind::Sqlite, &repo).await;
     let server = inst.serve();
     let pid = server.child.id();

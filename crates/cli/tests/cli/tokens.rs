@@ -2,12 +2,13 @@
 //! `circlet serve` on the same store: a created token works at once, a revoked one fails on the
 //! next request, and no token value reaches the audit log or the server's log.
 
-use crate::{Instance, Server, on_both_backends};
+use crate::{Instance, Server};
 use circlet_core::Login;
 use circlet_core::token::{NewToken, TokenKind};
 use circlet_store::BackendKind;
+use circlet_testkit::both_backends;
 
-on_both_backends!(
+both_backends!(
     a_created_token_is_the_only_output_and_works_at_once,
     bad_token_commands_are_refused_in_one_line,
     tokens_are_revoked_by_value_or_id_on_the_running_server,

@@ -1,7 +1,7 @@
 //! API conventions: JSON everywhere, `{"message": …}` errors with the right status.
 
 use crate::app::TestApp;
-use crate::both_backends;
+use circlet_testkit::both_backends;
 use serde_json::{Value, json};
 
 async fn json_of(r: reqwest::Response) -> (u16, Value) {
@@ -36,6 +36,7 @@ async fn create_project(
 }
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn probes_answer_json(app) {
         let (s, v) = json_of(reqwest::get(app.at("/healthz")).await.unwrap()).await;
         assert_eq!((s, v), (200, json!({"status": "ok"})));

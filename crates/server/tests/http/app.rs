@@ -8,72 +8,13 @@ use circlet_core::{BranchName, DisplayName, Email, Login, Password, ProjectSlug,
 use circlet_server::{AppState, ServerConfig, SessionKey};
 use circlet_store::testkit::TestDb;
 use circlet_store::{BackendKind, NewProject, NewUser, Project, Store, TokenRecord, User};
+use circlet_testkit::csrf_in;
 use reqwest::redirect::Policy;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 /// Every persona's password.
 pub const PASSWORD: &str = "correct horse battery staple";
-
-/// Writes each test body once and runs it on SQLite and on PostgreSQL.
-#[macro_export]
-macro_rules! both_backends {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {
-        mod sqlite {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let $app = $crate::app::TestApp::spawn(circlet_store::BackendKind::Sqlite).await;
-                    $body
-                }
-            )*
-        }
-        mod postgres {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let $app = $crate::app::TestApp::spawn(circlet_store::BackendKind::Postgres).await;
-                    $body
-                }
-            )*
-        }
-    };
-}
-
-/// Like [`both_backends!`], for tests that need their own settings: each test names, after its
-/// app, a closure that adjusts the [`ServerConfig`] before the server starts. It makes modules
-/// `sqlite` and `postgres` too, so call it inside a module of its own.
-#[macro_export]
-macro_rules! both_backends_with {
-    ($(async fn $name:ident($app:ident, $tune:expr) $body:block)*) => {
-        mod sqlite {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let $app = $crate::app::TestApp::spawn_with(circlet_store::BackendKind::Sqlite, $tune).await;
-                    $body
-                }
-            )*
-        }
-        mod postgres {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let $app = $crate::app::TestApp::spawn_with(circlet_store::BackendKind::Postgres, $tune).await;
-                    $body
-                }
-            )*
-        }
-    };
-}
 
 /// A runner started by [`TestApp::start_runner`]; dropping it stops the runner.
 pub struct RunnerGuard {
@@ -279,7 +220,7 @@ impl TestApp {
     }
 
     /// Adds a project at `slug` built from the repository at `repo_url` (a `file:///…` URL of a
-    /// [`crate::gitrepo::GitRepo`]), default branch `main`, with `owner` as its admin.
+    /// [`circlet_testkit::GitRepo`]), default branch `main`, with `owner` as its admin.
     pub async fn project_with_repo(
         &self,
         owner: &User,
@@ -357,10 +298,4 @@ fn test_actor() -> Actor {
         login: "test-setup".into(),
         address: String::new(),
     }
-}
-
-/// The value of the first hidden `csrf` field in a page.
-pub fn csrf_in(html: &str) -> Option<String> {
-    let at = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
-    Some(html[at..].split('"').next()?.to_owned())
 }

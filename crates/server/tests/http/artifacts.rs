@@ -6,9 +6,9 @@
 use crate::app::TestApp;
 use crate::builds::{Fx, PlayedRunner, SLUG, id_of};
 use crate::tokens::{Reply, send};
-use crate::{both_backends, both_backends_with};
 use base64::Engine;
 use circlet_core::scope::ProjectScope;
+use circlet_testkit::both_backends;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -115,6 +115,7 @@ async fn urls(fx: &Fx, num: i64) -> std::collections::BTreeMap<String, String> {
 const REPORT: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn artifacts_are_listed_by_v1_1_and_v2(app) {
         let fx = Fx::new(app).await;
         let num = built_with(&fx, &[
@@ -440,6 +441,7 @@ mod pages {
     use super::*;
 
     both_backends! {
+        setup = TestApp::spawn;
         async fn artifacts_show_on_the_build_and_project_pages(app) {
             let fx = Fx::new(app).await;
             let num = built_with(&fx, &[("out/report.txt", REPORT), ("big.bin", &[0u8; 1500])]).await;
@@ -471,7 +473,8 @@ mod limits {
         config.app.artifacts = storage.with_limits(1000, 1500);
     }
 
-    both_backends_with! {
+    both_backends! {
+        setup = TestApp::spawn_with;
         async fn artifacts_over_the_limits_are_refused_with_413_and_nothing_kept(app, small) {
             let fx = Fx::new(app).await;
             let (runner, id, num) = claimed(&fx).await;
@@ -510,6 +513,7 @@ mod paging {
     use super::*;
 
     both_backends! {
+        setup = TestApp::spawn;
         async fn artifacts_v2_list_pages(app) {
             let fx = Fx::new(app).await;
             let (runner, id, num) = claimed(&fx).await;

@@ -2,13 +2,13 @@
 //! fetcher or CCMenu sees them. Builds are made through the store, as a runner would leave them.
 
 use crate::app::TestApp;
-use crate::both_backends;
 use circlet_core::badge::{self, BadgeLook, BadgeStyle};
 use circlet_core::build_state::JobState;
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::{NewToken, TokenKind};
 use circlet_store::builds::{JobRecord, NewJob, NewPipeline, NewWorkflow};
 use circlet_store::{NewTokenRecord, Project};
+use circlet_testkit::both_backends;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
@@ -169,6 +169,7 @@ async fn owner_and_project(app: &TestApp, public: bool) -> (circlet_store::User,
 }
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn badge_shows_no_builds_then_each_finished_state(app) {
         let (_, project) = owner_and_project(&app, true).await;
         get(&app, "/gh/acme/widget.svg", None).await.is_svg_badge(200, "NO BUILDS");

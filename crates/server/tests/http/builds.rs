@@ -15,9 +15,9 @@ mod v1_triggers;
 mod v2;
 
 use crate::app::TestApp;
-use crate::gitrepo::GitRepo;
 use crate::tokens::{Reply, send};
 use circlet_store::{Project, User};
+use circlet_testkit::GitRepo;
 use serde_json::Value;
 use std::time::Duration;
 

@@ -2,10 +2,11 @@
 //! v2 endpoints, masks everywhere, clear 400s, sealed at rest, and injection into claimed jobs
 //! with CircleCI's precedence.
 
-use crate::both_backends;
+use crate::app::TestApp;
 use crate::builds::{Fx, SLUG};
 use crate::tokens::send;
 use circlet_store::BackendKind;
+use circlet_testkit::both_backends;
 use serde_json::{Value, json};
 
 const SECRET: &str = "s3cr3t-value-0123456789";
@@ -54,6 +55,7 @@ async fn delete(fx: &Fx, path: &str) -> crate::tokens::Reply {
 }
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn v1_create_list_get_delete_show_only_masks(app) {
         let fx = Fx::new(app).await;
         let made = fx.post_json(&v1(""), &json!({"name": "API_KEY", "value": SECRET})).await;

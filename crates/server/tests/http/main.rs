@@ -10,7 +10,6 @@ mod builds;
 mod client_address;
 mod connections;
 mod env_vars;
-mod gitrepo;
 mod openapi;
 mod tokens;
 mod ui;

@@ -1,8 +1,9 @@
 //! The web UI over HTTP: setup, sessions, CSRF, throttling, projects, members, admin.
 
-use crate::app::{PASSWORD, TestApp, csrf_in};
-use crate::both_backends;
+use crate::app::{PASSWORD, TestApp};
 use circlet_store::BackendKind;
+use circlet_testkit::both_backends;
+use circlet_testkit::csrf_in;
 
 fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
     r.headers()
@@ -36,6 +37,7 @@ fn location(r: &reqwest::Response) -> String {
 }
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn first_start_setup_creates_the_admin_once(app) {
         let setup_url = app.state.setup_url();
         let b = app.browser();

@@ -2,10 +2,10 @@
 //! that disables token creation, and the audit log pages (the admin's and each user's own).
 
 use crate::app::TestApp;
-use crate::both_backends;
 use circlet_app::tokens::{self, Actor};
 use circlet_store::User;
 use circlet_store::settings::TOKEN_CREATION_DISABLED;
+use circlet_testkit::both_backends;
 use serde_json::{Value, json};
 
 async fn page(r: reqwest::Response) -> (u16, String) {
@@ -89,6 +89,7 @@ async fn create_project_token(
 }
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn only_site_admins_reach_the_token_admin_pages(app) {
         let alice = app.user("alice", false).await;
         app.user("root", true).await;

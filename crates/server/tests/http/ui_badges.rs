@@ -2,12 +2,14 @@
 //! branch, style and token; "Create a Status token" makes a `status` token that the snippets
 //! carry and that really fetches the badge.
 
-use crate::both_backends;
+use crate::app::TestApp;
 use circlet_core::scope::ProjectScope;
+use circlet_testkit::both_backends;
 
 const TAB: &str = "/projects/gh/acme/widgets/settings/badges";
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn the_badges_tab_makes_snippets_with_a_status_token(app) {
         let owner = app.user("owner", false).await;
         let reader = app.user("reader", false).await;

@@ -3,7 +3,7 @@
 //! stops working when revoked.
 
 use crate::app::TestApp;
-use crate::both_backends;
+use circlet_testkit::both_backends;
 
 async fn claim(app: &TestApp, token: &str) -> u16 {
     reqwest::Client::new()
@@ -22,6 +22,7 @@ fn token_in(html: &str) -> Option<String> {
 }
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn site_admins_create_see_and_revoke_runner_tokens(app) {
         app.user("root", true).await;
         app.user("bob", false).await;

@@ -4,12 +4,12 @@
 //! is removed through the confirmation page or replaced.
 
 use crate::app::TestApp;
-use crate::both_backends;
 use circlet_app::tokens::{Actor, issue_personal, issue_project};
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::TokenName;
 use circlet_core::{BranchName, ProjectSlug, RepoUrl, Role};
 use circlet_store::{AuditScope, NewProject, Project, TokenRecord, User};
+use circlet_testkit::both_backends;
 use std::net::{IpAddr, Ipv4Addr};
 
 const INVALID: &str = "Invalid token provided.";
@@ -154,6 +154,7 @@ async fn events(app: &TestApp) -> Vec<String> {
 }
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn a_personal_token_is_shown_once_works_and_is_removed_after_confirmation(app) {
         let alice = app.user("alice", false).await;
         let b = app.logged_in("alice").await;
@@ -560,9 +561,9 @@ both_backends! {
 /// Instances that cap token lifetimes, or the number of personal tokens.
 mod capped {
     use super::*;
-    use crate::both_backends_with;
 
-    both_backends_with! {
+    both_backends! {
+        setup = TestApp::spawn_with;
         async fn a_lifetime_cap_removes_no_expiry_and_refuses_longer_lifetimes(app, |c: &mut crate::app::Config| c.app.max_token_lifetime_days = Some(90)) {
             let owner = app.user("owner", false).await;
             widgets(&app, &owner).await;

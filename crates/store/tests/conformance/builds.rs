@@ -1,14 +1,14 @@
 //! Conformance cases for [`circlet_store::builds`]: numbering, the runner queue, settling a
 //! workflow when a job ends, cancellation, reaping, retries, listings, steps and output.
 
-use super::{assert_whole_second_utc, create_project, create_user, now_s, run};
+use super::{assert_whole_second_utc, create_project, create_user, now_s, run, run_with_db};
 use circlet_core::build_state::JobState;
 use circlet_core::token::{NewToken, TokenKind};
 use circlet_store::builds::{JobFilter, JobRecord, NewJob, NewPipeline, NewWorkflow};
 use circlet_store::testkit::TestDb;
-use circlet_store::{BackendKind, NewTokenRecord, Project, Store, StoreError};
+use circlet_store::{NewTokenRecord, Project, Store, StoreError};
+use circlet_testkit::both_backends;
 use std::collections::BTreeSet;
-use std::future::Future;
 use time::Duration;
 
 #[path = "builds/artifacts.rs"]
@@ -164,13 +164,4 @@ async fn ended(store: &Store, project_id: i64, runner: i64, branch: &str, end: J
 
 fn nums(jobs: &[JobRecord]) -> Vec<i64> {
     jobs.iter().map(|j| j.build_num).collect()
-}
-
-/// Runs a case that needs the database itself (to reopen it), on a fresh database of `kind`.
-async fn run_with_db<F, Fut>(kind: BackendKind, case: F)
-where
-    F: FnOnce(TestDb) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    case(TestDb::new(kind).await).await;
 }

@@ -3,8 +3,11 @@
 
 use super::{assert_whole_second_utc, create_project, create_user, now_s, run};
 use circlet_store::{NewEnvVar, Store};
+use circlet_testkit::both_backends;
 
-conformance!(
+both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    run = run;
     env_vars_set_overwrites_and_lists_by_name,
     env_vars_get_and_delete_are_per_project,
     env_vars_rotation_finds_and_reseals_only_unchanged_rows,

@@ -10,9 +10,10 @@
 //! reaches that tmpfs through `/proc/<server pid>/root`.
 
 use super::{RunnerClient, in_private_mounts};
-use crate::builds::{Api, PASSWORD, Repo, setup};
+use crate::builds::{Api, PASSWORD, setup};
 use crate::{Browser, DEADLINE, Server, circlet_wrapped};
 use circlet_store::BackendKind;
+use circlet_testkit::GitRepo;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::ffi::OsString;
@@ -84,7 +85,7 @@ fn says_full(what: &str, (status, body): &(u16, String)) {
 
 #[tokio::test]
 async fn a_full_database_disk_answers_507_reports_not_ready_and_recovers() {
-    let repo = Repo::new(CONFIG);
+    let repo = GitRepo::with_config(CONFIG);
     let (inst, token) = setup(BackendKind::Sqlite, &repo).await;
     let runner_token = inst
         .admin(&["runner-token", "create", "held"], None)

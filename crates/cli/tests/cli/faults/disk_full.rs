@@ -6,9 +6,10 @@
 //! `<data dir>/artifacts`: nothing is mounted on the host, and the mount goes with the process.
 
 use super::{files_under, in_private_mounts};
-use crate::builds::{Api, Repo, setup, v1_trigger};
+use crate::builds::{Api, setup, v1_trigger};
 use crate::{Server, circlet_wrapped};
 use circlet_store::BackendKind;
+use circlet_testkit::GitRepo;
 use serde_json::Value;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -58,7 +59,7 @@ fn tiny_fs(dir: &Path) -> Vec<OsString> {
 
 #[tokio::test]
 async fn a_full_artifacts_disk_fails_the_upload_clearly_and_the_server_goes_on() {
-    let repo = Repo::new(&config());
+    let repo = GitRepo::with_config(&config());
     let (inst, token) = setup(BackendKind::Sqlite, &repo).await;
     let artifacts = inst.data_dir.join("artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();

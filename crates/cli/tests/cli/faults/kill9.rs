@@ -4,10 +4,12 @@
 //! var with a garbled value, output with a torn chunk, an artifact listed whose bytes are short).
 
 use super::{RunnerClient, files_under};
-use crate::builds::{Api, Repo, setup};
-use crate::{DEADLINE, Server, on_both_backends};
+use crate::builds::{Api, setup};
+use crate::{DEADLINE, Server};
 use circlet_core::runner_protocol::ClaimedJob;
 use circlet_store::BackendKind;
+use circlet_testkit::GitRepo;
+use circlet_testkit::both_backends;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -15,7 +17,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-on_both_backends!(acknowledged_writes_survive_a_kill_9);
+both_backends!(acknowledged_writes_survive_a_kill_9);
 
 const CONFIG: &str = r#"
 version: 2.1
@@ -221,7 +223,7 @@ async fn upload_artifacts(runner: RunnerClient, job: ClaimedJob, j: usize, ledge
 }
 
 async fn acknowledged_writes_survive_a_kill_9(kind: BackendKind) {
-    let repo = Repo::new(CONFIG);
+    let repo = GitRepo::with_config(CONFIG);
     let (inst, token) = setup(kind, &repo).await;
     let runner_token = inst
         .admin(&["runner-token", "create", "burst"], None)

@@ -2,9 +2,10 @@
 //! job stops heartbeating, the server ends it `infrastructure_fail` once the runner timeout
 //! passes, and the next job runs on a new runner.
 
-use crate::builds::{Api, Repo, setup, v1_trigger};
+use crate::builds::{Api, setup, v1_trigger};
 use crate::{DEADLINE, Server, circlet};
 use circlet_store::BackendKind;
+use circlet_testkit::GitRepo;
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -103,7 +104,7 @@ workflows:
     jobs: [build]
 "#
     );
-    let repo = Repo::new(&config);
+    let repo = GitRepo::with_config(&config);
     let (inst, token) = setup(BackendKind::Sqlite, &repo).await;
     let mut args = inst.args();
     args.extend(["--listen".into(), "127.0.0.1:0".into()]);

@@ -4,9 +4,10 @@
 //! other.
 
 use super::{BROKEN_CONFIG, Fx, SLUG};
-use crate::both_backends;
+use crate::app::TestApp;
 use crate::tokens::{INVALID, LOGIN_REQUIRED, NO_PROJECT};
 use circlet_core::scope::ProjectScope;
+use circlet_testkit::both_backends;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,7 @@ async fn builds_a_silent_git_server_is_given_up_on_in_seconds() {
 }
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn builds_bad_v2_trigger_input_is_refused_with_a_reason(app) {
         let fx = Fx::new(app).await;
         let path = format!("/api/v2/project/{SLUG}/pipeline");

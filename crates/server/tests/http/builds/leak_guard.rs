@@ -4,13 +4,15 @@
 //! the project's env var values masked too.
 
 use super::{Fx, SLUG, env_of, id_of};
-use crate::both_backends;
+use crate::app::TestApp;
 use crate::tokens::{INVALID, one_char_changed};
 use circlet_core::mask::MASK;
 use circlet_store::AuditScope;
+use circlet_testkit::both_backends;
 use serde_json::json;
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn builds_leak_guard_revokes_and_masks_a_printed_token(app) {
         let fx = Fx::new(app).await;
         let runner = fx.runner("r1").await;

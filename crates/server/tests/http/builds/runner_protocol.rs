@@ -2,11 +2,13 @@
 //! per claimer, dependents released or given up, 409 for a job not held, and the reaper.
 
 use super::{Fx, SLUG, env_of, id_of};
-use crate::both_backends;
+use crate::app::TestApp;
+use circlet_testkit::both_backends;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn runner_claim_carries_the_job_and_its_environment(app) {
         let fx = Fx::new(app).await;
         let runner = fx.runner("r1").await;
@@ -149,11 +151,13 @@ both_backends! {
 /// The reaper, with a runner timeout short enough to watch.
 mod reaper {
     use super::super::{Fx, eventually, id_of};
-    use crate::both_backends_with;
+    use crate::app::TestApp;
+    use circlet_testkit::both_backends;
     use serde_json::json;
     use std::time::Duration;
 
-    both_backends_with! {
+    both_backends! {
+        setup = TestApp::spawn_with;
         async fn runner_a_silent_running_job_ends_infrastructure_fail(app, |c: &mut crate::app::Config| {
             c.app.runner_timeout = Duration::from_secs(1);
         }) {

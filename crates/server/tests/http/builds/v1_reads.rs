@@ -4,8 +4,9 @@
 
 use super::v1_triggers::BUILD;
 use super::{Fx, Req, SLUG, Ty, check_schema, id_of};
-use crate::both_backends;
-use crate::gitrepo::GitRepo;
+use crate::app::TestApp;
+use circlet_testkit::GitRepo;
+use circlet_testkit::both_backends;
 use serde_json::{Value, json};
 
 use Req::{Is, OrNull};
@@ -51,6 +52,7 @@ fn wide_config(n: usize) -> String {
 }
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn v1_lists_page_filter_leniently_and_go_shallow(app) {
         let fx = Fx::new(app).await;
         let runner = fx.runner("r1").await;

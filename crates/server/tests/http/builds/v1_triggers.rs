@@ -1,7 +1,8 @@
 //! API v1.1 triggers (`tree/:branch`, the project form, `…/build`), retry and cancel.
 
 use super::{Fx, Req, SLUG, Ty, check_schema, env_of, id_of};
-use crate::both_backends;
+use crate::app::TestApp;
+use circlet_testkit::both_backends;
 use serde_json::{Value, json};
 
 use Req::{Is, OrNull};
@@ -75,6 +76,7 @@ async fn newest_pipeline_jobs(fx: &Fx) -> Vec<String> {
 }
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn v1_tree_trigger_accepts_explicit_nulls_and_answers_201_with_location(app) {
         let fx = Fx::new(app).await;
         let body = json!({

@@ -2,7 +2,8 @@
 //! required field of circleci-api.md §4.2 present with its type.
 
 use super::{Fx, Req, SLUG, Ty, check_schema};
-use crate::both_backends;
+use crate::app::TestApp;
+use circlet_testkit::both_backends;
 use serde_json::{Value, json};
 
 use Req::{Is, OrNull};
@@ -136,6 +137,7 @@ fn strs<'a>(items: &'a [Value], key: &str) -> Vec<&'a str> {
 }
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn v2_trigger_with_plain_and_encoded_slugs_and_every_read_matches_the_schema(app) {
         let fx = Fx::new(app).await;
         let head = fx.repo.head();

@@ -3,11 +3,11 @@
 
 use super::{DENIED, LOGIN_REQUIRED, NO_PROJECT, Reply, send};
 use crate::app::TestApp;
-use crate::both_backends;
-use crate::gitrepo::GitRepo;
 use circlet_core::Role;
 use circlet_core::scope::ProjectScope;
 use circlet_store::Project;
+use circlet_testkit::GitRepo;
+use circlet_testkit::both_backends;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -557,6 +557,7 @@ fn describe(r: &Reply) -> String {
 }
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn the_authorization_matrix(app) {
         let world = World::build(&app).await;
         let client = reqwest::Client::new();

@@ -6,11 +6,11 @@ use super::{
     one_char_changed, send,
 };
 use crate::app::TestApp;
-use crate::{both_backends, both_backends_with};
 use base64::Engine;
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::{NewToken, TOKEN_LEN, TokenKind};
 use circlet_store::NewTokenRecord;
+use circlet_testkit::both_backends;
 use reqwest::header::HeaderValue;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -103,6 +103,7 @@ type Headers = Vec<(&'static str, HeaderValue)>;
 const PROJECT_TOKENS: &str = "/api/v1.1/project/gh/acme/widgets/token";
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn every_form_of_presenting_a_token_works_alike(app) {
         let ada = app.user("ada", false).await;
         let project = app.project(&ada, "gh/acme/widgets", false).await;
@@ -176,7 +177,8 @@ both_backends! {
 mod tuned {
     use super::*;
 
-    both_backends_with! {
+    both_backends! {
+        setup = TestApp::spawn_with;
         async fn bad_credentials_get_a_clear_4xx(app, |c| c.http.auth_failures_per_window = 10_000) {
             let ada = app.user("ada", false).await;
             let project = app.project(&ada, "gh/acme/widgets", false).await;

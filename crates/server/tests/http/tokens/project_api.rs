@@ -1,10 +1,11 @@
 //! The v1.1 project token API as CircleCI's own UI calls it, and rights computed per request.
 
 use super::{DENIED, INVALID, NO_PROJECT, Reply, get_with, send};
-use crate::both_backends;
+use crate::app::TestApp;
 use circlet_core::Login;
 use circlet_core::Role;
 use circlet_core::scope::ProjectScope;
+use circlet_testkit::both_backends;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -68,6 +69,7 @@ fn check_shape(t: &Value, with_value: bool) -> String {
 }
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn the_project_token_api(app) {
         let ada = app.user("ada", false).await;
         app.project(&ada, "gh/acme/widgets", false).await;

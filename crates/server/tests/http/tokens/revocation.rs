@@ -4,9 +4,9 @@
 
 use super::{DENIED, INVALID, get_with, send};
 use crate::app::TestApp;
-use crate::both_backends;
 use circlet_core::scope::ProjectScope;
 use circlet_store::{BackendKind, Store};
+use circlet_testkit::both_backends;
 use serde_json::json;
 
 const PROJECT: &str = "/api/v1.1/project/gh/acme/widgets";
@@ -40,6 +40,7 @@ pub(crate) async fn listening(store: &Store, peers: usize) {
 }
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn a_remembered_token_is_refused_on_the_next_request_after_deletion(app) {
         let ada = app.user("ada", false).await;
         app.project(&ada, "gh/acme/widgets", false).await;

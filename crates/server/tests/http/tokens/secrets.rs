@@ -4,11 +4,11 @@
 
 use super::{DENIED, INVALID, basic, get_with, one_char_changed, send};
 use crate::app::TestApp;
-use crate::both_backends;
 use circlet_app::tokens::{Actor, delete, replace};
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::digest;
 use circlet_store::BackendKind;
+use circlet_testkit::both_backends;
 use serde_json::json;
 
 const BASE: &str = "/api/v1.1/project/gh/acme/widgets/token";
@@ -45,6 +45,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 both_backends! {
+    setup = TestApp::spawn;
     async fn no_token_value_is_ever_stored(app) {
         let ada = app.user("ada", false).await;
         let bob = app.user("bob", false).await;

@@ -2,9 +2,10 @@
 //! and failed authentications are written as one audit entry per address per batch.
 
 use super::{INVALID, client_from, eventually, one_char_changed, send};
-use crate::both_backends_with;
+use crate::app::TestApp;
 use circlet_core::scope::ProjectScope;
 use circlet_store::{AuditEntry, AuditScope, Store, TokenRecord};
+use circlet_testkit::both_backends;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -44,7 +45,8 @@ fn failure_count(e: &AuditEntry) -> u64 {
 mod tuned {
     use super::*;
 
-    both_backends_with! {
+    both_backends! {
+        setup = TestApp::spawn_with;
         async fn last_used_is_written_in_the_background(app, |c| c.app.usage_flush_interval = Duration::from_millis(50)) {
             let ada = app.user("ada", false).await;
             let project = app.project(&ada, "gh/acme/widgets", false).await;

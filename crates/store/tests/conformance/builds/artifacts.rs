@@ -5,7 +5,9 @@ use super::*;
 use circlet_core::artifact_path::ArtifactPath;
 use circlet_store::NewArtifact;
 
-conformance!(
+both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    run = run;
     artifacts_record_list_and_get,
     artifacts_reupload_replaces_the_row_and_its_size,
     artifacts_pages_and_sizes_are_per_job,

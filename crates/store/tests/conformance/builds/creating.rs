@@ -2,7 +2,9 @@
 
 use super::*;
 
-conformance!(
+both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    run = run;
     builds_numbers_count_per_project_from_one,
     builds_numbers_never_repeat_when_pipelines_are_created_concurrently,
     builds_jobs_without_requires_are_queued_with_requires_blocked,

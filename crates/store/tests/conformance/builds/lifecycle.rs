@@ -2,14 +2,25 @@
 
 use super::*;
 
-conformance!(
+both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    run = run;
     builds_request_cancel_ends_waiting_jobs_and_flags_running_ones,
     builds_cancel_workflow_ends_everything_not_yet_running,
     builds_reap_stale_ends_silent_jobs_and_settles_their_workflow,
     builds_retry_adds_a_queued_job_with_a_new_number,
 );
 
-conformance_with_db!(builds_queued_jobs_survive_a_restart);
+/// The cases that reopen the database, so take the [`TestDb`] itself.
+mod reopened {
+    use super::*;
+
+    both_backends!(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        run = run_with_db;
+        builds_queued_jobs_survive_a_restart,
+    );
+}
 
 // ---------------------------------------------------------------------------------------------
 // Cancelling and reaping

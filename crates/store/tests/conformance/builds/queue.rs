@@ -2,7 +2,9 @@
 
 use super::*;
 
-conformance!(
+both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    run = run;
     builds_claim_next_hands_out_the_oldest_queued_job,
     builds_two_concurrent_claimers_never_get_the_same_job,
     builds_ten_concurrent_claimers_never_get_the_same_job,

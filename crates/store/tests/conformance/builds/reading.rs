@@ -2,7 +2,9 @@
 
 use super::*;
 
-conformance!(
+both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    run = run;
     builds_jobs_filters_branch_and_paging,
     builds_latest_finished_is_per_project_and_branch,
     builds_steps_and_output,

@@ -1,22 +1,30 @@
-//! Real git repositories for build tests: made with the system `git` in a temp dir, reached by
-//! the server as `file:///…`, with commits, branches and tags a test arranges.
+//! Real git repositories for tests: made with the system `git` in a temporary directory, reached
+//! as a path or a `file:///…` URL, with the commits, branches and tags a test arranges.
 
 use std::path::Path;
 use std::process::Command;
 use tempfile::TempDir;
 
 /// A non-bare repository on branch `main`, removed when dropped.
+///
+/// Every `git` it runs ignores the user's and the system's git configuration and commits as a
+/// fixed identity, unsigned, so a repository looks the same on every machine.
 pub struct GitRepo {
     dir: TempDir,
 }
 
 impl GitRepo {
-    /// A repository whose first commit on `main` holds `.circleci/config.yml` = `config`.
+    /// An empty repository (no commits yet) in a new directory under `parent`, for tests about
+    /// where a repository lives (such as inside a directory a sandbox hides).
+    pub fn empty_in(parent: &Path) -> GitRepo {
+        GitRepo::init(tempfile::tempdir_in(parent).expect("a directory for a repository"))
+    }
+
+    /// A repository whose first commit on `main` (subject `first commit`, body `with a body`)
+    /// holds `.circleci/config.yml` = `config`.
     pub fn with_config(config: &str) -> GitRepo {
-        let repo = GitRepo {
-            dir: tempfile::tempdir().expect("temp dir for a repository"),
-        };
-        repo.git(&["init", "--quiet", "--initial-branch=main", "."]);
+        let repo =
+            GitRepo::init(tempfile::tempdir().expect("a temporary directory for a repository"));
         repo.commit(
             &[(".circleci/config.yml", config)],
             "first commit\n\nwith a body",
@@ -24,7 +32,13 @@ impl GitRepo {
         repo
     }
 
-    /// `file:///…`, the project's `repo_url`.
+    fn init(dir: TempDir) -> GitRepo {
+        let repo = GitRepo { dir };
+        repo.git(&["init", "--quiet", "--initial-branch=main", "."]);
+        repo
+    }
+
+    /// `file:///…`, what a project's `repo_url` names.
     pub fn url(&self) -> String {
         format!("file://{}", self.path().display())
     }
@@ -34,7 +48,8 @@ impl GitRepo {
         self.dir.path()
     }
 
-    /// Writes `files` on the current branch and commits them; returns the new commit id.
+    /// Writes `files` (paths relative to the working tree) on the current branch and commits
+    /// them; returns the new commit id.
     pub fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
         for (name, text) in files {
             let at = self.path().join(name);

@@ -1,0 +1,155 @@
+//! The status of a branch (what badges and cc.xml show): the latest finished job, and
+//! whether anything is still building.
+
+use super::{create_project, create_user, run, runner};
+use circlet_core::build_state::JobState;
+use circlet_store::builds::{JobRecord, NewJob, NewPipeline, NewWorkflow};
+use circlet_store::{BranchStatus, Project, Store};
+use circlet_testkit::both_backends;
+
+both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    run = run;
+    build_status_follows_the_latest_finished_job_per_branch,
+    build_status_is_building_while_any_job_is_unfinished,
+);
+
+/// A pipeline on `branch` with one workflow of `jobs` (name, requires), returning its jobs.
+async fn pipeline_on(
+    store: &Store,
+    project: &Project,
+    branch: &str,
+    jobs: &[(&str, &[&str])],
+) -> Vec<JobRecord> {
+    let new = NewPipeline {
+        project_id: project.id,
+        number: None,
+        commit_json: String::new(),
+        trigger_type: "api".into(),
+        actor_id: None,
+        actor_login: "tester".into(),
+        branch: Some(branch.into()),
+        tag: None,
+        revision: "0123456789abcdef0123456789abcdef01234567".into(),
+        parameters_json: "{}".into(),
+        errors: vec![],
+        why: "api".into(),
+        workflows: vec![NewWorkflow {
+            name: "build".into(),
+            jobs: jobs
+                .iter()
+                .map(|(name, requires)| NewJob {
+                    name: (*name).into(),
+                    requires: requires.iter().map(|r| (*r).to_owned()).collect(),
+                    spec_json: "{}".into(),
+                    build_parameters_json: "{}".into(),
+                })
+                .collect(),
+        }],
+    };
+    store
+        .builds()
+        .create_pipeline(&new)
+        .await
+        .expect("create pipeline")
+        .1
+}
+
+/// Claims the next queued job (it must be `job`) and ends it as `state`.
+async fn run_job(store: &Store, runner_id: i64, job: &JobRecord, state: JobState) {
+    let claimed = store
+        .builds()
+        .claim_next(runner_id)
+        .await
+        .unwrap()
+        .expect("a queued job");
+    assert_eq!(claimed.id, job.id, "claimed another job than expected");
+    assert!(
+        store
+            .builds()
+            .finish(job.id, Some(runner_id), state)
+            .await
+            .unwrap()
+    );
+}
+
+async fn build_status_follows_the_latest_finished_job_per_branch(store: Store) {
+    let owner = create_user(&store, "owner").await;
+    let project = create_project(&store, "gh/acme/widgets", &owner).await;
+    let other = create_project(&store, "gh/acme/other", &owner).await;
+    let runner_id = runner(&store).await;
+    let builds = store.builds();
+    let none = BranchStatus {
+        latest_finished: None,
+        building: false,
+    };
+    assert_eq!(
+        builds.branch_status(project.id, "main").await.unwrap(),
+        none
+    );
+
+    let main1 = pipeline_on(&store, &project, "main", &[("build", &[])]).await;
+    run_job(&store, runner_id, &main1[0], JobState::Success).await;
+    let feature = pipeline_on(&store, &project, "feature/x", &[("build", &[])]).await;
+    run_job(&store, runner_id, &feature[0], JobState::Failed).await;
+    let elsewhere = pipeline_on(&store, &other, "main", &[("build", &[])]).await;
+    run_job(&store, runner_id, &elsewhere[0], JobState::Canceled).await;
+
+    let latest = |status: BranchStatus| status.latest_finished.map(|j| (j.build_num, j.state));
+    let main = builds.branch_status(project.id, "main").await.unwrap();
+    assert!(!main.building);
+    assert_eq!(latest(main), Some((main1[0].build_num, JobState::Success)));
+    let feature_status = builds.branch_status(project.id, "feature/x").await.unwrap();
+    assert_eq!(
+        latest(feature_status),
+        Some((feature[0].build_num, JobState::Failed))
+    );
+    let other_status = builds.branch_status(other.id, "main").await.unwrap();
+    assert_eq!(
+        latest(other_status),
+        Some((elsewhere[0].build_num, JobState::Canceled))
+    );
+
+    // A job that never ran (its requirement failed) is not "finished": the failure shows.
+    let chain = pipeline_on(&store, &project, "main", &[("a", &[]), ("b", &["a"])]).await;
+    run_job(&store, runner_id, &chain[0], JobState::Timedout).await;
+    let main = builds.branch_status(project.id, "main").await.unwrap();
+    assert_eq!(
+        builds.job_by_id(chain[1].id).await.unwrap().unwrap().state,
+        JobState::NotRun
+    );
+    assert_eq!(latest(main), Some((chain[0].build_num, JobState::Timedout)));
+}
+
+async fn build_status_is_building_while_any_job_is_unfinished(store: Store) {
+    let owner = create_user(&store, "owner").await;
+    let project = create_project(&store, "gh/acme/widgets", &owner).await;
+    let runner_id = runner(&store).await;
+    let builds = store.builds();
+    let jobs = pipeline_on(&store, &project, "main", &[("a", &[]), ("b", &["a"])]).await;
+    // Queued (a) and blocked (b).
+    assert!(builds.building(project.id, "main").await.unwrap());
+    assert!(!builds.building(project.id, "other").await.unwrap());
+    let claimed = builds.claim_next(runner_id).await.unwrap().unwrap();
+    assert_eq!(claimed.id, jobs[0].id);
+    // Running (a), blocked (b).
+    assert!(
+        builds
+            .branch_status(project.id, "main")
+            .await
+            .unwrap()
+            .building
+    );
+    builds
+        .finish(jobs[0].id, Some(runner_id), JobState::Success)
+        .await
+        .unwrap();
+    // a passed, b released to the queue: still building, and a shows as the latest finished.
+    let status = builds.branch_status(project.id, "main").await.unwrap();
+    assert!(status.building);
+    assert_eq!(status.latest_finished.map(|j| j.id), Some(jobs[0].id));
+    run_job(&store, runner_id, &jobs[1], JobState::Success).await;
+    let status = builds.branch_status(project.id, "main").await.unwrap();
+    assert!(!status.building);
+    assert_eq!(status.latest_finished.map(|j| j.id), Some(jobs[1].id));
+}
