@@ -70,6 +70,8 @@ mod copy;
 /// Project environment variables (sealed values only).
 #[path = "conformance/env_vars.rs"]
 mod env_vars;
+#[path = "conformance/generations.rs"]
+mod generations;
 
 conformance!(
     store_pings_and_reports_its_kind,
