@@ -183,8 +183,6 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
         }) => create_user(&store, &login, name, email, admin, password_stdin).await,
         AdminCommand::User(UserCommand::Disable { login }) => {
             let login = Login::parse(&login)?;
-            // A running server must refuse the user's tokens on its next request.
-            store.join_replicas().await;
             store.users().set_disabled(&login, true).await?;
             println!("disabled {login}");
             Ok(())
@@ -239,8 +237,6 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
             expires_in_days,
         }) => create_token(&store, &user, &name, expires_in_days).await,
         AdminCommand::Token(TokenCommand::Revoke { token_or_id }) => {
-            // A running server must refuse the token on its next request.
-            store.join_replicas().await;
             revoke_token(&store, &token_or_id).await
         }
         AdminCommand::RunnerToken(RunnerTokenCommand::Create { name }) => {

@@ -2,6 +2,7 @@
 //! server seals with `circlet_core::envcrypt` before writing and opens only to hand a job to a
 //! runner.
 
+use crate::generations::{Change, announcing};
 use crate::{Store, StoreError, now, on_pool};
 use time::OffsetDateTime;
 
@@ -48,12 +49,11 @@ impl EnvVars<'_> {
              ON CONFLICT (project_id, name) DO UPDATE SET key_id = excluded.key_id, sealed = excluded.sealed, \
              masked = excluded.masked, created_at = excluded.created_at RETURNING {COLS}"
         );
-        let record = on_pool!(self.0, pool => {
+        let record: Option<EnvVarRecord> = announcing!(self.0, Change::Project, tx => async {
             sqlx::query_as(&sql).bind(project_id).bind(&v.name).bind(&v.key_id).bind(&v.sealed).bind(&v.masked).bind(now())
-                .fetch_all(pool).await.and_then(crate::only)
+                .fetch_optional(&mut *tx).await
         })?;
-        self.0.project_changed().await;
-        Ok(record)
+        Ok(record.ok_or(sqlx::Error::RowNotFound)?)
     }
 
     /// A project's variables, by name.
@@ -78,11 +78,9 @@ impl EnvVars<'_> {
     /// [`EnvVars::set`].
     pub async fn delete(&self, project_id: i64, name: &str) -> Result<bool, StoreError> {
         let sql = "DELETE FROM env_vars WHERE project_id = $1 AND name = $2";
-        let n = on_pool!(self.0, pool => sqlx::query(sql).bind(project_id).bind(name).execute(pool).await.map(|r| r.rows_affected()))?;
-        if n > 0 {
-            self.0.project_changed().await;
-        }
-        Ok(n > 0)
+        Ok(announcing!(self.0, Change::Project, tx => async {
+            sqlx::query(sql).bind(project_id).bind(name).execute(&mut *tx).await.map(|r| r.rows_affected() > 0)
+        })?)
     }
 
     /// Up to `limit` variables (any project) not sealed by `key_id`, with their project's id:

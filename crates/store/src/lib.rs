@@ -16,9 +16,9 @@ pub mod builds;
 pub mod copy;
 pub mod env_vars;
 pub mod error;
+mod generations;
 pub mod job_results;
 pub mod projects;
-mod revocations;
 pub mod sessions;
 pub mod settings;
 #[cfg(feature = "testkit")]
@@ -36,9 +36,9 @@ pub use builds::{
 pub use copy::{CopiedTable, CopyReport};
 pub use env_vars::{EnvVarRecord, NewEnvVar};
 pub use error::StoreError;
+pub use generations::ProjectGeneration;
 pub use job_results::TestRecord;
 pub use projects::{Member, NewProject, OrgStanding, Project};
-pub use revocations::ProjectGeneration;
 pub use sessions::Sessions;
 pub use tokens::{InventoryEntry, NewTokenRecord, TokenRecord, UsageByKind, UsageUpdate};
 pub use users::{NewUser, User};
@@ -57,8 +57,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
-    /// Shared by every clone: how revocations reach this process.
-    revocations: std::sync::Arc<revocations::Revocations>,
+    /// Shared by every clone: the generations, and how other processes' changes reach them.
+    generations: std::sync::Arc<generations::Generations>,
 }
 
 /// The connection pool of the configured backend.
@@ -120,7 +120,7 @@ impl Store {
     /// Opens the database at `url` (`sqlite://PATH` or `postgres://…`). A SQLite file is created
     /// when missing. Does not migrate: call [`Store::migrate`].
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        let (backend, revocations) = if url.starts_with("sqlite:") {
+        let (backend, generations) = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Config(format!("bad SQLite URL: {e}")))?
                 .create_if_missing(true)
@@ -145,7 +145,7 @@ impl Store {
                 })?;
             (
                 Backend::Sqlite(pool),
-                revocations::Revocations::sqlite(file.as_deref()),
+                generations::Generations::sqlite(file.as_deref()),
             )
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)
@@ -158,7 +158,7 @@ impl Store {
                 .map_err(|e| StoreError::Unavailable(format!("cannot reach PostgreSQL: {e}")))?;
             (
                 Backend::Postgres(pool),
-                revocations::Revocations::postgres(),
+                generations::Generations::postgres(),
             )
         } else {
             return Err(StoreError::Config(
@@ -167,7 +167,7 @@ impl Store {
         };
         Ok(Store {
             backend,
-            revocations: std::sync::Arc::new(revocations),
+            generations: std::sync::Arc::new(generations),
         })
     }
 

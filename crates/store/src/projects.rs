@@ -1,5 +1,6 @@
 //! Projects, their settings and their members.
 
+use crate::generations::{Change, announcing};
 use crate::users::{UserRow, user_cols};
 use crate::{Store, StoreError, User, now, on_pool};
 use circlet_core::{BranchName, ProjectSlug, RepoUrl, Role, Vcs};
@@ -267,25 +268,23 @@ impl Projects<'_> {
             "INSERT INTO project_members (project_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) ",
             "ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role"
         );
-        on_pool!(self.0, pool => {
-            sqlx::query(sql).bind(project_id).bind(user_id).bind(role.as_str()).bind(now()).execute(pool).await.map(|r| r.rows_affected())
+        announcing!(self.0, Change::Project, tx => async {
+            sqlx::query(sql).bind(project_id).bind(user_id).bind(role.as_str()).bind(now()).execute(&mut *tx).await.map(|r| r.rows_affected() > 0)
         })?;
-        self.0.project_changed().await;
         Ok(())
     }
 
     /// Removes a member; `NotFound` when they were not one.
     pub async fn remove_member(&self, project_id: i64, user_id: i64) -> Result<(), StoreError> {
         let sql = "DELETE FROM project_members WHERE project_id = $1 AND user_id = $2";
-        let n = on_pool!(self.0, pool => {
-            sqlx::query(sql).bind(project_id).bind(user_id).execute(pool).await.map(|r| r.rows_affected())
+        let removed = announcing!(self.0, Change::Project, tx => async {
+            sqlx::query(sql).bind(project_id).bind(user_id).execute(&mut *tx).await.map(|r| r.rows_affected() > 0)
         })?;
-        if n == 0 {
+        if !removed {
             return Err(StoreError::NotFound(
                 "that user is not a member of this project".into(),
             ));
         }
-        self.0.project_changed().await;
         Ok(())
     }
 
@@ -325,14 +324,13 @@ impl Projects<'_> {
     ) -> Result<(), StoreError> {
         let sql =
             "UPDATE projects SET repo_url = $2, default_branch = $3, public = $4 WHERE id = $1";
-        let n = on_pool!(self.0, pool => {
+        let updated = announcing!(self.0, Change::Project, tx => async {
             sqlx::query(sql).bind(project_id).bind(repo_url.as_str()).bind(default_branch.as_str()).bind(public)
-                .execute(pool).await.map(|r| r.rows_affected())
+                .execute(&mut *tx).await.map(|r| r.rows_affected() > 0)
         })?;
-        if n == 0 {
+        if !updated {
             return Err(StoreError::NotFound("project not found".into()));
         }
-        self.0.project_changed().await;
         Ok(())
     }
 }

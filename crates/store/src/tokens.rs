@@ -3,6 +3,7 @@
 //! The token value never reaches this module; callers hand it a `TokenDigest` (SHA-256) and the
 //! last 4 characters for display.
 
+use crate::generations::{Change, announcing};
 use crate::{Store, StoreError, now, on_pool, ts};
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::{TokenDigest, TokenKind};
@@ -237,21 +238,14 @@ impl Tokens<'_> {
         old: Uuid,
         new: &NewTokenRecord,
     ) -> Result<TokenRecord, StoreError> {
-        let (payload, echo) = self.0.revocation_payload();
-        let row: Option<TokenRow> = on_pool!(self.0, pool => async {
-            let mut tx = pool.begin().await?;
+        let row: Option<TokenRow> = announcing!(self.0, Change::Revocation, tx => async {
             let gone = sqlx::query("DELETE FROM api_tokens WHERE uuid = $1").bind(old).execute(&mut *tx).await?;
             if gone.rows_affected() == 0 {
                 return Ok(None);
             }
             let row = insert_token!(new, None::<i64>, &mut *tx).await?;
-            sqlx::query(self.0.revocation_sql()).bind(&payload).execute(&mut *tx).await?;
-            tx.commit().await?;
             Ok::<_, sqlx::Error>(row)
-        }.await)?;
-        if row.is_some() {
-            self.0.revoked(&payload, echo).await;
-        }
+        })?;
         row.ok_or_else(|| StoreError::NotFound("Token not found".into()))?
             .try_into()
     }
@@ -335,19 +329,9 @@ impl Tokens<'_> {
             "DELETE FROM api_tokens WHERE uuid = $1 RETURNING ",
             token_cols!()
         );
-        let (payload, echo) = self.0.revocation_payload();
-        let row: Option<TokenRow> = on_pool!(self.0, pool => async {
-            let mut tx = pool.begin().await?;
-            let row: Option<TokenRow> = sqlx::query_as(sql).bind(uuid).fetch_optional(&mut *tx).await?;
-            if row.is_some() {
-                sqlx::query(self.0.revocation_sql()).bind(&payload).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(row)
-        }.await)?;
-        if row.is_some() {
-            self.0.revoked(&payload, echo).await;
-        }
+        let row: Option<TokenRow> = announcing!(self.0, Change::Revocation, tx => async {
+            sqlx::query_as(sql).bind(uuid).fetch_optional(&mut *tx).await
+        })?;
         row.map(TokenRecord::try_from).transpose()
     }
 

@@ -1,5 +1,6 @@
 //! Users: accounts, password hashes, the site-admin and disabled flags.
 
+use crate::generations::{Change, announcing};
 use crate::{Store, StoreError, now, on_pool};
 use circlet_core::{DisplayName, Email, Login};
 use time::OffsetDateTime;
@@ -190,22 +191,13 @@ impl Users<'_> {
             "UPDATE users SET disabled = $2 WHERE login = $1 RETURNING ",
             user_cols!()
         );
-        let (payload, echo) = self.0.revocation_payload();
-        let row: Option<UserRow> = on_pool!(self.0, pool => async {
-            let mut tx = pool.begin().await?;
+        let row: Option<UserRow> = announcing!(self.0, Change::Revocation, tx => async {
             let row: Option<UserRow> = sqlx::query_as(sql).bind(login.as_str()).bind(disabled).fetch_optional(&mut *tx).await?;
-            if let Some(r) = &row {
-                if disabled {
-                    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(r.id).execute(&mut *tx).await?;
-                }
-                sqlx::query(self.0.revocation_sql()).bind(&payload).execute(&mut *tx).await?;
+            if let Some(r) = &row && disabled {
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(r.id).execute(&mut *tx).await?;
             }
-            tx.commit().await?;
             Ok::<_, sqlx::Error>(row)
-        }.await)?;
-        if row.is_some() {
-            self.0.revoked(&payload, echo).await;
-        }
+        })?;
         row.ok_or_else(|| StoreError::NotFound(format!("no user with login '{login}'")))?
             .try_into()
     }

@@ -25,6 +25,9 @@ mod copy;
 /// Project environment variables (sealed values only).
 #[path = "conformance/env_vars.rs"]
 mod env_vars;
+/// The auth and project generations: which writes move them, and when.
+#[path = "conformance/generations.rs"]
+mod generations;
 /// Project members and organization standing.
 #[path = "conformance/members.rs"]
 mod members;
@@ -63,7 +66,7 @@ where
 }
 
 /// Runs a case that needs the database itself (to reopen it), on a fresh database of `kind`.
-async fn run_with_db<F, Fut>(kind: BackendKind, case: F)
+pub(crate) async fn run_with_db<F, Fut>(kind: BackendKind, case: F)
 where
     F: FnOnce(TestDb) -> Fut,
     Fut: Future<Output = ()>,

@@ -44,8 +44,7 @@ impl Builds<'_> {
             new.commit_json.as_str()
         };
         let at = now();
-        let created: Option<(PipelineRecord, Vec<JobRow>)> = on_pool!(self.0, pool => async {
-            let mut tx = pool.begin().await?;
+        let created: Option<(PipelineRecord, Vec<JobRow>)> = announcing!(self.0, Change::Project, tx => async {
             // The first statement writes: SQLite takes its write lock now (no stale read to
             // upgrade later), PostgreSQL locks the project's row, so numbers are handed out
             // one creation at a time. A number reserved earlier is used as is.
@@ -81,9 +80,8 @@ impl Builds<'_> {
                     }
                 }
             }
-            tx.commit().await?;
             Ok::<_, sqlx::Error>(Some((pipeline, rows)))
-        }.await)?;
+        })?;
         let Some((pipeline, rows)) = created else {
             return Err(StoreError::NotFound(format!(
                 "project {} does not exist",
@@ -94,7 +92,6 @@ impl Builds<'_> {
             .into_iter()
             .map(JobRecord::try_from)
             .collect::<Result<_, _>>()?;
-        self.0.project_changed().await;
         Ok((pipeline, jobs))
     }
 
@@ -122,8 +119,7 @@ impl Builds<'_> {
             "build_parameters, branch, tag, revision, $3 FROM jobs WHERE id = $4 RETURNING ",
             job_cols!()
         );
-        let outcome: Result<JobRow, Option<String>> = on_pool!(self.0, pool => async {
-            let mut tx = pool.begin().await?;
+        let outcome: Result<JobRow, Option<String>> = announcing!(self.0, Change::Project, tx => async {
             if sqlx::query_scalar::<_, i64>(lock).bind(job.id).fetch_optional(&mut *tx).await?.is_none() {
                 return Ok(Err(None));
             }
@@ -135,14 +131,10 @@ impl Builds<'_> {
             let row = sqlx::query_as(insert)
                 .bind(Uuid::new_v4()).bind(num).bind(now()).bind(job.id)
                 .fetch_one(&mut *tx).await?;
-            tx.commit().await?;
             Ok::<_, sqlx::Error>(Ok(row))
-        }.await)?;
+        })?;
         match outcome {
-            Ok(row) => {
-                self.0.project_changed().await;
-                row.try_into()
-            }
+            Ok(row) => row.try_into(),
             Err(None) => Err(StoreError::NotFound(format!(
                 "job {} does not exist",
                 job.id

@@ -4,6 +4,7 @@
 //! runner) → a final state. When a job ends, the jobs of its workflow that required it are
 //! released (`queued`) or given up (`not_run`) in the same transaction.
 
+use crate::generations::{Change, announcing};
 use crate::{Store, StoreError, now, on_pool, ts};
 use circlet_core::build_state::JobState;
 use time::OffsetDateTime;

@@ -7,40 +7,24 @@ impl Builds<'_> {
     /// Atomically hands the oldest queued job to runner `runner_id`; two runners never get one job.
     pub async fn claim_next(&self, runner_id: i64) -> Result<Option<JobRecord>, StoreError> {
         let at = now();
-        let row: Option<JobRow> = match &self.0.backend {
-            crate::Backend::Postgres(pool) => {
-                let sql = concat!(
-                    "UPDATE jobs SET state = 'running', runner_id = $1, started_at = $2, heartbeat_at = $2 ",
-                    "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) ",
-                    "RETURNING ",
-                    job_cols!()
-                );
-                sqlx::query_as(sql)
-                    .bind(runner_id)
-                    .bind(at)
-                    .fetch_all(pool)
-                    .await
-                    .map(crate::first)?
-            }
-            crate::Backend::Sqlite(pool) => {
-                // One statement is one write transaction in SQLite: nobody can claim in between.
-                let sql = concat!(
-                    "UPDATE jobs SET state = 'running', runner_id = $1, started_at = $2, heartbeat_at = $2 ",
-                    "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1) AND state = 'queued' ",
-                    "RETURNING ",
-                    job_cols!()
-                );
-                sqlx::query_as(sql)
-                    .bind(runner_id)
-                    .bind(at)
-                    .fetch_all(pool)
-                    .await
-                    .map(crate::first)?
-            }
+        let sql = match self.0.kind() {
+            crate::BackendKind::Postgres => concat!(
+                "UPDATE jobs SET state = 'running', runner_id = $1, started_at = $2, heartbeat_at = $2 ",
+                "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) ",
+                "RETURNING ",
+                job_cols!()
+            ),
+            // The statement takes SQLite's write lock before it reads: nobody can claim in between.
+            crate::BackendKind::Sqlite => concat!(
+                "UPDATE jobs SET state = 'running', runner_id = $1, started_at = $2, heartbeat_at = $2 ",
+                "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1) AND state = 'queued' ",
+                "RETURNING ",
+                job_cols!()
+            ),
         };
-        if row.is_some() {
-            self.0.project_changed().await;
-        }
+        let row: Option<JobRow> = announcing!(self.0, Change::Project, tx => async {
+            sqlx::query_as(sql).bind(runner_id).bind(at).fetch_optional(&mut *tx).await
+        })?;
         row.map(JobRecord::try_from).transpose()
     }
 
@@ -103,8 +87,7 @@ impl Builds<'_> {
         let flag =
             "UPDATE jobs SET cancel_requested = TRUE WHERE workflow_id = $1 AND state = 'running'";
         let at = now();
-        let found: bool = on_pool!(self.0, pool => async {
-            let mut tx = pool.begin().await?;
+        let found: bool = announcing!(self.0, Change::Project, tx => async {
             if sqlx::query_scalar::<_, i64>(mark).bind(workflow_id).fetch_optional(&mut *tx).await?.is_none() {
                 return Ok(false);
             }
@@ -113,11 +96,9 @@ impl Builds<'_> {
             }
             // After the queued ones: a job claimed meanwhile is running by now, and flagged here.
             sqlx::query(flag).bind(workflow_id).execute(&mut *tx).await?;
-            tx.commit().await?;
             Ok::<_, sqlx::Error>(true)
-        }.await)?;
+        })?;
         if found {
-            self.0.project_changed().await;
             Ok(())
         } else {
             Err(StoreError::NotFound(format!(
@@ -182,8 +163,7 @@ impl Builds<'_> {
         let release =
             "UPDATE jobs SET state = $2, stopped_at = $3 WHERE id = $1 AND state = 'blocked'";
         let at = now();
-        let ended: bool = on_pool!(self.0, pool => async {
-            let mut tx = pool.begin().await?;
+        let ended: bool = announcing!(self.0, Change::Project, tx => async {
             let Some((workflow_id, canceled)): Option<(i64, bool)> = sqlx::query_as(lock)
                 .bind(job_id).fetch_optional(&mut *tx).await?
             else {
@@ -202,12 +182,8 @@ impl Builds<'_> {
                 let stopped = (next == JobState::NotRun).then_some(at);
                 sqlx::query(release).bind(id).bind(next.as_str()).bind(stopped).execute(&mut *tx).await?;
             }
-            tx.commit().await?;
             Ok::<_, sqlx::Error>(true)
-        }.await)?;
-        if ended {
-            self.0.project_changed().await;
-        }
+        })?;
         Ok(ended)
     }
 }

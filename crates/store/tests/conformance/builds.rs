@@ -50,7 +50,7 @@ async fn fx(store: Store) -> Fx {
 }
 
 /// A runner token's id (jobs refer to the token that runs them).
-async fn runner(store: &Store, created_by: i64, i: usize) -> i64 {
+pub(super) async fn runner(store: &Store, created_by: i64, i: usize) -> i64 {
     let value = NewToken::generate(TokenKind::Runner);
     let new = NewTokenRecord {
         kind: TokenKind::Runner,
@@ -66,7 +66,7 @@ async fn runner(store: &Store, created_by: i64, i: usize) -> i64 {
     store.tokens().create(&new, None).await.expect("runner").id
 }
 
-fn job(name: &str, requires: &[&str]) -> NewJob {
+pub(super) fn job(name: &str, requires: &[&str]) -> NewJob {
     NewJob {
         name: name.to_owned(),
         requires: requires.iter().map(|s| (*s).to_owned()).collect(),
@@ -75,7 +75,11 @@ fn job(name: &str, requires: &[&str]) -> NewJob {
     }
 }
 
-fn pipeline(project_id: i64, branch: &str, workflows: Vec<(&str, Vec<NewJob>)>) -> NewPipeline {
+pub(super) fn pipeline(
+    project_id: i64,
+    branch: &str,
+    workflows: Vec<(&str, Vec<NewJob>)>,
+) -> NewPipeline {
     NewPipeline {
         project_id,
         number: None,

@@ -1,13 +1,14 @@
-//! The PostgreSQL side of revocations: the listening connection each replica keeps, its pings,
-//! and the notifications it sends.
+//! The PostgreSQL side of the generations: the listening connection each replica keeps, its
+//! pings, and the notifications it sends.
 
-use super::{CHANNEL, DEAF_AFTER, Mode, PING_EVERY, RECONNECT_DELAY};
+use super::{CHANNEL, Change, DEAF_AFTER, Mode, PING_EVERY, RECONNECT_DELAY};
 use crate::Store;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-/// The listener task: on a revocation, changes the generation and then acknowledges it; keeps
-/// the list of replicas heard from; while disconnected, marks the store deaf, and reconnects.
+/// The listener task: on a revocation or project change, moves its generation and then
+/// acknowledges it; keeps the list of replicas heard from; while disconnected, marks the store
+/// deaf, and reconnects.
 pub(super) async fn listen(store: Store, pool: sqlx::PgPool) {
     let Mode::Postgres {
         id,
@@ -17,7 +18,7 @@ pub(super) async fn listen(store: Store, pool: sqlx::PgPool) {
         peers,
         heard,
         ..
-    } = &store.revocations.mode
+    } = &store.generations.mode
     else {
         return;
     };
@@ -46,8 +47,7 @@ pub(super) async fn listen(store: Store, pool: sqlx::PgPool) {
             continue;
         }
         // Anything may have been revoked, or have ended, while nobody listened.
-        store.revocations.bump();
-        store.revocations.bump_project();
+        store.generations.bump_both();
         last_heard_ms.store(millis(since), Ordering::SeqCst);
         listening.store(true, Ordering::SeqCst);
         // A hello: every replica answers with a ping, so this one learns of them at once.
@@ -58,8 +58,7 @@ pub(super) async fn listen(store: Store, pool: sqlx::PgPool) {
                 Ok(Some(n)) => n.payload().to_owned(),
                 Ok(None) | Err(_) => {
                     listening.store(false, Ordering::SeqCst);
-                    store.revocations.bump();
-                    store.revocations.bump_project();
+                    store.generations.bump_both();
                     if pool.is_closed() {
                         // The process is shutting down: nothing to say, nothing to reconnect.
                         return;
@@ -69,12 +68,14 @@ pub(super) async fn listen(store: Store, pool: sqlx::PgPool) {
                 }
             };
             last_heard_ms.store(millis(since), Ordering::SeqCst);
-            if let Some(revocation) = message.strip_prefix("r:") {
-                store.revocations.bump();
-                notify(&pool, &format!("a:{revocation}:{id}")).await;
-            } else if let Some(change) = message.strip_prefix("s:") {
-                store.revocations.bump_project();
-                notify(&pool, &format!("a:{change}:{id}")).await;
+            let change = match message.split_at_checked(2) {
+                Some(("r:", payload)) => Some((Change::Revocation, payload)),
+                Some(("s:", payload)) => Some((Change::Project, payload)),
+                _ => None,
+            };
+            if let Some((change, payload)) = change {
+                store.generations.bump(change);
+                notify(&pool, &format!("a:{payload}:{id}")).await;
             } else if let Some((kind, peer)) = message.split_once(':')
                 && (kind == "p" || kind == "h")
             {
@@ -97,7 +98,7 @@ pub(super) async fn listen(store: Store, pool: sqlx::PgPool) {
 /// Tells the other replicas every [`PING_EVERY`] that this one listens; hearing its own ping
 /// is also how the listener knows it is not deaf.
 pub(super) async fn ping(store: Store, pool: sqlx::PgPool) {
-    let Mode::Postgres { id, listening, .. } = &store.revocations.mode else {
+    let Mode::Postgres { id, listening, .. } = &store.generations.mode else {
         return;
     };
     let mut tick = tokio::time::interval(PING_EVERY);
@@ -111,7 +112,7 @@ pub(super) async fn ping(store: Store, pool: sqlx::PgPool) {
 }
 
 /// Sends `message` on the channel; a failure only means the others hear of this later.
-pub(super) async fn notify(pool: &sqlx::PgPool, message: &str) {
+async fn notify(pool: &sqlx::PgPool, message: &str) {
     let sent = sqlx::query("SELECT pg_notify('circlet_auth', $1)")
         .bind(message)
         .execute(pool)
