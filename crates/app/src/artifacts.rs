@@ -9,6 +9,7 @@
 
 use anyhow::{Context, bail};
 use circlet_core::artifact_path::ArtifactPath;
+use circlet_core::badge_snippets::encode_segment;
 use circlet_store::Project;
 use object_store::ObjectStore;
 use object_store::path::{Path as ObjectPath, PathPart};
@@ -254,20 +255,6 @@ pub fn download_url(
         url.push_str(&encode_segment(segment));
     }
     url
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters, so a segment stays one
-/// segment and `?`/`#` stay in the path.
-pub fn encode_segment(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for b in raw.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The `Content-Type` an artifact is stored with, from its file name.

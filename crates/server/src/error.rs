@@ -243,13 +243,23 @@ impl From<circlet_core::Invalid> for PageError {
     }
 }
 
-/// The error page.
+/// The error page. `nav` is the top navigation: `None` where the visitor is not known (the page
+/// is drawn before [`crate::ui::error_page`] draws it again with the visitor's links).
 #[derive(Template)]
 #[template(path = "error.html")]
-struct ErrorPage<'a> {
-    status: u16,
-    reason: &'a str,
-    message: &'a str,
+pub(crate) struct ErrorPage<'a> {
+    pub(crate) status: u16,
+    pub(crate) reason: &'a str,
+    pub(crate) message: &'a str,
+    pub(crate) nav: Option<Option<&'a circlet_store::User>>,
+}
+
+/// What an error page said, kept on its response so that the web UI can draw it again inside
+/// its top navigation.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorPageShown {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
 }
 
 impl IntoResponse for PageError {
@@ -283,9 +293,13 @@ impl IntoResponse for PageError {
             status: status.as_u16(),
             reason: status.canonical_reason().unwrap_or("Error"),
             message: &message,
+            nav: None,
         };
         let html = page.render().unwrap_or_else(|_| message.clone());
         let mut response = (status, Html(html)).into_response();
+        response
+            .extensions_mut()
+            .insert(ErrorPageShown { status, message });
         if store_full {
             response.extensions_mut().insert(crate::store_full::Noticed);
         }

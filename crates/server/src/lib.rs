@@ -1,7 +1,8 @@
 //! circlet's HTTP side: the JSON APIs, the web UI, authentication and error mapping.
 //!
 //! Where to look:
-//! - every URL: [`routes`] (one table of contents, grouped by audience);
+//! - every URL: [`routes`] (one table of contents, grouped by audience); what a path names:
+//!   [`route`];
 //! - who is calling: [`auth`] (the session extractor, CSRF, login throttling, passwords);
 //! - how failures look: [`error`] (`ApiError` → JSON, `PageError` → HTML);
 //! - the request log line: [`request_log`];
@@ -23,6 +24,7 @@ pub mod connections;
 pub mod error;
 pub mod no_framing;
 pub mod request_log;
+pub mod route;
 pub mod routes;
 pub mod state;
 pub mod status;

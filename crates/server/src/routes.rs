@@ -195,7 +195,11 @@ pub fn router(state: AppState) -> Router {
         .route("/account/audit", get(ui::audit::account))
         .fallback(ui::not_found)
         .method_not_allowed_fallback(ui::method_not_allowed)
-        .layer(from_fn_with_state(state.clone(), csrf::guard));
+        .layer(from_fn_with_state(state.clone(), csrf::guard))
+        .layer(from_fn_with_state(
+            state.clone(),
+            ui::error_page::with_navigation,
+        ));
 
     // Build status at CircleCI's root-level URLs (README badges, CCTray), GET only, no CSRF:
     // the handlers dispatch on the suffix (`.svg`, `.png`, `.cc.xml`) and redirect a path

@@ -2,12 +2,12 @@
 //! `/project/{slug}/{job-number}/artifacts` (paged). Each item's `url` is circlet's own
 //! download route (see `crate::artifacts::download`).
 
-use super::openapi::{BuildNumPath, NumberPath, ProjectPath, SlugPath};
+use super::openapi::{BuildNumPath, NumberPath, ProjectPath, SlugParam};
 use super::projects::ProjectJson;
 use super::{ApiQuery, Page};
-use crate::api::route::ProjectRoute;
-use crate::api::route::RouteParams;
 use crate::error::{ApiError, MessageBody};
+use crate::route::ProjectRoute;
+use crate::route::RouteParams;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -106,24 +106,16 @@ pub async fn v1_build(
     caller: Caller,
     params: RouteParams,
 ) -> Result<Json<Vec<V1ArtifactJson>>, ApiError> {
-    let slug = params.project()?;
-    let access = state
-        .app
-        .authorize(&caller, &slug, Action::ReadArtifacts)
-        .await?;
-    let num = params
-        .get("build_num")
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::NotFound("Build not found".into()))?;
-    let job = state
-        .app
-        .store
-        .builds()
-        .job_by_num(access.project.id, num)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("Build not found".into()))?;
-    Ok(Json(v1_list(&state, &access.project, &job).await?))
+    let (project, job) = super::project_job(
+        &state,
+        &caller,
+        &params,
+        Action::ReadArtifacts,
+        "build_num",
+        "Build not found",
+    )
+    .await?;
+    Ok(Json(v1_list(&state, &project, &job).await?))
 }
 
 /// `?branch=&filter=` of `latest/artifacts`.
@@ -214,7 +206,7 @@ fn read_page_token(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
     path = "/api/v2/project/{slug}/{number}/artifacts",
     operation_id = "list_job_artifacts",
     tag = "artifacts",
-    params(SlugPath, NumberPath, PageQuery),
+    params(SlugParam, NumberPath, PageQuery),
     responses(
         (status = 200, description = "One page of the job's artifacts (or, for a `{slug}` without `/`, the project `{slug}/{number}/artifacts`)", body = V2JobArtifactsReply),
         (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
@@ -244,19 +236,15 @@ pub async fn v2_job(
         .into_response());
     }
     caller.require_user()?;
-    let slug = params.project()?;
-    let access = state
-        .app
-        .authorize(&caller, &slug, Action::ReadArtifacts)
-        .await?;
-    let num = params.number("number", "Job not found")?;
-    let job = state
-        .app
-        .store
-        .builds()
-        .job_by_num(access.project.id, num)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("Job not found".into()))?;
+    let (project, job) = super::project_job(
+        &state,
+        &caller,
+        &params,
+        Action::ReadArtifacts,
+        "number",
+        "Job not found",
+    )
+    .await?;
     let after = read_page_token(q.page_token.as_deref())?;
     let mut page = state
         .app
@@ -277,7 +265,7 @@ pub async fn v2_job(
             path: a.path.as_str().to_owned(),
             url: download_url(
                 &state.app.config.public_url,
-                &access.project,
+                &project,
                 job.build_num,
                 a.node_index,
                 &a.path,

@@ -3,10 +3,10 @@
 //! Project admins (and site admins) only, per the authorization matrix.
 
 use super::build_json::iso;
-use super::openapi::{EnvVarNamePath, ProjectPath, SlugPath};
+use super::openapi::{EnvVarNamePath, ProjectPath, SlugParam};
 use super::{ApiBody, Page};
-use crate::api::route::RouteParams;
 use crate::error::{ApiError, MessageBody};
+use crate::route::RouteParams;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -224,7 +224,7 @@ pub async fn v1_delete(
     path = "/api/v2/project/{slug}/envvar",
     operation_id = "list_env_vars",
     tag = "env-vars",
-    params(SlugPath),
+    params(SlugParam),
     responses(
         (status = 200, description = "Every variable, masked, in one page", body = Page<V2EnvVarJson>),
         (status = "4XX", description = "Refused", body = MessageBody),
@@ -248,7 +248,7 @@ pub async fn v2_list(
     path = "/api/v2/project/{slug}/envvar",
     operation_id = "create_env_var",
     tag = "env-vars",
-    params(SlugPath),
+    params(SlugParam),
     request_body(content(
         (NewVar = "application/json"),
         (NewVar = "application/x-www-form-urlencoded"),
@@ -274,7 +274,7 @@ pub async fn v2_create(
     path = "/api/v2/project/{slug}/envvar/{name}",
     operation_id = "get_env_var",
     tag = "env-vars",
-    params(SlugPath, EnvVarNamePath),
+    params(SlugParam, EnvVarNamePath),
     responses(
         (status = 200, description = "The variable, masked", body = V2EnvVarJson),
         (status = "4XX", description = "Refused or not found", body = MessageBody),
@@ -294,7 +294,7 @@ pub async fn v2_get(
     path = "/api/v2/project/{slug}/envvar/{name}",
     operation_id = "delete_env_var",
     tag = "env-vars",
-    params(SlugPath, EnvVarNamePath),
+    params(SlugParam, EnvVarNamePath),
     responses(
         (status = 200, description = "Deleted", body = MessageBody),
         (status = "4XX", description = "Refused or not found", body = MessageBody),

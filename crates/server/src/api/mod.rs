@@ -8,17 +8,21 @@ pub mod health;
 pub mod me;
 pub mod openapi;
 pub mod projects;
-pub mod route;
 pub mod runner;
 pub mod tokens;
 pub mod v1_builds;
 pub mod v2_pipelines;
 
 use crate::error::ApiError;
+use crate::route::RouteParams;
+use crate::state::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use circlet_app::Caller;
+use circlet_core::scope::Action;
+use circlet_store::{JobRecord, Project};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -209,4 +213,28 @@ pub async fn not_found() -> ApiError {
 /// A known `/api/…` path called with a method it does not support.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed("Method not allowed".into())
+}
+
+/// The job the path numbers in `segment` (`build_num` on v1.1, `number` on v2) of the project the
+/// path names, if `caller` may do `action` there; `missing` ("Build not found", "Job not found")
+/// when the project has no such job.
+pub(crate) async fn project_job(
+    state: &AppState,
+    caller: &Caller,
+    params: &RouteParams,
+    action: Action,
+    segment: &str,
+    missing: &str,
+) -> Result<(Project, JobRecord), ApiError> {
+    let slug = params.project()?;
+    let access = state.app.authorize(caller, &slug, action).await?;
+    let num = params.number(segment, missing)?;
+    let job = state
+        .app
+        .store
+        .builds()
+        .job_by_num(access.project.id, num)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(missing.into()))?;
+    Ok((access.project, job))
 }

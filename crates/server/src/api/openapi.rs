@@ -43,7 +43,7 @@ pub struct ProjectPath {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
 #[expect(dead_code, reason = "describes path parameters for the document only")]
-pub struct SlugPath {
+pub struct SlugParam {
     /// `vcs/org/repo`, e.g. `gh/acme/widgets`, with its slashes encoded as `%2F`.
     #[param(example = "gh/acme/widgets")]
     slug: String,

@@ -2,9 +2,9 @@
 //! (`POST /project/{vcs}/{org}/{repo}`).
 
 use super::ApiJson;
-use crate::api::openapi::{ProjectPath, SlugPath};
-use crate::api::route::ProjectRoute;
+use crate::api::openapi::{ProjectPath, SlugParam};
 use crate::error::{ApiError, MessageBody};
+use crate::route::ProjectRoute;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -68,7 +68,7 @@ impl From<&Project> for ProjectJson {
     path = "/api/v2/project/{slug}",
     operation_id = "get_project",
     tag = "projects",
-    params(SlugPath),
+    params(SlugParam),
     responses(
         (status = 200, description = "The project", body = ProjectJson),
         (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),

@@ -1,12 +1,12 @@
 //! Project API tokens over API v1.1, as CircleCI's own UI calls them:
 //! `GET/POST /project/:vcs/:org/:repo/token`, `DELETE …/token/:id`. Tokens cannot be modified.
 
-use super::route::ProjectRoute;
 use super::{ApiBody, no_store};
 use crate::api::openapi::ProjectPath;
-use crate::api::route::RouteParams;
 use crate::auth::client::ClientIp;
 use crate::error::{ApiError, MessageBody};
+use crate::route::ProjectRoute;
+use crate::route::RouteParams;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;

@@ -3,10 +3,10 @@
 
 use super::build_json::{self, v2_job, v2_pipeline, v2_workflow, v2_workflow_job};
 use super::build_schema::{V2JobJson, V2PipelineJson, V2WorkflowJobJson, V2WorkflowJson};
-use super::openapi::{IdPath, NumberPath, SlugPath};
+use super::openapi::{IdPath, NumberPath, SlugParam};
 use super::{ApiPath, ApiQuery, Page, RawBody};
-use crate::api::route::RouteParams;
 use crate::error::{ApiError, MessageBody};
+use crate::route::RouteParams;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -69,7 +69,7 @@ pub struct PipelineCreatedJson {
     path = "/api/v2/project/{slug}/pipeline",
     operation_id = "trigger_pipeline",
     tag = "pipelines",
-    params(SlugPath),
+    params(SlugParam),
     request_body(content((TriggerBody = "application/json")), description = "Optional: an empty body builds the default branch"),
     responses(
         (status = 201, description = "The new pipeline", body = PipelineCreatedJson),
@@ -145,7 +145,7 @@ fn read_page_token(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
     path = "/api/v2/project/{slug}/pipeline",
     operation_id = "list_pipelines",
     tag = "pipelines",
-    params(SlugPath, PipelineQuery),
+    params(SlugParam, PipelineQuery),
     responses(
         (status = 200, description = "One page of pipelines, newest first", body = Page<V2PipelineJson>),
         (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
@@ -181,7 +181,7 @@ pub async fn list_pipelines(
     path = "/api/v2/project/{slug}/pipeline/{number}",
     operation_id = "get_pipeline_by_number",
     tag = "pipelines",
-    params(SlugPath, NumberPath),
+    params(SlugParam, NumberPath),
     responses(
         (status = 200, description = "The pipeline", body = V2PipelineJson),
         (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
@@ -414,16 +414,8 @@ async fn project_job(
     params: &RouteParams,
     action: Action,
 ) -> Result<(Project, JobRecord), ApiError> {
-    let project = project(state, caller, params, action).await?;
-    let number = params.number("number", "Job not found")?;
-    let job = state
-        .app
-        .store
-        .builds()
-        .job_by_num(project.id, number)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("Job not found".into()))?;
-    Ok((project, job))
+    caller.require_user()?;
+    super::project_job(state, caller, params, action, "number", "Job not found").await
 }
 
 /// `GET /project/{slug}/job/{number}`.
@@ -432,7 +424,7 @@ async fn project_job(
     path = "/api/v2/project/{slug}/job/{number}",
     operation_id = "get_job",
     tag = "pipelines",
-    params(SlugPath, NumberPath),
+    params(SlugParam, NumberPath),
     responses(
         (status = 200, description = "The job", body = V2JobJson),
         (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
@@ -458,7 +450,7 @@ pub async fn job(
     path = "/api/v2/project/{slug}/job/{number}/cancel",
     operation_id = "cancel_job",
     tag = "pipelines",
-    params(SlugPath, NumberPath),
+    params(SlugParam, NumberPath),
     responses(
         (status = 200, description = "Accepted", body = MessageBody),
         (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),

@@ -9,8 +9,8 @@
 //! `Content-Security-Policy`, and only passive types (plain text, images, JSON, media) are shown
 //! inline; HTML, SVG, XML, scripts and everything else are attachments.
 
-use crate::api::route::RouteParams;
 use crate::error::ApiError;
+use crate::route::RouteParams;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -38,19 +38,15 @@ pub async fn serve(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let params = params?;
-    let slug = params.project()?;
-    let access = state
-        .app
-        .authorize(&caller, &slug, Action::ReadArtifacts)
-        .await?;
-    let build_num = params.number("build_num", "Build not found")?;
-    let job = state
-        .app
-        .store
-        .builds()
-        .job_by_num(access.project.id, build_num)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("Build not found".into()))?;
+    let (project, job) = crate::api::project_job(
+        &state,
+        &caller,
+        &params,
+        Action::ReadArtifacts,
+        "build_num",
+        "Build not found",
+    )
+    .await?;
     let not_found = || ApiError::NotFound("Artifact not found".into());
     let node = params
         .get("node")
@@ -110,7 +106,7 @@ pub async fn serve(
         return Ok((status, response_headers).into_response());
     }
 
-    let key = object_key(&access.project, job.build_num, node, &record.path);
+    let key = object_key(&project, job.build_num, node, &record.path);
     if let Some(local) = &state.app.config.artifacts.local {
         let start = range.map_or(0, |(start, _)| start);
         let body = local_file(local, &key, start, length).await?;

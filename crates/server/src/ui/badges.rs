@@ -14,14 +14,12 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use circlet_app::Caller;
 use circlet_app::tokens;
-use circlet_core::ProjectSlug;
 use circlet_core::badge_snippets::{self, BadgeUrls};
 use circlet_core::scope::Action;
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::{self as core_token, TokenKind, TokenName};
-use circlet_store::{JobFilter, Project, User};
+use circlet_store::{JobFilter, Project};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 
@@ -57,19 +55,6 @@ pub struct BadgeForm {
     token: String,
     /// `create`: make a Status token first.
     action: Option<String>,
-}
-
-async fn admin_project(
-    state: &AppState,
-    user: &User,
-    slug: &ProjectSlug,
-) -> Result<Project, PageError> {
-    let caller = Caller::visitor(Some(user));
-    let a = state
-        .app
-        .authorize(&caller, slug, Action::ManageProject)
-        .await?;
-    Ok(a.project)
 }
 
 /// The default branch first, then branches that have builds.
@@ -135,7 +120,7 @@ pub async fn show(
     csrf: CsrfToken,
     SlugPath(slug): SlugPath,
 ) -> Result<Html<String>, PageError> {
-    let project = admin_project(&state, &user, &slug).await?;
+    let project = super::projects::for_user(&state, &user, &slug, Action::ManageProject).await?;
     let form = BadgeForm {
         branch: project.default_branch.as_str().to_owned(),
         style: "svg".into(),
@@ -163,7 +148,7 @@ pub async fn generate(
     SlugPath(slug): SlugPath,
     UiForm(mut form): UiForm<BadgeForm>,
 ) -> Result<Response, PageError> {
-    let project = admin_project(&state, &user, &slug).await?;
+    let project = super::projects::for_user(&state, &user, &slug, Action::ManageProject).await?;
     let mut new_token = None;
     let mut error = None;
     if form.action.as_deref() == Some("create") {

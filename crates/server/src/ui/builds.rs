@@ -12,7 +12,6 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use circlet_app::Caller;
 use circlet_app::access::ProjectAccess;
 use circlet_app::builds::git::Target;
 use circlet_app::builds::masks::ProjectMasks;
@@ -414,16 +413,6 @@ pub struct TriggerForm {
     parameters: String,
 }
 
-async fn trigger_access(
-    state: &AppState,
-    user: &User,
-    slug: &ProjectSlug,
-) -> Result<Project, PageError> {
-    let caller = Caller::visitor(Some(user));
-    let a = state.app.authorize(&caller, slug, Action::Trigger).await?;
-    Ok(a.project)
-}
-
 /// `GET /projects/{vcs}/{org}/{repo}/trigger`.
 pub async fn trigger_form(
     State(state): State<AppState>,
@@ -431,7 +420,7 @@ pub async fn trigger_form(
     csrf: CsrfToken,
     SlugPath(slug): SlugPath,
 ) -> Result<Html<String>, PageError> {
-    let project = trigger_access(&state, &user, &slug).await?;
+    let project = super::projects::for_user(&state, &user, &slug, Action::Trigger).await?;
     let form = TriggerForm {
         kind: "branch".into(),
         name: project.default_branch.as_str().to_owned(),
@@ -481,7 +470,7 @@ pub async fn trigger_submit(
     SlugPath(slug): SlugPath,
     UiForm(form): UiForm<TriggerForm>,
 ) -> Result<Response, PageError> {
-    let project = trigger_access(&state, &user, &slug).await?;
+    let project = super::projects::for_user(&state, &user, &slug, Action::Trigger).await?;
     let outcome = async {
         let parameters = read_parameters(&form.parameters).map_err(PageError::invalid)?;
         trigger::check_parameters(&parameters)?;

@@ -9,6 +9,7 @@ pub mod badges;
 pub mod builds;
 pub mod dashboard;
 pub mod env_vars;
+pub mod error_page;
 pub mod leaks;
 pub mod login;
 pub mod project_tokens;

@@ -15,31 +15,14 @@ use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use circlet_app::Caller;
 use circlet_app::tokens;
-use circlet_core::ProjectSlug;
 use circlet_core::scope::Action;
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::{TokenKind, TokenName};
-use circlet_store::{Project, TokenRecord, User};
+use circlet_store::{Project, TokenRecord};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// The project at `slug`, if `user` administers it: 404 when they may not see it, 403 when they
-/// may see it but are not an admin.
-async fn admin_project(
-    state: &AppState,
-    user: &User,
-    slug: &ProjectSlug,
-) -> Result<Project, PageError> {
-    let caller = Caller::visitor(Some(user));
-    let a = state
-        .app
-        .authorize(&caller, slug, Action::ManageProjectTokens)
-        .await?;
-    Ok(a.project)
-}
 
 /// The URL of a project's API Permissions tab.
 fn api_url(project: &Project) -> String {
@@ -86,7 +69,8 @@ pub async fn list(
     csrf: CsrfToken,
     SlugPath(slug): SlugPath,
 ) -> Result<Html<String>, PageError> {
-    let project = admin_project(&state, &user, &slug).await?;
+    let project =
+        super::projects::for_user(&state, &user, &slug, Action::ManageProjectTokens).await?;
     let tokens = state.app.store.tokens().list_project(project.id).await?;
     let leaks = super::leaks::for_user(&state, &user).await?;
     render(&ListPage {
@@ -145,7 +129,8 @@ pub async fn new_form(
     csrf: CsrfToken,
     SlugPath(slug): SlugPath,
 ) -> Result<Html<String>, PageError> {
-    let project = admin_project(&state, &user, &slug).await?;
+    let project =
+        super::projects::for_user(&state, &user, &slug, Action::ManageProjectTokens).await?;
     render(&NewPage {
         chrome: Chrome::new(Some(user), csrf),
         project,
@@ -167,7 +152,8 @@ pub async fn create(
     SlugPath(slug): SlugPath,
     UiForm(form): UiForm<ProjectTokenForm>,
 ) -> Result<Response, PageError> {
-    let project = admin_project(&state, &user, &slug).await?;
+    let project =
+        super::projects::for_user(&state, &user, &slug, Action::ManageProjectTokens).await?;
     let policy = state.app.config.token_policy();
     let outcome = async {
         let now = OffsetDateTime::now_utc();
@@ -222,7 +208,8 @@ pub async fn show(
     SlugPath(slug): SlugPath,
     TokenId(uuid): TokenId,
 ) -> Result<Html<String>, PageError> {
-    let project = admin_project(&state, &user, &slug).await?;
+    let project =
+        super::projects::for_user(&state, &user, &slug, Action::ManageProjectTokens).await?;
     let token = project_token(&state, &project, uuid).await?;
     let chrome = Chrome::new(Some(user), csrf);
     detail_page(&state, chrome, place(project), &token).await
@@ -236,7 +223,8 @@ pub async fn remove_form(
     SlugPath(slug): SlugPath,
     TokenId(uuid): TokenId,
 ) -> Result<Html<String>, PageError> {
-    let project = admin_project(&state, &user, &slug).await?;
+    let project =
+        super::projects::for_user(&state, &user, &slug, Action::ManageProjectTokens).await?;
     let token = project_token(&state, &project, uuid).await?;
     let chrome = Chrome::new(Some(user), csrf);
     remove_page(&state, chrome, place(project), &token).await
@@ -251,7 +239,8 @@ pub async fn remove(
     SlugPath(slug): SlugPath,
     TokenId(uuid): TokenId,
 ) -> Result<Response, PageError> {
-    let project = admin_project(&state, &user, &slug).await?;
+    let project =
+        super::projects::for_user(&state, &user, &slug, Action::ManageProjectTokens).await?;
     let token = project_token(&state, &project, uuid).await?;
     tokens::delete(
         &state.app.store,
@@ -273,7 +262,8 @@ pub async fn replace(
     SlugPath(slug): SlugPath,
     TokenId(uuid): TokenId,
 ) -> Result<Response, PageError> {
-    let project = admin_project(&state, &user, &slug).await?;
+    let project =
+        super::projects::for_user(&state, &user, &slug, Action::ManageProjectTokens).await?;
     let old = project_token(&state, &project, uuid).await?;
     let (value, record) = tokens::replace(
         &state.app.store,

@@ -4,6 +4,7 @@ use super::{Chrome, UiForm, render, render_with, when};
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::{CurrentUser, MaybeUser};
 use crate::error::PageError;
+use crate::route::RouteParams;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{FromRequestParts, Path, State};
@@ -24,21 +25,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SlugPath {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
-        let Path(segments) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| PageError::invalid(e.body_text()))?;
-        let get = |name: &str| {
-            segments
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-                .unwrap_or_default()
-        };
-        Ok(SlugPath(ProjectSlug::from_parts(
-            get("vcs"),
-            get("org"),
-            get("repo"),
-        )?))
+        let params = RouteParams::from_request_parts(parts, state).await?;
+        Ok(SlugPath(params.project()?))
     }
 }
 
@@ -211,6 +199,17 @@ pub(super) async fn access(
     }
 }
 
+/// The project at `slug` for a logged-in `user`'s page that does `action`.
+pub(super) async fn for_user(
+    state: &AppState,
+    user: &User,
+    slug: &ProjectSlug,
+    action: Action,
+) -> Result<Project, PageError> {
+    let caller = Caller::visitor(Some(user));
+    Ok(state.app.authorize(&caller, slug, action).await?.project)
+}
+
 /// `GET /projects/{vcs}/{org}/{repo}`.
 pub async fn show(
     State(state): State<AppState>,
@@ -260,20 +259,6 @@ struct SettingsPage {
     notice: Option<String>,
 }
 
-/// Loads the project for a settings page: admins only.
-async fn admin_access(
-    state: &AppState,
-    user: &User,
-    slug: &ProjectSlug,
-) -> Result<Project, PageError> {
-    let caller = Caller::visitor(Some(user));
-    let a = state
-        .app
-        .authorize(&caller, slug, Action::ManageProject)
-        .await?;
-    Ok(a.project)
-}
-
 /// `GET /projects/{vcs}/{org}/{repo}/settings`: the General tab.
 pub async fn settings(
     State(state): State<AppState>,
@@ -281,7 +266,7 @@ pub async fn settings(
     csrf: CsrfToken,
     SlugPath(slug): SlugPath,
 ) -> Result<Html<String>, PageError> {
-    let project = admin_access(&state, &user, &slug).await?;
+    let project = for_user(&state, &user, &slug, Action::ManageProject).await?;
     render(&SettingsPage {
         chrome: Chrome::new(Some(user), csrf),
         project,
@@ -308,7 +293,7 @@ pub async fn update_settings(
     SlugPath(slug): SlugPath,
     UiForm(form): UiForm<GeneralForm>,
 ) -> Result<Response, PageError> {
-    let mut project = admin_access(&state, &user, &slug).await?;
+    let mut project = for_user(&state, &user, &slug, Action::ManageProject).await?;
     let parsed = RepoUrl::parse(&form.repo_url)
         .and_then(|u| Ok((u, BranchName::parse(&form.default_branch)?)));
     let (status, error, notice) = match parsed {
@@ -363,7 +348,7 @@ pub async fn members(
     csrf: CsrfToken,
     SlugPath(slug): SlugPath,
 ) -> Result<Response, PageError> {
-    let project = admin_access(&state, &user, &slug).await?;
+    let project = for_user(&state, &user, &slug, Action::ManageProject).await?;
     members_page(&state, user, csrf, project, StatusCode::OK, None).await
 }
 
@@ -382,7 +367,7 @@ pub async fn set_member(
     SlugPath(slug): SlugPath,
     UiForm(form): UiForm<MemberForm>,
 ) -> Result<Response, PageError> {
-    let project = admin_access(&state, &user, &slug).await?;
+    let project = for_user(&state, &user, &slug, Action::ManageProject).await?;
     let target = match (Login::parse(&form.login), Role::parse(&form.role)) {
         (Ok(login), Ok(role)) => match state.app.store.users().by_login(&login).await? {
             Some(member) => Ok((member, role)),
@@ -424,7 +409,7 @@ pub async fn remove_member(
     Path((vcs, org, repo, login)): Path<(String, String, String, String)>,
 ) -> Result<Response, PageError> {
     let slug = ProjectSlug::from_parts(&vcs, &org, &repo)?;
-    let project = admin_access(&state, &user, &slug).await?;
+    let project = for_user(&state, &user, &slug, Action::ManageProject).await?;
     let login = Login::parse(&login)?;
     let member = state
         .app

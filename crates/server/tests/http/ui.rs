@@ -454,3 +454,32 @@ async fn no_response_can_be_shown_in_another_sites_frame() {
         );
     }
 }
+
+/// Error pages inside the site's frame.
+mod error_pages {
+    use super::*;
+
+    both_backends! {
+        setup = TestApp::spawn;
+        async fn error_pages_keep_the_top_navigation_and_name_the_role_needed(app) {
+            let ada = app.user("ada", false).await;
+            let project = app.project(&ada, "gh/acme/widgets", false).await;
+            let rita = app.user("rita", false).await;
+            app.store.projects().set_member(project.id, rita.id, circlet_core::Role::Read).await.unwrap();
+            let reader = app.logged_in("rita").await;
+            for path in ["/projects/gh/acme/widgets/settings/env", "/projects/gh/acme/widgets/settings/api"] {
+                let (s, html) = page(reader.get(app.at(path)).send().await.unwrap()).await;
+                assert_eq!(s, 403, "{path}");
+                assert!(html.contains("it needs the admin role in this project"), "{path}: {html}");
+                assert!(html.contains(r#"id="nav-account""#) && html.contains(">rita</a>"), "{path}: {html}");
+            }
+            let (s, html) = page(reader.get(app.at("/projects/gh/acme/widgets/jobs/99")).send().await.unwrap()).await;
+            assert_eq!(s, 404);
+            assert!(html.contains(">rita</a>"), "{html}");
+            // An anonymous visitor's error page offers the login.
+            let (s, html) = page(app.browser().get(app.at("/no/such/page")).send().await.unwrap()).await;
+            assert_eq!(s, 404);
+            assert!(html.contains(r#"<a href="/login">Log in</a>"#), "{html}");
+        }
+    }
+}

@@ -16,9 +16,9 @@ use crate::api::build_schema::{
     BuildCreatedJson, OutputJson, TestsJson, V1BuildJson, V1ProjectJson,
 };
 use crate::api::openapi::{BuildNumPath, ProjectPath};
-use crate::api::route::RouteParams;
 use crate::api::{ApiQuery, RawBody};
 use crate::error::{ApiError, MessageBody};
+use crate::route::RouteParams;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -34,27 +34,22 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use utoipa::IntoParams;
 
-fn build_num(params: &RouteParams) -> Result<i64, ApiError> {
-    params.number("build_num", "Build not found")
-}
-
+/// The v1.1 build (a job) the path names, if `caller` may do `action` in its project.
 async fn project_job(
     state: &AppState,
     caller: &Caller,
     params: &RouteParams,
     action: Action,
 ) -> Result<(Project, JobRecord), ApiError> {
-    let slug = params.project()?;
-    let access = state.app.authorize(caller, &slug, action).await?;
-    let num = build_num(params)?;
-    let job = state
-        .app
-        .store
-        .builds()
-        .job_by_num(access.project.id, num)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("Build not found".into()))?;
-    Ok((access.project, job))
+    crate::api::project_job(
+        state,
+        caller,
+        params,
+        action,
+        "build_num",
+        "Build not found",
+    )
+    .await
 }
 
 fn created(state: &AppState, project: &Project, job: &JobRecord, body: Value) -> Response {

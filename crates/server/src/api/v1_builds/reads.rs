@@ -2,7 +2,7 @@
 //! `/recent-builds` and `/projects`.
 
 use super::*;
-use crate::api::route::RouteParams;
+use crate::route::RouteParams;
 use axum::body::Bytes;
 use circlet_app::memo::GenerationMemo;
 use circlet_store::ProjectGeneration;

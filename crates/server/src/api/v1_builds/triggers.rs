@@ -1,7 +1,7 @@
 //! API v1.1 triggers (`tree/:branch`, the project form, `/build`), retry and cancel.
 
 use super::*;
-use crate::api::route::RouteParams;
+use crate::route::RouteParams;
 
 /// `POST …/:build_num/retry`: a new build of the same job, `why: retry`.
 #[utoipa::path(

@@ -15,9 +15,10 @@ use crate::auth::client::ClientIp;
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::CurrentUser;
 use crate::error::PageError;
+use crate::route::RouteParams;
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -44,13 +45,10 @@ impl<S: Send + Sync> FromRequestParts<S> for TokenId {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
-        let Path(segments) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| PageError::invalid(e.body_text()))?;
-        segments
-            .iter()
-            .find(|(k, _)| k == "uuid")
-            .and_then(|(_, v)| Uuid::parse_str(v).ok())
+        let params = RouteParams::from_request_parts(parts, state).await?;
+        params
+            .get("uuid")
+            .and_then(|v| Uuid::parse_str(v).ok())
             .map(TokenId)
             .ok_or_else(token_not_found)
     }

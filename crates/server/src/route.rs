@@ -1,5 +1,5 @@
-//! Typed route parameters of the JSON APIs: each path is parsed once, here, into what it names,
-//! and a bad one is the same 4xx `{"message"}` everywhere.
+//! Typed route parameters: each path is parsed once, here, into what it names, and a bad one is
+//! the same 4xx everywhere (a JSON `{"message"}` on the APIs, the error page in the web UI).
 //!
 //! - [`ProjectRoute`]: the project of a path, in every spelling CircleCI's APIs use;
 //! - [`RouteParams`]: a project-scoped path's other named segments (`build_num`, `number`,
