@@ -1,7 +1,8 @@
 //! What the store said recently, kept in memory and trusted only while the store's generation is
-//! unchanged: verified tokens ([`crate::auth::verified`]), projects and roles
-//! ([`crate::auth::access`]), badge states ([`crate::status::badges`]) and rendered build lists
-//! ([`crate::api::v1_builds`]) are all this map, read through [`GenerationMemo::get_or_read`].
+//! unchanged: verified tokens ([`crate::tokens::verified`]), projects and roles
+//! ([`crate::access`]), and on the HTTP side badge states (`circlet_server::status::badges`) and
+//! rendered build lists (`circlet_server::api::v1_builds`) are all this map, read through
+//! [`GenerationMemo::get_or_read`].
 //!
 //! The generation must be read *before* the store read whose answer is put here; an entry
 //! counts only while a later read of the generation returns the same value, and for at most

@@ -3,7 +3,7 @@
 //! Where to look:
 //! - every URL: [`routes`] (one table of contents, grouped by audience); what a path names:
 //!   [`route`];
-//! - who is calling: [`auth`] (the session extractor, CSRF, login throttling, passwords);
+//! - who is calling: [`auth`] (the API's one extractor, sessions, CSRF, login throttling);
 //! - how failures look: [`error`] (`ApiError` → JSON, `PageError` → HTML);
 //! - the request log line: [`request_log`];
 //! - connections (the cap, head and idle deadlines, graceful stop): [`connections`];

@@ -4,7 +4,7 @@
 //! token, its user) together with the store's *auth generation* read before that store read.
 //! It is used only while the generation is unchanged, so a token deleted or replaced, or a user
 //! disabled, in this process or any other on the same database, is refused on the next request
-//! (see `circlet_store`'s revocations module for how other processes' changes arrive). Expiry is
+//! (see `circlet_store`'s generations module for how other processes' changes arrive). Expiry is
 //! checked by the caller on every use, from the record. Unknown digests are not remembered:
 //! a token created a moment ago must work at once, and guesses must not fill memory.
 

@@ -1,5 +1,5 @@
-//! Handing jobs to runners: the long-poll claim, what a claimed job carries (its environment in
-//! CircleCI's precedence), and the reaper that ends jobs whose runner went silent.
+//! Handing jobs to runners: the long-poll claim and the reaper that ends jobs whose runner went
+//! silent. What a claimed job carries is `App::claimed_job` (`circlet_app::builds::job_env`).
 
 use crate::error::ApiError;
 use crate::state::AppState;
