@@ -154,3 +154,28 @@ impl App {
         }
     }
 }
+
+impl App {
+    /// The projects `user` belongs to, with their role: every project, as admin, for a site
+    /// admin (who is an admin everywhere).
+    pub async fn projects_of(&self, user: &User) -> Result<Vec<(Project, Role)>, AppError> {
+        Ok(if user.site_admin {
+            let all = self.store.projects().list_all().await?;
+            all.into_iter().map(|p| (p, Role::Admin)).collect()
+        } else {
+            self.store.projects().list_for_member(user.id).await?
+        })
+    }
+
+    /// The ids of the projects in which `user` may do `action` as a member (their own, and for a
+    /// site admin every one): what lists of several projects' entries are cut to.
+    pub async fn projects_where(&self, user: &User, action: Action) -> Result<Vec<i64>, AppError> {
+        Ok(self
+            .projects_of(user)
+            .await?
+            .into_iter()
+            .filter(|(_, role)| *role >= action.required_role())
+            .map(|(p, _)| p.id)
+            .collect())
+    }
+}

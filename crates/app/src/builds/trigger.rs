@@ -3,9 +3,11 @@
 
 use super::git::{ConfigFile, GitError, Target};
 use super::leak_guard;
-use crate::App;
 use crate::AppError;
+use crate::{App, Caller};
+use circlet_core::ProjectSlug;
 use circlet_core::ci_config::{self, ParamValue, PipelineContext, PlannedWorkflow, Selection};
+use circlet_core::scope::Action;
 use circlet_core::{BranchName, envvar};
 use circlet_store::{JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineRecord, Project, User};
 use std::collections::BTreeMap;
@@ -163,11 +165,44 @@ fn steers_the_shell(name: &str) -> bool {
         || upper.starts_with("BASH_FUNC_")
 }
 
+impl App {
+    /// The door to starting pipelines of the project at `slug`: `caller` must be a user allowed
+    /// [`Action::Trigger`] there, and the pipelines are theirs.
+    pub async fn pipelines(
+        &self,
+        caller: &Caller,
+        slug: &ProjectSlug,
+    ) -> Result<Pipelines<'_>, AppError> {
+        let access = self.authorize(caller, slug, Action::Trigger).await?;
+        let actor = caller.require_user()?.clone();
+        Ok(Pipelines {
+            app: self,
+            project: access.project,
+            actor,
+        })
+    }
+}
+
+/// Starting pipelines of one project, for a user allowed to.
+pub struct Pipelines<'a> {
+    app: &'a App,
+    /// The project.
+    pub project: Project,
+    actor: User,
+}
+
+impl Pipelines<'_> {
+    /// Starts a pipeline (see [`trigger`]).
+    pub async fn trigger(&self, req: TriggerRequest) -> Result<Triggered, AppError> {
+        trigger(self.app, &self.project, &self.actor, req).await
+    }
+}
+
 /// Reads the repository at the requested commit, plans the config's workflows and stores the
 /// pipeline. A branch, tag or revision that does not exist, or an unreadable repository, is a
 /// 400 and stores nothing. A config that cannot run stores an `errored` pipeline (so the UI and
 /// v2 show why) and is returned as such; a `only_job` the config lacks does the same.
-pub async fn trigger(
+async fn trigger(
     app: &App,
     project: &Project,
     actor: &User,

@@ -3,6 +3,7 @@
 //! are generated in `circlet_core::token`, stored as digests by the store's `tokens` module, and
 //! returned from here exactly once.
 
+pub mod project;
 pub mod usage;
 pub mod verified;
 

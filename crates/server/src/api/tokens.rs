@@ -13,9 +13,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use circlet_app::Caller;
-use circlet_app::tokens::{self, Actor, Lifetime};
-use circlet_core::scope::{Action, ProjectScope};
-use circlet_core::token::{self as format, TokenName};
+use circlet_app::tokens::{Actor, Lifetime};
+use circlet_core::scope::ProjectScope;
+use circlet_core::token::TokenName;
 use circlet_store::TokenRecord;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -73,15 +73,11 @@ pub async fn list(
     caller: Caller,
     ProjectRoute(slug): ProjectRoute,
 ) -> Result<Json<Vec<ProjectTokenJson>>, ApiError> {
-    let access = state
-        .app
-        .authorize(&caller, &slug, Action::ManageProjectTokens)
-        .await?;
     let tokens = state
         .app
-        .store
-        .tokens()
-        .list_project(access.project.id)
+        .project_tokens(&caller, &slug)
+        .await?
+        .list()
         .await?;
     Ok(Json(
         tokens
@@ -140,30 +136,13 @@ pub async fn create(
     ProjectRoute(slug): ProjectRoute,
     ApiBody(body): ApiBody<CreateToken>,
 ) -> Result<Response, ApiError> {
-    let access = state
-        .app
-        .authorize(&caller, &slug, Action::ManageProjectTokens)
-        .await?;
+    let tokens = state.app.project_tokens(&caller, &slug).await?;
     let scope = ProjectScope::parse(body.scope.as_deref().unwrap_or(""))?;
     let label = TokenName::parse(body.label.as_deref().unwrap_or(""), "label")?;
     let lifetime =
         parse_expiry(body.expires_at.as_deref())?.map_or(Lifetime::Never, Lifetime::Until);
-    let expires_at = state
-        .app
-        .config
-        .token_policy()
-        .expiry(lifetime, OffsetDateTime::now_utc())?;
-    let user = caller.require_user()?;
-    let actor = Actor::user(user, client.to_string());
-    let (value, record) = tokens::issue_project(
-        &state.app.store,
-        &access.project,
-        scope,
-        &label,
-        expires_at,
-        &actor,
-    )
-    .await?;
+    let actor = Actor::user(caller.require_user()?, client.to_string());
+    let (value, record) = tokens.issue(scope, &label, lifetime, &actor).await?;
     let json = ProjectTokenJson::of(&record, Some(value.expose().to_owned()));
     Ok(no_store((StatusCode::CREATED, Json(json)).into_response()))
 }
@@ -187,29 +166,10 @@ pub async fn delete(
     ProjectRoute(slug): ProjectRoute,
     params: RouteParams,
 ) -> Result<Json<MessageBody>, ApiError> {
-    let access = state
-        .app
-        .authorize(&caller, &slug, Action::ManageProjectTokens)
-        .await?;
-    let id = params.get("id").unwrap_or_default();
-    let token = match Uuid::parse_str(id) {
-        Ok(uuid) => state.app.store.tokens().by_uuid(uuid).await?,
-        Err(_) => match format::check(id) {
-            Some(checked) => state.app.store.tokens().by_digest(&checked.digest).await?,
-            None => None,
-        },
-    };
-    let token = token
-        .filter(|t| t.project_id == Some(access.project.id))
-        .ok_or_else(|| ApiError::NotFound("Token not found".into()))?;
-    let user = caller.require_user()?;
-    tokens::delete(
-        &state.app.store,
-        &token,
-        "token.deleted",
-        &Actor::user(user, client.to_string()),
-    )
-    .await?;
+    let tokens = state.app.project_tokens(&caller, &slug).await?;
+    let token = tokens.find(params.get("id").unwrap_or_default()).await?;
+    let actor = Actor::user(caller.require_user()?, client.to_string());
+    tokens.delete(&token, &actor).await?;
     Ok(Json(MessageBody::new("ok")))
 }
 

@@ -82,8 +82,9 @@ pub async fn trigger_pipeline(
     params: RouteParams,
     RawBody(body): RawBody,
 ) -> Result<(StatusCode, Json<PipelineCreatedJson>), ApiError> {
-    let project = project(&state, &caller, &params, Action::Trigger).await?;
-    let user = caller.require_user()?;
+    caller.require_user()?;
+    let pipelines = state.app.pipelines(&caller, &params.project()?).await?;
+    let project = &pipelines.project;
     // Lenient like CircleCI: an empty body (or none) builds the default branch.
     let body: TriggerBody = if body.iter().all(u8::is_ascii_whitespace) {
         TriggerBody::default()
@@ -107,7 +108,7 @@ pub async fn trigger_pipeline(
         parameters,
         ..TriggerRequest::new(target)
     };
-    let made = trigger::trigger(&state.app, &project, user, req).await?;
+    let made = pipelines.trigger(req).await?;
     let p = made.pipeline;
     Ok((
         StatusCode::CREATED,

@@ -10,7 +10,7 @@ use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::response::Html;
-use circlet_core::Role;
+use circlet_core::scope::Action;
 use circlet_store::{AuditEntry, AuditScope};
 
 /// How many entries a page shows, newest first.
@@ -68,16 +68,10 @@ pub async fn account(
     CurrentUser(user): CurrentUser,
     csrf: CsrfToken,
 ) -> Result<Html<String>, PageError> {
-    let project_ids: Vec<i64> = state
+    let project_ids = state
         .app
-        .store
-        .projects()
-        .list_for_member(user.id)
-        .await?
-        .into_iter()
-        .filter(|(_, role)| *role == Role::Admin)
-        .map(|(p, _)| p.id)
-        .collect();
+        .projects_where(&user, Action::ManageProject)
+        .await?;
     let scope = AuditScope::For {
         user_id: user.id,
         project_ids: &project_ids,

@@ -12,13 +12,14 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use circlet_app::Caller;
 use circlet_app::access::ProjectAccess;
 use circlet_app::builds::git::Target;
 use circlet_app::builds::masks::ProjectMasks;
 use circlet_app::builds::trigger::{self, TriggerRequest};
+use circlet_core::ProjectSlug;
 use circlet_core::ci_config::ParamValue;
 use circlet_core::scope::Action;
-use circlet_core::{ProjectSlug, Role};
 use circlet_store::{JobRecord, PipelineRecord, Project, User};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -303,7 +304,7 @@ pub async fn show(
     render(&BuildPage {
         chrome: Chrome::new(user, csrf),
         artifacts,
-        can_write: a.role.is_some_and(|r| r >= Role::Write),
+        can_write: a.allows(Action::Trigger),
         status: job.state.v2_status(),
         finished: job.state.is_final(),
         queued: when(&job.queued_at),
@@ -470,7 +471,11 @@ pub async fn trigger_submit(
     SlugPath(slug): SlugPath,
     UiForm(form): UiForm<TriggerForm>,
 ) -> Result<Response, PageError> {
-    let project = super::projects::for_user(&state, &user, &slug, Action::Trigger).await?;
+    let pipelines = state
+        .app
+        .pipelines(&Caller::visitor(Some(&user)), &slug)
+        .await?;
+    let project = &pipelines.project;
     let outcome = async {
         let parameters = read_parameters(&form.parameters).map_err(PageError::invalid)?;
         trigger::check_parameters(&parameters)?;
@@ -485,7 +490,7 @@ pub async fn trigger_submit(
             trigger_type: "explicit",
             ..TriggerRequest::new(target)
         };
-        Ok::<_, PageError>(trigger::trigger(&state.app, &project, &user, req).await?)
+        Ok::<_, PageError>(pipelines.trigger(req).await?)
     }
     .await;
     match outcome {
@@ -495,7 +500,7 @@ pub async fn trigger_submit(
         }) if status.is_client_error() => {
             let page = TriggerPage {
                 chrome: Chrome::new(Some(user), csrf),
-                project,
+                project: pipelines.project,
                 form,
                 error: Some(message),
             };

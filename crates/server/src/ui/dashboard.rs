@@ -25,12 +25,7 @@ pub async fn show(
     CurrentUser(user): CurrentUser,
     csrf: CsrfToken,
 ) -> Result<Html<String>, PageError> {
-    let projects = if user.site_admin {
-        let all = state.app.store.projects().list_all().await?;
-        all.into_iter().map(|p| (p, Role::Admin)).collect()
-    } else {
-        state.app.store.projects().list_for_member(user.id).await?
-    };
+    let projects = state.app.projects_of(&user).await?;
     let leaks = super::leaks::for_user(&state, &user).await?;
     render(&Dashboard {
         chrome: Chrome::new(Some(user), csrf),

@@ -4,7 +4,7 @@
 use crate::error::PageError;
 use crate::state::AppState;
 use circlet_app::builds::leak_guard::LEAKED;
-use circlet_core::Role;
+use circlet_core::scope::Action;
 use circlet_store::User;
 
 /// How far back the banner looks.
@@ -12,28 +12,11 @@ const WINDOW: time::Duration = time::Duration::days(7);
 
 /// What the banner says: one line per revoked token, newest first.
 pub async fn for_user(state: &AppState, user: &User) -> Result<Vec<String>, PageError> {
-    let projects: Vec<i64> = if user.site_admin {
-        state
-            .app
-            .store
-            .projects()
-            .list_all()
-            .await?
-            .iter()
-            .map(|p| p.id)
-            .collect()
-    } else {
-        state
-            .app
-            .store
-            .projects()
-            .list_for_member(user.id)
-            .await?
-            .into_iter()
-            .filter(|(_, role)| *role == Role::Admin)
-            .map(|(p, _)| p.id)
-            .collect()
-    };
+    // Project tokens' leaks go to who may manage them.
+    let projects = state
+        .app
+        .projects_where(user, Action::ManageProjectTokens)
+        .await?;
     let since = time::OffsetDateTime::now_utc() - WINDOW;
     Ok(state
         .app

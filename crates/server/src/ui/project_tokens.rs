@@ -4,7 +4,7 @@
 use super::projects::{SlugPath, project_url};
 use super::tokens::{
     ExpiryChoices, Place, TokenId, TokenView, actor, created_page, detail_page, form_error,
-    parse_lifetime, remove_page, token_not_found,
+    parse_lifetime, remove_page,
 };
 use super::{Chrome, UiForm, render, render_with};
 use crate::auth::client::ClientIp;
@@ -15,14 +15,14 @@ use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use circlet_app::tokens;
-use circlet_core::scope::Action;
+use circlet_app::Caller;
+use circlet_app::tokens::project::ProjectTokens;
+use circlet_core::ProjectSlug;
 use circlet_core::scope::ProjectScope;
-use circlet_core::token::{TokenKind, TokenName};
-use circlet_store::{Project, TokenRecord};
+use circlet_core::token::TokenName;
+use circlet_store::{Project, User};
 use serde::Deserialize;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// The URL of a project's API Permissions tab.
 fn api_url(project: &Project) -> String {
@@ -36,20 +36,16 @@ fn place(project: Project) -> Place {
     }
 }
 
-/// `project`'s token `uuid`; another project's token (or none) is a 404.
-async fn project_token(
-    state: &AppState,
-    project: &Project,
-    uuid: Uuid,
-) -> Result<TokenRecord, PageError> {
-    state
+/// The API tokens of the project at `slug`, if `user` may manage them.
+async fn door<'a>(
+    state: &'a AppState,
+    user: &User,
+    slug: &ProjectSlug,
+) -> Result<ProjectTokens<'a>, PageError> {
+    Ok(state
         .app
-        .store
-        .tokens()
-        .by_uuid(uuid)
-        .await?
-        .filter(|t| t.kind == TokenKind::Project && t.project_id == Some(project.id))
-        .ok_or_else(token_not_found)
+        .project_tokens(&Caller::visitor(Some(user)), slug)
+        .await?)
 }
 
 #[derive(Template)]
@@ -69,13 +65,12 @@ pub async fn list(
     csrf: CsrfToken,
     SlugPath(slug): SlugPath,
 ) -> Result<Html<String>, PageError> {
-    let project =
-        super::projects::for_user(&state, &user, &slug, Action::ManageProjectTokens).await?;
-    let tokens = state.app.store.tokens().list_project(project.id).await?;
+    let door = door(&state, &user, &slug).await?;
+    let tokens = door.list().await?;
     let leaks = super::leaks::for_user(&state, &user).await?;
     render(&ListPage {
         chrome: Chrome::new(Some(user), csrf),
-        project,
+        project: door.project,
         tab: "api",
         tokens: TokenView::all(&tokens),
         leaks,
@@ -129,8 +124,7 @@ pub async fn new_form(
     csrf: CsrfToken,
     SlugPath(slug): SlugPath,
 ) -> Result<Html<String>, PageError> {
-    let project =
-        super::projects::for_user(&state, &user, &slug, Action::ManageProjectTokens).await?;
+    let project = door(&state, &user, &slug).await?.project;
     render(&NewPage {
         chrome: Chrome::new(Some(user), csrf),
         project,
@@ -152,8 +146,7 @@ pub async fn create(
     SlugPath(slug): SlugPath,
     UiForm(form): UiForm<ProjectTokenForm>,
 ) -> Result<Response, PageError> {
-    let project =
-        super::projects::for_user(&state, &user, &slug, Action::ManageProjectTokens).await?;
+    let door = door(&state, &user, &slug).await?;
     let policy = state.app.config.token_policy();
     let outcome = async {
         let now = OffsetDateTime::now_utc();
@@ -161,21 +154,11 @@ pub async fn create(
             .map_err(|_| PageError::invalid("Choose a scope: Status, Build Artifacts or All."))?;
         let label = TokenName::parse(&form.label, "Token Label")?;
         let lifetime = parse_lifetime(&form.expiry, &form.expires_on, now.date())?;
-        let expires_at = policy.expiry(lifetime, now)?;
         let actor = actor(&user, client);
-        Ok::<_, PageError>(
-            tokens::issue_project(
-                &state.app.store,
-                &project,
-                scope,
-                &label,
-                expires_at,
-                &actor,
-            )
-            .await?,
-        )
+        Ok::<_, PageError>(door.issue(scope, &label, lifetime, &actor).await?)
     }
     .await;
+    let project = door.project;
     match outcome {
         Ok((value, record)) => created_page(
             Chrome::new(Some(user), csrf),
@@ -208,9 +191,9 @@ pub async fn show(
     SlugPath(slug): SlugPath,
     TokenId(uuid): TokenId,
 ) -> Result<Html<String>, PageError> {
-    let project =
-        super::projects::for_user(&state, &user, &slug, Action::ManageProjectTokens).await?;
-    let token = project_token(&state, &project, uuid).await?;
+    let door = door(&state, &user, &slug).await?;
+    let token = door.get(uuid).await?;
+    let project = door.project;
     let chrome = Chrome::new(Some(user), csrf);
     detail_page(&state, chrome, place(project), &token).await
 }
@@ -223,9 +206,9 @@ pub async fn remove_form(
     SlugPath(slug): SlugPath,
     TokenId(uuid): TokenId,
 ) -> Result<Html<String>, PageError> {
-    let project =
-        super::projects::for_user(&state, &user, &slug, Action::ManageProjectTokens).await?;
-    let token = project_token(&state, &project, uuid).await?;
+    let door = door(&state, &user, &slug).await?;
+    let token = door.get(uuid).await?;
+    let project = door.project;
     let chrome = Chrome::new(Some(user), csrf);
     remove_page(&state, chrome, place(project), &token).await
 }
@@ -239,17 +222,10 @@ pub async fn remove(
     SlugPath(slug): SlugPath,
     TokenId(uuid): TokenId,
 ) -> Result<Response, PageError> {
-    let project =
-        super::projects::for_user(&state, &user, &slug, Action::ManageProjectTokens).await?;
-    let token = project_token(&state, &project, uuid).await?;
-    tokens::delete(
-        &state.app.store,
-        &token,
-        "token.deleted",
-        &actor(&user, client),
-    )
-    .await?;
-    Ok(Redirect::to(&api_url(&project)).into_response())
+    let door = door(&state, &user, &slug).await?;
+    let token = door.get(uuid).await?;
+    door.delete(&token, &actor(&user, client)).await?;
+    Ok(Redirect::to(&api_url(&door.project)).into_response())
 }
 
 /// `POST /projects/{vcs}/{org}/{repo}/settings/api/{uuid}/replace`: a new value with the same
@@ -262,16 +238,10 @@ pub async fn replace(
     SlugPath(slug): SlugPath,
     TokenId(uuid): TokenId,
 ) -> Result<Response, PageError> {
-    let project =
-        super::projects::for_user(&state, &user, &slug, Action::ManageProjectTokens).await?;
-    let old = project_token(&state, &project, uuid).await?;
-    let (value, record) = tokens::replace(
-        &state.app.store,
-        &state.app.config.token_policy(),
-        &old,
-        &actor(&user, client),
-    )
-    .await?;
+    let door = door(&state, &user, &slug).await?;
+    let old = door.get(uuid).await?;
+    let (value, record) = door.replace(&old, &actor(&user, client)).await?;
+    let project = door.project;
     created_page(
         Chrome::new(Some(user), csrf),
         place(project),

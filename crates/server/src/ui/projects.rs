@@ -238,7 +238,7 @@ pub async fn show(
     render(&ProjectPage {
         chrome: Chrome::new(user, csrf),
         latest_artifacts,
-        can_write: a.role.is_some_and(|r| r >= Role::Write),
+        can_write: a.allows(Action::Trigger),
         project: a.project,
         role: a.role,
         created,

@@ -237,10 +237,8 @@ async fn run_v1_trigger(
     branch: Option<String>,
     job_field: bool,
 ) -> Result<Response, ApiError> {
-    let slug = params.project()?;
-    let access = state.app.authorize(caller, &slug, Action::Trigger).await?;
-    let user = caller.require_user()?;
-    let project = access.project;
+    let pipelines = state.app.pipelines(caller, &params.project()?).await?;
+    let project = &pipelines.project;
     trigger::check_build_parameters(&body.build_parameters)?;
     let only_job = body
         .build_parameters
@@ -269,7 +267,7 @@ async fn run_v1_trigger(
         only_job,
         ..TriggerRequest::new(target)
     };
-    let Triggered { pipeline, jobs } = trigger::trigger(&state.app, &project, user, req).await?;
+    let Triggered { pipeline, jobs } = pipelines.trigger(req).await?;
     let Some(first) = jobs.first() else {
         let errors: Vec<String> = serde_json::from_str(&pipeline.errors).unwrap_or_default();
         return Err(ApiError::Invalid(if errors.is_empty() {
@@ -286,8 +284,8 @@ async fn run_v1_trigger(
         }));
     };
     let mut cache = Cache::default();
-    let body = build_json::v1(state, &mut cache, &project, first, false, false).await?;
-    Ok(created(state, &project, first, body))
+    let body = build_json::v1(state, &mut cache, project, first, false, false).await?;
+    Ok(created(state, project, first, body))
 }
 
 /// `POST /project/:vcs/:org/:repo/build`: a pipeline for `branch` (default), `revision` or
@@ -312,9 +310,7 @@ pub async fn trigger_pipeline(
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let body = read_trigger_body(&headers, &body)?;
-    let slug = params.project()?;
-    let access = state.app.authorize(&caller, &slug, Action::Trigger).await?;
-    let user = caller.require_user()?;
+    let pipelines = state.app.pipelines(&caller, &params.project()?).await?;
     if body.tag.is_some() && (body.branch.is_some() || body.revision.is_some()) {
         return Err(ApiError::Invalid(
             "Give a tag alone, or a branch and/or a revision".into(),
@@ -326,7 +322,7 @@ pub async fn trigger_pipeline(
             Some(
                 body.branch
                     .as_deref()
-                    .unwrap_or(access.project.default_branch.as_str()),
+                    .unwrap_or(pipelines.project.default_branch.as_str()),
             ),
             None,
         )?,
@@ -336,6 +332,6 @@ pub async fn trigger_pipeline(
         revision: body.revision,
         ..TriggerRequest::new(target)
     };
-    trigger::trigger(&state.app, &access.project, user, req).await?;
+    pipelines.trigger(req).await?;
     Ok(Json(json!({"status": 200, "body": "Build created"})))
 }
