@@ -196,6 +196,37 @@ impl Pipelines<'_> {
     pub async fn trigger(&self, req: TriggerRequest) -> Result<Triggered, AppError> {
         trigger(self.app, &self.project, &self.actor, req).await
     }
+
+    /// The project's job (v1.1 build) numbered `build_num`; `missing` ("Build not found", "Job
+    /// not found": each API's word) when there is none.
+    pub async fn job(&self, build_num: i64, missing: &str) -> Result<JobRecord, AppError> {
+        self.app
+            .store
+            .builds()
+            .job_by_num(self.project.id, build_num)
+            .await?
+            .ok_or_else(|| AppError::NotFound(missing.into()))
+    }
+
+    /// A new build of the same job (`why: retry`), queued at once. Only a finished job is
+    /// retried: a running one must be canceled or waited for first.
+    pub async fn retry(&self, job: &JobRecord) -> Result<JobRecord, AppError> {
+        if !job.state.is_final() {
+            return Err(AppError::Invalid(format!(
+                "Build #{} has not finished; cancel it first or wait for it",
+                job.build_num
+            )));
+        }
+        let new = self.app.store.builds().retry(job).await?;
+        self.app.work_available.notify_waiters();
+        Ok(new)
+    }
+
+    /// Cancels `job`: a queued one ends at once, a running one at its runner's next heartbeat;
+    /// `false` when it had already ended.
+    pub async fn cancel(&self, job: &JobRecord) -> Result<bool, AppError> {
+        Ok(self.app.store.builds().request_cancel(job.id).await?)
+    }
 }
 
 /// Reads the repository at the requested commit, plans the config's workflows and stores the

@@ -462,7 +462,10 @@ pub async fn cancel_job(
     caller: Caller,
     params: RouteParams,
 ) -> Result<Json<MessageBody>, ApiError> {
-    let (_, job) = project_job(&state, &caller, &params, Action::Trigger).await?;
-    state.app.store.builds().request_cancel(job.id).await?;
+    caller.require_user()?;
+    let pipelines = state.app.pipelines(&caller, &params.project()?).await?;
+    let num = params.number("number", "Job not found")?;
+    let job = pipelines.job(num, "Job not found").await?;
+    pipelines.cancel(&job).await?;
     Ok(Json(MessageBody::new("Request accepted.")))
 }

@@ -16,7 +16,7 @@ use circlet_app::Caller;
 use circlet_app::access::ProjectAccess;
 use circlet_app::builds::git::Target;
 use circlet_app::builds::masks::ProjectMasks;
-use circlet_app::builds::trigger::{self, TriggerRequest};
+use circlet_app::builds::trigger::{self, Pipelines, TriggerRequest};
 use circlet_core::ProjectSlug;
 use circlet_core::ci_config::ParamValue;
 use circlet_core::scope::Action;
@@ -357,13 +357,18 @@ pub async fn live(
     })))
 }
 
-async fn writable_job(
-    state: &AppState,
+/// The build a page's path names, for a user who may start pipelines in its project.
+async fn writable_job<'a>(
+    state: &'a AppState,
     user: &User,
     path: &JobPath,
-) -> Result<(Project, JobRecord), PageError> {
-    let (a, job) = load_job(state, Some(user), path, Action::Trigger).await?;
-    Ok((a.project, job))
+) -> Result<(Pipelines<'a>, JobRecord), PageError> {
+    let caller = Caller::visitor(Some(user));
+    let pipelines = state.app.pipelines(&caller, &path.slug()?).await?;
+    let job = pipelines
+        .job(path.num()?, "There is no such build.")
+        .await?;
+    Ok((pipelines, job))
 }
 
 /// `POST …/jobs/{num}/retry`: a new build of the same job; goes to its page.
@@ -372,15 +377,9 @@ pub async fn retry(
     CurrentUser(user): CurrentUser,
     Path(path): Path<JobPath>,
 ) -> Result<Response, PageError> {
-    let (project, job) = writable_job(&state, &user, &path).await?;
-    if !job.state.is_final() {
-        return Err(PageError::invalid(
-            "This build has not finished yet; cancel it first or wait for it.",
-        ));
-    }
-    let new = state.app.store.builds().retry(&job).await?;
-    state.app.work_available.notify_waiters();
-    Ok(Redirect::to(&job_url(&project.slug, new.build_num)).into_response())
+    let (pipelines, job) = writable_job(&state, &user, &path).await?;
+    let new = pipelines.retry(&job).await?;
+    Ok(Redirect::to(&job_url(&pipelines.project.slug, new.build_num)).into_response())
 }
 
 /// `POST …/jobs/{num}/cancel`: stops the build (a running one within seconds).
@@ -389,9 +388,9 @@ pub async fn cancel(
     CurrentUser(user): CurrentUser,
     Path(path): Path<JobPath>,
 ) -> Result<Response, PageError> {
-    let (project, job) = writable_job(&state, &user, &path).await?;
-    state.app.store.builds().request_cancel(job.id).await?;
-    Ok(Redirect::to(&job_url(&project.slug, job.build_num)).into_response())
+    let (pipelines, job) = writable_job(&state, &user, &path).await?;
+    pipelines.cancel(&job).await?;
+    Ok(Redirect::to(&job_url(&pipelines.project.slug, job.build_num)).into_response())
 }
 
 #[derive(Template)]

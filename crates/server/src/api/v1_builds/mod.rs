@@ -25,7 +25,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use circlet_app::Caller;
-use circlet_app::builds::trigger::{self, TriggerRequest, Triggered};
+use circlet_app::builds::trigger::{self, Pipelines, TriggerRequest, Triggered};
 use circlet_core::build_state::JobState;
 use circlet_core::scope::Action;
 use circlet_store::{JobFilter, JobRecord, Project};

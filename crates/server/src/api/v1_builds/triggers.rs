@@ -3,6 +3,18 @@
 use super::*;
 use crate::route::RouteParams;
 
+/// The build the path names, for a user who may start pipelines in its project.
+async fn writable_job<'a>(
+    state: &'a AppState,
+    caller: &Caller,
+    params: &RouteParams,
+) -> Result<(Pipelines<'a>, JobRecord), ApiError> {
+    let pipelines = state.app.pipelines(caller, &params.project()?).await?;
+    let num = params.number("build_num", "Build not found")?;
+    let job = pipelines.job(num, "Build not found").await?;
+    Ok((pipelines, job))
+}
+
 /// `POST …/:build_num/retry`: a new build of the same job, `why: retry`.
 #[utoipa::path(
     post,
@@ -20,18 +32,12 @@ pub async fn retry(
     caller: Caller,
     params: RouteParams,
 ) -> Result<Response, ApiError> {
-    let (project, job) = project_job(&state, &caller, &params, Action::Trigger).await?;
-    if !job.state.is_final() {
-        return Err(ApiError::Invalid(format!(
-            "Build #{} has not finished; cancel it first or wait for it",
-            job.build_num
-        )));
-    }
-    let new = state.app.store.builds().retry(&job).await?;
-    state.app.work_available.notify_waiters();
+    let (pipelines, job) = writable_job(&state, &caller, &params).await?;
+    let new = pipelines.retry(&job).await?;
+    let project = &pipelines.project;
     let mut cache = Cache::default();
-    let body = build_json::v1(&state, &mut cache, &project, &new, false, false).await?;
-    Ok(created(&state, &project, &new, body))
+    let body = build_json::v1(&state, &mut cache, project, &new, false, false).await?;
+    Ok(created(&state, project, &new, body))
 }
 
 /// `POST …/:build_num/cancel`: a queued build ends at once, a running one at its runner's next
@@ -52,8 +58,9 @@ pub async fn cancel(
     caller: Caller,
     params: RouteParams,
 ) -> Result<Json<Value>, ApiError> {
-    let (project, job) = project_job(&state, &caller, &params, Action::Trigger).await?;
-    state.app.store.builds().request_cancel(job.id).await?;
+    let (pipelines, job) = writable_job(&state, &caller, &params).await?;
+    pipelines.cancel(&job).await?;
+    let project = pipelines.project;
     let job = state
         .app
         .store
