@@ -12,9 +12,9 @@ use circlet_app::tokens::{Actor, TokenPolicy, issue_personal, issue_project};
 use circlet_app::{App, AppConfig, AppError, Caller};
 use circlet_core::scope::{Action, ProjectScope};
 use circlet_core::token::TokenName;
-use circlet_core::{BranchName, DisplayName, Email, Login, ProjectSlug, RepoUrl, Role};
-use circlet_store::testkit::TestDb;
-use circlet_store::{BackendKind, NewProject, NewUser, Project, Store, User};
+use circlet_core::{ProjectSlug, Role};
+use circlet_store::testkit::{TestDb, new_project, new_user};
+use circlet_store::{BackendKind, Project, Store, User};
 use circlet_testkit::both_backends;
 
 /// What `authorize` answered, in one letter: Allow, Login required, Not found, Forbidden.
@@ -58,24 +58,15 @@ const TABLE: [(Action, &str, &str); 8] = [
 ];
 
 async fn user(store: &Store, login: &str, site_admin: bool) -> User {
-    let new = NewUser {
-        login: Login::parse(login).unwrap(),
-        name: DisplayName::parse(login).unwrap(),
-        email: Email::parse(&format!("{login}@example.test")).unwrap(),
-        password_hash: "not a password hash: these users never log in".into(),
-        site_admin,
-    };
-    store.users().create(&new).await.unwrap()
+    store
+        .users()
+        .create(&new_user(login, site_admin))
+        .await
+        .unwrap()
 }
 
 async fn project(store: &Store, owner: &User, slug: &str, public: bool) -> Project {
-    let slug = ProjectSlug::parse(slug).unwrap();
-    let new = NewProject {
-        repo_url: RepoUrl::default_for(&slug),
-        slug,
-        default_branch: BranchName::parse("main").unwrap(),
-        public,
-    };
+    let new = new_project(slug, public);
     store.projects().create(&new, owner.id).await.unwrap()
 }
 

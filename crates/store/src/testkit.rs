@@ -5,7 +5,8 @@
 //! the [`TestDb`] is dropped. If PostgreSQL cannot be reached the test fails and says so:
 //! a backend is never skipped silently.
 
-use crate::{BackendKind, Store};
+use crate::{BackendKind, NewProject, NewUser, Store};
+use circlet_core::{BranchName, DisplayName, Email, Login, ProjectSlug, RepoUrl};
 use tempfile::TempDir;
 
 /// The PostgreSQL server tests use when `CIRCLET_TEST_POSTGRES_URL` is unset.
@@ -117,6 +118,29 @@ fn with_database(url: &str, name: &str) -> String {
         out.push_str(q);
     }
     out
+}
+
+/// A user to create in a test: `login`, a name and address made from it, and a password hash
+/// no password matches (tests that log in hash a real password instead).
+pub fn new_user(login: &str, site_admin: bool) -> NewUser {
+    NewUser {
+        login: Login::parse(login).expect("a valid login"),
+        name: DisplayName::parse(login).expect("a valid name"),
+        email: Email::parse(&format!("{login}@example.test")).expect("a valid address"),
+        password_hash: format!("not a password hash: {login} never logs in"),
+        site_admin,
+    }
+}
+
+/// A project to create in a test at `slug` (cloned from its VCS host), default branch `main`.
+pub fn new_project(slug: &str, public: bool) -> NewProject {
+    let slug = ProjectSlug::parse(slug).expect("a valid slug");
+    NewProject {
+        repo_url: RepoUrl::default_for(&slug),
+        slug,
+        default_branch: BranchName::parse("main").expect("a valid branch"),
+        public,
+    }
 }
 
 #[cfg(test)]

@@ -106,15 +106,8 @@ pub async fn v1_build(
     caller: Caller,
     params: RouteParams,
 ) -> Result<Json<Vec<V1ArtifactJson>>, ApiError> {
-    let (project, job) = super::project_job(
-        &state,
-        &caller,
-        &params,
-        Action::ReadArtifacts,
-        "build_num",
-        "Build not found",
-    )
-    .await?;
+    let (project, job) =
+        super::v1_builds::project_job(&state, &caller, &params, Action::ReadArtifacts).await?;
     Ok(Json(v1_list(&state, &project, &job).await?))
 }
 

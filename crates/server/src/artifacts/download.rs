@@ -38,15 +38,8 @@ pub async fn serve(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let params = params?;
-    let (project, job) = crate::api::project_job(
-        &state,
-        &caller,
-        &params,
-        Action::ReadArtifacts,
-        "build_num",
-        "Build not found",
-    )
-    .await?;
+    let (project, job) =
+        crate::api::v1_builds::project_job(&state, &caller, &params, Action::ReadArtifacts).await?;
     let not_found = || ApiError::NotFound("Artifact not found".into());
     let node = params
         .get("node")

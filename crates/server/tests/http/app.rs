@@ -209,13 +209,7 @@ impl TestApp {
 
     /// Adds a project at `slug` (cloned from its VCS host) with `owner` as its admin.
     pub async fn project(&self, owner: &User, slug: &str, public: bool) -> Project {
-        let slug = ProjectSlug::parse(slug).unwrap();
-        let new = NewProject {
-            repo_url: RepoUrl::default_for(&slug),
-            slug,
-            default_branch: BranchName::parse("main").unwrap(),
-            public,
-        };
+        let new = circlet_store::testkit::new_project(slug, public);
         self.store.projects().create(&new, owner.id).await.unwrap()
     }
 

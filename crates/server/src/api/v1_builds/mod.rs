@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use utoipa::IntoParams;
 
 /// The v1.1 build (a job) the path names, if `caller` may do `action` in its project.
-async fn project_job(
+pub(crate) async fn project_job(
     state: &AppState,
     caller: &Caller,
     params: &RouteParams,
