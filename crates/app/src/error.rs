@@ -3,7 +3,7 @@
 //! CLI's one line `circlet: error: …` in the binary). The wording a user reads lives here.
 
 use circlet_core::Role;
-use circlet_store::StoreError;
+use circlet_store::{Conflict, Missing, StoreError};
 
 /// What a request that needed a write says while the database's disk is full.
 pub const STORE_FULL: &str = "The server's database storage is full, so nothing was saved. \
@@ -77,11 +77,54 @@ impl AppError {
     }
 }
 
+/// What a person is told of a store conflict.
+pub fn conflict_text(c: &Conflict) -> String {
+    match c {
+        Conflict::Login(login) => format!("login '{login}' is already taken"),
+        Conflict::Project(slug) => format!("project {slug} already exists"),
+        Conflict::TokenCap(cap) => format!(
+            "You already have {cap} personal API tokens, the most allowed. Delete some first."
+        ),
+        Conflict::Unfinished { build_num, state } => {
+            format!("build {build_num} is {state}; only a finished job can be retried")
+        }
+        Conflict::TargetNotEmpty(tables) => format!(
+            "the target database already holds data (in {}); only an empty database can be \
+             filled with a copy",
+            tables.join(", ")
+        ),
+        Conflict::Duplicate => "already exists".into(),
+    }
+}
+
+/// What a person is told of something the store did not find.
+pub fn missing_text(m: &Missing) -> String {
+    match m {
+        Missing::User(login) => format!("no user with login '{login}'"),
+        Missing::Member => "that user is not a member of this project".into(),
+        Missing::Project => PROJECT_NOT_FOUND.into(),
+        Missing::Token => "Token not found".into(),
+        Missing::Job(id) => format!("job {id} does not exist"),
+        Missing::Workflow(id) => format!("workflow {id} does not exist"),
+        Missing::Step { job, idx } => format!("step {idx} of job {job} was not started"),
+    }
+}
+
+/// A store error as a person reads it: conflicts and absences in the words above, anything else
+/// as the store says it (the CLI's error line uses this for errors that did not pass a use case).
+pub fn store_error_text(e: &StoreError) -> String {
+    match e {
+        StoreError::Conflict(c) => conflict_text(c),
+        StoreError::NotFound(m) => missing_text(m),
+        other => other.to_string(),
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(m) => AppError::Conflict(m),
-            StoreError::NotFound(m) => AppError::NotFound(m),
+            StoreError::Conflict(c) => AppError::Conflict(conflict_text(&c)),
+            StoreError::NotFound(m) => AppError::NotFound(missing_text(&m)),
             StoreError::Unavailable(m) => {
                 tracing::warn!("store unavailable: {m}");
                 AppError::Unavailable

@@ -79,7 +79,19 @@ fn main() -> ExitCode {
 
 /// Prints one clear line and returns a failure exit code; never a backtrace.
 fn fail(e: anyhow::Error) -> ExitCode {
-    let line = logging::escape(&format!("{e:#}").replace('\n', " "));
+    // Store errors that reach here without passing a use case are worded as the use cases word
+    // them (`circlet_app::error`), whatever context was added around them.
+    let text = e
+        .chain()
+        .map(
+            |cause| match cause.downcast_ref::<circlet_store::StoreError>() {
+                Some(store) => circlet_app::error::store_error_text(store),
+                None => cause.to_string(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join(": ");
+    let line = logging::escape(&text.replace('\n', " "));
     eprintln!("circlet: error: {line}");
     ExitCode::FAILURE
 }

@@ -2,6 +2,7 @@
 //! The bytes themselves live in the object store (see `circlet_server::artifacts`); a row here
 //! is written only after an upload completed, so every listed artifact can be downloaded.
 
+use crate::error::Missing;
 use crate::{Store, StoreError, now, on_pool};
 use circlet_core::artifact_path::ArtifactPath;
 use time::OffsetDateTime;
@@ -114,7 +115,7 @@ impl Artifacts<'_> {
         })
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                StoreError::NotFound(format!("job {} does not exist", new.job_id))
+                StoreError::NotFound(Missing::Job(new.job_id))
             }
             _ => e.into(),
         })?;

@@ -19,6 +19,7 @@
 
 mod tables;
 
+use crate::error::Conflict;
 use crate::{Backend, Store, StoreError};
 use sqlx::Row;
 use std::collections::BTreeSet;
@@ -300,10 +301,8 @@ impl Tx {
         if occupied.is_empty() {
             return Ok(());
         }
-        Err(StoreError::Conflict(format!(
-            "the target database already holds data (in {}); only an empty database can be \
-             filled with a copy",
-            occupied.join(", ")
+        Err(StoreError::Conflict(Conflict::TargetNotEmpty(
+            occupied.into_iter().map(str::to_owned).collect(),
         )))
     }
 

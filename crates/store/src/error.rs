@@ -4,12 +4,13 @@
 /// the database could not be reached (HTTP 503); the rest are bugs or broken databases.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A unique value already exists (duplicate login, duplicate project).
-    #[error("{0}")]
-    Conflict(String),
-    /// A row the operation needs does not exist.
-    #[error("{0}")]
-    NotFound(String),
+    /// Something already exists or stands in the way (what, not how to say it to a person:
+    /// `circlet_app::error` words it).
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
+    /// A row the operation needs does not exist (which, for the use cases to word).
+    #[error("not found: {0:?}")]
+    NotFound(Missing),
     /// The caller asked for something the store never does (a bug in the caller), such as
     /// ending a job with a state that is not final.
     #[error("{0}")]
@@ -41,6 +42,52 @@ pub enum StoreError {
     },
 }
 
+/// What collided or stands in the way of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conflict {
+    /// This login is in use.
+    Login(String),
+    /// This project slug is in use (in some spelling).
+    Project(String),
+    /// The owner already holds this many personal tokens, the most allowed.
+    TokenCap(i64),
+    /// Build `build_num` is in `state`, not finished, so it cannot be retried.
+    Unfinished {
+        /// The build's number.
+        build_num: i64,
+        /// Its state's name.
+        state: String,
+    },
+    /// A copy's target already holds rows, in these tables.
+    TargetNotEmpty(Vec<String>),
+    /// Some other unique value already exists.
+    Duplicate,
+}
+
+/// What a write or a lookup needed and did not find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// No user with this login.
+    User(String),
+    /// The user is not a member of the project.
+    Member,
+    /// No such project.
+    Project,
+    /// No such token.
+    Token,
+    /// No job with this id.
+    Job(i64),
+    /// No workflow with this id.
+    Workflow(i64),
+    /// Step `idx` of job `job` was never started.
+    Step {
+        /// The job's id.
+        job: i64,
+        /// The step's index.
+        idx: i64,
+    },
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         if is_storage_full(&e) {
@@ -51,7 +98,7 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(e.to_string())
             }
             sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict("already exists".into())
+                StoreError::Conflict(Conflict::Duplicate)
             }
             // PostgreSQL shutting down or restarting under a running query (57P01–57P03),
             // or the connection failing (class 08): the database is away, not the request wrong.
@@ -104,10 +151,10 @@ fn postgres_full(sqlstate: &str) -> bool {
 }
 
 impl StoreError {
-    /// Replaces the generic text of a `Conflict` with one naming what collided.
-    pub(crate) fn conflict_as(self, text: impl Into<String>) -> Self {
+    /// Says what collided, in place of a unique violation's [`Conflict::Duplicate`].
+    pub(crate) fn conflict_as(self, what: Conflict) -> Self {
         match self {
-            StoreError::Conflict(_) => StoreError::Conflict(text.into()),
+            StoreError::Conflict(_) => StoreError::Conflict(what),
             other => other,
         }
     }

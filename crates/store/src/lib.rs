@@ -35,7 +35,7 @@ pub use builds::{
 };
 pub use copy::{CopiedTable, CopyReport};
 pub use env_vars::{EnvVarRecord, NewEnvVar};
-pub use error::StoreError;
+pub use error::{Conflict, Missing, StoreError};
 pub use generations::ProjectGeneration;
 pub use job_results::TestRecord;
 pub use projects::{Member, NewProject, OrgStanding, Project};

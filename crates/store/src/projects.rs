@@ -1,5 +1,6 @@
 //! Projects, their settings and their members.
 
+use crate::error::{Conflict, Missing};
 use crate::generations::{Change, announcing};
 use crate::users::{UserRow, user_cols};
 use crate::{Store, StoreError, User, now, on_pool};
@@ -131,9 +132,7 @@ impl Projects<'_> {
             tx.commit().await?;
             Ok::<_, sqlx::Error>(row)
         }.await)
-        .map_err(|e| {
-            StoreError::from(e).conflict_as(format!("project {} already exists", new.slug))
-        })?;
+        .map_err(|e| StoreError::from(e).conflict_as(Conflict::Project(new.slug.to_string())))?;
         row.try_into()
     }
 
@@ -281,9 +280,7 @@ impl Projects<'_> {
             sqlx::query(sql).bind(project_id).bind(user_id).execute(&mut *tx).await.map(|r| r.rows_affected() > 0)
         })?;
         if !removed {
-            return Err(StoreError::NotFound(
-                "that user is not a member of this project".into(),
-            ));
+            return Err(StoreError::NotFound(Missing::Member));
         }
         Ok(())
     }
@@ -329,7 +326,7 @@ impl Projects<'_> {
                 .execute(&mut *tx).await.map(|r| r.rows_affected() > 0)
         })?;
         if !updated {
-            return Err(StoreError::NotFound("project not found".into()));
+            return Err(StoreError::NotFound(Missing::Project));
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! The token value never reaches this module; callers hand it a `TokenDigest` (SHA-256) and the
 //! last 4 characters for display.
 
+use crate::error::{Conflict, Missing};
 use crate::generations::{Change, announcing};
 use crate::{Store, StoreError, now, on_pool, ts};
 use circlet_core::scope::ProjectScope;
@@ -225,9 +226,8 @@ impl Tokens<'_> {
         }.await)?;
         match row {
             Some(row) => row.try_into(),
-            None => Err(StoreError::Conflict(format!(
-                "You already have {} personal API tokens, the most allowed. Delete some first.",
-                cap.unwrap_or_default()
+            None => Err(StoreError::Conflict(Conflict::TokenCap(
+                cap.unwrap_or_default(),
             ))),
         }
     }
@@ -246,7 +246,7 @@ impl Tokens<'_> {
             let row = insert_token!(new, None::<i64>, &mut *tx).await?;
             Ok::<_, sqlx::Error>(row)
         })?;
-        row.ok_or_else(|| StoreError::NotFound("Token not found".into()))?
+        row.ok_or_else(|| StoreError::NotFound(Missing::Token))?
             .try_into()
     }
 

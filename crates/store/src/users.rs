@@ -1,5 +1,6 @@
 //! Users: accounts, password hashes, the site-admin and disabled flags.
 
+use crate::error::{Conflict, Missing};
 use crate::generations::{Change, announcing};
 use crate::{Store, StoreError, now, on_pool};
 use circlet_core::{DisplayName, Email, Login};
@@ -105,9 +106,7 @@ impl Users<'_> {
                 .await
                 .and_then(crate::only)
         })
-        .map_err(|e| {
-            StoreError::from(e).conflict_as(format!("login '{}' is already taken", new.login))
-        })?;
+        .map_err(|e| StoreError::from(e).conflict_as(Conflict::Login(new.login.to_string())))?;
         row.try_into()
     }
 
@@ -198,7 +197,7 @@ impl Users<'_> {
             }
             Ok::<_, sqlx::Error>(row)
         })?;
-        row.ok_or_else(|| StoreError::NotFound(format!("no user with login '{login}'")))?
+        row.ok_or_else(|| StoreError::NotFound(Missing::User(login.to_string())))?
             .try_into()
     }
 }

@@ -132,7 +132,8 @@ pub async fn create_user(
     };
     match state.app.store.users().create(&new).await {
         Ok(_) => Ok(Redirect::to("/admin/users").into_response()),
-        Err(circlet_store::StoreError::Conflict(m)) => {
+        Err(e @ circlet_store::StoreError::Conflict(_)) => {
+            let m = circlet_app::error::store_error_text(&e);
             users_page(&state, admin, csrf, StatusCode::CONFLICT, form, Some(m)).await
         }
         Err(e) => Err(e.into()),

@@ -1,6 +1,7 @@
 //! Creating pipelines (numbered per project) with their workflows and jobs, and retries.
 
 use super::*;
+use crate::error::{Conflict, Missing};
 
 impl Builds<'_> {
     /// Creates a pipeline, its workflows and jobs in one transaction, numbering the pipeline and
@@ -83,10 +84,7 @@ impl Builds<'_> {
             Ok::<_, sqlx::Error>(Some((pipeline, rows)))
         })?;
         let Some((pipeline, rows)) = created else {
-            return Err(StoreError::NotFound(format!(
-                "project {} does not exist",
-                new.project_id
-            )));
+            return Err(StoreError::NotFound(Missing::Project));
         };
         let jobs = rows
             .into_iter()
@@ -100,7 +98,7 @@ impl Builds<'_> {
         let sql = "UPDATE projects SET next_pipeline_number = next_pipeline_number + 1 WHERE id = $1 \
                    RETURNING next_pipeline_number - 1";
         on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(project_id).fetch_all(pool).await.map(crate::first))?
-            .ok_or_else(|| StoreError::NotFound("project not found".into()))
+            .ok_or_else(|| StoreError::NotFound(Missing::Project))
     }
 
     /// Adds a retry of `job` to its workflow, queued at once, with a new build number, `why`
@@ -135,14 +133,11 @@ impl Builds<'_> {
         })?;
         match outcome {
             Ok(row) => row.try_into(),
-            Err(None) => Err(StoreError::NotFound(format!(
-                "job {} does not exist",
-                job.id
-            ))),
-            Err(Some(state)) => Err(StoreError::Conflict(format!(
-                "build {} is {state}; only a finished job can be retried",
-                job.build_num
-            ))),
+            Err(None) => Err(StoreError::NotFound(Missing::Job(job.id))),
+            Err(Some(state)) => Err(StoreError::Conflict(Conflict::Unfinished {
+                build_num: job.build_num,
+                state: state.to_string(),
+            })),
         }
     }
 }

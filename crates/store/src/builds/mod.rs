@@ -4,6 +4,7 @@
 //! runner) → a final state. When a job ends, the jobs of its workflow that required it are
 //! released (`queued`) or given up (`not_run`) in the same transaction.
 
+use crate::error::Missing;
 use crate::generations::{Change, announcing};
 use crate::{Store, StoreError, now, on_pool, ts};
 use circlet_core::build_state::JobState;
@@ -206,7 +207,7 @@ struct JobRow {
 fn no_such_job(e: sqlx::Error, job_id: i64) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-            StoreError::NotFound(format!("job {job_id} does not exist"))
+            StoreError::NotFound(Missing::Job(job_id))
         }
         _ => e.into(),
     }

@@ -2,6 +2,7 @@
 //! workflow when one of its jobs ends.
 
 use super::*;
+use crate::error::Missing;
 
 impl Builds<'_> {
     /// Atomically hands the oldest queued job to runner `runner_id`; two runners never get one job.
@@ -101,9 +102,7 @@ impl Builds<'_> {
         if found {
             Ok(())
         } else {
-            Err(StoreError::NotFound(format!(
-                "workflow {workflow_id} does not exist"
-            )))
+            Err(StoreError::NotFound(Missing::Workflow(workflow_id)))
         }
     }
 

@@ -1,6 +1,7 @@
 //! Steps of a job and their output.
 
 use super::*;
+use crate::error::Missing;
 
 impl Builds<'_> {
     /// Starts step `idx` of a job; starting it again changes nothing (a resent request).
@@ -27,9 +28,7 @@ impl Builds<'_> {
             sqlx::query(sql).bind(job_id).bind(idx).bind(state).bind(exit_code).bind(now()).execute(pool).await.map(|r| r.rows_affected())
         })?;
         if n == 0 {
-            return Err(StoreError::NotFound(format!(
-                "step {idx} of job {job_id} was not started"
-            )));
+            return Err(StoreError::NotFound(Missing::Step { job: job_id, idx }));
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use super::{create_project, create_user, keys, new_project, run, slug};
 use circlet_core::{BranchName, RepoUrl, Role};
-use circlet_store::{Member, Project, Store, StoreError};
+use circlet_store::{Conflict, Member, Project, Store, StoreError};
 use circlet_testkit::both_backends;
 
 both_backends!(
@@ -116,10 +116,10 @@ async fn projects_duplicate_slug_conflict_names_the_slug(store: Store) {
         .await
         .expect_err("duplicate slug");
     match err {
-        // The message is shown to the user as is: it must say which project collided.
-        StoreError::Conflict(message) => assert!(
-            message.contains("gh/acme/w"),
-            "message should name the project: {message:?}"
+        // The use cases tell the user which project collided: the conflict must say it.
+        StoreError::Conflict(Conflict::Project(slug)) => assert!(
+            slug.contains("gh/acme/w"),
+            "the conflict names the project: {slug:?}"
         ),
         other => panic!("expected Conflict, got {other:?}"),
     }

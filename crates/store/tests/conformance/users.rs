@@ -3,7 +3,7 @@
 use super::{create_user, login, logins, new_user, now_s, run};
 use circlet_core::Email;
 use circlet_store::testkit::TestDb;
-use circlet_store::{Store, StoreError, User};
+use circlet_store::{Conflict, Missing, Store, StoreError, User};
 use circlet_testkit::both_backends;
 use time::Duration;
 
@@ -79,10 +79,10 @@ async fn users_duplicate_login_is_a_conflict_naming_the_login(store: Store) {
         .await
         .expect_err("duplicate login must fail");
     match err {
-        StoreError::Conflict(message) => {
+        StoreError::Conflict(Conflict::Login(login)) => {
             assert!(
-                message.contains("alice"),
-                "message should name the login: {message:?}"
+                login.contains("alice"),
+                "the conflict names the login: {login:?}"
             )
         }
         other => panic!("expected Conflict, got {other:?}"),
@@ -300,7 +300,9 @@ async fn users_set_disabled_unknown_login_is_not_found(store: Store) {
             .await
             .expect_err("unknown login");
         match err {
-            StoreError::NotFound(message) => assert!(message.contains("ghost"), "{message:?}"),
+            StoreError::NotFound(Missing::User(login)) => {
+                assert!(login.contains("ghost"), "{login:?}")
+            }
             other => panic!("expected NotFound, got {other:?}"),
         }
     }
