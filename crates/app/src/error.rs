@@ -18,6 +18,9 @@ pub const PERMISSION_DENIED: &str = "Permission denied";
 /// What every project the caller may not see (or that does not exist) is called.
 pub const PROJECT_NOT_FOUND: &str = "Project not found";
 
+/// What a token that is not there (or is not the caller's to see) is called.
+pub const TOKEN_NOT_FOUND: &str = "Token not found";
+
 /// A use case's outcome other than success.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -64,13 +67,6 @@ impl AppError {
         AppError::NotFound(PROJECT_NOT_FOUND.into())
     }
 
-    /// Not allowed; `needed` would allow it.
-    pub fn needs(needed: Role) -> Self {
-        AppError::Forbidden {
-            needed: Some(needed),
-        }
-    }
-
     /// A bug or broken dependency, from any error.
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         AppError::Internal(e.into())
@@ -103,7 +99,7 @@ pub fn missing_text(m: &Missing) -> String {
         Missing::User(login) => format!("no user with login '{login}'"),
         Missing::Member => "that user is not a member of this project".into(),
         Missing::Project => PROJECT_NOT_FOUND.into(),
-        Missing::Token => "Token not found".into(),
+        Missing::Token => TOKEN_NOT_FOUND.into(),
         Missing::Job(id) => format!("job {id} does not exist"),
         Missing::Workflow(id) => format!("workflow {id} does not exist"),
         Missing::Step { job, idx } => format!("step {idx} of job {job} was not started"),

@@ -34,7 +34,7 @@ pub enum ApiError {
     #[error("{0}")]
     Unauthorized(String),
     /// Visible but not allowed (403).
-    #[error("Permission denied")]
+    #[error("{}", circlet_app::error::PERMISSION_DENIED)]
     Forbidden,
     /// Absent, or not visible to the caller (404).
     #[error("{0}")]

@@ -303,7 +303,7 @@ pub async fn delete(
         .tokens()
         .delete(token.uuid)
         .await?
-        .ok_or_else(|| AppError::NotFound("Token not found".into()))?;
+        .ok_or_else(|| AppError::NotFound(crate::error::TOKEN_NOT_FOUND.into()))?;
     audit(store, event, &deleted, actor, "").await
 }
 

@@ -3,6 +3,7 @@
 //! Permissions both come through it.
 
 use super::{Actor, Lifetime, issue_project};
+use crate::error::TOKEN_NOT_FOUND;
 use crate::{App, AppError, Caller};
 use circlet_core::ProjectSlug;
 use circlet_core::scope::{Action, ProjectScope};
@@ -10,9 +11,6 @@ use circlet_core::token::{self, NewToken, TokenKind, TokenName};
 use circlet_store::{Project, TokenRecord};
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// What a token that is not there (or is another project's) is called.
-pub const TOKEN_NOT_FOUND: &str = "Token not found";
 
 impl App {
     /// The API tokens of the project at `slug`, if `caller` may manage them.

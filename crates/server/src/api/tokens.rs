@@ -163,10 +163,12 @@ pub async fn delete(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     caller: Caller,
-    ProjectRoute(slug): ProjectRoute,
     params: RouteParams,
 ) -> Result<Json<MessageBody>, ApiError> {
-    let tokens = state.app.project_tokens(&caller, &slug).await?;
+    let tokens = state
+        .app
+        .project_tokens(&caller, &params.project()?)
+        .await?;
     let token = tokens.find(params.get("id").unwrap_or_default()).await?;
     let actor = Actor::user(caller.require_user()?, client.to_string());
     tokens.delete(&token, &actor).await?;
