@@ -5,6 +5,7 @@
 //! uses; everything HTTP lives in `circlet-server`.
 
 mod admin;
+mod ci_config;
 mod datadir;
 mod logging;
 mod runner;
@@ -32,7 +33,7 @@ enum Command {
     /// Administer users and projects directly in the store.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
-    /// Inspect the configuration.
+    /// Inspect circlet's settings, or check and expand a CircleCI config.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Run jobs for a circlet server on this host.
@@ -41,8 +42,13 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Print the effective configuration, secrets masked.
+    /// Print circlet's effective settings, secrets masked.
     Check,
+    /// Check a CircleCI config (`.circleci/config.yml`) as a pipeline would compile it.
+    Validate(ci_config::ConfigFileArgs),
+    /// Print a CircleCI config expanded to 2.0 (orbs, commands, executors, parameters and
+    /// matrices filled in), like `circleci config process`.
+    Process(ci_config::ConfigFileArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,9 +62,13 @@ fn main() -> ExitCode {
         Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
     let outcome = runtime.block_on(async move {
-        // The runner has settings of its own and no use for the server's.
-        if let Command::Runner(args) = cli.command {
-            return runner::run(args, cli.overrides.sandbox()?).await;
+        // The runner has settings of its own and no use for the server's; a CircleCI config
+        // is checked without any.
+        match cli.command {
+            Command::Runner(args) => return runner::run(args, cli.overrides.sandbox()?).await,
+            Command::Config(ConfigCommand::Validate(args)) => return ci_config::validate(&args),
+            Command::Config(ConfigCommand::Process(args)) => return ci_config::process(&args),
+            _ => {}
         }
         let settings = Settings::load(&cli.overrides)?;
         match cli.command {
@@ -68,7 +78,10 @@ fn main() -> ExitCode {
                 print!("{}", settings.describe());
                 Ok(())
             }
-            Command::Runner(_) => unreachable!("handled above"),
+            Command::Runner(_)
+            | Command::Config(ConfigCommand::Validate(_) | ConfigCommand::Process(_)) => {
+                unreachable!("handled above")
+            }
         }
     });
     match outcome {

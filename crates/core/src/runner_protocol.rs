@@ -212,6 +212,8 @@ mod tests {
                     working_directory: None,
                     no_output_timeout: Some(std::time::Duration::from_secs(600)),
                     when: When::Always,
+                    shell: None,
+                    background: false,
                 }),
             ],
             env: vec![("CI".into(), "true".into())],

@@ -219,8 +219,9 @@ async fn run_steps<R: Reporter>(
         // always run, as on CircleCI; `checkout` runs only while all is well.
         let when = match step {
             Step::Run(r) => r.when,
-            Step::Checkout => When::OnSuccess,
+            Step::SaveCache { when, .. } => *when,
             Step::StoreArtifacts { .. } | Step::StoreTestResults { .. } => When::Always,
+            _ => When::OnSuccess,
         };
         let runs = match when {
             When::OnSuccess => !tally.any_failed(),
@@ -243,7 +244,8 @@ async fn run_steps<R: Reporter>(
             break;
         };
         let end = match step {
-            Step::Checkout => step::checkout(&ctx, &mut sink).await,
+            Step::Checkout => step::checkout(&ctx, None, &mut sink).await,
+            Step::CheckoutInto { path } => step::checkout(&ctx, Some(path), &mut sink).await,
             Step::Run(r) => step::run(&ctx, r, &mut sink).await,
             Step::StoreTestResults { path } => {
                 uploads::store_test_results(&ctx, path, &mut sink).await
@@ -251,6 +253,7 @@ async fn run_steps<R: Reporter>(
             Step::StoreArtifacts { path, destination } => {
                 uploads::store_artifacts(&ctx, path, destination.as_deref(), &mut sink).await
             }
+            other => step::not_carried_out(other, &mut sink),
         };
         end_step(&ctx, index, sink, end, &mut tally).await;
     }
@@ -340,10 +343,16 @@ async fn end_step<R: Reporter>(
 /// The name CircleCI shows for a step.
 fn step_name(step: &Step) -> String {
     match step {
-        Step::Checkout => "Checkout code".into(),
+        Step::Checkout | Step::CheckoutInto { .. } => "Checkout code".into(),
         Step::Run(r) => r.name.clone(),
         Step::StoreArtifacts { .. } => "Uploading artifacts".into(),
         Step::StoreTestResults { .. } => "Uploading test results".into(),
+        Step::SaveCache { name, .. } => name.clone().unwrap_or_else(|| "Saving cache".into()),
+        Step::RestoreCache { name, .. } => name.clone().unwrap_or_else(|| "Restoring cache".into()),
+        Step::PersistToWorkspace { .. } => "Persisting to workspace".into(),
+        Step::AttachWorkspace { .. } => "Attaching workspace".into(),
+        Step::AddSshKeys { .. } => "Add SSH keys".into(),
+        Step::SetupRemoteDocker { .. } => "Setup a remote Docker engine".into(),
     }
 }
 

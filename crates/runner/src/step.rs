@@ -7,7 +7,7 @@ use crate::process::{self, CommandSpec, Ended, Limits};
 use crate::report::{Reporter, Stop, StopReason};
 use crate::sandbox::{JobDirs, Sandbox};
 use crate::workdir;
-use circlet_core::ci_config::RunStep;
+use circlet_core::ci_config::{RunStep, Step};
 use circlet_core::runner_protocol::{ClaimedJob, Outcome};
 use std::path::Path;
 use std::time::Duration;
@@ -61,8 +61,8 @@ impl StepEnd {
     }
 }
 
-/// `checkout`: clones the repository into the working directory and checks out the revision
-/// (on a local branch of the built branch's name, if there is one).
+/// `checkout`: clones the repository into the working directory (or `into`, relative to it)
+/// and checks out the revision (on a local branch of the built branch's name, if there is one).
 ///
 /// The runner does this itself, outside the sandbox (git runs no code of the repository: no
 /// hooks, no submodules); a local repository in a place the sandbox hides (the server's data
@@ -73,11 +73,13 @@ impl StepEnd {
 /// out is the build's problem: the step and the job fail.
 pub(crate) async fn checkout<R: Reporter>(
     ctx: &JobContext<'_, R>,
+    into: Option<&str>,
     sink: &mut OutputSink<'_, R>,
 ) -> StepEnd {
     let job = ctx.job;
-    let Some(target) = ctx.sandbox.on_host(ctx.workdir, ctx.dirs) else {
-        sink.line(&outside(ctx.workdir));
+    let dir = workdir::resolve(ctx.root, ctx.workdir, into.unwrap_or("."));
+    let Some(target) = ctx.sandbox.on_host(&dir, ctx.dirs) else {
+        sink.line(&outside(&dir));
         return StepEnd::new(Outcome::Failed, None);
     };
     let target = target.as_path();
@@ -153,6 +155,38 @@ async fn git<R: Reporter>(
         kill_grace: ctx.kill_grace,
     };
     process::run(spec, sink, limits, ctx.stop).await
+}
+
+/// A step whose keys the config language has but this runner does not carry out yet (caches,
+/// workspaces, SSH keys: issue 14). Restoring a cache misses, as CircleCI's does when no cache
+/// matches, and saving one is skipped, so a job that only speeds itself up with caches still
+/// runs; a workspace or SSH key the job needs fails the step, with the reason.
+pub(crate) fn not_carried_out<R: Reporter>(step: &Step, sink: &mut OutputSink<'_, R>) -> StepEnd {
+    let (outcome, what) = match step {
+        Step::RestoreCache { keys, .. } => (
+            Outcome::Success,
+            format!("No cache is found for key: {} (this runner keeps no caches yet)", keys.join(", ")),
+        ),
+        Step::SaveCache { key, .. } => (
+            Outcome::Success,
+            format!("Skipping cache generation for {key}: this runner keeps no caches yet"),
+        ),
+        Step::PersistToWorkspace { .. } | Step::AttachWorkspace { .. } => (
+            Outcome::Failed,
+            "Workspaces are not carried out by this runner yet; the step fails so later jobs do not run without the files they expect".to_owned(),
+        ),
+        Step::AddSshKeys { .. } => (
+            Outcome::Failed,
+            "This runner has no SSH keys to add yet".to_owned(),
+        ),
+        Step::SetupRemoteDocker { .. } => (
+            Outcome::Failed,
+            "setup_remote_docker needs a Docker engine, and this runner has none (jobs run on the runner's host, without containers)".to_owned(),
+        ),
+        _ => (Outcome::Failed, "this step is not carried out by this runner".to_owned()),
+    };
+    sink.line(&what);
+    StepEnd::new(outcome, None)
 }
 
 /// `run`: the command under `/bin/bash -eo pipefail -c`, CircleCI's default shell.

@@ -165,6 +165,8 @@ fn run(command: &str) -> RunStep {
         working_directory: None,
         no_output_timeout: None,
         when: When::OnSuccess,
+        shell: None,
+        background: false,
     }
 }
 

@@ -6,7 +6,9 @@ use super::leak_guard;
 use crate::AppError;
 use crate::{App, Caller};
 use circlet_core::ProjectSlug;
-use circlet_core::ci_config::{self, ParamValue, PipelineContext, PlannedWorkflow, Selection};
+use circlet_core::ci_config::{
+    self, GitRef, ParamValue, PipelineContext, PlannedWorkflow, RequiredStatus, Selection,
+};
 use circlet_core::scope::Action;
 use circlet_core::{BranchName, envvar};
 use circlet_store::{JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineRecord, Project, User};
@@ -264,12 +266,19 @@ async fn trigger(
         Target::Branch(b) => (Some(b.clone()), None),
         Target::Tag(t) => (None, Some(t.clone())),
     };
+    let pipeline_id = uuid::Uuid::new_v4();
     let ctx = PipelineContext {
+        id: pipeline_id.to_string(),
         branch: branch.clone(),
         tag: tag.clone(),
         revision: resolved.revision.clone(),
         number,
+        project_git_url: project.repo_url.to_string(),
+        project_type: project.slug.vcs().long().to_owned(),
+        project_slug: project.slug.to_string(),
+        trigger_source: req.trigger_type.to_owned(),
         parameters: req.parameters.clone(),
+        ..PipelineContext::default()
     };
     let planned = match resolved.config {
         ConfigFile::Missing => Err(vec![format!(
@@ -300,7 +309,7 @@ async fn trigger(
                         .into_iter()
                         .map(|j| NewJob {
                             name: j.job.name.clone(),
-                            requires: j.requires,
+                            requires: j.requires.into_iter().map(|r| r.job).collect(),
                             spec_json: serde_json::to_string(&j.job)
                                 .expect("a job definition serializes"),
                             build_parameters_json: build_parameters_json.clone(),
@@ -320,6 +329,7 @@ async fn trigger(
     )
     .expect("parameters serialize");
     let new = NewPipeline {
+        id: Some(pipeline_id),
         project_id: project.id,
         number: Some(number),
         commit_json: serde_json::to_string(&resolved.commit).expect("commit info serializes"),
@@ -386,10 +396,54 @@ async fn plan_config(
             None => Selection::Workflows,
         };
         let config = ci_config::parse(&text, &ctx).map_err(|e| e.0)?;
-        ci_config::plan(&config, branch.as_deref(), selection).map_err(|e| vec![e])
+        let target = match (&branch, &ctx.tag) {
+            (Some(b), _) => GitRef::Branch(b),
+            (None, Some(t)) => GitRef::Tag(t),
+            (None, None) => GitRef::Branch(""),
+        };
+        let planned = ci_config::plan(&config, target, selection).map_err(|e| vec![e])?;
+        not_run_yet(&config, &planned)?;
+        Ok(planned)
     })
     .await
     .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("parsing a config")))
+}
+
+/// Refuses what the config language carries but circlet's pipelines do not run yet: setup
+/// configs, approval jobs, and `requires` on an end other than success. Better a clear error
+/// than a workflow that means something else.
+fn not_run_yet(
+    config: &ci_config::CiConfig,
+    planned: &[PlannedWorkflow],
+) -> Result<(), Vec<String>> {
+    let mut errors = Vec::new();
+    if config.setup {
+        errors.push("setup workflows (`setup: true`) do not run on circlet yet".to_owned());
+    }
+    for w in planned {
+        for j in &w.jobs {
+            if j.approval {
+                errors.push(format!(
+                    "workflow '{}', job '{}': approval jobs do not run on circlet yet",
+                    w.name, j.job.name
+                ));
+            }
+            if j.requires
+                .iter()
+                .any(|r| r.statuses != [RequiredStatus::Success])
+            {
+                errors.push(format!(
+                    "workflow '{}', job '{}': `requires` on an end other than success does not run on circlet yet",
+                    w.name, j.job.name
+                ));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 /// A parameter value as JSON (its own type, not a string).

@@ -140,3 +140,82 @@ fn a_flag_beats_the_environment_which_beats_the_file_which_beats_the_default() {
         "sqlite:///srv/from-env/circlet.db"
     );
 }
+
+/// `circlet config validate` / `process`: a CircleCI config compiled without a server.
+mod ci_config {
+    use crate::{Run, circlet};
+    use std::fs;
+
+    const CONFIG: &str = "version: 2.1
+parameters:
+  greeting: {type: string, default: hello}
+commands:
+  greet:
+    parameters: {to: {type: string}}
+    steps: [{run: echo << pipeline.parameters.greeting >> << parameters.to >> on << pipeline.git.branch >>}]
+jobs:
+  build:
+    docker: [{image: cimg/base:stable}]
+    steps: [checkout, {greet: {to: world}}]
+workflows:
+  main: {jobs: [build]}
+";
+
+    #[test]
+    fn a_valid_config_is_said_to_be_valid_and_processed_to_2_0() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir_all(tmp.path().join(".circleci")).unwrap();
+        fs::write(tmp.path().join(".circleci/config.yml"), CONFIG).unwrap();
+        let mut cmd = circlet(tmp.path());
+        cmd.args(["config", "validate"]);
+        assert_eq!(
+            Run::of(cmd, None).ok(),
+            "Config file at .circleci/config.yml is valid.\n"
+        );
+        let mut cmd = circlet(tmp.path());
+        cmd.args([
+            "config",
+            "process",
+            "-",
+            "--branch",
+            "release",
+            "--pipeline-parameter",
+            "greeting=hi",
+        ]);
+        let out = Run::of(cmd, Some(CONFIG)).ok().to_owned();
+        assert!(out.starts_with("version: 2\n"), "{out}");
+        assert!(out.contains("run: echo hi world on release"), "{out}");
+        assert!(!out.contains("commands:") && !out.contains("<<"), "{out}");
+    }
+
+    #[test]
+    fn an_invalid_config_lists_its_problems_and_fails() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bad = CONFIG.replace("{greet: {to: world}}", "{greet: {too: world}}");
+        fs::write(tmp.path().join("c.yml"), bad).unwrap();
+        let mut cmd = circlet(tmp.path());
+        cmd.args(["config", "validate", "c.yml"]);
+        let run = Run::of(cmd, None);
+        assert_eq!(
+            run.error_line(),
+            "circlet: error: c.yml is not a valid config (2 problems above)"
+        );
+        assert!(
+            run.stderr.contains("  - job 'build', step 2: command 'greet' has no parameter 'too' (its parameters are to) (line 11, column 32)"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("  - job 'build', step 2: command 'greet' needs a value for its parameter 'to' (it has no default) (line 11, column 24)"),
+            "{}",
+            run.stderr
+        );
+        let mut cmd = circlet(tmp.path());
+        cmd.args(["config", "process", "missing.yml"]);
+        assert!(
+            Run::of(cmd, None)
+                .error_line()
+                .starts_with("circlet: error: reading missing.yml: "),
+        );
+    }
+}

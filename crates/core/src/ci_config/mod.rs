@@ -1,31 +1,44 @@
-//! The CI configuration circlet understands: a subset of CircleCI's `.circleci/config.yml`
-//! (versions 2 and 2.1), parsed into a typed model with clear errors for anything else.
+//! The CI configuration circlet understands: CircleCI's `.circleci/config.yml`, versions 2 and
+//! 2.1, compiled as CircleCI compiles it into the jobs and workflows a pipeline runs.
 //!
-//! Supported: `version`; `jobs.<name>` with `steps` (`checkout`, `run`, `store_artifacts`,
-//! `store_test_results`), `environment`, `working_directory`, and executor keys (`docker`,
-//! `machine`, `macos`, `resource_class`, `executor`, `shell`), which circlet notes and runs on
-//! the runner host's shell; `workflows` with job lists, `requires` and
-//! `filters.branches.only/ignore`; 2.1 pipeline `parameters` with `<< pipeline.parameters.x >>`,
-//! `<< pipeline.git.branch >>` and `<< pipeline.number >>`. Everything else is refused by name.
+//! The stages, each its own module:
+//! 1. [`yaml`]: YAML 1.1 text to a [`Node`] tree (anchors, aliases and merge keys applied,
+//!    every node with its line and column), within bounds a hostile config cannot pass;
+//! 2. `expand`: a 2.1 config's orbs, commands, executors, job parameters, matrices,
+//!    `when`/`unless` and `<< … >>` expanded to the 2.0 form (what `config process` prints);
+//! 3. `parse`: the 2.0 form read into the typed [`CiConfig`], every key checked;
+//! 4. `plan`: the workflows and jobs one pipeline runs, by branch or tag and filters.
+//!
+//! Each problem is reported once with where it is (see `problems`), and a problem in one
+//! stage stops the next, so no error is a consequence of another.
 
+mod expand;
+mod node;
 mod parse;
 mod plan;
+mod problems;
 mod values;
 mod yaml;
 
-pub use parse::parse;
-pub use plan::{
-    MAX_JOBS_PER_PIPELINE, MAX_STEPS_PER_JOB, PlannedJob, PlannedWorkflow, Selection, plan,
+pub use expand::{
+    MAX_COMMAND_DEPTH, MAX_EXPANDED_BYTES, MAX_EXPANDED_NODES, MAX_ORB_DEPTH, MAX_ORBS, MemoryOrbs,
+    NoOrbs, OrbRef, OrbSource, OrbVersion, PublishedOrb, VersionRange, valid_orb_name,
 };
-pub use values::{ParamValue, PipelineContext};
-pub use yaml::{MAX_DEPTH, MAX_NODES, MAX_SCALAR_BYTES};
+pub use node::{Kind, Map, Mark, Node, Scalar, Value, emit};
+
+pub use parse::{compile, parse};
+pub use plan::{
+    GitRef, MAX_JOBS_PER_PIPELINE, MAX_STEPS_PER_JOB, PlannedJob, PlannedWorkflow, Selection, plan,
+};
+pub use problems::MAX_LISTED;
+pub use values::{PIPELINE_VALUES, ParamValue, PipelineContext};
+pub use yaml::{Document, MAX_DEPTH, MAX_NODES, MAX_SCALAR_BYTES, YamlError, load};
 
 /// The largest config accepted, in bytes: a config is refused past it before it is parsed (and
 /// best before it is read).
 pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// `version: 2` or `version: 2.1`.
@@ -37,22 +50,42 @@ pub enum ConfigVersion {
     V2_1,
 }
 
-/// A parsed, interpolated configuration, ready to plan workflows from.
+/// A compiled configuration, ready to plan workflows from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CiConfig {
-    /// The config's version.
+    /// The version the config was written in.
     pub version: ConfigVersion,
-    /// Jobs by name, in file order.
+    /// `setup: true`: a setup config, whose workflows generate the pipeline's real config.
+    pub setup: bool,
+    /// Jobs by key, in order (a 2.1 job invoked twice with different parameters is two jobs).
     pub jobs: Vec<Job>,
     /// Workflows in file order; a config without any gets one workflow running the `build` job.
     pub workflows: Vec<Workflow>,
 }
 
 impl CiConfig {
-    /// The job called `name`.
+    /// The job whose key is `name`.
     pub fn job(&self, name: &str) -> Option<&Job> {
         self.jobs.iter().find(|j| j.name == name)
     }
+}
+
+/// A config compiled: the typed config, and the 2.0 form it was read from (what
+/// `circlet config process` prints).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compiled {
+    /// The typed config.
+    pub config: CiConfig,
+    /// The expanded config as YAML.
+    pub processed: String,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// One job.
@@ -67,11 +100,20 @@ pub struct Job {
     /// What the config asked to run on (`docker: cimg/base`), shown in the job's messages:
     /// circlet runs every step on the runner host's shell.
     pub executor_notes: Vec<String>,
+    /// How many copies of the job run side by side (`parallelism`), 1 by default.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub parallelism: u32,
+    /// The `resource_class` asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_class: Option<String>,
+    /// The job's default `shell` for `run` steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<String>,
     /// The steps, in order.
     pub steps: Vec<Step>,
 }
 
-/// When a `run` step runs.
+/// When a step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum When {
@@ -88,9 +130,14 @@ pub enum When {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
-    /// Check out the repository at the built revision.
+    /// Check out the repository at the built revision, into the working directory.
     Checkout,
-    /// Run a shell command.
+    /// `checkout: {path: …}`: check out into `path` instead.
+    CheckoutInto {
+        /// Where, relative to the working directory unless absolute.
+        path: String,
+    },
+    /// Run a shell command (also `deploy`).
     Run(RunStep),
     /// Upload files under `path` as artifacts, under `destination` (default: the path).
     StoreArtifacts {
@@ -103,6 +150,47 @@ pub enum Step {
     StoreTestResults {
         /// Directory holding the results.
         path: String,
+    },
+    /// Save `paths` as the cache `key` (a template like `deps-{{ checksum "Cargo.lock" }}`).
+    SaveCache {
+        /// The key template.
+        key: String,
+        /// What to save.
+        paths: Vec<String>,
+        /// The step's name, if given.
+        name: Option<String>,
+        /// When it runs.
+        #[serde(default)]
+        when: When,
+    },
+    /// Restore the first cache whose key starts with one of `keys`, in order.
+    RestoreCache {
+        /// Key templates, most specific first.
+        keys: Vec<String>,
+        /// The step's name, if given.
+        name: Option<String>,
+    },
+    /// Keep `paths` under `root` for the workflow's later jobs.
+    PersistToWorkspace {
+        /// The directory `paths` are relative to.
+        root: String,
+        /// Files and globs to keep.
+        paths: Vec<String>,
+    },
+    /// Put what earlier jobs of the workflow persisted into `at`.
+    AttachWorkspace {
+        /// The directory.
+        at: String,
+    },
+    /// Install the project's SSH keys (those with these fingerprints, or all).
+    AddSshKeys {
+        /// The keys' fingerprints; empty for all.
+        fingerprints: Vec<String>,
+    },
+    /// Give the job a Docker engine of its own.
+    SetupRemoteDocker {
+        /// The Docker version asked for.
+        version: Option<String>,
     },
 }
 
@@ -121,6 +209,12 @@ pub struct RunStep {
     pub no_output_timeout: Option<Duration>,
     /// When it runs.
     pub when: When,
+    /// The shell to run it with, when not the job's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<String>,
+    /// Whether it runs in the background while the next steps run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub background: bool,
 }
 
 /// A workflow.
@@ -130,43 +224,86 @@ pub struct Workflow {
     pub name: String,
     /// Its jobs, in file order.
     pub jobs: Vec<WorkflowJob>,
+    /// `triggers`: the schedules it runs on. A workflow with schedules runs only on them, not
+    /// on pushes.
+    pub schedules: Vec<Schedule>,
+}
+
+/// A scheduled trigger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// The cron expression (five fields, UTC).
+    pub cron: String,
+    /// The branches it runs on.
+    pub branches: RefFilter,
 }
 
 /// A job's place in a workflow.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowJob {
-    /// The job it runs.
+    /// Its name in the workflow.
+    pub name: String,
+    /// The key of the job it runs in [`CiConfig::jobs`] (its name, for an approval job).
     pub job: String,
-    /// Jobs of this workflow that must succeed first.
-    pub requires: Vec<String>,
-    /// Which branches it runs on.
-    pub branches: BranchFilter,
+    /// Jobs of this workflow that must end first, and how.
+    pub requires: Vec<Requirement>,
+    /// Which branches and tags it runs for.
+    pub filters: Filters,
+    /// The contexts whose environment variables it gets.
+    pub context: Vec<String>,
+    /// `type: approval`: the workflow waits here until someone approves.
+    pub approval: bool,
 }
 
-/// `filters.branches`: `only` and `ignore`, each exact names or `/regex/`.
+/// One of a job's `requires`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    /// The required job's name in the workflow.
+    pub job: String,
+    /// How it must have ended: `success` unless the config says otherwise.
+    pub statuses: Vec<RequiredStatus>,
+}
+
+/// An end a requirement accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RequiredStatus {
+    /// It succeeded.
+    Success,
+    /// It failed.
+    Failed,
+    /// It was canceled.
+    Canceled,
+    /// It did not run.
+    NotRun,
+}
+
+/// `filters`: which branches and tags a job runs for.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct BranchFilter {
-    /// If non-empty, the branch must match one of these.
+pub struct Filters {
+    /// `branches`: for a branch pipeline; without it, every branch.
+    pub branches: RefFilter,
+    /// `tags`: for a tag pipeline; without it, no tag (CircleCI's rule).
+    pub tags: Option<RefFilter>,
+}
+
+/// `only` and `ignore` lists, each exact names or `/regex/`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RefFilter {
+    /// If non-empty, the name must match one of these.
     pub only: Vec<Pattern>,
-    /// The branch must match none of these.
+    /// The name must match none of these.
     pub ignore: Vec<Pattern>,
 }
 
-impl BranchFilter {
-    /// Whether a job with this filter runs for `branch` (`None`: a tag build, where branch
-    /// filters with `only` exclude the job, as in CircleCI).
-    pub fn allows(&self, branch: Option<&str>) -> bool {
-        match branch {
-            None => self.only.is_empty(),
-            Some(b) => {
-                (self.only.is_empty() || self.only.iter().any(|p| p.matches(b)))
-                    && !self.ignore.iter().any(|p| p.matches(b))
-            }
-        }
+impl RefFilter {
+    /// Whether `name` passes.
+    pub fn allows(&self, name: &str) -> bool {
+        (self.only.is_empty() || self.only.iter().any(|p| p.matches(name)))
+            && !self.ignore.iter().any(|p| p.matches(name))
     }
 }
 
-/// A branch name pattern: exact, or a whole-string regular expression written `/…/`.
+/// A branch or tag name pattern: exact, or a whole-string regular expression written `/…/`.
 #[derive(Debug, Clone)]
 pub enum Pattern {
     /// Exactly this name.
@@ -186,11 +323,11 @@ impl PartialEq for Pattern {
 }
 
 impl Pattern {
-    /// Whether `branch` matches.
-    pub fn matches(&self, branch: &str) -> bool {
+    /// Whether `name` matches.
+    pub fn matches(&self, name: &str) -> bool {
         match self {
-            Pattern::Exact(s) => s == branch,
-            Pattern::Regex(r) => r.is_match(branch),
+            Pattern::Exact(s) => s == name,
+            Pattern::Regex(r) => r.is_match(name),
         }
     }
 }
@@ -205,5 +342,9 @@ impl std::fmt::Display for ConfigErrors {
     }
 }
 
-/// Declared 2.1 pipeline parameters, by name.
-pub type ParamDecls = BTreeMap<String, values::ParamDecl>;
+#[cfg(test)]
+mod tests {
+    mod corpus;
+    mod errors;
+    mod fixtures;
+}

@@ -1,6 +1,6 @@
 //! From a parsed config and what was triggered to the workflows and jobs a pipeline runs.
 
-use super::{CiConfig, Job, Step, WorkflowJob};
+use super::{CiConfig, Filters, Job, Requirement, Step, WorkflowJob};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The most steps one job may have. Each step is a row the server stores and a request the
@@ -14,10 +14,31 @@ pub const MAX_JOBS_PER_PIPELINE: usize = 500;
 /// What a trigger asks to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Selection<'a> {
-    /// Every workflow, each job filtered by branch (a push, a v2 trigger, `POST …/build`).
+    /// Every workflow without a schedule, each job filtered (a push, a v2 trigger, `POST …/build`).
     Workflows,
     /// Only this job, outside any workflow (v1.1 `CIRCLE_JOB`).
     OnlyJob(&'a str),
+}
+
+/// What a pipeline builds: a branch or a tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitRef<'a> {
+    /// A branch.
+    Branch(&'a str),
+    /// A tag.
+    Tag(&'a str),
+}
+
+impl Filters {
+    /// Whether a job with these filters runs for `target`: on a branch when its branch filter
+    /// allows it; on a tag only when it has a tag filter and that allows it (CircleCI runs no
+    /// job for a tag unless told to).
+    pub fn runs_for(&self, target: GitRef<'_>) -> bool {
+        match target {
+            GitRef::Branch(b) => self.branches.allows(b),
+            GitRef::Tag(t) => self.tags.as_ref().is_some_and(|f| f.allows(t)),
+        }
+    }
 }
 
 /// A workflow to create.
@@ -32,9 +53,13 @@ pub struct PlannedWorkflow {
 /// A job to create.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedJob {
-    /// Jobs of the same workflow it requires.
-    pub requires: Vec<String>,
-    /// The job's definition.
+    /// Jobs of the same workflow it requires, and how each must end.
+    pub requires: Vec<Requirement>,
+    /// The contexts it names.
+    pub context: Vec<String>,
+    /// Whether it is an approval: nothing runs, the workflow waits for someone to approve.
+    pub approval: bool,
+    /// The job's definition, named as in the workflow (an approval's has no steps).
     pub job: Job,
 }
 
@@ -43,17 +68,17 @@ pub struct PlannedJob {
 /// otherwise plan gigabytes; real pipelines plan well under a megabyte.
 pub const MAX_PLANNED_BYTES: usize = 16 * 1024 * 1024;
 
-/// The workflows `selection` runs for `branch` (`None` for a tag build). A job whose branch
-/// filter excludes it is left out, and so is every job that requires a job left out; a workflow
-/// left without jobs is not created. Naming a job the config does not have is an error, and so
-/// is planning more than [`MAX_PLANNED_BYTES`] of job definitions, a plan past
+/// The workflows `selection` runs for `target`. A job whose filters exclude it is left out, and
+/// so is every job that requires a job left out; a workflow left without jobs is not created,
+/// and neither is one that runs on a schedule. Naming a job the config does not have is an
+/// error, and so is planning more than [`MAX_PLANNED_BYTES`] of job definitions, a plan past
 /// [`MAX_JOBS_PER_PIPELINE`] jobs or with a job past [`MAX_STEPS_PER_JOB`] steps.
 pub fn plan(
     config: &CiConfig,
-    branch: Option<&str>,
+    target: GitRef<'_>,
     selection: Selection<'_>,
 ) -> Result<Vec<PlannedWorkflow>, String> {
-    let planned = plan_unbounded(config, branch, selection)?;
+    let planned = plan_unbounded(config, target, selection)?;
     let jobs: usize = planned.iter().map(|w| w.jobs.len()).sum();
     if jobs > MAX_JOBS_PER_PIPELINE {
         return Err(format!(
@@ -76,7 +101,7 @@ pub fn plan(
 
 fn plan_unbounded(
     config: &CiConfig,
-    branch: Option<&str>,
+    target: GitRef<'_>,
     selection: Selection<'_>,
 ) -> Result<Vec<PlannedWorkflow>, String> {
     if let Selection::OnlyJob(name) = selection {
@@ -87,6 +112,8 @@ fn plan_unbounded(
             name: name.to_owned(),
             jobs: vec![PlannedJob {
                 requires: Vec::new(),
+                context: Vec::new(),
+                approval: false,
                 job: job.clone(),
             }],
         }]);
@@ -98,35 +125,56 @@ fn plan_unbounded(
         .collect();
     let mut planned_bytes = 0;
     let mut out = Vec::new();
-    for workflow in &config.workflows {
+    for workflow in config.workflows.iter().filter(|w| w.schedules.is_empty()) {
         // The parser refuses cycles, so every job has its place in the order.
         let order = requirement_order(&workflow.jobs).unwrap_or_default();
         let mut kept: Vec<(usize, PlannedJob)> = Vec::new();
         let mut kept_names: BTreeSet<&str> = BTreeSet::new();
         for i in order {
             let wj = &workflow.jobs[i];
-            let requirements_kept = wj.requires.iter().all(|r| kept_names.contains(r.as_str()));
-            if !wj.branches.allows(branch) || !requirements_kept {
+            let requirements_kept = wj
+                .requires
+                .iter()
+                .all(|r| kept_names.contains(r.job.as_str()));
+            if !wj.filters.runs_for(target) || !requirements_kept {
                 continue;
             }
-            let Some(&(job, size)) = jobs.get(wj.job.as_str()) else {
-                return Err(format!(
-                    "workflow '{}' runs job '{}', which is not defined",
-                    workflow.name, wj.job
-                ));
+            let job = if wj.approval {
+                Job {
+                    name: wj.name.clone(),
+                    environment: Vec::new(),
+                    working_directory: None,
+                    executor_notes: Vec::new(),
+                    parallelism: 1,
+                    resource_class: None,
+                    shell: None,
+                    steps: Vec::new(),
+                }
+            } else {
+                let Some(&(job, size)) = jobs.get(wj.job.as_str()) else {
+                    return Err(format!(
+                        "workflow '{}' runs job '{}', which is not defined",
+                        workflow.name, wj.job
+                    ));
+                };
+                planned_bytes += size;
+                if planned_bytes > MAX_PLANNED_BYTES {
+                    return Err(format!(
+                        "the pipeline's jobs add up to more than {MAX_PLANNED_BYTES} bytes of definitions (a job counts once for every workflow that runs it)"
+                    ));
+                }
+                let mut job = job.clone();
+                job.name = wj.name.clone();
+                job
             };
-            planned_bytes += size;
-            if planned_bytes > MAX_PLANNED_BYTES {
-                return Err(format!(
-                    "the pipeline's jobs add up to more than {MAX_PLANNED_BYTES} bytes of definitions (a job counts once for every workflow that runs it)"
-                ));
-            }
-            kept_names.insert(&wj.job);
+            kept_names.insert(&wj.name);
             kept.push((
                 i,
                 PlannedJob {
                     requires: wj.requires.clone(),
-                    job: job.clone(),
+                    context: wj.context.clone(),
+                    approval: wj.approval,
+                    job,
                 },
             ));
         }
@@ -147,28 +195,40 @@ fn size_of_job(job: &Job) -> usize {
     let pairs = |env: &[(String, String)]| -> usize {
         env.iter().map(|(k, v)| k.len() + v.len() + 16).sum()
     };
+    let text = |o: &Option<String>| o.as_ref().map_or(0, String::len);
+    let list = |l: &[String]| -> usize { l.iter().map(|x| x.len() + 8).sum() };
     let steps: usize = job
         .steps
         .iter()
         .map(|step| {
             16 + match step {
                 Step::Checkout => 0,
+                Step::CheckoutInto { path } => path.len(),
                 Step::Run(run) => {
                     run.name.len()
                         + run.command.len()
                         + pairs(&run.environment)
-                        + run.working_directory.as_ref().map_or(0, String::len)
+                        + text(&run.working_directory)
+                        + text(&run.shell)
                 }
-                Step::StoreArtifacts { path, destination } => {
-                    path.len() + destination.as_ref().map_or(0, String::len)
-                }
+                Step::StoreArtifacts { path, destination } => path.len() + text(destination),
                 Step::StoreTestResults { path } => path.len(),
+                Step::SaveCache {
+                    key, paths, name, ..
+                } => key.len() + list(paths) + text(name),
+                Step::RestoreCache { keys, name } => list(keys) + text(name),
+                Step::PersistToWorkspace { root, paths } => root.len() + list(paths),
+                Step::AttachWorkspace { at } => at.len(),
+                Step::AddSshKeys { fingerprints } => list(fingerprints),
+                Step::SetupRemoteDocker { version } => text(version),
             }
         })
         .sum();
     job.name.len()
         + pairs(&job.environment)
-        + job.working_directory.as_ref().map_or(0, String::len)
+        + text(&job.working_directory)
+        + text(&job.resource_class)
+        + text(&job.shell)
         + job.executor_notes.iter().map(String::len).sum::<usize>()
         + steps
 }
@@ -181,13 +241,13 @@ pub(super) fn requirement_order(jobs: &[WorkflowJob]) -> Option<Vec<usize>> {
     let index: BTreeMap<&str, usize> = jobs
         .iter()
         .enumerate()
-        .map(|(i, j)| (j.job.as_str(), i))
+        .map(|(i, j)| (j.name.as_str(), i))
         .collect();
     let mut waiting_for = vec![0usize; jobs.len()];
     let mut required_by: Vec<Vec<usize>> = vec![Vec::new(); jobs.len()];
     for (i, job) in jobs.iter().enumerate() {
         for r in &job.requires {
-            if let Some(&j) = index.get(r.as_str()) {
+            if let Some(&j) = index.get(r.job.as_str()) {
                 waiting_for[i] += 1;
                 required_by[j].push(i);
             }
@@ -240,16 +300,20 @@ workflows:
         w.jobs.iter().map(|j| j.job.name.as_str()).collect()
     }
 
+    fn required(j: &PlannedJob) -> Vec<&str> {
+        j.requires.iter().map(|r| r.job.as_str()).collect()
+    }
+
     #[test]
     fn every_workflow_runs_with_branch_filters_applied() {
         let c = config(TWO_STAGE);
-        let on_main = plan(&c, Some("main"), Selection::Workflows).unwrap();
+        let on_main = plan(&c, GitRef::Branch("main"), Selection::Workflows).unwrap();
         assert_eq!(on_main.len(), 2);
         assert_eq!(names(&on_main[0]), ["build", "test", "deploy"]);
-        assert_eq!(on_main[0].jobs[2].requires, ["test"]);
-        let on_feature = plan(&c, Some("feature"), Selection::Workflows).unwrap();
+        assert_eq!(required(&on_main[0].jobs[2]), ["test"]);
+        let on_feature = plan(&c, GitRef::Branch("feature"), Selection::Workflows).unwrap();
         assert_eq!(names(&on_feature[0]), ["build", "test"]);
-        let on_wip = plan(&c, Some("wip-1"), Selection::Workflows).unwrap();
+        let on_wip = plan(&c, GitRef::Branch("wip-1"), Selection::Workflows).unwrap();
         assert_eq!(on_wip.len(), 1, "docs has no job left on wip branches");
         assert_eq!(on_wip[0].name, "main");
     }
@@ -271,17 +335,69 @@ workflows:
       - c
 "#,
         );
-        let p = plan(&c, Some("main"), Selection::Workflows).unwrap();
+        let p = plan(&c, GitRef::Branch("main"), Selection::Workflows).unwrap();
         assert_eq!(names(&p[0]), ["c"]);
-        let p = plan(&c, Some("release"), Selection::Workflows).unwrap();
+        let p = plan(&c, GitRef::Branch("release"), Selection::Workflows).unwrap();
         assert_eq!(names(&p[0]), ["a", "b", "c"]);
     }
 
     #[test]
-    fn tag_builds_skip_jobs_limited_to_branches() {
-        let c = config(TWO_STAGE);
-        let p = plan(&c, None, Selection::Workflows).unwrap();
-        assert_eq!(names(&p[0]), ["build", "test"]);
+    fn tag_builds_run_only_jobs_whose_tag_filter_matches() {
+        // CircleCI runs nothing for a tag unless a job's `tags` filter asks for it.
+        assert_eq!(
+            plan(&config(TWO_STAGE), GitRef::Tag("v1"), Selection::Workflows),
+            Ok(vec![])
+        );
+        let c = config(
+            r#"
+version: 2.1
+jobs:
+  build: {steps: [checkout]}
+  publish: {steps: [checkout]}
+  docs: {steps: [checkout]}
+workflows:
+  release:
+    jobs:
+      - build: {filters: {tags: {only: /.*/}}}
+      - publish:
+          requires: [build]
+          filters: {tags: {only: '/^v[0-9.]+$/'}, branches: {ignore: /.*/}}
+      - docs: {filters: {tags: {ignore: /^v.*/}}}
+"#,
+        );
+        let tag = plan(&c, GitRef::Tag("v1.2"), Selection::Workflows).unwrap();
+        assert_eq!(names(&tag[0]), ["build", "publish"]);
+        let other = plan(&c, GitRef::Tag("nightly"), Selection::Workflows).unwrap();
+        assert_eq!(names(&other[0]), ["build", "docs"]);
+        let branch = plan(&c, GitRef::Branch("main"), Selection::Workflows).unwrap();
+        assert_eq!(
+            names(&branch[0]),
+            ["build", "docs"],
+            "branches: ignore /.*/ keeps publish to tags"
+        );
+    }
+
+    #[test]
+    fn scheduled_workflows_do_not_run_on_pushes() {
+        let c = config(
+            r#"
+version: 2
+jobs:
+  build: {steps: [checkout]}
+workflows:
+  nightly:
+    triggers:
+      - schedule: {cron: "0 3 * * *", filters: {branches: {only: [main]}}}
+    jobs: [build]
+  push:
+    jobs: [build]
+"#,
+        );
+        assert_eq!(c.workflows[0].schedules[0].cron, "0 3 * * *");
+        assert!(c.workflows[0].schedules[0].branches.allows("main"));
+        let p = plan(&c, GitRef::Branch("main"), Selection::Workflows).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].name, "push");
     }
 
     #[test]
@@ -294,12 +410,12 @@ workflows:
         for w in 0..2_000 {
             text.push_str(&format!("  w{w}: {{jobs: [j]}}\n"));
         }
-        let err = plan(&config(&text), Some("main"), Selection::Workflows).unwrap_err();
+        let err = plan(&config(&text), GitRef::Branch("main"), Selection::Workflows).unwrap_err();
         assert!(err.contains("more than 16777216 bytes"), "{err}");
         // Eighty workflows fit.
         let fits = text.lines().take(4 + 80).collect::<Vec<_>>().join("\n");
         assert_eq!(
-            plan(&config(&fits), Some("main"), Selection::Workflows).map(|p| p.len()),
+            plan(&config(&fits), GitRef::Branch("main"), Selection::Workflows).map(|p| p.len()),
             Ok(80)
         );
     }
@@ -307,11 +423,11 @@ workflows:
     #[test]
     fn circle_job_runs_that_job_alone() {
         let c = config(TWO_STAGE);
-        let p = plan(&c, Some("feature"), Selection::OnlyJob("deploy")).unwrap();
+        let p = plan(&c, GitRef::Branch("feature"), Selection::OnlyJob("deploy")).unwrap();
         assert_eq!(p.len(), 1);
         assert_eq!(names(&p[0]), ["deploy"]);
         assert!(p[0].jobs[0].requires.is_empty());
-        let err = plan(&c, Some("main"), Selection::OnlyJob("nope")).unwrap_err();
+        let err = plan(&c, GitRef::Branch("main"), Selection::OnlyJob("nope")).unwrap_err();
         assert!(err.contains("'nope'"), "{err}");
     }
 
@@ -322,17 +438,29 @@ workflows:
             "version: 2\njobs:\n  build:\n    steps:\n{}",
             steps(MAX_STEPS_PER_JOB)
         );
-        assert!(plan(&config(&at_limit), Some("main"), Selection::Workflows).is_ok());
+        assert!(
+            plan(
+                &config(&at_limit),
+                GitRef::Branch("main"),
+                Selection::Workflows
+            )
+            .is_ok()
+        );
         let over = format!(
             "version: 2\njobs:\n  build:\n    steps:\n{}",
             steps(MAX_STEPS_PER_JOB + 1)
         );
-        let err = plan(&config(&over), Some("main"), Selection::Workflows).unwrap_err();
+        let err = plan(&config(&over), GitRef::Branch("main"), Selection::Workflows).unwrap_err();
         assert!(
             err.contains("'build' has 501 steps") && err.contains("at most 500"),
             "{err}"
         );
-        let err = plan(&config(&over), Some("main"), Selection::OnlyJob("build")).unwrap_err();
+        let err = plan(
+            &config(&over),
+            GitRef::Branch("main"),
+            Selection::OnlyJob("build"),
+        )
+        .unwrap_err();
         assert!(err.contains("501 steps"), "{err}");
 
         let jobs = |n: usize| {
@@ -344,14 +472,14 @@ workflows:
         };
         let p = plan(
             &config(&jobs(MAX_JOBS_PER_PIPELINE)),
-            Some("main"),
+            GitRef::Branch("main"),
             Selection::Workflows,
         )
         .unwrap();
         assert_eq!(p[0].jobs.len(), MAX_JOBS_PER_PIPELINE);
         let err = plan(
             &config(&jobs(MAX_JOBS_PER_PIPELINE + 1)),
-            Some("main"),
+            GitRef::Branch("main"),
             Selection::Workflows,
         )
         .unwrap_err();
@@ -380,10 +508,10 @@ workflows:
             "version: 2\njobs:\n{defs}workflows:\n  w:\n    jobs:\n{list}"
         ));
         let started = std::time::Instant::now();
-        let p = plan(&c, Some("main"), Selection::Workflows).unwrap();
+        let p = plan(&c, GitRef::Branch("main"), Selection::Workflows).unwrap();
         assert_eq!(p[0].jobs.len(), n);
         assert_eq!(
-            p[0].jobs[n - 1].requires,
+            required(&p[0].jobs[n - 1]),
             [format!("j{}", n - 2), format!("j{}", n - 3)]
         );
         assert!(

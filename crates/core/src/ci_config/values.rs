@@ -72,20 +72,76 @@ impl ParamDecl {
     }
 }
 
-/// What a pipeline knows when its config is read: `<< pipeline.* >>` values.
+/// What a pipeline knows when its config is read: the `<< pipeline.* >>` values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PipelineContext {
-    /// The branch built, if a branch.
+    /// `pipeline.id`: the pipeline's id.
+    pub id: String,
+    /// `pipeline.git.branch`: the branch built, if a branch.
     pub branch: Option<String>,
-    /// The tag built, if a tag.
+    /// `pipeline.git.tag`: the tag built, if a tag.
     pub tag: Option<String>,
-    /// The revision built.
+    /// `pipeline.git.revision`: the revision built.
     pub revision: String,
-    /// The project's pipeline number.
+    /// `pipeline.git.base_revision`: the revision built before on this branch, if known.
+    pub base_revision: Option<String>,
+    /// `pipeline.number`: the project's pipeline number.
     pub number: i64,
+    /// `pipeline.project.git_url`: where the project's repository is.
+    pub project_git_url: String,
+    /// `pipeline.project.type`: the forge (`github`, `bitbucket`, `gitlab`, …).
+    pub project_type: String,
+    /// `pipeline.project.slug`: the project's slug (`gh/acme/widget`).
+    pub project_slug: String,
+    /// `pipeline.trigger_source`: what started it (`api`, `webhook`, `scheduled_pipeline`).
+    pub trigger_source: String,
+    /// `pipeline.schedule.name` and `pipeline.schedule.id`, for a scheduled pipeline.
+    pub schedule: Option<(String, String)>,
+    /// `pipeline.trigger_parameters.*`, by their dotted names after `trigger_parameters.`.
+    pub trigger_parameters: BTreeMap<String, String>,
     /// Parameter values given by the trigger.
     pub parameters: BTreeMap<String, ParamValue>,
 }
+
+impl PipelineContext {
+    /// The value of `pipeline.<path>` but for parameters, or `None` when there is no such
+    /// value. Values a pipeline lacks (a tag on a branch build) are empty text, as in CircleCI.
+    pub fn value(&self, path: &str) -> Option<String> {
+        let text = |o: &Option<String>| o.clone().unwrap_or_default();
+        Some(match path {
+            "id" => self.id.clone(),
+            "number" => self.number.to_string(),
+            "git.branch" => text(&self.branch),
+            "git.tag" => text(&self.tag),
+            "git.revision" => self.revision.clone(),
+            "git.base_revision" => text(&self.base_revision),
+            "project.git_url" => self.project_git_url.clone(),
+            "project.type" => self.project_type.clone(),
+            "project.slug" => self.project_slug.clone(),
+            "trigger_source" => self.trigger_source.clone(),
+            "schedule.name" => self
+                .schedule
+                .as_ref()
+                .map(|s| s.0.clone())
+                .unwrap_or_default(),
+            "schedule.id" => self
+                .schedule
+                .as_ref()
+                .map(|s| s.1.clone())
+                .unwrap_or_default(),
+            _ => {
+                let name = path.strip_prefix("trigger_parameters.")?;
+                self.trigger_parameters
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_default()
+            }
+        })
+    }
+}
+
+/// The `pipeline.*` values CircleCI documents, for messages.
+pub const PIPELINE_VALUES: &str = "pipeline.id, pipeline.number, pipeline.project.git_url, pipeline.project.type, pipeline.project.slug, pipeline.git.branch, pipeline.git.tag, pipeline.git.revision, pipeline.git.base_revision, pipeline.trigger_source, pipeline.schedule.name, pipeline.schedule.id, pipeline.trigger_parameters.* and pipeline.parameters.*";
 
 /// Every declared parameter's value: given (and type-checked) or defaulted. Unknown given
 /// parameters and missing required ones are errors.
@@ -122,118 +178,9 @@ pub fn resolve(
     }
 }
 
-/// Replaces every `<< pipeline.… >>` in `text`. Unknown expressions are errors, and so is a
-/// result longer than `max_len` bytes: a long parameter used many times must not make
-/// gigabytes out of a small config.
-pub fn interpolate(
-    text: &str,
-    ctx: &PipelineContext,
-    params: &BTreeMap<String, ParamValue>,
-    max_len: usize,
-) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("<<") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find(">>") else {
-            let quoted: String = text.chars().take(80).collect();
-            return Err(format!(
-                "unterminated '<<' in \"{}\"",
-                quoted.escape_debug()
-            ));
-        };
-        let expr = after[..end].trim();
-        let value = match expr {
-            "pipeline.git.branch" => ctx.branch.clone().unwrap_or_default(),
-            "pipeline.git.tag" => ctx.tag.clone().unwrap_or_default(),
-            "pipeline.git.revision" => ctx.revision.clone(),
-            "pipeline.number" => ctx.number.to_string(),
-            _ => match expr.strip_prefix("pipeline.parameters.") {
-                Some(name) => match params.get(name) {
-                    Some(v) => v.to_string(),
-                    None => {
-                        return Err(format!(
-                            "'<< {expr} >>' names a parameter that is not declared"
-                        ));
-                    }
-                },
-                None => {
-                    return Err(format!(
-                        "'<< {expr} >>' is not supported; circlet knows pipeline.parameters.*, pipeline.git.branch, pipeline.git.tag, pipeline.git.revision and pipeline.number"
-                    ));
-                }
-            },
-        };
-        if out.len() + value.len() > max_len {
-            return Err(format!(
-                "`<< >>` expressions add more than {} bytes to the config's text",
-                super::MAX_SCALAR_BYTES
-            ));
-        }
-        out.push_str(&value);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ctx() -> PipelineContext {
-        PipelineContext {
-            branch: Some("main".into()),
-            number: 7,
-            revision: "abc".into(),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn expressions_are_replaced() {
-        let params = BTreeMap::from([("who".to_owned(), ParamValue::Str("world".into()))]);
-        let s = interpolate(
-            "hi << pipeline.parameters.who >> on <<pipeline.git.branch>> #<< pipeline.number >>",
-            &ctx(),
-            &params,
-            usize::MAX,
-        )
-        .unwrap();
-        assert_eq!(s, "hi world on main #7");
-        assert!(
-            interpolate(
-                "<< pipeline.parameters.nope >>",
-                &ctx(),
-                &params,
-                usize::MAX
-            )
-            .is_err()
-        );
-        assert!(
-            interpolate("<< foo >>", &ctx(), &params, usize::MAX)
-                .unwrap_err()
-                .contains("not supported")
-        );
-        assert!(interpolate("a << b", &ctx(), &params, usize::MAX).is_err());
-        assert_eq!(
-            interpolate("no expressions", &ctx(), &params, usize::MAX).unwrap(),
-            "no expressions"
-        );
-    }
-
-    #[test]
-    fn expansion_stops_at_the_length_given() {
-        let params = BTreeMap::from([("x".to_owned(), ParamValue::Str("x".repeat(1000)))]);
-        let text = "<< pipeline.parameters.x >>".repeat(10);
-        assert_eq!(
-            interpolate(&text, &ctx(), &params, 10_000).unwrap().len(),
-            10_000
-        );
-        let e = interpolate(&text, &ctx(), &params, 9_999).unwrap_err();
-        assert!(e.contains("add more than"), "{e}");
-    }
 
     #[test]
     fn parameters_resolve_with_types_and_defaults() {

@@ -23,17 +23,18 @@
 //! about 200 bytes per byte of input at worst, so parsing 1 MiB peaks at about 200 MiB; the
 //! limit on input size is what bounds it (`tests/yaml_bounds.rs` checks heap and time).
 //!
-//! What differs from `YamlLoader`: a duplicated key is refused with a readable message naming
-//! it; a key that is not valid YAML for its tag (`!!int x`) stays a key rather than shifting the
-//! mapping's keys and values by one. Merge keys (`<<: *defaults`) are not expanded: `<<` is an
-//! ordinary key, and a second one in the same mapping is a duplicated key.
+//! What differs from `YamlLoader`: the tree is our [`Node`] (every node knows its line and
+//! column, scalars keep their text); plain scalars are typed as YAML 1.1 (CircleCI's YAML) types
+//! them (`yes`/`no`/`on`/`off` are booleans); merge keys (`<<: *defaults`, also a list of them)
+//! are applied as YAML 1.1 defines them; a duplicated key, a list or mapping used as a key, an
+//! alias of the node that contains it and a value that does not fit its tag (`!!int x`) are each
+//! refused with a message naming them.
 
 use super::MAX_CONFIG_BYTES;
-use std::collections::HashMap;
-use yaml_rust2::Yaml;
+use super::node::{Entry, Kind, Map, Mark, Node, Scalar, Value, plain_kind};
+use std::collections::{BTreeSet, HashMap};
 use yaml_rust2::parser::{Event, Parser, Tag};
 use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
-use yaml_rust2::yaml::Hash;
 
 /// The deepest nesting of sequences and mappings accepted.
 pub const MAX_DEPTH: usize = 64;
@@ -103,9 +104,18 @@ impl From<ScanError> for YamlError {
     }
 }
 
-/// Every document in `text`, each as `YamlLoader::load_from_str` would build it, or the first
-/// bound passed or syntax error met.
-pub fn load(text: &str) -> Result<Vec<Yaml>, YamlError> {
+/// One YAML document of a config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// Its top node.
+    pub root: Node,
+    /// Keys of the top-level mapping whose values define an anchor (`defaults: &defaults`):
+    /// CircleCI ignores such keys, whatever they are called.
+    pub anchor_keys: BTreeSet<String>,
+}
+
+/// Every document in `text`, or the first bound passed or syntax error met.
+pub fn load(text: &str) -> Result<Vec<Document>, YamlError> {
     if text.len() > MAX_CONFIG_BYTES {
         return Err(YamlError::TooLarge);
     }
@@ -145,80 +155,133 @@ struct Open {
     node: Collection,
     anchor: usize,
     cost: Cost,
+    mark: Mark,
 }
 
 enum Collection {
-    Sequence(Vec<Yaml>),
-    /// A mapping, with the key read and waiting for its value (and where it was).
-    Mapping(Hash, Option<(Yaml, Marker)>),
+    Sequence(Vec<Node>),
+    Mapping(Pending),
+}
+
+/// A mapping being read.
+#[derive(Default)]
+struct Pending {
+    map: Map,
+    /// The key read and waiting for its value.
+    key: Option<PendingKey>,
+    /// Merge keys met (`<<: *defaults`): where they were among the entries, and their values.
+    merges: Vec<(usize, Node)>,
+}
+
+struct PendingKey {
+    text: String,
+    mark: Mark,
+    /// A plain `<<`: YAML 1.1's merge key.
+    merge: bool,
+    /// How many anchors had been defined when the key was read.
+    anchors_before: usize,
 }
 
 #[derive(Default)]
 struct Builder {
-    docs: Vec<Yaml>,
+    docs: Vec<Document>,
     /// The sequences and mappings being read, outermost first.
     open: Vec<Open>,
     /// The current document's top node, once read.
-    top: Option<Yaml>,
+    top: Option<Node>,
+    /// Top-level keys of the current document that define anchors.
+    anchor_keys: BTreeSet<String>,
     /// Anchored nodes by the parser's anchor id, each with what a copy of it costs.
-    anchors: HashMap<usize, (Yaml, Cost)>,
+    anchors: HashMap<usize, (Node, Cost)>,
+    /// How many anchors were defined so far.
+    anchors_defined: usize,
     /// Everything made so far, alias copies and anchor copies included.
     spent: Cost,
     /// Whether aliases or anchors made copies (it changes what a limit's message says).
     copied: bool,
 }
 
+fn mark_of(m: Marker) -> Mark {
+    Mark {
+        line: u32::try_from(m.line()).unwrap_or(u32::MAX),
+        column: u32::try_from(m.col() + 1).unwrap_or(u32::MAX),
+    }
+}
+
+fn syntax(what: impl Into<String>, at: Mark) -> YamlError {
+    YamlError::Syntax {
+        what: what.into(),
+        line: at.line as usize,
+        column: at.column as usize,
+    }
+}
+
 impl Builder {
-    fn on_event(&mut self, event: Event, mark: Marker) -> Result<(), YamlError> {
+    fn on_event(&mut self, event: Event, marker: Marker) -> Result<(), YamlError> {
+        let mark = mark_of(marker);
         match event {
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart => {}
             Event::DocumentEnd => {
                 // The parser only ends a document with every collection closed.
-                self.docs.push(self.top.take().unwrap_or(Yaml::BadValue));
+                let root = self.top.take().unwrap_or_else(|| Node::null(mark));
+                let anchor_keys = std::mem::take(&mut self.anchor_keys);
+                self.docs.push(Document { root, anchor_keys });
             }
             Event::SequenceStart(anchor, _) => {
                 self.open(Collection::Sequence(Vec::new()), anchor, mark)?
             }
             Event::MappingStart(anchor, _) => {
-                self.open(Collection::Mapping(Hash::new(), None), anchor, mark)?
+                self.open(Collection::Mapping(Pending::default()), anchor, mark)?
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let open = self
                     .open
                     .pop()
                     .expect("the parser closes only what it opened");
-                let node = match open.node {
-                    Collection::Sequence(items) => Yaml::Array(items),
-                    Collection::Mapping(entries, _) => Yaml::Hash(entries),
+                let value = match open.node {
+                    Collection::Sequence(items) => Value::Seq(items),
+                    Collection::Mapping(pending) => Value::Map(merged(pending)?),
                 };
-                self.finish(node, open.cost, open.anchor, mark)?;
+                let node = Node {
+                    value,
+                    mark: open.mark,
+                };
+                self.finish(node, open.cost, open.anchor, false)?;
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let cost = Cost::scalar(&text);
                 self.spend(cost, false)?;
-                self.finish(scalar(text, style, tag.as_ref()), cost, anchor, mark)?;
+                let plain_merge = style == TScalarStyle::Plain && tag.is_none() && text == "<<";
+                let node = Node {
+                    value: Value::Scalar(scalar(text, style, tag.as_ref(), mark)?),
+                    mark,
+                };
+                self.finish(node, cost, anchor, plain_merge)?;
             }
             Event::Alias(anchor) => {
-                // An alias of an anchor still being read (`&a [*a]`) is a bad value, as in
-                // `YamlLoader`; the parser refuses anchors it has not seen.
+                // The parser refuses anchors it has not seen; one still being read is not there.
                 let Some(&(_, cost)) = self.anchors.get(&anchor) else {
-                    return self.finish(Yaml::BadValue, Cost::scalar(""), 0, mark);
+                    return Err(syntax("an alias refers to the node that contains it", mark));
                 };
                 if self.open.len() + cost.height > MAX_DEPTH {
-                    return Err(YamlError::TooDeep { line: mark.line() });
+                    return Err(YamlError::TooDeep {
+                        line: mark.line as usize,
+                    });
                 }
                 // Counted before it is made: the copy is what an alias bomb multiplies.
                 self.spend(cost, true)?;
                 let node = self.anchors[&anchor].0.clone();
-                self.finish(node, cost, 0, mark)?;
+                self.finish(node, cost, 0, false)?;
             }
         }
         Ok(())
     }
 
-    fn open(&mut self, node: Collection, anchor: usize, mark: Marker) -> Result<(), YamlError> {
+    fn open(&mut self, node: Collection, anchor: usize, mark: Mark) -> Result<(), YamlError> {
         if self.open.len() + 1 > MAX_DEPTH {
-            return Err(YamlError::TooDeep { line: mark.line() });
+            return Err(YamlError::TooDeep {
+                line: mark.line as usize,
+            });
         }
         let cost = Cost {
             nodes: 1,
@@ -226,7 +289,12 @@ impl Builder {
             height: 1,
         };
         self.spend(cost, false)?;
-        self.open.push(Open { node, anchor, cost });
+        self.open.push(Open {
+            node,
+            anchor,
+            cost,
+            mark,
+        });
         Ok(())
     }
 
@@ -248,19 +316,22 @@ impl Builder {
         Ok(())
     }
 
-    /// Keeps a copy of `node` for later aliases if it is anchored, and puts it in its place.
+    /// Keeps a copy of `node` for later aliases if it is anchored, and puts it in its place;
+    /// `merge_key` says it is a plain `<<`.
     fn finish(
         &mut self,
-        node: Yaml,
+        node: Node,
         cost: Cost,
         anchor: usize,
-        mark: Marker,
+        merge_key: bool,
     ) -> Result<(), YamlError> {
         // The parser's anchor ids start at 1; 0 means none.
         if anchor > 0 {
             self.spend(cost, true)?;
             self.anchors.insert(anchor, (node.clone(), cost));
+            self.anchors_defined += 1;
         }
+        let depth = self.open.len();
         let Some(parent) = self.open.last_mut() else {
             self.top = Some(node);
             return Ok(());
@@ -270,72 +341,142 @@ impl Builder {
         parent.cost.height = parent.cost.height.max(cost.height + 1);
         match &mut parent.node {
             Collection::Sequence(items) => items.push(node),
-            Collection::Mapping(_, key @ None) => *key = Some((node, mark)),
-            Collection::Mapping(entries, key @ Some(_)) => {
-                let (key, at) = key.take().expect("matched Some");
-                insert(entries, key, node, at)?;
-            }
+            Collection::Mapping(pending) => match pending.key.take() {
+                None => {
+                    let Value::Scalar(key) = node.value else {
+                        return Err(syntax(
+                            "a mapping key must be text, not a list or a mapping",
+                            node.mark,
+                        ));
+                    };
+                    pending.key = Some(PendingKey {
+                        text: key.text,
+                        mark: node.mark,
+                        merge: merge_key,
+                        anchors_before: self.anchors_defined,
+                    });
+                }
+                Some(key) if key.merge => {
+                    let at = pending.map.len();
+                    pending.merges.push((at, node));
+                }
+                Some(key) => {
+                    if pending.map.contains(&key.text) {
+                        return Err(syntax(
+                            format!(
+                                "key {} appears twice in one mapping",
+                                Node::text(key.text, key.mark).describe()
+                            ),
+                            key.mark,
+                        ));
+                    }
+                    if depth == 1 && self.anchors_defined > key.anchors_before {
+                        self.anchor_keys.insert(key.text.clone());
+                    }
+                    pending.map.push(Entry {
+                        key: key.text,
+                        key_mark: key.mark,
+                        value: node,
+                    });
+                }
+            },
         }
         Ok(())
     }
 }
 
-/// Adds one entry to a mapping; `at` is where its key was.
-fn insert(entries: &mut Hash, key: Yaml, value: Yaml, at: Marker) -> Result<(), YamlError> {
-    if entries.contains_key(&key) {
-        return Err(YamlError::Syntax {
-            what: format!("key {} appears twice in one mapping", describe(&key)),
-            line: at.line(),
-            column: at.col() + 1,
-        });
+/// A mapping with its merge keys applied, as YAML 1.1 defines them: each `<<` names a mapping
+/// or a list of mappings whose entries are added where the `<<` was written, unless the mapping
+/// has the key itself or an earlier merge added it.
+fn merged(pending: Pending) -> Result<Map, YamlError> {
+    if pending.merges.is_empty() {
+        return Ok(pending.map);
     }
-    entries.insert(key, value);
-    Ok(())
+    let explicit = pending.map;
+    let mut sources: Vec<(usize, Vec<Entry>)> = Vec::new();
+    for (at, node) in pending.merges {
+        let mark = node.mark;
+        let maps = match node.value {
+            Value::Map(m) => vec![m],
+            Value::Seq(items) => items
+                .into_iter()
+                .map(|i| match i.value {
+                    Value::Map(m) => Ok(m),
+                    _ => Err(()),
+                })
+                .collect::<Result<Vec<_>, ()>>()
+                .map_err(|()| merge_error(mark))?,
+            Value::Scalar(_) => return Err(merge_error(mark)),
+        };
+        sources.push((at, maps.into_iter().flat_map(Map::into_entries).collect()));
+    }
+    let mut out = Map::default();
+    let mut seen: std::collections::HashSet<String> =
+        explicit.iter().map(|e| e.key.clone()).collect();
+    let mut sources = sources.into_iter().peekable();
+    let mut add_merged_at =
+        |i: usize, out: &mut Map, seen: &mut std::collections::HashSet<String>| {
+            while let Some((_, entries)) = sources.next_if(|(at, _)| *at <= i) {
+                for e in entries {
+                    if seen.insert(e.key.clone()) {
+                        out.push(e);
+                    }
+                }
+            }
+        };
+    for (i, e) in explicit.into_entries().into_iter().enumerate() {
+        add_merged_at(i, &mut out, &mut seen);
+        out.push(e);
+    }
+    add_merged_at(usize::MAX, &mut out, &mut seen);
+    Ok(out)
 }
 
-/// A key as its author wrote it, short.
-fn describe(key: &Yaml) -> String {
-    match key {
-        Yaml::String(s) | Yaml::Real(s) => {
-            let short: String = s.chars().take(60).collect();
-            format!("'{}'", short.escape_debug())
+fn merge_error(mark: Mark) -> YamlError {
+    syntax(
+        "a merge key (`<<`) takes a mapping or a list of mappings, like `<<: *defaults`",
+        mark,
+    )
+}
+
+/// A scalar's text and type: quoted and block scalars are text (whatever their tag, as
+/// `YamlLoader` has it), a `!!bool`, `!!int`, `!!float`, `!!null` or `!!str` tag forces the type (a value that does not fit it is an error), plain
+/// ones are typed as YAML 1.1 types them.
+fn scalar(
+    text: String,
+    style: TScalarStyle,
+    tag: Option<&Tag>,
+    mark: Mark,
+) -> Result<Scalar, YamlError> {
+    let kind = match tag {
+        _ if style != TScalarStyle::Plain => Kind::Str,
+        None => plain_kind(&text),
+        Some(tag) if tag.handle != "tag:yaml.org,2002:" => Kind::Str,
+        Some(tag) => {
+            let kind = match tag.suffix.as_str() {
+                "bool" => match text.as_str() {
+                    "true" | "True" | "TRUE" => Some(Kind::Bool(true)),
+                    "false" | "False" | "FALSE" => Some(Kind::Bool(false)),
+                    _ => None,
+                },
+                "int" => text.parse().ok().map(Kind::Int),
+                "float" => is_float(&text).then_some(Kind::Float),
+                "null" => matches!(text.as_str(), "~" | "null" | "").then_some(Kind::Null),
+                _ => Some(Kind::Str),
+            };
+            kind.ok_or_else(|| {
+                syntax(
+                    format!(
+                        "{} is not a valid !!{}",
+                        Node::text(text.clone(), mark).describe(),
+                        tag.suffix
+                    ),
+                    mark,
+                )
+            })?
         }
-        Yaml::Integer(i) => i.to_string(),
-        Yaml::Boolean(b) => b.to_string(),
-        Yaml::Null => "null".into(),
-        Yaml::Array(_) => "(a sequence)".into(),
-        Yaml::Hash(_) => "(a mapping)".into(),
-        Yaml::Alias(_) | Yaml::BadValue => "(an invalid value)".into(),
-    }
-}
-
-/// A scalar's value, typed as `YamlLoader` types it: quoted and block scalars are strings, a
-/// `!!bool`, `!!int`, `!!float` or `!!null` tag forces the type, plain ones are guessed.
-fn scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Yaml {
-    if style != TScalarStyle::Plain {
-        return Yaml::String(text);
-    }
-    let Some(tag) = tag else {
-        return Yaml::from_str(&text);
     };
-    if tag.handle != "tag:yaml.org,2002:" {
-        return Yaml::String(text);
-    }
-    match tag.suffix.as_str() {
-        "bool" => match text.as_str() {
-            "true" | "True" | "TRUE" => Yaml::Boolean(true),
-            "false" | "False" | "FALSE" => Yaml::Boolean(false),
-            _ => Yaml::BadValue,
-        },
-        "int" => text.parse().map_or(Yaml::BadValue, Yaml::Integer),
-        "float" if is_float(&text) => Yaml::Real(text),
-        "float" => Yaml::BadValue,
-        "null" => match text.as_str() {
-            "~" | "null" => Yaml::Null,
-            _ => Yaml::BadValue,
-        },
-        _ => Yaml::String(text),
-    }
+    Ok(Scalar { text, kind })
 }
 
 /// Whether `text` is a float as YAML's core schema reads one (what `YamlLoader` checks for

@@ -60,7 +60,7 @@ impl Builds<'_> {
             };
             let mut build_num: i64 = sqlx::query_scalar(bump_builds).bind(new.project_id).bind(job_count).fetch_one(&mut *tx).await?;
             let pipeline: PipelineRecord = sqlx::query_as(&insert_pipeline)
-                .bind(Uuid::new_v4()).bind(new.project_id).bind(number).bind(&new.trigger_type).bind(new.actor_id)
+                .bind(new.id.unwrap_or_else(Uuid::new_v4)).bind(new.project_id).bind(number).bind(&new.trigger_type).bind(new.actor_id)
                 .bind(&new.actor_login).bind(&new.branch).bind(&new.tag).bind(&new.revision).bind(&new.parameters_json)
                 .bind(state).bind(&errors).bind(at).bind(commit_json)
                 .fetch_one(&mut *tx).await?;

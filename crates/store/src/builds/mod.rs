@@ -14,6 +14,9 @@ use uuid::Uuid;
 /// What it takes to create a pipeline with its workflows and jobs.
 #[derive(Debug, Clone, Default)]
 pub struct NewPipeline {
+    /// Its id, when the caller chose it (the config may use `<< pipeline.id >>` before the
+    /// pipeline exists); a new one otherwise.
+    pub id: Option<Uuid>,
     /// The project.
     pub project_id: i64,
     /// A number taken earlier with [`Builds::reserve_pipeline_number`] (the config may use

@@ -81,6 +81,7 @@ pub(super) fn pipeline(
     workflows: Vec<(&str, Vec<NewJob>)>,
 ) -> NewPipeline {
     NewPipeline {
+        id: None,
         project_id,
         number: None,
         commit_json: String::new(),

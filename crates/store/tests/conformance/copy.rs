@@ -502,6 +502,7 @@ async fn fill(store: &Store) -> Fixture {
 /// A pipeline on `main` with one workflow of `jobs` (name, requires).
 fn new_pipeline(project_id: i64, jobs: &[(&str, &[&str])]) -> NewPipeline {
     NewPipeline {
+        id: None,
         project_id,
         number: None,
         commit_json: r#"{"subject":"Fix \"it\""}"#.into(),
