@@ -89,6 +89,7 @@ pub fn conflict_text(c: &Conflict) -> String {
              filled with a copy",
             tables.join(", ")
         ),
+        Conflict::OrbVersion(orb) => format!("{orb} is published already"),
         Conflict::Duplicate => "already exists".into(),
     }
 }

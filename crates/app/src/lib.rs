@@ -12,7 +12,7 @@
 //! - env vars and the keys they are sealed with: [`env_vars`];
 //! - pipelines from triggers, git mirrors, the leak guard, masks, a job's environment: [`builds`];
 //! - where artifacts' bytes live: [`artifacts`];
-//! - passwords: [`password`]; adding projects: [`projects`];
+//! - passwords: [`password`]; adding projects: [`projects`]; the orb registry: [`orbs`];
 //! - what is kept in memory and until when: [`memo`].
 //!
 //! This crate must not depend on `axum`, `askama` or `sqlx`: it speaks neither HTTP nor SQL.
@@ -24,6 +24,7 @@ pub mod caller;
 pub mod env_vars;
 pub mod error;
 pub mod memo;
+pub mod orbs;
 pub mod password;
 pub mod projects;
 pub mod tokens;

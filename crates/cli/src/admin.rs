@@ -38,6 +38,10 @@ pub enum AdminCommand {
     /// values written meanwhile by servers not yet reloaded), the new one becomes current, and
     /// every value is re-sealed. Servers pick the new key up without a restart.
     RotateEnvKey,
+    /// Publish and list orbs in this instance's own registry (configs name them as
+    /// `namespace/name@version`).
+    #[command(subcommand)]
+    Orb(OrbCommand),
     /// Print the audit log, newest first: time, event, actor, address, detail.
     Audit {
         /// How many entries to print.
@@ -68,6 +72,21 @@ pub enum AdminCommand {
         #[arg(long)]
         to: String,
     },
+}
+
+/// `admin orb …`.
+#[derive(Subcommand)]
+pub enum OrbCommand {
+    /// Publish a version of an orb: FILE is its packed YAML (what `circleci orb pack` makes;
+    /// `-` reads standard input). A published version is never replaced.
+    Publish {
+        /// namespace/name@X.Y.Z, e.g. circleci/node@5.1.0.
+        reference: String,
+        /// The packed orb.
+        file: std::path::PathBuf,
+    },
+    /// List every published orb with its newest version.
+    List,
 }
 
 /// `admin token …`.
@@ -253,6 +272,10 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::RotateEnvKey => rotate_env_key(&store, &settings).await,
         AdminCommand::Audit { limit } => print_audit(&store, limit).await,
+        AdminCommand::Orb(OrbCommand::Publish { reference, file }) => {
+            publish_orb(&store, &reference, &file).await
+        }
+        AdminCommand::Orb(OrbCommand::List) => list_orbs(&store).await,
         AdminCommand::MigrateStore { .. } => unreachable!("handled above"),
     };
     store.close().await;
@@ -399,6 +422,40 @@ async fn revoke_token(store: &Store, token_or_id: &str) -> anyhow::Result<()> {
         token.last4,
         token.uuid
     );
+    Ok(())
+}
+
+async fn publish_orb(store: &Store, reference: &str, file: &std::path::Path) -> anyhow::Result<()> {
+    let source = if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(
+                std::io::stdin(),
+                circlet_core::ci_config::MAX_CONFIG_BYTES as u64 + 1,
+            ),
+            &mut text,
+        )
+        .context("reading the orb from standard input")?;
+        text
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    let record = circlet_app::orbs::publish(store, reference, &source, &cli_actor().login)
+        .await
+        .map_err(service_error)?;
+    println!("published {}", circlet_app::orbs::reference(&record));
+    Ok(())
+}
+
+async fn list_orbs(store: &Store) -> anyhow::Result<()> {
+    for r in store.orbs().latest().await? {
+        println!(
+            "{}	{}	{}",
+            circlet_app::orbs::reference(&r),
+            timestamp(&r.published_at),
+            r.published_by
+        );
+    }
     Ok(())
 }
 

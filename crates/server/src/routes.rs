@@ -24,6 +24,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/me", get(api::me::v1))
         .route("/v2/me", get(api::me::v2))
         .route(
+            "/v2/compile-config-with-defaults",
+            post(api::compile_config::compile),
+        )
+        .route("/v2/orbs", get(api::orbs::list))
+        .route("/v2/orbs/{namespace}/{name}", get(api::orbs::versions))
+        .route(
             "/v1.1/project/{vcs}/{org}/{repo}/token",
             get(api::tokens::list)
                 .post(api::tokens::create)
@@ -105,6 +111,8 @@ pub fn router(state: AppState) -> Router {
             get(ui::tokens::remove_form).post(ui::tokens::remove),
         )
         .route("/account/tokens/{uuid}/replace", post(ui::tokens::replace))
+        .route("/orbs", get(ui::orbs::list))
+        .route("/orbs/{namespace}/{name}", get(ui::orbs::show))
         .route("/projects/new", get(ui::projects::new_form))
         .route("/projects", post(ui::projects::create))
         .route("/projects/{vcs}/{org}/{repo}", get(ui::projects::show))

@@ -58,6 +58,8 @@ pub enum Conflict {
         /// Its state's name.
         state: String,
     },
+    /// This orb version (`namespace/name@X.Y.Z`) is published already.
+    OrbVersion(String),
     /// A copy's target already holds rows, in these tables.
     TargetNotEmpty(Vec<String>),
     /// Some other unique value already exists.

@@ -18,6 +18,7 @@ pub mod env_vars;
 pub mod error;
 mod generations;
 pub mod job_results;
+pub mod orbs;
 pub mod projects;
 pub mod sessions;
 pub mod settings;
@@ -38,6 +39,7 @@ pub use env_vars::{EnvVarRecord, NewEnvVar};
 pub use error::{Conflict, Missing, StoreError};
 pub use generations::ProjectGeneration;
 pub use job_results::TestRecord;
+pub use orbs::{NewOrb, OrbRecord};
 pub use projects::{Member, NewProject, OrgStanding, Project};
 pub use sessions::Sessions;
 pub use tokens::{InventoryEntry, NewTokenRecord, TokenRecord, UsageByKind, UsageUpdate};
@@ -250,6 +252,11 @@ impl Store {
     /// The audit log.
     pub fn audit(&self) -> audit::Audit<'_> {
         audit::Audit(self)
+    }
+
+    /// The orb registry.
+    pub fn orbs(&self) -> orbs::Orbs<'_> {
+        orbs::Orbs(self)
     }
 
     /// Instance-wide run-time settings.

@@ -31,6 +31,9 @@ mod generations;
 /// Project members and organization standing.
 #[path = "conformance/members.rs"]
 mod members;
+/// The orb registry.
+#[path = "conformance/orbs.rs"]
+mod orbs;
 /// Projects: creation, slugs, listings, settings.
 #[path = "conformance/projects.rs"]
 mod projects;

@@ -390,12 +390,15 @@ async fn plan_config(
         .acquire()
         .await
         .map_err(AppError::internal)?;
+    let orbs = app.orb_source_for_configs();
     tokio::task::spawn_blocking(move || {
         let selection = match &only_job {
             Some(job) => Selection::OnlyJob(job),
             None => Selection::Workflows,
         };
-        let config = ci_config::parse(&text, &ctx).map_err(|e| e.0)?;
+        let config = ci_config::compile(&text, &ctx, &orbs)
+            .map_err(|e| e.0)?
+            .config;
         let target = match (&branch, &ctx.tag) {
             (Some(b), _) => GitRef::Branch(b),
             (None, Some(t)) => GitRef::Tag(t),
@@ -443,6 +446,27 @@ fn not_run_yet(
         Ok(())
     } else {
         Err(errors)
+    }
+}
+
+impl App {
+    /// Compiles `text` for the pipeline `ctx` describes, as a trigger compiles it (orbs from
+    /// the registry, on a blocking thread, a few at a time): the compiled config, or its
+    /// problems.
+    pub async fn compile_config(
+        &self,
+        text: String,
+        ctx: PipelineContext,
+    ) -> Result<Result<ci_config::Compiled, Vec<String>>, AppError> {
+        let _turn = self
+            .config_parses
+            .acquire()
+            .await
+            .map_err(AppError::internal)?;
+        let orbs = self.orb_source_for_configs();
+        tokio::task::spawn_blocking(move || ci_config::compile(&text, &ctx, &orbs).map_err(|e| e.0))
+            .await
+            .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("compiling a config")))
     }
 }
 

@@ -13,6 +13,7 @@ both_backends!(
     projects_are_created_with_their_owner_as_admin,
     bad_project_input_is_refused_in_one_line,
     members_are_added_and_their_role_changed,
+    orbs_are_published_listed_and_never_replaced,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -316,5 +317,41 @@ async fn members_are_added_and_their_role_changed(kind: BackendKind) {
         Some(Role::Read),
         "failed commands change nothing"
     );
+    store.close().await;
+}
+
+async fn orbs_are_published_listed_and_never_replaced(kind: BackendKind) {
+    let instance = Instance::new(kind).await;
+    let orb = "version: 2.1\ncommands:\n  hi:\n    steps: [{run: echo hi}]\n";
+    let publish = |reference: &str, stdin: &str| {
+        instance.admin(&["orb", "publish", reference, "-"], Some(stdin))
+    };
+    assert_eq!(
+        publish("acme/tools@1.0.0", orb).ok(),
+        "published acme/tools@1.0.0\n"
+    );
+    publish("acme/tools@1.2.0", orb).ok();
+    publish("acme/tools@1.0.0", orb)
+        .fails_with(&["acme/tools@1.0.0 is published already", "publish a new one"]);
+    publish("acme/tools@1.1", orb).fails_with(&["publish an exact version", "acme/tools@X.Y.Z"]);
+    publish("Acme/tools@1.3.0", orb).fails_with(&["not an orb reference"]);
+    publish("acme/tools@1.3.0", "jobs: [oops]\n").fails_with(&[
+        "acme/tools@1.3.0 is not a valid orb",
+        "`jobs` must be a mapping",
+    ]);
+    // An orb importing one that is not published names it.
+    publish(
+        "acme/more@0.1.0",
+        "version: 2.1\norbs: {t: acme/missing@1}\n",
+    )
+    .fails_with(&["orb acme/missing@1 is not published"]);
+    let listed = instance.admin(&["orb", "list"], None);
+    let lines: Vec<&str> = listed.ok().lines().collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("acme/tools@1.2.0\t"), "{lines:?}");
+    assert!(lines[0].ends_with("\tadmin-cli"), "{lines:?}");
+    let store = instance.store().await;
+    let versions = store.orbs().versions("acme", "tools").await.unwrap();
+    assert_eq!(versions.len(), 2);
     store.close().await;
 }

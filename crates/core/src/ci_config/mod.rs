@@ -22,7 +22,7 @@ mod yaml;
 
 pub use expand::{
     MAX_COMMAND_DEPTH, MAX_EXPANDED_BYTES, MAX_EXPANDED_NODES, MAX_ORB_DEPTH, MAX_ORBS, MemoryOrbs,
-    NoOrbs, OrbRef, OrbSource, OrbVersion, PublishedOrb, VersionRange, valid_orb_name,
+    NoOrbs, OrbRef, OrbSource, OrbVersion, PublishedOrb, VersionRange, check_orb, valid_orb_name,
 };
 pub use node::{Kind, Map, Mark, Node, Scalar, Value, emit};
 

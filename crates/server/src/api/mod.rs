@@ -3,10 +3,12 @@
 pub mod artifacts;
 pub mod build_json;
 pub mod build_schema;
+pub mod compile_config;
 pub mod env_vars;
 pub mod health;
 pub mod me;
 pub mod openapi;
+pub mod orbs;
 pub mod projects;
 pub mod runner;
 pub mod tokens;

@@ -11,7 +11,10 @@
 //! so one attribute covers both spellings. The test `http::openapi` compares the document with
 //! the router: a JSON route without documentation fails it.
 
-use super::{artifacts, env_vars, health, me, projects, tokens, v1_builds, v2_pipelines};
+use super::{
+    artifacts, compile_config, env_vars, health, me, orbs, projects, tokens, v1_builds,
+    v2_pipelines,
+};
 use axum::Json;
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
 use utoipa::openapi::security::{
@@ -155,6 +158,9 @@ the artifact lists' `url`s point to).";
         v2_pipelines::cancel_workflow,
         v2_pipelines::job,
         v2_pipelines::cancel_job,
+        compile_config::compile,
+        orbs::list,
+        orbs::versions,
     ),
     tags(
         (name = "health", description = "Liveness and readiness probes"),
@@ -166,6 +172,7 @@ the artifact lists' `url`s point to).";
         (name = "artifacts", description = "Artifact lists"),
         (name = "projects", description = "Projects (API v2)"),
         (name = "pipelines", description = "Pipelines, workflows and jobs (API v2)"),
+        (name = "config", description = "Compiling configs, and the orbs they use"),
     )
 )]
 struct ApiDoc;

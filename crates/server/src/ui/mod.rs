@@ -12,6 +12,7 @@ pub mod env_vars;
 pub mod error_page;
 pub mod leaks;
 pub mod login;
+pub mod orbs;
 pub mod project_tokens;
 pub mod projects;
 pub mod runners;

@@ -8,6 +8,7 @@
 //! - [`leak_guard`]: tokens printed by a job are masked and revoked.
 
 mod bad_input;
+mod config_language;
 mod leak_guard;
 mod runner_protocol;
 mod v1_reads;

@@ -277,6 +277,23 @@ pub(super) const TABLES: &[Table] = &[
         identity: true,
     },
     Table {
+        name: "orbs",
+        columns: &[
+            ("id", Int),
+            ("namespace", Text),
+            ("name", Text),
+            ("major", Int),
+            ("minor", Int),
+            ("patch", Int),
+            ("source", Text),
+            ("digest", Text),
+            ("published_by", Text),
+            ("published_at", Time),
+        ],
+        key: 1,
+        identity: true,
+    },
+    Table {
         name: "env_vars",
         columns: &[
             ("project_id", Int),

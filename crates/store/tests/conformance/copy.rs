@@ -179,6 +179,7 @@ async fn copy_keeps_every_row(from: BackendKind, to: BackendKind) {
     assert_eq!(report.rows_in("job_tests"), TESTS as u64);
     assert_eq!(report.rows_in("env_vars"), 2);
     assert_eq!(report.rows_in("instance_settings"), 1);
+    assert_eq!(report.rows_in("orbs"), 1);
     assert_eq!(report.rows_in("job_artifacts"), 2);
     assert!(report.rows_in("audit_log") >= 3);
     assert_eq!(
@@ -374,6 +375,18 @@ async fn fill(store: &Store) -> Fixture {
         .set(TOKEN_CREATION_DISABLED, "true")
         .await
         .unwrap();
+    store
+        .orbs()
+        .publish(&circlet_store::NewOrb {
+            namespace: "acme",
+            name: "tools",
+            version: (1, 2, 3),
+            source: "version: 2.1\ncommands: {hi: {steps: [{run: echo hi}]}}\n",
+            digest: "d",
+            published_by: "admin-cli",
+        })
+        .await
+        .unwrap();
 
     // A job's whole life: claimed, steps with output and exit codes, tests, artifacts, failed;
     // the job that required it not run; a retry running with a cancel requested.
@@ -552,6 +565,8 @@ struct Dump {
     tests: Vec<Vec<TestRecord>>,
     artifacts: Vec<Vec<ArtifactRecord>>,
     env_vars: Vec<Vec<EnvVarRecord>>,
+    orbs: Vec<circlet_store::OrbRecord>,
+    orb_source: Option<String>,
 }
 
 async fn dump(store: &Store, fx: &Fixture) -> Dump {
@@ -632,6 +647,12 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
         usage,
         audit: store.audit().list(AuditScope::All, 10_000).await.unwrap(),
         setting: store.settings().get(TOKEN_CREATION_DISABLED).await.unwrap(),
+        orbs: store.orbs().versions("acme", "tools").await.unwrap(),
+        orb_source: store
+            .orbs()
+            .source("acme", "tools", (1, 2, 3))
+            .await
+            .unwrap(),
         pipelines,
         workflows,
         jobs,

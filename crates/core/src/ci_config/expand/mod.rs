@@ -214,6 +214,59 @@ pub(crate) fn expand(
     (Some(Node::map(out, mark)), x.p)
 }
 
+/// The keys a packed orb may have.
+const ORB_KEYS: [&str; 8] = [
+    "version",
+    "description",
+    "display",
+    "orbs",
+    "commands",
+    "executors",
+    "jobs",
+    "examples",
+];
+
+/// Checks a packed orb (what `circleci orb pack` makes) before it is published: one YAML
+/// mapping with an orb's keys, its commands, executors and jobs mappings, the orbs it imports
+/// found in `orbs`.
+pub fn check_orb(source: &str, orbs: &dyn OrbSource) -> Result<(), super::ConfigErrors> {
+    let one = |m: String| super::ConfigErrors(vec![m]);
+    let docs = super::yaml::load(source).map_err(|e| one(e.to_string()))?;
+    let [doc] = docs.as_slice() else {
+        return Err(one("an orb is one YAML document".into()));
+    };
+    let Some(top) = doc.root.as_map() else {
+        return Err(one(
+            "an orb is a mapping with commands, executors and jobs".into()
+        ));
+    };
+    let mut p = Problems::default();
+    for e in top.iter() {
+        if !ORB_KEYS.contains(&e.key.as_str()) && !doc.anchor_keys.contains(&e.key) {
+            p.at(
+                e.key_mark,
+                format!(
+                    "`{}` is not an orb's key (they are {})",
+                    e.key,
+                    ORB_KEYS.join(", ")
+                ),
+            );
+        }
+    }
+    let ctx = PipelineContext::default();
+    let mut x = Expander {
+        scopes: Vec::new(),
+        ctx: &ctx,
+        pipeline_params: Args::new(),
+        budget: Budget::new(),
+        p,
+        loaded: HashMap::new(),
+        orbs_loading: Vec::new(),
+    };
+    x.load_scope(top, "the orb", orbs, 1);
+    x.p.into_result()
+}
+
 /// The pipeline parameters' values: given by the trigger or defaulted, type-checked.
 fn pipeline_parameters(node: Option<&Node>, ctx: &PipelineContext, p: &mut Problems) -> Args {
     let mut decls = BTreeMap::new();

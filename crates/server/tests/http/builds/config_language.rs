@@ -1,0 +1,247 @@
+//! The config language through HTTP (issue 13): pipelines from 2.1 configs with commands,
+//! matrices and orbs from the registry; tag filters; what does not run yet refused by name;
+//! `POST /api/v2/compile-config-with-defaults`; the orb registry's API and pages.
+
+use super::{Fx, SLUG};
+use crate::app::TestApp;
+use circlet_testkit::both_backends;
+use serde_json::{Value, json};
+
+const ORB: &str = "version: 2.1
+description: Tools for tests
+commands:
+  greet:
+    parameters: {who: {type: string, default: world}}
+    steps: [{run: echo hello << parameters.who >>}]
+executors:
+  default:
+    docker: [{image: cimg/base:stable}]
+";
+
+const CONFIG: &str = "version: 2.1
+orbs:
+  tools: acme/tools@1.2
+jobs:
+  test:
+    parameters: {os: {type: string}}
+    executor: tools/default
+    steps:
+      - checkout
+      - tools/greet: {who: << parameters.os >>}
+workflows:
+  main:
+    jobs:
+      - test:
+          matrix: {parameters: {os: [linux, mac]}}
+";
+
+async fn publish(app: &TestApp, reference: &str, source: &str) {
+    circlet_app::orbs::publish(&app.store, reference, source, "admin-cli")
+        .await
+        .unwrap();
+}
+
+fn names(jobs: &Value) -> Vec<&str> {
+    jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect()
+}
+
+async fn jobs_of(fx: &Fx, pipeline: &Value) -> Value {
+    let id = pipeline["id"].as_str().unwrap();
+    let ws = fx.get(&format!("/api/v2/pipeline/{id}/workflow")).await;
+    let wid = ws.body["items"][0]["id"].as_str().unwrap().to_owned();
+    fx.get(&format!("/api/v2/workflow/{wid}/job")).await.body
+}
+
+both_backends! {
+    setup = TestApp::spawn;
+    async fn a_pipeline_runs_matrix_jobs_with_commands_from_a_published_orb(app) {
+        let fx = Fx::new(app).await;
+        fx.repo.commit(&[(".circleci/config.yml", CONFIG)], "use an orb");
+        // Not published yet: the pipeline errors, saying which orb and how to publish it.
+        let made = fx.v2_trigger(&json!({})).await;
+        let p = fx.get(&format!("/api/v2/pipeline/{}", made["id"].as_str().unwrap())).await.body;
+        assert_eq!(p["state"], "errored", "{p}");
+        let message = p["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("orb acme/tools@1.2 is not published in this circlet; publish it with `circlet admin orb publish acme/tools@X.Y.Z orb.yml`"),
+            "{message}"
+        );
+        assert_eq!(p["errors"].as_array().unwrap().len(), 1, "{p}");
+        // Published (1.2.0 and 1.2.7; 1.3.0 is outside @1.2), the newest 1.2.x is used.
+        publish(&fx.app, "acme/tools@1.2.0", &ORB.replace("hello", "old")).await;
+        publish(&fx.app, "acme/tools@1.2.7", ORB).await;
+        publish(&fx.app, "acme/tools@1.3.0", &ORB.replace("hello", "new")).await;
+        let made = fx.v2_trigger(&json!({})).await;
+        assert_eq!(made["state"], "created", "{made}");
+        let jobs = jobs_of(&fx, &made).await;
+        assert_eq!(names(&jobs), ["test-linux", "test-mac"]);
+        let runner = fx.runner("r1").await;
+        let job = runner.claim_some().await;
+        let commands: Vec<&str> = job["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["run"]["command"].as_str())
+            .collect();
+        assert!(
+            commands == ["echo hello linux"] || commands == ["echo hello mac"],
+            "{job}"
+        );
+    }
+
+    async fn a_tag_runs_only_jobs_whose_tag_filter_matches(app) {
+        let fx = Fx::new(app).await;
+        fx.repo.commit(
+            &[(
+                ".circleci/config.yml",
+                "version: 2.1
+jobs:
+  build: {steps: [checkout]}
+  publish: {steps: [{run: ./publish}]}
+workflows:
+  release:
+    jobs:
+      - build: {filters: {tags: {only: /^v.*/}}}
+      - publish:
+          requires: [build]
+          filters: {tags: {only: /^v.*/}, branches: {ignore: /.*/}}
+",
+            )],
+            "release workflow",
+        );
+        fx.repo.tag("v2.0");
+        fx.repo.tag("nightly-1");
+        let made = fx.v2_trigger(&json!({"tag": "v2.0"})).await;
+        assert_eq!(names(&jobs_of(&fx, &made).await), ["build", "publish"]);
+        let made = fx.v2_trigger(&json!({"branch": "main"})).await;
+        assert_eq!(names(&jobs_of(&fx, &made).await), ["build"]);
+        // A tag no filter matches runs nothing: no workflow at all.
+        let made = fx.v2_trigger(&json!({"tag": "nightly-1"})).await;
+        let id = made["id"].as_str().unwrap();
+        let ws = fx.get(&format!("/api/v2/pipeline/{id}/workflow")).await;
+        assert_eq!(ws.body["items"], json!([]), "{}", ws.text);
+    }
+
+    async fn approval_jobs_are_refused_by_name_until_they_run(app) {
+        let fx = Fx::new(app).await;
+        fx.repo.commit(
+            &[(
+                ".circleci/config.yml",
+                "version: 2.1
+jobs:
+  deploy: {steps: [{run: ./deploy}]}
+workflows:
+  main:
+    jobs:
+      - hold: {type: approval}
+      - deploy: {requires: [hold]}
+",
+            )],
+            "approval",
+        );
+        let made = fx.v2_trigger(&json!({})).await;
+        let p = fx.get(&format!("/api/v2/pipeline/{}", made["id"].as_str().unwrap())).await.body;
+        assert_eq!(p["state"], "errored");
+        assert_eq!(
+            p["errors"][0]["message"],
+            "workflow 'main', job 'hold': approval jobs do not run on circlet yet"
+        );
+    }
+
+    async fn the_compile_endpoint_answers_as_circleci_does(app) {
+        let fx = Fx::new(app).await;
+        let path = "/api/v2/compile-config-with-defaults";
+        let ok = fx
+            .post_json(
+                path,
+                &json!({
+                    "config_yaml": "version: 2.1\nparameters: {who: {type: string, default: x}}\ncommands:\n  hi: {steps: [{run: 'echo << pipeline.parameters.who >> << pipeline.git.branch >>'}]}\njobs:\n  build: {docker: [{image: cimg/base:stable}], steps: [hi]}\nworkflows:\n  w: {jobs: [build]}\n",
+                    "options": {
+                        "owner_id": "c5c3c6a7-0000-4000-8000-000000000000",
+                        "pipeline_parameters": {"who": "ada"},
+                        "pipeline_values": {"git.branch": "feature"}
+                    }
+                }),
+            )
+            .await;
+        ok.status_is(200);
+        assert_eq!(ok.body["valid"], true, "{}", ok.text);
+        assert_eq!(ok.body["errors"], json!([]));
+        let output = ok.body["output-yaml"].as_str().unwrap();
+        assert!(output.contains("run: echo ada feature"), "{output}");
+        assert!(ok.body["source-yaml"].as_str().unwrap().contains("commands:"));
+
+        let bad = fx
+            .post_json(path, &json!({"config_yaml": "version: 2.1\njobs:\n  build: {steps: [nope]}\n"}))
+            .await;
+        bad.status_is(200);
+        assert_eq!(bad.body["valid"], false);
+        assert_eq!(bad.body["output-yaml"], "");
+        let message = bad.body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("'nope' is neither a built-in step"), "{message}");
+        assert!(message.ends_with("(line 3, column 19)"), "{message}");
+
+        // Not JSON of the right shape: a 400 with a message. No credentials: 401.
+        let r = fx.post_json(path, &json!({"config": 1})).await;
+        r.status_is(400);
+        assert!(r.body["message"].is_string(), "{}", r.text);
+        let anonymous = reqwest::Client::new()
+            .post(fx.app.at(path))
+            .json(&json!({"config_yaml": "version: 2.1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), 401);
+    }
+
+    async fn the_orb_registry_lists_what_is_published(app) {
+        let fx = Fx::new(app).await;
+        let listed = fx.get("/api/v2/orbs").await;
+        listed.status_is(200);
+        assert_eq!(listed.body["items"], json!([]));
+        publish(&fx.app, "acme/tools@1.0.0", ORB).await;
+        publish(&fx.app, "acme/tools@1.10.0", ORB).await;
+        // An orb that is not an orb, and a version twice, are refused with reasons.
+        let bad = circlet_app::orbs::publish(&fx.app.store, "acme/tools@2.0.0", "jobs: [1]\n", "admin-cli").await;
+        assert!(bad.unwrap_err().to_string().contains("is not a valid orb"));
+        let twice = circlet_app::orbs::publish(&fx.app.store, "acme/tools@1.0.0", ORB, "admin-cli").await;
+        assert!(twice.unwrap_err().to_string().contains("acme/tools@1.0.0 is published already"));
+        let listed = fx.get("/api/v2/orbs").await;
+        assert_eq!(listed.body["items"][0]["name"], "acme/tools");
+        assert_eq!(listed.body["items"][0]["version"], "1.10.0");
+        let versions = fx.get("/api/v2/orbs/acme/tools").await;
+        let v: Vec<&str> = versions.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["version"].as_str().unwrap())
+            .collect();
+        assert_eq!(v, ["1.10.0", "1.0.0"]);
+        let missing = fx.get("/api/v2/orbs/acme/nope").await;
+        missing.status_is(404);
+        assert_eq!(missing.body["message"], "Orb not found");
+
+        // The pages: the list, one orb with its YAML; a missing one is a readable 404 page.
+        let browser = fx.app.logged_in("ada").await;
+        let page = browser.get(fx.app.at("/orbs")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("href=\"/orbs/acme/tools\"") && page.contains("1.10.0"), "{page}");
+        let page = browser
+            .get(fx.app.at("/orbs/acme/tools?version=1.0.0"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("acme/tools@1.0.0") && page.contains("description: Tools for tests"), "{page}");
+        let missing = browser.get(fx.app.at("/orbs/acme/tools?version=9.9.9")).send().await.unwrap();
+        assert_eq!(missing.status(), 404);
+        assert!(missing.text().await.unwrap().contains("Orb not found"));
+        let _ = SLUG;
+    }
+}
