@@ -36,9 +36,8 @@ impl BadgeLook {
             }
             // CircleCI shows "not run" like canceled.
             Some(JobState::Canceled | JobState::NotRun) => BadgeLook::Canceled,
-            Some(JobState::Blocked | JobState::Queued | JobState::Running) | None => {
-                BadgeLook::NoBuilds
-            }
+            Some(JobState::Blocked | JobState::Queued | JobState::Running | JobState::OnHold)
+            | None => BadgeLook::NoBuilds,
         }
     }
 

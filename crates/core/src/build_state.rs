@@ -24,11 +24,13 @@ pub enum JobState {
     Timedout,
     /// Never ran: a job it required did not succeed, or its workflow was canceled first.
     NotRun,
+    /// An approval job waiting for someone to approve it (the jobs it required have ended).
+    OnHold,
 }
 
 impl JobState {
     /// Every state.
-    pub const ALL: [JobState; 9] = [
+    pub const ALL: [JobState; 10] = [
         JobState::Blocked,
         JobState::Queued,
         JobState::Running,
@@ -38,6 +40,7 @@ impl JobState {
         JobState::InfrastructureFail,
         JobState::Timedout,
         JobState::NotRun,
+        JobState::OnHold,
     ];
 
     /// The stored name.
@@ -52,6 +55,7 @@ impl JobState {
             JobState::InfrastructureFail => "infrastructure_fail",
             JobState::Timedout => "timedout",
             JobState::NotRun => "not_run",
+            JobState::OnHold => "on_hold",
         }
     }
 
@@ -64,14 +68,14 @@ impl JobState {
     pub fn is_final(self) -> bool {
         !matches!(
             self,
-            JobState::Blocked | JobState::Queued | JobState::Running
+            JobState::Blocked | JobState::Queued | JobState::Running | JobState::OnHold
         )
     }
 
     /// API v1.1 `lifecycle`: queued, not_running, running, finished, not_run.
     pub fn lifecycle(self) -> &'static str {
         match self {
-            JobState::Blocked => "not_running",
+            JobState::Blocked | JobState::OnHold => "not_running",
             JobState::Queued => "queued",
             JobState::Running => "running",
             JobState::NotRun => "not_run",
@@ -113,6 +117,13 @@ pub fn workflow_status(jobs: &[JobState], canceled: bool) -> &'static str {
         // reject values outside it.
         return if canceled {
             "canceled"
+        } else if jobs.contains(&JobState::OnHold)
+            && !jobs
+                .iter()
+                .any(|s| matches!(s, JobState::Queued | JobState::Running))
+        {
+            // Nothing runs until someone approves.
+            "on_hold"
         } else if jobs.iter().any(|s| {
             matches!(
                 s,
@@ -168,5 +179,11 @@ mod tests {
             workflow_status(&[Success, InfrastructureFail], false),
             "error"
         );
+        assert_eq!(
+            workflow_status(&[Success, OnHold, Blocked], false),
+            "on_hold"
+        );
+        assert_eq!(workflow_status(&[Running, OnHold], false), "running");
+        assert_eq!(JobState::OnHold.v1_status(), "on_hold");
     }
 }

@@ -57,6 +57,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v2/workflow/{id}", get(api::v2_pipelines::workflow))
         .route(
+            "/v2/workflow/{id}/approve/{approval_request_id}",
+            post(api::v2_pipelines::approve),
+        )
+        .route(
             "/v2/workflow/{id}/job",
             get(api::v2_pipelines::workflow_jobs),
         )
@@ -135,6 +139,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/projects/{vcs}/{org}/{repo}/jobs/{num}/cancel",
             post(ui::builds::cancel),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/jobs/{num}/approve",
+            post(ui::builds::approve),
         )
         .route(
             "/projects/{vcs}/{org}/{repo}/settings",

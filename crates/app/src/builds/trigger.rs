@@ -185,6 +185,9 @@ impl App {
     }
 }
 
+/// What a missing approval request is called.
+pub const APPROVAL_NOT_FOUND: &str = "Approval request not found";
+
 /// Starting pipelines of one project, for a user allowed to.
 pub struct Pipelines<'a> {
     app: &'a App,
@@ -210,9 +213,44 @@ impl Pipelines<'_> {
             .ok_or_else(|| AppError::NotFound(missing.into()))
     }
 
+    /// Approves the approval job whose id is `request_id` (CircleCI's `approval_request_id`)
+    /// among `jobs`, the jobs of one workflow: it ends `success`, signed by this user, and the
+    /// jobs waiting for it are released.
+    pub async fn approve(
+        &self,
+        jobs: &[JobRecord],
+        request_id: uuid::Uuid,
+    ) -> Result<(), AppError> {
+        let job = jobs
+            .iter()
+            .find(|j| j.uuid == request_id && j.approval)
+            .ok_or_else(|| AppError::NotFound(APPROVAL_NOT_FOUND.into()))?;
+        if !self
+            .app
+            .store
+            .builds()
+            .approve(job.id, self.actor.login.as_str())
+            .await?
+        {
+            return Err(AppError::Invalid(format!(
+                "Job '{}' is not waiting for an approval (it is {})",
+                job.name,
+                job.state.as_str()
+            )));
+        }
+        self.app.work_available.notify_waiters();
+        Ok(())
+    }
+
     /// A new build of the same job (`why: retry`), queued at once. Only a finished job is
     /// retried: a running one must be canceled or waited for first.
     pub async fn retry(&self, job: &JobRecord) -> Result<JobRecord, AppError> {
+        if job.approval {
+            return Err(AppError::Invalid(format!(
+                "Job '{}' is an approval: it is approved, not retried",
+                job.name
+            )));
+        }
         if !job.state.is_final() {
             return Err(AppError::Invalid(format!(
                 "Build #{} has not finished; cancel it first or wait for it",
@@ -309,6 +347,12 @@ async fn trigger(
                         .into_iter()
                         .map(|j| NewJob {
                             name: j.job.name.clone(),
+                            accepts: j
+                                .requires
+                                .iter()
+                                .map(|r| accepted_ends(&r.statuses))
+                                .collect(),
+                            approval: j.approval,
                             requires: j.requires.into_iter().map(|r| r.job).collect(),
                             spec_json: serde_json::to_string(&j.job)
                                 .expect("a job definition serializes"),
@@ -405,7 +449,7 @@ async fn plan_config(
             (None, None) => GitRef::Branch(""),
         };
         let planned = ci_config::plan(&config, target, selection).map_err(|e| vec![e])?;
-        not_run_yet(&config, &planned)?;
+        not_run_yet(&config)?;
         Ok(planned)
     })
     .await
@@ -413,42 +457,29 @@ async fn plan_config(
 }
 
 /// Refuses what the config language carries but circlet's pipelines do not run yet: setup
-/// configs, approval jobs, and `requires` on an end other than success. Better a clear error
-/// than a workflow that means something else.
-fn not_run_yet(
-    config: &ci_config::CiConfig,
-    planned: &[PlannedWorkflow],
-) -> Result<(), Vec<String>> {
-    let mut errors = Vec::new();
+/// configs. Better a clear error than a workflow that means something else.
+fn not_run_yet(config: &ci_config::CiConfig) -> Result<(), Vec<String>> {
     if config.setup {
-        errors.push("setup workflows (`setup: true`) do not run on circlet yet".to_owned());
+        return Err(vec![
+            "setup workflows (`setup: true`) do not run on circlet yet".to_owned(),
+        ]);
     }
-    for w in planned {
-        for j in &w.jobs {
-            if j.approval {
-                errors.push(format!(
-                    "workflow '{}', job '{}': approval jobs do not run on circlet yet",
-                    w.name, j.job.name
-                ));
-            }
-            if j.requires
-                .iter()
-                .any(|r| r.statuses != [RequiredStatus::Success])
-            {
-                errors.push(format!(
-                    "workflow '{}', job '{}': `requires` on an end other than success does not run on circlet yet",
-                    w.name, j.job.name
-                ));
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    Ok(())
 }
 
+/// The ends a requirement accepts, as the store keeps them: `success,failed`.
+fn accepted_ends(statuses: &[RequiredStatus]) -> String {
+    statuses
+        .iter()
+        .map(|s| match s {
+            RequiredStatus::Success => "success",
+            RequiredStatus::Failed => "failed",
+            RequiredStatus::Canceled => "canceled",
+            RequiredStatus::NotRun => "not_run",
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
 impl App {
     /// Compiles `text` for the pipeline `ctx` describes, as a trigger compiles it (orbs from
     /// the registry, on a blocking thread, a few at a time): the compiled config, or its

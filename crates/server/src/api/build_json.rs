@@ -430,17 +430,23 @@ pub fn v2_workflow_job(project: &Project, job: &JobRecord, all: &[JobRecord]) ->
         .iter()
         .filter_map(|name| all.iter().find(|j| &j.name == name).map(|j| j.uuid))
         .collect();
-    json!({
+    let mut j = json!({
         "id": job.uuid,
         "name": job.name,
-        "type": "build",
+        "type": if job.approval { "approval" } else { "build" },
         "status": job.state.v2_status(),
         "dependencies": dependencies,
         "project_slug": project.slug.to_string(),
         "started_at": iso_opt(job.started_at),
         "stopped_at": iso_opt(job.stopped_at),
         "job_number": job.build_num,
-    })
+    });
+    if job.approval {
+        // CircleCI's approval request is the approval job itself.
+        j["approval_request_id"] = json!(job.uuid);
+        j["approved_by"] = json!(job.approved_by);
+    }
+    j
 }
 
 /// API v2's job details.

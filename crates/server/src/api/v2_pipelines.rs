@@ -409,6 +409,39 @@ pub async fn cancel_workflow(
     ))
 }
 
+/// `POST /workflow/{id}/approve/{approval_request_id}` → 202: the approval job ends `success`
+/// and the jobs waiting for it start. Needs the write role.
+#[utoipa::path(
+    post,
+    path = "/api/v2/workflow/{id}/approve/{approval_request_id}",
+    operation_id = "approve_pending_approval_job_by_id",
+    tag = "pipelines",
+    params(
+        IdPath,
+        ("approval_request_id" = String, Path, description = "The approval job's id (its `approval_request_id`)"),
+    ),
+    responses(
+        (status = 202, description = "Approved", body = MessageBody),
+        (status = "4XX", description = "Refused, invalid, not on hold or not found", body = MessageBody),
+    )
+)]
+pub async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, request)): ApiPath<(String, String)>,
+) -> Result<(StatusCode, Json<MessageBody>), ApiError> {
+    let (project, _, _, jobs) = workflow_access(&state, &caller, &id, Action::Trigger).await?;
+    let request = uuid::Uuid::parse_str(&request)
+        .map_err(|_| ApiError::NotFound(circlet_app::builds::trigger::APPROVAL_NOT_FOUND.into()))?;
+    state
+        .app
+        .pipelines(&caller, &project.slug)
+        .await?
+        .approve(&jobs, request)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(MessageBody::new("Accepted."))))
+}
+
 async fn project_job(
     state: &AppState,
     caller: &Caller,

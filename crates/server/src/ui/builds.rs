@@ -382,6 +382,19 @@ pub async fn retry(
     Ok(Redirect::to(&job_url(&pipelines.project.slug, new.build_num)).into_response())
 }
 
+/// `POST …/jobs/{num}/approve`: approves an approval job on hold; its workflow goes on.
+pub async fn approve(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(path): Path<JobPath>,
+) -> Result<Response, PageError> {
+    let (pipelines, job) = writable_job(&state, &user, &path).await?;
+    pipelines
+        .approve(std::slice::from_ref(&job), job.uuid)
+        .await?;
+    Ok(Redirect::to(&job_url(&pipelines.project.slug, job.build_num)).into_response())
+}
+
 /// `POST …/jobs/{num}/cancel`: stops the build (a running one within seconds).
 pub async fn cancel(
     State(state): State<AppState>,

@@ -101,6 +101,8 @@ async fn queued_job(app: &TestApp, project: &Project, branch: &str) -> JobRecord
             jobs: vec![NewJob {
                 name: "build".into(),
                 requires: vec![],
+                accepts: vec![],
+                approval: false,
                 spec_json: "{}".into(),
                 build_parameters_json: "{}".into(),
             }],

@@ -23,7 +23,8 @@ impl Builds<'_> {
         let insert_workflow = "INSERT INTO workflows (uuid, pipeline_id, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id";
         let insert_job = concat!(
             "INSERT INTO jobs (uuid, project_id, pipeline_id, workflow_id, build_num, name, requires, spec, state, why, ",
-            "build_parameters, branch, tag, revision, queued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ",
+            "build_parameters, branch, tag, revision, queued_at, approval, accepts) ",
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ",
             "RETURNING ",
             job_cols!()
         );
@@ -70,11 +71,16 @@ impl Builds<'_> {
                     let wid: i64 = sqlx::query_scalar(insert_workflow).bind(Uuid::new_v4()).bind(pipeline.id).bind(&w.name).bind(at)
                         .fetch_one(&mut *tx).await?;
                     for j in &w.jobs {
-                        let state = if j.requires.is_empty() { JobState::Queued } else { JobState::Blocked };
+                        let state = match (j.requires.is_empty(), j.approval) {
+                            (false, _) => JobState::Blocked,
+                            (true, true) => JobState::OnHold,
+                            (true, false) => JobState::Queued,
+                        };
                         let row: JobRow = sqlx::query_as(insert_job)
                             .bind(Uuid::new_v4()).bind(new.project_id).bind(pipeline.id).bind(wid).bind(build_num)
                             .bind(&j.name).bind(names_json(&j.requires)).bind(&j.spec_json).bind(state.as_str()).bind(&new.why)
                             .bind(&j.build_parameters_json).bind(&new.branch).bind(&new.tag).bind(&new.revision).bind(at)
+                            .bind(j.approval).bind(names_json(&j.accepts))
                             .fetch_one(&mut *tx).await?;
                         rows.push(row);
                         build_num += 1;

@@ -60,8 +60,13 @@ pub struct NewWorkflow {
 pub struct NewJob {
     /// The job's name in the config.
     pub name: String,
-    /// Names of jobs of the same workflow that must succeed first.
+    /// Names of jobs of the same workflow that must end first.
     pub requires: Vec<String>,
+    /// For each of `requires`, the ends it accepts (`success`, `failed`, `canceled`,
+    /// `not_run`, joined with commas); a missing entry accepts `success` only.
+    pub accepts: Vec<String>,
+    /// An approval job: it runs nothing, and waits `on_hold` to be approved.
+    pub approval: bool,
     /// What the runner needs to run it, as JSON.
     pub spec_json: String,
     /// Build parameters given by the trigger, as a JSON object.
@@ -178,6 +183,12 @@ pub struct JobRecord {
     pub heartbeat_at: Option<OffsetDateTime>,
     /// A user asked to cancel it while it runs.
     pub cancel_requested: bool,
+    /// An approval job.
+    pub approval: bool,
+    /// For each of `requires`, the ends it accepts (see [`NewJob::accepts`]).
+    pub accepts: Vec<String>,
+    /// Who approved it (a login), once approved.
+    pub approved_by: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -204,6 +215,9 @@ struct JobRow {
     runner_id: Option<i64>,
     heartbeat_at: Option<OffsetDateTime>,
     cancel_requested: bool,
+    approval: bool,
+    accepts: String,
+    approved_by: Option<String>,
 }
 
 /// A foreign-key violation on a job's rows means the job does not exist.
@@ -246,6 +260,9 @@ impl TryFrom<JobRow> for JobRecord {
             runner_id: r.runner_id,
             heartbeat_at: r.heartbeat_at,
             cancel_requested: r.cancel_requested,
+            approval: r.approval,
+            accepts: parse_names(&r.accepts).ok_or_else(|| corrupt("accepts"))?,
+            approved_by: r.approved_by,
         })
     }
 }
@@ -352,7 +369,7 @@ macro_rules! job_cols {
         "jobs.id, jobs.uuid, jobs.project_id, jobs.pipeline_id, jobs.workflow_id, jobs.build_num, jobs.name, \
          jobs.requires, jobs.spec, jobs.state, jobs.why, jobs.retry_of, jobs.build_parameters, jobs.branch, \
          jobs.tag, jobs.revision, jobs.queued_at, jobs.started_at, jobs.stopped_at, jobs.runner_id, \
-         jobs.heartbeat_at, jobs.cancel_requested"
+         jobs.heartbeat_at, jobs.cancel_requested, jobs.approval, jobs.accepts, jobs.approved_by"
     };
 }
 
@@ -417,8 +434,13 @@ mod tests {
 
     #[test]
     fn settling_releases_and_gives_up_down_the_chain() {
-        let row = |id: i64, name: &str, req: &str, st: &str| {
-            (id, name.to_owned(), req.to_owned(), st.to_owned())
+        let row = |id: i64, name: &str, req: &str, st: &str| queue::Sibling {
+            id,
+            name: name.to_owned(),
+            requires: req.to_owned(),
+            state: st.to_owned(),
+            approval: false,
+            accepts: "[]".to_owned(),
         };
         let ok = [
             row(1, "a", "[]", "success"),
@@ -440,5 +462,80 @@ mod tests {
             row(2, "b", "[\"a\"]", "blocked"),
         ];
         assert!(settle(&waiting).is_empty());
+    }
+
+    #[test]
+    fn requirements_accept_the_ends_they_name_and_approvals_hold() {
+        let row = |id: i64, name: &str, req: &str, st: &str, accepts: &str, approval: bool| {
+            queue::Sibling {
+                id,
+                name: name.to_owned(),
+                requires: req.to_owned(),
+                state: st.to_owned(),
+                approval,
+                accepts: accepts.to_owned(),
+            }
+        };
+        // `cleanup` runs whether `build` succeeded or failed; `deploy` waits for `hold`.
+        let rows = [
+            row(1, "build", "[]", "failed", "[]", false),
+            row(
+                2,
+                "cleanup",
+                "[\"build\"]",
+                "blocked",
+                "[\"success,failed\"]",
+                false,
+            ),
+            row(3, "hold", "[\"build\"]", "blocked", "[]", true),
+            row(4, "deploy", "[\"hold\"]", "blocked", "[]", false),
+        ];
+        assert_eq!(
+            settle(&rows),
+            vec![
+                (2, JobState::Queued),
+                (3, JobState::NotRun),
+                (4, JobState::NotRun)
+            ]
+        );
+        // Timed out and infrastructure failures are `failed` too; `canceled` is its own.
+        for (end, runs) in [
+            ("timedout", true),
+            ("infrastructure_fail", true),
+            ("canceled", false),
+        ] {
+            let rows = [
+                row(1, "build", "[]", end, "[]", false),
+                row(
+                    2,
+                    "cleanup",
+                    "[\"build\"]",
+                    "blocked",
+                    "[\"failed\"]",
+                    false,
+                ),
+            ];
+            let next = if runs {
+                JobState::Queued
+            } else {
+                JobState::NotRun
+            };
+            assert_eq!(settle(&rows), vec![(2, next)], "{end}");
+        }
+        let rows = [
+            row(1, "build", "[]", "success", "[]", false),
+            row(3, "hold", "[\"build\"]", "blocked", "[]", true),
+            row(4, "deploy", "[\"hold\"]", "blocked", "[]", false),
+        ];
+        assert_eq!(
+            settle(&rows),
+            vec![(3, JobState::OnHold)],
+            "deploy waits for the approval"
+        );
+        let approved = [
+            row(3, "hold", "[]", "success", "[]", true),
+            row(4, "deploy", "[\"hold\"]", "blocked", "[]", false),
+        ];
+        assert_eq!(settle(&approved), vec![(4, JobState::Queued)]);
     }
 }

@@ -54,7 +54,8 @@ impl Builds<'_> {
                 state.as_str()
             )));
         }
-        self.end(job_id, &["running"], runner_id, None, state).await
+        self.end(job_id, &["running"], runner_id, None, state, None)
+            .await
     }
 
     /// Asks to cancel a job: one not yet running ends `canceled` at once (and what required it
@@ -64,10 +65,11 @@ impl Builds<'_> {
         if self
             .end(
                 job_id,
-                &["queued", "blocked"],
+                &["queued", "blocked", "on_hold"],
                 None,
                 None,
                 JobState::Canceled,
+                None,
             )
             .await?
         {
@@ -78,7 +80,26 @@ impl Builds<'_> {
         Ok(n > 0)
     }
 
-    /// Cancels a workflow in one transaction: queued jobs end `canceled`, blocked ones
+    /// Approves the approval job `job_id` for `login`: it ends `success` and what required it
+    /// is released. `false` when it is not an approval on hold.
+    pub async fn approve(&self, job_id: i64, login: &str) -> Result<bool, StoreError> {
+        let is_approval = "SELECT approval FROM jobs WHERE id = $1";
+        let approval: Option<bool> = on_pool!(self.0, pool => sqlx::query_scalar(is_approval).bind(job_id).fetch_optional(pool).await)?;
+        if approval != Some(true) {
+            return Ok(false);
+        }
+        self.end(
+            job_id,
+            &["on_hold"],
+            None,
+            None,
+            JobState::Success,
+            Some(login),
+        )
+        .await
+    }
+
+    /// Cancels a workflow in one transaction: queued jobs (and approvals on hold) end `canceled`, blocked ones
     /// `not_run`, running ones are flagged for their runners; later, nothing of it is released.
     /// `NotFound` when there is no such workflow.
     pub async fn cancel_workflow(&self, workflow_id: i64) -> Result<(), StoreError> {
@@ -92,7 +113,11 @@ impl Builds<'_> {
             if sqlx::query_scalar::<_, i64>(mark).bind(workflow_id).fetch_optional(&mut *tx).await?.is_none() {
                 return Ok(false);
             }
-            for (from, to) in [(JobState::Blocked, JobState::NotRun), (JobState::Queued, JobState::Canceled)] {
+            for (from, to) in [
+                (JobState::Blocked, JobState::NotRun),
+                (JobState::Queued, JobState::Canceled),
+                (JobState::OnHold, JobState::Canceled),
+            ] {
                 sqlx::query(end).bind(workflow_id).bind(to.as_str()).bind(at).bind(from.as_str()).execute(&mut *tx).await?;
             }
             // After the queued ones: a job claimed meanwhile is running by now, and flagged here.
@@ -123,6 +148,7 @@ impl Builds<'_> {
                     None,
                     Some(deadline),
                     JobState::InfrastructureFail,
+                    None,
                 )
                 .await?
             {
@@ -142,6 +168,7 @@ impl Builds<'_> {
         runner_id: Option<i64>,
         silent_before: Option<OffsetDateTime>,
         state: JobState,
+        approved_by: Option<&str>,
     ) -> Result<bool, StoreError> {
         // The workflow's row is locked first: on PostgreSQL two jobs of one workflow ending at
         // once would otherwise each read the other as still running, and neither would release
@@ -155,10 +182,9 @@ impl Builds<'_> {
             .collect::<Vec<_>>()
             .join(",");
         let update = format!(
-            "UPDATE jobs SET state = $2, stopped_at = $3, cancel_requested = FALSE WHERE id = $1 AND state IN ({allowed}) \
-             AND ($4 IS NULL OR runner_id = $4) AND ($5 IS NULL OR heartbeat_at < $5)"
+            "UPDATE jobs SET state = $2, stopped_at = $3, cancel_requested = FALSE, approved_by = COALESCE($6, approved_by) \
+             WHERE id = $1 AND state IN ({allowed}) AND ($4 IS NULL OR runner_id = $4) AND ($5 IS NULL OR heartbeat_at < $5)"
         );
-        let siblings = "SELECT id, name, requires, state FROM jobs WHERE workflow_id = $1";
         let release =
             "UPDATE jobs SET state = $2, stopped_at = $3 WHERE id = $1 AND state = 'blocked'";
         let at = now();
@@ -169,12 +195,12 @@ impl Builds<'_> {
                 return Ok(false);
             };
             let n = sqlx::query(&update)
-                .bind(job_id).bind(state.as_str()).bind(at).bind(runner_id).bind(silent_before)
+                .bind(job_id).bind(state.as_str()).bind(at).bind(runner_id).bind(silent_before).bind(approved_by)
                 .execute(&mut *tx).await?.rows_affected();
             if n == 0 {
                 return Ok(false);
             }
-            let rows: Vec<(i64, String, String, String)> = sqlx::query_as(siblings).bind(workflow_id).fetch_all(&mut *tx).await?;
+            let rows: Vec<Sibling> = sqlx::query_as(SIBLINGS).bind(workflow_id).fetch_all(&mut *tx).await?;
             for (id, next) in settle(&rows) {
                 // Nothing of a canceled workflow starts any more.
                 let next = if canceled { JobState::NotRun } else { next };
@@ -187,50 +213,99 @@ impl Builds<'_> {
     }
 }
 
-/// Which blocked jobs of a workflow change state, given every job's (id, name, requires, state):
-/// a job whose requirements all succeeded is queued; one with a requirement that ended any other
-/// way will never run. Applied until nothing changes, so "not run" travels down the chain.
-pub(super) fn settle(rows: &[(i64, String, String, String)]) -> Vec<(i64, JobState)> {
-    let mut states: Vec<(i64, &str, Vec<String>, JobState)> = rows
+/// What settling needs of each job of a workflow.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct Sibling {
+    pub(super) id: i64,
+    pub(super) name: String,
+    /// JSON array of names.
+    pub(super) requires: String,
+    pub(super) state: String,
+    pub(super) approval: bool,
+    /// JSON array parallel to `requires`: the ends each accepts.
+    pub(super) accepts: String,
+}
+
+/// The jobs' columns [`Sibling`] reads.
+const SIBLINGS: &str =
+    "SELECT id, name, requires, state, approval, accepts FROM jobs WHERE workflow_id = $1";
+
+/// The end `state` is, as `requires` names ends: `success`, `failed` (timed out and
+/// infrastructure failures too), `canceled`, `not_run`; `None` while it has not ended.
+fn end_word(state: JobState) -> Option<&'static str> {
+    Some(match state {
+        JobState::Success => "success",
+        JobState::Failed | JobState::Timedout | JobState::InfrastructureFail => "failed",
+        JobState::Canceled => "canceled",
+        JobState::NotRun => "not_run",
+        JobState::Blocked | JobState::Queued | JobState::Running | JobState::OnHold => {
+            return None;
+        }
+    })
+}
+
+/// Which blocked jobs of a workflow change state: a job whose requirements have all ended the
+/// way it accepts (success, unless it names others) is queued, or put on hold if it is an
+/// approval; one with a requirement that ended any other way will never run. Applied until
+/// nothing changes, so "not run" travels down the chain.
+pub(super) fn settle(rows: &[Sibling]) -> Vec<(i64, JobState)> {
+    struct Job<'a> {
+        id: i64,
+        name: &'a str,
+        requires: Vec<String>,
+        accepts: Vec<String>,
+        approval: bool,
+        state: JobState,
+    }
+    let mut jobs: Vec<Job<'_>> = rows
         .iter()
-        .map(|(id, name, req, st)| {
-            (
-                *id,
-                name.as_str(),
-                parse_names(req).unwrap_or_default(),
-                JobState::parse(st).unwrap_or(JobState::NotRun),
-            )
+        .map(|r| Job {
+            id: r.id,
+            name: r.name.as_str(),
+            requires: super::parse_names(&r.requires).unwrap_or_default(),
+            accepts: super::parse_names(&r.accepts).unwrap_or_default(),
+            approval: r.approval,
+            state: JobState::parse(&r.state).unwrap_or(JobState::NotRun),
         })
         .collect();
     let mut changes = Vec::new();
     loop {
         let mut changed = false;
-        for i in 0..states.len() {
-            if states[i].3 != JobState::Blocked {
+        for i in 0..jobs.len() {
+            if jobs[i].state != JobState::Blocked {
                 continue;
             }
-            let reqs: Vec<JobState> = states[i]
-                .2
+            // For each requirement: `Some(true)` ended as accepted, `Some(false)` ended
+            // otherwise, `None` not ended yet.
+            let verdicts: Vec<Option<bool>> = jobs[i]
+                .requires
                 .iter()
-                .map(|r| {
-                    states
+                .enumerate()
+                .map(|(k, r)| {
+                    let state = jobs
                         .iter()
-                        .filter(|s| s.1 == r)
-                        .map(|s| s.3)
+                        .filter(|s| s.name == r)
+                        .map(|s| s.state)
                         .next_back()
-                        .unwrap_or(JobState::NotRun)
+                        .unwrap_or(JobState::NotRun);
+                    let accepted = jobs[i].accepts.get(k).map_or("success", String::as_str);
+                    end_word(state).map(|w| accepted.split(',').any(|a| a.trim() == w))
                 })
                 .collect();
-            let next = if reqs.iter().all(|s| *s == JobState::Success) {
-                Some(JobState::Queued)
-            } else if reqs.iter().any(|s| s.is_final() && *s != JobState::Success) {
+            let next = if verdicts.iter().all(|v| *v == Some(true)) {
+                Some(if jobs[i].approval {
+                    JobState::OnHold
+                } else {
+                    JobState::Queued
+                })
+            } else if verdicts.contains(&Some(false)) {
                 Some(JobState::NotRun)
             } else {
                 None
             };
             if let Some(next) = next {
-                states[i].3 = next;
-                changes.push((states[i].0, next));
+                jobs[i].state = next;
+                changes.push((jobs[i].id, next));
                 changed = true;
             }
         }

@@ -42,6 +42,8 @@ async fn pipeline_on(
                 .map(|(name, requires)| NewJob {
                     name: (*name).into(),
                     requires: requires.iter().map(|r| (*r).to_owned()).collect(),
+                    accepts: vec![],
+                    approval: false,
                     spec_json: "{}".into(),
                     build_parameters_json: "{}".into(),
                 })

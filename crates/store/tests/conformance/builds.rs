@@ -70,6 +70,8 @@ pub(super) fn job(name: &str, requires: &[&str]) -> NewJob {
     NewJob {
         name: name.to_owned(),
         requires: requires.iter().map(|s| (*s).to_owned()).collect(),
+        accepts: vec![],
+        approval: false,
         spec_json: format!("{{\"job\":\"{name}\"}}"),
         build_parameters_json: "{\"X\":\"1\"}".to_owned(),
     }

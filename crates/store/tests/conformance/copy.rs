@@ -535,6 +535,8 @@ fn new_pipeline(project_id: i64, jobs: &[(&str, &[&str])]) -> NewPipeline {
                 .map(|(name, requires)| NewJob {
                     name: (*name).into(),
                     requires: requires.iter().map(|r| (*r).to_owned()).collect(),
+                    accepts: vec![],
+                    approval: false,
                     spec_json: r#"{"steps":[]}"#.into(),
                     build_parameters_json: "{}".into(),
                 })

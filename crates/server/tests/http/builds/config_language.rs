@@ -1,9 +1,10 @@
 //! The config language through HTTP (issue 13): pipelines from 2.1 configs with commands,
-//! matrices and orbs from the registry; tag filters; what does not run yet refused by name;
+//! matrices and orbs from the registry; tag filters; approvals and `requires` on other ends;
 //! `POST /api/v2/compile-config-with-defaults`; the orb registry's API and pages.
 
 use super::{Fx, SLUG};
 use crate::app::TestApp;
+use crate::tokens::send;
 use circlet_testkit::both_backends;
 use serde_json::{Value, json};
 
@@ -127,32 +128,6 @@ workflows:
         assert_eq!(ws.body["items"], json!([]), "{}", ws.text);
     }
 
-    async fn approval_jobs_are_refused_by_name_until_they_run(app) {
-        let fx = Fx::new(app).await;
-        fx.repo.commit(
-            &[(
-                ".circleci/config.yml",
-                "version: 2.1
-jobs:
-  deploy: {steps: [{run: ./deploy}]}
-workflows:
-  main:
-    jobs:
-      - hold: {type: approval}
-      - deploy: {requires: [hold]}
-",
-            )],
-            "approval",
-        );
-        let made = fx.v2_trigger(&json!({})).await;
-        let p = fx.get(&format!("/api/v2/pipeline/{}", made["id"].as_str().unwrap())).await.body;
-        assert_eq!(p["state"], "errored");
-        assert_eq!(
-            p["errors"][0]["message"],
-            "workflow 'main', job 'hold': approval jobs do not run on circlet yet"
-        );
-    }
-
     async fn the_compile_endpoint_answers_as_circleci_does(app) {
         let fx = Fx::new(app).await;
         let path = "/api/v2/compile-config-with-defaults";
@@ -243,5 +218,134 @@ workflows:
         assert_eq!(missing.status(), 404);
         assert!(missing.text().await.unwrap().contains("Orb not found"));
         let _ = SLUG;
+    }
+
+    async fn an_approval_holds_its_workflow_until_someone_with_write_access_approves(app) {
+        let fx = Fx::new(app).await;
+        fx.repo.commit(
+            &[(
+                ".circleci/config.yml",
+                "version: 2.1
+jobs:
+  build: {steps: [{run: make}]}
+  deploy: {steps: [{run: ./deploy}]}
+  report: {steps: [{run: ./report}]}
+workflows:
+  main:
+    jobs:
+      - build
+      - hold: {type: approval, requires: [build]}
+      - deploy: {requires: [hold]}
+      - report:
+          requires:
+            - build: [success, failed]
+",
+            )],
+            "approval",
+        );
+        let runner = fx.runner("r1").await;
+        let made = fx.v2_trigger(&json!({})).await;
+        assert_eq!(made["state"], "created", "{made}");
+        let id = made["id"].as_str().unwrap();
+        let ws = fx.get(&format!("/api/v2/pipeline/{id}/workflow")).await;
+        let wid = ws.body["items"][0]["id"].as_str().unwrap().to_owned();
+        let job = runner.claim_some().await;
+        assert_eq!(job["job_name"], "build", "{job}");
+        // Build fails: report (which accepts a failure) runs; hold is never reached.
+        runner.finish(crate::builds::id_of(&job), "failed").await;
+        let jobs = fx.get(&format!("/api/v2/workflow/{wid}/job")).await.body;
+        let states: Vec<(&str, &str)> = jobs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| (j["name"].as_str().unwrap(), j["status"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            states,
+            [("build", "failed"), ("hold", "not_run"), ("deploy", "not_run"), ("report", "queued")]
+        );
+        let report = runner.claim_some().await;
+        assert_eq!(report["job_name"], "report");
+        runner.finish(crate::builds::id_of(&report), "success").await;
+
+        // Again, build succeeding: the workflow waits on hold.
+        let made = fx.v2_trigger(&json!({})).await;
+        let id = made["id"].as_str().unwrap();
+        let ws = fx.get(&format!("/api/v2/pipeline/{id}/workflow")).await;
+        let wid = ws.body["items"][0]["id"].as_str().unwrap().to_owned();
+        let job = runner.claim_some().await;
+        runner.finish(crate::builds::id_of(&job), "success").await;
+        let report = runner.claim_some().await;
+        runner.finish(crate::builds::id_of(&report), "success").await;
+        let w = fx.get(&format!("/api/v2/workflow/{wid}")).await.body;
+        assert_eq!(w["status"], "on_hold", "{w}");
+        let jobs = fx.get(&format!("/api/v2/workflow/{wid}/job")).await.body;
+        let hold = jobs["items"][1].clone();
+        assert_eq!((hold["name"].as_str(), hold["type"].as_str(), hold["status"].as_str()), (Some("hold"), Some("approval"), Some("on_hold")), "{hold}");
+        let request = hold["approval_request_id"].as_str().unwrap().to_owned();
+
+        // A reader may not approve; a wrong request id is a 404; the writer approves once.
+        let reader = fx.app.user("rita", false).await;
+        fx.app.store.projects().set_member(fx.project.id, reader.id, circlet_core::Role::Read).await.unwrap();
+        let reader_token = fx.app.personal_token(&reader).await;
+        let path = format!("/api/v2/workflow/{wid}/approve/{request}");
+        let r = send(reqwest::Client::new().post(fx.app.at(&path)).header("Circle-Token", &reader_token)).await;
+        r.status_is(403);
+        let r = fx.post_empty(&format!("/api/v2/workflow/{wid}/approve/{}", uuid::Uuid::new_v4())).await;
+        r.status_is(404);
+        assert_eq!(r.body["message"], "Approval request not found");
+        let r = fx.post_empty(&path).await;
+        r.status_is(202);
+        let r = fx.post_empty(&path).await;
+        r.status_is(400);
+        assert!(r.body["message"].as_str().unwrap().contains("is not waiting for an approval"), "{}", r.text);
+        let jobs = fx.get(&format!("/api/v2/workflow/{wid}/job")).await.body;
+        assert_eq!(jobs["items"][1]["status"], "success");
+        assert_eq!(jobs["items"][1]["approved_by"], "ada");
+        let deploy = runner.claim_some().await;
+        assert_eq!(deploy["job_name"], "deploy", "{deploy}");
+    }
+
+    async fn an_approval_is_approved_from_its_build_page(app) {
+        let fx = Fx::new(app).await;
+        fx.repo.commit(
+            &[(
+                ".circleci/config.yml",
+                "version: 2.1
+jobs:
+  deploy: {steps: [{run: ./deploy}]}
+workflows:
+  main:
+    jobs:
+      - hold: {type: approval}
+      - deploy: {requires: [hold]}
+",
+            )],
+            "approval first",
+        );
+        let made = fx.v2_trigger(&json!({})).await;
+        let jobs = jobs_of(&fx, &made).await;
+        let hold = &jobs["items"][0];
+        assert_eq!(hold["status"], "on_hold", "{jobs}");
+        let num = hold["job_number"].as_i64().unwrap();
+        let page_path = format!("/projects/{SLUG}/jobs/{num}");
+        let browser = fx.app.logged_in("ada").await;
+        let page = browser.get(fx.app.at(&page_path)).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"approve\""), "{page}");
+        assert!(!page.contains("id=\"retry\""), "an approval is not rerun");
+        let csrf = fx.app.csrf(&browser, &page_path).await;
+        let r = browser
+            .post(fx.app.at(&format!("{page_path}/approve")))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], page_path.as_str());
+        let page = browser.get(fx.app.at(&page_path)).send().await.unwrap().text().await.unwrap();
+        assert!(!page.contains("id=\"approve\""), "{page}");
+        let jobs = jobs_of(&fx, &made).await;
+        assert_eq!(jobs["items"][0]["status"], "success");
+        assert_eq!(jobs["items"][1]["status"], "queued");
     }
 }

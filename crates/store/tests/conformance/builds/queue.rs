@@ -13,6 +13,7 @@ both_backends!(
     builds_finish_failure_gives_up_dependents_transitively,
     builds_finish_is_refused_when_not_held_or_already_finished,
     builds_concurrent_finishes_release_a_shared_dependent,
+    builds_approvals_hold_until_approved_and_requirements_accept_their_ends,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -363,4 +364,70 @@ async fn builds_concurrent_finishes_release_a_shared_dependent(store: Store) {
                 .unwrap()
         );
     }
+}
+
+async fn builds_approvals_hold_until_approved_and_requirements_accept_their_ends(store: Store) {
+    let fx = fx(store).await;
+    let b = fx.store.builds();
+    let r = fx.runners[0];
+    let approval = |name: &str, requires: &[&str]| NewJob {
+        approval: true,
+        ..job(name, requires)
+    };
+    let cleanup = NewJob {
+        accepts: vec!["success,failed".into()],
+        ..job("cleanup", &["build"])
+    };
+    let jobs = create(
+        &fx.store,
+        pipeline(
+            fx.project.id,
+            "main",
+            vec![(
+                "wf",
+                vec![
+                    job("build", &[]),
+                    approval("hold", &["build"]),
+                    job("deploy", &["hold"]),
+                    cleanup,
+                    approval("first", &[]),
+                ],
+            )],
+        ),
+    )
+    .await;
+    let (build, hold, deploy, cleanup, first) = (&jobs[0], &jobs[1], &jobs[2], &jobs[3], &jobs[4]);
+    assert!(hold.approval && !build.approval);
+    assert_eq!(cleanup.accepts, ["success,failed"]);
+    assert_eq!(
+        first.state,
+        JobState::OnHold,
+        "an approval requiring nothing holds at once"
+    );
+    assert!(
+        !b.approve(build.id, "ada").await.unwrap(),
+        "not an approval"
+    );
+    assert!(!b.approve(hold.id, "ada").await.unwrap(), "not on hold yet");
+    claim(&fx.store, r, build).await;
+    assert!(
+        b.finish(build.id, Some(r), JobState::Success)
+            .await
+            .unwrap()
+    );
+    assert_eq!(state(&fx.store, hold).await, JobState::OnHold);
+    assert_eq!(state(&fx.store, cleanup).await, JobState::Queued);
+    assert_eq!(state(&fx.store, deploy).await, JobState::Blocked);
+    assert!(b.approve(hold.id, "ada").await.unwrap());
+    let approved = reload(&fx.store, hold).await;
+    assert_eq!(
+        (approved.state, approved.approved_by.as_deref()),
+        (JobState::Success, Some("ada"))
+    );
+    assert!(approved.stopped_at.is_some());
+    assert_eq!(state(&fx.store, deploy).await, JobState::Queued);
+    assert!(!b.approve(hold.id, "bob").await.unwrap(), "approved once");
+    // Canceling the workflow cancels an approval still on hold.
+    b.cancel_workflow(first.workflow_id).await.unwrap();
+    assert_eq!(state(&fx.store, first).await, JobState::Canceled);
 }
