@@ -145,6 +145,10 @@ pub fn router(state: AppState) -> Router {
             post(ui::builds::approve),
         )
         .route(
+            "/projects/{vcs}/{org}/{repo}/pipelines/{num}/config",
+            get(ui::builds::pipeline_config),
+        )
+        .route(
             "/projects/{vcs}/{org}/{repo}/settings",
             get(ui::projects::settings).post(ui::projects::update_settings),
         )

@@ -185,6 +185,9 @@ impl App {
     }
 }
 
+/// What a missing pipeline is called.
+pub const PIPELINE_NOT_FOUND: &str = "Pipeline not found";
+
 /// What a missing approval request is called.
 pub const APPROVAL_NOT_FOUND: &str = "Approval request not found";
 
@@ -318,6 +321,7 @@ async fn trigger(
         parameters: req.parameters.clone(),
         ..PipelineContext::default()
     };
+    let mut kept_config = None;
     let planned = match resolved.config {
         ConfigFile::Missing => Err(vec![format!(
             "No .circleci/config.yml at revision {}",
@@ -328,7 +332,10 @@ async fn trigger(
             ci_config::MAX_CONFIG_BYTES
         )]),
         ConfigFile::Text(text) => {
-            plan_config(app, text, ctx, branch.clone(), req.only_job.clone()).await?
+            let (planned, compiled) =
+                plan_config(app, text.clone(), ctx, branch.clone(), req.only_job.clone()).await?;
+            kept_config = Some((text, compiled));
+            planned
         }
     };
     let build_parameters_json = if req.build_parameters.is_empty() {
@@ -387,6 +394,7 @@ async fn trigger(
         errors,
         why: "api".to_owned(),
         workflows,
+        config: kept_config,
     };
     let (pipeline, jobs) = app.store.builds().create_pipeline(&new).await?;
     if !jobs.is_empty() {
@@ -428,7 +436,7 @@ async fn plan_config(
     ctx: PipelineContext,
     branch: Option<String>,
     only_job: Option<String>,
-) -> Result<Result<Vec<PlannedWorkflow>, Vec<String>>, AppError> {
+) -> Result<(Result<Vec<PlannedWorkflow>, Vec<String>>, String), AppError> {
     let _turn = app
         .config_parses
         .acquire()
@@ -440,20 +448,38 @@ async fn plan_config(
             Some(job) => Selection::OnlyJob(job),
             None => Selection::Workflows,
         };
-        let config = ci_config::compile(&text, &ctx, &orbs)
-            .map_err(|e| e.0)?
-            .config;
+        let compiled = match ci_config::compile(&text, &ctx, &orbs) {
+            Ok(c) => c,
+            Err(e) => return (Err(e.0), String::new()),
+        };
         let target = match (&branch, &ctx.tag) {
             (Some(b), _) => GitRef::Branch(b),
             (None, Some(t)) => GitRef::Tag(t),
             (None, None) => GitRef::Branch(""),
         };
-        let planned = ci_config::plan(&config, target, selection).map_err(|e| vec![e])?;
-        not_run_yet(&config)?;
-        Ok(planned)
+        let planned = ci_config::plan(&compiled.config, target, selection)
+            .map_err(|e| vec![e])
+            .and_then(|p| not_run_yet(&compiled.config).map(|()| p));
+        (planned, kept_compiled(compiled.processed))
     })
     .await
     .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("parsing a config")))
+}
+
+/// The most bytes of expanded config kept for the pipeline's config page: as much as the config
+/// itself may be. A larger expansion (many matrix jobs of long commands) is described, not kept.
+const MAX_KEPT_COMPILED: usize = ci_config::MAX_CONFIG_BYTES;
+
+/// `processed` as kept with the pipeline.
+fn kept_compiled(processed: String) -> String {
+    if processed.len() > MAX_KEPT_COMPILED {
+        format!(
+            "# The expanded config is {} bytes, more than circlet keeps ({MAX_KEPT_COMPILED}); `circlet config process` prints it.\n",
+            processed.len()
+        )
+    } else {
+        processed
+    }
 }
 
 /// Refuses what the config language carries but circlet's pipelines do not run yet: setup
@@ -481,6 +507,32 @@ fn accepted_ends(statuses: &[RequiredStatus]) -> String {
         .join(",")
 }
 impl App {
+    /// A pipeline's config as read at its revision and as it compiled (empty when it did not;
+    /// `None` when no config was read), for someone who may read the project's builds.
+    pub async fn pipeline_config(
+        &self,
+        caller: &Caller,
+        slug: &circlet_core::ProjectSlug,
+        number: i64,
+    ) -> Result<
+        (
+            Project,
+            circlet_store::PipelineRecord,
+            Option<(String, String)>,
+        ),
+        AppError,
+    > {
+        let access = self.authorize(caller, slug, Action::ReadBuilds).await?;
+        let pipeline = self
+            .store
+            .builds()
+            .pipeline_by_number(access.project.id, number)
+            .await?
+            .ok_or_else(|| AppError::NotFound(PIPELINE_NOT_FOUND.into()))?;
+        let config = self.store.builds().pipeline_config(pipeline.id).await?;
+        Ok((access.project, pipeline, config))
+    }
+
     /// Compiles `text` for the pipeline `ctx` describes, as a trigger compiles it (orbs from
     /// the registry, on a blocking thread, a few at a time): the compiled config, or its
     /// problems.

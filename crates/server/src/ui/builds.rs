@@ -382,6 +382,57 @@ pub async fn retry(
     Ok(Redirect::to(&job_url(&pipelines.project.slug, new.build_num)).into_response())
 }
 
+#[derive(Template)]
+#[template(path = "pipeline_config.html")]
+struct PipelineConfigPage {
+    chrome: Chrome,
+    project: Project,
+    number: i64,
+    target: String,
+    errors: Vec<String>,
+    source: Option<String>,
+    compiled: String,
+}
+
+/// `GET /projects/{vcs}/{org}/{repo}/pipelines/{number}/config`: the pipeline's
+/// `.circleci/config.yml` as read at its revision, next to what it compiled to.
+pub async fn pipeline_config(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    csrf: CsrfToken,
+    Path(path): Path<JobPath>,
+) -> Result<Html<String>, PageError> {
+    let caller = Caller::visitor(user.as_ref());
+    let number = path
+        .num
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| PageError::not_found("There is no such pipeline."))?;
+    let (project, pipeline, config) = state
+        .app
+        .pipeline_config(&caller, &path.slug()?, number)
+        .await?;
+    let target = match (&pipeline.branch, &pipeline.tag) {
+        (_, Some(t)) => format!("tag {t}"),
+        (Some(b), None) => format!("branch {b}"),
+        (None, None) => String::new(),
+    };
+    let (source, compiled) = match config {
+        Some((s, c)) => (Some(s), c),
+        None => (None, String::new()),
+    };
+    render(&PipelineConfigPage {
+        chrome: Chrome::new(user, csrf),
+        project,
+        number,
+        target,
+        errors: serde_json::from_str(&pipeline.errors).unwrap_or_default(),
+        source,
+        compiled,
+    })
+}
+
 /// `POST …/jobs/{num}/approve`: approves an approval job on hold; its workflow goes on.
 pub async fn approve(
     State(state): State<AppState>,

@@ -96,6 +96,7 @@ async fn queued_job(app: &TestApp, project: &Project, branch: &str) -> JobRecord
         parameters_json: "{}".into(),
         errors: vec![],
         why: "api".into(),
+        config: None,
         workflows: vec![NewWorkflow {
             name: "build".into(),
             jobs: vec![NewJob {

@@ -20,6 +20,8 @@ impl Builds<'_> {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13) \
              RETURNING {PIPELINE_COLS}"
         );
+        let insert_config =
+            "INSERT INTO pipeline_configs (pipeline_id, source, compiled) VALUES ($1, $2, $3)";
         let insert_workflow = "INSERT INTO workflows (uuid, pipeline_id, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id";
         let insert_job = concat!(
             "INSERT INTO jobs (uuid, project_id, pipeline_id, workflow_id, build_num, name, requires, spec, state, why, ",
@@ -65,6 +67,9 @@ impl Builds<'_> {
                 .bind(&new.actor_login).bind(&new.branch).bind(&new.tag).bind(&new.revision).bind(&new.parameters_json)
                 .bind(state).bind(&errors).bind(at).bind(commit_json)
                 .fetch_one(&mut *tx).await?;
+            if let Some((source, compiled)) = &new.config {
+                sqlx::query(insert_config).bind(pipeline.id).bind(source).bind(compiled).execute(&mut *tx).await?;
+            }
             let mut rows = Vec::new();
             if new.errors.is_empty() {
                 for w in &new.workflows {

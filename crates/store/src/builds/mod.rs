@@ -44,6 +44,8 @@ pub struct NewPipeline {
     pub why: String,
     /// The workflows to create.
     pub workflows: Vec<NewWorkflow>,
+    /// The config as read, and what it compiled to (empty when it did not), if one was read.
+    pub config: Option<(String, String)>,
 }
 
 /// A workflow to create.

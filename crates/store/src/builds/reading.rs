@@ -9,7 +9,18 @@ impl Builds<'_> {
         Ok(on_pool!(self.0, pool => sqlx::query_as(&sql).bind(uuid).fetch_optional(pool).await)?)
     }
 
-    /// The pipeline with this store id.
+    /// A pipeline's config as read and as compiled, if kept.
+    pub async fn pipeline_config(
+        &self,
+        pipeline_id: i64,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let sql = "SELECT source, compiled FROM pipeline_configs WHERE pipeline_id = $1";
+        Ok(
+            on_pool!(self.0, pool => sqlx::query_as(sql).bind(pipeline_id).fetch_optional(pool).await)?,
+        )
+    }
+
+    /// One pipeline by store id.
     pub async fn pipeline_by_id(&self, id: i64) -> Result<Option<PipelineRecord>, StoreError> {
         let sql = format!("SELECT {PIPELINE_COLS} FROM pipelines WHERE id = $1");
         Ok(on_pool!(self.0, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)

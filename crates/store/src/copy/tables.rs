@@ -177,6 +177,12 @@ pub(super) const TABLES: &[Table] = &[
         identity: true,
     },
     Table {
+        name: "pipeline_configs",
+        columns: &[("pipeline_id", Int), ("source", Text), ("compiled", Text)],
+        key: 1,
+        identity: false,
+    },
+    Table {
         name: "workflows",
         columns: &[
             ("id", Int),

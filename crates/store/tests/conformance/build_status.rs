@@ -35,6 +35,7 @@ async fn pipeline_on(
         parameters_json: "{}".into(),
         errors: vec![],
         why: "api".into(),
+        config: None,
         workflows: vec![NewWorkflow {
             name: "build".into(),
             jobs: jobs

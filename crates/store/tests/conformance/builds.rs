@@ -96,6 +96,7 @@ pub(super) fn pipeline(
         parameters_json: "{\"p\":1}".into(),
         errors: vec![],
         why: "api".into(),
+        config: None,
         workflows: workflows
             .into_iter()
             .map(|(name, jobs)| NewWorkflow {

@@ -180,6 +180,7 @@ async fn copy_keeps_every_row(from: BackendKind, to: BackendKind) {
     assert_eq!(report.rows_in("env_vars"), 2);
     assert_eq!(report.rows_in("instance_settings"), 1);
     assert_eq!(report.rows_in("orbs"), 1);
+    assert!(report.rows_in("pipeline_configs") > 0, "{report:?}");
     assert_eq!(report.rows_in("job_artifacts"), 2);
     assert!(report.rows_in("audit_log") >= 3);
     assert_eq!(
@@ -208,6 +209,11 @@ async fn copy_keeps_every_row(from: BackendKind, to: BackendKind) {
     assert_eq!(before.audit, after.audit);
     assert_eq!(before.setting, after.setting);
     assert_eq!(before.pipelines, after.pipelines);
+    assert_eq!(before.configs, after.configs);
+    assert!(
+        before.configs.iter().any(Option::is_some),
+        "a pipeline config is copied"
+    );
     assert_eq!(before.workflows, after.workflows);
     assert_eq!(before.jobs, after.jobs);
     assert_eq!(before.steps, after.steps);
@@ -528,6 +534,10 @@ fn new_pipeline(project_id: i64, jobs: &[(&str, &[&str])]) -> NewPipeline {
         parameters_json: r#"{"deploy":true}"#.into(),
         errors: vec![],
         why: "api".into(),
+        config: Some((
+            "version: 2.1\n# source\n".into(),
+            "version: 2\n# compiled\n".into(),
+        )),
         workflows: vec![NewWorkflow {
             name: "build".into(),
             jobs: jobs
@@ -559,6 +569,7 @@ struct Dump {
     audit: Vec<AuditEntry>,
     setting: Option<String>,
     pipelines: Vec<PipelineRecord>,
+    configs: Vec<Option<(String, String)>>,
     workflows: Vec<WorkflowRecord>,
     jobs: Vec<JobRecord>,
     steps: Vec<Vec<StepRecord>>,
@@ -620,8 +631,10 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
         );
     }
     let mut workflows = Vec::new();
+    let mut configs = Vec::new();
     for p in &pipelines {
         workflows.extend(store.builds().workflows(p.id).await.unwrap());
+        configs.push(store.builds().pipeline_config(p.id).await.unwrap());
     }
     let (mut jobs, mut steps, mut outputs, mut tests, mut artifacts) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -656,6 +669,7 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
             .await
             .unwrap(),
         pipelines,
+        configs,
         workflows,
         jobs,
         steps,

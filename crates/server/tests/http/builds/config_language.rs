@@ -348,4 +348,49 @@ workflows:
         assert_eq!(jobs["items"][0]["status"], "success");
         assert_eq!(jobs["items"][1]["status"], "queued");
     }
+
+    async fn a_pipelines_config_page_shows_its_source_next_to_what_it_compiled_to(app) {
+        let fx = Fx::new(app).await;
+        let config = "version: 2.1
+commands:
+  greet: {steps: [{run: echo compiled-greeting}]}
+jobs:
+  build: {steps: [greet]}
+workflows:
+  main: {jobs: [build]}
+";
+        fx.repo.commit(&[(".circleci/config.yml", config)], "a command");
+        let made = fx.v2_trigger(&json!({})).await;
+        let number = made["number"].as_i64().unwrap();
+        let browser = fx.app.logged_in("ada").await;
+        let list = browser.get(fx.app.at(&format!("/projects/{SLUG}"))).send().await.unwrap().text().await.unwrap();
+        let link = format!("/projects/{SLUG}/pipelines/{number}/config");
+        assert!(list.contains(&format!("href=\"{link}\"")), "{list}");
+        let page = browser.get(fx.app.at(&link)).send().await.unwrap().text().await.unwrap();
+        let source = page.split("id=\"config-source\">").nth(1).unwrap();
+        assert!(source.starts_with("version: 2.1\ncommands:"), "{page}");
+        let compiled = page.split("id=\"config-compiled\">").nth(1).unwrap();
+        assert!(compiled.starts_with("version: 2\n") && compiled.contains("run: echo compiled-greeting"), "{page}");
+        assert!(!compiled.split("</pre>").next().unwrap().contains("commands:"), "{page}");
+
+        // A config that does not compile: its source and its problems.
+        fx.repo.commit(&[(".circleci/config.yml", "version: 2.1\njobs:\n  build: {steps: [nope]}\n")], "broken");
+        let made = fx.v2_trigger(&json!({})).await;
+        let number = made["number"].as_i64().unwrap();
+        let page = browser
+            .get(fx.app.at(&format!("/projects/{SLUG}/pipelines/{number}/config")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("id=\"config-not-compiled\""), "{page}");
+        assert!(page.contains("&#39;nope&#39; is neither a built-in step") || page.contains("'nope' is neither a built-in step"), "{page}");
+        // No such pipeline, and a project the visitor may not read: readable 404 pages.
+        let missing = browser.get(fx.app.at(&format!("/projects/{SLUG}/pipelines/999/config"))).send().await.unwrap();
+        assert_eq!(missing.status(), 404);
+        let anonymous = fx.app.browser().get(fx.app.at(&format!("/projects/{SLUG}/pipelines/1/config"))).send().await.unwrap();
+        assert_eq!(anonymous.status(), 404, "a private project is not shown to anonymous visitors");
+    }
 }
