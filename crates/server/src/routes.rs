@@ -52,6 +52,10 @@ pub fn router(state: AppState) -> Router {
         .merge(v2_project_builds("/v2/project/{vcs}/{org}/{repo}"))
         .route("/v2/pipeline/{id}", get(api::v2_pipelines::pipeline))
         .route(
+            "/v2/pipeline/continue",
+            post(api::v2_pipelines::continue_pipeline),
+        )
+        .route(
             "/v2/pipeline/{id}/workflow",
             get(api::v2_pipelines::pipeline_workflows),
         )

@@ -28,12 +28,12 @@ impl App {
         messages.push("circlet runs this job's steps in a shell on the runner's host.".into());
         let project_env =
             crate::env_vars::open_all(&self.store, &self.config.env_keys, &project).await?;
-        let masks = project_env
+        let mut masks: Vec<String> = project_env
             .iter()
             .filter(|(_, v)| circlet_core::envvar::masked_in_output(v))
             .map(|(_, v)| v.clone())
             .collect();
-        let env = job_env(
+        let mut env = job_env(
             &self.config.public_url,
             &project,
             &job,
@@ -41,6 +41,20 @@ impl App {
             &project_env,
             &definition,
         );
+        // A job of a setup pipeline not yet continued gets a key to continue it with, its own
+        // (only its digest is kept), masked in its output.
+        if self.store.builds().setup_state(job.pipeline_id).await?
+            == Some(circlet_store::builds::SetupState::Waiting)
+        {
+            let key = circlet_core::secret::random_hex_secret();
+            let key = secrecy::ExposeSecret::expose_secret(&key).to_owned();
+            self.store
+                .builds()
+                .add_continuation_key(job.pipeline_id, &continuation_digest(&key))
+                .await?;
+            masks.push(key.clone());
+            env.push(("CIRCLE_CONTINUATION_KEY".into(), key));
+        }
         Ok(ClaimedJob {
             id: job.uuid.to_string(),
             build_num: job.build_num,
@@ -64,6 +78,12 @@ impl App {
             step_timeout_secs: self.config.step_timeout.as_secs(),
         })
     }
+}
+
+/// How a continuation key is kept: its SHA-256, hex.
+pub fn continuation_digest(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// The build's page, as CircleCI spells it: `<public-url>/gh/org/repo/7`.

@@ -322,6 +322,7 @@ async fn trigger(
         ..PipelineContext::default()
     };
     let mut kept_config = None;
+    let mut setup = false;
     let planned = match resolved.config {
         ConfigFile::Missing => Err(vec![format!(
             "No .circleci/config.yml at revision {}",
@@ -332,10 +333,11 @@ async fn trigger(
             ci_config::MAX_CONFIG_BYTES
         )]),
         ConfigFile::Text(text) => {
-            let (planned, compiled) =
+            let made =
                 plan_config(app, text.clone(), ctx, branch.clone(), req.only_job.clone()).await?;
-            kept_config = Some((text, compiled));
-            planned
+            kept_config = Some((text, made.compiled));
+            setup = made.setup;
+            made.workflows
         }
     };
     let build_parameters_json = if req.build_parameters.is_empty() {
@@ -344,32 +346,7 @@ async fn trigger(
         serde_json::to_string(&req.build_parameters).unwrap_or_else(|_| "{}".into())
     };
     let (workflows, errors) = match planned {
-        Ok(workflows) => (
-            workflows
-                .into_iter()
-                .map(|w| NewWorkflow {
-                    name: w.name,
-                    jobs: w
-                        .jobs
-                        .into_iter()
-                        .map(|j| NewJob {
-                            name: j.job.name.clone(),
-                            accepts: j
-                                .requires
-                                .iter()
-                                .map(|r| accepted_ends(&r.statuses))
-                                .collect(),
-                            approval: j.approval,
-                            requires: j.requires.into_iter().map(|r| r.job).collect(),
-                            spec_json: serde_json::to_string(&j.job)
-                                .expect("a job definition serializes"),
-                            build_parameters_json: build_parameters_json.clone(),
-                        })
-                        .collect(),
-                })
-                .collect(),
-            Vec::new(),
-        ),
+        Ok(workflows) => (new_workflows(workflows, &build_parameters_json), Vec::new()),
         Err(errors) => (Vec::new(), errors),
     };
     let parameters_json = serde_json::to_string(
@@ -395,6 +372,7 @@ async fn trigger(
         why: "api".to_owned(),
         workflows,
         config: kept_config,
+        setup,
     };
     let (pipeline, jobs) = app.store.builds().create_pipeline(&new).await?;
     if !jobs.is_empty() {
@@ -430,13 +408,23 @@ async fn guard_parameters(
 /// Parses `text` and plans what `only_job` (or every workflow) runs on `branch`, on a blocking
 /// thread and a few at a time: a hostile config keeps a core busy for a second or more, which
 /// must not stall the async workers that answer every other request (issue 11).
+/// A config compiled and planned for one pipeline.
+struct PlannedConfig {
+    /// The workflows to create, or the config's problems.
+    workflows: Result<Vec<PlannedWorkflow>, Vec<String>>,
+    /// What it compiled to, as kept (empty when it did not compile).
+    compiled: String,
+    /// A setup config: its workflows continue the pipeline with a generated config.
+    setup: bool,
+}
+
 async fn plan_config(
     app: &App,
     text: String,
     ctx: PipelineContext,
     branch: Option<String>,
     only_job: Option<String>,
-) -> Result<(Result<Vec<PlannedWorkflow>, Vec<String>>, String), AppError> {
+) -> Result<PlannedConfig, AppError> {
     let _turn = app
         .config_parses
         .acquire()
@@ -450,20 +438,53 @@ async fn plan_config(
         };
         let compiled = match ci_config::compile(&text, &ctx, &orbs) {
             Ok(c) => c,
-            Err(e) => return (Err(e.0), String::new()),
+            Err(e) => {
+                return PlannedConfig {
+                    workflows: Err(e.0),
+                    compiled: String::new(),
+                    setup: false,
+                };
+            }
         };
         let target = match (&branch, &ctx.tag) {
             (Some(b), _) => GitRef::Branch(b),
             (None, Some(t)) => GitRef::Tag(t),
             (None, None) => GitRef::Branch(""),
         };
-        let planned = ci_config::plan(&compiled.config, target, selection)
-            .map_err(|e| vec![e])
-            .and_then(|p| not_run_yet(&compiled.config).map(|()| p));
-        (planned, kept_compiled(compiled.processed))
+        PlannedConfig {
+            workflows: ci_config::plan(&compiled.config, target, selection).map_err(|e| vec![e]),
+            compiled: kept_compiled(compiled.processed),
+            setup: compiled.config.setup,
+        }
     })
     .await
     .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("parsing a config")))
+}
+
+/// The workflows and jobs to store for `planned`, each job with `build_parameters_json`.
+fn new_workflows(planned: Vec<PlannedWorkflow>, build_parameters_json: &str) -> Vec<NewWorkflow> {
+    planned
+        .into_iter()
+        .map(|w| NewWorkflow {
+            name: w.name,
+            jobs: w
+                .jobs
+                .into_iter()
+                .map(|j| NewJob {
+                    name: j.job.name.clone(),
+                    accepts: j
+                        .requires
+                        .iter()
+                        .map(|r| accepted_ends(&r.statuses))
+                        .collect(),
+                    approval: j.approval,
+                    requires: j.requires.into_iter().map(|r| r.job).collect(),
+                    spec_json: serde_json::to_string(&j.job).expect("a job definition serializes"),
+                    build_parameters_json: build_parameters_json.to_owned(),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// The most bytes of expanded config kept for the pipeline's config page: as much as the config
@@ -482,17 +503,6 @@ fn kept_compiled(processed: String) -> String {
     }
 }
 
-/// Refuses what the config language carries but circlet's pipelines do not run yet: setup
-/// configs. Better a clear error than a workflow that means something else.
-fn not_run_yet(config: &ci_config::CiConfig) -> Result<(), Vec<String>> {
-    if config.setup {
-        return Err(vec![
-            "setup workflows (`setup: true`) do not run on circlet yet".to_owned(),
-        ]);
-    }
-    Ok(())
-}
-
 /// The ends a requirement accepts, as the store keeps them: `success,failed`.
 fn accepted_ends(statuses: &[RequiredStatus]) -> String {
     statuses
@@ -507,6 +517,77 @@ fn accepted_ends(statuses: &[RequiredStatus]) -> String {
         .join(",")
 }
 impl App {
+    /// Continues the setup pipeline a setup job's `key` (its `CIRCLE_CONTINUATION_KEY`) was
+    /// given for, with `configuration` (a generated config, not itself a setup one) and
+    /// pipeline `parameters`: its workflows are added to the pipeline, planned for the
+    /// pipeline's branch or tag. A key that is not one, or whose pipeline was continued
+    /// already, is refused; so is a configuration that does not compile (the key stays usable).
+    pub async fn continue_pipeline(
+        &self,
+        key: &str,
+        configuration: String,
+        parameters: BTreeMap<String, ParamValue>,
+    ) -> Result<usize, AppError> {
+        let refused =
+            |why: &str| AppError::Invalid(format!("Continuation key is not valid: {why}"));
+        let digest = super::job_env::continuation_digest(key);
+        let Some(pipeline) = self
+            .store
+            .builds()
+            .pipeline_by_continuation_key(&digest)
+            .await?
+        else {
+            return Err(refused("no setup job was given it"));
+        };
+        if self.store.builds().setup_state(pipeline.id).await?
+            != Some(circlet_store::builds::SetupState::Waiting)
+        {
+            return Err(refused(
+                "its pipeline was continued already (a pipeline continues once)",
+            ));
+        }
+        let project = self
+            .store
+            .projects()
+            .by_id(pipeline.project_id)
+            .await?
+            .ok_or_else(AppError::project_not_found)?;
+        let ctx = PipelineContext {
+            id: pipeline.uuid.to_string(),
+            branch: pipeline.branch.clone(),
+            tag: pipeline.tag.clone(),
+            revision: pipeline.revision.clone(),
+            number: pipeline.number,
+            project_git_url: project.repo_url.to_string(),
+            project_type: project.slug.vcs().long().to_owned(),
+            project_slug: project.slug.to_string(),
+            trigger_source: pipeline.trigger_type.clone(),
+            parameters,
+            ..PipelineContext::default()
+        };
+        let made = plan_config(self, configuration, ctx, pipeline.branch.clone(), None).await?;
+        let workflows = made.workflows.map_err(|e| {
+            AppError::Invalid(format!("The configuration is not valid: {}", e.join("; ")))
+        })?;
+        if made.setup {
+            return Err(AppError::Invalid(
+                "The configuration is not valid: a continuation cannot be a setup configuration (`setup: true`)".into(),
+            ));
+        }
+        let jobs = self
+            .store
+            .builds()
+            .continue_pipeline(&pipeline, &new_workflows(workflows, "{}"), "api")
+            .await?
+            .ok_or_else(|| {
+                refused("its pipeline was continued already (a pipeline continues once)")
+            })?;
+        if !jobs.is_empty() {
+            self.work_available.notify_waiters();
+        }
+        Ok(jobs.len())
+    }
+
     /// A pipeline's config as read at its revision and as it compiled (empty when it did not;
     /// `None` when no config was read), for someone who may read the project's builds.
     pub async fn pipeline_config(

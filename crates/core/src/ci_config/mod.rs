@@ -347,4 +347,5 @@ mod tests {
     mod corpus;
     mod errors;
     mod fixtures;
+    mod properties;
 }

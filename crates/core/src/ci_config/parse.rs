@@ -159,7 +159,10 @@ impl Reader {
                 schedules: vec![],
             }],
             None => {
-                if !names.is_empty() {
+                if names.is_empty() {
+                    self.p
+                        .add("config has no jobs to run: add `jobs` and `workflows`");
+                } else {
                     self.p.add(
                         "config has no `workflows` and no job named `build` to run by default",
                     );

@@ -157,6 +157,7 @@ the artifact lists' `url`s point to).";
         v2_pipelines::workflow_jobs,
         v2_pipelines::cancel_workflow,
         v2_pipelines::approve,
+        v2_pipelines::continue_pipeline,
         v2_pipelines::job,
         v2_pipelines::cancel_job,
         compile_config::compile,

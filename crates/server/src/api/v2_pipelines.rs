@@ -502,3 +502,44 @@ pub async fn cancel_job(
     pipelines.cancel(&job).await?;
     Ok(Json(MessageBody::new("Request accepted.")))
 }
+
+/// `POST /pipeline/continue`'s body (CircleCI's).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct ContinueRequest {
+    /// The setup job's `CIRCLE_CONTINUATION_KEY`.
+    #[serde(rename = "continuation-key")]
+    continuation_key: String,
+    /// The generated config.
+    configuration: String,
+    /// Pipeline parameters for it.
+    #[serde(default)]
+    parameters: std::collections::BTreeMap<String, Value>,
+}
+
+/// `POST /pipeline/continue` → 200: a setup pipeline goes on with the generated configuration
+/// a setup job sends. The continuation key is the credential (no token needed), good once.
+#[utoipa::path(
+    post,
+    path = "/api/v2/pipeline/continue",
+    operation_id = "continue_pipeline",
+    tag = "pipelines",
+    request_body = ContinueRequest,
+    responses(
+        (status = 200, description = "The pipeline continues", body = MessageBody),
+        (status = "4XX", description = "Not a valid key, used already, or not a valid configuration", body = MessageBody),
+    )
+)]
+pub async fn continue_pipeline(
+    State(state): State<AppState>,
+    crate::api::ApiJson(req): crate::api::ApiJson<ContinueRequest>,
+) -> Result<Json<MessageBody>, ApiError> {
+    let mut parameters = std::collections::BTreeMap::new();
+    for (name, value) in &req.parameters {
+        parameters.insert(name.clone(), trigger::param_value(name, value)?);
+    }
+    state
+        .app
+        .continue_pipeline(&req.continuation_key, req.configuration, parameters)
+        .await?;
+    Ok(Json(MessageBody::new("Pipeline continued.")))
+}

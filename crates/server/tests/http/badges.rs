@@ -97,6 +97,7 @@ async fn queued_job(app: &TestApp, project: &Project, branch: &str) -> JobRecord
         errors: vec![],
         why: "api".into(),
         config: None,
+        setup: false,
         workflows: vec![NewWorkflow {
             name: "build".into(),
             jobs: vec![NewJob {

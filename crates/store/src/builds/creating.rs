@@ -3,6 +3,72 @@
 use super::*;
 use crate::error::{Conflict, Missing};
 
+pub(super) const INSERT_WORKFLOW: &str = "INSERT INTO workflows (uuid, pipeline_id, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id";
+
+pub(super) const INSERT_JOB: &str = concat!(
+    "INSERT INTO jobs (uuid, project_id, pipeline_id, workflow_id, build_num, name, requires, spec, state, why, ",
+    "build_parameters, branch, tag, revision, queued_at, approval, accepts) ",
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ",
+    "RETURNING ",
+    job_cols!()
+);
+
+/// The state a new job starts in: queued, on hold (an approval requiring nothing), or blocked
+/// until what it requires ends.
+pub(super) fn initial_state(j: &NewJob) -> JobState {
+    match (j.requires.is_empty(), j.approval) {
+        (false, _) => JobState::Blocked,
+        (true, true) => JobState::OnHold,
+        (true, false) => JobState::Queued,
+    }
+}
+
+/// Inserts `$workflows` and their jobs (numbered from `$build_num`) into pipeline
+/// `$pipeline_id` in transaction `$tx`; evaluates to the jobs' rows. A macro, not a function:
+/// each backend's transaction is its own type.
+macro_rules! insert_workflows {
+    ($tx:ident, $project_id:expr, $pipeline_id:expr, $workflows:expr, $build_num:expr, $why:expr,
+     $branch:expr, $tag:expr, $revision:expr, $at:expr) => {{
+        let mut build_num: i64 = $build_num;
+        let mut rows: Vec<JobRow> = Vec::new();
+        for w in $workflows {
+            let wid: i64 = sqlx::query_scalar(INSERT_WORKFLOW)
+                .bind(Uuid::new_v4())
+                .bind($pipeline_id)
+                .bind(&w.name)
+                .bind($at)
+                .fetch_one(&mut *$tx)
+                .await?;
+            for j in &w.jobs {
+                let row: JobRow = sqlx::query_as(INSERT_JOB)
+                    .bind(Uuid::new_v4())
+                    .bind($project_id)
+                    .bind($pipeline_id)
+                    .bind(wid)
+                    .bind(build_num)
+                    .bind(&j.name)
+                    .bind(names_json(&j.requires))
+                    .bind(&j.spec_json)
+                    .bind(initial_state(j).as_str())
+                    .bind($why)
+                    .bind(&j.build_parameters_json)
+                    .bind($branch)
+                    .bind($tag)
+                    .bind($revision)
+                    .bind($at)
+                    .bind(j.approval)
+                    .bind(names_json(&j.accepts))
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                rows.push(row);
+                build_num += 1;
+            }
+        }
+        rows
+    }};
+}
+pub(super) use insert_workflows;
+
 impl Builds<'_> {
     /// Creates a pipeline, its workflows and jobs in one transaction, numbering the pipeline and
     /// its jobs from the project's counters. Jobs without `requires` are queued at once.
@@ -22,14 +88,6 @@ impl Builds<'_> {
         );
         let insert_config =
             "INSERT INTO pipeline_configs (pipeline_id, source, compiled) VALUES ($1, $2, $3)";
-        let insert_workflow = "INSERT INTO workflows (uuid, pipeline_id, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id";
-        let insert_job = concat!(
-            "INSERT INTO jobs (uuid, project_id, pipeline_id, workflow_id, build_num, name, requires, spec, state, why, ",
-            "build_parameters, branch, tag, revision, queued_at, approval, accepts) ",
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ",
-            "RETURNING ",
-            job_cols!()
-        );
         // An errored pipeline gets no jobs, so it takes no build numbers.
         let job_count: i64 = if new.errors.is_empty() {
             new.workflows.iter().map(|w| w.jobs.len() as i64).sum()
@@ -61,7 +119,7 @@ impl Builds<'_> {
             let Some(number) = number else {
                 return Ok(None);
             };
-            let mut build_num: i64 = sqlx::query_scalar(bump_builds).bind(new.project_id).bind(job_count).fetch_one(&mut *tx).await?;
+            let build_num: i64 = sqlx::query_scalar(bump_builds).bind(new.project_id).bind(job_count).fetch_one(&mut *tx).await?;
             let pipeline: PipelineRecord = sqlx::query_as(&insert_pipeline)
                 .bind(new.id.unwrap_or_else(Uuid::new_v4)).bind(new.project_id).bind(number).bind(&new.trigger_type).bind(new.actor_id)
                 .bind(&new.actor_login).bind(&new.branch).bind(&new.tag).bind(&new.revision).bind(&new.parameters_json)
@@ -70,28 +128,14 @@ impl Builds<'_> {
             if let Some((source, compiled)) = &new.config {
                 sqlx::query(insert_config).bind(pipeline.id).bind(source).bind(compiled).execute(&mut *tx).await?;
             }
-            let mut rows = Vec::new();
-            if new.errors.is_empty() {
-                for w in &new.workflows {
-                    let wid: i64 = sqlx::query_scalar(insert_workflow).bind(Uuid::new_v4()).bind(pipeline.id).bind(&w.name).bind(at)
-                        .fetch_one(&mut *tx).await?;
-                    for j in &w.jobs {
-                        let state = match (j.requires.is_empty(), j.approval) {
-                            (false, _) => JobState::Blocked,
-                            (true, true) => JobState::OnHold,
-                            (true, false) => JobState::Queued,
-                        };
-                        let row: JobRow = sqlx::query_as(insert_job)
-                            .bind(Uuid::new_v4()).bind(new.project_id).bind(pipeline.id).bind(wid).bind(build_num)
-                            .bind(&j.name).bind(names_json(&j.requires)).bind(&j.spec_json).bind(state.as_str()).bind(&new.why)
-                            .bind(&j.build_parameters_json).bind(&new.branch).bind(&new.tag).bind(&new.revision).bind(at)
-                            .bind(j.approval).bind(names_json(&j.accepts))
-                            .fetch_one(&mut *tx).await?;
-                        rows.push(row);
-                        build_num += 1;
-                    }
-                }
+            if new.setup {
+                sqlx::query("INSERT INTO pipeline_setups (pipeline_id) VALUES ($1)").bind(pipeline.id).execute(&mut *tx).await?;
             }
+            let rows = if new.errors.is_empty() {
+                insert_workflows!(tx, new.project_id, pipeline.id, &new.workflows, build_num, &new.why, &new.branch, &new.tag, &new.revision, at)
+            } else {
+                Vec::new()
+            };
             Ok::<_, sqlx::Error>(Some((pipeline, rows)))
         })?;
         let Some((pipeline, rows)) = created else {

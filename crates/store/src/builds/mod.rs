@@ -46,6 +46,8 @@ pub struct NewPipeline {
     pub workflows: Vec<NewWorkflow>,
     /// The config as read, and what it compiled to (empty when it did not), if one was read.
     pub config: Option<(String, String)>,
+    /// A setup pipeline (`setup: true`): a setup job continues it with a generated config.
+    pub setup: bool,
 }
 
 /// A workflow to create.
@@ -414,11 +416,13 @@ impl JobFilter {
 /// Use-cases on builds; see [`Store::builds`].
 pub struct Builds<'s>(pub(crate) &'s Store);
 
+mod continuing;
 mod creating;
 mod queue;
 mod reading;
 mod steps;
 
+pub use continuing::SetupState;
 pub use steps::StepRecord;
 
 #[cfg(test)]

@@ -183,6 +183,18 @@ pub(super) const TABLES: &[Table] = &[
         identity: false,
     },
     Table {
+        name: "pipeline_setups",
+        columns: &[("pipeline_id", Int), ("continued_at", Time)],
+        key: 1,
+        identity: false,
+    },
+    Table {
+        name: "continuation_keys",
+        columns: &[("digest", Text), ("pipeline_id", Int), ("created_at", Time)],
+        key: 1,
+        identity: false,
+    },
+    Table {
         name: "workflows",
         columns: &[
             ("id", Int),

@@ -36,6 +36,7 @@ async fn pipeline_on(
         errors: vec![],
         why: "api".into(),
         config: None,
+        setup: false,
         workflows: vec![NewWorkflow {
             name: "build".into(),
             jobs: jobs

@@ -97,6 +97,7 @@ pub(super) fn pipeline(
         errors: vec![],
         why: "api".into(),
         config: None,
+        setup: false,
         workflows: workflows
             .into_iter()
             .map(|(name, jobs)| NewWorkflow {

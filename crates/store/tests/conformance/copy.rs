@@ -181,6 +181,8 @@ async fn copy_keeps_every_row(from: BackendKind, to: BackendKind) {
     assert_eq!(report.rows_in("instance_settings"), 1);
     assert_eq!(report.rows_in("orbs"), 1);
     assert!(report.rows_in("pipeline_configs") > 0, "{report:?}");
+    assert!(report.rows_in("pipeline_setups") > 0, "{report:?}");
+    assert_eq!(report.rows_in("continuation_keys"), 1);
     assert_eq!(report.rows_in("job_artifacts"), 2);
     assert!(report.rows_in("audit_log") >= 3);
     assert_eq!(
@@ -210,6 +212,12 @@ async fn copy_keeps_every_row(from: BackendKind, to: BackendKind) {
     assert_eq!(before.setting, after.setting);
     assert_eq!(before.pipelines, after.pipelines);
     assert_eq!(before.configs, after.configs);
+    assert_eq!(before.setups, after.setups);
+    assert_eq!(before.keyed, after.keyed);
+    assert!(
+        before.keyed.iter().any(Option::is_some),
+        "a continuation key is copied"
+    );
     assert!(
         before.configs.iter().any(Option::is_some),
         "a pipeline config is copied"
@@ -401,6 +409,11 @@ async fn fill(store: &Store) -> Fixture {
         .create_pipeline(&new_pipeline(widgets.id, &[("a", &[]), ("b", &["a"])]))
         .await
         .unwrap();
+    store
+        .builds()
+        .add_continuation_key(pipeline.id, "continuation-digest")
+        .await
+        .unwrap();
     let builds = store.builds();
     let a = builds.claim_next(runner_id).await.unwrap().unwrap();
     assert_eq!(a.id, jobs[0].id);
@@ -538,6 +551,8 @@ fn new_pipeline(project_id: i64, jobs: &[(&str, &[&str])]) -> NewPipeline {
             "version: 2.1\n# source\n".into(),
             "version: 2\n# compiled\n".into(),
         )),
+        // A setup pipeline, so its row is copied too.
+        setup: true,
         workflows: vec![NewWorkflow {
             name: "build".into(),
             jobs: jobs
@@ -570,6 +585,8 @@ struct Dump {
     setting: Option<String>,
     pipelines: Vec<PipelineRecord>,
     configs: Vec<Option<(String, String)>>,
+    setups: Vec<Option<circlet_store::builds::SetupState>>,
+    keyed: Vec<Option<i64>>,
     workflows: Vec<WorkflowRecord>,
     jobs: Vec<JobRecord>,
     steps: Vec<Vec<StepRecord>>,
@@ -632,9 +649,19 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
     }
     let mut workflows = Vec::new();
     let mut configs = Vec::new();
+    let (mut setups, mut keyed) = (Vec::new(), Vec::new());
     for p in &pipelines {
         workflows.extend(store.builds().workflows(p.id).await.unwrap());
         configs.push(store.builds().pipeline_config(p.id).await.unwrap());
+        setups.push(store.builds().setup_state(p.id).await.unwrap());
+        keyed.push(
+            store
+                .builds()
+                .pipeline_by_continuation_key("continuation-digest")
+                .await
+                .unwrap()
+                .map(|k| k.id),
+        );
     }
     let (mut jobs, mut steps, mut outputs, mut tests, mut artifacts) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -670,6 +697,8 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
             .unwrap(),
         pipelines,
         configs,
+        setups,
+        keyed,
         workflows,
         jobs,
         steps,

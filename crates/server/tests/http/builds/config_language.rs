@@ -393,4 +393,80 @@ workflows:
         let anonymous = fx.app.browser().get(fx.app.at(&format!("/projects/{SLUG}/pipelines/1/config"))).send().await.unwrap();
         assert_eq!(anonymous.status(), 404, "a private project is not shown to anonymous visitors");
     }
+
+    async fn a_setup_job_continues_its_pipeline_once_with_a_generated_config(app) {
+        let fx = Fx::new(app).await;
+        fx.repo.commit(
+            &[(
+                ".circleci/config.yml",
+                "version: 2.1
+setup: true
+jobs:
+  generate: {steps: [{run: ./generate-config}]}
+workflows:
+  setup:
+    jobs: [generate]
+",
+            )],
+            "dynamic config",
+        );
+        let runner = fx.runner("r1").await;
+        let made = fx.v2_trigger(&json!({})).await;
+        assert_eq!(made["state"], "created", "{made}");
+        let id = made["id"].as_str().unwrap().to_owned();
+        let setup = runner.claim_some().await;
+        assert_eq!(setup["job_name"], "generate");
+        let key = setup["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|kv| kv[0] == "CIRCLE_CONTINUATION_KEY")
+            .map(|kv| kv[1].as_str().unwrap().to_owned())
+            .expect("the setup job has a continuation key");
+        assert!(setup["masks"].as_array().unwrap().iter().any(|m| m == key.as_str()), "the key is masked: {setup}");
+
+        let generated = "version: 2.1
+parameters:
+  module: {type: string, default: none}
+jobs:
+  build-module:
+    steps: [{run: 'make << pipeline.parameters.module >> on << pipeline.git.branch >>'}]
+workflows:
+  modules:
+    jobs: [build-module]
+";
+        let path = "/api/v2/pipeline/continue";
+        let anonymous = reqwest::Client::new();
+        let post = |body: Value| {
+            let c = anonymous.clone();
+            let url = fx.app.at(path);
+            async move { send(c.post(url).json(&body)).await }
+        };
+        // A configuration that does not compile is refused; the key stays good.
+        let r = post(json!({"continuation-key": key, "configuration": "version: 2.1\njobs: {}\n"})).await;
+        r.status_is(400);
+        assert!(r.body["message"].as_str().unwrap().starts_with("The configuration is not valid"), "{}", r.text);
+        let r = post(json!({"continuation-key": "nope", "configuration": generated})).await;
+        r.status_is(400);
+        assert!(r.body["message"].as_str().unwrap().starts_with("Continuation key is not valid"), "{}", r.text);
+        // No token needed: the key is the credential.
+        let r = post(json!({"continuation-key": key, "configuration": generated, "parameters": {"module": "api"}})).await;
+        r.status_is(200);
+        let r = post(json!({"continuation-key": key, "configuration": generated})).await;
+        r.status_is(400);
+        assert!(r.body["message"].as_str().unwrap().contains("continued already"), "{}", r.text);
+
+        let ws = fx.get(&format!("/api/v2/pipeline/{id}/workflow")).await;
+        let names: Vec<&str> = ws.body["items"].as_array().unwrap().iter().map(|w| w["name"].as_str().unwrap()).collect();
+        assert_eq!(names.len(), 2, "{}", ws.text);
+        assert!(names.contains(&"setup") && names.contains(&"modules"), "{names:?}");
+        runner.finish(crate::builds::id_of(&setup), "success").await;
+        let built = runner.claim_some().await;
+        assert_eq!(built["job_name"], "build-module");
+        assert_eq!(built["steps"][0]["run"]["command"], "make api on main", "{built}");
+        assert!(
+            !built["env"].as_array().unwrap().iter().any(|kv| kv[0] == "CIRCLE_CONTINUATION_KEY"),
+            "a continued pipeline hands out no more keys"
+        );
+    }
 }
