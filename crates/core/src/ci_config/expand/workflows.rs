@@ -310,7 +310,6 @@ impl Expander<'_> {
     }
 
     /// One invocation of `job` with `args` (already filled in).
-    #[allow(clippy::too_many_arguments)]
     fn invocation(
         &mut self,
         job: &str,

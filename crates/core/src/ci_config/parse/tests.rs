@@ -1,6 +1,8 @@
 use super::*;
 use crate::ci_config::{GitRef, MAX_LISTED, ParamValue};
+use crate::ci_config::{RequiredStatus, Requirement, Step, When};
 use proptest::prelude::*;
+use std::time::Duration;
 
 fn ctx() -> PipelineContext {
     PipelineContext {

@@ -207,3 +207,41 @@ fn workflow_settings_are_carried_to_the_plan() {
     assert_eq!(cleanup.context, ["aws"]);
     assert_eq!(c.workflows[1].schedules[0].cron, "0 4 * * 1-5");
 }
+
+#[test]
+fn published_orbs_import_published_orbs_and_resolve_their_ranges() {
+    use crate::ci_config::OrbVersion;
+    let mut orbs = MemoryOrbs::default();
+    // `acme/base` 1.0.0 and 1.4.2; `acme/tools` imports `acme/base@1` and uses its command and
+    // executor in its own job.
+    orbs.publish(
+        "acme/base",
+        OrbVersion(1, 0, 0),
+        "version: 2.1\ncommands:\n  hello: {steps: [{run: echo old}]}\nexecutors:\n  small: {docker: [{image: 'cimg/base:1.0'}]}\n",
+    );
+    orbs.publish(
+        "acme/base",
+        OrbVersion(1, 4, 2),
+        "version: 2.1\ncommands:\n  hello:\n    parameters: {to: {type: string, default: world}}\n    steps: [{run: echo hello << parameters.to >>}]\nexecutors:\n  small: {docker: [{image: 'cimg/base:1.4'}]}\n",
+    );
+    orbs.publish(
+        "acme/tools",
+        OrbVersion(2, 0, 0),
+        "version: 2.1\norbs:\n  base: acme/base@1\njobs:\n  greet:\n    executor: base/small\n    steps: [checkout, {base/hello: {to: orbs}}]\n",
+    );
+    let config = "version: 2.1\norbs:\n  tools: acme/tools@volatile\nworkflows:\n  w:\n    jobs: [tools/greet]\n";
+    let c = compile(config, &ctx(), &orbs).unwrap();
+    let expected = "version: 2\njobs:\n  tools/greet:\n    docker: [{image: 'cimg/base:1.4'}]\n    steps: [checkout, {run: echo hello orbs}]\nworkflows:\n  version: 2\n  w:\n    jobs: [tools/greet]\n";
+    assert_eq!(yaml(&c.processed), yaml(expected), "{}", c.processed);
+    // An orb importing itself is one problem, not a loop.
+    let mut looped = MemoryOrbs::default();
+    looped.publish(
+        "acme/loop",
+        OrbVersion(1, 0, 0),
+        "version: 2.1\norbs:\n  me: acme/loop@1.0.0\n",
+    );
+    let e = compile("version: 2.1\norbs:\n  l: acme/loop@1\njobs:\n  b: {steps: [checkout]}\nworkflows:\n  w: {jobs: [b]}\n", &ctx(), &looped)
+        .unwrap_err();
+    assert_eq!(e.0.len(), 1, "{e}");
+    assert!(e.0[0].contains("orb acme/loop@1.0.0 imports itself"), "{e}");
+}
