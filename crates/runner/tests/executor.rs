@@ -846,3 +846,70 @@ async fn a_job_inherits_only_harmless_variables_of_the_runner() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn steps_this_runner_does_not_carry_out_yet_say_why() {
+    let h = Harness::new();
+    let rec = Recorder::default();
+    let j = job(vec![
+        Step::RestoreCache {
+            keys: vec!["deps-v1".into(), "deps-".into()],
+            name: None,
+        },
+        Step::SaveCache {
+            key: "deps-v1".into(),
+            paths: vec!["node_modules".into()],
+            name: Some("Save the modules".into()),
+            when: When::OnSuccess,
+        },
+        Step::Run(run("echo the job goes on")),
+        Step::SetupRemoteDocker { version: None },
+        Step::PersistToWorkspace {
+            root: ".".into(),
+            paths: vec!["dist".into()],
+        },
+    ]);
+    h.run(&j, &rec).await;
+    // A cache restored misses and one saved is skipped, each saying so; the job goes on.
+    assert_eq!(rec.step_end(1), finished(Outcome::Success, None));
+    assert!(
+        rec.output(1)
+            .contains("No cache is found for key: deps-v1, deps-"),
+        "{}",
+        rec.output(1)
+    );
+    assert_eq!(rec.step_end(2), finished(Outcome::Success, None));
+    assert!(
+        rec.output(2)
+            .contains("Skipping cache generation for deps-v1"),
+        "{}",
+        rec.output(2)
+    );
+    assert_eq!(rec.step_end(3), finished(Outcome::Success, Some(0)));
+    // setup_remote_docker needs a Docker engine: this host's, if it has one.
+    let docker = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("docker").is_file()));
+    let docker_step = rec.step_end(4).expect("setup_remote_docker ran");
+    if docker {
+        assert_eq!(docker_step.outcome, Outcome::Success);
+    } else {
+        assert_eq!(docker_step.outcome, Outcome::Failed);
+        assert!(
+            rec.output(4).contains("needs a Docker engine"),
+            "{}",
+            rec.output(4)
+        );
+    }
+    // A workspace step does not pretend: it fails with its reason (and after a failure, it is
+    // not reached).
+    if docker {
+        assert_eq!(rec.step_end(5).map(|e| e.outcome), Some(Outcome::Failed));
+        assert!(
+            rec.output(5)
+                .contains("Workspaces are not carried out by this runner yet")
+        );
+    } else {
+        assert_eq!(rec.step_end(5), None, "not run after a failed step");
+    }
+    assert_eq!(rec.job_end().map(|e| e.outcome), Some(Outcome::Failed));
+}

@@ -47,7 +47,10 @@ impl App {
             == Some(circlet_store::builds::SetupState::Waiting)
         {
             let key = circlet_core::secret::random_hex_secret();
-            let key = secrecy::ExposeSecret::expose_secret(&key).to_owned();
+            let key = format!(
+                "{CONTINUATION_KEY_PREFIX}{}",
+                secrecy::ExposeSecret::expose_secret(&key)
+            );
             self.store
                 .builds()
                 .add_continuation_key(job.pipeline_id, &continuation_digest(&key))
@@ -79,6 +82,9 @@ impl App {
         })
     }
 }
+
+/// What every continuation key starts with (64 hex digits follow), so the leak guard knows one.
+pub const CONTINUATION_KEY_PREFIX: &str = "CCICK_";
 
 /// How a continuation key is kept: its SHA-256, hex.
 pub fn continuation_digest(key: &str) -> String {

@@ -49,8 +49,76 @@ pub async fn scrub(
 
 /// Like [`scrub`] for the next piece of a stream: `before` is the previous piece as stored, so
 /// a token split between the two is still found. Returns the previous piece re-masked when a
-/// token began in it (`None` when it needs no change) and this piece masked.
+/// token began in it (`None` when it needs no change) and this piece masked. Continuation keys
+/// are masked and forgotten too (a job's own is masked by its runner before it gets here).
 pub async fn scrub_after(
+    app: &App,
+    project: &Project,
+    place: Place,
+    before: Option<&str>,
+    text: &str,
+) -> Result<(Option<String>, String), AppError> {
+    let (before, text) = scrub_tokens_after(app, project, place, before, text).await?;
+    Ok((before, continuation_keys(app, project, place, text).await?))
+}
+
+/// The audit event of a continuation key forgotten because it showed up where it should not.
+pub const KEY_LEAKED: &str = "continuation_key.leaked";
+
+/// `text` with every continuation key masked; each live one is forgotten (its pipeline can no
+/// longer be continued with it) and audited as found at `place`.
+async fn continuation_keys(
+    app: &App,
+    project: &Project,
+    place: Place,
+    text: String,
+) -> Result<String, AppError> {
+    use super::job_env::{CONTINUATION_KEY_PREFIX as PREFIX, continuation_digest};
+    if !text.contains(PREFIX) {
+        return Ok(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find(PREFIX) {
+        let after = &rest[at + PREFIX.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        if digits != 64 {
+            out.push_str(&rest[..at + PREFIX.len()]);
+            rest = after;
+            continue;
+        }
+        let key = &rest[at..at + PREFIX.len() + 64];
+        out.push_str(&rest[..at]);
+        out.push_str(MASK);
+        if app
+            .store
+            .builds()
+            .revoke_continuation_key(&continuation_digest(key))
+            .await?
+        {
+            let how = place.describe();
+            tracing::warn!(project = %project.slug, "forgot a continuation key that {how}");
+            let entry = NewAuditEntry {
+                event: KEY_LEAKED.into(),
+                actor_login: "leak-guard".into(),
+                project_id: Some(project.id),
+                address: String::new(),
+                detail: format!(
+                    "a continuation key {how} of {} and can no longer continue its pipeline",
+                    project.slug
+                ),
+                ..Default::default()
+            };
+            app.store.audit().append(&entry).await?;
+        }
+        rest = &after[64..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// [`scrub_after`] for circlet's tokens.
+async fn scrub_tokens_after(
     app: &App,
     project: &Project,
     place: Place,

@@ -33,6 +33,13 @@ impl Builds<'_> {
         Ok(())
     }
 
+    /// Forgets the continuation key with this digest (it leaked); `false` if there was none.
+    pub async fn revoke_continuation_key(&self, digest: &str) -> Result<bool, StoreError> {
+        let sql = "DELETE FROM continuation_keys WHERE digest = $1";
+        let n = on_pool!(self.0, pool => sqlx::query(sql).bind(digest).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+
     /// The pipeline a continuation key with this digest was given for.
     pub async fn pipeline_by_continuation_key(
         &self,

@@ -469,4 +469,49 @@ workflows:
             "a continued pipeline hands out no more keys"
         );
     }
+
+    async fn a_continuation_key_that_leaks_is_forgotten(app) {
+        let fx = Fx::new(app).await;
+        fx.repo.commit(
+            &[(
+                ".circleci/config.yml",
+                "version: 2.1
+setup: true
+jobs:
+  generate: {steps: [{run: ./generate-config}]}
+workflows:
+  setup:
+    jobs: [generate]
+",
+            )],
+            "dynamic config",
+        );
+        let runner = fx.runner("r1").await;
+        fx.v2_trigger(&json!({})).await;
+        let setup = runner.claim_some().await;
+        let key = setup["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|kv| kv[0] == "CIRCLE_CONTINUATION_KEY")
+            .map(|kv| kv[1].as_str().unwrap().to_owned())
+            .unwrap();
+        assert!(key.starts_with("CCICK_") && key.len() == 6 + 64, "{key}");
+        // Passed on as a build parameter of another build: the leak guard forgets it.
+        fx.v1_trigger("main", &json!({"build_parameters": {"KEY": format!("key={key}")}})).await;
+        let r = send(
+            reqwest::Client::new()
+                .post(fx.app.at("/api/v2/pipeline/continue"))
+                .json(&json!({"continuation-key": key, "configuration": "version: 2.1\njobs: {b: {steps: [checkout]}}\nworkflows: {w: {jobs: [b]}}\n"})),
+        )
+        .await;
+        r.status_is(400);
+        assert!(r.body["message"].as_str().unwrap().starts_with("Continuation key is not valid"), "{}", r.text);
+        let audit = fx.app.store.audit().list(circlet_store::AuditScope::All, 50).await.unwrap();
+        assert!(
+            audit.iter().any(|e| e.event == "continuation_key.leaked"
+                && e.detail.contains("was passed as a parameter of pipeline #2")),
+            "{audit:?}"
+        );
+    }
 }
