@@ -58,6 +58,25 @@ async fn jobs_of(fx: &Fx, pipeline: &Value) -> Value {
     fx.get(&format!("/api/v2/workflow/{wid}/job")).await.body
 }
 
+/// A setup config: one setup job, which would generate the rest.
+const SETUP_CONFIG: &str = "version: 2.1
+setup: true
+jobs:
+  generate: {steps: [{run: ./generate-config}]}
+workflows:
+  setup:
+    jobs: [generate]
+";
+
+/// The `CIRCLE_CONTINUATION_KEY` a claimed job was given, if any.
+fn continuation_key(claimed: &Value) -> Option<String> {
+    claimed["env"]
+        .as_array()?
+        .iter()
+        .find(|kv| kv[0] == "CIRCLE_CONTINUATION_KEY")
+        .map(|kv| kv[1].as_str().unwrap_or_default().to_owned())
+}
+
 both_backends! {
     setup = TestApp::spawn;
     async fn a_pipeline_runs_matrix_jobs_with_commands_from_a_published_orb(app) {
@@ -396,32 +415,14 @@ workflows:
 
     async fn a_setup_job_continues_its_pipeline_once_with_a_generated_config(app) {
         let fx = Fx::new(app).await;
-        fx.repo.commit(
-            &[(
-                ".circleci/config.yml",
-                "version: 2.1
-setup: true
-jobs:
-  generate: {steps: [{run: ./generate-config}]}
-workflows:
-  setup:
-    jobs: [generate]
-",
-            )],
-            "dynamic config",
-        );
+        fx.repo.commit(&[(".circleci/config.yml", SETUP_CONFIG)], "dynamic config");
         let runner = fx.runner("r1").await;
         let made = fx.v2_trigger(&json!({})).await;
         assert_eq!(made["state"], "created", "{made}");
         let id = made["id"].as_str().unwrap().to_owned();
         let setup = runner.claim_some().await;
         assert_eq!(setup["job_name"], "generate");
-        let key = setup["env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|kv| kv[0] == "CIRCLE_CONTINUATION_KEY")
-            .map(|kv| kv[1].as_str().unwrap().to_owned())
+        let key = continuation_key(&setup)
             .expect("the setup job has a continuation key");
         assert!(setup["masks"].as_array().unwrap().iter().any(|m| m == key.as_str()), "the key is masked: {setup}");
 
@@ -472,29 +473,11 @@ workflows:
 
     async fn a_continuation_key_that_leaks_is_forgotten(app) {
         let fx = Fx::new(app).await;
-        fx.repo.commit(
-            &[(
-                ".circleci/config.yml",
-                "version: 2.1
-setup: true
-jobs:
-  generate: {steps: [{run: ./generate-config}]}
-workflows:
-  setup:
-    jobs: [generate]
-",
-            )],
-            "dynamic config",
-        );
+        fx.repo.commit(&[(".circleci/config.yml", SETUP_CONFIG)], "dynamic config");
         let runner = fx.runner("r1").await;
         fx.v2_trigger(&json!({})).await;
         let setup = runner.claim_some().await;
-        let key = setup["env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|kv| kv[0] == "CIRCLE_CONTINUATION_KEY")
-            .map(|kv| kv[1].as_str().unwrap().to_owned())
+        let key = continuation_key(&setup)
             .unwrap();
         assert!(key.starts_with("CCICK_") && key.len() == 6 + 64, "{key}");
         // Passed on as a build parameter of another build: the leak guard forgets it.
