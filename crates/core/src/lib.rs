@@ -10,6 +10,7 @@ pub mod badge;
 pub mod badge_snippets;
 pub mod branch;
 pub mod build_state;
+pub mod cache_key;
 pub mod cctray;
 pub mod ci_config;
 pub mod envcrypt;
