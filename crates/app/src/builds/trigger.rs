@@ -83,6 +83,19 @@ pub fn target(branch: Option<&str>, tag: Option<&str>) -> Result<Option<Target>,
     }
 }
 
+/// Pipeline parameters given as JSON (a trigger's, a compile's, a continuation's): each a
+/// string, integer or boolean, all within CircleCI's limits ([`check_parameters`]).
+pub fn pipeline_parameters(
+    given: &BTreeMap<String, serde_json::Value>,
+) -> Result<BTreeMap<String, ParamValue>, AppError> {
+    let parameters = given
+        .iter()
+        .map(|(name, v)| Ok((name.clone(), param_value(name, v)?)))
+        .collect::<Result<BTreeMap<_, _>, AppError>>()?;
+    check_parameters(&parameters)?;
+    Ok(parameters)
+}
+
 /// Checks v2 pipeline parameters against CircleCI's limits.
 pub fn check_parameters(parameters: &BTreeMap<String, ParamValue>) -> Result<(), AppError> {
     if parameters.len() > MAX_PARAMETERS {
@@ -333,8 +346,7 @@ async fn trigger(
             ci_config::MAX_CONFIG_BYTES
         )]),
         ConfigFile::Text(text) => {
-            let made =
-                plan_config(app, text.clone(), ctx, branch.clone(), req.only_job.clone()).await?;
+            let made = plan_config(app, text.clone(), ctx, req.only_job.clone()).await?;
             kept_config = Some((text, made.compiled));
             setup = made.setup;
             made.workflows
@@ -405,9 +417,6 @@ async fn guard_parameters(
     Ok(())
 }
 
-/// Parses `text` and plans what `only_job` (or every workflow) runs on `branch`, on a blocking
-/// thread and a few at a time: a hostile config keeps a core busy for a second or more, which
-/// must not stall the async workers that answer every other request (issue 11).
 /// A config compiled and planned for one pipeline.
 struct PlannedConfig {
     /// The workflows to create, or the config's problems.
@@ -418,25 +427,20 @@ struct PlannedConfig {
     setup: bool,
 }
 
+/// Compiles `text` for `ctx` and plans what `only_job` (or every workflow) runs for the
+/// pipeline's branch or tag, off the async workers ([`App::off_workers`]).
 async fn plan_config(
     app: &App,
     text: String,
     ctx: PipelineContext,
-    branch: Option<String>,
     only_job: Option<String>,
 ) -> Result<PlannedConfig, AppError> {
-    let _turn = app
-        .config_parses
-        .acquire()
-        .await
-        .map_err(AppError::internal)?;
-    let orbs = app.orb_source_for_configs();
-    tokio::task::spawn_blocking(move || {
+    app.off_workers(move |orbs| {
         let selection = match &only_job {
             Some(job) => Selection::OnlyJob(job),
             None => Selection::Workflows,
         };
-        let compiled = match ci_config::compile(&text, &ctx, &orbs) {
+        let compiled = match ci_config::compile(&text, &ctx, orbs) {
             Ok(c) => c,
             Err(e) => {
                 return PlannedConfig {
@@ -446,7 +450,7 @@ async fn plan_config(
                 };
             }
         };
-        let target = match (&branch, &ctx.tag) {
+        let target = match (&ctx.branch, &ctx.tag) {
             (Some(b), _) => GitRef::Branch(b),
             (None, Some(t)) => GitRef::Tag(t),
             (None, None) => GitRef::Branch(""),
@@ -458,7 +462,6 @@ async fn plan_config(
         }
     })
     .await
-    .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("parsing a config")))
 }
 
 /// The workflows and jobs to store for `planned`, each job with `build_parameters_json`.
@@ -565,7 +568,7 @@ impl App {
             parameters,
             ..PipelineContext::default()
         };
-        let made = plan_config(self, configuration, ctx, pipeline.branch.clone(), None).await?;
+        let made = plan_config(self, configuration, ctx, None).await?;
         let workflows = made.workflows.map_err(|e| {
             AppError::Invalid(format!("The configuration is not valid: {}", e.join("; ")))
         })?;
@@ -622,13 +625,24 @@ impl App {
         text: String,
         ctx: PipelineContext,
     ) -> Result<Result<ci_config::Compiled, Vec<String>>, AppError> {
+        self.off_workers(move |orbs| ci_config::compile(&text, &ctx, orbs).map_err(|e| e.0))
+            .await
+    }
+
+    /// Runs `compile` (given the orb registry) on a blocking thread, a few at a time: a hostile
+    /// config keeps a core busy for a second or more, which must not stall the async workers
+    /// that answer every other request (issue 11).
+    async fn off_workers<T: Send + 'static>(
+        &self,
+        compile: impl FnOnce(&crate::orbs::StoreOrbs) -> T + Send + 'static,
+    ) -> Result<T, AppError> {
         let _turn = self
             .config_parses
             .acquire()
             .await
             .map_err(AppError::internal)?;
         let orbs = self.orb_source_for_configs();
-        tokio::task::spawn_blocking(move || ci_config::compile(&text, &ctx, &orbs).map_err(|e| e.0))
+        tokio::task::spawn_blocking(move || compile(&orbs))
             .await
             .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("compiling a config")))
     }

@@ -15,6 +15,7 @@
 mod expand;
 mod node;
 mod parse;
+mod patterns;
 mod plan;
 mod problems;
 mod values;

@@ -106,14 +106,18 @@ impl Map {
 
     /// Sets `key`, keeping its place if it was there.
     pub fn insert(&mut self, key: impl Into<String>, value: Node) {
-        let key = key.into();
-        match self.entries.iter_mut().find(|e| e.key == key) {
-            Some(e) => e.value = value,
-            None => self.entries.push(Entry {
-                key,
-                key_mark: value.mark,
-                value,
-            }),
+        self.set(Entry {
+            key: key.into(),
+            key_mark: value.mark,
+            value,
+        });
+    }
+
+    /// Sets `entry`'s key to its value, keeping the key's place (and mark) if it was there.
+    pub fn set(&mut self, entry: Entry) {
+        match self.entries.iter_mut().find(|e| e.key == entry.key) {
+            Some(e) => e.value = entry.value,
+            None => self.entries.push(entry),
         }
     }
 
@@ -157,12 +161,7 @@ impl Map {
 impl FromIterator<Entry> for Map {
     fn from_iter<I: IntoIterator<Item = Entry>>(iter: I) -> Self {
         let mut map = Map::default();
-        for e in iter {
-            match map.entries.iter_mut().find(|x| x.key == e.key) {
-                Some(x) => *x = e,
-                None => map.entries.push(e),
-            }
-        }
+        iter.into_iter().for_each(|e| map.set(e));
         map
     }
 }
@@ -358,6 +357,15 @@ impl Node {
             Value::Scalar(s) => s.text.len(),
             Value::Seq(items) => items.iter().map(Node::text_bytes).sum(),
             Value::Map(m) => m.iter().map(|e| e.key.len() + e.value.text_bytes()).sum(),
+        }
+    }
+
+    /// How many levels of lists and mappings this tree has (0 for a scalar).
+    pub fn height(&self) -> usize {
+        match &self.value {
+            Value::Scalar(_) => 0,
+            Value::Seq(items) => 1 + items.iter().map(Node::height).max().unwrap_or(0),
+            Value::Map(m) => 1 + m.iter().map(|e| e.value.height()).max().unwrap_or(0),
         }
     }
 

@@ -3,6 +3,7 @@
 
 use super::expand::{self, NoOrbs, OrbSource, environment_map};
 use super::node::{Entry, Kind, Map, Node, Value};
+use super::patterns::Patterns;
 use super::problems::Problems;
 use super::values::PipelineContext;
 use super::{CiConfig, Compiled, ConfigErrors, ConfigVersion, Filters, Job, Workflow, WorkflowJob};
@@ -82,7 +83,10 @@ pub fn compile(
                 .unwrap_or_else(|| one("config could not be read".into())));
         }
     };
-    let mut reader = Reader { p };
+    let mut reader = Reader {
+        p,
+        patterns: Patterns::default(),
+    };
     let config = reader.config(&tree, version);
     reader.p.into_result()?;
     Ok(Compiled {
@@ -116,6 +120,8 @@ const EXECUTOR_KEYS: [&str; 4] = ["docker", "machine", "macos", "windows"];
 
 struct Reader {
     p: Problems,
+    /// Filter patterns compiled so far.
+    patterns: Patterns,
 }
 
 impl Reader {

@@ -8,7 +8,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use circlet_app::Caller;
-use circlet_app::builds::trigger::param_value;
+use circlet_app::builds::trigger::pipeline_parameters;
 use circlet_core::ci_config::PipelineContext;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -86,10 +86,7 @@ pub async fn compile(
         trigger_source: "api".into(),
         ..PipelineContext::default()
     };
-    for (name, value) in &req.options.pipeline_parameters {
-        ctx.parameters
-            .insert(name.clone(), param_value(name, value)?);
-    }
+    ctx.parameters = pipeline_parameters(&req.options.pipeline_parameters)?;
     for (name, value) in &req.options.pipeline_values {
         let text = match value {
             serde_json::Value::String(s) => s.clone(),

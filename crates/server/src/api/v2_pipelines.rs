@@ -93,12 +93,7 @@ pub async fn trigger_pipeline(
             .map_err(|e| ApiError::Invalid(format!("Request body is not a valid trigger: {e}")))?
             .unwrap_or_default()
     };
-    let mut parameters = BTreeMap::new();
-    for (name, v) in body.parameters.unwrap_or_default() {
-        let value = trigger::param_value(&name, &v)?;
-        parameters.insert(name, value);
-    }
-    trigger::check_parameters(&parameters)?;
+    let parameters = trigger::pipeline_parameters(&body.parameters.unwrap_or_default())?;
     let target = match trigger::target(body.branch.as_deref(), body.tag.as_deref())? {
         Some(t) => t,
         None => trigger::target(Some(project.default_branch.as_str()), None)?
@@ -533,10 +528,7 @@ pub async fn continue_pipeline(
     State(state): State<AppState>,
     crate::api::ApiJson(req): crate::api::ApiJson<ContinueRequest>,
 ) -> Result<Json<MessageBody>, ApiError> {
-    let mut parameters = std::collections::BTreeMap::new();
-    for (name, value) in &req.parameters {
-        parameters.insert(name.clone(), trigger::param_value(name, value)?);
-    }
+    let parameters = trigger::pipeline_parameters(&req.parameters)?;
     state
         .app
         .continue_pipeline(&req.continuation_key, req.configuration, parameters)

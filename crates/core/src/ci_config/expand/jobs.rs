@@ -277,7 +277,7 @@ impl Expander<'_> {
             );
             return;
         };
-        let holds = logic::holds(condition, at, &mut self.p);
+        let holds = logic::holds(condition, at, &mut self.p, &mut self.patterns);
         if holds == (e.key == "when") {
             self.steps(steps, scope, at, stack, out);
         }

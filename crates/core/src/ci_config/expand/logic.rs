@@ -2,10 +2,16 @@
 //! 0, NaN or empty text) or `and`, `or`, `not`, `equal` and `matches` over statements.
 
 use crate::ci_config::node::{Kind, Node, Value};
+use crate::ci_config::patterns::Patterns;
 use crate::ci_config::problems::Problems;
 
 /// Whether `statement` holds; a malformed one is a problem (naming `owner`) and does not hold.
-pub(crate) fn holds(statement: &Node, owner: &str, p: &mut Problems) -> bool {
+pub(crate) fn holds(
+    statement: &Node,
+    owner: &str,
+    p: &mut Problems,
+    patterns: &mut Patterns,
+) -> bool {
     match &statement.value {
         Value::Scalar(s) => match s.kind {
             Kind::Null => false,
@@ -35,19 +41,23 @@ pub(crate) fn holds(statement: &Node, owner: &str, p: &mut Problems) -> bool {
                 "and" => {
                     let items = list(p);
                     // Every operand is checked, so each mistake in one is reported.
-                    let results: Vec<bool> = items.iter().map(|i| holds(i, owner, p)).collect();
+                    let results: Vec<bool> =
+                        items.iter().map(|i| holds(i, owner, p, patterns)).collect();
                     !results.is_empty() && results.iter().all(|b| *b)
                 }
                 "or" => {
-                    let results: Vec<bool> = list(p).iter().map(|i| holds(i, owner, p)).collect();
+                    let results: Vec<bool> = list(p)
+                        .iter()
+                        .map(|i| holds(i, owner, p, patterns))
+                        .collect();
                     results.iter().any(|b| *b)
                 }
-                "not" => !holds(args, owner, p),
+                "not" => !holds(args, owner, p, patterns),
                 "equal" => {
                     let items = list(p);
                     !items.is_empty() && items.windows(2).all(|w| same(&w[0], &w[1]))
                 }
-                "matches" => matches(args, owner, p),
+                "matches" => matches(args, owner, p, patterns),
                 other => {
                     p.at(
                         e.key_mark,
@@ -85,7 +95,7 @@ fn same(a: &Node, b: &Node) -> bool {
 }
 
 /// `matches: {pattern: …, value: …}`: the whole value matches the regular expression.
-fn matches(args: &Node, owner: &str, p: &mut Problems) -> bool {
+fn matches(args: &Node, owner: &str, p: &mut Problems, patterns: &mut Patterns) -> bool {
     let (Some(pattern), Some(value)) = (
         args.get("pattern").and_then(Node::scalar_text),
         args.get("value")
@@ -97,9 +107,9 @@ fn matches(args: &Node, owner: &str, p: &mut Problems) -> bool {
         );
         return false;
     };
-    match regex::Regex::new(&format!("^(?:{pattern})$")) {
-        Ok(re) => re.is_match(value),
-        Err(_) => {
+    match patterns.whole(pattern) {
+        Some(re) => re.is_match(value),
+        None => {
             p.at(
                 args.mark,
                 format!("{owner}: `matches` pattern /{pattern}/ is not a valid regular expression"),
@@ -116,7 +126,12 @@ mod tests {
     fn eval(yaml: &str) -> (bool, usize) {
         let doc = crate::ci_config::yaml::load(&format!("s: {yaml}")).unwrap();
         let mut p = Problems::default();
-        let r = holds(doc[0].root.get("s").unwrap(), "workflow 'w'", &mut p);
+        let r = holds(
+            doc[0].root.get("s").unwrap(),
+            "workflow 'w'",
+            &mut p,
+            &mut Patterns::default(),
+        );
         (r, p.count())
     }
 

@@ -19,6 +19,7 @@ pub use orbs::{
 };
 
 use super::node::{Entry, Map, Mark, Node, Value};
+use super::patterns::Patterns;
 use super::problems::Problems;
 use super::values::{self, ParamDecl, ParamType, ParamValue, PipelineContext};
 use super::yaml::Document;
@@ -160,6 +161,23 @@ pub(crate) struct Expander<'a> {
     /// Orbs loaded, by `namespace/name@X.Y.Z`: their scope.
     loaded: HashMap<String, usize>,
     orbs_loading: Vec<String>,
+    /// `matches` patterns compiled so far.
+    patterns: Patterns,
+}
+
+impl<'a> Expander<'a> {
+    fn new(ctx: &'a PipelineContext, pipeline_params: Args, p: Problems) -> Self {
+        Expander {
+            scopes: Vec::new(),
+            ctx,
+            pipeline_params,
+            budget: Budget::new(),
+            p,
+            loaded: HashMap::new(),
+            orbs_loading: Vec::new(),
+            patterns: Patterns::default(),
+        }
+    }
 }
 
 /// The top-level keys of a 2.1 config.
@@ -190,15 +208,7 @@ pub(crate) fn expand(
         }
     }
     let pipeline_params = pipeline_parameters(top.get("parameters"), ctx, &mut p);
-    let mut x = Expander {
-        scopes: Vec::new(),
-        ctx,
-        pipeline_params,
-        budget: Budget::new(),
-        p,
-        loaded: HashMap::new(),
-        orbs_loading: Vec::new(),
-    };
+    let mut x = Expander::new(ctx, pipeline_params, p);
     x.load_scope(top, "", orbs, 0);
     let mut out = Map::default();
     let mark = doc.root.mark;
@@ -257,15 +267,7 @@ pub fn check_orb(source: &str, orbs: &dyn OrbSource) -> Result<(), super::Config
         }
     }
     let ctx = PipelineContext::default();
-    let mut x = Expander {
-        scopes: Vec::new(),
-        ctx: &ctx,
-        pipeline_params: Args::new(),
-        budget: Budget::new(),
-        p,
-        loaded: HashMap::new(),
-        orbs_loading: Vec::new(),
-    };
+    let mut x = Expander::new(&ctx, Args::new(), p);
     x.load_scope(top, "the orb", orbs, 1);
     x.p.into_result()
 }

@@ -2,9 +2,10 @@
 //! values an invocation gives them, and putting those values into a definition's body.
 
 use super::Budget;
-use crate::ci_config::node::{Kind, Map, Mark, Node, Scalar, Value};
+use crate::ci_config::node::{Entry, Kind, Map, Mark, Node, Scalar, Value};
 use crate::ci_config::problems::Problems;
 use crate::ci_config::values::{PIPELINE_VALUES, PipelineContext};
+use crate::ci_config::yaml::MAX_DEPTH;
 use std::collections::BTreeMap;
 
 /// A declared parameter's type.
@@ -238,6 +239,14 @@ impl Scope<'_> {
     /// expression alone takes the value's own type (a list of steps, a boolean); `\<<` is a
     /// literal `<<`; a `<<` with no `>>` after it is literal text.
     pub fn fill(&self, node: &Node, budget: &mut Budget, p: &mut Problems) -> Node {
+        self.fill_at(node, 0, budget, p)
+    }
+
+    /// [`Scope::fill`] of `node`, which lies `depth` levels below the top of what is filled.
+    /// A value put in whole may not make the result deeper than [`MAX_DEPTH`]: commands
+    /// passing values on to commands would otherwise nest them a level deeper each time, and
+    /// every walk of the tree (filling, emitting, dropping it) recurses once per level.
+    fn fill_at(&self, node: &Node, depth: usize, budget: &mut Budget, p: &mut Problems) -> Node {
         let bytes = match &node.value {
             Value::Scalar(s) => s.text.len(),
             _ => 0,
@@ -249,10 +258,26 @@ impl Scope<'_> {
             Value::Scalar(Scalar {
                 text,
                 kind: Kind::Str,
-            }) if text.contains("<<") => self.fill_text(text, node.mark, budget, p),
+            }) if text.contains("<<") => {
+                let filled = self.fill_text(text, node.mark, budget, p);
+                if depth + filled.height() > MAX_DEPTH {
+                    p.at(
+                        node.mark,
+                        format!(
+                            "{}: the values passed down through parameters nest deeper than {MAX_DEPTH} levels",
+                            self.owner
+                        ),
+                    );
+                    return Node::null(node.mark);
+                }
+                filled
+            }
             Value::Scalar(_) => node.clone(),
             Value::Seq(items) => Node::seq(
-                items.iter().map(|i| self.fill(i, budget, p)).collect(),
+                items
+                    .iter()
+                    .map(|i| self.fill_at(i, depth + 1, budget, p))
+                    .collect(),
                 node.mark,
             ),
             Value::Map(map) => {
@@ -266,8 +291,12 @@ impl Scope<'_> {
                     } else {
                         e.key.clone()
                     };
-                    let value = self.fill(&e.value, budget, p);
-                    out.push_or_replace(key, e.key_mark, value);
+                    let value = self.fill_at(&e.value, depth + 1, budget, p);
+                    out.set(Entry {
+                        key,
+                        key_mark: e.key_mark,
+                        value,
+                    });
                 }
                 Node::map(out, node.mark)
             }
@@ -467,22 +496,4 @@ fn find_close(text: &str, expr: &str) -> Option<(usize, usize)> {
         at = i + 3;
     }
     None
-}
-
-trait PushOrReplace {
-    fn push_or_replace(&mut self, key: String, key_mark: Mark, value: Node);
-}
-
-impl PushOrReplace for Map {
-    fn push_or_replace(&mut self, key: String, key_mark: Mark, value: Node) {
-        if self.contains(&key) {
-            self.insert(key, value);
-        } else {
-            self.push(crate::ci_config::node::Entry {
-                key,
-                key_mark,
-                value,
-            });
-        }
-    }
 }

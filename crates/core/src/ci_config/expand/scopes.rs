@@ -68,17 +68,7 @@ impl Expander<'_> {
             {
                 for e in map.iter_mut() {
                     if e.value.as_scalar().is_some() {
-                        let filled = {
-                            let fill = Fill {
-                                owner: "`orbs`",
-                                params: None,
-                                matrix: None,
-                                pipeline: self.ctx,
-                                pipeline_params: &self.pipeline_params,
-                            };
-                            fill.fill(&e.value, &mut self.budget, &mut self.p)
-                        };
-                        e.value = filled;
+                        e.value = self.filled(&e.value, "`orbs`", None, None);
                     }
                 }
             }

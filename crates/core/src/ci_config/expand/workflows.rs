@@ -83,7 +83,7 @@ impl Expander<'_> {
                 }
                 "when" | "unless" => {
                     let statement = self.filled(&k.value, &at, None, None);
-                    let holds = logic::holds(&statement, &at, &mut self.p);
+                    let holds = logic::holds(&statement, &at, &mut self.p, &mut self.patterns);
                     if holds != (k.key == "when") {
                         return None;
                     }

@@ -296,9 +296,9 @@ impl Reader {
                     continue;
                 };
                 match text.strip_prefix('/').and_then(|t| t.strip_suffix('/')) {
-                    Some(re) => match regex::Regex::new(&format!("^(?:{re})$")) {
-                        Ok(r) => patterns.push(Pattern::Regex(r)),
-                        Err(_) => self.p.at(
+                    Some(re) => match self.patterns.whole(re) {
+                        Some(r) => patterns.push(Pattern::Regex(r)),
+                        None => self.p.at(
                             r.mark,
                             format!("{at}: {what} filter /{re}/ is not a valid regular expression"),
                         ),

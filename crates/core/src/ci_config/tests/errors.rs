@@ -133,3 +133,69 @@ fn yaml_mistakes_read_as_sentences_with_their_place() {
         ["config is not valid YAML: key 'build' appears twice in one mapping (line 4, column 3)"]
     );
 }
+
+#[test]
+fn a_long_pattern_repeated_by_a_matrix_or_commands_is_compiled_once() {
+    // A 30 KB regular expression, as a branch filter of a 300-job matrix and as the `matches`
+    // of a command run 128 times: compiled each time, it held a core for seconds (over 8 s in a
+    // debug build); compiled once, it takes a fraction of one.
+    let alternatives: Vec<String> = (0..3000).map(|i| format!("b{i}x")).collect();
+    let pattern = alternatives.join("|");
+    let values: Vec<String> = (0..300).map(|i| format!("v{i}")).collect();
+    let mut text = format!(
+        "version: 2.1\ncommands:\n  c0:\n    steps:\n      - when:\n          condition: {{matches: {{pattern: '{pattern}', value: b7x}}}}\n          steps: [{{run: echo matched}}]\n"
+    );
+    for i in 1..=7 {
+        text.push_str(&format!("  c{i}: {{steps: [c{j}, c{j}]}}\n", j = i - 1));
+    }
+    text.push_str(&format!(
+        "jobs:\n  b: {{docker: [{{image: x}}], steps: [c7]}}\n  t:\n    parameters: {{p: {{type: string}}}}\n    docker: [{{image: x}}]\n    steps: [checkout]\nworkflows:\n  w:\n    jobs:\n      - b\n      - t:\n          filters: {{branches: {{only: '/{pattern}/'}}}}\n          matrix: {{parameters: {{p: [{}]}}}}\n",
+        values.join(", ")
+    ));
+    let started = std::time::Instant::now();
+    let c = compile(&text, &PipelineContext::default(), &MemoryOrbs::default()).unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(c.config.jobs.len(), 301);
+    assert_eq!(
+        c.config.job("b").unwrap().steps.len(),
+        128,
+        "every `matches` held"
+    );
+    assert!(
+        elapsed < std::time::Duration::from_secs(3),
+        "{elapsed:?} for {} bytes",
+        text.len()
+    );
+}
+
+#[test]
+fn values_passed_down_through_commands_cannot_nest_past_the_depth_bound() {
+    // Each command wraps the steps it was given 55 lists deeper and passes them on, 31 times:
+    // a 7 KB config made a 1,700-level tree, and walking it overflowed the 2 MiB stack of the
+    // thread configs compile on (the process aborted).
+    let open = "[".repeat(55);
+    let close = "]".repeat(55);
+    let mut text = String::from(
+        "version: 2.1\ncommands:\n  c0:\n    parameters: {body: {type: steps}}\n    steps: [<< parameters.body >>]\n",
+    );
+    for i in 1..=31 {
+        text.push_str(&format!(
+            "  c{i}:\n    parameters: {{body: {{type: steps}}}}\n    steps:\n      - c{j}: {{body: [{open}<< parameters.body >>{close}]}}\n",
+            j = i - 1
+        ));
+    }
+    text.push_str("jobs:\n  b: {docker: [{image: x}], steps: [{c31: {body: [{run: x}]}}]}\nworkflows:\n  w: {jobs: [b]}\n");
+    let outcome = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || errors(&text))
+        .unwrap()
+        .join()
+        .expect("compiling ends without overflowing its stack");
+    assert!(
+        outcome
+            .iter()
+            .any(|m| m
+                .contains("the values passed down through parameters nest deeper than 64 levels")),
+        "{outcome:?}"
+    );
+}

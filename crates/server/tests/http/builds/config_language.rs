@@ -51,6 +51,14 @@ fn names(jobs: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// The fixture, its repository's `main` holding `config`.
+async fn with_config(app: TestApp, config: &str) -> Fx {
+    let fx = Fx::new(app).await;
+    fx.repo
+        .commit(&[(".circleci/config.yml", config)], "the config under test");
+    fx
+}
+
 async fn jobs_of(fx: &Fx, pipeline: &Value) -> Value {
     let id = pipeline["id"].as_str().unwrap();
     let ws = fx.get(&format!("/api/v2/pipeline/{id}/workflow")).await;
@@ -115,11 +123,7 @@ both_backends! {
     }
 
     async fn a_tag_runs_only_jobs_whose_tag_filter_matches(app) {
-        let fx = Fx::new(app).await;
-        fx.repo.commit(
-            &[(
-                ".circleci/config.yml",
-                "version: 2.1
+        let fx = with_config(app, "version: 2.1
 jobs:
   build: {steps: [checkout]}
   publish: {steps: [{run: ./publish}]}
@@ -130,10 +134,7 @@ workflows:
       - publish:
           requires: [build]
           filters: {tags: {only: /^v.*/}, branches: {ignore: /.*/}}
-",
-            )],
-            "release workflow",
-        );
+").await;
         fx.repo.tag("v2.0");
         fx.repo.tag("nightly-1");
         let made = fx.v2_trigger(&json!({"tag": "v2.0"})).await;
@@ -181,6 +182,15 @@ workflows:
         assert!(message.ends_with("(line 3, column 19)"), "{message}");
 
         // Not JSON of the right shape: a 400 with a message. No credentials: 401.
+        // Parameters are held to the trigger's limits.
+        let r = fx
+            .post_json(
+                path,
+                &json!({"config_yaml": "version: 2.1", "options": {"pipeline_parameters": {"who": "a\u{0}b"}}}),
+            )
+            .await;
+        r.status_is(400);
+        assert!(r.body["message"].as_str().unwrap().contains("must not contain a NUL"), "{}", r.text);
         let r = fx.post_json(path, &json!({"config": 1})).await;
         r.status_is(400);
         assert!(r.body["message"].is_string(), "{}", r.text);
@@ -240,11 +250,7 @@ workflows:
     }
 
     async fn an_approval_holds_its_workflow_until_someone_with_write_access_approves(app) {
-        let fx = Fx::new(app).await;
-        fx.repo.commit(
-            &[(
-                ".circleci/config.yml",
-                "version: 2.1
+        let fx = with_config(app, "version: 2.1
 jobs:
   build: {steps: [{run: make}]}
   deploy: {steps: [{run: ./deploy}]}
@@ -258,10 +264,7 @@ workflows:
       - report:
           requires:
             - build: [success, failed]
-",
-            )],
-            "approval",
-        );
+").await;
         let runner = fx.runner("r1").await;
         let made = fx.v2_trigger(&json!({})).await;
         assert_eq!(made["state"], "created", "{made}");
@@ -326,11 +329,7 @@ workflows:
     }
 
     async fn an_approval_is_approved_from_its_build_page(app) {
-        let fx = Fx::new(app).await;
-        fx.repo.commit(
-            &[(
-                ".circleci/config.yml",
-                "version: 2.1
+        let fx = with_config(app, "version: 2.1
 jobs:
   deploy: {steps: [{run: ./deploy}]}
 workflows:
@@ -338,10 +337,7 @@ workflows:
     jobs:
       - hold: {type: approval}
       - deploy: {requires: [hold]}
-",
-            )],
-            "approval first",
-        );
+").await;
         let made = fx.v2_trigger(&json!({})).await;
         let jobs = jobs_of(&fx, &made).await;
         let hold = &jobs["items"][0];
@@ -414,8 +410,7 @@ workflows:
     }
 
     async fn a_setup_job_continues_its_pipeline_once_with_a_generated_config(app) {
-        let fx = Fx::new(app).await;
-        fx.repo.commit(&[(".circleci/config.yml", SETUP_CONFIG)], "dynamic config");
+        let fx = with_config(app, SETUP_CONFIG).await;
         let runner = fx.runner("r1").await;
         let made = fx.v2_trigger(&json!({})).await;
         assert_eq!(made["state"], "created", "{made}");
@@ -472,8 +467,7 @@ workflows:
     }
 
     async fn a_continuation_key_that_leaks_is_forgotten(app) {
-        let fx = Fx::new(app).await;
-        fx.repo.commit(&[(".circleci/config.yml", SETUP_CONFIG)], "dynamic config");
+        let fx = with_config(app, SETUP_CONFIG).await;
         let runner = fx.runner("r1").await;
         fx.v2_trigger(&json!({})).await;
         let setup = runner.claim_some().await;
