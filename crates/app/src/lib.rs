@@ -11,7 +11,7 @@
 //! - tokens (issue, replace, delete, verify, usage): [`tokens`];
 //! - env vars and the keys they are sealed with: [`env_vars`];
 //! - pipelines from triggers, git mirrors, the leak guard, masks, a job's environment: [`builds`];
-//! - where artifacts' bytes live: [`artifacts`];
+//! - where artifacts' bytes live: [`artifacts`]; caches and workspaces: [`caches`];
 //! - passwords: [`password`]; adding projects: [`projects`]; the orb registry: [`orbs`];
 //! - what is kept in memory and until when: [`memo`].
 //!
@@ -20,6 +20,7 @@
 pub mod access;
 pub mod artifacts;
 pub mod builds;
+pub mod caches;
 pub mod caller;
 pub mod env_vars;
 pub mod error;

@@ -21,8 +21,11 @@ pub struct KeyValues<'a> {
     pub checksum: &'a mut dyn FnMut(&str) -> Result<String, String>,
 }
 
+/// The longest key a cache may be saved under, after rendering (CircleCI's limit).
+pub const MAX_KEY_LEN: usize = 900;
+
 /// `template` with every `{{ … }}` replaced, or why it cannot be: an unknown name, an unclosed
-/// `{{`, a variable that is not set, a file that cannot be read.
+/// `{{`, a file that cannot be read. An unset variable renders as `<no value>`, as on CircleCI.
 pub fn render(template: &str, values: &mut KeyValues<'_>) -> Result<String, String> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
@@ -49,9 +52,8 @@ fn value(expr: &str, template: &str, values: &mut KeyValues<'_>) -> Result<Strin
         _ => {}
     }
     if let Some(name) = expr.strip_prefix(".Environment.") {
-        return (values.env)(name).ok_or_else(|| {
-            format!("cache key '{template}' uses the environment variable {name}, which is not set")
-        });
+        // Go's templates, which CircleCI renders keys with, print a missing value so.
+        return Ok((values.env)(name).unwrap_or_else(|| "<no value>".to_owned()));
     }
     if let Some(arg) = expr.strip_prefix("checksum") {
         let file = arg
@@ -126,8 +128,11 @@ mod tests {
         assert!(e.contains("uses {{ .Brunch }}; the templates are"), "{e}");
         let e = render_with("v1-{{ .Branch").unwrap_err();
         assert!(e.contains("has a `{{` without `}}`"), "{e}");
-        let e = render_with("v1-{{ .Environment.MISSING }}").unwrap_err();
-        assert!(e.contains("MISSING, which is not set"), "{e}");
+        assert_eq!(
+            render_with("v1-{{ .Environment.MISSING }}"),
+            Ok("v1-<no value>".to_owned()),
+            "an unset variable renders as CircleCI's Go templates render it"
+        );
         let e = render_with("v1-{{ checksum \"nope.lock\" }}").unwrap_err();
         assert!(e.contains("checksum of nope.lock: no such file"), "{e}");
         let e = render_with("v1-{{ checksum nope.lock }}").unwrap_err();

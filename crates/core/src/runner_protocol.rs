@@ -13,6 +13,12 @@
 //! | `POST /jobs/{id}/steps/{index}/finish` | [`StepFinished`] | 204 |
 //! | `POST /jobs/{id}/tests` | [`TestResults`] | 204 |
 //! | `PUT /jobs/{id}/artifacts/{path}` | the file, streamed | 204 |
+//! | `POST /jobs/{id}/caches/lookup` | [`CacheLookup`] | 200 [`CacheFound`], or 204 when no key finds a cache |
+//! | `GET /jobs/{id}/caches/{cache id}` | — | 200, the archive (tar + zstd) |
+//! | `PUT /jobs/{id}/caches?key=KEY` | the archive, streamed | 201 [`CacheSaved`] `stored: true`; 200 `stored: false` when the key exists |
+//! | `GET /jobs/{id}/workspace` | — | 200 [`Workspace`]: the layers `attach_workspace` applies |
+//! | `GET /jobs/{id}/workspace/{layer id}` | — | 200, the layer's archive |
+//! | `PUT /jobs/{id}/workspace` | the archive of `persist_to_workspace`, streamed | 204 |
 //! | `POST /jobs/{id}/finish` | [`JobFinished`] | 204 |
 //!
 //! Errors are `{"message": …}` with a 4xx status, like the rest of the API. A job that is
@@ -172,6 +178,63 @@ pub struct TestCase {
 pub struct TestResults {
     /// The cases.
     pub tests: Vec<TestCase>,
+}
+
+/// Which cache `restore_cache` wants: the first of `keys` that finds one wins; each key is a
+/// prefix, and the newest cache whose key starts with it is found. With `exact`, a key finds
+/// only a cache saved under exactly that key (`save_cache` asks so before it archives).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheLookup {
+    /// Rendered keys, most specific first.
+    pub keys: Vec<String>,
+    /// Match whole keys only.
+    #[serde(default)]
+    pub exact: bool,
+}
+
+/// A cache found for a [`CacheLookup`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheFound {
+    /// Its id, for the download.
+    pub id: i64,
+    /// The key it was saved under.
+    pub key: String,
+    /// The archive's size in bytes.
+    pub size_bytes: u64,
+    /// The build that saved it.
+    pub build_num: i64,
+}
+
+/// The reply to a cache upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheSaved {
+    /// Whether it was kept: `false` when a cache of that key exists (keys are immutable).
+    pub stored: bool,
+}
+
+/// What `attach_workspace` applies: the layers of the job's upstream jobs, in the order of the
+/// workflow's graph (an upstream job's layer before its dependents').
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workspace {
+    /// The layers, in the order to apply them.
+    pub layers: Vec<WorkspaceLayer>,
+}
+
+/// One layer: what one upstream job persisted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceLayer {
+    /// Its id, for the download.
+    pub id: i64,
+    /// The job that persisted it.
+    pub job_name: String,
+    /// That job's build number.
+    pub build_num: i64,
+    /// The archive's size in bytes.
+    pub size_bytes: u64,
+    /// The ids of the layers (earlier in the list) whose jobs ran before this one's: this
+    /// layer may replace their files. A file in two layers neither of which is the other's
+    /// upstream was persisted by concurrent jobs, and attaching fails, as on CircleCI.
+    pub upstream: Vec<i64>,
 }
 
 /// The job ended.

@@ -4,10 +4,12 @@
 //! The token only ever goes into the `Authorization` header (marked sensitive); URLs and error
 //! messages never contain it.
 
-use crate::report::{ReportError, Reporter};
+use crate::report::{Download, ReportError, Reporter, Upload};
 use circlet_core::runner_protocol::{
-    BASE_PATH, ClaimedJob, HeartbeatReply, JobFinished, StepFinished, StepStarted, TestResults,
+    BASE_PATH, CacheFound, CacheLookup, CacheSaved, ClaimedJob, HeartbeatReply, JobFinished,
+    StepFinished, StepStarted, TestResults, Workspace,
 };
+use futures_util::TryStreamExt;
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use std::path::Path;
@@ -250,7 +252,96 @@ impl HttpReporter {
     }
 }
 
+impl HttpReporter {
+    /// `GET` of an archive, read as it arrives.
+    async fn download(&self, rest: &[&str]) -> Result<Download, ReportError> {
+        let url = self.url(rest);
+        let response = self
+            .client
+            .send(|| {
+                self.client
+                    .request(Method::GET, url.clone())
+                    // Archives may be large; the connect timeout still applies, and the
+                    // job's own time limits stop a transfer that hangs.
+                    .timeout(Duration::from_secs(24 * 3600))
+            })
+            .await?;
+        let stream = response.bytes_stream().map_err(std::io::Error::other);
+        Ok(Box::pin(tokio_util::io::StreamReader::new(stream)))
+    }
+
+    /// `PUT` of an archive made while it is sent. Not retried: the body is read once. A chunk
+    /// that is an error breaks the request off, so the server keeps nothing.
+    async fn upload(&self, url: Url, archive: Upload) -> Result<reqwest::Response, ReportError> {
+        let chunks = futures_util::stream::unfold(archive, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        });
+        let response = self
+            .client
+            .request(Method::PUT, url)
+            .timeout(Duration::from_secs(24 * 3600))
+            .header(reqwest::header::CONTENT_TYPE, "application/zstd")
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .map_err(network)?;
+        Ok(check(response).await?)
+    }
+}
+
 impl Reporter for HttpReporter {
+    async fn cache_lookup(&self, lookup: &CacheLookup) -> Result<Option<CacheFound>, ReportError> {
+        let url = self.url(&["caches", "lookup"]);
+        let response = self
+            .client
+            .send(|| self.client.request(Method::POST, url.clone()).json(lookup))
+            .await?;
+        if response.status() == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        response
+            .json::<CacheFound>()
+            .await
+            .map(Some)
+            .map_err(|e| ReportError::Failed(format!("unreadable cache lookup reply: {e}")))
+    }
+
+    async fn cache_download(&self, id: i64) -> Result<Download, ReportError> {
+        self.download(&["caches", &id.to_string()]).await
+    }
+
+    async fn cache_upload(&self, key: &str, archive: Upload) -> Result<bool, ReportError> {
+        let mut url = self.url(&["caches"]);
+        url.query_pairs_mut().append_pair("key", key);
+        let response = self.upload(url, archive).await?;
+        response
+            .json::<CacheSaved>()
+            .await
+            .map(|saved| saved.stored)
+            .map_err(|e| ReportError::Failed(format!("unreadable cache upload reply: {e}")))
+    }
+
+    async fn workspace(&self) -> Result<Workspace, ReportError> {
+        let url = self.url(&["workspace"]);
+        let response = self
+            .client
+            .send(|| self.client.request(Method::GET, url.clone()))
+            .await?;
+        response
+            .json::<Workspace>()
+            .await
+            .map_err(|e| ReportError::Failed(format!("unreadable workspace reply: {e}")))
+    }
+
+    async fn layer_download(&self, id: i64) -> Result<Download, ReportError> {
+        self.download(&["workspace", &id.to_string()]).await
+    }
+
+    async fn layer_upload(&self, archive: Upload) -> Result<(), ReportError> {
+        self.upload(self.url(&["workspace"]), archive).await?;
+        Ok(())
+    }
+
     async fn step_started(&self, step: &StepStarted) -> Result<(), ReportError> {
         self.post_json(&["steps"], step).await
     }

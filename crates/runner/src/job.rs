@@ -2,12 +2,14 @@
 //! environment" step, each configured step in turn (honouring `when`), heartbeats, and the
 //! final outcome. Everything the job does is told to a [`Reporter`].
 
+use crate::caches;
 use crate::output::OutputSink;
 use crate::report::{ReportError, Reporter, Stop, StopReason};
 use crate::sandbox::{JobDirs, Sandbox};
 use crate::step::{self, JobContext, StepEnd};
 use crate::uploads;
 use crate::workdir;
+use crate::workspaces;
 use circlet_core::ci_config::{Step, When};
 use circlet_core::runner_protocol::{
     ClaimedJob, HEARTBEAT_INTERVAL_SECS, JobFinished, Outcome, StepFinished, StepStarted,
@@ -253,6 +255,12 @@ async fn run_steps<R: Reporter>(
             Step::StoreArtifacts { path, destination } => {
                 uploads::store_artifacts(&ctx, path, destination.as_deref(), &mut sink).await
             }
+            Step::SaveCache { key, paths, .. } => caches::save(&ctx, key, paths, &mut sink).await,
+            Step::RestoreCache { keys, .. } => caches::restore(&ctx, keys, &mut sink).await,
+            Step::PersistToWorkspace { root, paths } => {
+                workspaces::persist(&ctx, root, paths, &mut sink).await
+            }
+            Step::AttachWorkspace { at } => workspaces::attach(&ctx, at, &mut sink).await,
             other => step::not_carried_out(other, &mut sink),
         };
         end_step(&ctx, index, sink, end, &mut tally).await;

@@ -1,17 +1,22 @@
 //! circlet's runner: claims jobs from a circlet server over the runner protocol
 //! ([`circlet_core::runner_protocol`]), runs their steps on this host — `checkout`, `run` under
-//! bash, `store_test_results`, `store_artifacts` — and reports output and outcomes back.
+//! bash, `store_test_results`, `store_artifacts`, caches and workspaces — and reports output and outcomes back.
 //!
 //! It depends on `circlet-core` only, never on the store or the server: all it knows of the
 //! server is the protocol. The executor ([`run_job`]) reports through the [`Reporter`] trait, so
 //! it runs and is tested without HTTP; [`client::HttpReporter`] is the implementation that
 //! talks to the server.
 //!
-//! Modules: `client` (HTTP), `job`, `step` and `uploads` (the executor), `process` (one command in its
+//! Modules: `client` (HTTP), `job`, `step` and `uploads` (the executor), `caches` and
+//! `workspaces` (their steps) over `areas` (where a job may keep files), `archive` (tar + zstd)
+//! and `transfer` (archives streamed to and from the server), `process` (one command in its
 //! own process group), `sandbox` (the bubblewrap sandbox every command runs in), `output` and
 //! `mask` (what leaves the runner), `junit` (test reports), `walk` and `workdir` (files and
 //! directories of a job).
 
+mod archive;
+mod areas;
+mod caches;
 pub mod client;
 mod job;
 pub mod junit;
@@ -21,12 +26,14 @@ mod process;
 mod report;
 pub mod sandbox;
 mod step;
+mod transfer;
 mod uploads;
 mod walk;
 pub mod workdir;
+mod workspaces;
 
 pub use job::{JobEnd, JobOptions, RUNNER_STOPPED, run_job};
-pub use report::{ReportError, Reporter, Stop, StopReason};
+pub use report::{Download, ReportError, Reporter, Stop, StopReason, Upload};
 pub use sandbox::{Sandbox, SandboxError, SandboxMode};
 pub use step::DEFAULT_NO_OUTPUT_TIMEOUT;
 

@@ -5,10 +5,12 @@
 //! implementation is [`crate::client::HttpReporter`].
 
 use circlet_core::runner_protocol::{
-    HeartbeatReply, JobFinished, StepFinished, StepStarted, TestResults,
+    CacheFound, CacheLookup, HeartbeatReply, JobFinished, StepFinished, StepStarted, TestResults,
+    Workspace,
 };
 use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -25,6 +27,13 @@ pub enum ReportError {
     #[error("{0}")]
     Failed(String),
 }
+
+/// An archive coming from the server (a cache, a workspace layer), read as it arrives.
+pub type Download = Pin<Box<dyn tokio::io::AsyncRead + Send>>;
+
+/// An archive going to the server, in chunks as they are made; an `Err` chunk means the
+/// archive could not be finished, and the upload must be abandoned rather than completed.
+pub type Upload = tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>;
 
 /// Receives what happens in one job, in order. Each method is one runner-protocol request.
 pub trait Reporter: Sync {
@@ -60,6 +69,57 @@ pub trait Reporter: Sync {
         segments: &[String],
         file: &Path,
     ) -> impl Future<Output = Result<(), ReportError>> + Send;
+
+    /// The cache `lookup` finds, if any.
+    fn cache_lookup(
+        &self,
+        lookup: &CacheLookup,
+    ) -> impl Future<Output = Result<Option<CacheFound>, ReportError>> + Send {
+        let _ = lookup;
+        async { Err(ReportError::NotFound) }
+    }
+
+    /// The archive of cache `id`.
+    fn cache_download(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Download, ReportError>> + Send {
+        let _ = id;
+        async { Err(ReportError::NotFound) }
+    }
+
+    /// Saves `archive` as the cache `key`; `false` when that key was saved already.
+    fn cache_upload(
+        &self,
+        key: &str,
+        archive: Upload,
+    ) -> impl Future<Output = Result<bool, ReportError>> + Send {
+        let _ = (key, archive);
+        async { Err(ReportError::NotFound) }
+    }
+
+    /// The workspace layers this job attaches, in order.
+    fn workspace(&self) -> impl Future<Output = Result<Workspace, ReportError>> + Send {
+        async { Err(ReportError::NotFound) }
+    }
+
+    /// The archive of workspace layer `id`.
+    fn layer_download(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Download, ReportError>> + Send {
+        let _ = id;
+        async { Err(ReportError::NotFound) }
+    }
+
+    /// Adds `archive` to the workflow's workspace as this job's layer.
+    fn layer_upload(
+        &self,
+        archive: Upload,
+    ) -> impl Future<Output = Result<(), ReportError>> + Send {
+        let _ = archive;
+        async { Err(ReportError::NotFound) }
+    }
 
     /// The job is still running; the reply says whether a user canceled it.
     fn heartbeat(&self) -> impl Future<Output = Result<HeartbeatReply, ReportError>> + Send;

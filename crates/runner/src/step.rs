@@ -33,6 +33,13 @@ pub(crate) struct JobContext<'a, R> {
     pub kill_grace: Duration,
 }
 
+impl<R> JobContext<'_, R> {
+    /// The places this job may keep files in caches and workspaces.
+    pub(crate) fn areas(&self) -> crate::areas::Areas {
+        crate::areas::Areas::new(self.sandbox, self.dirs, self.root, self.workdir)
+    }
+}
+
 /// How a step ended.
 #[derive(Debug)]
 pub(crate) struct StepEnd {
@@ -157,24 +164,11 @@ async fn git<R: Reporter>(
     process::run(spec, sink, limits, ctx.stop).await
 }
 
-/// A step whose keys the config language has but this runner does not carry out yet (caches,
-/// workspaces, SSH keys: issue 14). Restoring a cache misses, as CircleCI's does when no cache
-/// matches, and saving one is skipped, so a job that only speeds itself up with caches still
-/// runs; a workspace or SSH key the job needs fails the step, with the reason.
+/// A step whose keys the config language has but this runner does not carry out yet (SSH
+/// keys: issue 14) or carries out only as far as this host allows (`setup_remote_docker`): a
+/// key the job needs fails the step, with the reason.
 pub(crate) fn not_carried_out<R: Reporter>(step: &Step, sink: &mut OutputSink<'_, R>) -> StepEnd {
     let (outcome, what) = match step {
-        Step::RestoreCache { keys, .. } => (
-            Outcome::Success,
-            format!("No cache is found for key: {} (this runner keeps no caches yet)", keys.join(", ")),
-        ),
-        Step::SaveCache { key, .. } => (
-            Outcome::Success,
-            format!("Skipping cache generation for {key}: this runner keeps no caches yet"),
-        ),
-        Step::PersistToWorkspace { .. } | Step::AttachWorkspace { .. } => (
-            Outcome::Failed,
-            "Workspaces are not carried out by this runner yet; the step fails so later jobs do not run without the files they expect".to_owned(),
-        ),
         Step::AddSshKeys { .. } => (
             Outcome::Failed,
             "This runner has no SSH keys to add yet".to_owned(),

@@ -3,10 +3,11 @@
 
 use circlet_core::ci_config::{RunStep, Step, When};
 use circlet_core::runner_protocol::{
-    ClaimedJob, HeartbeatReply, JobFinished, Outcome, StepFinished, StepStarted, TestResults,
+    CacheFound, CacheLookup, ClaimedJob, HeartbeatReply, JobFinished, Outcome, StepFinished,
+    StepStarted, TestResults,
 };
 use circlet_runner::{
-    JobEnd, JobOptions, ReportError, Reporter, Sandbox, Stop, StopReason, run_job,
+    Download, JobEnd, JobOptions, ReportError, Reporter, Sandbox, Stop, StopReason, Upload, run_job,
 };
 use circlet_testkit::GitRepo;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,10 @@ struct Recorder {
     ready: AtomicBool,
     /// Artifact uploads answer 404.
     no_artifacts: bool,
+    /// Saved caches, oldest first: (key, archive).
+    caches: Mutex<Vec<(String, Vec<u8>)>>,
+    /// Downloads announce the size a cache had before it was cut (see the damage test).
+    cut_downloads: bool,
 }
 
 impl Recorder {
@@ -119,6 +124,48 @@ impl Reporter for Recorder {
         let body = std::fs::read(file).map_err(|e| ReportError::Failed(e.to_string()))?;
         self.push(Event::Artifact(segments.join("/"), body));
         Ok(())
+    }
+    async fn cache_lookup(&self, lookup: &CacheLookup) -> Result<Option<CacheFound>, ReportError> {
+        let caches = self.caches.lock().unwrap();
+        for key in &lookup.keys {
+            let found = caches.iter().enumerate().rev().find(|(_, (k, _))| {
+                if lookup.exact {
+                    k == key
+                } else {
+                    k.starts_with(key.as_str())
+                }
+            });
+            if let Some((i, (k, bytes))) = found {
+                let announced = if self.cut_downloads {
+                    bytes.len() * 2
+                } else {
+                    bytes.len()
+                };
+                return Ok(Some(CacheFound {
+                    id: i as i64,
+                    key: k.clone(),
+                    size_bytes: announced as u64,
+                    build_num: 1,
+                }));
+            }
+        }
+        Ok(None)
+    }
+    async fn cache_download(&self, id: i64) -> Result<Download, ReportError> {
+        let bytes = self.caches.lock().unwrap()[id as usize].1.clone();
+        Ok(Box::pin(std::io::Cursor::new(bytes)))
+    }
+    async fn cache_upload(&self, key: &str, mut archive: Upload) -> Result<bool, ReportError> {
+        let mut bytes = Vec::new();
+        while let Some(chunk) = archive.recv().await {
+            bytes.extend(chunk.map_err(|e| ReportError::Failed(e.to_string()))?);
+        }
+        let mut caches = self.caches.lock().unwrap();
+        if caches.iter().any(|(k, _)| k == key) {
+            return Ok(false);
+        }
+        caches.push((key.to_owned(), bytes));
+        Ok(true)
     }
     async fn heartbeat(&self) -> Result<HeartbeatReply, ReportError> {
         let ready = self.ready.load(Ordering::SeqCst);
@@ -852,64 +899,137 @@ async fn steps_this_runner_does_not_carry_out_yet_say_why() {
     let h = Harness::new();
     let rec = Recorder::default();
     let j = job(vec![
-        Step::RestoreCache {
-            keys: vec!["deps-v1".into(), "deps-".into()],
-            name: None,
-        },
-        Step::SaveCache {
-            key: "deps-v1".into(),
-            paths: vec!["node_modules".into()],
-            name: Some("Save the modules".into()),
-            when: When::OnSuccess,
-        },
         Step::Run(run("echo the job goes on")),
         Step::SetupRemoteDocker { version: None },
-        Step::PersistToWorkspace {
-            root: ".".into(),
-            paths: vec!["dist".into()],
+        Step::AddSshKeys {
+            fingerprints: vec![],
         },
     ]);
     h.run(&j, &rec).await;
-    // A cache restored misses and one saved is skipped, each saying so; the job goes on.
-    assert_eq!(rec.step_end(1), finished(Outcome::Success, None));
-    assert!(
-        rec.output(1)
-            .contains("No cache is found for key: deps-v1, deps-"),
-        "{}",
-        rec.output(1)
-    );
-    assert_eq!(rec.step_end(2), finished(Outcome::Success, None));
-    assert!(
-        rec.output(2)
-            .contains("Skipping cache generation for deps-v1"),
-        "{}",
-        rec.output(2)
-    );
-    assert_eq!(rec.step_end(3), finished(Outcome::Success, Some(0)));
+    assert_eq!(rec.step_end(1), finished(Outcome::Success, Some(0)));
     // setup_remote_docker needs a Docker engine: this host's, if it has one.
     let docker = std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("docker").is_file()));
-    let docker_step = rec.step_end(4).expect("setup_remote_docker ran");
+    let docker_step = rec.step_end(2).expect("setup_remote_docker ran");
     if docker {
         assert_eq!(docker_step.outcome, Outcome::Success);
+        // SSH keys do not pretend: the step fails with its reason.
+        assert_eq!(rec.step_end(3).map(|e| e.outcome), Some(Outcome::Failed));
+        assert!(rec.output(3).contains("no SSH keys"), "{}", rec.output(3));
     } else {
         assert_eq!(docker_step.outcome, Outcome::Failed);
         assert!(
-            rec.output(4).contains("needs a Docker engine"),
+            rec.output(2).contains("needs a Docker engine"),
             "{}",
-            rec.output(4)
+            rec.output(2)
         );
-    }
-    // A workspace step does not pretend: it fails with its reason (and after a failure, it is
-    // not reached).
-    if docker {
-        assert_eq!(rec.step_end(5).map(|e| e.outcome), Some(Outcome::Failed));
-        assert!(
-            rec.output(5)
-                .contains("Workspaces are not carried out by this runner yet")
-        );
-    } else {
-        assert_eq!(rec.step_end(5), None, "not run after a failed step");
+        assert_eq!(rec.step_end(3), None, "not run after a failed step");
     }
     assert_eq!(rec.job_end().map(|e| e.outcome), Some(Outcome::Failed));
+}
+
+#[tokio::test]
+async fn a_cache_comes_back_in_another_job_and_a_damaged_one_fails_its_step() {
+    let h = Harness::new();
+    let rec = Recorder::default();
+    let save = job(vec![
+        Step::Run(run(
+            "mkdir -p ~/.m2/repo node_modules/x /tmp/t && echo jar > ~/.m2/repo/a.jar && echo js > node_modules/x/i.js && echo t > /tmp/t/f && ln -s x node_modules/link",
+        )),
+        Step::SaveCache {
+            key: "v1-{{ .Environment.FLAVOUR }}-{{ checksum \"lock\" }}".into(),
+            paths: vec![
+                "~/.m2".into(),
+                "node_modules".into(),
+                "/tmp/t".into(),
+                "missing".into(),
+            ],
+            name: None,
+            when: When::OnSuccess,
+        },
+    ]);
+    let mut save = save;
+    save.env.push(("FLAVOUR".into(), "plain".into()));
+    save.steps.insert(
+        0,
+        Step::Run(run("mkdir -p ~/project && echo 1 > ~/project/lock")),
+    );
+    h.run(&save, &rec).await;
+    assert_eq!(
+        rec.job_end().map(|e| e.outcome),
+        Some(Outcome::Success),
+        "{}",
+        rec.output(3)
+    );
+    let out = rec.output(3);
+    assert!(out.contains("Warning: could not find missing"), "{out}");
+    assert!(out.contains("Stored cache v1-plain-"), "{out}");
+    assert!(out.contains("4 files"), "{out}");
+    let key = rec.caches.lock().unwrap()[0].0.clone();
+    // `checksum` is CircleCI's: base64 of the SHA-256 of the file ("1\n").
+    assert_eq!(key, "v1-plain-Q1WkaxnTSNwvV8BG+O9j1FOOu5NgAPPJ7pVKJ0YN2GU=");
+
+    let rec2 = Recorder {
+        caches: Mutex::new(rec.caches.lock().unwrap().clone()),
+        ..Recorder::default()
+    };
+    let restore = job(vec![
+        Step::RestoreCache {
+            keys: vec!["v2-".into(), "v1-".into()],
+            name: None,
+        },
+        Step::Run(run(
+            "cat ~/.m2/repo/a.jar node_modules/x/i.js /tmp/t/f; readlink node_modules/link",
+        )),
+    ]);
+    h.run(&restore, &rec2).await;
+    assert!(
+        rec2.output(1)
+            .contains(&format!("Found a cache from build 1 at {key}")),
+        "{}",
+        rec2.output(1)
+    );
+    assert!(
+        rec2.output(1).contains("Restored 4 files"),
+        "{}",
+        rec2.output(1)
+    );
+    assert_eq!(rec2.output(2), "jar\njs\nt\nx\n");
+
+    // A flipped byte, or a cut-off download: the step fails and says so.
+    for damage in ["flip", "cut"] {
+        let mut caches = rec.caches.lock().unwrap().clone();
+        let bytes = &mut caches[0].1;
+        match damage {
+            "flip" => {
+                let middle = bytes.len() / 2;
+                bytes[middle] ^= 0x5a;
+            }
+            _ => {
+                let half = bytes.len() / 2;
+                bytes.truncate(half);
+            }
+        }
+        let rec3 = Recorder {
+            caches: Mutex::new(caches),
+            cut_downloads: damage == "cut",
+            ..Recorder::default()
+        };
+        let again = job(vec![Step::RestoreCache {
+            keys: vec!["v1-".into()],
+            name: None,
+        }]);
+        h.run(&again, &rec3).await;
+        assert_eq!(
+            rec3.step_end(1).map(|e| e.outcome),
+            Some(Outcome::Failed),
+            "{damage}: {}",
+            rec3.output(1)
+        );
+        let out = rec3.output(1);
+        assert!(
+            out.contains("Error: ") && out.contains("not fully restored"),
+            "{damage}: {out}"
+        );
+    }
 }

@@ -97,6 +97,29 @@ pub fn router(state: AppState) -> Router {
             "/jobs/{id}/artifacts/{*path}",
             put(api::runner::artifact).layer(DefaultBodyLimit::disable()),
         )
+        // Caches and workspaces: archives, streamed like artifacts.
+        .route(
+            "/jobs/{id}/caches/lookup",
+            post(api::runner_storage::lookup),
+        )
+        .route(
+            "/jobs/{id}/caches",
+            put(api::runner_storage::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/jobs/{id}/caches/{cache}",
+            get(api::runner_storage::download),
+        )
+        .route(
+            "/jobs/{id}/workspace",
+            get(api::runner_storage::workspace)
+                .put(api::runner_storage::persist)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/jobs/{id}/workspace/{layer}",
+            get(api::runner_storage::layer),
+        )
         .route("/jobs/{id}/finish", post(api::runner::finish))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed);
@@ -159,6 +182,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/projects/{vcs}/{org}/{repo}/settings/badges",
             get(ui::badges::show).post(ui::badges::generate),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/storage",
+            get(ui::storage::show).post(ui::storage::set_retention),
         )
         .route(
             "/projects/{vcs}/{org}/{repo}/settings/env",

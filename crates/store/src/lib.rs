@@ -13,6 +13,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod build_status;
 pub mod builds;
+pub mod caches;
 pub mod copy;
 pub mod env_vars;
 pub mod error;
@@ -34,6 +35,7 @@ pub use builds::{
     JobFilter, JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineRecord, StepRecord,
     WorkflowRecord,
 };
+pub use caches::{CacheRecord, LayerRecord, NewCache, NewLayer, Saved, StorageUse};
 pub use copy::{CopiedTable, CopyReport};
 pub use env_vars::{EnvVarRecord, NewEnvVar};
 pub use error::{Conflict, Missing, StoreError};
@@ -242,6 +244,11 @@ impl Store {
     /// Pipelines, workflows, jobs, the runner queue, step output.
     pub fn builds(&self) -> builds::Builds<'_> {
         builds::Builds(self)
+    }
+
+    /// Use-cases on dependency caches and workflow workspaces.
+    pub fn caches(&self) -> caches::Caches<'_> {
+        caches::Caches(self)
     }
 
     /// Artifacts of jobs (the rows; the bytes live in the object store).

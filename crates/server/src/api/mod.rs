@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod orbs;
 pub mod projects;
 pub mod runner;
+pub mod runner_storage;
 pub mod tokens;
 pub mod v1_builds;
 pub mod v2_pipelines;

@@ -47,7 +47,11 @@ pub async fn claim(
 
 /// The running job `id` if this runner holds it; 409 otherwise (ended, canceled, reaped), so a
 /// runner that lost its job stops.
-async fn held(state: &AppState, runner: &Runner, id: &str) -> Result<JobRecord, ApiError> {
+pub(crate) async fn held(
+    state: &AppState,
+    runner: &Runner,
+    id: &str,
+) -> Result<JobRecord, ApiError> {
     let uuid = uuid::Uuid::parse_str(id).map_err(|_| ApiError::NotFound("No such job".into()))?;
     let job = state
         .app
@@ -325,7 +329,7 @@ pub async fn finish(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn project_of(state: &AppState, job: &JobRecord) -> Result<Project, ApiError> {
+pub(crate) async fn project_of(state: &AppState, job: &JobRecord) -> Result<Project, ApiError> {
     state
         .app
         .store

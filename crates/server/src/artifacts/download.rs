@@ -100,10 +100,21 @@ pub async fn serve(
     }
 
     let key = object_key(&project, job.build_num, node, &record.path);
+    let body = object_body(&state, &key, range, length).await?;
+    Ok((status, response_headers, body).into_response())
+}
+
+/// The bytes of the object `key` (an artifact or an archive), all of them or `range` (first and
+/// last byte), `length` bytes in all, streamed from the object store.
+pub(crate) async fn object_body(
+    state: &AppState,
+    key: &object_store::path::Path,
+    range: Option<(u64, u64)>,
+    length: u64,
+) -> Result<Body, ApiError> {
     if let Some(local) = &state.app.config.artifacts.local {
         let start = range.map_or(0, |(start, _)| start);
-        let body = local_file(local, &key, start, length).await?;
-        return Ok((status, response_headers, body).into_response());
+        return local_file(local, key, start, length).await;
     }
     let options = GetOptions {
         range: range.map(|(start, end)| GetRange::Bounded(start..end + 1)),
@@ -114,22 +125,22 @@ pub async fn serve(
         .config
         .artifacts
         .store
-        .get_opts(&key, options)
+        .get_opts(key, options)
         .await
     {
         Ok(got) => got,
         Err(object_store::Error::NotFound { .. }) => {
-            tracing::warn!(%key, "an artifact is recorded but its object is missing");
-            return Err(not_found());
+            tracing::warn!(%key, "an object is recorded but missing from the store");
+            return Err(ApiError::NotFound("Not found in the artifact store".into()));
         }
         Err(e) => {
             return Err(ApiError::Internal(
-                anyhow::Error::new(e).context("could not read an artifact"),
+                anyhow::Error::new(e).context("could not read from the artifact store"),
             ));
         }
     };
     let stream = got.into_stream().map_err(std::io::Error::other);
-    Ok((status, response_headers, Body::from_stream(stream)).into_response())
+    Ok(Body::from_stream(stream))
 }
 
 /// How much of a local artifact file is read at a time.
@@ -149,8 +160,8 @@ async fn local_file(
     let mut file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            tracing::warn!(key = %key, "an artifact is recorded but its file is missing");
-            return Err(ApiError::NotFound("Artifact not found".into()));
+            tracing::warn!(key = %key, "an object is recorded but its file is missing");
+            return Err(ApiError::NotFound("Not found in the artifact store".into()));
         }
         Err(e) => {
             return Err(ApiError::Internal(

@@ -59,11 +59,75 @@ pub async fn receive(
     }
 
     let key = object_key(project, job.build_num, 0, &path);
+    let written = match stream_into(storage, &key, body, allowed, declared).await {
+        Ok(w) => w,
+        Err(Streamed::TooLarge) => return Err(too_large(storage, &path, room)),
+        Err(Streamed::BrokeOff(e)) => {
+            return Err(ApiError::Invalid(format!(
+                "The upload of {path} broke off: {e}"
+            )));
+        }
+        Err(Streamed::Short(size)) => {
+            return Err(ApiError::Invalid(format!(
+                "The upload of {path} ended after {size} bytes, not the announced length"
+            )));
+        }
+        Err(Streamed::Store(what, e)) => {
+            return Err(write_failed(what, &format!("Artifact {path}"), e));
+        }
+    };
+    let (size, hasher, put) = (written.size, written.sha256, written.put);
+    let record = artifacts
+        .record(&NewArtifact {
+            job_id: job.id,
+            node_index: 0,
+            content_type: content_type_of(&path),
+            path,
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+            sha256: hasher,
+            store_etag: put.e_tag,
+        })
+        .await?;
+    Ok(record)
+}
+
+/// What a body written into the object store came to.
+pub(crate) struct Written {
+    /// Bytes written.
+    pub size: u64,
+    /// Their SHA-256, lowercase hex.
+    pub sha256: String,
+    /// The store's reply.
+    pub put: object_store::PutResult,
+}
+
+/// Why a body was not written (and nothing was kept).
+pub(crate) enum Streamed {
+    /// It went past the bytes allowed.
+    TooLarge,
+    /// The client stopped sending mid-way.
+    BrokeOff(String),
+    /// It ended after this many bytes, fewer or more than its `Content-Length`.
+    Short(u64),
+    /// The store refused a write: what was being done, and its error.
+    Store(&'static str, object_store::Error),
+}
+
+/// Streams `body` into a multipart write of `key`, at most `allowed` bytes, a few MiB in
+/// memory at a time. The object exists only if this returns `Ok`: on any failure the upload is
+/// aborted, and an aborted multipart upload leaves nothing behind.
+pub(crate) async fn stream_into(
+    storage: &ArtifactStorage,
+    key: &object_store::path::Path,
+    body: Body,
+    allowed: u64,
+    declared: Option<u64>,
+) -> Result<Written, Streamed> {
     let upload = storage
         .store
-        .put_multipart(&key)
+        .put_multipart(key)
         .await
-        .map_err(|e| write_failed("start an artifact upload", &path, e))?;
+        .map_err(|e| Streamed::Store("start an upload", e))?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
@@ -73,46 +137,35 @@ pub async fn receive(
             Ok(chunk) => chunk,
             Err(e) => {
                 abort(writer).await;
-                return Err(ApiError::Invalid(format!(
-                    "The upload of {path} broke off: {e}"
-                )));
+                return Err(Streamed::BrokeOff(e.to_string()));
             }
         };
         size += chunk.len() as u64;
         if size > allowed {
             abort(writer).await;
-            return Err(too_large(storage, &path, room));
+            return Err(Streamed::TooLarge);
         }
         hasher.update(&chunk);
         // Back-pressure: wait for a part to finish before buffering more than the next one.
         if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
             abort(writer).await;
-            return Err(write_failed("write an artifact", &path, e));
+            return Err(Streamed::Store("write an upload", e));
         }
         writer.put(chunk);
     }
     if declared.is_some_and(|len| len != size) {
         abort(writer).await;
-        return Err(ApiError::Invalid(format!(
-            "The upload of {path} ended after {size} bytes, not the announced length"
-        )));
+        return Err(Streamed::Short(size));
     }
     let put = writer
         .finish()
         .await
-        .map_err(|e| write_failed("complete an artifact upload", &path, e))?;
-    let record = artifacts
-        .record(&NewArtifact {
-            job_id: job.id,
-            node_index: 0,
-            content_type: content_type_of(&path),
-            path,
-            size: i64::try_from(size).unwrap_or(i64::MAX),
-            sha256: hex::encode(hasher.finalize()),
-            store_etag: put.e_tag,
-        })
-        .await?;
-    Ok(record)
+        .map_err(|e| Streamed::Store("complete an upload", e))?;
+    Ok(Written {
+        size,
+        sha256: hex::encode(hasher.finalize()),
+        put,
+    })
 }
 
 /// Whether one path is a directory of the other (`a` and `a/b`): on a filesystem they cannot
@@ -150,11 +203,15 @@ async fn abort(writer: WriteMultipart) {
 
 /// A failed write to the artifact store: a full disk or quota is a 507 the runner can show
 /// (and an error the operator sees in the log), anything else an internal error.
-fn write_failed(what: &str, path: &ArtifactPath, e: object_store::Error) -> ApiError {
+pub(crate) fn write_failed(
+    what: &str,
+    subject: &dyn std::fmt::Display,
+    e: object_store::Error,
+) -> ApiError {
     if out_of_space(&e) {
-        tracing::error!("artifact storage is full: could not {what} ({path}): {e}");
+        tracing::error!("artifact storage is full: could not {what} ({subject}): {e}");
         return ApiError::StorageFull(format!(
-            "Artifact {path} could not be stored: the server's artifact storage is full"
+            "{subject} could not be stored: the server's artifact storage is full"
         ));
     }
     ApiError::Internal(anyhow::Error::new(e).context(format!("could not {what}")))
@@ -192,10 +249,11 @@ mod tests {
         assert!(out_of_space(&io(std::io::ErrorKind::QuotaExceeded)));
         assert!(!out_of_space(&io(std::io::ErrorKind::PermissionDenied)));
         let path = ArtifactPath::parse("out/big.bin").unwrap();
-        let full = write_failed("write", &path, io(std::io::ErrorKind::StorageFull));
+        let subject = format!("Artifact {path}");
+        let full = write_failed("write", &subject, io(std::io::ErrorKind::StorageFull));
         assert_eq!(full.status(), StatusCode::INSUFFICIENT_STORAGE);
         assert!(full.to_string().contains("out/big.bin"), "{full}");
-        let other = write_failed("write", &path, io(std::io::ErrorKind::PermissionDenied));
+        let other = write_failed("write", &subject, io(std::io::ErrorKind::PermissionDenied));
         assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 

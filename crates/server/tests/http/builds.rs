@@ -5,12 +5,14 @@
 //! - [`v1_reads`]: API v1.1 build lists, detail with steps, output, tests, `/projects`;
 //! - [`bad_input`]: refusals, and what errored configs leave behind;
 //! - [`runner_protocol`]: claim, environment, release of dependents, the reaper;
-//! - [`leak_guard`]: tokens printed by a job are masked and revoked.
+//! - [`leak_guard`]: tokens printed by a job are masked and revoked;
+//! - [`runner_storage`]: caches and workspaces with the real runner.
 
 mod bad_input;
 mod config_language;
 mod leak_guard;
 mod runner_protocol;
+mod runner_storage;
 mod v1_reads;
 mod v1_triggers;
 mod v2;

@@ -327,4 +327,38 @@ pub(super) const TABLES: &[Table] = &[
         key: 2,
         identity: false,
     },
+    Table {
+        name: "caches",
+        columns: &[
+            ("id", Int),
+            ("project_id", Int),
+            ("cache_key", Text),
+            ("object", Text),
+            ("size", Int),
+            ("build_num", Int),
+            ("created_at", Time),
+        ],
+        key: 1,
+        identity: true,
+    },
+    Table {
+        name: "workspace_layers",
+        columns: &[
+            ("id", Int),
+            ("project_id", Int),
+            ("workflow_id", Int),
+            ("job_id", Int),
+            ("object", Text),
+            ("size", Int),
+            ("created_at", Time),
+        ],
+        key: 1,
+        identity: true,
+    },
+    Table {
+        name: "project_retention",
+        columns: &[("project_id", Int), ("days", Int4)],
+        key: 1,
+        identity: false,
+    },
 ];

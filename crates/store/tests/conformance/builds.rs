@@ -13,6 +13,8 @@ use time::Duration;
 
 #[path = "builds/artifacts.rs"]
 mod artifacts;
+#[path = "builds/caches.rs"]
+mod caches;
 #[path = "builds/creating.rs"]
 mod creating;
 #[path = "builds/lifecycle.rs"]
