@@ -11,9 +11,13 @@ use std::path::PathBuf;
 /// `circlet runner`'s flags.
 #[derive(Args)]
 pub struct RunnerArgs {
-    /// The server's base URL, e.g. http://ci.example:8080.
+    /// The server's base URL, e.g. http://ci.example:8080 or https://ci.example.
     #[arg(long, env = "CIRCLET_RUNNER_SERVER")]
     server: String,
+    /// A PEM file of the certificate authorities an https:// server's certificate must come
+    /// from (a private CA), instead of the system's [default: the system's roots].
+    #[arg(long, env = "CIRCLET_RUNNER_CA_FILE")]
+    ca_file: Option<PathBuf>,
     /// The runner token (CCIRUN_…); prefer the environment variable, which `ps` does not show.
     #[arg(long, env = "CIRCLET_RUNNER_TOKEN", hide_env_values = true, value_parser = secret)]
     token: SecretString,
@@ -62,6 +66,7 @@ impl RunnerArgs {
                 .unwrap_or_else(|| PathBuf::from("circlet-runner-work")),
             concurrency: self.concurrency,
             name,
+            ca_file: self.ca_file,
         })
     }
 }
@@ -102,6 +107,7 @@ mod tests {
             concurrency: 1,
             name: None,
             hide: vec![],
+            ca_file: None,
         }
     }
 

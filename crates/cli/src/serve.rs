@@ -32,14 +32,34 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             embedded_runner_hidden(&settings),
         )?),
     };
+    // Before listening too: a certificate that cannot be used stops the start.
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(circlet_server::tls::acceptor(cert, key)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|e| anyhow!("cannot listen on {}: {e}", settings.listen))?;
     let addr = listener.local_addr()?;
+    // With HTTPS, the embedded runner reaches the server on a loopback listener of its own:
+    // the certificate names the public host, which loopback is not.
+    let internal = match (&tls, settings.runners) {
+        (Some(_), n) if n > 0 => Some(
+            TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+                .await
+                .map_err(|e| anyhow!("cannot listen on loopback for the embedded runner: {e}"))?,
+        ),
+        _ => None,
+    };
+    let runner_addr = match &internal {
+        Some(l) => l.local_addr()?,
+        None => loopback(addr),
+    };
     let public_url = settings
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let mut app_config = AppConfig::new(public_url.clone());
     app_config.max_token_lifetime_days = settings.max_token_lifetime_days;
     app_config.repo_cache_dir = settings.data_dir.join("repos");
@@ -55,7 +75,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     config.idle_timeout = std::time::Duration::from_secs(settings.idle_timeout_secs);
     let artifacts_dir = settings.data_dir.join("artifacts");
     tracing::info!(
-        "circlet listening on http://{addr} (public URL {public_url}, {:?} store, artifacts in {})",
+        "circlet listening on {scheme}://{addr} (public URL {public_url}, {:?} store, artifacts in {})",
         store.kind(),
         app_config.artifacts.location
     );
@@ -69,12 +89,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         (0, _) | (_, None) => None,
         (n, Some(sandbox)) => {
             let config = RunnerConfig {
-                server: format!("http://{}", loopback(addr)),
+                server: format!("http://{runner_addr}"),
                 token: SecretString::from(String::new()),
                 work_dir: settings.data_dir.join("runner-work"),
                 concurrency: n,
                 name: format!("embedded ({})", circlet_runner::default_name()),
                 sandbox,
+                ca_file: None,
             };
             Some(tokio::spawn(embedded_runner(
                 store.clone(),
@@ -97,7 +118,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             }
         }
     };
-    circlet_server::serve(listener, state, shutdown)
+    let listeners = circlet_server::Listeners {
+        public: listener,
+        tls,
+        internal,
+    };
+    circlet_server::serve_with(listeners, state, shutdown)
         .await
         .context("server failed")?;
     store.close().await;

@@ -87,6 +87,12 @@ pub struct Overrides {
     /// Seconds a kept-alive connection may wait for its next request [default: 120].
     #[arg(long, env = "CIRCLET_IDLE_TIMEOUT_SECS", global = true)]
     idle_timeout_secs: Option<u64>,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, env = "CIRCLET_TLS_CERT", global = true)]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "CIRCLET_TLS_KEY", global = true)]
+    tls_key: Option<PathBuf>,
 }
 
 impl Overrides {
@@ -123,6 +129,8 @@ struct FileSettings {
     max_connections: Option<usize>,
     header_timeout_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// The effective, validated settings.
@@ -166,6 +174,8 @@ pub struct Settings {
     pub header_timeout_secs: u64,
     /// Seconds a kept-alive connection may wait for its next request.
     pub idle_timeout_secs: u64,
+    /// HTTPS: the certificate chain and key files, when set.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// Where the settings came from, for `config check`.
     pub config_file: Option<PathBuf>,
 }
@@ -309,7 +319,17 @@ impl Settings {
         if !(1..=86_400).contains(&idle_timeout_secs) {
             bail!("idle timeout must be 1 to 86400 seconds");
         }
+        let tls = match (
+            o.tls_cert.clone().or(file.tls_cert),
+            o.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => bail!("a TLS certificate is set but no key: set --tls-key too"),
+            (None, Some(_)) => bail!("a TLS key is set but no certificate: set --tls-cert too"),
+        };
         Ok(Settings {
+            tls,
             sandbox,
             auth_failures_per_window,
             trusted_proxies,
@@ -333,11 +353,17 @@ impl Settings {
         })
     }
 
+    /// The public URL when none is set: `http://<listen>`, or `https://…` with TLS.
+    pub fn default_public_url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.listen)
+    }
+
     /// The effective configuration as TOML-like lines, with the database password masked.
     pub fn describe(&self) -> String {
         let keys = self.data_dir.join(crate::datadir::SESSION_KEY_FILE);
         format!(
-            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nartifacts_url = \"{}\"\ns3_endpoint = \"{}\"\nmax_artifact_bytes = {}\nmax_build_artifact_bytes = {}\nauth_failures_per_window = {}\nsandbox = \"{}\"\ntrusted_proxy = [{}]\nmax_connections = {}\nheader_timeout_secs = {}\nidle_timeout_secs = {}\nsession_key = {}\nenv_key = {}\n",
+            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nartifacts_url = \"{}\"\ns3_endpoint = \"{}\"\nmax_artifact_bytes = {}\nmax_build_artifact_bytes = {}\nauth_failures_per_window = {}\nsandbox = \"{}\"\ntrusted_proxy = [{}]\nmax_connections = {}\nheader_timeout_secs = {}\nidle_timeout_secs = {}\ntls_cert = {}\ntls_key = {}\nsession_key = {}\nenv_key = {}\n",
             self.config_file
                 .as_ref()
                 .map_or("(none)".into(), |p| format!("\"{}\"", p.display())),
@@ -346,7 +372,7 @@ impl Settings {
             mask_url_password(&self.database_url),
             self.public_url
                 .clone()
-                .unwrap_or_else(|| format!("http://{}", self.listen)),
+                .unwrap_or_else(|| self.default_public_url()),
             self.max_body_bytes,
             self.max_token_lifetime_days
                 .map_or("\"(none: tokens may never expire)\"".into(), |d| d
@@ -371,6 +397,15 @@ impl Settings {
             self.max_connections,
             self.header_timeout_secs,
             self.idle_timeout_secs,
+            self.tls
+                .as_ref()
+                .map_or("(none: plain HTTP)".into(), |(c, _)| format!(
+                    "\"{}\"",
+                    c.display()
+                )),
+            self.tls
+                .as_ref()
+                .map_or("(none)".into(), |(_, k)| format!("\"{}\"", k.display())),
             key_state(&keys),
             key_state(&self.env_key_file),
         )

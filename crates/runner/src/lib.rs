@@ -75,6 +75,9 @@ pub struct RunnerConfig {
     pub name: String,
     /// Where jobs' commands run.
     pub sandbox: Sandbox,
+    /// A PEM file of the certificate authorities an `https://` server's certificate must come
+    /// from, instead of the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Why a runner stopped working before it was asked to.
@@ -110,7 +113,11 @@ pub async fn run(
     if config.concurrency == 0 {
         return Err(anyhow::anyhow!("concurrency must be at least 1").into());
     }
-    let client = Client::new(&config.server, config.token.clone())?;
+    let client = Client::new(
+        &config.server,
+        config.token.clone(),
+        config.ca_file.as_deref(),
+    )?;
     std::fs::create_dir_all(&config.work_dir)
         .with_context(|| format!("cannot create work dir {}", config.work_dir.display()))?;
     let work_dir = config
@@ -270,6 +277,7 @@ mod tests {
             concurrency: 2,
             name: "test".into(),
             sandbox: Sandbox::None,
+            ca_file: None,
         };
         let started = std::time::Instant::now();
         let shutdown = tokio::time::sleep(Duration::from_millis(1500));
@@ -290,6 +298,7 @@ mod tests {
             concurrency: 0,
             name: "test".into(),
             sandbox: Sandbox::None,
+            ca_file: None,
         };
         let e = run(config, std::future::pending()).await.unwrap_err();
         assert!(e.to_string().contains("at least 1"), "{e}");

@@ -77,6 +77,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     let max = limits.max_connections.max(1);
@@ -120,8 +121,26 @@ pub async fn serve(
         let app = app.clone();
         let stopping = stopping.clone();
         let open = open.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            serve_connection(stream, peer, app, &conn, limits, stopping).await;
+            let watched = Watched {
+                stream,
+                conn: conn.clone(),
+            };
+            match tls {
+                None => serve_connection(watched, peer, app, &conn, limits, stopping).await,
+                // The handshake is part of the request head: it gets the same deadline, so a
+                // client that opens a connection and says nothing cannot hold it.
+                Some(tls) => {
+                    match tokio::time::timeout(limits.header_timeout, tls.accept(watched)).await {
+                        Ok(Ok(secured)) => {
+                            serve_connection(secured, peer, app, &conn, limits, stopping).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
             open.remove(&conn);
             drop(permit);
         });
@@ -135,18 +154,17 @@ pub async fn serve(
 
 /// Runs one connection until it closes, its deadline passes, it is asked to make room while
 /// idle, or the server stops.
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S>(
+    stream: S,
     peer: SocketAddr,
     app: Router,
     conn: &Arc<Conn>,
     limits: ConnectionLimits,
     mut stopping: watch::Receiver<bool>,
-) {
-    let io = TokioIo::new(Watched {
-        stream,
-        conn: conn.clone(),
-    });
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(stream);
     let service = {
         let conn = conn.clone();
         hyper::service::service_fn(move |req: hyper::Request<Incoming>| {

@@ -29,6 +29,7 @@ pub mod routes;
 pub mod state;
 pub mod status;
 pub mod store_full;
+pub mod tls;
 pub mod ui;
 
 pub use config::{ServerConfig, SessionKey};
@@ -44,6 +45,31 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let listeners = Listeners {
+        public: listener,
+        tls: None,
+        internal: None,
+    };
+    serve_with(listeners, state, shutdown).await
+}
+
+/// Where a server listens.
+pub struct Listeners {
+    /// The address users and runners reach.
+    pub public: TcpListener,
+    /// When set, `public` speaks only HTTPS with this certificate (see [`tls`]).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// A plain-HTTP listener on a loopback address for the embedded runner, when `public`
+    /// speaks HTTPS under a name the runner could not check on loopback.
+    pub internal: Option<TcpListener>,
+}
+
+/// [`serve`] on several listeners at once, some of them HTTPS.
+pub async fn serve_with(
+    listeners: Listeners,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     state.announce_setup_if_needed().await;
     // Other replicas' revocations must reach the token cache (PostgreSQL; a no-op on SQLite).
     state.app.store.watch_revocations();
@@ -56,15 +82,32 @@ pub async fn serve(
         header_timeout: state.config.header_timeout,
         idle_timeout: state.config.idle_timeout,
     };
-    connections::serve(listener, app, limits, {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let signal = {
         let state = state.clone();
         async move {
             shutdown.await;
             // Waiting runner claims answer now instead of holding the shutdown up.
             state.stopping.send_replace(true);
+            let _ = stop.send(true);
         }
-    })
-    .await;
+    };
+    let public = connections::serve(
+        listeners.public,
+        app.clone(),
+        limits,
+        listeners.tls,
+        until_stopped(stopped.clone()),
+    );
+    let internal = async {
+        if let Some(internal) = listeners.internal {
+            connections::serve(internal, app, limits, None, until_stopped(stopped)).await;
+        }
+    };
+    tokio::join!(signal, public, internal);
     flusher.abort();
     reaper.abort();
     sweeper.abort();

@@ -277,12 +277,24 @@ async fn a_separate_runner_process_runs_the_jobs(kind: BackendKind) {
 }
 
 /// A `circlet runner` child process.
-struct RunnerProcess {
+pub(crate) struct RunnerProcess {
     child: Child,
+    /// Its stderr, line by line, when kept.
+    lines: Option<std::sync::mpsc::Receiver<String>>,
 }
 
 impl RunnerProcess {
     fn start(server: &Server, token: &str, work: &Path) -> RunnerProcess {
+        RunnerProcess::start_with(server, token, work, None)
+    }
+
+    /// Starts a runner for `server`, trusting only the CAs in `ca_file` when given.
+    pub(crate) fn start_with(
+        server: &Server,
+        token: &str,
+        work: &Path,
+        ca_file: Option<&Path>,
+    ) -> RunnerProcess {
         let mut cmd = circlet(work);
         cmd.args(["runner", "--server", &server.url(""), "--work-dir"])
             .arg(work)
@@ -290,12 +302,63 @@ impl RunnerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if let Some(ca) = ca_file {
+            cmd.arg("--ca-file").arg(ca);
+        }
         RunnerProcess {
             child: cmd.spawn().expect("start circlet runner"),
+            lines: None,
         }
     }
 
-    fn stop(&mut self) -> std::process::ExitStatus {
+    /// Starts a runner for `server` whose log the test reads.
+    pub(crate) fn start_logged(server: &Server, token: &str, work: &Path) -> RunnerProcess {
+        let mut cmd = circlet(work);
+        cmd.args(["runner", "--server", &server.url(""), "--work-dir"])
+            .arg(work)
+            .env("CIRCLET_RUNNER_TOKEN", token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start circlet runner");
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        RunnerProcess {
+            child,
+            lines: Some(rx),
+        }
+    }
+
+    /// Reads the log until a line contains `wanted`; the log so far.
+    pub(crate) fn wait_for_log(&mut self, wanted: &str) -> String {
+        let rx = self.lines.as_ref().expect("started with start_logged");
+        let deadline = Instant::now() + DEADLINE;
+        let mut log = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    log.push_str(&line);
+                    log.push('\n');
+                    if line.contains(wanted) {
+                        return log;
+                    }
+                }
+                Err(_) => panic!("the runner never logged {wanted:?}:\n{log}"),
+            }
+        }
+    }
+
+    pub(crate) fn stop(&mut self) -> std::process::ExitStatus {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()

@@ -25,6 +25,7 @@ mod sandbox;
 mod scale_out;
 mod serve;
 mod soak;
+mod tls;
 mod tokens;
 
 use circlet_store::testkit::TestDb;
@@ -229,6 +230,8 @@ impl Instance {
 struct Server {
     child: Child,
     addr: SocketAddr,
+    /// `http` or `https`.
+    scheme: &'static str,
     lines: Receiver<String>,
     log: Vec<String>,
 }
@@ -261,17 +264,20 @@ impl Server {
         let mut server = Server {
             child,
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            scheme: "http",
             lines,
             log: Vec::new(),
         };
         let line = server.wait_for("the listening line", |l| {
-            l.contains("circlet listening on http://")
+            l.contains("circlet listening on http")
         });
-        let rest = &line[line.find("circlet listening on http://").unwrap()..];
-        let addr = rest["circlet listening on http://".len()..]
+        let rest = &line[line.find("circlet listening on ").unwrap()..];
+        let url = rest["circlet listening on ".len()..]
             .split_whitespace()
             .next()
             .unwrap_or_default();
+        let (scheme, addr) = url.split_once("://").unwrap_or(("http", url));
+        server.scheme = if scheme == "https" { "https" } else { "http" };
         server.addr = addr
             .parse()
             .unwrap_or_else(|_| panic!("no address in {line:?}"));
@@ -320,9 +326,9 @@ impl Server {
         self.log.join("\n")
     }
 
-    /// `http://ADDR` + `path`.
+    /// `http://ADDR` (or `https://`) + `path`.
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 
     /// Sends SIGTERM, waits for the process to finish, and returns its exit status and the

@@ -115,6 +115,7 @@ impl TestApp {
             // Jobs run as `circlet serve` runs them by default: in the sandbox.
             sandbox: circlet_runner::Sandbox::bubblewrap(vec![])
                 .expect("bubblewrap works here (scripts/test installs it)"),
+            ca_file: None,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(circlet_runner::run(config, async {
