@@ -90,6 +90,7 @@ pub fn conflict_text(c: &Conflict) -> String {
             tables.join(", ")
         ),
         Conflict::OrbVersion(orb) => format!("{orb} is published already"),
+        Conflict::ResourceClass(name) => format!("The resource class {name} exists already"),
         Conflict::Duplicate => "already exists".into(),
     }
 }

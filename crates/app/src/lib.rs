@@ -12,6 +12,7 @@
 //! - env vars and the keys they are sealed with: [`env_vars`];
 //! - pipelines from triggers, git mirrors, the leak guard, masks, a job's environment: [`builds`];
 //! - where artifacts' bytes live: [`artifacts`]; caches and workspaces: [`caches`];
+//! - runners, resource classes and who is online: [`runners`];
 //! - passwords: [`password`]; adding projects: [`projects`]; the orb registry: [`orbs`];
 //! - what is kept in memory and until when: [`memo`].
 //!
@@ -28,6 +29,7 @@ pub mod memo;
 pub mod orbs;
 pub mod password;
 pub mod projects;
+pub mod runners;
 pub mod tokens;
 
 pub use caller::Caller;

@@ -11,6 +11,7 @@ use crate::settings::Settings;
 use anyhow::{Context, anyhow, bail};
 use circlet_app::AppError;
 use circlet_app::tokens::{self, Actor, Lifetime, TokenPolicy};
+use circlet_core::runner_class::RunnerClass;
 use circlet_core::token::TokenName;
 use circlet_core::{BranchName, DisplayName, Email, Login, Password, ProjectSlug, RepoUrl, Role};
 use circlet_store::{AuditScope, NewProject, NewUser, Store};
@@ -34,6 +35,10 @@ pub enum AdminCommand {
     /// Create runner tokens (what `circlet runner --token` needs).
     #[command(subcommand, name = "runner-token")]
     RunnerToken(RunnerTokenCommand),
+    /// Create and list self-hosted runner resource classes (`namespace/name`): jobs whose
+    /// `resource_class` names one run only on runners whose token serves it.
+    #[command(subcommand, name = "resource-class")]
+    ResourceClass(ResourceClassCommand),
     /// Seal every environment variable under a new key: the old key is retired (kept for
     /// values written meanwhile by servers not yet reloaded), the new one becomes current, and
     /// every value is re-sealed. Servers pick the new key up without a restart.
@@ -119,7 +124,26 @@ pub enum RunnerTokenCommand {
     Create {
         /// The runner's name (1–100 characters), shown in Admin → Runners.
         name: String,
+        /// The resource class (namespace/name) this runner serves; without it, the default
+        /// pool (jobs without a self-hosted resource_class).
+        #[arg(long)]
+        resource_class: Option<String>,
     },
+}
+
+/// `admin resource-class …`.
+#[derive(Subcommand)]
+pub enum ResourceClassCommand {
+    /// Create a resource class.
+    Create {
+        /// namespace/name, e.g. acme/gpu.
+        name: String,
+        /// What its runners offer.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List the resource classes.
+    List,
 }
 
 /// `admin user …`.
@@ -258,9 +282,17 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Token(TokenCommand::Revoke { token_or_id }) => {
             revoke_token(&store, &token_or_id).await
         }
-        AdminCommand::RunnerToken(RunnerTokenCommand::Create { name }) => {
+        AdminCommand::RunnerToken(RunnerTokenCommand::Create {
+            name,
+            resource_class,
+        }) => {
             let name = TokenName::parse(&name, "name")?;
-            let (value, record) = tokens::issue_runner(&store, &name, &cli_actor())
+            let class = resource_class
+                .as_deref()
+                .map(RunnerClass::parse)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let (value, record) = tokens::issue_runner(&store, &name, class.as_ref(), &cli_actor())
                 .await
                 .map_err(service_error)?;
             println!("{}", value.expose());
@@ -276,6 +308,25 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
             publish_orb(&store, &reference, &file).await
         }
         AdminCommand::Orb(OrbCommand::List) => list_orbs(&store).await,
+        AdminCommand::ResourceClass(ResourceClassCommand::Create { name, description }) => {
+            let class =
+                circlet_app::runners::create_class(&store, &name, &description, &cli_actor())
+                    .await
+                    .map_err(service_error)?;
+            eprintln!("created resource class {}", class.name);
+            Ok(())
+        }
+        AdminCommand::ResourceClass(ResourceClassCommand::List) => {
+            for c in store.runners().classes().await? {
+                println!(
+                    "{}\t{}\t{}",
+                    c.name,
+                    timestamp(&c.created_at),
+                    c.description
+                );
+            }
+            Ok(())
+        }
         AdminCommand::MigrateStore { .. } => unreachable!("handled above"),
     };
     store.close().await;

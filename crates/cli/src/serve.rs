@@ -219,7 +219,7 @@ async fn embedded_runner_token(store: &Store, data_dir: &Path) -> anyhow::Result
         login: "circlet-serve".into(),
         address: "local".into(),
     };
-    let (value, record) = tokens::issue_runner(store, &name, &actor)
+    let (value, record) = tokens::issue_runner(store, &name, None, &actor)
         .await
         .map_err(|e| anyhow!("cannot create the embedded runner's token: {e}"))?;
     datadir::write_secret(data_dir, datadir::RUNNER_TOKEN_FILE, value.expose())?;

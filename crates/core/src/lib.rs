@@ -20,6 +20,7 @@ pub mod mask;
 pub mod redact;
 pub mod repo_url;
 pub mod role;
+pub mod runner_class;
 pub mod runner_protocol;
 pub mod scope;
 pub mod secret;

@@ -31,6 +31,9 @@ use serde::{Deserialize, Serialize};
 /// Where the protocol lives, under the server's base URL.
 pub const BASE_PATH: &str = "/api/runner/v1";
 
+/// The header a runner names itself with on each claim (its host name by default).
+pub const RUNNER_NAME_HEADER: &str = "x-runner-name";
+
 /// The longest a claim may wait for work, in seconds.
 pub const MAX_CLAIM_WAIT_SECS: u64 = 30;
 

@@ -7,7 +7,7 @@
 use crate::report::{Download, ReportError, Reporter, Upload};
 use circlet_core::runner_protocol::{
     BASE_PATH, CacheFound, CacheLookup, CacheSaved, ClaimedJob, HeartbeatReply, JobFinished,
-    StepFinished, StepStarted, TestResults, Workspace,
+    RUNNER_NAME_HEADER, StepFinished, StepStarted, TestResults, Workspace,
 };
 use futures_util::TryStreamExt;
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
@@ -64,6 +64,8 @@ pub struct Client {
     /// `{server}/api/runner/v1`, without a trailing slash.
     base: Url,
     token: Arc<SecretString>,
+    /// What the runner calls itself in its claims.
+    name: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -120,7 +122,26 @@ impl Client {
             http,
             base,
             token: Arc::new(token),
+            name: None,
         })
+    }
+
+    /// The same client, naming itself `name` when it claims work (Admin → Runners shows it).
+    /// A header carries visible ASCII only: other characters become `?`, so that no name can
+    /// make a claim unsendable.
+    pub fn named(mut self, name: &str) -> Client {
+        let ascii: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        self.name = Some(ascii);
+        self
     }
 
     /// The URL of `segments` under the protocol's base, each segment percent-encoded.
@@ -147,12 +168,13 @@ impl Client {
         let mut url = self.url(&["claim"]);
         url.query_pairs_mut()
             .append_pair("wait", &wait.as_secs().to_string());
-        let response = self
+        let mut request = self
             .request(Method::POST, url)
-            .timeout(wait + REQUEST_TIMEOUT)
-            .send()
-            .await
-            .map_err(network)?;
+            .timeout(wait + REQUEST_TIMEOUT);
+        if let Some(name) = &self.name {
+            request = request.header(RUNNER_NAME_HEADER, name);
+        }
+        let response = request.send().await.map_err(network)?;
         if response.status() == StatusCode::NO_CONTENT {
             return Ok(None);
         }

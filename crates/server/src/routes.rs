@@ -27,6 +27,9 @@ pub fn router(state: AppState) -> Router {
             "/v2/compile-config-with-defaults",
             post(api::compile_config::compile),
         )
+        .route("/v3/runner", get(api::runners_v3::list))
+        .route("/v3/runner/tasks", get(api::runners_v3::tasks))
+        .route("/v3/runner/tasks/running", get(api::runners_v3::running))
         .route("/v2/orbs", get(api::orbs::list))
         .route("/v2/orbs/{namespace}/{name}", get(api::orbs::versions))
         .route(
@@ -242,6 +245,7 @@ pub fn router(state: AppState) -> Router {
             get(ui::runners::list).post(ui::runners::create),
         )
         .route("/admin/runners/{uuid}/revoke", post(ui::runners::revoke))
+        .route("/admin/runners/classes", post(ui::runners::create_class))
         .route("/admin/audit", get(ui::audit::admin))
         .route("/account/audit", get(ui::audit::account))
         .fallback(ui::not_found)

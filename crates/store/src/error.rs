@@ -60,6 +60,8 @@ pub enum Conflict {
     },
     /// This orb version (`namespace/name@X.Y.Z`) is published already.
     OrbVersion(String),
+    /// A resource class of this name exists already.
+    ResourceClass(String),
     /// A copy's target already holds rows, in these tables.
     TargetNotEmpty(Vec<String>),
     /// Some other unique value already exists.

@@ -21,6 +21,7 @@ mod generations;
 pub mod job_results;
 pub mod orbs;
 pub mod projects;
+pub mod runners;
 pub mod sessions;
 pub mod settings;
 #[cfg(feature = "testkit")]
@@ -43,6 +44,7 @@ pub use generations::ProjectGeneration;
 pub use job_results::TestRecord;
 pub use orbs::{NewOrb, OrbRecord};
 pub use projects::{Member, NewProject, OrgStanding, Project};
+pub use runners::{ResourceClass, RunnerContact};
 pub use sessions::Sessions;
 pub use tokens::{InventoryEntry, NewTokenRecord, TokenRecord, UsageByKind, UsageUpdate};
 pub use users::{NewUser, User};
@@ -249,6 +251,11 @@ impl Store {
     /// Use-cases on dependency caches and workflow workspaces.
     pub fn caches(&self) -> caches::Caches<'_> {
         caches::Caches(self)
+    }
+
+    /// Runners, their resource classes and last contacts.
+    pub fn runners(&self) -> runners::Runners<'_> {
+        runners::Runners(self)
     }
 
     /// Artifacts of jobs (the rows; the bytes live in the object store).

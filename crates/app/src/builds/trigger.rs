@@ -9,6 +9,7 @@ use circlet_core::ProjectSlug;
 use circlet_core::ci_config::{
     self, GitRef, ParamValue, PipelineContext, PlannedWorkflow, RequiredStatus, Selection,
 };
+use circlet_core::runner_class::RunnerClass;
 use circlet_core::scope::Action;
 use circlet_core::{BranchName, envvar};
 use circlet_store::{JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineRecord, Project, User};
@@ -484,6 +485,11 @@ fn new_workflows(planned: Vec<PlannedWorkflow>, build_parameters_json: &str) -> 
                     requires: j.requires.into_iter().map(|r| r.job).collect(),
                     spec_json: serde_json::to_string(&j.job).expect("a job definition serializes"),
                     build_parameters_json: build_parameters_json.to_owned(),
+                    // A malformed class was refused when the config was read.
+                    resource_class: RunnerClass::of_job(j.job.resource_class.as_deref())
+                        .ok()
+                        .flatten()
+                        .map(|c| c.as_str().to_owned()),
                 })
                 .collect(),
         })

@@ -218,14 +218,31 @@ pub async fn issue_project(
     Ok((token, record))
 }
 
-/// Creates a runner token (site admins only; the caller checks). Runner tokens are not subject
+/// Creates a runner token (site admins only; the caller checks), serving the resource class
+/// `class` (which must exist) or, without one, the default pool. Runner tokens are not subject
 /// to the switch that disables API token creation: that switch is about user tokens, and an
 /// instance without runners runs nothing.
 pub async fn issue_runner(
     store: &Store,
     name: &TokenName,
+    class: Option<&circlet_core::runner_class::RunnerClass>,
     actor: &Actor,
 ) -> Result<(NewToken, TokenRecord), AppError> {
+    let class_id = match class {
+        None => None,
+        Some(c) => Some(
+            store
+                .runners()
+                .class_by_name(c.as_str())
+                .await?
+                .ok_or_else(|| {
+                    AppError::Invalid(format!(
+                        "There is no resource class {c}: create it first (Admin → Runners, or `circlet admin resource-class create {c}`)"
+                    ))
+                })?
+                .id,
+        ),
+    };
     let token = NewToken::generate(TokenKind::Runner);
     let new = NewTokenRecord {
         kind: TokenKind::Runner,
@@ -239,7 +256,15 @@ pub async fn issue_runner(
         expires_at: None,
     };
     let record = store.tokens().create(&new, None).await?;
-    audit(store, "token.created", &record, actor, "").await?;
+    if let Some(class_id) = class_id
+        && let Err(e) = store.runners().bind(record.id, class_id).await
+    {
+        // A token left unbound would serve the default pool: it must not outlive the failure.
+        let _ = store.tokens().delete(record.uuid).await;
+        return Err(e.into());
+    }
+    let detail = class.map_or(String::new(), |c| format!("resource class {c}"));
+    audit(store, "token.created", &record, actor, &detail).await?;
     Ok((token, record))
 }
 
@@ -275,7 +300,19 @@ pub async fn replace(
         created_by: actor.user_id,
         expires_at,
     };
+    // A runner token keeps its resource class: unbound, it would serve the default pool.
+    let class = match old.kind {
+        TokenKind::Runner => store.runners().class_of(old.id).await?,
+        _ => None,
+    };
     let record = store.tokens().replace(old.uuid, &new).await?;
+    if let Some(class) = class
+        && let Some(c) = store.runners().class_by_name(&class).await?
+        && let Err(e) = store.runners().bind(record.id, c.id).await
+    {
+        let _ = store.tokens().delete(record.uuid).await;
+        return Err(e.into());
+    }
     // The old token leaves no entry of its own: this one names it.
     let replaced = format!(", replacing …{} (id {})", old.last4, old.uuid);
     audit(store, "token.replaced", &record, actor, &replaced).await?;

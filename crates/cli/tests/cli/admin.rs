@@ -14,6 +14,7 @@ both_backends!(
     bad_project_input_is_refused_in_one_line,
     members_are_added_and_their_role_changed,
     orbs_are_published_listed_and_never_replaced,
+    resource_classes_and_their_runner_tokens,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -353,5 +354,57 @@ async fn orbs_are_published_listed_and_never_replaced(kind: BackendKind) {
     let store = instance.store().await;
     let versions = store.orbs().versions("acme", "tools").await.unwrap();
     assert_eq!(versions.len(), 2);
+    store.close().await;
+}
+
+async fn resource_classes_and_their_runner_tokens(kind: BackendKind) {
+    let instance = Instance::new(kind).await;
+    let admin = |args: &[&str]| instance.admin(args, None);
+    admin(&[
+        "resource-class",
+        "create",
+        "acme/gpu",
+        "--description",
+        "GPU boxes",
+    ])
+    .ok();
+    admin(&["resource-class", "create", "acme/gpu"]).fails_with(&["acme/gpu exists already"]);
+    admin(&["resource-class", "create", "gpu"]).fails_with(&["is not a resource class"]);
+    let listed = admin(&["resource-class", "list"]);
+    let lines: Vec<&str> = listed.ok().lines().collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("acme/gpu\t") && lines[0].ends_with("\tGPU boxes"),
+        "{lines:?}"
+    );
+    let token = admin(&[
+        "runner-token",
+        "create",
+        "gpu-1",
+        "--resource-class",
+        "acme/gpu",
+    ]);
+    assert!(token.ok().starts_with("CCIRUN_"));
+    admin(&[
+        "runner-token",
+        "create",
+        "x",
+        "--resource-class",
+        "acme/none",
+    ])
+    .fails_with(&["There is no resource class acme/none"]);
+    let store = instance.store().await;
+    let bound = store.runners().token_classes().await.unwrap();
+    assert_eq!(bound.len(), 1);
+    assert_eq!(bound[0].1, "acme/gpu");
+    let log = store
+        .audit()
+        .list(circlet_store::AuditScope::All, 10)
+        .await
+        .unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.event == "resource_class.created" && e.detail == "acme/gpu")
+    );
     store.close().await;
 }

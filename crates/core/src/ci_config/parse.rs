@@ -255,6 +255,12 @@ impl Reader {
         };
         let working_directory = self.text(body.get("working_directory"), &at, "working_directory");
         let resource_class = self.text(body.get("resource_class"), &at, "resource_class");
+        if let (Some(node), Err(e)) = (
+            body.get("resource_class"),
+            crate::runner_class::RunnerClass::of_job(resource_class.as_deref()),
+        ) {
+            self.p.at(node.mark, format!("{at}: `resource_class`: {e}"));
+        }
         let shell = self.text(body.get("shell"), &at, "shell");
         let parallelism = match body.get("parallelism") {
             None => 1,

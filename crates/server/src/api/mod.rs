@@ -12,6 +12,7 @@ pub mod orbs;
 pub mod projects;
 pub mod runner;
 pub mod runner_storage;
+pub mod runners_v3;
 pub mod tokens;
 pub mod v1_builds;
 pub mod v2_pipelines;

@@ -12,7 +12,7 @@
 //! the router: a JSON route without documentation fails it.
 
 use super::{
-    artifacts, compile_config, env_vars, health, me, orbs, projects, tokens, v1_builds,
+    artifacts, compile_config, env_vars, health, me, orbs, projects, runners_v3, tokens, v1_builds,
     v2_pipelines,
 };
 use axum::Json;
@@ -163,6 +163,9 @@ the artifact lists' `url`s point to).";
         compile_config::compile,
         orbs::list,
         orbs::versions,
+        runners_v3::list,
+        runners_v3::tasks,
+        runners_v3::running,
     ),
     tags(
         (name = "health", description = "Liveness and readiness probes"),
@@ -175,6 +178,7 @@ the artifact lists' `url`s point to).";
         (name = "projects", description = "Projects (API v2)"),
         (name = "pipelines", description = "Pipelines, workflows and jobs (API v2)"),
         (name = "config", description = "Compiling configs, and the orbs they use"),
+        (name = "runners", description = "Self-hosted runners and their resource classes (API v3)"),
     )
 )]
 struct ApiDoc;

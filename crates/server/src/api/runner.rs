@@ -3,6 +3,7 @@
 
 use super::{ApiJson, RawBody};
 use crate::artifacts;
+use crate::auth::client::ClientIp;
 use crate::auth::runner::Runner;
 use crate::builds::dispatch;
 use crate::error::ApiError;
@@ -19,8 +20,8 @@ use circlet_app::builds::leak_guard::{self, Place};
 use circlet_core::artifact_path::ArtifactPath;
 use circlet_core::build_state::JobState;
 use circlet_core::runner_protocol::{
-    HeartbeatReply, JobFinished, MAX_CLAIM_WAIT_SECS, MAX_OUTPUT_CHUNK, Outcome, StepFinished,
-    StepStarted, TestResults,
+    HeartbeatReply, JobFinished, MAX_CLAIM_WAIT_SECS, MAX_OUTPUT_CHUNK, Outcome,
+    RUNNER_NAME_HEADER, StepFinished, StepStarted, TestResults,
 };
 use circlet_store::{JobRecord, Project, TestRecord};
 use serde::Deserialize;
@@ -32,13 +33,38 @@ pub struct ClaimQuery {
     wait: Option<u64>,
 }
 
-/// `POST /claim`: the next queued job, waiting up to `wait` seconds for one (204 if none came).
+/// `POST /claim`: the next queued job of the runner's resource class (or the default pool),
+/// waiting up to `wait` seconds for one (204 if none came). Each claim is the runner's contact:
+/// the name (`X-Runner-Name`) and version (`User-Agent`) it gives and its address are kept for
+/// Admin → Runners.
 pub async fn claim(
     State(state): State<AppState>,
     runner: Runner,
+    ClientIp(address): ClientIp,
+    headers: HeaderMap,
     Query(q): Query<ClaimQuery>,
 ) -> Result<Response, ApiError> {
     let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_CLAIM_WAIT_SECS));
+    let said = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.chars()
+                    .filter(|c| !c.is_control())
+                    .take(100)
+                    .collect::<String>()
+            })
+            .filter(|v| !v.trim().is_empty())
+    };
+    let name = said(RUNNER_NAME_HEADER).unwrap_or_else(|| runner.token.name.clone());
+    let version = said("user-agent").unwrap_or_else(|| "unknown".into());
+    state
+        .app
+        .store
+        .runners()
+        .touch(runner.token.id, &name, &version, &address.to_string())
+        .await?;
     match dispatch::claim(&state, &runner, wait).await? {
         Some(job) => Ok(Json(job).into_response()),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
@@ -76,6 +102,14 @@ pub async fn heartbeat(
     Path(id): Path<String>,
 ) -> Result<Json<HeartbeatReply>, ApiError> {
     let job = held(&state, &runner, &id).await?;
+    // A runner busy with a long job claims nothing: its heartbeats say it is still there.
+    let stale = time::OffsetDateTime::now_utc() - time::Duration::seconds(20);
+    state
+        .app
+        .store
+        .runners()
+        .touch_if_older(runner.token.id, stale)
+        .await?;
     match state
         .app
         .store

@@ -18,6 +18,7 @@ pub async fn claim(
     wait: Duration,
 ) -> Result<Option<ClaimedJob>, ApiError> {
     let deadline = Instant::now() + wait;
+    let class = state.app.store.runners().class_of(runner.token.id).await?;
     let mut stopping = state.stopping.subscribe();
     let mut first = true;
     loop {
@@ -28,7 +29,13 @@ pub async fn claim(
         if !std::mem::take(&mut first) && !runner.still_valid(state).await? {
             return Err(ApiError::Unauthorized("Invalid token provided.".into()));
         }
-        if let Some(job) = state.app.store.builds().claim_next(runner.token.id).await? {
+        if let Some(job) = state
+            .app
+            .store
+            .builds()
+            .claim_next(runner.token.id, class.as_deref())
+            .await?
+        {
             return Ok(Some(state.app.claimed_job(job).await?));
         }
         let left = deadline.saturating_duration_since(Instant::now());

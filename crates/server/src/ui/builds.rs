@@ -201,6 +201,8 @@ struct BuildPage {
     queued: String,
     started: String,
     stopped: String,
+    /// Why a queued job may wait long (no runner of its class online).
+    waiting: Option<String>,
 }
 
 /// An artifact as the pages show it: its path, size and download link.
@@ -301,7 +303,9 @@ pub async fn show(
     let steps = steps(&state, &a.project, &job).await?;
     let artifacts = artifact_views(&state, &a.project, &job).await?;
     let dash = |t: Option<time::OffsetDateTime>| t.as_ref().map_or("—".to_owned(), when);
+    let waiting = state.app.waiting_note(&job).await?;
     render(&BuildPage {
+        waiting,
         chrome: Chrome::new(user, csrf),
         artifacts,
         can_write: a.allows(Action::Trigger),

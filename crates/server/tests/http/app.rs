@@ -235,7 +235,7 @@ impl TestApp {
     /// A new runner token named `name`, issued as the admin CLI would.
     pub async fn runner_token(&self, name: &str) -> String {
         let name = TokenName::parse(name, "name").unwrap();
-        let (value, _) = issue_runner(&self.store, &name, &test_actor())
+        let (value, _) = issue_runner(&self.store, &name, None, &test_actor())
             .await
             .unwrap();
         value.expose().to_owned()

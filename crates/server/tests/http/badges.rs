@@ -107,6 +107,7 @@ async fn queued_job(app: &TestApp, project: &Project, branch: &str) -> JobRecord
                 approval: false,
                 spec_json: "{}".into(),
                 build_parameters_json: "{}".into(),
+                resource_class: None,
             }],
         }],
     };
@@ -118,7 +119,12 @@ async fn queued_job(app: &TestApp, project: &Project, branch: &str) -> JobRecord
 async fn running_job(app: &TestApp, project: &Project, branch: &str) -> JobRecord {
     let queued = queued_job(app, project, branch).await;
     let runner_id = runner(app).await;
-    let claimed = app.store.builds().claim_next(runner_id).await.unwrap();
+    let claimed = app
+        .store
+        .builds()
+        .claim_next(runner_id, None)
+        .await
+        .unwrap();
     let claimed = claimed.expect("the new job is queued");
     assert_eq!(claimed.id, queued.id, "the only queued job is the new one");
     claimed

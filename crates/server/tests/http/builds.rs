@@ -6,11 +6,13 @@
 //! - [`bad_input`]: refusals, and what errored configs leave behind;
 //! - [`runner_protocol`]: claim, environment, release of dependents, the reaper;
 //! - [`leak_guard`]: tokens printed by a job are masked and revoked;
-//! - [`runner_storage`]: caches and workspaces with the real runner.
+//! - [`runner_storage`]: caches and workspaces with the real runner;
+//! - [`runner_classes`]: self-hosted resource classes, `/api/v3/runner`, Admin → Runners.
 
 mod bad_input;
 mod config_language;
 mod leak_guard;
+mod runner_classes;
 mod runner_protocol;
 mod runner_storage;
 mod v1_reads;

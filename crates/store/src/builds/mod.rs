@@ -75,6 +75,9 @@ pub struct NewJob {
     pub spec_json: String,
     /// Build parameters given by the trigger, as a JSON object.
     pub build_parameters_json: String,
+    /// The self-hosted resource class (`namespace/name`) whose runners alone may run it;
+    /// `None` for the default pool.
+    pub resource_class: Option<String>,
 }
 
 /// A stored pipeline.
@@ -193,6 +196,8 @@ pub struct JobRecord {
     pub accepts: Vec<String>,
     /// Who approved it (a login), once approved.
     pub approved_by: Option<String>,
+    /// The self-hosted resource class it must run on; `None` for the default pool.
+    pub resource_class: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -222,6 +227,7 @@ struct JobRow {
     approval: bool,
     accepts: String,
     approved_by: Option<String>,
+    resource_class: Option<String>,
 }
 
 /// A foreign-key violation on a job's rows means the job does not exist.
@@ -267,6 +273,7 @@ impl TryFrom<JobRow> for JobRecord {
             approval: r.approval,
             accepts: parse_names(&r.accepts).ok_or_else(|| corrupt("accepts"))?,
             approved_by: r.approved_by,
+            resource_class: r.resource_class,
         })
     }
 }
@@ -373,7 +380,8 @@ macro_rules! job_cols {
         "jobs.id, jobs.uuid, jobs.project_id, jobs.pipeline_id, jobs.workflow_id, jobs.build_num, jobs.name, \
          jobs.requires, jobs.spec, jobs.state, jobs.why, jobs.retry_of, jobs.build_parameters, jobs.branch, \
          jobs.tag, jobs.revision, jobs.queued_at, jobs.started_at, jobs.stopped_at, jobs.runner_id, \
-         jobs.heartbeat_at, jobs.cancel_requested, jobs.approval, jobs.accepts, jobs.approved_by"
+         jobs.heartbeat_at, jobs.cancel_requested, jobs.approval, jobs.accepts, jobs.approved_by, \
+         jobs.resource_class"
     };
 }
 

@@ -5,26 +5,33 @@ use super::*;
 use crate::error::Missing;
 
 impl Builds<'_> {
-    /// Atomically hands the oldest queued job to runner `runner_id`; two runners never get one job.
-    pub async fn claim_next(&self, runner_id: i64) -> Result<Option<JobRecord>, StoreError> {
+    /// Atomically hands the oldest queued job of `class` (`None`: the default pool, jobs without
+    /// a self-hosted class) to runner `runner_id`; two runners never get one job.
+    pub async fn claim_next(
+        &self,
+        runner_id: i64,
+        class: Option<&str>,
+    ) -> Result<Option<JobRecord>, StoreError> {
         let at = now();
         let sql = match self.0.kind() {
             crate::BackendKind::Postgres => concat!(
                 "UPDATE jobs SET state = 'running', runner_id = $1, started_at = $2, heartbeat_at = $2 ",
-                "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) ",
+                "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND resource_class IS NOT DISTINCT FROM $3 ",
+                "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) ",
                 "RETURNING ",
                 job_cols!()
             ),
             // The statement takes SQLite's write lock before it reads: nobody can claim in between.
             crate::BackendKind::Sqlite => concat!(
                 "UPDATE jobs SET state = 'running', runner_id = $1, started_at = $2, heartbeat_at = $2 ",
-                "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1) AND state = 'queued' ",
+                "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND resource_class IS $3 ORDER BY id LIMIT 1) ",
+                "AND state = 'queued' ",
                 "RETURNING ",
                 job_cols!()
             ),
         };
         let row: Option<JobRow> = announcing!(self.0, Change::Project, tx => async {
-            sqlx::query_as(sql).bind(runner_id).bind(at).fetch_optional(&mut *tx).await
+            sqlx::query_as(sql).bind(runner_id).bind(at).bind(class).fetch_optional(&mut *tx).await
         })?;
         row.map(JobRecord::try_from).transpose()
     }

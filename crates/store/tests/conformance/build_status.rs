@@ -48,6 +48,7 @@ async fn pipeline_on(
                     approval: false,
                     spec_json: "{}".into(),
                     build_parameters_json: "{}".into(),
+                    resource_class: None,
                 })
                 .collect(),
         }],
@@ -64,7 +65,7 @@ async fn pipeline_on(
 async fn run_job(store: &Store, runner_id: i64, job: &JobRecord, state: JobState) {
     let claimed = store
         .builds()
-        .claim_next(runner_id)
+        .claim_next(runner_id, None)
         .await
         .unwrap()
         .expect("a queued job");
@@ -135,7 +136,7 @@ async fn build_status_is_building_while_any_job_is_unfinished(store: Store) {
     // Queued (a) and blocked (b).
     assert!(builds.building(project.id, "main").await.unwrap());
     assert!(!builds.building(project.id, "other").await.unwrap());
-    let claimed = builds.claim_next(runner_id).await.unwrap().unwrap();
+    let claimed = builds.claim_next(runner_id, None).await.unwrap().unwrap();
     assert_eq!(claimed.id, jobs[0].id);
     // Running (a), blocked (b).
     assert!(

@@ -76,6 +76,7 @@ pub(super) fn job(name: &str, requires: &[&str]) -> NewJob {
         approval: false,
         spec_json: format!("{{\"job\":\"{name}\"}}"),
         build_parameters_json: "{\"X\":\"1\"}".to_owned(),
+        resource_class: None,
     }
 }
 
@@ -147,7 +148,7 @@ async fn state(store: &Store, job: &JobRecord) -> JobState {
 async fn claim(store: &Store, runner: i64, job: &JobRecord) -> JobRecord {
     let got = store
         .builds()
-        .claim_next(runner)
+        .claim_next(runner, None)
         .await
         .unwrap()
         .expect("a queued job");

@@ -415,7 +415,7 @@ async fn fill(store: &Store) -> Fixture {
         .await
         .unwrap();
     let builds = store.builds();
-    let a = builds.claim_next(runner_id).await.unwrap().unwrap();
+    let a = builds.claim_next(runner_id, None).await.unwrap().unwrap();
     assert_eq!(a.id, jobs[0].id);
     builds.heartbeat(a.id, runner_id).await.unwrap();
     builds.start_step(a.id, 0, "Checkout").await.unwrap();
@@ -474,7 +474,7 @@ async fn fill(store: &Store) -> Fixture {
     );
     let stored_a = builds.job_by_id(a.id).await.unwrap().unwrap();
     let retry = builds.retry(&stored_a).await.unwrap();
-    let claimed = builds.claim_next(runner_id).await.unwrap().unwrap();
+    let claimed = builds.claim_next(runner_id, None).await.unwrap().unwrap();
     assert_eq!(claimed.id, retry.id);
     assert!(builds.request_cancel(retry.id).await.unwrap());
 
@@ -564,6 +564,7 @@ fn new_pipeline(project_id: i64, jobs: &[(&str, &[&str])]) -> NewPipeline {
                     approval: false,
                     spec_json: r#"{"steps":[]}"#.into(),
                     build_parameters_json: "{}".into(),
+                    resource_class: None,
                 })
                 .collect(),
         }],

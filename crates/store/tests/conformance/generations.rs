@@ -204,7 +204,11 @@ async fn generations_project_writes_move_the_project_generation_before_they_retu
     })
     .await;
     let build = check(&a, &b, Moves::Project, "claiming a job", async {
-        builds.claim_next(r).await.unwrap().expect("a queued job")
+        builds
+            .claim_next(r, None)
+            .await
+            .unwrap()
+            .expect("a queued job")
     })
     .await;
     check(&a, &b, Moves::Project, "finishing a job", async {
@@ -231,7 +235,11 @@ async fn generations_project_writes_move_the_project_generation_before_they_retu
     })
     .await;
     builds.create_pipeline(&one).await.unwrap();
-    builds.claim_next(r).await.unwrap().expect("a queued job");
+    builds
+        .claim_next(r, None)
+        .await
+        .unwrap()
+        .expect("a queued job");
     check(&a, &b, Moves::Project, "reaping a silent job", async {
         let later = circlet_store::now() + time::Duration::hours(1);
         assert_eq!(builds.reap_stale(later).await.unwrap(), 1);
@@ -390,7 +398,11 @@ async fn generations_reads_and_writes_that_change_nothing_move_neither(db: TestD
             .unwrap_err();
     })
     .await;
-    builds.claim_next(r).await.unwrap().expect("the queued job");
+    builds
+        .claim_next(r, None)
+        .await
+        .unwrap()
+        .expect("the queued job");
     // What a waiting runner does twice a second.
     check(
         &a,
@@ -398,7 +410,7 @@ async fn generations_reads_and_writes_that_change_nothing_move_neither(db: TestD
         Moves::Neither,
         "claiming from an empty queue",
         async {
-            assert!(builds.claim_next(r).await.unwrap().is_none());
+            assert!(builds.claim_next(r, None).await.unwrap().is_none());
         },
     )
     .await;

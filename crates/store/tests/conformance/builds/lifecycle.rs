@@ -175,7 +175,7 @@ async fn builds_cancel_workflow_ends_everything_not_yet_running(store: Store) {
             .unwrap()
     );
     assert_eq!(state(&fx.store, &jobs[3]).await, JobState::NotRun);
-    let next = b.claim_next(r).await.unwrap().unwrap();
+    let next = b.claim_next(r, None).await.unwrap().unwrap();
     assert_eq!(
         next.id, jobs[5].id,
         "only the other workflow's job is handed out"
@@ -274,7 +274,7 @@ async fn builds_queued_jobs_survive_a_restart(db: TestDb) {
     let store = db.store().await;
     let a = store
         .builds()
-        .claim_next(r)
+        .claim_next(r, None)
         .await
         .unwrap()
         .expect("still queued");
@@ -291,7 +291,7 @@ async fn builds_queued_jobs_survive_a_restart(db: TestDb) {
     let store = db.store().await;
     let b = store
         .builds()
-        .claim_next(r)
+        .claim_next(r, None)
         .await
         .unwrap()
         .expect("released before the restart");

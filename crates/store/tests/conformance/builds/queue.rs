@@ -14,6 +14,7 @@ both_backends!(
     builds_finish_is_refused_when_not_held_or_already_finished,
     builds_concurrent_finishes_release_a_shared_dependent,
     builds_approvals_hold_until_approved_and_requirements_accept_their_ends,
+    builds_claims_keep_to_resource_classes,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -23,7 +24,7 @@ async fn builds_claim_next_hands_out_the_oldest_queued_job(store: Store) {
     let fx = fx(store).await;
     let b = fx.store.builds();
     assert_eq!(
-        b.claim_next(fx.runners[0]).await.unwrap(),
+        b.claim_next(fx.runners[0], None).await.unwrap(),
         None,
         "nothing queued"
     );
@@ -52,7 +53,7 @@ async fn builds_claim_next_hands_out_the_oldest_queued_job(store: Store) {
     claim(&fx.store, fx.runners[1], &second).await;
     claim(&fx.store, fx.runners[0], &third).await;
     assert_eq!(
-        b.claim_next(fx.runners[1]).await.unwrap(),
+        b.claim_next(fx.runners[1], None).await.unwrap(),
         None,
         "a blocked job is never handed out"
     );
@@ -87,7 +88,7 @@ async fn claim_race(store: Store, claimers: usize, jobs: usize) {
             tokio::spawn(async move {
                 start.wait().await;
                 let mut got = Vec::new();
-                while let Some(j) = store.builds().claim_next(r).await.expect("claim") {
+                while let Some(j) = store.builds().claim_next(r, None).await.expect("claim") {
                     assert_eq!(j.runner_id, Some(r));
                     got.push(j.id);
                 }
@@ -430,4 +431,100 @@ async fn builds_approvals_hold_until_approved_and_requirements_accept_their_ends
     // Canceling the workflow cancels an approval still on hold.
     b.cancel_workflow(first.workflow_id).await.unwrap();
     assert_eq!(state(&fx.store, first).await, JobState::Canceled);
+}
+
+async fn builds_claims_keep_to_resource_classes(store: Store) {
+    let fx = fx(store).await;
+    let b = fx.store.builds();
+    let runners = fx.store.runners();
+    let gpu = NewJob {
+        resource_class: Some("acme/gpu".into()),
+        ..job("train", &[])
+    };
+    let jobs = create(
+        &fx.store,
+        pipeline(
+            fx.project.id,
+            "main",
+            vec![("wf", vec![gpu, job("lint", &[])])],
+        ),
+    )
+    .await;
+    assert_eq!(jobs[0].resource_class.as_deref(), Some("acme/gpu"));
+    assert_eq!(runners.task_counts(Some("acme/gpu")).await.unwrap(), (1, 0));
+    assert_eq!(runners.task_counts(None).await.unwrap(), (1, 0));
+    // The default pool gets the job without a class, though it was queued second.
+    let lint = b.claim_next(fx.runners[0], None).await.unwrap().unwrap();
+    assert_eq!(lint.name, "lint");
+    assert_eq!(b.claim_next(fx.runners[0], None).await.unwrap(), None);
+    assert_eq!(
+        b.claim_next(fx.runners[1], Some("acme/other"))
+            .await
+            .unwrap(),
+        None
+    );
+    let train = b
+        .claim_next(fx.runners[1], Some("acme/gpu"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(train.name, "train");
+    assert_eq!(runners.task_counts(Some("acme/gpu")).await.unwrap(), (0, 1));
+    // A retry stays in its class.
+    b.finish(train.id, Some(fx.runners[1]), JobState::Success)
+        .await
+        .unwrap();
+    let again = b.retry(&reload(&fx.store, &train).await).await.unwrap();
+    assert_eq!(again.resource_class.as_deref(), Some("acme/gpu"));
+
+    // Classes, tokens bound to them, and runners' contacts.
+    let class = runners.create_class("acme/gpu", "GPUs").await.unwrap();
+    assert!(matches!(
+        runners.create_class("acme/gpu", "again").await,
+        Err(StoreError::Conflict(
+            circlet_store::Conflict::ResourceClass(_)
+        ))
+    ));
+    runners.bind(fx.runners[1], class.id).await.unwrap();
+    assert_eq!(
+        runners.class_of(fx.runners[1]).await.unwrap().as_deref(),
+        Some("acme/gpu")
+    );
+    assert_eq!(runners.class_of(fx.runners[0]).await.unwrap(), None);
+    assert_eq!(runners.classes().await.unwrap(), vec![class.clone()]);
+    let before = now_s();
+    runners
+        .touch(
+            fx.runners[1],
+            "gpu-host",
+            "circlet-runner/0.1.0",
+            "10.0.0.7",
+        )
+        .await
+        .unwrap();
+    runners
+        .touch(fx.runners[0], "laptop", "circlet-runner/0.1.0", "127.0.0.1")
+        .await
+        .unwrap();
+    let seen = runners
+        .seen_since(before - Duration::seconds(1), Some(Some("acme/gpu")))
+        .await
+        .unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (seen[0].name.as_str(), seen[0].address.as_str()),
+        ("gpu-host", "10.0.0.7")
+    );
+    assert_eq!(seen[0].resource_class.as_deref(), Some("acme/gpu"));
+    assert!(seen[0].last_used.is_some(), "it ran a job");
+    let pool = runners
+        .seen_since(before - Duration::seconds(1), Some(None))
+        .await
+        .unwrap();
+    assert_eq!(
+        pool.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["laptop"]
+    );
+    let later = time::OffsetDateTime::now_utc() + Duration::minutes(5);
+    assert!(runners.seen_since(later, None).await.unwrap().is_empty());
 }
