@@ -6,6 +6,7 @@
 
 mod admin;
 mod ci_config;
+mod circleci;
 mod datadir;
 mod logging;
 mod runner;
@@ -52,6 +53,10 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    // Linked into jobs as `circleci` / `circleci-agent` by the runner.
+    if circleci::invoked_as_circleci() {
+        return circleci::main();
+    }
     let cli = Cli::parse();
     logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

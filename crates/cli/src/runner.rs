@@ -67,6 +67,8 @@ impl RunnerArgs {
             concurrency: self.concurrency,
             name,
             ca_file: self.ca_file,
+            // This binary answers to `circleci` in jobs.
+            tools: std::env::current_exe().ok(),
         })
     }
 }

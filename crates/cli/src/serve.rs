@@ -96,6 +96,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 name: format!("embedded ({})", circlet_runner::default_name()),
                 sandbox,
                 ca_file: None,
+                // This binary answers to `circleci` in jobs.
+                tools: std::env::current_exe().ok(),
             };
             Some(tokio::spawn(embedded_runner(
                 store.clone(),

@@ -19,6 +19,7 @@
 //! | `GET /jobs/{id}/workspace` | — | 200 [`Workspace`]: the layers `attach_workspace` applies |
 //! | `GET /jobs/{id}/workspace/{layer id}` | — | 200, the layer's archive |
 //! | `PUT /jobs/{id}/workspace` | the archive of `persist_to_workspace`, streamed | 204 |
+//! | `GET /jobs/{id}/timings` | — | 200 [`TestTimings`]: the project's test timings, for `circleci tests split` |
 //! | `POST /jobs/{id}/finish` | [`JobFinished`] | 204 |
 //!
 //! Errors are `{"message": …}` with a 4xx status, like the rest of the API. A job that is
@@ -239,6 +240,30 @@ pub struct WorkspaceLayer {
     /// upstream was persisted by concurrent jobs, and attaching fails, as on CircleCI.
     pub upstream: Vec<i64>,
 }
+
+/// How long tests took in the newest successful run of the same job of the project that
+/// stored test results, in seconds: by file, by class name and by test (`classname.name`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestTimings {
+    /// Seconds per test file.
+    #[serde(default)]
+    pub files: std::collections::BTreeMap<String, f64>,
+    /// Seconds per class name.
+    #[serde(default)]
+    pub classnames: std::collections::BTreeMap<String, f64>,
+    /// Seconds per test, `classname.name`.
+    #[serde(default)]
+    pub tests: std::collections::BTreeMap<String, f64>,
+}
+
+/// Where, below a job's `~`, the runner puts the `circleci` command.
+pub const TOOLS_DIR: &str = ".circlet/bin";
+
+/// Where, below a job's `~`, the runner writes the [`TestTimings`] of the job.
+pub const TIMINGS_FILE: &str = ".circlet/timings.json";
+
+/// The file below a job's `~` that `circleci step halt` makes: the job ends after the step.
+pub const HALT_FILE: &str = ".circlet/halt";
 
 /// The job ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@
 use crate::report::{Download, ReportError, Reporter, Upload};
 use circlet_core::runner_protocol::{
     BASE_PATH, CacheFound, CacheLookup, CacheSaved, ClaimedJob, HeartbeatReply, JobFinished,
-    RUNNER_NAME_HEADER, StepFinished, StepStarted, TestResults, Workspace,
+    RUNNER_NAME_HEADER, StepFinished, StepStarted, TestResults, TestTimings, Workspace,
 };
 use futures_util::TryStreamExt;
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
@@ -370,6 +370,18 @@ impl Reporter for HttpReporter {
             .json::<Workspace>()
             .await
             .map_err(|e| ReportError::Failed(format!("unreadable workspace reply: {e}")))
+    }
+
+    async fn timings(&self) -> Result<TestTimings, ReportError> {
+        let url = self.url(&["timings"]);
+        let response = self
+            .client
+            .send(|| self.client.request(Method::GET, url.clone()))
+            .await?;
+        response
+            .json::<TestTimings>()
+            .await
+            .map_err(|e| ReportError::Failed(format!("unreadable timings reply: {e}")))
     }
 
     async fn layer_download(&self, id: i64) -> Result<Download, ReportError> {

@@ -12,7 +12,8 @@ use crate::workdir;
 use crate::workspaces;
 use circlet_core::ci_config::{Step, When};
 use circlet_core::runner_protocol::{
-    ClaimedJob, HEARTBEAT_INTERVAL_SECS, JobFinished, Outcome, StepFinished, StepStarted,
+    ClaimedJob, HALT_FILE, HEARTBEAT_INTERVAL_SECS, JobFinished, Outcome, StepFinished,
+    StepStarted, TIMINGS_FILE, TOOLS_DIR,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,6 +31,9 @@ pub struct JobOptions {
     pub kill_grace: Duration,
     /// Where the steps' commands run.
     pub sandbox: Sandbox,
+    /// The executable jobs get as `circleci` and `circleci-agent` (the `circlet` binary, which
+    /// answers to those names); `None` gives them none.
+    pub tools: Option<PathBuf>,
 }
 
 impl JobOptions {
@@ -41,6 +45,7 @@ impl JobOptions {
             heartbeat_interval: Duration::from_secs(HEARTBEAT_INTERVAL_SECS),
             kill_grace: Duration::from_secs(2),
             sandbox,
+            tools: None,
         }
     }
 }
@@ -179,7 +184,17 @@ async fn run_steps<R: Reporter>(
 ) -> JobFinished {
     let root = dirs.root.as_path();
     let workdir = workdir::resolve(root, root, &job.working_directory);
-    let env = job_env(job, root, &workdir);
+    let mut env = job_env(job, root, &workdir);
+    let tools = install_tools(job, reporter, opts, root).await;
+    if let Some(bin) = &tools {
+        let path = env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        env.push(("PATH".into(), format!("{}:{path}", bin.display())));
+    }
     let ctx = JobContext {
         reporter,
         job,
@@ -232,6 +247,9 @@ async fn run_steps<R: Reporter>(
         };
         if !runs {
             continue;
+        }
+        if halted(root) {
+            break;
         }
         let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
         let started = StepStarted {
@@ -297,6 +315,53 @@ async fn run_steps<R: Reporter>(
             },
         },
     }
+}
+
+/// Whether `circleci step halt` asked for the job to end (successfully) here.
+fn halted(root: &Path) -> bool {
+    root.join(HALT_FILE).exists()
+}
+
+/// Gives the job the `circleci` command: links to [`JobOptions::tools`] in `~/.circlet/bin`,
+/// and, when a step splits tests by timings, the project's timings for it. Returns the
+/// directory to put first on `PATH`. Without tools, or when the links cannot be made, the job
+/// runs without them (a step that needs them says `circleci: command not found`).
+async fn install_tools<R: Reporter>(
+    job: &ClaimedJob,
+    reporter: &R,
+    opts: &JobOptions,
+    root: &Path,
+) -> Option<PathBuf> {
+    let exe = opts.tools.as_ref()?;
+    let bin = root.join(TOOLS_DIR);
+    let made = std::fs::create_dir_all(&bin).and_then(|()| {
+        for name in ["circleci", "circleci-agent"] {
+            std::os::unix::fs::symlink(exe, bin.join(name))?;
+        }
+        Ok(())
+    });
+    if let Err(e) = made {
+        tracing::warn!(job = %job.id, "could not give the job the circleci command: {e}");
+        return None;
+    }
+    let splits_by_timings = job.steps.iter().any(|s| match s {
+        Step::Run(r) => r.command.contains("circleci tests split") && r.command.contains("timings"),
+        _ => false,
+    });
+    if splits_by_timings {
+        match reporter.timings().await {
+            Ok(t) => {
+                let written = serde_json::to_vec(&t)
+                    .map_err(std::io::Error::other)
+                    .and_then(|b| std::fs::write(root.join(TIMINGS_FILE), b));
+                if let Err(e) = written {
+                    tracing::warn!(job = %job.id, "could not write the test timings: {e}");
+                }
+            }
+            Err(e) => tracing::warn!(job = %job.id, "could not fetch the test timings: {e}"),
+        }
+    }
+    Some(bin)
 }
 
 /// Reports a step's start; `None` when the job turned out to be lost.

@@ -78,6 +78,9 @@ pub struct RunnerConfig {
     /// A PEM file of the certificate authorities an `https://` server's certificate must come
     /// from, instead of the system's.
     pub ca_file: Option<PathBuf>,
+    /// The `circlet` executable, which jobs get as their `circleci` command; `None`: no such
+    /// command in jobs.
+    pub tools: Option<PathBuf>,
 }
 
 /// Why a runner stopped working before it was asked to.
@@ -134,11 +137,13 @@ pub async fn run(
             tracing::info!("runner {}: {}", config.name, config.sandbox.describe())
         }
     }
-    let opts = Arc::new(JobOptions::new(
+    let mut opts = JobOptions::new(
         work_dir.clone(),
         config.name.clone(),
         config.sandbox.clone(),
-    ));
+    );
+    opts.tools = config.tools.clone();
+    let opts = Arc::new(opts);
     tracing::info!(
         "runner {} taking up to {} jobs at once from {}, working in {}",
         config.name,
@@ -278,6 +283,7 @@ mod tests {
             name: "test".into(),
             sandbox: Sandbox::None,
             ca_file: None,
+            tools: None,
         };
         let started = std::time::Instant::now();
         let shutdown = tokio::time::sleep(Duration::from_millis(1500));
@@ -299,6 +305,7 @@ mod tests {
             name: "test".into(),
             sandbox: Sandbox::None,
             ca_file: None,
+            tools: None,
         };
         let e = run(config, std::future::pending()).await.unwrap_err();
         assert!(e.to_string().contains("at least 1"), "{e}");

@@ -6,7 +6,7 @@
 
 use circlet_core::runner_protocol::{
     CacheFound, CacheLookup, HeartbeatReply, JobFinished, StepFinished, StepStarted, TestResults,
-    Workspace,
+    TestTimings, Workspace,
 };
 use std::future::Future;
 use std::path::Path;
@@ -118,6 +118,11 @@ pub trait Reporter: Sync {
         archive: Upload,
     ) -> impl Future<Output = Result<(), ReportError>> + Send {
         let _ = archive;
+        async { Err(ReportError::NotFound) }
+    }
+
+    /// The project's test timings, for `circleci tests split --split-by=timings`.
+    fn timings(&self) -> impl Future<Output = Result<TestTimings, ReportError>> + Send {
         async { Err(ReportError::NotFound) }
     }
 

@@ -94,6 +94,7 @@ pub fn router(state: AppState) -> Router {
             post(api::runner::step_finished),
         )
         .route("/jobs/{id}/tests", post(api::runner::tests))
+        .route("/jobs/{id}/timings", get(api::runner::timings))
         // Artifacts stream in whatever their size: the per-file and per-build artifact limits
         // apply instead of the API's body limit.
         .route(

@@ -112,4 +112,22 @@ impl Builds<'_> {
         let sql = "SELECT classname, name, file, result, message, run_time FROM job_tests WHERE job_id = $1 ORDER BY id";
         Ok(on_pool!(self.0, pool => sqlx::query_as(sql).bind(job_id).fetch_all(pool).await)?)
     }
+
+    /// The test results of the newest successful job named `name` of the project other than
+    /// `except` that stored any: where `circleci tests split --split-by=timings` takes its
+    /// timings.
+    pub async fn timings_source(
+        &self,
+        project_id: i64,
+        name: &str,
+        except: i64,
+    ) -> Result<Vec<TestRecord>, StoreError> {
+        let sql = "SELECT classname, name, file, result, message, run_time FROM job_tests WHERE job_id = \
+                   (SELECT j.id FROM jobs j WHERE j.project_id = $1 AND j.name = $2 AND j.id <> $3 \
+                   AND j.state = 'success' AND EXISTS (SELECT 1 FROM job_tests x WHERE x.job_id = j.id) \
+                   ORDER BY j.id DESC LIMIT 1) ORDER BY id";
+        Ok(
+            on_pool!(self.0, pool => sqlx::query_as(sql).bind(project_id).bind(name).bind(except).fetch_all(pool).await)?,
+        )
+    }
 }

@@ -114,6 +114,9 @@ fn job_env(
         ("CIRCLE_SHA1".into(), job.revision.clone()),
         ("CIRCLE_BUILD_NUM".into(), job.build_num.to_string()),
         ("CIRCLE_JOB".into(), job.name.clone()),
+        // One node per job until `parallelism` runs several.
+        ("CIRCLE_NODE_INDEX".into(), "0".into()),
+        ("CIRCLE_NODE_TOTAL".into(), "1".into()),
         (
             "CIRCLE_PROJECT_USERNAME".into(),
             project.slug.org().to_owned(),
@@ -147,4 +150,37 @@ fn job_env(
     env.extend(project_env.iter().cloned());
     env.extend(definition.environment.iter().cloned());
     env
+}
+
+impl App {
+    /// The timings `circleci tests split --split-by=timings` uses in `job`: from the newest
+    /// successful run of a job of the same name in its project that stored test results, summed
+    /// per file, per class name and per test.
+    pub async fn test_timings(
+        &self,
+        job: &JobRecord,
+    ) -> Result<circlet_core::runner_protocol::TestTimings, AppError> {
+        let tests = self
+            .store
+            .builds()
+            .timings_source(job.project_id, &job.name, job.id)
+            .await?;
+        let mut timings = circlet_core::runner_protocol::TestTimings::default();
+        for t in tests {
+            let secs = if t.run_time.is_finite() && t.run_time >= 0.0 {
+                t.run_time
+            } else {
+                0.0
+            };
+            if let Some(file) = t.file.filter(|f| !f.is_empty()) {
+                *timings.files.entry(file).or_default() += secs;
+            }
+            *timings.classnames.entry(t.classname.clone()).or_default() += secs;
+            *timings
+                .tests
+                .entry(format!("{}.{}", t.classname, t.name))
+                .or_default() += secs;
+        }
+        Ok(timings)
+    }
 }

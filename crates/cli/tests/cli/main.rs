@@ -15,6 +15,7 @@
 mod admin;
 mod artifacts;
 mod builds;
+mod circleci_tool;
 mod config;
 mod faults;
 mod hostile;

@@ -329,6 +329,16 @@ pub async fn artifact(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `GET /jobs/{id}/timings`: the project's test timings for `circleci tests split`.
+pub async fn timings(
+    State(state): State<AppState>,
+    runner: Runner,
+    Path(id): Path<String>,
+) -> Result<Json<circlet_core::runner_protocol::TestTimings>, ApiError> {
+    let job = held(&state, &runner, &id).await?;
+    Ok(Json(state.app.test_timings(&job).await?))
+}
+
 /// `POST /jobs/{id}/finish`: the job ended; jobs that required it are released or given up.
 pub async fn finish(
     State(state): State<AppState>,

@@ -116,6 +116,7 @@ impl TestApp {
             sandbox: circlet_runner::Sandbox::bubblewrap(vec![])
                 .expect("bubblewrap works here (scripts/test installs it)"),
             ca_file: None,
+            tools: None,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(circlet_runner::run(config, async {
