@@ -62,9 +62,9 @@ pub struct Overrides {
     /// gets 429 for the rest of the window; 0 turns the limit off [default: 30].
     #[arg(long, env = "CIRCLET_AUTH_FAILURES_PER_WINDOW", global = true)]
     auth_failures_per_window: Option<u32>,
-    /// Where the embedded runner runs jobs' commands: `bubblewrap` (a namespace sandbox that
-    /// keeps the data dir, keys and other jobs out of reach) or `none` (as this user, able to
-    /// read everything the server can) [default: bubblewrap].
+    /// Where runners (the embedded one, or `circlet runner`) run jobs' commands: `bubblewrap`
+    /// (a namespace sandbox that keeps the data dir, keys and other jobs out of reach) or
+    /// `none` (as this user, able to read everything it can) [default: bubblewrap].
     #[arg(long, env = "CIRCLET_SANDBOX", global = true)]
     sandbox: Option<String>,
     /// A reverse proxy (address or block like 10.0.0.0/8; repeat, or separate with commas)

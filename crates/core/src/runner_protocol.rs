@@ -114,7 +114,8 @@ pub struct HeartbeatReply {
 /// A step began.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepStarted {
-    /// Its position in the job, from 0; the same index is used for its output and its end.
+    /// Its position in the job; the same index is used for its output and its end. 0 is the
+    /// runner's own "Spin up environment"; step k (from 0) of the job's `steps` is k + 1.
     pub index: u32,
     /// Its display name.
     pub name: String,

@@ -96,6 +96,18 @@ async fn the_circleci_command_globs_splits_by_timings_and_halts() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert!(!steps.contains(&"never"), "{steps:?}");
+    // v1.1's `bash_command` is the real runner's step's own command.
+    let glob_step = build["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "glob and split")
+        .unwrap();
+    let command = glob_step["actions"][0]["bash_command"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(command.starts_with("circleci tests glob"), "{glob_step}");
+    assert_eq!(build["steps"][0]["actions"][0]["bash_command"], Value::Null);
 
     // The second run splits by the first run's timings: a_test (10 s) alone on node 0.
     let n = api.trigger().await;

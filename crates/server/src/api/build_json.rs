@@ -282,9 +282,11 @@ async fn steps_json(
     // A step's command comes from the job's definition: the runner reports steps by their
     // position in it, and the store keeps no copy of the command.
     let definition: Option<circlet_core::ci_config::Job> = serde_json::from_str(&job.spec).ok();
+    // Index 0 is the runner's own "Spin up environment"; the definition's step k is k + 1.
     let command_of = |idx: i64| -> Value {
         let step = usize::try_from(idx)
             .ok()
+            .and_then(|i| i.checked_sub(1))
             .and_then(|i| definition.as_ref()?.steps.get(i));
         match step {
             Some(circlet_core::ci_config::Step::Run(run)) => {

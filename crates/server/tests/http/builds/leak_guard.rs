@@ -159,11 +159,12 @@ both_backends! {
         let runner = fx.runner("r1").await;
         let job = runner.claim_some().await;
         let id = id_of(&job);
-        runner.start_step(id, 0, &command, Some(&command)).await;
-        runner.finish_step(id, 0, "success", Some(0)).await;
+        // Index 0 is the runner's own first step; the config's steps follow.
+        runner.start_step(id, 1, &command, Some(&command)).await;
+        runner.finish_step(id, 1, "success", Some(0)).await;
         fx.get_as(&leaked, "/api/v1.1/me").await.is(401, INVALID);
         audited_once(&fx, record.uuid, "in a step's name or command in build #1").await;
-        runner.start_step(id, 1, &format!("echo {SECRET}"), Some(&format!("echo {SECRET}"))).await;
+        runner.start_step(id, 2, &format!("echo {SECRET}"), Some(&format!("echo {SECRET}"))).await;
 
         let b = fx.build(1).await;
         let shown = "curl -H 'Circle-Token: ********' https://ci.example/api/v2/me";

@@ -166,13 +166,16 @@ both_backends! {
         fx.v1_trigger("main", &json!({"build_parameters": {"CIRCLE_JOB": "build"}})).await;
         let job = runner.claim_some().await;
         let id = id_of(&job);
-        runner.start_step(id, 0, "Checkout code", None).await;
-        runner.output(id, 0, "cloning\n").await;
-        runner.finish_step(id, 0, "success", Some(0)).await;
-        runner.start_step(id, 1, "greet", Some("echo hello")).await;
-        runner.output(id, 1, "hello\n").await;
-        runner.output(id, 1, "wörld\n").await;
-        runner.finish_step(id, 1, "failed", Some(3)).await;
+        // As the real runner numbers them: its own first step, then the config's steps.
+        runner.start_step(id, 0, "Spin up environment", None).await;
+        runner.finish_step(id, 0, "success", None).await;
+        runner.start_step(id, 1, "Checkout code", None).await;
+        runner.output(id, 1, "cloning\n").await;
+        runner.finish_step(id, 1, "success", Some(0)).await;
+        runner.start_step(id, 2, "greet", Some("echo hello")).await;
+        runner.output(id, 2, "hello\n").await;
+        runner.output(id, 2, "wörld\n").await;
+        runner.finish_step(id, 2, "failed", Some(3)).await;
         let tests = json!({"tests": [
             {"classname": "widget.Spec", "name": "adds", "file": "spec.rb", "result": "success", "message": null, "run_time": 0.25},
             {"classname": "widget.Spec", "name": "subtracts", "file": null, "result": "failure", "message": "expected 1, got 2", "run_time": 1.5},
@@ -181,16 +184,16 @@ both_backends! {
         // While it runs, the detail shows what is known so far.
         let b = fx.build(1).await;
         assert_eq!(b["lifecycle"], "running");
-        assert_eq!(b["steps"].as_array().unwrap().len(), 2);
+        assert_eq!(b["steps"].as_array().unwrap().len(), 3);
         runner.finish(id, "failed").await;
 
         let b = fx.build(1).await;
         check_schema("v1.1 build detail", &b, BUILD);
         assert_eq!(b["status"], "failed");
         let steps = b["steps"].as_array().unwrap();
-        assert_eq!(steps.len(), 2, "{b}");
+        assert_eq!(steps.len(), 3, "{b}");
         let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
-        assert_eq!(names, ["Checkout code", "greet"]);
+        assert_eq!(names, ["Spin up environment", "Checkout code", "greet"]);
         for (i, s) in steps.iter().enumerate() {
             let actions = s["actions"].as_array().unwrap();
             assert_eq!(actions.len(), 1);
@@ -198,8 +201,9 @@ both_backends! {
             assert_eq!(actions[0]["step"], json!(i));
             assert_eq!(actions[0]["index"], json!(0));
         }
-        let a0 = &steps[0]["actions"][0];
-        let a1 = &steps[1]["actions"][0];
+        assert_eq!(steps[0]["actions"][0]["bash_command"], Value::Null, "the runner's own step");
+        let a0 = &steps[1]["actions"][0];
+        let a1 = &steps[2]["actions"][0];
         assert_eq!((a0["status"].as_str(), a0["exit_code"].as_i64()), (Some("success"), Some(0)));
         assert_eq!((a1["status"].as_str(), a1["exit_code"].as_i64()), (Some("failed"), Some(3)));
         assert_eq!(a1["failed"], json!(true));
