@@ -9,7 +9,7 @@
 //! Where to look:
 //! - who may do what in a project, and the projects and roles kept in memory: [`access`];
 //! - tokens (issue, replace, delete, verify, usage): [`tokens`];
-//! - env vars and the keys they are sealed with: [`env_vars`];
+//! - env vars and the keys they are sealed with: [`env_vars`]; projects' SSH keys: [`ssh_keys`];
 //! - pipelines from triggers, git mirrors, the leak guard, masks, a job's environment: [`builds`];
 //! - where artifacts' bytes live: [`artifacts`]; caches and workspaces: [`caches`];
 //! - runners, resource classes and who is online: [`runners`];
@@ -30,6 +30,7 @@ pub mod orbs;
 pub mod password;
 pub mod projects;
 pub mod runners;
+pub mod ssh_keys;
 pub mod tokens;
 
 pub use caller::Caller;

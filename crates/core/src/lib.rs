@@ -25,6 +25,7 @@ pub mod runner_protocol;
 pub mod scope;
 pub mod secret;
 pub mod slug;
+pub mod ssh_keys;
 pub mod test_split;
 pub mod token;
 

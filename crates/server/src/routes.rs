@@ -324,6 +324,18 @@ fn v1_builds(base: &str) -> Router<AppState> {
             &format!("{base}/envvar/{{name}}"),
             get(api::env_vars::v1_get).delete(api::env_vars::v1_delete),
         )
+        .route(
+            &format!("{base}/checkout-key"),
+            get(api::ssh_keys::v1_list).post(api::ssh_keys::v1_create),
+        )
+        .route(
+            &format!("{base}/checkout-key/{{fingerprint}}"),
+            get(api::ssh_keys::v1_get).delete(api::ssh_keys::v1_delete),
+        )
+        .route(
+            &format!("{base}/ssh-key"),
+            post(api::ssh_keys::v1_add_ssh_key).delete(api::ssh_keys::v1_delete_ssh_key),
+        )
         .route(&format!("{base}/{{build_num}}"), get(b::show))
         .route(&format!("{base}/{{build_num}}/tests"), get(b::tests))
         .route(
@@ -364,6 +376,14 @@ fn v2_project_builds(base: &str) -> Router<AppState> {
         .route(
             &format!("{base}/envvar/{{name}}"),
             get(api::env_vars::v2_get).delete(api::env_vars::v2_delete),
+        )
+        .route(
+            &format!("{base}/checkout-key"),
+            get(api::ssh_keys::v2_list).post(api::ssh_keys::v2_create),
+        )
+        .route(
+            &format!("{base}/checkout-key/{{fingerprint}}"),
+            get(api::ssh_keys::v2_get).delete(api::ssh_keys::v2_delete),
         )
         .route(
             &format!("{base}/{{number}}/artifacts"),

@@ -24,6 +24,7 @@ pub mod projects;
 pub mod runners;
 pub mod sessions;
 pub mod settings;
+pub mod ssh_keys;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tokens;
@@ -46,6 +47,7 @@ pub use orbs::{NewOrb, OrbRecord};
 pub use projects::{Member, NewProject, OrgStanding, Project};
 pub use runners::{ResourceClass, RunnerContact};
 pub use sessions::Sessions;
+pub use ssh_keys::{NewSshKey, SshKeyRecord};
 pub use tokens::{InventoryEntry, NewTokenRecord, TokenRecord, UsageByKind, UsageUpdate};
 pub use users::{NewUser, User};
 
@@ -256,6 +258,11 @@ impl Store {
     /// Runners, their resource classes and last contacts.
     pub fn runners(&self) -> runners::Runners<'_> {
         runners::Runners(self)
+    }
+
+    /// Projects' SSH keys (private halves sealed).
+    pub fn ssh_keys(&self) -> ssh_keys::SshKeys<'_> {
+        ssh_keys::SshKeys(self)
     }
 
     /// Artifacts of jobs (the rows; the bytes live in the object store).

@@ -137,15 +137,32 @@ impl Keyring {
 
     /// Opens a stored variable of `project_uuid`, or says why it cannot be opened.
     pub fn open(&self, project_uuid: &str, v: &EnvVarRecord) -> Result<String, String> {
+        self.open_sealed(project_uuid, &v.name, &v.key_id, &v.sealed)
+            .map_err(|why| format!("environment variable {} {why}", v.name))
+    }
+
+    /// Opens any value of `project_uuid` sealed for `name` with key `key_id` (env vars, SSH
+    /// keys' private halves); the error says why not, without the value.
+    pub fn open_sealed(
+        &self,
+        project_uuid: &str,
+        name: &str,
+        key_id: &str,
+        sealed: &[u8],
+    ) -> Result<String, String> {
         self.refresh();
         let keys = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        let key = keys.all.get(&v.key_id).ok_or_else(|| {
-            format!(
-                "environment variable {} is sealed with key {}, which this server does not have",
-                v.name, v.key_id
-            )
+        let key = keys.all.get(key_id).ok_or_else(|| {
+            format!("is sealed with key {key_id}, which this server does not have")
         })?;
-        envcrypt::open(key, project_uuid, &v.name, &v.sealed)
-            .ok_or_else(|| format!("environment variable {} does not open", v.name))
+        envcrypt::open(key, project_uuid, name, sealed).ok_or_else(|| "does not open".to_owned())
+    }
+
+    /// Seals `value` for `name` of the project `project_uuid` under the current key.
+    pub fn seal_for(&self, project_uuid: &str, name: &str, value: &str) -> (String, Vec<u8>) {
+        self.refresh();
+        let keys = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let (id, key) = &keys.current;
+        (id.clone(), envcrypt::seal(key, project_uuid, name, value))
     }
 }

@@ -175,3 +175,31 @@ pub async fn reseal_all(store: &Store, keys: &Keyring) -> anyhow::Result<usize> 
     }
     anyhow::bail!("variables kept being rewritten under an old key; run the rotation again")
 }
+
+/// Re-seals every SSH key's private half not under the current key, like [`reseal_all`] does
+/// for variables; returns how many were re-sealed.
+pub async fn reseal_ssh_keys(store: &Store, keys: &Keyring) -> anyhow::Result<usize> {
+    let current = keys.current_id();
+    let mut done = 0;
+    for _ in 0..100 {
+        let batch = store.ssh_keys().sealed_by_other_keys(&current, 500).await?;
+        if batch.is_empty() {
+            return Ok(done);
+        }
+        for k in batch {
+            let Some(project) = store.projects().by_id(k.project_id).await? else {
+                continue;
+            };
+            let uuid = project.uuid.to_string();
+            let name = crate::ssh_keys::sealed_name(&k.fingerprint_sha256);
+            let clear = keys
+                .open_sealed(&uuid, &name, &k.key_id, &k.sealed)
+                .map_err(|why| anyhow::anyhow!("SSH key {} {why}", k.fingerprint_sha256))?;
+            let (key_id, sealed) = keys.seal_for(&uuid, &name, &clear);
+            if store.ssh_keys().reseal(&k, &key_id, &sealed).await? {
+                done += 1;
+            }
+        }
+    }
+    anyhow::bail!("SSH keys kept being rewritten under an old key; run the rotation again")
+}

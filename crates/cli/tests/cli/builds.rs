@@ -288,13 +288,8 @@ impl RunnerProcess {
         RunnerProcess::start_with(server, token, work, None)
     }
 
-    /// Starts a runner for `server`, trusting only the CAs in `ca_file` when given.
-    pub(crate) fn start_with(
-        server: &Server,
-        token: &str,
-        work: &Path,
-        ca_file: Option<&Path>,
-    ) -> RunnerProcess {
+    /// The `circlet runner` command for `server`, trusting only the CAs in `ca_file` when given.
+    fn command(server: &Server, token: &str, work: &Path, ca_file: Option<&Path>) -> Command {
         let mut cmd = circlet(work);
         cmd.args(["runner", "--server", &server.url(""), "--work-dir"])
             .arg(work)
@@ -305,6 +300,17 @@ impl RunnerProcess {
         if let Some(ca) = ca_file {
             cmd.arg("--ca-file").arg(ca);
         }
+        cmd
+    }
+
+    /// Starts a runner for `server`, trusting only the CAs in `ca_file` when given.
+    pub(crate) fn start_with(
+        server: &Server,
+        token: &str,
+        work: &Path,
+        ca_file: Option<&Path>,
+    ) -> RunnerProcess {
+        let mut cmd = RunnerProcess::command(server, token, work, ca_file);
         RunnerProcess {
             child: cmd.spawn().expect("start circlet runner"),
             lines: None,
@@ -313,13 +319,8 @@ impl RunnerProcess {
 
     /// Starts a runner for `server` whose log the test reads.
     pub(crate) fn start_logged(server: &Server, token: &str, work: &Path) -> RunnerProcess {
-        let mut cmd = circlet(work);
-        cmd.args(["runner", "--server", &server.url(""), "--work-dir"])
-            .arg(work)
-            .env("CIRCLET_RUNNER_TOKEN", token)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        let mut cmd = RunnerProcess::command(server, token, work, None);
+        cmd.stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start circlet runner");
         let stderr = child.stderr.take().expect("piped");
         let (tx, rx) = std::sync::mpsc::channel();

@@ -12,8 +12,8 @@
 //! the router: a JSON route without documentation fails it.
 
 use super::{
-    artifacts, compile_config, env_vars, health, me, orbs, projects, runners_v3, tokens, v1_builds,
-    v2_pipelines,
+    artifacts, compile_config, env_vars, health, me, orbs, projects, runners_v3, ssh_keys, tokens,
+    v1_builds, v2_pipelines,
 };
 use axum::Json;
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
@@ -81,6 +81,16 @@ pub struct IdPath {
     id: uuid::Uuid,
 }
 
+/// `{fingerprint}`: an SSH key by its MD5 (`aa:bb:…`) or SHA-256 (`SHA256:…`) fingerprint.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "describes path parameters for the document only")]
+pub struct FingerprintPath {
+    /// The key's fingerprint.
+    #[param(example = "c9:0b:1c:4f:d5:65:56:b9:ad:88:f9:81:2b:37:74:2f")]
+    fingerprint: String,
+}
+
 /// `{name}`: an environment variable by name.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -143,6 +153,16 @@ the artifact lists' `url`s point to).";
         env_vars::v2_create,
         env_vars::v2_get,
         env_vars::v2_delete,
+        ssh_keys::v1_list,
+        ssh_keys::v1_create,
+        ssh_keys::v1_get,
+        ssh_keys::v1_delete,
+        ssh_keys::v1_add_ssh_key,
+        ssh_keys::v1_delete_ssh_key,
+        ssh_keys::v2_list,
+        ssh_keys::v2_create,
+        ssh_keys::v2_get,
+        ssh_keys::v2_delete,
         artifacts::v1_build,
         artifacts::v1_latest,
         artifacts::v2_job,
@@ -174,6 +194,7 @@ the artifact lists' `url`s point to).";
         (name = "tokens", description = "Project API tokens (API v1.1)"),
         (name = "builds", description = "Builds: API v1.1"),
         (name = "env-vars", description = "Project environment variables"),
+        (name = "ssh-keys", description = "Project SSH keys: checkout keys and additional keys"),
         (name = "artifacts", description = "Artifact lists"),
         (name = "projects", description = "Projects (API v2)"),
         (name = "pipelines", description = "Pipelines, workflows and jobs (API v2)"),

@@ -11,6 +11,7 @@ mod client_address;
 mod connections;
 mod env_vars;
 mod openapi;
+mod ssh_keys;
 mod tokens;
 mod ui;
 mod ui_admin;

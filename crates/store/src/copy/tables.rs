@@ -392,4 +392,21 @@ pub(super) const TABLES: &[Table] = &[
         key: 1,
         identity: false,
     },
+    Table {
+        name: "project_ssh_keys",
+        columns: &[
+            ("id", Int),
+            ("project_id", Int),
+            ("kind", Text),
+            ("hostname", Text),
+            ("public_key", Text),
+            ("fingerprint_sha256", Text),
+            ("fingerprint_md5", Text),
+            ("key_id", Text),
+            ("sealed", Bytes),
+            ("created_at", Time),
+        ],
+        key: 1,
+        identity: true,
+    },
 ];
