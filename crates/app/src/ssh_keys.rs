@@ -80,6 +80,52 @@ impl App {
     }
 }
 
+impl App {
+    /// The private halves of `project`'s keys, opened, for the server's own fetches and for a
+    /// runner's job: `(record, private key)`, checkout keys newest last, then additional keys.
+    /// Not a use case of any caller: only the server itself and claimed jobs get these.
+    pub async fn opened_ssh_keys(
+        &self,
+        project: &Project,
+    ) -> Result<Vec<(SshKeyRecord, secrecy::SecretString)>, AppError> {
+        let uuid = project.uuid.to_string();
+        let mut out = Vec::new();
+        for k in self.store.ssh_keys().of_project(project.id).await? {
+            let name = sealed_name(&k.fingerprint_sha256);
+            match self
+                .config
+                .env_keys
+                .open_sealed(&uuid, &name, &k.key_id, &k.sealed)
+            {
+                Ok(clear) => out.push((k, secrecy::SecretString::from(clear))),
+                Err(why) => tracing::error!(
+                    project = %project.slug,
+                    "SSH key {} {why}; jobs go without it",
+                    k.fingerprint_sha256
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The checkout key the server and runners use for `project`'s repository: the newest one,
+    /// when the repository is reached over SSH.
+    pub async fn checkout_key_for(
+        &self,
+        project: &Project,
+    ) -> Result<Option<secrecy::SecretString>, AppError> {
+        if !ssh_keys::is_ssh_url(project.repo_url.as_str()) {
+            return Ok(None);
+        }
+        Ok(self
+            .opened_ssh_keys(project)
+            .await?
+            .into_iter()
+            .rfind(|(k, _)| is_checkout(k))
+            .map(|(_, private)| private))
+    }
+}
+
 /// One project's SSH keys, for a caller allowed to manage them.
 pub struct ProjectSshKeys<'a> {
     app: &'a App,

@@ -84,6 +84,35 @@ pub struct ClaimedJob {
     pub messages: Vec<String>,
     /// The longest any step may run, in seconds.
     pub step_timeout_secs: u64,
+    /// The project's SSH keys the job may use: its checkout key (for an SSH repository), and
+    /// its additional keys when a step adds them.
+    #[serde(default)]
+    pub ssh_keys: Vec<JobSshKey>,
+}
+
+/// An SSH key handed to a job. Its `Debug` never shows the private half.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSshKey {
+    /// The host it is for (empty: any).
+    pub hostname: String,
+    /// MD5, `aa:bb:…`.
+    pub fingerprint: String,
+    /// `SHA256:…`.
+    pub fingerprint_sha256: String,
+    /// The private key.
+    pub private_key: String,
+    /// The checkout key (`checkout` uses it); otherwise an additional key (`add_ssh_keys`).
+    pub checkout: bool,
+}
+
+impl std::fmt::Debug for JobSshKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobSshKey")
+            .field("hostname", &self.hostname)
+            .field("fingerprint", &self.fingerprint)
+            .field("checkout", &self.checkout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for ClaimedJob {
@@ -100,6 +129,7 @@ impl std::fmt::Debug for ClaimedJob {
             .field("steps", &self.steps.len())
             .field("env", &env_names)
             .field("masks", &format_args!("[{} redacted]", self.masks.len()))
+            .field("ssh_keys", &self.ssh_keys)
             .finish_non_exhaustive()
     }
 }
@@ -312,6 +342,13 @@ mod tests {
             masks: vec!["hunter22".into()],
             messages: vec![],
             step_timeout_secs: 3600,
+            ssh_keys: vec![JobSshKey {
+                hostname: String::new(),
+                fingerprint: "aa:bb".into(),
+                fingerprint_sha256: "SHA256:x".into(),
+                private_key: "-----BEGIN OPENSSH PRIVATE KEY-----\nsecretbody\n".into(),
+                checkout: true,
+            }],
         };
         let text = serde_json::to_string(&job).expect("serializes");
         assert!(text.contains("\"checkout\""), "{text}");
@@ -320,7 +357,9 @@ mod tests {
         assert_eq!(back, job);
         let shown = format!("{job:?}");
         assert!(
-            shown.contains("\"CI\"") && !shown.contains("hunter22"),
+            shown.contains("\"CI\"")
+                && !shown.contains("hunter22")
+                && !shown.contains("secretbody"),
             "{shown}"
         );
     }

@@ -149,6 +149,19 @@ pub fn parse_private(text: &str) -> Result<ParsedKey, String> {
     })
 }
 
+/// Whether a repository URL is reached over SSH (`ssh://…`, or scp's `user@host:path`), and so
+/// needs a checkout key.
+pub fn is_ssh_url(url: &str) -> bool {
+    if url.starts_with("ssh://") || url.starts_with("git+ssh://") {
+        return true;
+    }
+    // scp-like: `user@host:path`, with no scheme.
+    !url.contains("://")
+        && url
+            .split_once(':')
+            .is_some_and(|(host, _)| host.contains('@') && !host.contains('/'))
+}
+
 /// Whether `host` can name an SSH host for an additional key: a host name or address, without
 /// spaces or control characters (empty: every host).
 pub fn check_hostname(host: &str) -> Result<(), String> {
@@ -209,6 +222,25 @@ mod tests {
                     .join(" ")
             };
             assert_eq!(body(&parsed.public), body(public));
+        }
+    }
+
+    #[test]
+    fn ssh_urls_are_told_apart() {
+        for yes in [
+            "git@github.com:acme/widget.git",
+            "ssh://git@host:2222/r.git",
+            "git+ssh://h/r",
+        ] {
+            assert!(is_ssh_url(yes), "{yes}");
+        }
+        for no in [
+            "https://github.com/acme/widget.git",
+            "file:///tmp/r",
+            "/tmp/r",
+            "https://u:p@h/r",
+        ] {
+            assert!(!is_ssh_url(no), "{no}");
         }
     }
 

@@ -88,7 +88,8 @@ pub async fn run_job<R: Reporter>(
                 f = in_directory(job, reporter, opts, stop, &dirs) => f,
                 never = heartbeat(reporter, stop, opts.heartbeat_interval) => match never {},
             };
-            for dir in [&dirs.root, &dirs.tmp] {
+            let keys = crate::ssh::keys_dir(&opts.work_dir, &id);
+            for dir in [&dirs.root, &dirs.tmp, &keys] {
                 let cleanup = dir.clone();
                 let removed = tokio::task::spawn_blocking(move || remove_dir(&cleanup)).await;
                 if let Ok(Err(e)) = removed {
@@ -186,6 +187,12 @@ async fn run_steps<R: Reporter>(
     let workdir = workdir::resolve(root, root, &job.working_directory);
     let mut env = job_env(job, root, &workdir);
     let tools = install_tools(job, reporter, opts, root).await;
+    match crate::ssh::prepare(job, root) {
+        // The project's own GIT_SSH_COMMAND, if it set one, wins.
+        Ok(Some(kv)) if !job.env.iter().any(|(k, _)| k == &kv.0) => env.push(kv),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(job = %job.id, "could not prepare ~/.ssh: {e}"),
+    }
     if let Some(bin) = &tools {
         let path = env
             .iter()
@@ -279,6 +286,9 @@ async fn run_steps<R: Reporter>(
                 workspaces::persist(&ctx, root, paths, &mut sink).await
             }
             Step::AttachWorkspace { at } => workspaces::attach(&ctx, at, &mut sink).await,
+            Step::AddSshKeys { fingerprints } => {
+                crate::ssh::add_ssh_keys(&ctx, fingerprints, &mut sink)
+            }
             other => step::not_carried_out(other, &mut sink),
         };
         end_step(&ctx, index, sink, end, &mut tally).await;

@@ -25,6 +25,7 @@ mod output;
 mod process;
 mod report;
 pub mod sandbox;
+mod ssh;
 mod step;
 mod transfer;
 mod uploads;

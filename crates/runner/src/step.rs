@@ -105,6 +105,17 @@ pub(crate) async fn checkout<R: Reporter>(
     let mut env = ctx.env.to_vec();
     // Never wait for a password nobody will type.
     env.push(("GIT_TERMINAL_PROMPT".into(), "0".into()));
+    match crate::ssh::checkout_ssh_command(job, &crate::ssh::keys_dir(&ctx.dirs.work, &job.id)) {
+        Ok(Some(ssh)) => {
+            sink.line("Using the project's checkout key");
+            env.push(("GIT_SSH_COMMAND".into(), ssh));
+        }
+        Ok(None) => {}
+        Err(e) => {
+            sink.line(&format!("cannot write the checkout key: {e}"));
+            return StepEnd::infra("checkout: cannot write the checkout key".into());
+        }
+    }
     let target_str = target.to_string_lossy().into_owned();
     sink.line(&format!(
         "$ git clone --no-checkout -- {} {target_str}",
@@ -164,15 +175,10 @@ async fn git<R: Reporter>(
     process::run(spec, sink, limits, ctx.stop).await
 }
 
-/// A step whose keys the config language has but this runner does not carry out yet (SSH
-/// keys: issue 14) or carries out only as far as this host allows (`setup_remote_docker`): a
-/// key the job needs fails the step, with the reason.
+/// A step this runner carries out only as far as this host allows (`setup_remote_docker`): a
+/// Docker engine the job needs and the host lacks fails the step, with the reason.
 pub(crate) fn not_carried_out<R: Reporter>(step: &Step, sink: &mut OutputSink<'_, R>) -> StepEnd {
     let (outcome, what) = match step {
-        Step::AddSshKeys { .. } => (
-            Outcome::Failed,
-            "This runner has no SSH keys to add yet".to_owned(),
-        ),
         Step::SetupRemoteDocker { .. } => match docker_on_path() {
             Some(docker) => (
                 Outcome::Success,

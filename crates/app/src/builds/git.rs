@@ -123,6 +123,7 @@ impl Repos {
         project: &Project,
         target: &Target,
         revision: Option<&str>,
+        key: Option<&secrecy::SecretString>,
     ) -> Result<Resolved, GitError> {
         let lock = {
             let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
@@ -142,6 +143,13 @@ impl Repos {
             .await?;
         }
         let url = project.repo_url.as_str();
+        // The project's checkout key, for an SSH remote: in a file of the server's own, only
+        // while this fetch runs (the mirror's lock is held), removed whatever happens.
+        let identity = match key {
+            Some(key) => Some(KeyFile::write(&self.root, project, key).await?),
+            None => None,
+        };
+        let identity = identity.as_ref().map(|k| k.path.as_path());
         let (refspec, local, what) = match target {
             Target::Branch(b) => (
                 format!("+refs/heads/{b}:refs/heads/{b}"),
@@ -154,7 +162,7 @@ impl Repos {
                 format!("tag '{t}'"),
             ),
         };
-        match fetch(&dir, url, &refspec).await {
+        match fetch(&dir, url, &refspec, identity).await {
             Ok(_) => {}
             Err(GitError::Unreadable(e)) if e.contains("couldn't find remote ref") => {
                 return Err(GitError::NotFound(format!(
@@ -176,7 +184,7 @@ impl Repos {
                     Ok(full) => full,
                     Err(_) => {
                         // Not on the branch's history: fetch every branch once, then give up.
-                        fetch(&dir, url, "+refs/heads/*:refs/remotes/all/*").await?;
+                        fetch(&dir, url, "+refs/heads/*:refs/remotes/all/*", identity).await?;
                         rev_parse(&dir, &format!("{rev}^{{commit}}"))
                             .await
                             .map_err(|_| {
@@ -240,9 +248,51 @@ async fn rev_parse(dir: &Path, what: &str) -> Result<String, GitError> {
     .to_owned())
 }
 
-/// Fetches `refspec` from `url` into the mirror at `dir`, within [`FETCH_TIMEOUT`].
-async fn fetch(dir: &Path, url: &str, refspec: &str) -> Result<String, GitError> {
-    git(
+/// A private key in a file of mode 0600 for the length of a fetch; removed when dropped.
+struct KeyFile {
+    path: PathBuf,
+}
+
+impl KeyFile {
+    async fn write(
+        root: &Path,
+        project: &Project,
+        key: &secrecy::SecretString,
+    ) -> Result<KeyFile, GitError> {
+        use secrecy::ExposeSecret;
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = root.join(format!("{}.key", project.uuid));
+        let _ = std::fs::remove_file(&path);
+        let mut text = key.expose_secret().trim().to_owned();
+        text.push('\n');
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| GitError::Unreadable(format!("cannot write the checkout key: {e}")))?;
+        Ok(KeyFile { path })
+    }
+}
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Fetches `refspec` from `url` into the mirror at `dir`, within [`FETCH_TIMEOUT`], with the
+/// private key in `identity` for an SSH remote.
+async fn fetch(
+    dir: &Path,
+    url: &str,
+    refspec: &str,
+    identity: Option<&Path>,
+) -> Result<String, GitError> {
+    git_with(
+        identity,
         dir,
         &[
             "-c",
@@ -309,6 +359,29 @@ impl Limits {
 /// Runs `git args` in `dir`: never prompts, never runs `ext::` transports, bounded in time
 /// and in what it may print. Stdout on success; otherwise what went wrong, for the log.
 async fn git(dir: &Path, args: &[&str], limits: Limits) -> Result<String, GitError> {
+    git_with(None, dir, args, limits).await
+}
+
+/// [`git`], with the SSH private key in `identity` (only it) for an SSH remote.
+async fn git_with(
+    identity: Option<&Path>,
+    dir: &Path,
+    args: &[&str],
+    limits: Limits,
+) -> Result<String, GitError> {
+    let mut ssh = format!(
+        "ssh -o BatchMode=yes -o ConnectTimeout={}",
+        FETCH_TIMEOUT.as_secs() / 2
+    );
+    if let Some(key) = identity {
+        // The remote's host key is trusted on first sight and remembered beside the mirrors.
+        let known = key.with_extension("known_hosts");
+        ssh.push_str(&format!(
+            " -i '{}' -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile='{}'",
+            key.display(),
+            known.display()
+        ));
+    }
     let mut cmd = Command::new("git");
     cmd.arg("-C")
         .arg(dir)
@@ -320,13 +393,7 @@ async fn git(dir: &Path, args: &[&str], limits: Limits) -> Result<String, GitErr
         ])
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
-        .env(
-            "GIT_SSH_COMMAND",
-            format!(
-                "ssh -o BatchMode=yes -o ConnectTimeout={}",
-                FETCH_TIMEOUT.as_secs() / 2
-            ),
-        )
+        .env("GIT_SSH_COMMAND", ssh)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -58,7 +58,9 @@ impl App {
             masks.push(key.clone());
             env.push(("CIRCLE_CONTINUATION_KEY".into(), key));
         }
+        let ssh_keys = self.job_ssh_keys(&project, &definition, &mut masks).await?;
         Ok(ClaimedJob {
+            ssh_keys,
             id: job.uuid.to_string(),
             build_num: job.build_num,
             job_name: job.name.clone(),
@@ -153,6 +155,54 @@ fn job_env(
 }
 
 impl App {
+    /// The SSH keys a job gets: the checkout key when the repository is reached over SSH, the
+    /// additional keys when a step adds them; each private key's lines are masked in output.
+    async fn job_ssh_keys(
+        &self,
+        project: &Project,
+        definition: &Job,
+        masks: &mut Vec<String>,
+    ) -> Result<Vec<circlet_core::runner_protocol::JobSshKey>, AppError> {
+        use secrecy::ExposeSecret;
+        let ssh_repo = circlet_core::ssh_keys::is_ssh_url(project.repo_url.as_str());
+        let adds = definition
+            .steps
+            .iter()
+            .any(|s| matches!(s, circlet_core::ci_config::Step::AddSshKeys { .. }));
+        if !ssh_repo && !adds {
+            return Ok(Vec::new());
+        }
+        let opened = self.opened_ssh_keys(project).await?;
+        let newest_checkout = opened
+            .iter()
+            .filter(|(k, _)| k.kind != "additional")
+            .map(|(k, _)| k.id)
+            .next_back();
+        let mut keys = Vec::new();
+        for (k, private) in opened {
+            let checkout = Some(k.id) == newest_checkout;
+            let wanted = (checkout && ssh_repo) || (k.kind == "additional" && adds);
+            if !wanted {
+                continue;
+            }
+            let text = private.expose_secret();
+            masks.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
+                    .map(str::to_owned),
+            );
+            keys.push(circlet_core::runner_protocol::JobSshKey {
+                hostname: k.hostname.clone(),
+                fingerprint: k.fingerprint_md5.clone(),
+                fingerprint_sha256: k.fingerprint_sha256.clone(),
+                private_key: text.to_owned(),
+                checkout,
+            });
+        }
+        Ok(keys)
+    }
+
     /// The timings `circleci tests split --split-by=timings` uses in `job`: from the newest
     /// successful run of a job of the same name in its project that stored test results, summed
     /// per file, per class name and per test.

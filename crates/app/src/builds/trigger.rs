@@ -296,9 +296,10 @@ async fn trigger(
     actor: &User,
     req: TriggerRequest,
 ) -> Result<Triggered, AppError> {
+    let key = app.checkout_key_for(project).await?;
     let resolved = app
         .repos
-        .resolve(project, &req.target, req.revision.as_deref())
+        .resolve(project, &req.target, req.revision.as_deref(), key.as_ref())
         .await
         .map_err(|e| {
             if let GitError::Unreadable(details) = &e {

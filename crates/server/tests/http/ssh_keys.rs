@@ -123,3 +123,97 @@ both_backends! {
         assert!(fx.app.store.ssh_keys().of_project(fx.project.id).await.unwrap().is_empty());
     }
 }
+
+/// A repository served by a real `sshd`: the server's mirror and the runner's checkout reach it
+/// with the project's checkout key, a job's `add_ssh_keys` installs the additional key it asks
+/// for, and without the checkout key on the server nothing can be read.
+mod over_ssh {
+    use super::*;
+    use circlet_testkit::{GitRepo, Sshd};
+
+    const RSA_PUB: &str = include_str!("../../../core/tests/ssh_keys/rsa_pem.pub");
+
+    async fn finished(fx: &Fx, slug: &str, n: i64) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let r = fx.get(&format!("/api/v1.1/project/{slug}/{n}")).await;
+            if r.status == 200 && r.body["lifecycle"] == "finished" {
+                return r.body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "build {n} did not finish: {}",
+                r.text
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn output(fx: &Fx, build: &Value) -> String {
+        let mut all = String::new();
+        for step in build["steps"].as_array().unwrap() {
+            let url = step["actions"][0]["output_url"].as_str().unwrap();
+            let out = fx.get(url.strip_prefix(&fx.app.url).unwrap()).await;
+            for m in out.body.as_array().into_iter().flatten() {
+                all.push_str(m["message"].as_str().unwrap_or(""));
+            }
+        }
+        all
+    }
+
+    both_backends! {
+        setup = TestApp::spawn;
+
+        async fn checkouts_and_add_ssh_keys_use_the_projects_keys(app) {
+            let fx = Fx::new(app).await;
+            let sshd = Sshd::start(&[]);
+            let repo = GitRepo::with_config("version: 2.1\njobs: {}\n");
+            let url = sshd.url(repo.path());
+            let config = format!(
+                "version: 2.1\njobs:\n  build:\n    steps:\n      - checkout\n      - add_ssh_keys:\n          fingerprints: [\"{RSA_MD5}\"]\n      - run: git ls-remote {url} refs/heads/main\n      - run: cat README.md\nworkflows:\n  main:\n    jobs: [build]\n"
+            );
+            repo.commit(&[(".circleci/config.yml", &config), ("README.md", "over ssh\n")], "ssh");
+            let slug = "gh/acme/sshrepo";
+            fx.app.project_with_repo(&fx.user, slug, &url, false).await;
+            let v2 = format!("/api/v2/project/{slug}/checkout-key");
+            let made = fx.post_json(&v2, &json!({"type": "deploy-key"})).await;
+            made.status_is(201);
+            let deploy = made.body["public-key"].as_str().unwrap().to_owned();
+            fx.post_json(
+                &format!("/api/v1.1/project/{slug}/ssh-key"),
+                &json!({"hostname": "127.0.0.1", "private_key": RSA_PEM}),
+            )
+            .await
+            .status_is(201);
+
+            // Without the deploy key on the SSH server, the server cannot read the repository.
+            sshd.authorize(&[RSA_PUB]);
+            let refused = fx.post_json(&format!("/api/v2/project/{slug}/pipeline"), &json!({"branch": "main"})).await;
+            refused.status_is(400);
+            assert!(refused.text.contains("could not read the repository"), "{}", refused.text);
+
+            sshd.authorize(&[&deploy, RSA_PUB]);
+            let _runner = fx.app.start_runner().await;
+            let p = fx.post_json(&format!("/api/v2/project/{slug}/pipeline"), &json!({"branch": "main"})).await;
+            p.status_is(201);
+            let build = finished(&fx, slug, 1).await;
+            let out = output(&fx, &build).await;
+            assert_eq!(build["status"], "success", "{out}");
+            assert!(out.contains("Using the project's checkout key"), "{out}");
+            assert!(out.contains(&format!("Added SSH key {RSA_MD5} ({RSA_SHA256}) for 127.0.0.1")), "{out}");
+            assert!(out.contains("refs/heads/main"), "git ls-remote over ssh with the added key: {out}");
+            assert!(out.contains("over ssh"), "{out}");
+            // The private keys never show in the output.
+            assert!(!out.contains(RSA_PEM.lines().nth(5).unwrap()), "{out}");
+
+            // A fingerprint the project does not have fails the step, naming it.
+            let config = config.replace(RSA_MD5, "00:11:22");
+            repo.commit(&[(".circleci/config.yml", &config)], "unknown key");
+            fx.post_json(&format!("/api/v2/project/{slug}/pipeline"), &json!({"branch": "main"})).await.status_is(201);
+            let build = finished(&fx, slug, 2).await;
+            let out = output(&fx, &build).await;
+            assert_eq!(build["status"], "failed", "{out}");
+            assert!(out.contains("no additional SSH key with the fingerprint 00:11:22"), "{out}");
+        }
+    }
+}
