@@ -249,6 +249,21 @@ impl ProjectSshKeys<'_> {
         Ok(())
     }
 
+    /// Removes the key whose store id is `id` (checkout or additional).
+    pub async fn delete(&self, id: i64) -> Result<(), AppError> {
+        if self
+            .app
+            .store
+            .ssh_keys()
+            .delete(self.project.id, id)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AppError::NotFound(KEY_NOT_FOUND.into()))
+        }
+    }
+
     async fn store(
         &self,
         kind: &str,

@@ -188,6 +188,22 @@ pub fn router(state: AppState) -> Router {
             get(ui::badges::show).post(ui::badges::generate),
         )
         .route(
+            "/projects/{vcs}/{org}/{repo}/settings/ssh",
+            get(ui::ssh_keys::show),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/ssh/checkout",
+            post(ui::ssh_keys::add_checkout),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/ssh/additional",
+            post(ui::ssh_keys::add_additional),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/ssh/{id}/remove",
+            post(ui::ssh_keys::remove),
+        )
+        .route(
             "/projects/{vcs}/{org}/{repo}/settings/storage",
             get(ui::storage::show).post(ui::storage::set_retention),
         )

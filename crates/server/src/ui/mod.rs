@@ -17,6 +17,7 @@ pub mod project_tokens;
 pub mod projects;
 pub mod runners;
 pub mod setup;
+pub mod ssh_keys;
 pub mod storage;
 pub mod tokens;
 

@@ -124,6 +124,54 @@ both_backends! {
     }
 }
 
+mod page {
+    use super::*;
+
+    both_backends! {
+        setup = TestApp::spawn;
+
+        async fn the_ssh_keys_page_adds_shows_and_removes_keys(app) {
+            let fx = Fx::new(app).await;
+            let page = format!("/projects/{SLUG}/settings/ssh");
+            let admin = fx.app.logged_in("ada").await;
+            let html = admin.get(fx.app.at(&page)).send().await.unwrap().text().await.unwrap();
+            assert!(html.contains("id=\"checkout-empty\"") && html.contains("id=\"additional-empty\""), "{html}");
+
+            let r = fx.app.post_form(&admin, &page, &format!("{page}/checkout"), &[("kind", "deploy-key")]).await;
+            assert_eq!(r.status(), 303);
+            let keys = fx.app.store.ssh_keys().of_project(fx.project.id).await.unwrap();
+            assert_eq!(keys.len(), 1);
+            let html = admin.get(fx.app.at(&page)).send().await.unwrap().text().await.unwrap();
+            assert!(html.contains(&keys[0].fingerprint_sha256) && html.contains(&keys[0].fingerprint_md5), "{html}");
+            assert!(html.contains("(preferred)"));
+
+            // A bad key: the page says why, keeps the hostname, never echoes the key.
+            let r = fx.app.post_form(&admin, &page, &format!("{page}/additional"), &[("hostname", "git.example.com"), ("private_key", "-----BEGIN RSA PRIVATE KEY-----\nsecretline\n")]).await;
+            assert_eq!(r.status(), 400);
+            let html = r.text().await.unwrap();
+            assert!(html.contains("id=\"error-message\"") && html.contains("value=\"git.example.com\""), "{html}");
+            assert!(!html.contains("secretline"));
+            let r = fx.app.post_form(&admin, &page, &format!("{page}/additional"), &[("hostname", "git.example.com"), ("private_key", RSA_PEM)]).await;
+            assert_eq!(r.status(), 303);
+            let html = admin.get(fx.app.at(&page)).send().await.unwrap().text().await.unwrap();
+            assert!(html.contains(RSA_SHA256) && html.contains(RSA_MD5) && html.contains("git.example.com"), "{html}");
+            assert!(!html.contains(RSA_PEM.lines().nth(5).unwrap()));
+
+            for k in fx.app.store.ssh_keys().of_project(fx.project.id).await.unwrap() {
+                let r = fx.app.post_form(&admin, &page, &format!("{page}/{}/remove", k.id), &[]).await;
+                assert_eq!(r.status(), 303);
+            }
+            assert!(fx.app.store.ssh_keys().of_project(fx.project.id).await.unwrap().is_empty());
+
+            // A reader of the project may not see the page.
+            let reader = fx.app.user("rita", false).await;
+            fx.app.store.projects().set_member(fx.project.id, reader.id, circlet_core::Role::Read).await.unwrap();
+            let rita = fx.app.logged_in("rita").await;
+            assert_eq!(rita.get(fx.app.at(&page)).send().await.unwrap().status(), 403);
+        }
+    }
+}
+
 /// A repository served by a real `sshd`: the server's mirror and the runner's checkout reach it
 /// with the project's checkout key, a job's `add_ssh_keys` installs the additional key it asks
 /// for, and without the checkout key on the server nothing can be read.
