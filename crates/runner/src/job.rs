@@ -7,13 +7,13 @@ use crate::output::OutputSink;
 use crate::report::{ReportError, Reporter, Stop, StopReason};
 use crate::sandbox::{JobDirs, Sandbox};
 use crate::step::{self, JobContext, StepEnd};
+use crate::tools;
 use crate::uploads;
 use crate::workdir;
 use crate::workspaces;
 use circlet_core::ci_config::{Step, When};
 use circlet_core::runner_protocol::{
-    ClaimedJob, HALT_FILE, HEARTBEAT_INTERVAL_SECS, JobFinished, Outcome, StepFinished,
-    StepStarted, TIMINGS_FILE, TOOLS_DIR,
+    ClaimedJob, HEARTBEAT_INTERVAL_SECS, JobFinished, Outcome, StepFinished, StepStarted,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -186,7 +186,7 @@ async fn run_steps<R: Reporter>(
     let root = dirs.root.as_path();
     let workdir = workdir::resolve(root, root, &job.working_directory);
     let mut env = job_env(job, root, &workdir);
-    let tools = install_tools(job, reporter, opts, root).await;
+    let tools = tools::install(job, reporter, opts.tools.as_deref(), root).await;
     match crate::ssh::prepare(job, root) {
         // The project's own GIT_SSH_COMMAND, if it set one, wins.
         Ok(Some(kv)) if !job.env.iter().any(|(k, _)| k == &kv.0) => env.push(kv),
@@ -255,7 +255,7 @@ async fn run_steps<R: Reporter>(
         if !runs {
             continue;
         }
-        if halted(root) {
+        if tools::halted(root) {
             break;
         }
         let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
@@ -325,53 +325,6 @@ async fn run_steps<R: Reporter>(
             },
         },
     }
-}
-
-/// Whether `circleci step halt` asked for the job to end (successfully) here.
-fn halted(root: &Path) -> bool {
-    root.join(HALT_FILE).exists()
-}
-
-/// Gives the job the `circleci` command: links to [`JobOptions::tools`] in `~/.circlet/bin`,
-/// and, when a step splits tests by timings, the project's timings for it. Returns the
-/// directory to put first on `PATH`. Without tools, or when the links cannot be made, the job
-/// runs without them (a step that needs them says `circleci: command not found`).
-async fn install_tools<R: Reporter>(
-    job: &ClaimedJob,
-    reporter: &R,
-    opts: &JobOptions,
-    root: &Path,
-) -> Option<PathBuf> {
-    let exe = opts.tools.as_ref()?;
-    let bin = root.join(TOOLS_DIR);
-    let made = std::fs::create_dir_all(&bin).and_then(|()| {
-        for name in ["circleci", "circleci-agent"] {
-            std::os::unix::fs::symlink(exe, bin.join(name))?;
-        }
-        Ok(())
-    });
-    if let Err(e) = made {
-        tracing::warn!(job = %job.id, "could not give the job the circleci command: {e}");
-        return None;
-    }
-    let splits_by_timings = job.steps.iter().any(|s| match s {
-        Step::Run(r) => r.command.contains("circleci tests split") && r.command.contains("timings"),
-        _ => false,
-    });
-    if splits_by_timings {
-        match reporter.timings().await {
-            Ok(t) => {
-                let written = serde_json::to_vec(&t)
-                    .map_err(std::io::Error::other)
-                    .and_then(|b| std::fs::write(root.join(TIMINGS_FILE), b));
-                if let Err(e) = written {
-                    tracing::warn!(job = %job.id, "could not write the test timings: {e}");
-                }
-            }
-            Err(e) => tracing::warn!(job = %job.id, "could not fetch the test timings: {e}"),
-        }
-    }
-    Some(bin)
 }
 
 /// Reports a step's start; `None` when the job turned out to be lost.

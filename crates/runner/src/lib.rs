@@ -9,7 +9,8 @@
 //!
 //! Modules: `client` (HTTP), `job`, `step` and `uploads` (the executor), `caches` and
 //! `workspaces` (their steps) over `areas` (where a job may keep files), `archive` (tar + zstd)
-//! and `transfer` (archives streamed to and from the server), `process` (one command in its
+//! and `transfer` (archives streamed to and from the server), `ssh` (a job's SSH keys), `tools`
+//! (the `circleci` command in jobs), `process` (one command in its
 //! own process group), `sandbox` (the bubblewrap sandbox every command runs in), `output` and
 //! `mask` (what leaves the runner), `junit` (test reports), `walk` and `workdir` (files and
 //! directories of a job).
@@ -27,6 +28,7 @@ mod report;
 pub mod sandbox;
 mod ssh;
 mod step;
+mod tools;
 mod transfer;
 mod uploads;
 mod walk;
