@@ -45,6 +45,13 @@ pub struct RunnerContact {
     pub last_used: Option<OffsetDateTime>,
 }
 
+#[derive(sqlx::FromRow)]
+struct ContactRow {
+    #[sqlx(flatten)]
+    contact: RunnerContact,
+    beat: Option<OffsetDateTime>,
+}
+
 /// Use-cases on runners and resource classes; see [`Store::runners`].
 pub struct Runners<'s>(pub(crate) &'s Store);
 
@@ -115,21 +122,9 @@ impl Runners<'_> {
         Ok(())
     }
 
-    /// Moves runner `token_id`'s last contact to now if it is older than `older_than` (a
-    /// heartbeat: not a write per beat).
-    pub async fn touch_if_older(
-        &self,
-        token_id: i64,
-        older_than: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let sql =
-            "UPDATE runner_contacts SET last_seen = $2 WHERE token_id = $1 AND last_seen < $3";
-        on_pool!(self.0, pool => sqlx::query(sql).bind(token_id).bind(now()).bind(older_than).execute(pool).await.map(|_| ()))?;
-        Ok(())
-    }
-
-    /// The runners last seen at or after `since`, with their class and current job; only those
-    /// of `class` when given (`Some(None)`: the default pool), by name.
+    /// The runners heard from at or after `since` (a claim, or a heartbeat of the job they
+    /// run: a runner busy with a long job claims nothing), with their class and current job;
+    /// only those of `class` when given (`Some(None)`: the default pool), by name.
     pub async fn seen_since(
         &self,
         since: OffsetDateTime,
@@ -138,20 +133,25 @@ impl Runners<'_> {
         let sql = "SELECT r.token_id, t.name AS token_name, c.name AS resource_class, r.name, r.version, \
                    r.address, r.first_seen, r.last_seen, \
                    (SELECT MAX(j.build_num) FROM jobs j WHERE j.runner_id = r.token_id AND j.state = 'running') AS running_build, \
-                   (SELECT MAX(j.started_at) FROM jobs j WHERE j.runner_id = r.token_id) AS last_used \
+                   (SELECT MAX(j.started_at) FROM jobs j WHERE j.runner_id = r.token_id) AS last_used, \
+                   (SELECT MAX(j.heartbeat_at) FROM jobs j WHERE j.runner_id = r.token_id AND j.state = 'running') AS beat \
                    FROM runner_contacts r JOIN api_tokens t ON t.id = r.token_id \
                    LEFT JOIN runner_token_classes b ON b.token_id = r.token_id \
-                   LEFT JOIN resource_classes c ON c.id = b.class_id \
-                   WHERE r.last_seen >= $1 ORDER BY r.name, r.token_id";
-        let all: Vec<RunnerContact> =
-            on_pool!(self.0, pool => sqlx::query_as(sql).bind(since).fetch_all(pool).await)?;
-        Ok(match class {
-            None => all,
-            Some(wanted) => all
-                .into_iter()
-                .filter(|r| r.resource_class.as_deref() == wanted)
-                .collect(),
-        })
+                   LEFT JOIN resource_classes c ON c.id = b.class_id ORDER BY r.name, r.token_id";
+        let rows: Vec<ContactRow> =
+            on_pool!(self.0, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let mut contact = row.contact;
+                if let Some(beat) = row.beat {
+                    contact.last_seen = contact.last_seen.max(beat);
+                }
+                contact
+            })
+            .filter(|r| r.last_seen >= since)
+            .filter(|r| class.is_none_or(|wanted| r.resource_class.as_deref() == wanted))
+            .collect())
     }
 
     /// Jobs of `class` (`None`: the default pool) queued and running.

@@ -102,14 +102,6 @@ pub async fn heartbeat(
     Path(id): Path<String>,
 ) -> Result<Json<HeartbeatReply>, ApiError> {
     let job = held(&state, &runner, &id).await?;
-    // A runner busy with a long job claims nothing: its heartbeats say it is still there.
-    let stale = time::OffsetDateTime::now_utc() - time::Duration::seconds(20);
-    state
-        .app
-        .store
-        .runners()
-        .touch_if_older(runner.token.id, stale)
-        .await?;
     match state
         .app
         .store
