@@ -12,6 +12,7 @@ mod driver;
 mod env_vars;
 mod login;
 mod projects;
+mod ssh_keys;
 mod tokens;
 
 use anyhow::{Context, ensure};
