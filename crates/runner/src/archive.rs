@@ -177,7 +177,7 @@ fn corrupt(what: String) -> io::Error {
 
 /// The directory `base/rel` on the host, made where missing, reached without leaving `base`:
 /// a symbolic link on the way must lead to a directory inside `base` itself.
-fn safe_dir(base: &Path, rel: &Path) -> io::Result<PathBuf> {
+pub(crate) fn safe_dir(base: &Path, rel: &Path) -> io::Result<PathBuf> {
     let root = base.canonicalize()?;
     let mut at = root.clone();
     for part in rel.components() {

@@ -125,7 +125,12 @@ pub(crate) fn add_ssh_keys<R: Reporter>(
         sink.line("This project has no additional SSH keys; nothing was added.");
         return StepEnd::new(Outcome::Success, None);
     }
-    let dir = ctx.root.join(".ssh");
+    // The runner writes here outside the sandbox, after the job's own steps: `~/.ssh` (or its
+    // config) made a symbolic link by the job must not lead the writes out of its directory.
+    let dir = match crate::archive::safe_dir(ctx.root, Path::new(".ssh")) {
+        Ok(dir) => dir,
+        Err(e) => return fail(sink, &format!("cannot use ~/.ssh: {e}")),
+    };
     let mut config = String::new();
     for k in &chosen {
         let name = format!("id_rsa_{}", k.fingerprint.replace(':', ""));
@@ -159,6 +164,7 @@ pub(crate) fn add_ssh_keys<R: Reporter>(
         .append(true)
         .create(true)
         .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
         .open(dir.join("config"))
         .and_then(|mut f| f.write_all(config.as_bytes()));
     if let Err(e) = appended {

@@ -85,10 +85,38 @@ pub(crate) async fn checkout<R: Reporter>(
 ) -> StepEnd {
     let job = ctx.job;
     let dir = workdir::resolve(ctx.root, ctx.workdir, into.unwrap_or("."));
-    let Some(target) = ctx.sandbox.on_host(&dir, ctx.dirs) else {
+    let Some(mut target) = ctx.sandbox.on_host(&dir, ctx.dirs) else {
         sink.line(&outside(&dir));
         return StepEnd::new(Outcome::Failed, None);
     };
+    // git writes here as the runner, outside the sandbox, maybe after the job's own steps: a
+    // symbolic link the job put on the way must not lead the clone out of its directories.
+    if let Ok(placed) = ctx.areas().place(into.unwrap_or("."), None) {
+        let parent = placed
+            .rel
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        match crate::archive::safe_dir(&placed.area.host, &parent) {
+            Ok(real) => {
+                target = match placed.rel.file_name() {
+                    Some(name) => real.join(name),
+                    None => real,
+                };
+                if std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink()) {
+                    sink.line(&format!(
+                        "{} is a symbolic link; checkout will not write through it",
+                        dir.display()
+                    ));
+                    return StepEnd::new(Outcome::Failed, None);
+                }
+            }
+            Err(e) => {
+                sink.line(&format!("cannot use {}: {e}", dir.display()));
+                return StepEnd::new(Outcome::Failed, None);
+            }
+        }
+    }
     let target = target.as_path();
     if let Some(local) = local_repository(&job.repo_url)
         && ctx.sandbox.hides(&local, &ctx.dirs.work)

@@ -4,7 +4,7 @@
 //! file persisted by two jobs that ran concurrently (neither upstream of the other) makes the
 //! attach fail: which copy wins would be chance.
 
-use crate::archive::Source;
+use crate::archive::{self, Source};
 use crate::areas;
 use crate::caches::{fail, reporting_failed, transfer_failed};
 use crate::output::OutputSink;
@@ -105,8 +105,8 @@ pub(crate) async fn attach<R: Reporter>(
     sink: &mut OutputSink<'_, R>,
 ) -> StepEnd {
     let areas = ctx.areas();
-    let target = match areas.place(at, None) {
-        Ok(p) => p.host(),
+    let placed = match areas.place(at, None) {
+        Ok(p) => p,
         Err(e) => return fail(sink, &e),
     };
     let workspace = match ctx.reporter.workspace().await {
@@ -119,9 +119,19 @@ pub(crate) async fn attach<R: Reporter>(
         );
         return StepEnd::new(Outcome::Success, None);
     }
-    if let Err(e) = tokio::fs::create_dir_all(&target).await {
-        return fail(sink, &format!("cannot create {at}: {e}"));
-    }
+    // Made (and later written) by the runner outside the sandbox: a symbolic link the job put
+    // on the way must not lead it out of the job's directories.
+    let (area, rel) = (placed.area.host.clone(), placed.rel.clone());
+    let target = match tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&area)?;
+        archive::safe_dir(&area, &rel)
+    })
+    .await
+    {
+        Ok(Ok(dir)) => dir,
+        Ok(Err(e)) => return fail(sink, &format!("cannot use {at}: {e}")),
+        Err(e) => return fail(sink, &format!("cannot use {at}: {e}")),
+    };
     let names: HashMap<i64, String> = workspace
         .layers
         .iter()

@@ -1047,3 +1047,80 @@ async fn a_cache_comes_back_in_another_job_and_a_damaged_one_fails_its_step() {
         );
     }
 }
+
+/// The attack: a step turns `~/.ssh` into a link to a directory outside the job, hoping the
+/// runner (which writes keys outside the sandbox) follows it. It must not write there.
+#[tokio::test]
+async fn add_ssh_keys_writes_nothing_through_a_link_the_job_planted() {
+    let h = Harness::new();
+    let rec = Recorder::default();
+    let outside = tempfile::tempdir().unwrap();
+    let mut j = job(vec![
+        Step::Run(run(&format!(
+            "rm -rf ~/.ssh && ln -s {} ~/.ssh",
+            outside.path().display()
+        ))),
+        Step::AddSshKeys {
+            fingerprints: vec![],
+        },
+    ]);
+    j.ssh_keys.push(circlet_core::runner_protocol::JobSshKey {
+        hostname: String::new(),
+        fingerprint: "aa:bb".into(),
+        fingerprint_sha256: "SHA256:x".into(),
+        private_key: "-----BEGIN OPENSSH PRIVATE KEY-----\nbody\n-----END OPENSSH PRIVATE KEY-----"
+            .into(),
+        checkout: false,
+    });
+    h.run(&j, &rec).await;
+    assert_eq!(rec.step_end(1), finished(Outcome::Success, Some(0)));
+    assert_eq!(
+        rec.step_end(2).map(|e| e.outcome),
+        Some(Outcome::Failed),
+        "{}",
+        rec.output(2)
+    );
+    assert!(
+        rec.output(2).contains("cannot use ~/.ssh"),
+        "{}",
+        rec.output(2)
+    );
+    let written: Vec<_> = std::fs::read_dir(outside.path()).unwrap().collect();
+    assert!(
+        written.is_empty(),
+        "the runner wrote outside the job: {written:?}"
+    );
+}
+
+/// The same attack on `checkout` into a path: a step plants a link where the clone goes.
+#[tokio::test]
+async fn checkout_writes_nothing_through_a_link_the_job_planted() {
+    let h = Harness::new();
+    let rec = Recorder::default();
+    let outside = tempfile::tempdir().unwrap();
+    let repo = GitRepo::with_config("version: 2.1\n");
+    let mut j = job(vec![
+        Step::Run(run(&format!(
+            "mkdir -p ~/project && ln -s {} ~/project/src",
+            outside.path().display()
+        ))),
+        Step::CheckoutInto {
+            path: "src/inner".into(),
+        },
+    ]);
+    j.repo_url = repo.url();
+    j.revision = repo.head();
+    h.run(&j, &rec).await;
+    assert_eq!(rec.step_end(1), finished(Outcome::Success, Some(0)));
+    assert_eq!(
+        rec.step_end(2).map(|e| e.outcome),
+        Some(Outcome::Failed),
+        "{}",
+        rec.output(2)
+    );
+    let written: Vec<_> = std::fs::read_dir(outside.path()).unwrap().collect();
+    assert!(
+        written.is_empty(),
+        "the clone went outside the job: {written:?}"
+    );
+}
