@@ -109,6 +109,29 @@ impl JobState {
     }
 }
 
+/// A parallel job's state once its nodes have ended: `nodes` are the final states of the nodes
+/// that ran; `all_ran` is false when a cancel stopped some from being claimed. One node's
+/// failure fails the job, as on CircleCI; of several ways to fail, the one that says most about
+/// why wins: canceled, then an infrastructure failure, then a timeout, then a failed step.
+pub fn nodes_result(nodes: &[JobState], all_ran: bool) -> JobState {
+    let rank = |s: &JobState| match s {
+        JobState::Canceled => 4,
+        JobState::InfrastructureFail => 3,
+        JobState::Timedout => 2,
+        JobState::Success => 0,
+        // Any other state is no node's end: it counts as a failure rather than a success.
+        _ => 1,
+    };
+    if !all_ran {
+        return JobState::Canceled;
+    }
+    match nodes.iter().max_by_key(|s| rank(s)) {
+        Some(s) if rank(s) == 1 => JobState::Failed,
+        Some(s) => *s,
+        None => JobState::Canceled,
+    }
+}
+
 /// A workflow's status (API v2), from its jobs' states.
 pub fn workflow_status(jobs: &[JobState], canceled: bool) -> &'static str {
     if jobs.iter().any(|s| !s.is_final()) {
@@ -164,6 +187,33 @@ mod tests {
         }
         assert_eq!(JobState::Blocked.v1_status(), "not_running");
         assert_eq!(JobState::Running.outcome(), None);
+    }
+
+    #[test]
+    fn a_parallel_job_fails_when_one_node_fails() {
+        use JobState::*;
+        assert_eq!(nodes_result(&[Success, Success, Success], true), Success);
+        assert_eq!(nodes_result(&[Success, Failed, Success], true), Failed);
+        assert_eq!(nodes_result(&[Failed, Timedout], true), Timedout);
+        assert_eq!(
+            nodes_result(&[Timedout, InfrastructureFail], true),
+            InfrastructureFail
+        );
+        assert_eq!(
+            nodes_result(&[InfrastructureFail, Canceled], true),
+            Canceled
+        );
+        assert_eq!(
+            nodes_result(&[Success, Running], true),
+            Failed,
+            "not an end: no success"
+        );
+        assert_eq!(
+            nodes_result(&[Success, Success], false),
+            Canceled,
+            "a node never ran"
+        );
+        assert_eq!(nodes_result(&[], false), Canceled);
     }
 
     #[test]

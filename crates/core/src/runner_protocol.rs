@@ -1,8 +1,10 @@
 //! What the server and a runner say to each other under `/api/runner/v1`: one place, shared by
 //! both sides, so they cannot drift apart.
 //!
-//! Every request carries a runner token (`CCIRUN_…`) as `Authorization: Bearer`. The exchange
-//! for one job:
+//! Every request carries a runner token (`CCIRUN_…`) as `Authorization: Bearer`. A runner
+//! claims one node of a job at a time (a job of `parallelism: N` is N nodes, claimed by any
+//! runners); `{id}` below is the claimed node's id ([`ClaimedJob::id`]). The exchange for one
+//! node:
 //!
 //! | request | body | reply |
 //! |---|---|---|
@@ -48,8 +50,15 @@ pub const HEARTBEAT_INTERVAL_SECS: u64 = 5;
 /// variables but never prints their values (project secrets are among them).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClaimedJob {
-    /// The job's id (a uuid), used in every later request.
+    /// The id of the claimed node of the job (a uuid), used in every later request. Node 0's
+    /// is the job's own id (`CIRCLE_WORKFLOW_JOB_ID`).
     pub id: String,
+    /// Which node of the job this is, from 0 (`CIRCLE_NODE_INDEX`).
+    #[serde(default)]
+    pub node_index: u32,
+    /// How many nodes the job runs (`parallelism`, `CIRCLE_NODE_TOTAL`).
+    #[serde(default = "one")]
+    pub node_total: u32,
     /// The per-project build number.
     pub build_num: i64,
     /// The job's name in the config (`CIRCLE_JOB`).
@@ -90,6 +99,10 @@ pub struct ClaimedJob {
     pub ssh_keys: Vec<JobSshKey>,
 }
 
+fn one() -> u32 {
+    1
+}
+
 /// An SSH key handed to a job. Its `Debug` never shows the private half.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSshKey {
@@ -121,6 +134,10 @@ impl std::fmt::Debug for ClaimedJob {
         f.debug_struct("ClaimedJob")
             .field("id", &self.id)
             .field("build_num", &self.build_num)
+            .field(
+                "node",
+                &format_args!("{} of {}", self.node_index, self.node_total),
+            )
             .field("job_name", &self.job_name)
             .field("project_slug", &self.project_slug)
             .field("revision", &self.revision)
@@ -314,6 +331,8 @@ mod tests {
     fn a_claimed_job_round_trips_through_json() {
         let job = ClaimedJob {
             id: "3f2c1b9e-0000-4000-8000-000000000001".into(),
+            node_index: 2,
+            node_total: 3,
             build_num: 7,
             job_name: "build".into(),
             project_slug: "gh/acme/widget".into(),

@@ -225,6 +225,15 @@ async fn run_steps<R: Reporter>(
             sink.line(m);
         }
         sink.line(&format!("circlet runner {}", opts.runner_name));
+        if job.node_total > 1 {
+            sink.line(&format!(
+                "Parallel run {} of {} (CIRCLE_NODE_INDEX={}, CIRCLE_NODE_TOTAL={})",
+                job.node_index + 1,
+                job.node_total,
+                job.node_index,
+                job.node_total
+            ));
+        }
         sink.line(&opts.sandbox.describe());
         sink.line(&format!("Working directory: {}", workdir.display()));
         let end = StepEnd {

@@ -185,6 +185,8 @@ impl Reporter for Recorder {
 fn job(steps: Vec<Step>) -> ClaimedJob {
     ClaimedJob {
         id: uuid::Uuid::new_v4().to_string(),
+        node_index: 0,
+        node_total: 1,
         build_num: 1,
         job_name: "build".into(),
         project_slug: "gh/acme/widget".into(),

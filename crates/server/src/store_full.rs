@@ -35,8 +35,8 @@ pub struct Noticed;
 pub struct StoreFull {
     /// A write was refused and none has succeeded since.
     noticed: AtomicBool,
-    /// Running jobs (ids) that lost a write.
-    jobs: Mutex<BTreeSet<i64>>,
+    /// Running jobs that lost a write: (job id, the node whose write it was).
+    jobs: Mutex<BTreeSet<(i64, i64)>>,
 }
 
 /// The step name of the note written into a job that had not reported any step yet.
@@ -68,7 +68,7 @@ impl StoreFull {
         }
     }
 
-    fn jobs(&self) -> std::sync::MutexGuard<'_, BTreeSet<i64>> {
+    fn jobs(&self) -> std::sync::MutexGuard<'_, BTreeSet<(i64, i64)>> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -106,11 +106,11 @@ pub async fn ready(state: &AppState) -> Result<(), ApiError> {
     }
 }
 
-/// `e` unchanged; when it says the disk is full, job `job_id` is remembered as having lost a
-/// write (see the module's documentation).
-pub fn lost_write(state: &AppState, job_id: i64, e: ApiError) -> ApiError {
+/// `e` unchanged; when it says the disk is full, node `node` of job `job_id` is remembered as
+/// having lost a write (see the module's documentation).
+pub fn lost_write(state: &AppState, (job_id, node): (i64, i64), e: ApiError) -> ApiError {
     if let ApiError::StoreFull = e {
-        state.store_full.jobs().insert(job_id);
+        state.store_full.jobs().insert((job_id, node));
     }
     e
 }
@@ -118,7 +118,7 @@ pub fn lost_write(state: &AppState, job_id: i64, e: ApiError) -> ApiError {
 /// Ends the jobs that lost a write, with a note, if the store takes writes now. Called by the
 /// reaper's loop; a job that ended meanwhile is only forgotten.
 pub async fn end_jobs_that_lost_writes(state: &AppState) {
-    let ids: Vec<i64> = state.store_full.jobs().iter().copied().collect();
+    let ids: Vec<(i64, i64)> = state.store_full.jobs().iter().copied().collect();
     for id in ids {
         match end_one(state, id).await {
             Ok(()) => {
@@ -129,36 +129,35 @@ pub async fn end_jobs_that_lost_writes(state: &AppState) {
                 return;
             }
             Err(e) => {
-                tracing::warn!(job = id, "could not end a job that lost a write: {e}");
+                tracing::warn!(job = id.0, "could not end a job that lost a write: {e}");
                 return;
             }
         }
     }
 }
 
-async fn end_one(state: &AppState, id: i64) -> Result<(), StoreError> {
+/// Writes the note into the node that lost a write and ends the whole job: one node's
+/// missing output or result leaves the job's result unknown.
+async fn end_one(state: &AppState, (id, node): (i64, i64)) -> Result<(), StoreError> {
     let builds = state.app.store.builds();
     match builds.job_by_id(id).await? {
         Some(job) if job.state == JobState::Running => {}
         _ => return Ok(()),
     }
     // The note first: while the disk is still full this fails and nothing changes.
-    let idx = match builds.steps(id).await?.last() {
+    let idx = match builds.steps(id, node).await?.last() {
         Some(step) => step.idx,
         None => {
-            builds.start_step(id, 0, NOTE_STEP).await?;
+            builds.start_step(id, node, 0, NOTE_STEP).await?;
             builds
-                .finish_step(id, 0, JobState::InfrastructureFail.as_str(), None)
+                .finish_step(id, node, 0, JobState::InfrastructureFail.as_str(), None)
                 .await?;
             0
         }
     };
-    let seq = builds.next_output_seq(id, idx).await?;
-    builds.append_output(id, idx, seq, NOTE).await?;
-    if builds
-        .finish(id, None, JobState::InfrastructureFail)
-        .await?
-    {
+    let seq = builds.next_output_seq(id, node, idx).await?;
+    builds.append_output(id, node, idx, seq, NOTE).await?;
+    if builds.finish(id, JobState::InfrastructureFail).await? {
         tracing::warn!(
             job = id,
             "ended a job as infrastructure_fail: some of its writes were refused while the database's storage was full"

@@ -40,7 +40,9 @@
       .map((el) => `${el.id.slice(5)}:${el.dataset.seq || 0}`)
       .join(",");
     try {
-      const response = await fetch(`${steps.dataset.live}?after=${encodeURIComponent(after)}`, {
+      const url = new URL(steps.dataset.live, window.location.href);
+      url.searchParams.set("after", after);
+      const response = await fetch(url, {
         headers: { Accept: "application/json" },
       });
       if (response.ok) {

@@ -20,6 +20,8 @@ pub struct TestRecord {
     pub message: Option<String>,
     /// Seconds.
     pub run_time: f64,
+    /// The node that ran it.
+    pub node_index: i64,
 }
 
 impl Builds<'_> {
@@ -34,17 +36,22 @@ impl Builds<'_> {
     }
 
     /// The sequence number the next output chunk of step `idx` gets.
-    pub async fn next_output_seq(&self, job_id: i64, idx: i64) -> Result<i64, StoreError> {
+    pub async fn next_output_seq(
+        &self,
+        job_id: i64,
+        node: i64,
+        idx: i64,
+    ) -> Result<i64, StoreError> {
         // `seq` is an INTEGER column: PostgreSQL answers INT4, which does not decode as i64.
-        let sql = "SELECT CAST(COALESCE(MAX(seq), 0) + 1 AS BIGINT) FROM job_output WHERE job_id = $1 AND step_idx = $2";
+        let sql = "SELECT CAST(COALESCE(MAX(seq), 0) + 1 AS BIGINT) FROM job_output WHERE job_id = $1 AND step_idx = $2 AND node_index = $3";
         Ok(
-            on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(job_id).bind(idx).fetch_one(pool).await)?,
+            on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(job_id).bind(idx).bind(node).fetch_one(pool).await)?,
         )
     }
 
-    /// How many jobs each runner (by its token id) is running now.
+    /// How many job nodes each runner (by its token id) is running now.
     pub async fn running_per_runner(&self) -> Result<Vec<(i64, i64)>, StoreError> {
-        let sql = "SELECT runner_id, COUNT(*) FROM jobs WHERE state = 'running' AND runner_id IS NOT NULL GROUP BY runner_id";
+        let sql = "SELECT runner_id, COUNT(*) FROM job_nodes WHERE state = 'running' AND runner_id IS NOT NULL GROUP BY runner_id";
         Ok(on_pool!(self.0, pool => sqlx::query_as(sql).fetch_all(pool).await)?)
     }
 
@@ -52,12 +59,13 @@ impl Builds<'_> {
     pub async fn output_chunk(
         &self,
         job_id: i64,
+        node: i64,
         idx: i64,
         seq: i64,
     ) -> Result<Option<String>, StoreError> {
-        let sql = "SELECT text FROM job_output WHERE job_id = $1 AND step_idx = $2 AND seq = $3";
+        let sql = "SELECT text FROM job_output WHERE job_id = $1 AND step_idx = $2 AND seq = $3 AND node_index = $4";
         Ok(
-            on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(job_id).bind(idx).bind(seq).fetch_optional(pool).await)?,
+            on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(job_id).bind(idx).bind(seq).bind(node).fetch_optional(pool).await)?,
         )
     }
 
@@ -65,22 +73,21 @@ impl Builds<'_> {
     pub async fn replace_output_chunk(
         &self,
         job_id: i64,
+        node: i64,
         idx: i64,
         seq: i64,
         text: &str,
     ) -> Result<(), StoreError> {
-        let sql =
-            "UPDATE job_output SET text = $4 WHERE job_id = $1 AND step_idx = $2 AND seq = $3";
-        on_pool!(self.0, pool => sqlx::query(sql).bind(job_id).bind(idx).bind(seq).bind(text).execute(pool).await.map(|r| r.rows_affected()))?;
+        let sql = "UPDATE job_output SET text = $4 WHERE job_id = $1 AND step_idx = $2 AND seq = $3 AND node_index = $5";
+        on_pool!(self.0, pool => sqlx::query(sql).bind(job_id).bind(idx).bind(seq).bind(text).bind(node).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
-    /// How many bytes of output step `idx` of a job has stored (a running total kept by
-    /// `append_output`; 0 for a step never started).
-    pub async fn output_bytes(&self, job_id: i64, idx: i64) -> Result<i64, StoreError> {
-        let sql =
-            "SELECT CAST(output_bytes AS BIGINT) FROM job_steps WHERE job_id = $1 AND idx = $2";
-        let n: Option<i64> = on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(job_id).bind(idx).fetch_optional(pool).await)?;
+    /// How many bytes of output step `idx` of a job's node has stored (a running total kept
+    /// by `append_output`; 0 for a step never started).
+    pub async fn output_bytes(&self, job_id: i64, node: i64, idx: i64) -> Result<i64, StoreError> {
+        let sql = "SELECT CAST(output_bytes AS BIGINT) FROM job_steps WHERE job_id = $1 AND idx = $2 AND node_index = $3";
+        let n: Option<i64> = on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(job_id).bind(idx).bind(node).fetch_optional(pool).await)?;
         Ok(n.unwrap_or(0))
     }
 
@@ -92,13 +99,13 @@ impl Builds<'_> {
 
     /// Adds test cases to a job, in one transaction.
     pub async fn add_tests(&self, job_id: i64, tests: &[TestRecord]) -> Result<(), StoreError> {
-        let sql = "INSERT INTO job_tests (job_id, classname, name, file, result, message, run_time) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        let sql = "INSERT INTO job_tests (job_id, classname, name, file, result, message, run_time, node_index) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
         on_pool!(self.0, pool => async {
             let mut tx = pool.begin().await?;
             for t in tests {
                 sqlx::query(sql).bind(job_id).bind(&t.classname).bind(&t.name).bind(&t.file)
-                    .bind(&t.result).bind(&t.message).bind(t.run_time)
+                    .bind(&t.result).bind(&t.message).bind(t.run_time).bind(t.node_index)
                     .execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -107,9 +114,10 @@ impl Builds<'_> {
         Ok(())
     }
 
-    /// A job's test cases, in the order they were reported.
+    /// A job's test cases (of all its nodes), in the order they were reported.
     pub async fn tests(&self, job_id: i64) -> Result<Vec<TestRecord>, StoreError> {
-        let sql = "SELECT classname, name, file, result, message, run_time FROM job_tests WHERE job_id = $1 ORDER BY id";
+        let sql = "SELECT classname, name, file, result, message, run_time, CAST(node_index AS BIGINT) AS node_index \
+                   FROM job_tests WHERE job_id = $1 ORDER BY id";
         Ok(on_pool!(self.0, pool => sqlx::query_as(sql).bind(job_id).fetch_all(pool).await)?)
     }
 
@@ -122,7 +130,8 @@ impl Builds<'_> {
         name: &str,
         except: i64,
     ) -> Result<Vec<TestRecord>, StoreError> {
-        let sql = "SELECT classname, name, file, result, message, run_time FROM job_tests WHERE job_id = \
+        let sql = "SELECT classname, name, file, result, message, run_time, CAST(node_index AS BIGINT) AS node_index \
+                   FROM job_tests WHERE job_id = \
                    (SELECT j.id FROM jobs j WHERE j.project_id = $1 AND j.name = $2 AND j.id <> $3 \
                    AND j.state = 'success' AND EXISTS (SELECT 1 FROM job_tests x WHERE x.job_id = j.id) \
                    ORDER BY j.id DESC LIMIT 1) ORDER BY id";

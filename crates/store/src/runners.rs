@@ -132,9 +132,10 @@ impl Runners<'_> {
     ) -> Result<Vec<RunnerContact>, StoreError> {
         let sql = "SELECT r.token_id, t.name AS token_name, c.name AS resource_class, r.name, r.version, \
                    r.address, r.first_seen, r.last_seen, \
-                   (SELECT MAX(j.build_num) FROM jobs j WHERE j.runner_id = r.token_id AND j.state = 'running') AS running_build, \
-                   (SELECT MAX(j.started_at) FROM jobs j WHERE j.runner_id = r.token_id) AS last_used, \
-                   (SELECT MAX(j.heartbeat_at) FROM jobs j WHERE j.runner_id = r.token_id AND j.state = 'running') AS beat \
+                   (SELECT MAX(j.build_num) FROM job_nodes n JOIN jobs j ON j.id = n.job_id \
+                    WHERE n.runner_id = r.token_id AND n.state = 'running') AS running_build, \
+                   (SELECT MAX(n.started_at) FROM job_nodes n WHERE n.runner_id = r.token_id) AS last_used, \
+                   (SELECT MAX(n.heartbeat_at) FROM job_nodes n WHERE n.runner_id = r.token_id AND n.state = 'running') AS beat \
                    FROM runner_contacts r JOIN api_tokens t ON t.id = r.token_id \
                    LEFT JOIN runner_token_classes b ON b.token_id = r.token_id \
                    LEFT JOIN resource_classes c ON c.id = b.class_id ORDER BY r.name, r.token_id";
@@ -154,11 +155,13 @@ impl Runners<'_> {
             .collect())
     }
 
-    /// Jobs of `class` (`None`: the default pool) queued and running.
+    /// Tasks (job nodes) of `class` (`None`: the default pool) waiting for a runner, and
+    /// running.
     pub async fn task_counts(&self, class: Option<&str>) -> Result<(i64, i64), StoreError> {
         let sql = "SELECT \
-                   COALESCE(SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END), 0), \
-                   COALESCE(SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END), 0) \
+                   CAST(COALESCE(SUM(CASE WHEN cancel_requested = FALSE THEN parallelism - nodes_claimed ELSE 0 END), 0) AS BIGINT), \
+                   (SELECT COUNT(*) FROM job_nodes n JOIN jobs j ON j.id = n.job_id WHERE n.state = 'running' AND \
+                    ((j.resource_class IS NULL AND CAST($1 AS TEXT) IS NULL) OR j.resource_class = $1)) \
                    FROM jobs WHERE state IN ('queued', 'running') AND \
                    ((resource_class IS NULL AND CAST($1 AS TEXT) IS NULL) OR resource_class = $1)";
         let (queued, running): (i64, i64) =

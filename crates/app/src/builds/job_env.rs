@@ -4,12 +4,17 @@
 use crate::{App, AppError};
 use circlet_core::ci_config::Job;
 use circlet_core::runner_protocol::ClaimedJob;
+use circlet_store::builds::NodeRecord;
 use circlet_store::{JobRecord, Project};
 use std::collections::BTreeMap;
 
 impl App {
-    /// What a runner needs to run `job`, which it just claimed.
-    pub async fn claimed_job(&self, job: JobRecord) -> Result<ClaimedJob, AppError> {
+    /// What a runner needs to run `node` of `job`, which it just claimed.
+    pub async fn claimed_job(
+        &self,
+        job: JobRecord,
+        node: &NodeRecord,
+    ) -> Result<ClaimedJob, AppError> {
         let project = self
             .store
             .projects()
@@ -37,6 +42,7 @@ impl App {
             &self.config.public_url,
             &project,
             &job,
+            node.index,
             &build_parameters,
             &project_env,
             &definition,
@@ -61,7 +67,9 @@ impl App {
         let ssh_keys = self.job_ssh_keys(&project, &definition, &mut masks).await?;
         Ok(ClaimedJob {
             ssh_keys,
-            id: job.uuid.to_string(),
+            id: node.uuid.to_string(),
+            node_index: u32::try_from(node.index).unwrap_or(0),
+            node_total: u32::try_from(job.parallelism).unwrap_or(1),
             build_num: job.build_num,
             job_name: job.name.clone(),
             project_slug: project.slug.to_string(),
@@ -106,6 +114,7 @@ fn job_env(
     public_url: &str,
     project: &Project,
     job: &JobRecord,
+    node: i64,
     build_parameters: &BTreeMap<String, String>,
     project_env: &[(String, String)],
     definition: &Job,
@@ -116,9 +125,8 @@ fn job_env(
         ("CIRCLE_SHA1".into(), job.revision.clone()),
         ("CIRCLE_BUILD_NUM".into(), job.build_num.to_string()),
         ("CIRCLE_JOB".into(), job.name.clone()),
-        // One node per job until `parallelism` runs several.
-        ("CIRCLE_NODE_INDEX".into(), "0".into()),
-        ("CIRCLE_NODE_TOTAL".into(), "1".into()),
+        ("CIRCLE_NODE_INDEX".into(), node.to_string()),
+        ("CIRCLE_NODE_TOTAL".into(), job.parallelism.to_string()),
         (
             "CIRCLE_PROJECT_USERNAME".into(),
             project.slug.org().to_owned(),

@@ -491,6 +491,7 @@ fn new_workflows(planned: Vec<PlannedWorkflow>, build_parameters_json: &str) -> 
                         .ok()
                         .flatten()
                         .map(|c| c.as_str().to_owned()),
+                    parallelism: j.job.parallelism,
                 })
                 .collect(),
         })

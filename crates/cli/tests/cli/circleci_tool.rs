@@ -121,3 +121,120 @@ async fn the_circleci_command_globs_splits_by_timings_and_halts() {
     );
     assert!(!out.contains("no timings found"), "{out}");
 }
+
+const PARALLEL: &str = r#"version: 2.1
+jobs:
+  test:
+    parallelism: 3
+    steps:
+      - checkout
+      - run:
+          name: split
+          command: |
+            echo "node $CIRCLE_NODE_INDEX of $CIRCLE_NODE_TOTAL"
+            circleci tests glob "tests/*.py" | circleci tests split | sed 's/^/mine:/'
+            mkdir -p out && echo "from node $CIRCLE_NODE_INDEX" > out/node.txt
+      - store_artifacts: {path: out}
+      - run:
+          name: node 2 stops here
+          command: if [ "$CIRCLE_NODE_INDEX" = 2 ]; then circleci-agent step halt; fi
+      - run:
+          name: node 1 fails
+          command: test "$CIRCLE_NODE_INDEX" != 1
+workflows:
+  main:
+    jobs: [test]
+"#;
+
+/// Each node's output: every step's output on that node, in order.
+async fn node_output(api: &Api<'_>, build: &Value, node: u64) -> String {
+    let mut all = String::new();
+    for step in build["steps"].as_array().unwrap() {
+        for action in step["actions"].as_array().unwrap() {
+            if action["index"] != node {
+                continue;
+            }
+            let url = action["output_url"].as_str().unwrap();
+            let out = api.json(&url[url.find("/api/").unwrap()..]).await;
+            for chunk in out.as_array().unwrap() {
+                all.push_str(chunk["message"].as_str().unwrap_or_default());
+            }
+        }
+    }
+    all
+}
+
+#[tokio::test]
+async fn parallel_nodes_split_the_tests_and_fail_the_job_together() {
+    let repo = GitRepo::with_config(PARALLEL);
+    let files = [
+        "tests/a.py",
+        "tests/b.py",
+        "tests/c.py",
+        "tests/d.py",
+        "tests/e.py",
+    ];
+    repo.commit(&files.map(|f| (f, "x")), "tests");
+    let (inst, token) = setup(BackendKind::Sqlite, &repo).await;
+    let server = inst.serve();
+    let api = Api::new(&server, &token);
+
+    let n = api.trigger().await;
+    let build = api.finished(n).await;
+    assert_eq!(build["parallel"], 3, "{build}");
+    assert_eq!(build["status"], "failed", "node 1 failed: {build}");
+    let mut dealt: Vec<String> = Vec::new();
+    for node in 0..3u64 {
+        let out = node_output(&api, &build, node).await;
+        assert!(
+            out.contains(&format!("node {node} of 3")),
+            "node {node}: {out}"
+        );
+        let mine: Vec<String> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("mine:"))
+            .map(str::to_owned)
+            .collect();
+        assert!(!mine.is_empty(), "node {node} got some tests: {out}");
+        dealt.extend(mine);
+    }
+    dealt.sort();
+    assert_eq!(dealt, files, "every test once, across the nodes");
+
+    // Each node's steps: node 2 halted before the last step, node 1 failed it.
+    let last = build["steps"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["name"], "node 1 fails", "{build}");
+    let ran: Vec<(u64, &str)> = last["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["index"].as_u64().unwrap(), a["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(ran, [(0, "success"), (1, "failed")], "{last}");
+
+    let job = api
+        .json(&format!("/api/v2/project/gh/acme/widget/job/{n}"))
+        .await;
+    assert_eq!(job["parallelism"], 3, "{job}");
+    assert_eq!(
+        job["parallel_runs"],
+        serde_json::json!([
+            {"index": 0, "status": "success"},
+            {"index": 1, "status": "failed"},
+            {"index": 2, "status": "success"}
+        ])
+    );
+    // Every node stored its own `node.txt`.
+    let artifacts = api
+        .json(&format!("/api/v1.1/project/gh/acme/widget/{n}/artifacts"))
+        .await;
+    let mut nodes: Vec<u64> = artifacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["path"].as_str().unwrap().ends_with("node.txt"))
+        .map(|a| a["node_index"].as_u64().unwrap())
+        .collect();
+    nodes.sort_unstable();
+    assert_eq!(nodes, [0, 1, 2], "{artifacts}");
+}

@@ -8,6 +8,7 @@ use circlet_app::builds::git::CommitInfo;
 use circlet_app::builds::leak_guard::MASK;
 use circlet_app::builds::masks::ProjectMasks;
 use circlet_core::build_state::{self, JobState};
+use circlet_store::builds::NodeRecord;
 use circlet_store::{JobRecord, PipelineRecord, Project, WorkflowRecord};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -243,7 +244,7 @@ pub async fn v1(
         "canceler": null,
         "retries": null,
         "previous_successful_build": null,
-        "parallel": 1,
+        "parallel": job.parallelism,
         "build_parameters": build_parameters,
         "job_name": job.name,
         "workflows": {
@@ -271,14 +272,15 @@ pub async fn v1(
     Ok(v)
 }
 
-/// `steps: [{name, actions: [Action]}]` of a build.
+/// `steps: [{name, actions: [Action]}]` of a build: one action per node that ran the step
+/// (`index` is the node).
 async fn steps_json(
     state: &AppState,
     project: &Project,
     job: &JobRecord,
     masks: &ProjectMasks,
 ) -> Result<Value, ApiError> {
-    let steps = state.app.store.builds().steps(job.id).await?;
+    let steps = state.app.store.builds().steps_of_all_nodes(job.id).await?;
     // A step's command comes from the job's definition: the runner reports steps by their
     // position in it, and the store keeps no copy of the command.
     let definition: Option<circlet_core::ci_config::Job> = serde_json::from_str(&job.spec).ok();
@@ -295,7 +297,8 @@ async fn steps_json(
             _ => Value::Null,
         }
     };
-    let mut out = Vec::with_capacity(steps.len());
+    let mut out: Vec<Value> = Vec::with_capacity(steps.len());
+    let mut last_idx = None;
     for st in steps {
         let failed = matches!(
             st.state.as_str(),
@@ -306,15 +309,13 @@ async fn steps_json(
             None => Value::Null,
         };
         let output_url = format!(
-            "{}/api/v1.1/project/{}/{}/output/{}/0",
-            state.app.config.public_url, project.slug, job.build_num, st.idx
+            "{}/api/v1.1/project/{}/{}/output/{}/{}",
+            state.app.config.public_url, project.slug, job.build_num, st.idx, st.node_index
         );
         let name = masks.text(&st.name);
-        out.push(json!({
-            "name": name,
-            "actions": [{
+        let action = json!({
                 "name": name,
-                "index": 0,
+                "index": st.node_index,
                 "step": st.idx,
                 "type": "test",
                 "status": st.state,
@@ -326,7 +327,7 @@ async fn steps_json(
                 "messages": [],
                 "has_output": true,
                 "output_url": output_url,
-                "parallel": false,
+                "parallel": job.parallelism > 1,
                 "background": false,
                 "failed": if failed { json!(true) } else { Value::Null },
                 "timedout": if st.state == "timedout" { json!(true) } else { Value::Null },
@@ -335,15 +336,33 @@ async fn steps_json(
                 "continue": null,
                 "source": "config",
                 "truncated": false,
-            }],
-        }));
+        });
+        match out.last_mut() {
+            Some(step) if last_idx == Some(st.idx) => {
+                if let Some(actions) = step["actions"].as_array_mut() {
+                    actions.push(action);
+                }
+            }
+            _ => out.push(json!({"name": name, "actions": [action]})),
+        }
+        last_idx = Some(st.idx);
     }
     Ok(Value::Array(out))
 }
 
-/// A step's stored output as v1.1's output file: `[{"type": "out", "time", "message"}]`.
-pub async fn output_json(state: &AppState, job: &JobRecord, idx: i64) -> Result<Value, ApiError> {
-    let chunks = state.app.store.builds().output(job.id, idx, 0).await?;
+/// A step's stored output on one node as v1.1's output file: `[{"type": "out", "time", "message"}]`.
+pub async fn output_json(
+    state: &AppState,
+    job: &JobRecord,
+    node: i64,
+    idx: i64,
+) -> Result<Value, ApiError> {
+    let chunks = state
+        .app
+        .store
+        .builds()
+        .output(job.id, node, idx, 0)
+        .await?;
     let message: String = chunks.into_iter().map(|(_, t)| t).collect();
     Ok(json!([{"type": "out", "time": iso(job.queued_at), "message": message}]))
 }
@@ -425,6 +444,21 @@ fn actor_uuid(login: &str) -> uuid::Uuid {
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, login.as_bytes())
 }
 
+/// API v2's `parallel_runs`: each node's status, from its claim; a node no runner has claimed
+/// yet has its job's status (`queued`, or how a canceled job ended).
+fn parallel_runs(job: &JobRecord, nodes: &[NodeRecord]) -> Value {
+    (0..job.parallelism)
+        .map(|i| {
+            let state = match nodes.iter().find(|n| n.index == i) {
+                Some(node) => node.state,
+                None if job.state.is_final() => job.state,
+                None => JobState::Queued,
+            };
+            json!({"index": i, "status": state.v2_status()})
+        })
+        .collect()
+}
+
 /// API v2's workflow job item.
 pub fn v2_workflow_job(project: &Project, job: &JobRecord, all: &[JobRecord]) -> Value {
     let dependencies: Vec<uuid::Uuid> = job
@@ -458,6 +492,7 @@ pub fn v2_job(
     pipeline: &PipelineRecord,
     workflow: &WorkflowRecord,
     job: &JobRecord,
+    nodes: &[NodeRecord],
 ) -> Value {
     let duration = match (job.started_at, job.stopped_at) {
         (Some(a), Some(b)) => json!((b - a).whole_milliseconds().max(0) as i64),
@@ -471,12 +506,12 @@ pub fn v2_job(
             "name": project.slug.repo(),
             "external_url": vcs_url(project),
         },
-        "parallel_runs": [{"index": 0, "status": job.state.v2_status()}],
+        "parallel_runs": parallel_runs(job, nodes),
         "started_at": iso_opt(job.started_at),
         "latest_workflow": {"id": workflow.uuid, "name": workflow.name},
         "name": job.name,
         "executor": {"resource_class": "host", "type": "machine"},
-        "parallelism": 1,
+        "parallelism": job.parallelism,
         "status": job.state.v2_status(),
         "number": job.build_num,
         "pipeline": {"id": pipeline.uuid},

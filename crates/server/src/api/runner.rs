@@ -23,6 +23,7 @@ use circlet_core::runner_protocol::{
     HeartbeatReply, JobFinished, MAX_CLAIM_WAIT_SECS, MAX_OUTPUT_CHUNK, Outcome,
     RUNNER_NAME_HEADER, StepFinished, StepStarted, TestResults,
 };
+use circlet_store::builds::NodeEnd;
 use circlet_store::{JobRecord, Project, TestRecord};
 use serde::Deserialize;
 use std::time::Duration;
@@ -71,28 +72,42 @@ pub async fn claim(
     }
 }
 
-/// The running job `id` if this runner holds it; 409 otherwise (ended, canceled, reaped), so a
-/// runner that lost its job stops.
-pub(crate) async fn held(
-    state: &AppState,
-    runner: &Runner,
-    id: &str,
-) -> Result<JobRecord, ApiError> {
-    let uuid = uuid::Uuid::parse_str(id).map_err(|_| ApiError::NotFound("No such job".into()))?;
-    let job = state
-        .app
-        .store
-        .builds()
-        .job_by_uuid(uuid)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("No such job".into()))?;
-    if job.runner_id != Some(runner.token.id) || job.state != JobState::Running {
+/// A job's node that a runner holds, with its job.
+pub(crate) struct Held {
+    /// The job.
+    pub(crate) job: JobRecord,
+    /// The node's index.
+    pub(crate) node: i64,
+}
+
+impl Held {
+    /// The job and node, for [`lost_write`].
+    fn at(&self) -> (i64, i64) {
+        (self.job.id, self.node)
+    }
+}
+
+/// The running node `id` (see `ClaimedJob::id`) if this runner holds it; 409 otherwise (ended,
+/// canceled, reaped), so a runner that lost its job stops.
+pub(crate) async fn held(state: &AppState, runner: &Runner, id: &str) -> Result<Held, ApiError> {
+    let missing = || ApiError::NotFound("No such job".into());
+    let uuid = uuid::Uuid::parse_str(id).map_err(|_| missing())?;
+    let builds = state.app.store.builds();
+    let node = builds.node_by_uuid(uuid).await?.ok_or_else(missing)?;
+    let job = builds.job_by_id(node.job_id).await?.ok_or_else(missing)?;
+    if node.runner_id != Some(runner.token.id)
+        || node.state != JobState::Running
+        || job.state != JobState::Running
+    {
         return Err(ApiError::Conflict(
             "This job is no longer held by this runner (it ended, was canceled or timed out)"
                 .into(),
         ));
     }
-    Ok(job)
+    Ok(Held {
+        job,
+        node: node.index,
+    })
 }
 
 /// `POST /jobs/{id}/heartbeat`: keeps the job alive; says whether a user canceled it.
@@ -101,14 +116,14 @@ pub async fn heartbeat(
     runner: Runner,
     Path(id): Path<String>,
 ) -> Result<Json<HeartbeatReply>, ApiError> {
-    let job = held(&state, &runner, &id).await?;
+    let held = held(&state, &runner, &id).await?;
     match state
         .app
         .store
         .builds()
-        .heartbeat(job.id, runner.token.id)
+        .heartbeat(held.job.id, held.node, runner.token.id)
         .await
-        .map_err(|e| lost_write(&state, job.id, e.into()))?
+        .map_err(|e| lost_write(&state, held.at(), e.into()))?
     {
         Some(cancel) => Ok(Json(HeartbeatReply { cancel })),
         None => Err(ApiError::Conflict(
@@ -124,11 +139,12 @@ pub async fn step_started(
     Path(id): Path<String>,
     ApiJson(step): ApiJson<StepStarted>,
 ) -> Result<StatusCode, ApiError> {
-    let job = held(&state, &runner, &id).await?;
+    let held = held(&state, &runner, &id).await?;
+    let job = &held.job;
     // A `run` step without a name is named after its command: a token written in the command
     // is revoked here and stored masked, like one printed in the output. The command itself
     // is shown (v1.1 `bash_command`) from the job's definition, masked when shown.
-    let project = project_of(&state, &job).await?;
+    let project = project_of(&state, job).await?;
     let place = Place::Step(job.build_num);
     let stored = async {
         let name = leak_guard::scrub(&state.app, &project, place, &step.name).await?;
@@ -140,11 +156,11 @@ pub async fn step_started(
             .app
             .store
             .builds()
-            .start_step(job.id, i64::from(step.index), &name)
+            .start_step(job.id, held.node, i64::from(step.index), &name)
             .await?;
         Ok(())
     };
-    stored.await.map_err(|e| lost_write(&state, job.id, e))?;
+    stored.await.map_err(|e| lost_write(&state, held.at(), e))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -173,7 +189,7 @@ pub async fn output(
     Query(q): Query<OutputQuery>,
     RawBody(body): RawBody,
 ) -> Result<StatusCode, ApiError> {
-    let job = held(&state, &runner, &id).await?;
+    let held = held(&state, &runner, &id).await?;
     let body = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::Invalid("Output must be UTF-8 text".into()))?;
     if body.len() > MAX_OUTPUT_CHUNK {
@@ -182,10 +198,10 @@ pub async fn output(
             format!("An output chunk may be at most {MAX_OUTPUT_CHUNK} bytes"),
         ));
     }
-    let project = project_of(&state, &job).await?;
-    store_output(&state, &project, &job, index, q.seq, &body)
+    let project = project_of(&state, &held.job).await?;
+    store_output(&state, &project, &held, index, q.seq, &body)
         .await
-        .map_err(|e| lost_write(&state, job.id, e))?;
+        .map_err(|e| lost_write(&state, held.at(), e))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -193,24 +209,27 @@ pub async fn output(
 async fn store_output(
     state: &AppState,
     project: &Project,
-    job: &JobRecord,
+    held: &Held,
     index: u32,
     seq: Option<i64>,
     body: &str,
 ) -> Result<(), ApiError> {
     let builds = state.app.store.builds();
+    let (job, node) = (&held.job, held.node);
     let idx = i64::from(index);
     let seq = match seq {
         Some(seq) if seq >= 1 => seq,
         Some(_) => return Err(ApiError::Invalid("seq counts from 1".into())),
-        None => builds.next_output_seq(job.id, idx).await?,
+        None => builds.next_output_seq(job.id, node, idx).await?,
     };
     // A step's stored output is bounded, so one job cannot fill the server's disk.
-    let stored = builds.output_bytes(job.id, idx).await?;
-    let previous = builds.output_chunk(job.id, idx, seq - 1).await?;
+    let stored = builds.output_bytes(job.id, node, idx).await?;
+    let previous = builds.output_chunk(job.id, node, idx, seq - 1).await?;
     if usize::try_from(stored).unwrap_or(usize::MAX) + body.len() > MAX_STEP_OUTPUT {
         if previous.as_deref() != Some(TRUNCATED) {
-            builds.append_output(job.id, idx, seq, TRUNCATED).await?;
+            builds
+                .append_output(job.id, node, idx, seq, TRUNCATED)
+                .await?;
         }
         return Ok(());
     }
@@ -224,10 +243,10 @@ async fn store_output(
     .await?;
     if let Some(before) = remasked {
         builds
-            .replace_output_chunk(job.id, idx, seq - 1, &before)
+            .replace_output_chunk(job.id, node, idx, seq - 1, &before)
             .await?;
     }
-    builds.append_output(job.id, idx, seq, &text).await?;
+    builds.append_output(job.id, node, idx, seq, &text).await?;
     Ok(())
 }
 
@@ -238,19 +257,20 @@ pub async fn step_finished(
     Path((id, index)): Path<(String, u32)>,
     ApiJson(step): ApiJson<StepFinished>,
 ) -> Result<StatusCode, ApiError> {
-    let job = held(&state, &runner, &id).await?;
+    let held = held(&state, &runner, &id).await?;
     state
         .app
         .store
         .builds()
         .finish_step(
-            job.id,
+            held.job.id,
+            held.node,
             i64::from(index),
             step.outcome.as_str(),
             step.exit_code,
         )
         .await
-        .map_err(|e| lost_write(&state, job.id, e.into()))?;
+        .map_err(|e| lost_write(&state, held.at(), e.into()))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -261,7 +281,7 @@ pub async fn tests(
     Path(id): Path<String>,
     ApiJson(results): ApiJson<TestResults>,
 ) -> Result<StatusCode, ApiError> {
-    let job = held(&state, &runner, &id).await?;
+    let held = held(&state, &runner, &id).await?;
     let clip = |s: &str| s.chars().take(10_000).collect::<String>();
     let records: Vec<TestRecord> = results
         .tests
@@ -280,9 +300,10 @@ pub async fn tests(
             } else {
                 0.0
             },
+            node_index: held.node,
         })
         .collect();
-    let held_already = state.app.store.builds().test_count(job.id).await?;
+    let held_already = state.app.store.builds().test_count(held.job.id).await?;
     if held_already + records.len() as i64 > MAX_TESTS_PER_JOB {
         return Err(ApiError::Rejected(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -293,9 +314,9 @@ pub async fn tests(
         .app
         .store
         .builds()
-        .add_tests(job.id, &records)
+        .add_tests(held.job.id, &records)
         .await
-        .map_err(|e| lost_write(&state, job.id, e.into()))?;
+        .map_err(|e| lost_write(&state, held.at(), e.into()))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -310,14 +331,22 @@ pub async fn artifact(
     body: Body,
 ) -> Result<StatusCode, ApiError> {
     let Path((id, path)) = params.map_err(|e| ApiError::Invalid(e.body_text()))?;
-    let job = held(&state, &runner, &id).await?;
+    let held = held(&state, &runner, &id).await?;
     let path = ArtifactPath::parse(&path)?;
-    let project = project_of(&state, &job).await?;
+    let project = project_of(&state, &held.job).await?;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    artifacts::upload::receive(&state, &project, &job, path, declared, body).await?;
+    artifacts::upload::receive(
+        &state,
+        &project,
+        (&held.job, held.node),
+        path,
+        declared,
+        body,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -327,18 +356,20 @@ pub async fn timings(
     runner: Runner,
     Path(id): Path<String>,
 ) -> Result<Json<circlet_core::runner_protocol::TestTimings>, ApiError> {
-    let job = held(&state, &runner, &id).await?;
-    Ok(Json(state.app.test_timings(&job).await?))
+    let held = held(&state, &runner, &id).await?;
+    Ok(Json(state.app.test_timings(&held.job).await?))
 }
 
-/// `POST /jobs/{id}/finish`: the job ended; jobs that required it are released or given up.
+/// `POST /jobs/{id}/finish`: the node ended; when it was the job's last, the job ends with its
+/// nodes' combined result, and jobs that required it are released or given up.
 pub async fn finish(
     State(state): State<AppState>,
     runner: Runner,
     Path(id): Path<String>,
     ApiJson(done): ApiJson<JobFinished>,
 ) -> Result<StatusCode, ApiError> {
-    let job = held(&state, &runner, &id).await?;
+    let held = held(&state, &runner, &id).await?;
+    let job = &held.job;
     let final_state = match done.outcome {
         Outcome::Success => JobState::Success,
         Outcome::Failed => JobState::Failed,
@@ -347,15 +378,15 @@ pub async fn finish(
         Outcome::InfrastructureFail => JobState::InfrastructureFail,
     };
     if let Some(message) = done.message.as_deref().filter(|m| !m.trim().is_empty()) {
-        tracing::info!(build_num = job.build_num, outcome = done.outcome.as_str(), %message, "job ended");
+        tracing::info!(build_num = job.build_num, node = held.node, outcome = done.outcome.as_str(), %message, "job ended");
     }
     if !state
         .app
         .store
         .builds()
-        .finish(job.id, Some(runner.token.id), final_state)
+        .finish_node(job.id, held.node, NodeEnd::by(runner.token.id, final_state))
         .await
-        .map_err(|e| lost_write(&state, job.id, e.into()))?
+        .map_err(|e| lost_write(&state, held.at(), e.into()))?
     {
         return Err(ApiError::Conflict(
             "This job is no longer held by this runner".into(),

@@ -31,7 +31,7 @@ pub async fn lookup(
     Path(id): Path<String>,
     ApiJson(lookup): ApiJson<CacheLookup>,
 ) -> Result<Response, ApiError> {
-    let job = held(&state, &runner, &id).await?;
+    let job = held(&state, &runner, &id).await?.job;
     match state.app.find_cache(&job, &lookup).await? {
         Some(found) => Ok(Json(found).into_response()),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
@@ -44,7 +44,7 @@ pub async fn download(
     runner: Runner,
     Path((id, cache)): Path<(String, i64)>,
 ) -> Result<Response, ApiError> {
-    let job = held(&state, &runner, &id).await?;
+    let job = held(&state, &runner, &id).await?.job;
     let record = state.app.cache_for_job(&job, cache).await?;
     archive(&state, &record.object, record.size).await
 }
@@ -67,7 +67,7 @@ pub async fn upload(
 ) -> Result<Response, ApiError> {
     let Query(KeyQuery { key }) =
         query.map_err(|_| ApiError::Invalid("A cache upload needs ?key=".into()))?;
-    let job = held(&state, &runner, &id).await?;
+    let job = held(&state, &runner, &id).await?.job;
     check_key(&key)?;
     let project = project_of(&state, &job).await?;
     let object = new_cache_object(&project);
@@ -87,7 +87,7 @@ pub async fn workspace(
     runner: Runner,
     Path(id): Path<String>,
 ) -> Result<Json<Workspace>, ApiError> {
-    let job = held(&state, &runner, &id).await?;
+    let job = held(&state, &runner, &id).await?.job;
     let layers = state.app.workspace_of(&job).await?;
     Ok(Json(Workspace {
         layers: layers.into_iter().map(|(_, layer)| layer).collect(),
@@ -100,7 +100,7 @@ pub async fn layer(
     runner: Runner,
     Path((id, layer)): Path<(String, i64)>,
 ) -> Result<Response, ApiError> {
-    let job = held(&state, &runner, &id).await?;
+    let job = held(&state, &runner, &id).await?.job;
     let record = state.app.layer_for_job(&job, layer).await?;
     archive(&state, &record.object, record.size).await
 }
@@ -113,7 +113,7 @@ pub async fn persist(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
-    let job = held(&state, &runner, &id).await?;
+    let job = held(&state, &runner, &id).await?.job;
     let project = project_of(&state, &job).await?;
     let object = new_layer_object(&project);
     let size = receive(&state, &object, &headers, body, "Workspace layer").await?;

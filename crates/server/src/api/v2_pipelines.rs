@@ -470,7 +470,8 @@ pub async fn job(
     let w = cache
         .workflow(&state, job.pipeline_id, job.workflow_id)
         .await?;
-    Ok(Json(v2_job(&state, &project, &p, &w, &job)))
+    let nodes = state.app.store.builds().nodes(job.id).await?;
+    Ok(Json(v2_job(&state, &project, &p, &w, &job, &nodes)))
 }
 
 /// `POST /project/{slug}/job/{number}/cancel`.

@@ -24,13 +24,13 @@ const PART_BYTES: usize = 5 * 1024 * 1024;
 /// `(PARTS_IN_FLIGHT + 1) × 5 MiB` of one upload is in memory at any time.
 const PARTS_IN_FLIGHT: usize = 2;
 
-/// Receives `body` as the artifact `path` of `job` (node 0) and records it. `declared` is the
+/// Receives `body` as the artifact `path` of node `node` of `job` and records it. `declared` is the
 /// request's `Content-Length`, when it sent one: an upload that announces itself too large is
 /// refused before a byte is read.
 pub async fn receive(
     state: &AppState,
     project: &Project,
-    job: &JobRecord,
+    (job, node): (&JobRecord, i64),
     path: ArtifactPath,
     declared: Option<u64>,
     body: Body,
@@ -38,7 +38,13 @@ pub async fn receive(
     let storage = &state.app.config.artifacts;
     let artifacts = state.app.store.artifacts();
     let existing = artifacts.of_job(job.id).await?;
-    if let Some(clash) = existing.iter().find(|a| nested(&a.path, &path)) {
+    // Each node has its own artifacts (`node_index`); the build's limit counts them all.
+    let same_node = |a: &&ArtifactRecord| a.node_index == node;
+    if let Some(clash) = existing
+        .iter()
+        .filter(same_node)
+        .find(|a| nested(&a.path, &path))
+    {
         return Err(ApiError::Conflict(format!(
             "Artifact {path} cannot be stored: {} is already an artifact of this build, and a \
              file cannot also be a directory",
@@ -47,7 +53,7 @@ pub async fn receive(
     }
     let used: u64 = existing
         .iter()
-        .filter(|a| a.path != path)
+        .filter(|a| !(a.node_index == node && a.path == path))
         .map(|a| u64::try_from(a.size).unwrap_or(0))
         .sum();
     let room = storage.max_build_bytes.saturating_sub(used);
@@ -58,7 +64,7 @@ pub async fn receive(
         return Err(too_large(storage, &path, room));
     }
 
-    let key = object_key(project, job.build_num, 0, &path);
+    let key = object_key(project, job.build_num, node, &path);
     let written = match stream_into(storage, &key, body, allowed, declared).await {
         Ok(w) => w,
         Err(Streamed::TooLarge) => return Err(too_large(storage, &path, room)),
@@ -80,7 +86,7 @@ pub async fn receive(
     let record = artifacts
         .record(&NewArtifact {
             job_id: job.id,
-            node_index: 0,
+            node_index: node,
             content_type: content_type_of(&path),
             path,
             size: i64::try_from(size).unwrap_or(i64::MAX),

@@ -29,14 +29,18 @@ pub async fn claim(
         if !std::mem::take(&mut first) && !runner.still_valid(state).await? {
             return Err(ApiError::Unauthorized("Invalid token provided.".into()));
         }
-        if let Some(job) = state
+        if let Some((job, node)) = state
             .app
             .store
             .builds()
             .claim_next(runner.token.id, class.as_deref())
             .await?
         {
-            return Ok(Some(state.app.claimed_job(job).await?));
+            if node.index + 1 < job.parallelism {
+                // More nodes of this job wait: wake the other runners' claims at once.
+                state.app.work_available.notify_waiters();
+            }
+            return Ok(Some(state.app.claimed_job(job, &node).await?));
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || *stopping.borrow() {
@@ -50,7 +54,7 @@ pub async fn claim(
     }
 }
 
-/// Every few seconds, ends running jobs whose runner stopped heartbeating.
+/// Every few seconds, ends running job nodes whose runner stopped heartbeating.
 pub async fn reap_every(state: AppState) {
     let timeout = state.app.config.runner_timeout;
     let period = (timeout / 4).clamp(Duration::from_millis(200), Duration::from_secs(10));
@@ -63,7 +67,10 @@ pub async fn reap_every(state: AppState) {
         match state.app.store.builds().reap_stale(deadline).await {
             Ok(0) => {}
             Ok(n) => {
-                tracing::warn!(jobs = n, "ended jobs whose runner stopped heartbeating");
+                tracing::warn!(
+                    nodes = n,
+                    "ended job nodes whose runner stopped heartbeating"
+                );
                 state.app.work_available.notify_waiters();
             }
             Err(e) => tracing::warn!(error = %e, "could not reap stale jobs"),

@@ -18,6 +18,7 @@ use circlet_app::builds::git::Target;
 use circlet_app::builds::masks::ProjectMasks;
 use circlet_app::builds::trigger::{self, Pipelines, TriggerRequest};
 use circlet_core::ProjectSlug;
+use circlet_core::build_state::JobState;
 use circlet_core::ci_config::ParamValue;
 use circlet_core::scope::Action;
 use circlet_store::{JobRecord, PipelineRecord, Project, User};
@@ -203,6 +204,64 @@ struct BuildPage {
     stopped: String,
     /// Why a queued job may wait long (no runner of its class online).
     waiting: Option<String>,
+    /// The node whose steps are shown.
+    node: i64,
+    /// The job's parallel runs (nodes), when it has more than one.
+    runs: Vec<RunView>,
+}
+
+/// One parallel run (node) of a job, as the build page's tabs show it.
+struct RunView {
+    index: i64,
+    status: &'static str,
+    current: bool,
+}
+
+/// The parallel runs of `job` with their states (a run no runner claimed yet is `queued`, or
+/// its job's end), and the one to show: `wanted` when given, else the first that failed.
+async fn runs(
+    state: &AppState,
+    job: &JobRecord,
+    wanted: Option<&str>,
+) -> Result<(i64, Vec<RunView>), PageError> {
+    let nodes = state.app.store.builds().nodes(job.id).await?;
+    let states: Vec<JobState> = (0..job.parallelism)
+        .map(|i| match nodes.iter().find(|n| n.index == i) {
+            Some(n) => n.state,
+            None if job.state.is_final() => job.state,
+            None => JobState::Queued,
+        })
+        .collect();
+    let shown = match wanted {
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (0..job.parallelism).contains(n))
+            .ok_or_else(|| {
+                PageError::not_found(format!(
+                    "This build has no parallel run {raw}: it runs as {} (0 to {}).",
+                    job.parallelism,
+                    job.parallelism - 1
+                ))
+            })?,
+        None => states
+            .iter()
+            .position(|s| s.is_final() && *s != JobState::Success)
+            .map_or(0, |i| i as i64),
+    };
+    if job.parallelism < 2 {
+        return Ok((shown, Vec::new()));
+    }
+    let views = states
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| RunView {
+            index: i as i64,
+            status: s.v2_status(),
+            current: i as i64 == shown,
+        })
+        .collect();
+    Ok((shown, views))
 }
 
 /// An artifact as the pages show it: its path, size and download link.
@@ -213,6 +272,8 @@ pub struct ArtifactView {
     pub size: String,
     /// The download link, relative to circlet's root.
     pub url: String,
+    /// The parallel run (node) that stored it.
+    pub node: i64,
 }
 
 /// The artifacts of `job`, for a page.
@@ -231,6 +292,7 @@ pub async fn artifact_views(
         .map(|a| ArtifactView {
             path: a.path.to_string(),
             size: human_size(u64::try_from(a.size).unwrap_or(0)),
+            node: a.node_index,
             url: circlet_app::artifacts::download_url(
                 "",
                 project,
@@ -261,12 +323,13 @@ async fn steps(
     state: &AppState,
     project: &Project,
     job: &JobRecord,
+    node: i64,
 ) -> Result<Vec<StepView>, PageError> {
     let builds = state.app.store.builds();
     let mut out = Vec::new();
     let masks = ProjectMasks::load(&state.app, project).await?;
-    for s in builds.steps(job.id).await? {
-        let chunks = builds.output(job.id, s.idx, 0).await?;
+    for s in builds.steps(job.id, node).await? {
+        let chunks = builds.output(job.id, node, s.idx, 0).await?;
         let last_seq = chunks.last().map_or(0, |(seq, _)| *seq);
         out.push(StepView {
             idx: s.idx,
@@ -280,12 +343,14 @@ async fn steps(
     Ok(out)
 }
 
-/// `GET /projects/{vcs}/{org}/{repo}/jobs/{num}`: the build page.
+/// `GET /projects/{vcs}/{org}/{repo}/jobs/{num}?node=N`: the build page, showing the steps
+/// of parallel run `node` (by default the first that failed, else 0).
 pub async fn show(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
     csrf: CsrfToken,
     Path(path): Path<JobPath>,
+    RawQuery(query): RawQuery,
 ) -> Result<Html<String>, PageError> {
     let (a, job) = load_job(&state, user.as_ref(), &path, Action::ReadBuilds).await?;
     let builds = state.app.store.builds();
@@ -300,12 +365,16 @@ pub async fn show(
         .find(|w| w.id == job.workflow_id)
         .map(|w| w.name)
         .unwrap_or_default();
-    let steps = steps(&state, &a.project, &job).await?;
+    let wanted = query_param(query.as_deref(), "node");
+    let (node, runs) = runs(&state, &job, wanted.as_deref()).await?;
+    let steps = steps(&state, &a.project, &job, node).await?;
     let artifacts = artifact_views(&state, &a.project, &job).await?;
     let dash = |t: Option<time::OffsetDateTime>| t.as_ref().map_or("—".to_owned(), when);
     let waiting = state.app.waiting_note(&job).await?;
     render(&BuildPage {
         waiting,
+        node,
+        runs,
         chrome: Chrome::new(user, csrf),
         artifacts,
         can_write: a.allows(Action::Trigger),
@@ -322,8 +391,9 @@ pub async fn show(
     })
 }
 
-/// `GET /projects/{vcs}/{org}/{repo}/jobs/{num}/live?after=IDX:SEQ,…`: what changed, for the
-/// build page's script: the job's status, its steps, and output chunks after the given ones.
+/// `GET /projects/{vcs}/{org}/{repo}/jobs/{num}/live?node=N&after=IDX:SEQ,…`: what changed,
+/// for the build page's script: the job's status, node `N`'s steps, and output chunks after
+/// the given ones.
 pub async fn live(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
@@ -339,12 +409,15 @@ pub async fn live(
             Some((i.parse().ok()?, s.parse().ok()?))
         })
         .collect();
+    let node = query_param(query.as_deref(), "node")
+        .and_then(|n| n.parse::<i64>().ok())
+        .unwrap_or(0);
     let builds = state.app.store.builds();
     let mut steps = Vec::new();
     let masks = ProjectMasks::load(&state.app, &a.project).await?;
-    for s in builds.steps(job.id).await? {
+    for s in builds.steps(job.id, node).await? {
         let from = after.get(&s.idx).copied().unwrap_or(0);
-        let chunks = builds.output(job.id, s.idx, from).await?;
+        let chunks = builds.output(job.id, node, s.idx, from).await?;
         steps.push(json!({
             "idx": s.idx,
             "name": masks.text(&s.name),

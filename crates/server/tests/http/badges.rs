@@ -108,6 +108,7 @@ async fn queued_job(app: &TestApp, project: &Project, branch: &str) -> JobRecord
                 spec_json: "{}".into(),
                 build_parameters_json: "{}".into(),
                 resource_class: None,
+                parallelism: 1,
             }],
         }],
     };
@@ -125,7 +126,7 @@ async fn running_job(app: &TestApp, project: &Project, branch: &str) -> JobRecor
         .claim_next(runner_id, None)
         .await
         .unwrap();
-    let claimed = claimed.expect("the new job is queued");
+    let (claimed, _node) = claimed.expect("the new job is queued");
     assert_eq!(claimed.id, queued.id, "the only queued job is the new one");
     claimed
 }
@@ -145,7 +146,7 @@ async fn finished_job(
 /// Ends the running `job` as `state`, through `app`'s store, as its runner would.
 async fn finish(app: &TestApp, job: &JobRecord, state: JobState) {
     let builds = app.store.builds();
-    let ended = builds.finish(job.id, job.runner_id, state).await.unwrap();
+    let ended = builds.finish(job.id, state).await.unwrap();
     assert!(ended, "{job:?} was running");
 }
 
@@ -188,7 +189,7 @@ both_backends! {
         // A running job is not finished: still no builds.
         let running = running_job(&app, &project, "main").await;
         get(&app, "/gh/acme/widget.svg", None).await.is_svg_badge(200, "NO BUILDS");
-        app.store.builds().finish(running.id, running.runner_id, JobState::Success).await.unwrap();
+        app.store.builds().finish(running.id, JobState::Success).await.unwrap();
         get(&app, "/gh/acme/widget.svg", None).await.is_svg_badge(200, "PASSED");
         get(&app, "/gh/acme/widget.svg?style=svg", None).await.is_svg_badge(200, "PASSED");
         let shield = get(&app, "/gh/acme/widget.svg?style=shield", None).await;

@@ -7,11 +7,13 @@
 //! - [`runner_protocol`]: claim, environment, release of dependents, the reaper;
 //! - [`leak_guard`]: tokens printed by a job are masked and revoked;
 //! - [`runner_storage`]: caches and workspaces with the real runner;
-//! - [`runner_classes`]: self-hosted resource classes, `/api/v3/runner`, Admin → Runners.
+//! - [`runner_classes`]: self-hosted resource classes, `/api/v3/runner`, Admin → Runners;
+//! - [`parallelism`]: `parallelism: N` as N nodes, in the APIs and on the build page.
 
 mod bad_input;
 mod config_language;
 mod leak_guard;
+mod parallelism;
 mod runner_classes;
 mod runner_protocol;
 mod runner_storage;

@@ -7,8 +7,8 @@ pub(super) const INSERT_WORKFLOW: &str = "INSERT INTO workflows (uuid, pipeline_
 
 pub(super) const INSERT_JOB: &str = concat!(
     "INSERT INTO jobs (uuid, project_id, pipeline_id, workflow_id, build_num, name, requires, spec, state, why, ",
-    "build_parameters, branch, tag, revision, queued_at, approval, accepts, resource_class) ",
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ",
+    "build_parameters, branch, tag, revision, queued_at, approval, accepts, resource_class, parallelism) ",
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ",
     "RETURNING ",
     job_cols!()
 );
@@ -59,6 +59,7 @@ macro_rules! insert_workflows {
                     .bind(j.approval)
                     .bind(names_json(&j.accepts))
                     .bind(&j.resource_class)
+                    .bind(i64::from(j.parallelism.clamp(1, 256)))
                     .fetch_one(&mut *$tx)
                     .await?;
                 rows.push(row);
@@ -168,9 +169,9 @@ impl Builds<'_> {
         // Copied from the stored original, not from the caller's possibly stale record.
         let insert = concat!(
             "INSERT INTO jobs (uuid, project_id, pipeline_id, workflow_id, build_num, name, requires, spec, state, why, ",
-            "retry_of, build_parameters, branch, tag, revision, queued_at, resource_class) ",
+            "retry_of, build_parameters, branch, tag, revision, queued_at, resource_class, parallelism) ",
             "SELECT $1, project_id, pipeline_id, workflow_id, $2, name, '[]', spec, 'queued', 'retry', build_num, ",
-            "build_parameters, branch, tag, revision, $3, resource_class FROM jobs WHERE id = $4 RETURNING ",
+            "build_parameters, branch, tag, revision, $3, resource_class, parallelism FROM jobs WHERE id = $4 RETURNING ",
             job_cols!()
         );
         let outcome: Result<JobRow, Option<String>> = announcing!(self.0, Change::Project, tx => async {

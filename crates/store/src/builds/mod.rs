@@ -1,8 +1,9 @@
 //! Pipelines, workflows and jobs: creating them, the runner queue, and reading them back.
 //!
-//! A job's life: `blocked` (waiting on `requires`) or `queued` → `running` (claimed by exactly one
-//! runner) → a final state. When a job ends, the jobs of its workflow that required it are
-//! released (`queued`) or given up (`not_run`) in the same transaction.
+//! A job's life: `blocked` (waiting on `requires`) or `queued` → `running` (its first node
+//! claimed) → a final state (every node ended; see [`nodes`]). Each of a job's `parallelism`
+//! nodes is claimed by exactly one runner. When a job ends, the jobs of its workflow that
+//! required it are released (`queued`) or given up (`not_run`) in the same transaction.
 
 use crate::error::Missing;
 use crate::generations::{Change, announcing};
@@ -78,6 +79,8 @@ pub struct NewJob {
     /// The self-hosted resource class (`namespace/name`) whose runners alone may run it;
     /// `None` for the default pool.
     pub resource_class: Option<String>,
+    /// How many nodes run it side by side (`parallelism`, 1 to 256).
+    pub parallelism: u32,
 }
 
 /// A stored pipeline.
@@ -184,10 +187,8 @@ pub struct JobRecord {
     pub started_at: Option<OffsetDateTime>,
     /// When it ended.
     pub stopped_at: Option<OffsetDateTime>,
-    /// The runner (its token id) running or having run it.
-    pub runner_id: Option<i64>,
-    /// Its runner's last heartbeat.
-    pub heartbeat_at: Option<OffsetDateTime>,
+    /// How many nodes run it (`parallelism`); each is a [`NodeRecord`] once claimed.
+    pub parallelism: i64,
     /// A user asked to cancel it while it runs.
     pub cancel_requested: bool,
     /// An approval job.
@@ -221,8 +222,7 @@ struct JobRow {
     queued_at: OffsetDateTime,
     started_at: Option<OffsetDateTime>,
     stopped_at: Option<OffsetDateTime>,
-    runner_id: Option<i64>,
-    heartbeat_at: Option<OffsetDateTime>,
+    parallelism: i64,
     cancel_requested: bool,
     approval: bool,
     accepts: String,
@@ -267,8 +267,7 @@ impl TryFrom<JobRow> for JobRecord {
             queued_at: r.queued_at,
             started_at: r.started_at,
             stopped_at: r.stopped_at,
-            runner_id: r.runner_id,
-            heartbeat_at: r.heartbeat_at,
+            parallelism: r.parallelism,
             cancel_requested: r.cancel_requested,
             approval: r.approval,
             accepts: parse_names(&r.accepts).ok_or_else(|| corrupt("accepts"))?,
@@ -379,8 +378,8 @@ macro_rules! job_cols {
     () => {
         "jobs.id, jobs.uuid, jobs.project_id, jobs.pipeline_id, jobs.workflow_id, jobs.build_num, jobs.name, \
          jobs.requires, jobs.spec, jobs.state, jobs.why, jobs.retry_of, jobs.build_parameters, jobs.branch, \
-         jobs.tag, jobs.revision, jobs.queued_at, jobs.started_at, jobs.stopped_at, jobs.runner_id, \
-         jobs.heartbeat_at, jobs.cancel_requested, jobs.approval, jobs.accepts, jobs.approved_by, \
+         jobs.tag, jobs.revision, jobs.queued_at, jobs.started_at, jobs.stopped_at, jobs.parallelism, \
+         jobs.cancel_requested, jobs.approval, jobs.accepts, jobs.approved_by, \
          jobs.resource_class"
     };
 }
@@ -426,11 +425,13 @@ pub struct Builds<'s>(pub(crate) &'s Store);
 
 mod continuing;
 mod creating;
+mod nodes;
 mod queue;
 mod reading;
 mod steps;
 
 pub use continuing::SetupState;
+pub use nodes::{NodeEnd, NodeRecord};
 pub use steps::StepRecord;
 
 #[cfg(test)]

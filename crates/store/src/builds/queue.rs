@@ -1,80 +1,36 @@
-//! The runner queue: claiming, heartbeats, finishing, cancelling, reaping, and settling a
-//! workflow when one of its jobs ends.
+//! Ending jobs: finishing, cancelling, approving, and settling a workflow when one of its jobs
+//! ends. Claims, heartbeats and reaping are per node (`nodes.rs`).
 
 use super::*;
 use crate::error::Missing;
+use circlet_core::build_state::nodes_result;
 
 impl Builds<'_> {
-    /// Atomically hands the oldest queued job of `class` (`None`: the default pool, jobs without
-    /// a self-hosted class) to runner `runner_id`; two runners never get one job.
-    pub async fn claim_next(
-        &self,
-        runner_id: i64,
-        class: Option<&str>,
-    ) -> Result<Option<JobRecord>, StoreError> {
-        let at = now();
-        let sql = match self.0.kind() {
-            crate::BackendKind::Postgres => concat!(
-                "UPDATE jobs SET state = 'running', runner_id = $1, started_at = $2, heartbeat_at = $2 ",
-                "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND resource_class IS NOT DISTINCT FROM $3 ",
-                "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) ",
-                "RETURNING ",
-                job_cols!()
-            ),
-            // The statement takes SQLite's write lock before it reads: nobody can claim in between.
-            crate::BackendKind::Sqlite => concat!(
-                "UPDATE jobs SET state = 'running', runner_id = $1, started_at = $2, heartbeat_at = $2 ",
-                "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND resource_class IS $3 ORDER BY id LIMIT 1) ",
-                "AND state = 'queued' ",
-                "RETURNING ",
-                job_cols!()
-            ),
-        };
-        let row: Option<JobRow> = announcing!(self.0, Change::Project, tx => async {
-            sqlx::query_as(sql).bind(runner_id).bind(at).bind(class).fetch_optional(&mut *tx).await
-        })?;
-        row.map(JobRecord::try_from).transpose()
-    }
-
-    /// Records a heartbeat from the runner running `job_id`. `None` when that runner no longer
-    /// holds the job (it ended or was taken away); otherwise whether cancellation was requested.
-    pub async fn heartbeat(&self, job_id: i64, runner_id: i64) -> Result<Option<bool>, StoreError> {
-        let sql = "UPDATE jobs SET heartbeat_at = $3 WHERE id = $1 AND runner_id = $2 AND state = 'running' RETURNING cancel_requested";
-        Ok(
-            on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(job_id).bind(runner_id).bind(now()).fetch_all(pool).await.map(crate::first))?,
-        )
-    }
-
-    /// Ends a running job with the final `state` (held by `runner_id`, or by anyone when
-    /// `None`), and releases or gives up the jobs that required it. `false` when the job is
-    /// not running or not held by that runner: a job that ended stays as it ended.
-    /// `Invalid` when `state` is not final.
-    pub async fn finish(
-        &self,
-        job_id: i64,
-        runner_id: Option<i64>,
-        state: JobState,
-    ) -> Result<bool, StoreError> {
+    /// Ends a running job as a whole with the final `state`, whatever its nodes are doing
+    /// (they end with it: their runners learn at their next request), and releases or gives up
+    /// the jobs that required it. `false` when the job is not running: a job that ended stays
+    /// as it ended. `Invalid` when `state` is not final. A runner ends its node instead
+    /// ([`Builds::finish_node`]).
+    pub async fn finish(&self, job_id: i64, state: JobState) -> Result<bool, StoreError> {
         if !state.is_final() {
             return Err(StoreError::Invalid(format!(
                 "a job cannot finish as {}",
                 state.as_str()
             )));
         }
-        self.end(job_id, &["running"], runner_id, None, state, None)
-            .await
+        self.end_job(job_id, &["running"], state, None).await
     }
 
     /// Asks to cancel a job: one not yet running ends `canceled` at once (and what required it
-    /// will not run); a running one is flagged, and its runner learns at its next heartbeat.
-    /// `false` when the job had already ended (or does not exist).
+    /// will not run); a running one is flagged, hands out no more nodes, and its runners learn
+    /// at their next heartbeat. A running job none of whose nodes still runs (the rest were
+    /// never claimed) ends `canceled` at once. `false` when the job had already ended (or does
+    /// not exist).
     pub async fn request_cancel(&self, job_id: i64) -> Result<bool, StoreError> {
         if self
-            .end(
+            .end_job(
                 job_id,
                 &["queued", "blocked", "on_hold"],
-                None,
-                None,
                 JobState::Canceled,
                 None,
             )
@@ -84,7 +40,16 @@ impl Builds<'_> {
         }
         let sql = "UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND state = 'running'";
         let n = on_pool!(self.0, pool => sqlx::query(sql).bind(job_id).execute(pool).await.map(|r| r.rows_affected()))?;
+        if n > 0 {
+            self.end_idle(job_id).await?;
+        }
         Ok(n > 0)
+    }
+
+    /// Ends `canceled` a running job that was asked to cancel and has no node running, so no
+    /// runner would ever end it.
+    async fn end_idle(&self, job_id: i64) -> Result<(), StoreError> {
+        self.end(job_id, Ending::Idle).await.map(drop)
     }
 
     /// Approves the approval job `job_id` for `login`: it ends `success` and what required it
@@ -95,15 +60,8 @@ impl Builds<'_> {
         if approval != Some(true) {
             return Ok(false);
         }
-        self.end(
-            job_id,
-            &["on_hold"],
-            None,
-            None,
-            JobState::Success,
-            Some(login),
-        )
-        .await
+        self.end_job(job_id, &["on_hold"], JobState::Success, Some(login))
+            .await
     }
 
     /// Cancels a workflow in one transaction: queued jobs (and approvals on hold) end `canceled`, blocked ones
@@ -131,67 +89,65 @@ impl Builds<'_> {
             sqlx::query(flag).bind(workflow_id).execute(&mut *tx).await?;
             Ok::<_, sqlx::Error>(true)
         })?;
-        if found {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound(Missing::Workflow(workflow_id)))
+        if !found {
+            return Err(StoreError::NotFound(Missing::Workflow(workflow_id)));
         }
-    }
-
-    /// Ends running jobs whose runner has not sent a heartbeat since `deadline` (strictly
-    /// before it), as `infrastructure_fail`, settling their workflows. Returns how many.
-    pub async fn reap_stale(&self, deadline: OffsetDateTime) -> Result<usize, StoreError> {
-        let deadline = ts(deadline);
-        let sql = "SELECT id FROM jobs WHERE state = 'running' AND heartbeat_at < $1 ORDER BY id";
-        let ids: Vec<i64> =
-            on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(deadline).fetch_all(pool).await)?;
-        let mut n = 0;
-        for id in ids {
-            // Checked again when ending it: a heartbeat since the SELECT saves the job.
-            if self
-                .end(
-                    id,
-                    &["running"],
-                    None,
-                    Some(deadline),
-                    JobState::InfrastructureFail,
-                    None,
-                )
-                .await?
-            {
-                n += 1;
+        // A running job whose claimed nodes have all ended ends now: no runner will.
+        for job in self.jobs_of_workflow(workflow_id).await? {
+            if job.state == JobState::Running {
+                self.end_idle(job.id).await?;
             }
         }
-        Ok(n)
+        Ok(())
     }
 
-    /// Moves `job_id` from one of `from` to the final `state` and settles its workflow, in one
-    /// transaction. `false` when it was not in `from`, not held by `runner_id` (when given) or
-    /// has sent a heartbeat since `silent_before` (when given).
-    async fn end(
+    /// Moves the job `job_id` from one of `from` to the final `state` (see [`Builds::end`]).
+    async fn end_job(
         &self,
         job_id: i64,
         from: &[&str],
-        runner_id: Option<i64>,
-        silent_before: Option<OffsetDateTime>,
         state: JobState,
         approved_by: Option<&str>,
     ) -> Result<bool, StoreError> {
-        // The workflow's row is locked first: on PostgreSQL two jobs of one workflow ending at
-        // once would otherwise each read the other as still running, and neither would release
-        // a job requiring both. The same order everywhere (workflow, then jobs) rules out
-        // deadlocks with `cancel_workflow` and `retry`. On SQLite the write lock serializes.
+        let ending = Ending::Job {
+            from,
+            state,
+            approved_by,
+        };
+        self.end(job_id, ending).await
+    }
+
+    /// Ends what `ending` says of job `job_id` and, when the job ended, settles its workflow,
+    /// in one transaction. `false` when nothing ended: the job was not in the states it may end
+    /// from, or the node was not running, not held by the runner named, or has sent a heartbeat
+    /// since the deadline named. A node that was not its job's last ends alone (`true`).
+    pub(super) async fn end(&self, job_id: i64, ending: Ending<'_>) -> Result<bool, StoreError> {
+        // The workflow's row is locked first: on PostgreSQL two jobs (or two nodes of one job)
+        // ending at once would otherwise each read the other as still running, and neither
+        // would end the job or release a job requiring both. The same order everywhere
+        // (workflow, then jobs) rules out deadlocks with `cancel_workflow` and `retry`. On
+        // SQLite the write lock serializes.
         let lock = "UPDATE workflows SET canceled = canceled WHERE id = (SELECT workflow_id FROM jobs WHERE id = $1) \
                     RETURNING id, canceled";
+        let from: &[&str] = match ending {
+            Ending::Job { from, .. } => from,
+            Ending::Node { .. } | Ending::Idle => &["running"],
+        };
         let allowed = from
             .iter()
             .map(|s| format!("'{s}'"))
             .collect::<Vec<_>>()
             .join(",");
         let update = format!(
-            "UPDATE jobs SET state = $2, stopped_at = $3, cancel_requested = FALSE, approved_by = COALESCE($6, approved_by) \
-             WHERE id = $1 AND state IN ({allowed}) AND ($4 IS NULL OR runner_id = $4) AND ($5 IS NULL OR heartbeat_at < $5)"
+            "UPDATE jobs SET state = $2, stopped_at = $3, cancel_requested = FALSE, approved_by = COALESCE($4, approved_by) \
+             WHERE id = $1 AND state IN ({allowed})"
         );
+        let end_node = "UPDATE job_nodes SET state = $3, stopped_at = $4 \
+                        WHERE job_id = $1 AND node_index = $2 AND state = 'running' \
+                        AND ($5 IS NULL OR runner_id = $5) AND ($6 IS NULL OR heartbeat_at < $6)";
+        let counts = "SELECT parallelism, nodes_claimed, cancel_requested FROM jobs WHERE id = $1";
+        let node_states = "SELECT state FROM job_nodes WHERE job_id = $1";
+        let end_nodes = "UPDATE job_nodes SET state = $2, stopped_at = $3 WHERE job_id = $1 AND state = 'running'";
         let release =
             "UPDATE jobs SET state = $2, stopped_at = $3 WHERE id = $1 AND state = 'blocked'";
         let at = now();
@@ -201,12 +157,40 @@ impl Builds<'_> {
             else {
                 return Ok(false);
             };
+            let (state, approved_by) = match ending {
+                Ending::Job { state, approved_by, .. } => (state, approved_by),
+                Ending::Node { .. } | Ending::Idle => {
+                    if let Ending::Node { index, end } = ending {
+                        let n = sqlx::query(end_node)
+                            .bind(job_id).bind(index).bind(end.state.as_str()).bind(at)
+                            .bind(end.runner_id).bind(end.silent_before)
+                            .execute(&mut *tx).await?.rows_affected();
+                        if n == 0 {
+                            return Ok(false);
+                        }
+                    }
+                    let Some((parallelism, claimed, cancel)): Option<(i64, i64, bool)> =
+                        sqlx::query_as(counts).bind(job_id).fetch_optional(&mut *tx).await?
+                    else {
+                        return Ok(false);
+                    };
+                    let states: Vec<String> = sqlx::query_scalar(node_states).bind(job_id).fetch_all(&mut *tx).await?;
+                    let states: Vec<JobState> = states.iter().map(|s| JobState::parse(s).unwrap_or(JobState::Failed)).collect();
+                    let waiting = claimed < parallelism && !cancel;
+                    if waiting || states.contains(&JobState::Running) {
+                        // Other nodes run, or wait for a runner: the job goes on.
+                        return Ok(matches!(ending, Ending::Node { .. }));
+                    }
+                    (nodes_result(&states, claimed >= parallelism), None)
+                }
+            };
             let n = sqlx::query(&update)
-                .bind(job_id).bind(state.as_str()).bind(at).bind(runner_id).bind(silent_before).bind(approved_by)
+                .bind(job_id).bind(state.as_str()).bind(at).bind(approved_by)
                 .execute(&mut *tx).await?.rows_affected();
             if n == 0 {
                 return Ok(false);
             }
+            sqlx::query(end_nodes).bind(job_id).bind(state.as_str()).bind(at).execute(&mut *tx).await?;
             let rows: Vec<Sibling> = sqlx::query_as(SIBLINGS).bind(workflow_id).fetch_all(&mut *tx).await?;
             for (id, next) in settle(&rows) {
                 // Nothing of a canceled workflow starts any more.
@@ -218,6 +202,21 @@ impl Builds<'_> {
         })?;
         Ok(ended)
     }
+}
+
+/// What [`Builds::end`] ends.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Ending<'a> {
+    /// The job as a whole, from one of `from`, as `state`; its running nodes end with it.
+    Job {
+        from: &'a [&'a str],
+        state: JobState,
+        approved_by: Option<&'a str>,
+    },
+    /// One node, as `end` says; the job with it when it was the last to end.
+    Node { index: i64, end: super::NodeEnd },
+    /// A running job asked to cancel whose nodes have all ended: it ends with them.
+    Idle,
 }
 
 /// What settling needs of each job of a workflow.

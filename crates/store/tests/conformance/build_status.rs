@@ -3,7 +3,7 @@
 
 use super::{create_project, create_user, run, runner};
 use circlet_core::build_state::JobState;
-use circlet_store::builds::{JobRecord, NewJob, NewPipeline, NewWorkflow};
+use circlet_store::builds::{JobRecord, NewJob, NewPipeline, NewWorkflow, NodeEnd};
 use circlet_store::{BranchStatus, Project, Store};
 use circlet_testkit::both_backends;
 
@@ -49,6 +49,7 @@ async fn pipeline_on(
                     spec_json: "{}".into(),
                     build_parameters_json: "{}".into(),
                     resource_class: None,
+                    parallelism: 1,
                 })
                 .collect(),
         }],
@@ -63,7 +64,7 @@ async fn pipeline_on(
 
 /// Claims the next queued job (it must be `job`) and ends it as `state`.
 async fn run_job(store: &Store, runner_id: i64, job: &JobRecord, state: JobState) {
-    let claimed = store
+    let (claimed, _) = store
         .builds()
         .claim_next(runner_id, None)
         .await
@@ -73,7 +74,7 @@ async fn run_job(store: &Store, runner_id: i64, job: &JobRecord, state: JobState
     assert!(
         store
             .builds()
-            .finish(job.id, Some(runner_id), state)
+            .finish_node(job.id, 0, NodeEnd::by(runner_id, state))
             .await
             .unwrap()
     );
@@ -136,7 +137,7 @@ async fn build_status_is_building_while_any_job_is_unfinished(store: Store) {
     // Queued (a) and blocked (b).
     assert!(builds.building(project.id, "main").await.unwrap());
     assert!(!builds.building(project.id, "other").await.unwrap());
-    let claimed = builds.claim_next(runner_id, None).await.unwrap().unwrap();
+    let (claimed, _) = builds.claim_next(runner_id, None).await.unwrap().unwrap();
     assert_eq!(claimed.id, jobs[0].id);
     // Running (a), blocked (b).
     assert!(
@@ -147,7 +148,7 @@ async fn build_status_is_building_while_any_job_is_unfinished(store: Store) {
             .building
     );
     builds
-        .finish(jobs[0].id, Some(runner_id), JobState::Success)
+        .finish_node(jobs[0].id, 0, NodeEnd::by(runner_id, JobState::Success))
         .await
         .unwrap();
     // a passed, b released to the queue: still building, and a shows as the latest finished.

@@ -1,10 +1,13 @@
 //! Conformance cases for [`circlet_store::builds`]: numbering, the runner queue, settling a
-//! workflow when a job ends, cancellation, reaping, retries, listings, steps and output.
+//! workflow when a job ends, cancellation, reaping, retries, listings, steps and output, and
+//! parallel jobs' nodes.
 
 use super::{assert_whole_second_utc, create_project, create_user, now_s, run, run_with_db};
 use circlet_core::build_state::JobState;
 use circlet_core::token::{NewToken, TokenKind};
-use circlet_store::builds::{JobFilter, JobRecord, NewJob, NewPipeline, NewWorkflow};
+use circlet_store::builds::{
+    JobFilter, JobRecord, NewJob, NewPipeline, NewWorkflow, NodeEnd, NodeRecord,
+};
 use circlet_store::testkit::TestDb;
 use circlet_store::{NewTokenRecord, Project, Store, StoreError};
 use circlet_testkit::both_backends;
@@ -19,6 +22,12 @@ mod caches;
 mod creating;
 #[path = "builds/lifecycle.rs"]
 mod lifecycle;
+#[path = "builds/node_ends.rs"]
+mod node_ends;
+#[path = "builds/node_output.rs"]
+mod node_output;
+#[path = "builds/nodes.rs"]
+mod nodes;
 #[path = "builds/queue.rs"]
 mod queue;
 #[path = "builds/reading.rs"]
@@ -77,6 +86,7 @@ pub(super) fn job(name: &str, requires: &[&str]) -> NewJob {
         spec_json: format!("{{\"job\":\"{name}\"}}"),
         build_parameters_json: "{\"X\":\"1\"}".to_owned(),
         resource_class: None,
+        parallelism: 1,
     }
 }
 
@@ -144,9 +154,10 @@ async fn state(store: &Store, job: &JobRecord) -> JobState {
     reload(store, job).await.state
 }
 
-/// Claims `job` (which must be the oldest queued job) for `runner`.
-async fn claim(store: &Store, runner: i64, job: &JobRecord) -> JobRecord {
-    let got = store
+/// Claims the next node of `job` (which must be the oldest job with a node to hand out) for
+/// `runner`.
+async fn claim(store: &Store, runner: i64, job: &JobRecord) -> (JobRecord, NodeRecord) {
+    let (got, node) = store
         .builds()
         .claim_next(runner, None)
         .await
@@ -157,7 +168,8 @@ async fn claim(store: &Store, runner: i64, job: &JobRecord) -> JobRecord {
         "claimed {} instead of {}",
         got.name, job.name
     );
-    got
+    assert_eq!(node.job_id, job.id, "the node is the job's");
+    (got, node)
 }
 
 /// A job of its own pipeline on `branch`, run by `runner` to `end`.
@@ -167,11 +179,58 @@ async fn ended(store: &Store, project_id: i64, runner: i64, branch: &str, end: J
     assert!(
         store
             .builds()
-            .finish(j.id, Some(runner), end)
+            .finish_node(j.id, 0, NodeEnd::by(runner, end))
             .await
             .unwrap()
     );
     j.build_num
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parallel jobs
+
+/// A job run by `n` nodes.
+fn par(name: &str, requires: &[&str], n: u32) -> NewJob {
+    NewJob {
+        parallelism: n,
+        ..job(name, requires)
+    }
+}
+
+/// `n` runners of their own (the fixture has two), so each node can have a different one.
+async fn more_runners(fx: &Fx, n: usize) -> Vec<i64> {
+    let owner = create_user(&fx.store, "pool").await;
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(runner(&fx.store, owner.id, 100 + i).await);
+    }
+    out
+}
+
+/// Claims the next node for `runner`; it must be node `index` of `job`.
+async fn claim_node(store: &Store, runner: i64, job: &JobRecord, index: i64) -> NodeRecord {
+    let (got, node) = claim(store, runner, job).await;
+    assert_eq!(got.parallelism, job.parallelism);
+    assert_eq!(
+        (node.index, node.runner_id, node.state),
+        (index, Some(runner), JobState::Running),
+        "the node handed out"
+    );
+    node
+}
+
+/// The nodes of `job` claimed so far, by index.
+async fn nodes(store: &Store, job: &JobRecord) -> Vec<NodeRecord> {
+    store.builds().nodes(job.id).await.unwrap()
+}
+
+/// The runner holding node `index` of `job` ends it as `end`.
+async fn end_node(store: &Store, runner: i64, job: &JobRecord, index: i64, end: JobState) -> bool {
+    store
+        .builds()
+        .finish_node(job.id, index, NodeEnd::by(runner, end))
+        .await
+        .unwrap()
 }
 
 fn nums(jobs: &[JobRecord]) -> Vec<i64> {

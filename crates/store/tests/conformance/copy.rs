@@ -10,7 +10,9 @@ use circlet_core::build_state::JobState;
 use circlet_core::token::{NewToken, TokenDigest, TokenKind};
 use circlet_core::{BranchName, RepoUrl, Role};
 use circlet_store::audit::AuditScope;
-use circlet_store::builds::{NewJob, NewPipeline, NewWorkflow, StepRecord, WorkflowRecord};
+use circlet_store::builds::{
+    NewJob, NewPipeline, NewWorkflow, NodeEnd, NodeRecord, StepRecord, WorkflowRecord,
+};
 use circlet_store::copy::ROWS_PER_BATCH;
 use circlet_store::settings::TOKEN_CREATION_DISABLED;
 use circlet_store::testkit::TestDb;
@@ -224,6 +226,11 @@ async fn copy_keeps_every_row(from: BackendKind, to: BackendKind) {
     );
     assert_eq!(before.workflows, after.workflows);
     assert_eq!(before.jobs, after.jobs);
+    assert!(
+        before.nodes.iter().any(|n| !n.is_empty()),
+        "claimed nodes are copied"
+    );
+    assert_eq!(before.nodes, after.nodes);
     assert_eq!(before.steps, after.steps);
     assert_eq!(before.outputs, after.outputs);
     assert_eq!(before.tests, after.tests);
@@ -415,31 +422,37 @@ async fn fill(store: &Store) -> Fixture {
         .await
         .unwrap();
     let builds = store.builds();
-    let a = builds.claim_next(runner_id, None).await.unwrap().unwrap();
+    let (a, _) = builds.claim_next(runner_id, None).await.unwrap().unwrap();
     assert_eq!(a.id, jobs[0].id);
-    builds.heartbeat(a.id, runner_id).await.unwrap();
-    builds.start_step(a.id, 0, "Checkout").await.unwrap();
+    builds.heartbeat(a.id, 0, runner_id).await.unwrap();
+    builds.start_step(a.id, 0, 0, "Checkout").await.unwrap();
     // SQLite text holds a NUL (a job printed one); PostgreSQL text cannot.
     let first_chunk = match store.kind() {
         BackendKind::Sqlite => "nul:\0.",
         BackendKind::Postgres => "nul:.",
     };
-    builds.append_output(a.id, 0, 1, first_chunk).await.unwrap();
-    builds.append_output(a.id, 0, 2, "cloned\n").await.unwrap();
     builds
-        .finish_step(a.id, 0, "success", Some(0))
-        .await
-        .unwrap();
-    builds.start_step(a.id, 1, "Tests").await.unwrap();
-    builds
-        .append_output(a.id, 1, 1, "ünïcode ✓\n")
+        .append_output(a.id, 0, 0, 1, first_chunk)
         .await
         .unwrap();
     builds
-        .finish_step(a.id, 1, "failed", Some(1))
+        .append_output(a.id, 0, 0, 2, "cloned\n")
         .await
         .unwrap();
-    builds.start_step(a.id, 2, "Never ends").await.unwrap();
+    builds
+        .finish_step(a.id, 0, 0, "success", Some(0))
+        .await
+        .unwrap();
+    builds.start_step(a.id, 0, 1, "Tests").await.unwrap();
+    builds
+        .append_output(a.id, 0, 1, 1, "ünïcode ✓\n")
+        .await
+        .unwrap();
+    builds
+        .finish_step(a.id, 0, 1, "failed", Some(1))
+        .await
+        .unwrap();
+    builds.start_step(a.id, 0, 2, "Never ends").await.unwrap();
     let tests: Vec<TestRecord> = (0..TESTS)
         .map(|i| TestRecord {
             classname: format!("suite{}", i % 7),
@@ -448,6 +461,7 @@ async fn fill(store: &Store) -> Fixture {
             result: if i % 5 == 0 { "failure" } else { "success" }.into(),
             message: (i % 5 == 0).then(|| "assertion failed".into()),
             run_time: i as f64 / 8.0,
+            node_index: 0,
         })
         .collect();
     builds.add_tests(a.id, &tests).await.unwrap();
@@ -468,13 +482,13 @@ async fn fill(store: &Store) -> Fixture {
     }
     assert!(
         builds
-            .finish(a.id, Some(runner_id), JobState::Failed)
+            .finish_node(a.id, 0, NodeEnd::by(runner_id, JobState::Failed))
             .await
             .unwrap()
     );
     let stored_a = builds.job_by_id(a.id).await.unwrap().unwrap();
     let retry = builds.retry(&stored_a).await.unwrap();
-    let claimed = builds.claim_next(runner_id, None).await.unwrap().unwrap();
+    let (claimed, _) = builds.claim_next(runner_id, None).await.unwrap().unwrap();
     assert_eq!(claimed.id, retry.id);
     assert!(builds.request_cancel(retry.id).await.unwrap());
 
@@ -565,6 +579,7 @@ fn new_pipeline(project_id: i64, jobs: &[(&str, &[&str])]) -> NewPipeline {
                     spec_json: r#"{"steps":[]}"#.into(),
                     build_parameters_json: "{}".into(),
                     resource_class: None,
+                    parallelism: 1,
                 })
                 .collect(),
         }],
@@ -590,6 +605,8 @@ struct Dump {
     keyed: Vec<Option<i64>>,
     workflows: Vec<WorkflowRecord>,
     jobs: Vec<JobRecord>,
+    /// Each job's claimed nodes: who ran them, their heartbeats.
+    nodes: Vec<Vec<NodeRecord>>,
     steps: Vec<Vec<StepRecord>>,
     /// Per step of each job: its output chunks and its byte count.
     outputs: Vec<(i64, Vec<(i64, String)>)>,
@@ -664,15 +681,23 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
                 .map(|k| k.id),
         );
     }
-    let (mut jobs, mut steps, mut outputs, mut tests, mut artifacts) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut jobs, mut nodes, mut steps, mut outputs, mut tests, mut artifacts) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     for &id in &fx.jobs {
         jobs.push(store.builds().job_by_id(id).await.unwrap().expect("job"));
-        let job_steps = store.builds().steps(id).await.unwrap();
+        nodes.push(store.builds().nodes(id).await.unwrap());
+        let job_steps = store.builds().steps_of_all_nodes(id).await.unwrap();
         for step in &job_steps {
+            let (node, idx) = (step.node_index, step.idx);
             outputs.push((
-                store.builds().output_bytes(id, step.idx).await.unwrap(),
-                store.builds().output(id, step.idx, 0).await.unwrap(),
+                store.builds().output_bytes(id, node, idx).await.unwrap(),
+                store.builds().output(id, node, idx, 0).await.unwrap(),
             ));
         }
         steps.push(job_steps);
@@ -702,6 +727,7 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
         keyed,
         workflows,
         jobs,
+        nodes,
         steps,
         outputs,
         tests,

@@ -15,6 +15,7 @@ use super::run_with_db;
 use super::{create_project, create_user, login, new_personal_token, new_project, new_user};
 use circlet_core::build_state::JobState;
 use circlet_core::{BranchName, RepoUrl, Role};
+use circlet_store::builds::NodeEnd;
 use circlet_store::testkit::TestDb;
 use circlet_store::{BackendKind, NewEnvVar, ProjectGeneration, Store, TokenRecord, User};
 use circlet_testkit::both_backends;
@@ -203,7 +204,7 @@ async fn generations_project_writes_move_the_project_generation_before_they_retu
         builds.create_pipeline(&two).await.unwrap().1
     })
     .await;
-    let build = check(&a, &b, Moves::Project, "claiming a job", async {
+    let (build, _) = check(&a, &b, Moves::Project, "claiming a job", async {
         builds
             .claim_next(r, None)
             .await
@@ -214,7 +215,7 @@ async fn generations_project_writes_move_the_project_generation_before_they_retu
     check(&a, &b, Moves::Project, "finishing a job", async {
         assert!(
             builds
-                .finish(build.id, Some(r), JobState::Success)
+                .finish_node(build.id, 0, NodeEnd::by(r, JobState::Success))
                 .await
                 .unwrap()
         );
@@ -384,7 +385,7 @@ async fn generations_reads_and_writes_that_change_nothing_move_neither(db: TestD
         async {
             assert!(
                 !builds
-                    .finish(queued.id, Some(r), JobState::Success)
+                    .finish_node(queued.id, 0, NodeEnd::by(r, JobState::Success))
                     .await
                     .unwrap()
             );

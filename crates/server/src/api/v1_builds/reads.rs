@@ -222,7 +222,7 @@ pub async fn show(
     path = "/api/v1.1/project/{vcs}/{org}/{repo}/{build_num}/output/{step}/{index}",
     operation_id = "get_step_output_v1",
     tag = "builds",
-    params(ProjectPath, BuildNumPath, ("step" = i64, Path, description = "The step's position in the job", minimum = 0), ("index" = i64, Path, description = "The parallel run (always 0)", minimum = 0)),
+    params(ProjectPath, BuildNumPath, ("step" = i64, Path, description = "The step's position in the job", minimum = 0), ("index" = i64, Path, description = "The parallel run (node), from 0", minimum = 0)),
     responses(
         (status = 200, description = "The step's output", body = Vec<OutputJson>),
         (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
@@ -239,17 +239,25 @@ pub async fn output(
         .get("step")
         .and_then(|n| n.parse::<i64>().ok())
         .ok_or_else(step_not_found)?;
-    // Every job runs as one parallel run, number 0; its steps are those the runner reported.
-    if params.get("index").and_then(|n| n.parse::<i64>().ok()) != Some(0) {
-        return Err(ApiError::NotFound(
-            "Parallel run not found: circlet runs every job as run 0".into(),
-        ));
-    }
-    let steps = state.app.store.builds().steps(job.id).await?;
+    // A job runs as `parallelism` runs (nodes), from 0; a node's steps are those its runner
+    // reported.
+    let node = params
+        .get("index")
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| (0..job.parallelism).contains(n))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "Parallel run not found: this build runs as {} parallel run(s), from 0",
+                job.parallelism
+            ))
+        })?;
+    let steps = state.app.store.builds().steps(job.id, node).await?;
     if !steps.iter().any(|s| s.idx == step) {
         return Err(step_not_found());
     }
-    Ok(Json(build_json::output_json(&state, &job, step).await?))
+    Ok(Json(
+        build_json::output_json(&state, &job, node, step).await?,
+    ))
 }
 
 /// `GET /project/:vcs/:org/:repo/:build_num/tests`: `{"tests": [...]}` from `store_test_results`.

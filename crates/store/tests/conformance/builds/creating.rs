@@ -191,9 +191,10 @@ async fn builds_jobs_without_requires_are_queued_with_requires_blocked(store: St
         assert_eq!(j.revision, p.revision);
         assert_eq!(j.build_parameters, "{\"X\":\"1\"}");
         assert_eq!(j.spec, format!("{{\"job\":\"{}\"}}", j.name));
-        assert_eq!(
-            (j.started_at, j.stopped_at, j.runner_id),
-            (None, None, None)
+        assert_eq!((j.started_at, j.stopped_at), (None, None));
+        assert!(
+            fx.store.builds().nodes(j.id).await.unwrap().is_empty(),
+            "no node claimed"
         );
         assert!(!j.cancel_requested);
         assert_whole_second_utc("job.queued_at", j.queued_at, from, to);
@@ -254,11 +255,11 @@ async fn builds_names_and_errors_with_any_characters_round_trip(store: Store) {
     assert_eq!(after.state, JobState::Blocked);
     for (i, name) in odd.iter().enumerate() {
         assert_eq!(created[i].name, *name);
-        let j = claim(&fx.store, fx.runners[0], &created[i]).await;
+        let (j, _) = claim(&fx.store, fx.runners[0], &created[i]).await;
         assert!(
             fx.store
                 .builds()
-                .finish(j.id, Some(fx.runners[0]), JobState::Success)
+                .finish_node(j.id, 0, NodeEnd::by(fx.runners[0], JobState::Success))
                 .await
                 .unwrap()
         );

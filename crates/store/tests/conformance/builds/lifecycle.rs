@@ -62,9 +62,9 @@ async fn builds_request_cancel_ends_waiting_jobs_and_flags_running_ones(store: S
     assert!(b.request_cancel(running.id).await.unwrap());
     let run = reload(&fx.store, running).await;
     assert_eq!((run.state, run.cancel_requested), (JobState::Running, true));
-    assert_eq!(b.heartbeat(running.id, r).await.unwrap(), Some(true));
+    assert_eq!(b.heartbeat(running.id, 0, r).await.unwrap(), Some(true));
     assert!(
-        b.finish(running.id, Some(r), JobState::Canceled)
+        b.finish_node(running.id, 0, NodeEnd::by(r, JobState::Canceled))
             .await
             .unwrap()
     );
@@ -128,7 +128,7 @@ async fn builds_cancel_workflow_ends_everything_not_yet_running(store: Store) {
     claim(&fx.store, r, &jobs[0]).await;
     claim(&fx.store, r, &jobs[1]).await;
     assert!(
-        b.finish(jobs[1].id, Some(r), JobState::Success)
+        b.finish_node(jobs[1].id, 0, NodeEnd::by(r, JobState::Success))
             .await
             .unwrap()
     );
@@ -170,12 +170,12 @@ async fn builds_cancel_workflow_ends_everything_not_yet_running(store: Store) {
 
     // The running job ends successfully anyway: nothing of the canceled workflow starts.
     assert!(
-        b.finish(jobs[0].id, Some(r), JobState::Success)
+        b.finish_node(jobs[0].id, 0, NodeEnd::by(r, JobState::Success))
             .await
             .unwrap()
     );
     assert_eq!(state(&fx.store, &jobs[3]).await, JobState::NotRun);
-    let next = b.claim_next(r, None).await.unwrap().unwrap();
+    let (next, _) = b.claim_next(r, None).await.unwrap().unwrap();
     assert_eq!(
         next.id, jobs[5].id,
         "only the other workflow's job is handed out"
@@ -204,8 +204,8 @@ async fn builds_reap_stale_ends_silent_jobs_and_settles_their_workflow(store: St
     )
     .await;
     let queued = one_job(&fx.store, fx.project.id, "main").await;
-    let a = claim(&fx.store, r, &jobs[0]).await;
-    let hb = a.heartbeat_at.unwrap();
+    let (_, node) = claim(&fx.store, r, &jobs[0]).await;
+    let hb = node.heartbeat_at;
     assert_eq!(b.reap_stale(hb - Duration::hours(1)).await.unwrap(), 0);
     assert_eq!(
         b.reap_stale(hb).await.unwrap(),
@@ -230,12 +230,14 @@ async fn builds_reap_stale_ends_silent_jobs_and_settles_their_workflow(store: St
         "only running jobs are reaped"
     );
     assert_eq!(
-        b.heartbeat(a.id, r).await.unwrap(),
+        b.heartbeat(a.id, 0, r).await.unwrap(),
         None,
         "the runner lost it"
     );
     assert!(
-        !b.finish(a.id, Some(r), JobState::Success).await.unwrap(),
+        !b.finish_node(a.id, 0, NodeEnd::by(r, JobState::Success))
+            .await
+            .unwrap(),
         "too late to finish"
     );
     assert_eq!(
@@ -272,7 +274,7 @@ async fn builds_queued_jobs_survive_a_restart(db: TestDb) {
     fx.store.close().await;
 
     let store = db.store().await;
-    let a = store
+    let (a, _) = store
         .builds()
         .claim_next(r, None)
         .await
@@ -282,14 +284,14 @@ async fn builds_queued_jobs_survive_a_restart(db: TestDb) {
     assert!(
         store
             .builds()
-            .finish(a.id, Some(r), JobState::Success)
+            .finish_node(a.id, 0, NodeEnd::by(r, JobState::Success))
             .await
             .unwrap()
     );
     store.close().await;
 
     let store = db.store().await;
-    let b = store
+    let (b, _) = store
         .builds()
         .claim_next(r, None)
         .await
@@ -323,14 +325,18 @@ async fn builds_retry_adds_a_queued_job_with_a_new_number(store: Store) {
     .await;
     let later = one_job(&fx.store, fx.project.id, "main").await;
     assert_eq!(later.build_num, 3);
-    let a = claim(&fx.store, r, &jobs[0]).await;
+    let (a, _) = claim(&fx.store, r, &jobs[0]).await;
 
     let err = b.retry(&a).await.unwrap_err();
     assert!(
         matches!(err, StoreError::Conflict(_)),
         "a running job is not retried: {err:?}"
     );
-    assert!(b.finish(a.id, Some(r), JobState::Failed).await.unwrap());
+    assert!(
+        b.finish_node(a.id, 0, NodeEnd::by(r, JobState::Failed))
+            .await
+            .unwrap()
+    );
     let a = reload(&fx.store, &a).await;
     let from = now_s();
     let again = b.retry(&a).await.unwrap();
@@ -360,9 +366,10 @@ async fn builds_retry_adds_a_queued_job_with_a_new_number(store: Store) {
             &a.revision
         )
     );
-    assert_eq!(
-        (again.started_at, again.stopped_at, again.runner_id),
-        (None, None, None)
+    assert_eq!((again.started_at, again.stopped_at), (None, None));
+    assert!(
+        b.nodes(again.id).await.unwrap().is_empty(),
+        "no node claimed yet"
     );
     assert_whole_second_utc("retry queued_at", again.queued_at, from, now_s());
     assert_eq!(reload(&fx.store, &again).await, again);

@@ -41,14 +41,15 @@ async fn builds_claim_next_hands_out_the_oldest_queued_job(store: Store) {
     let third = one_job(&fx.store, fx.project.id, "main").await;
 
     let from = now_s();
-    let got = claim(&fx.store, fx.runners[0], &first[0]).await;
+    let (got, node) = claim(&fx.store, fx.runners[0], &first[0]).await;
     let to = now_s();
     assert_eq!(got.state, JobState::Running);
-    assert_eq!(got.runner_id, Some(fx.runners[0]));
+    assert_eq!(node.runner_id, Some(fx.runners[0]));
     let started = got.started_at.expect("started_at");
     assert_whole_second_utc("started_at", started, from, to);
-    assert_eq!(got.heartbeat_at, Some(started));
+    assert_eq!(node.heartbeat_at, started);
     assert_eq!(reload(&fx.store, &first[0]).await, got);
+    assert_eq!(b.nodes(first[0].id).await.unwrap(), [node]);
 
     claim(&fx.store, fx.runners[1], &second).await;
     claim(&fx.store, fx.runners[0], &third).await;
@@ -88,8 +89,9 @@ async fn claim_race(store: Store, claimers: usize, jobs: usize) {
             tokio::spawn(async move {
                 start.wait().await;
                 let mut got = Vec::new();
-                while let Some(j) = store.builds().claim_next(r, None).await.expect("claim") {
-                    assert_eq!(j.runner_id, Some(r));
+                while let Some((j, node)) = store.builds().claim_next(r, None).await.expect("claim")
+                {
+                    assert_eq!(node.runner_id, Some(r));
                     got.push(j.id);
                 }
                 got
@@ -107,7 +109,9 @@ async fn claim_race(store: Store, claimers: usize, jobs: usize) {
     for j in &wanted {
         let j = reload(&fx.store, j).await;
         assert_eq!(j.state, JobState::Running);
-        assert!(runners.contains(&j.runner_id.unwrap()));
+        let nodes = fx.store.builds().nodes(j.id).await.unwrap();
+        assert_eq!(nodes.len(), 1, "one node per job");
+        assert!(runners.contains(&nodes[0].runner_id.unwrap()));
     }
 }
 
@@ -125,28 +129,32 @@ async fn builds_heartbeat_only_from_the_runner_holding_the_job(store: Store) {
     let (mine, theirs) = (fx.runners[0], fx.runners[1]);
     let j = one_job(&fx.store, fx.project.id, "main").await;
     assert_eq!(
-        b.heartbeat(j.id, mine).await.unwrap(),
+        b.heartbeat(j.id, 0, mine).await.unwrap(),
         None,
         "a queued job has no runner"
     );
     claim(&fx.store, mine, &j).await;
     assert_eq!(
-        b.heartbeat(j.id, theirs).await.unwrap(),
+        b.heartbeat(j.id, 0, theirs).await.unwrap(),
         None,
         "wrong runner"
     );
     assert_eq!(
-        b.heartbeat(j.id + 1000, mine).await.unwrap(),
+        b.heartbeat(j.id + 1000, 0, mine).await.unwrap(),
         None,
         "unknown job"
     );
     let from = now_s();
-    assert_eq!(b.heartbeat(j.id, mine).await.unwrap(), Some(false));
-    let hb = reload(&fx.store, &j).await.heartbeat_at.unwrap();
+    assert_eq!(b.heartbeat(j.id, 0, mine).await.unwrap(), Some(false));
+    let hb = b.nodes(j.id).await.unwrap()[0].heartbeat_at;
     assert_whole_second_utc("heartbeat_at", hb, from, now_s());
-    assert!(b.finish(j.id, Some(mine), JobState::Success).await.unwrap());
+    assert!(
+        b.finish_node(j.id, 0, NodeEnd::by(mine, JobState::Success))
+            .await
+            .unwrap()
+    );
     assert_eq!(
-        b.heartbeat(j.id, mine).await.unwrap(),
+        b.heartbeat(j.id, 0, mine).await.unwrap(),
         None,
         "the job has ended"
     );
@@ -180,17 +188,29 @@ async fn builds_finish_releases_dependents_when_all_requirements_succeeded(store
     claim(&fx.store, r, a).await;
     claim(&fx.store, r, bb).await;
     let from = now_s();
-    assert!(b.finish(a.id, Some(r), JobState::Success).await.unwrap());
+    assert!(
+        b.finish_node(a.id, 0, NodeEnd::by(r, JobState::Success))
+            .await
+            .unwrap()
+    );
     let a2 = reload(&fx.store, a).await;
     assert_eq!(a2.state, JobState::Success);
     assert_whole_second_utc("stopped_at", a2.stopped_at.unwrap(), from, now_s());
-    assert_eq!(a2.runner_id, Some(r), "the runner that ran it is kept");
+    assert_eq!(
+        b.nodes(a.id).await.unwrap()[0].runner_id,
+        Some(r),
+        "the runner that ran it is kept"
+    );
     assert_eq!(
         state(&fx.store, c).await,
         JobState::Blocked,
         "b has not finished"
     );
-    assert!(b.finish(bb.id, Some(r), JobState::Success).await.unwrap());
+    assert!(
+        b.finish_node(bb.id, 0, NodeEnd::by(r, JobState::Success))
+            .await
+            .unwrap()
+    );
     let c2 = reload(&fx.store, c).await;
     assert_eq!((c2.state, c2.stopped_at), (JobState::Queued, None));
     assert_eq!(
@@ -199,7 +219,11 @@ async fn builds_finish_releases_dependents_when_all_requirements_succeeded(store
         "d waits for c"
     );
     claim(&fx.store, r, c).await;
-    assert!(b.finish(c.id, Some(r), JobState::Success).await.unwrap());
+    assert!(
+        b.finish_node(c.id, 0, NodeEnd::by(r, JobState::Success))
+            .await
+            .unwrap()
+    );
     assert_eq!(state(&fx.store, d).await, JobState::Queued);
 }
 
@@ -231,7 +255,7 @@ async fn builds_finish_failure_gives_up_dependents_transitively(store: Store) {
     claim(&fx.store, r, &jobs[0]).await;
     let from = now_s();
     assert!(
-        b.finish(jobs[0].id, Some(r), JobState::Failed)
+        b.finish_node(jobs[0].id, 0, NodeEnd::by(r, JobState::Failed))
             .await
             .unwrap()
     );
@@ -249,7 +273,8 @@ async fn builds_finish_failure_gives_up_dependents_transitively(store: Store) {
         assert_eq!(j.state, want, "{} of workflow {}", j.name, j.workflow_id);
         if want == JobState::NotRun {
             assert_whole_second_utc("not_run stopped_at", j.stopped_at.unwrap(), from, to);
-            assert_eq!((j.started_at, j.runner_id), (None, None));
+            assert_eq!(j.started_at, None);
+            assert!(b.nodes(j.id).await.unwrap().is_empty(), "no node ran it");
         }
     }
 }
@@ -269,24 +294,26 @@ async fn builds_finish_is_refused_when_not_held_or_already_finished(store: Store
     .await;
     let (a, dep) = (&jobs[0], &jobs[1]);
     assert!(
-        !b.finish(a.id, Some(mine), JobState::Success).await.unwrap(),
+        !b.finish_node(a.id, 0, NodeEnd::by(mine, JobState::Success))
+            .await
+            .unwrap(),
         "queued, not held"
     );
     assert!(
-        !b.finish(a.id, None, JobState::Success).await.unwrap(),
+        !b.finish(a.id, JobState::Success).await.unwrap(),
         "queued, not running"
     );
     assert_eq!(state(&fx.store, a).await, JobState::Queued);
     claim(&fx.store, mine, a).await;
     assert!(
-        !b.finish(a.id, Some(theirs), JobState::Failed)
+        !b.finish_node(a.id, 0, NodeEnd::by(theirs, JobState::Failed))
             .await
             .unwrap(),
         "wrong runner"
     );
     assert_eq!(state(&fx.store, a).await, JobState::Running);
     let err = b
-        .finish(a.id, Some(mine), JobState::Queued)
+        .finish_node(a.id, 0, NodeEnd::by(mine, JobState::Queued))
         .await
         .unwrap_err();
     assert!(
@@ -294,14 +321,20 @@ async fn builds_finish_is_refused_when_not_held_or_already_finished(store: Store
         "not a final state: {err:?}"
     );
     assert_eq!(state(&fx.store, a).await, JobState::Running);
-    assert!(b.finish(a.id, Some(mine), JobState::Success).await.unwrap());
+    assert!(
+        b.finish_node(a.id, 0, NodeEnd::by(mine, JobState::Success))
+            .await
+            .unwrap()
+    );
     let done = reload(&fx.store, a).await;
     assert!(
-        !b.finish(a.id, Some(mine), JobState::Failed).await.unwrap(),
+        !b.finish_node(a.id, 0, NodeEnd::by(mine, JobState::Failed))
+            .await
+            .unwrap(),
         "already finished"
     );
     assert!(
-        !b.finish(a.id, None, JobState::Canceled).await.unwrap(),
+        !b.finish(a.id, JobState::Canceled).await.unwrap(),
         "already finished"
     );
     assert_eq!(
@@ -311,14 +344,12 @@ async fn builds_finish_is_refused_when_not_held_or_already_finished(store: Store
     );
     assert_eq!(state(&fx.store, dep).await, JobState::Queued);
     assert!(
-        !b.finish(a.id + 1000, None, JobState::Success)
-            .await
-            .unwrap(),
+        !b.finish(a.id + 1000, JobState::Success).await.unwrap(),
         "unknown job"
     );
     // The server may end a running job without naming its runner.
     claim(&fx.store, theirs, dep).await;
-    assert!(b.finish(dep.id, None, JobState::Timedout).await.unwrap());
+    assert!(b.finish(dep.id, JobState::Timedout).await.unwrap());
     assert_eq!(state(&fx.store, dep).await, JobState::Timedout);
 }
 
@@ -343,9 +374,10 @@ async fn builds_concurrent_finishes_release_a_shared_dependent(store: Store) {
             .into_iter()
             .map(|(i, r)| {
                 let (store, id) = (fx.store.clone(), jobs[i].id);
-                tokio::spawn(
-                    async move { store.builds().finish(id, Some(r), JobState::Success).await },
-                )
+                tokio::spawn(async move {
+                    let end = NodeEnd::by(r, JobState::Success);
+                    store.builds().finish_node(id, 0, end).await
+                })
             })
             .collect();
         for t in tasks {
@@ -360,7 +392,7 @@ async fn builds_concurrent_finishes_release_a_shared_dependent(store: Store) {
         assert!(
             fx.store
                 .builds()
-                .finish(jobs[2].id, None, JobState::Success)
+                .finish(jobs[2].id, JobState::Success)
                 .await
                 .unwrap()
         );
@@ -412,7 +444,7 @@ async fn builds_approvals_hold_until_approved_and_requirements_accept_their_ends
     assert!(!b.approve(hold.id, "ada").await.unwrap(), "not on hold yet");
     claim(&fx.store, r, build).await;
     assert!(
-        b.finish(build.id, Some(r), JobState::Success)
+        b.finish_node(build.id, 0, NodeEnd::by(r, JobState::Success))
             .await
             .unwrap()
     );
@@ -454,7 +486,7 @@ async fn builds_claims_keep_to_resource_classes(store: Store) {
     assert_eq!(runners.task_counts(Some("acme/gpu")).await.unwrap(), (1, 0));
     assert_eq!(runners.task_counts(None).await.unwrap(), (1, 0));
     // The default pool gets the job without a class, though it was queued second.
-    let lint = b.claim_next(fx.runners[0], None).await.unwrap().unwrap();
+    let (lint, _) = b.claim_next(fx.runners[0], None).await.unwrap().unwrap();
     assert_eq!(lint.name, "lint");
     assert_eq!(b.claim_next(fx.runners[0], None).await.unwrap(), None);
     assert_eq!(
@@ -463,7 +495,7 @@ async fn builds_claims_keep_to_resource_classes(store: Store) {
             .unwrap(),
         None
     );
-    let train = b
+    let (train, _) = b
         .claim_next(fx.runners[1], Some("acme/gpu"))
         .await
         .unwrap()
@@ -471,7 +503,7 @@ async fn builds_claims_keep_to_resource_classes(store: Store) {
     assert_eq!(train.name, "train");
     assert_eq!(runners.task_counts(Some("acme/gpu")).await.unwrap(), (0, 1));
     // A retry stays in its class.
-    b.finish(train.id, Some(fx.runners[1]), JobState::Success)
+    b.finish_node(train.id, 0, NodeEnd::by(fx.runners[1], JobState::Success))
         .await
         .unwrap();
     let again = b.retry(&reload(&fx.store, &train).await).await.unwrap();

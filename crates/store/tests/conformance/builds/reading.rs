@@ -123,21 +123,22 @@ async fn builds_steps_and_output(store: Store) {
     let j = one_job(&fx.store, fx.project.id, "main").await;
     let other = one_job(&fx.store, fx.project.id, "main").await;
     claim(&fx.store, r, &j).await;
-    assert!(b.steps(j.id).await.unwrap().is_empty());
+    assert!(b.steps(j.id, 0).await.unwrap().is_empty());
 
     let from = now_s();
-    b.start_step(j.id, 0, "Checkout code").await.unwrap();
-    b.start_step(j.id, 1, "make test").await.unwrap();
-    b.start_step(j.id, 0, "resent start").await.unwrap();
-    b.finish_step(j.id, 0, "success", Some(0)).await.unwrap();
-    b.finish_step(j.id, 1, "failed", Some(2)).await.unwrap();
-    b.start_step(j.id, 2, "upload").await.unwrap();
+    b.start_step(j.id, 0, 0, "Checkout code").await.unwrap();
+    b.start_step(j.id, 0, 1, "make test").await.unwrap();
+    b.start_step(j.id, 0, 0, "resent start").await.unwrap();
+    b.finish_step(j.id, 0, 0, "success", Some(0)).await.unwrap();
+    b.finish_step(j.id, 0, 1, "failed", Some(2)).await.unwrap();
+    b.start_step(j.id, 0, 2, "upload").await.unwrap();
     let to = now_s();
-    let steps = b.steps(j.id).await.unwrap();
+    let steps = b.steps(j.id, 0).await.unwrap();
     let view: Vec<_> = steps
         .iter()
         .map(|s| {
             (
+                s.node_index,
                 s.idx,
                 s.name.as_str(),
                 s.state.as_str(),
@@ -149,9 +150,9 @@ async fn builds_steps_and_output(store: Store) {
     assert_eq!(
         view,
         [
-            (0, "Checkout code", "success", Some(0), true),
-            (1, "make test", "failed", Some(2), true),
-            (2, "upload", "running", None, false),
+            (0, 0, "Checkout code", "success", Some(0), true),
+            (0, 1, "make test", "failed", Some(2), true),
+            (0, 2, "upload", "running", None, false),
         ]
     );
     for s in &steps {
@@ -161,32 +162,32 @@ async fn builds_steps_and_output(store: Store) {
         }
     }
     let err = b
-        .finish_step(j.id, 7, "success", Some(0))
+        .finish_step(j.id, 0, 7, "success", Some(0))
         .await
         .unwrap_err();
     assert!(
         matches!(err, StoreError::NotFound(_)),
         "unknown step: {err:?}"
     );
-    let err = b.start_step(j.id + 1000, 0, "x").await.unwrap_err();
+    let err = b.start_step(j.id + 1000, 0, 0, "x").await.unwrap_err();
     assert!(
         matches!(err, StoreError::NotFound(_)),
         "unknown job: {err:?}"
     );
 
     // Output: ordered by seq whatever the arrival order; a resent chunk changes nothing.
-    b.append_output(j.id, 1, 2, "third\n").await.unwrap();
-    b.append_output(j.id, 1, 0, "first\n").await.unwrap();
-    b.append_output(j.id, 1, 1, "second\n").await.unwrap();
-    b.append_output(j.id, 1, 1, "resent, different\n")
+    b.append_output(j.id, 0, 1, 2, "third\n").await.unwrap();
+    b.append_output(j.id, 0, 1, 0, "first\n").await.unwrap();
+    b.append_output(j.id, 0, 1, 1, "second\n").await.unwrap();
+    b.append_output(j.id, 0, 1, 1, "resent, different\n")
         .await
         .unwrap();
-    b.append_output(j.id, 0, 0, "cloning\n").await.unwrap();
-    b.append_output(other.id, 1, 0, "another job\n")
+    b.append_output(j.id, 0, 0, 0, "cloning\n").await.unwrap();
+    b.append_output(other.id, 0, 1, 0, "another job\n")
         .await
         .unwrap();
     let b = &b;
-    let out = |idx, after| async move { b.output(j.id, idx, after).await.unwrap() };
+    let out = |idx, after| async move { b.output(j.id, 0, idx, after).await.unwrap() };
     let text = |v: Vec<(i64, String)>| {
         v.into_iter()
             .map(|(s, t)| format!("{s}:{t}"))
@@ -198,14 +199,17 @@ async fn builds_steps_and_output(store: Store) {
     assert_eq!(text(out(0, -1).await), "0:cloning\n");
     assert_eq!(text(out(5, -1).await), "");
     // The running total counts each stored chunk's bytes once (the resent one not at all).
-    assert_eq!(b.output_bytes(j.id, 1).await.unwrap(), 19);
-    assert_eq!(b.output_bytes(j.id, 0).await.unwrap(), 8);
+    assert_eq!(b.output_bytes(j.id, 0, 1).await.unwrap(), 19);
+    assert_eq!(b.output_bytes(j.id, 0, 0).await.unwrap(), 8);
     assert_eq!(
-        b.output_bytes(j.id, 9).await.unwrap(),
+        b.output_bytes(j.id, 0, 9).await.unwrap(),
         0,
         "a step never started"
     );
-    let err = b.append_output(j.id + 1000, 0, 0, "x").await.unwrap_err();
+    let err = b
+        .append_output(j.id + 1000, 0, 0, 0, "x")
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, StoreError::NotFound(_)),
         "unknown job: {err:?}"
@@ -405,7 +409,7 @@ async fn builds_timestamps_are_whole_seconds_utc(store: Store) {
         .unwrap();
     claim(&fx.store, r, &jobs[0]).await;
     assert!(
-        b.finish(jobs[0].id, Some(r), JobState::Success)
+        b.finish_node(jobs[0].id, 0, NodeEnd::by(r, JobState::Success))
             .await
             .unwrap()
     );
@@ -416,11 +420,14 @@ async fn builds_timestamps_are_whole_seconds_utc(store: Store) {
     let w = &b.workflows(p.id).await.unwrap()[0];
     assert_whole_second_utc("workflow.created_at", w.created_at, from, to);
     let j = reload(&fx.store, &jobs[0]).await;
+    let node = &b.nodes(j.id).await.unwrap()[0];
     for (what, t) in [
         ("queued_at", Some(j.queued_at)),
         ("started_at", j.started_at),
         ("stopped_at", j.stopped_at),
-        ("heartbeat_at", j.heartbeat_at),
+        ("node.started_at", Some(node.started_at)),
+        ("node.stopped_at", node.stopped_at),
+        ("node.heartbeat_at", Some(node.heartbeat_at)),
     ] {
         assert_whole_second_utc(what, t.expect(what), from, to);
     }
