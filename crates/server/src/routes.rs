@@ -157,11 +157,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/projects/{vcs}/{org}/{repo}/jobs/{num}",
-            get(ui::builds::show),
+            get(ui::build_page::show),
         )
         .route(
             "/projects/{vcs}/{org}/{repo}/jobs/{num}/live",
-            get(ui::builds::live),
+            get(ui::build_page::live),
         )
         .route(
             "/projects/{vcs}/{org}/{repo}/jobs/{num}/retry",

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod assets;
 pub mod audit;
 pub mod badges;
+pub mod build_page;
 pub mod builds;
 pub mod dashboard;
 pub mod env_vars;

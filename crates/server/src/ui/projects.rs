@@ -133,7 +133,7 @@ struct ProjectPage {
 struct BranchArtifacts {
     branch: String,
     build_num: i64,
-    artifacts: Vec<super::builds::ArtifactView>,
+    artifacts: Vec<super::build_page::ArtifactView>,
     more: usize,
 }
 
@@ -162,7 +162,7 @@ async fn latest_artifacts(
         else {
             continue;
         };
-        let mut artifacts = super::builds::artifact_views(state, project, &job).await?;
+        let mut artifacts = super::build_page::artifact_views(state, project, &job).await?;
         let more = artifacts.len().saturating_sub(ARTIFACTS_PER_BRANCH);
         artifacts.truncate(ARTIFACTS_PER_BRANCH);
         out.push(BranchArtifacts {
