@@ -1,6 +1,7 @@
 //! The artifacts directory full: a job uploads an artifact larger than the space left. The
 //! upload gets a clear 507 whose message the job's output shows, the upload step and the build
-//! fail, the partial file is removed, and the server goes on serving, artifacts included.
+//! fail, the partial file is removed, and the server goes on serving, artifacts included. A
+//! cache that does not fit fails its `save_cache` step the same way and leaves nothing to restore.
 //!
 //! The server runs in a private mount namespace (`unshare`) with a 2 MiB tmpfs on
 //! `<data dir>/artifacts`: nothing is mounted on the host, and the mount goes with the process.
@@ -139,4 +140,69 @@ async fn a_full_artifacts_disk_fails_the_upload_clearly_and_the_server_goes_on()
     assert!(server.is_running());
     let (status, log) = server.stop();
     assert!(status.success(), "{log}");
+}
+
+/// Caches on the full disk: a `save_cache` whose archive does not fit fails its step with the
+/// server's reason, and leaves no cache behind that a later job could restore.
+const CACHE_CONFIG: &str = r#"
+version: 2
+jobs:
+  save:
+    steps:
+      - run: mkdir -p ~/deps && head -c 8000000 /dev/urandom > ~/deps/big.bin
+      - save_cache:
+          key: deps-v1
+          paths: [~/deps]
+  restore:
+    steps:
+      - restore_cache:
+          keys: [deps-]
+      - run: test ! -e ~/deps/big.bin
+workflows:
+  main:
+    jobs: [save]
+"#;
+
+#[tokio::test]
+async fn a_cache_that_does_not_fit_fails_its_step_and_leaves_nothing_to_restore() {
+    let repo = GitRepo::with_config(CACHE_CONFIG);
+    let (inst, token) = setup(BackendKind::Sqlite, &repo).await;
+    let artifacts = inst.data_dir.join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let wrapper = tiny_fs(&artifacts);
+    let mut args = inst.args();
+    args.extend(["--listen".into(), "127.0.0.1:0".into()]);
+    let server = Server::start_command(circlet_wrapped(inst.db.dir(), &wrapper), &args);
+    let seen: PathBuf = Path::new(&format!("/proc/{}/root", server.child.id()))
+        .join(artifacts.strip_prefix("/").unwrap());
+    let api = Api::new(&server, &token);
+
+    let num = api.trigger().await;
+    let build = api.finished(num).await;
+    assert_eq!(build["status"], "failed", "{build}");
+    let save = build["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["actions"][0])
+        .find(|a| {
+            a["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("Saving cache"))
+        })
+        .unwrap_or_else(|| panic!("no save_cache step: {build}"));
+    assert_eq!(save["status"], "failed", "{save}");
+    let url = save["output_url"].as_str().unwrap();
+    let output = api.json(&url[url.find("/api/").unwrap()..]).await;
+    let output = output[0]["message"].as_str().unwrap();
+    assert!(
+        output.contains("storage is full") && output.contains("No cache was saved"),
+        "the step says why:\n{output}\nserver log:\n{}",
+        server.log()
+    );
+    assert!(files_under(&seen).is_empty(), "no partial archive stays");
+
+    let next = v1_trigger(&api, &[("build_parameters[CIRCLE_JOB]", "restore")]).await;
+    let build = api.finished(next).await;
+    assert_eq!(build["status"], "success", "nothing to restore: {build}");
 }
