@@ -197,6 +197,12 @@ fn par(name: &str, requires: &[&str], n: u32) -> NewJob {
     }
 }
 
+/// A pipeline on `main` of one job, `name`, running as `n` nodes.
+async fn parallel_job(fx: &Fx, name: &str, n: u32) -> JobRecord {
+    let made = pipeline(fx.project.id, "main", vec![("wf", vec![par(name, &[], n)])]);
+    create(&fx.store, made).await.remove(0)
+}
+
 /// `n` runners of their own (the fixture has two), so each node can have a different one.
 async fn more_runners(fx: &Fx, n: usize) -> Vec<i64> {
     let owner = create_user(&fx.store, "pool").await;

@@ -27,16 +27,7 @@ async fn builds_parallel_steps_and_output_are_kept_per_node(store: Store) {
     let fx = fx(store).await;
     let b = fx.store.builds();
     let (r0, r1) = (fx.runners[0], fx.runners[1]);
-    let split = create(
-        &fx.store,
-        pipeline(
-            fx.project.id,
-            "main",
-            vec![("wf", vec![par("split", &[], 2)])],
-        ),
-    )
-    .await
-    .remove(0);
+    let split = parallel_job(&fx, "split", 2).await;
     claim_node(&fx.store, r0, &split, 0).await;
     claim_node(&fx.store, r1, &split, 1).await;
 
@@ -158,16 +149,7 @@ async fn copy_keeps_a_parallel_job(from: BackendKind, to: BackendKind) {
     let fx = fx(from_db.store().await).await;
     let (r0, r1) = (fx.runners[0], fx.runners[1]);
     let b = fx.store.builds();
-    let split = create(
-        &fx.store,
-        pipeline(
-            fx.project.id,
-            "main",
-            vec![("wf", vec![par("split", &[], 3)])],
-        ),
-    )
-    .await
-    .remove(0);
+    let split = parallel_job(&fx, "split", 3).await;
     for (i, r) in [r0, r1, r0].into_iter().enumerate() {
         let node = i as i64;
         claim_node(&fx.store, r, &split, node).await;

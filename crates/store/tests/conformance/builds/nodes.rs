@@ -19,16 +19,7 @@ async fn builds_parallel_job_hands_out_each_node_once(store: Store) {
     let fx = fx(store).await;
     let b = fx.store.builds();
     let rs = more_runners(&fx, 3).await;
-    let split = create(
-        &fx.store,
-        pipeline(
-            fx.project.id,
-            "main",
-            vec![("wf", vec![par("split", &[], 3)])],
-        ),
-    )
-    .await
-    .remove(0);
+    let split = parallel_job(&fx, "split", 3).await;
     assert_eq!((split.parallelism, split.state), (3, JobState::Queued));
     assert_eq!(
         reload(&fx.store, &split).await,
@@ -101,16 +92,7 @@ async fn builds_parallel_heartbeats_are_per_node(store: Store) {
     let fx = fx(store).await;
     let b = fx.store.builds();
     let (r0, r1) = (fx.runners[0], fx.runners[1]);
-    let split = create(
-        &fx.store,
-        pipeline(
-            fx.project.id,
-            "main",
-            vec![("wf", vec![par("split", &[], 3)])],
-        ),
-    )
-    .await
-    .remove(0);
+    let split = parallel_job(&fx, "split", 3).await;
     claim_node(&fx.store, r0, &split, 0).await;
     claim_node(&fx.store, r1, &split, 1).await;
 
