@@ -92,13 +92,9 @@ impl Held {
 pub(crate) async fn held(state: &AppState, runner: &Runner, id: &str) -> Result<Held, ApiError> {
     let missing = || ApiError::NotFound("No such job".into());
     let uuid = uuid::Uuid::parse_str(id).map_err(|_| missing())?;
-    let (job, node) = state
-        .app
-        .store
-        .builds()
-        .node_with_job(uuid)
-        .await?
-        .ok_or_else(missing)?;
+    let builds = state.app.store.builds();
+    let node = builds.node_by_uuid(uuid).await?.ok_or_else(missing)?;
+    let job = builds.job_by_id(node.job_id).await?.ok_or_else(missing)?;
     if node.runner_id != Some(runner.token.id)
         || node.state != JobState::Running
         || job.state != JobState::Running

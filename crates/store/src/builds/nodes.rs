@@ -88,20 +88,6 @@ struct Claimed {
     nodes_claimed: i64,
 }
 
-/// A node with its job, read in one statement ([`Builds::node_with_job`]).
-#[derive(sqlx::FromRow)]
-struct Held {
-    #[sqlx(flatten)]
-    job: JobRow,
-    n_index: i64,
-    n_uuid: Uuid,
-    n_state: String,
-    n_runner_id: Option<i64>,
-    n_started_at: OffsetDateTime,
-    n_stopped_at: Option<OffsetDateTime>,
-    n_heartbeat_at: OffsetDateTime,
-}
-
 impl Builds<'_> {
     /// Atomically hands the next node of the oldest job of `class` (`None`: the default pool,
     /// jobs without a self-hosted class) that still has an unclaimed node to runner
@@ -195,36 +181,6 @@ impl Builds<'_> {
             )));
         }
         self.end(job_id, Ending::Node { index, end }).await
-    }
-
-    /// The node a runner names by `uuid`, with its job, in one read (every runner request
-    /// starts with it).
-    pub async fn node_with_job(
-        &self,
-        uuid: Uuid,
-    ) -> Result<Option<(JobRecord, NodeRecord)>, StoreError> {
-        let sql = concat!(
-            "SELECT n.node_index AS n_index, n.uuid AS n_uuid, n.state AS n_state, n.runner_id AS n_runner_id, ",
-            "n.started_at AS n_started_at, n.stopped_at AS n_stopped_at, n.heartbeat_at AS n_heartbeat_at, ",
-            job_cols!(),
-            " FROM job_nodes n JOIN jobs ON jobs.id = n.job_id WHERE n.uuid = $1"
-        );
-        let row: Option<Held> =
-            on_pool!(self.0, pool => sqlx::query_as(sql).bind(uuid).fetch_optional(pool).await)?;
-        row.map(|h| {
-            let node = NodeRow {
-                job_id: h.job.id,
-                node_index: h.n_index,
-                uuid: h.n_uuid,
-                state: h.n_state,
-                runner_id: h.n_runner_id,
-                started_at: h.n_started_at,
-                stopped_at: h.n_stopped_at,
-                heartbeat_at: h.n_heartbeat_at,
-            };
-            Ok((JobRecord::try_from(h.job)?, NodeRecord::try_from(node)?))
-        })
-        .transpose()
     }
 
     /// The node a runner names by `uuid`.
