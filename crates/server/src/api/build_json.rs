@@ -447,15 +447,10 @@ fn actor_uuid(login: &str) -> uuid::Uuid {
 /// API v2's `parallel_runs`: each node's status, from its claim; a node no runner has claimed
 /// yet has its job's status (`queued`, or how a canceled job ended).
 fn parallel_runs(job: &JobRecord, nodes: &[NodeRecord]) -> Value {
-    (0..job.parallelism)
-        .map(|i| {
-            let state = match nodes.iter().find(|n| n.index == i) {
-                Some(node) => node.state,
-                None if job.state.is_final() => job.state,
-                None => JobState::Queued,
-            };
-            json!({"index": i, "status": state.v2_status()})
-        })
+    job.run_states(nodes)
+        .iter()
+        .enumerate()
+        .map(|(i, state)| json!({"index": i, "status": state.v2_status()}))
         .collect()
 }
 

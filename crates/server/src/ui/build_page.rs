@@ -73,13 +73,7 @@ async fn runs(
     wanted: Option<&str>,
 ) -> Result<(i64, Vec<RunView>), PageError> {
     let nodes = state.app.store.builds().nodes(job.id).await?;
-    let states: Vec<JobState> = (0..job.parallelism)
-        .map(|i| match nodes.iter().find(|n| n.index == i) {
-            Some(n) => n.state,
-            None if job.state.is_final() => job.state,
-            None => JobState::Queued,
-        })
-        .collect();
+    let states = job.run_states(&nodes);
     let shown = match wanted {
         Some(raw) => raw
             .parse::<i64>()

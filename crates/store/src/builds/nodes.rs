@@ -58,6 +58,20 @@ impl TryFrom<NodeRow> for NodeRecord {
 const NODE_COLS: &str =
     "job_id, node_index, uuid, state, runner_id, started_at, stopped_at, heartbeat_at";
 
+impl JobRecord {
+    /// The state of each of the job's `parallelism` runs, by index, from its claimed `nodes`:
+    /// a run no runner claimed yet is `queued`, or ended as its job did (a cancel).
+    pub fn run_states(&self, nodes: &[NodeRecord]) -> Vec<JobState> {
+        (0..self.parallelism)
+            .map(|i| match nodes.iter().find(|n| n.index == i) {
+                Some(node) => node.state,
+                None if self.state.is_final() => self.state,
+                None => JobState::Queued,
+            })
+            .collect()
+    }
+}
+
 /// How a node ends, and who may end it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeEnd {
