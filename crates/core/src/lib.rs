@@ -15,6 +15,7 @@ pub mod cctray;
 pub mod ci_config;
 pub mod envcrypt;
 pub mod envvar;
+pub mod forge;
 pub mod forwarded;
 pub mod mask;
 pub mod redact;

@@ -77,6 +77,10 @@ pub struct ClaimedJob {
     pub branch: Option<String>,
     /// The tag built, if any.
     pub tag: Option<String>,
+    /// A ref to fetch after cloning, holding `revision` when no branch does (a forked pull
+    /// request's `refs/pull/N/head`).
+    #[serde(default)]
+    pub fetch_ref: Option<String>,
     /// The build's page (`CIRCLE_BUILD_URL`).
     pub build_url: String,
     /// The job's working directory as the config gives it (`~/project` when unset).
@@ -342,6 +346,7 @@ mod tests {
             revision: "a".repeat(40),
             branch: Some("main".into()),
             tag: None,
+            fetch_ref: None,
             build_url: "http://127.0.0.1:8080/gh/acme/widget/7".into(),
             working_directory: "~/project".into(),
             steps: vec![

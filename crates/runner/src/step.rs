@@ -167,6 +167,19 @@ pub(crate) async fn checkout<R: Reporter>(
         }
         other => return ended_to_step(other, sink, "git clone"),
     }
+    // A forked pull request's commit is on no branch: fetch the ref that holds it.
+    if let Some(fetch_ref) = &job.fetch_ref {
+        if fetch_ref.starts_with('-') || !fetch_ref.starts_with("refs/") {
+            sink.line(&format!("'{fetch_ref}' is not a ref"));
+            return StepEnd::new(Outcome::Failed, None);
+        }
+        let args = ["fetch", "--quiet", "--no-tags", "origin", fetch_ref.as_str()];
+        sink.line(&format!("$ git {}", args.join(" ")));
+        match git(ctx, sink, target, &env, &args).await {
+            Ended::Exited(Some(0)) => {}
+            other => return ended_to_step(other, sink, "git fetch"),
+        }
+    }
     if job.revision.starts_with('-') || job.revision.is_empty() {
         sink.line(&format!("'{}' is not a revision", job.revision));
         return StepEnd::new(Outcome::Failed, None);

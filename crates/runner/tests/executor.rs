@@ -196,6 +196,7 @@ fn job(steps: Vec<Step>) -> ClaimedJob {
         revision: String::new(),
         branch: None,
         tag: None,
+        fetch_ref: None,
         build_url: "http://127.0.0.1:1/gh/acme/widget/1".into(),
         working_directory: "~/project".into(),
         steps,

@@ -18,6 +18,7 @@ pub mod copy;
 pub mod env_vars;
 pub mod error;
 mod generations;
+pub mod hooks;
 pub mod job_results;
 pub mod orbs;
 pub mod projects;
@@ -34,7 +35,7 @@ pub use artifacts::{ArtifactRecord, NewArtifact};
 pub use audit::{AuditEntry, AuditScope, NewAuditEntry};
 pub use build_status::BranchStatus;
 pub use builds::{
-    JobFilter, JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineRecord, StepRecord,
+    JobFilter, JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineOrigin, PipelineRecord, StepRecord,
     WorkflowRecord,
 };
 pub use caches::{CacheRecord, LayerRecord, NewCache, NewLayer, Saved, StorageUse};
@@ -258,6 +259,11 @@ impl Store {
     /// Runners, their resource classes and last contacts.
     pub fn runners(&self) -> runners::Runners<'_> {
         runners::Runners(self)
+    }
+
+    /// Forges' webhooks: secrets (sealed), deliveries, pull requests.
+    pub fn hooks(&self) -> hooks::Hooks<'_> {
+        hooks::Hooks(self)
     }
 
     /// Projects' SSH keys (private halves sealed).

@@ -4,6 +4,7 @@ use crate::error::{Conflict, Missing};
 use crate::generations::{Change, announcing};
 use crate::users::{UserRow, user_cols};
 use crate::{Store, StoreError, User, now, on_pool};
+use circlet_core::forge::decide::BuildSettings;
 use circlet_core::{BranchName, ProjectSlug, RepoUrl, Role, Vcs};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -25,6 +26,8 @@ pub struct Project {
     pub public: bool,
     /// When the project was added.
     pub created_at: OffsetDateTime,
+    /// What its webhooks build.
+    pub builds: BuildSettings,
 }
 
 /// What it takes to add a project.
@@ -70,6 +73,10 @@ struct ProjectRow {
     default_branch: String,
     public: bool,
     created_at: OffsetDateTime,
+    build_prs_only: bool,
+    autocancel_builds: bool,
+    build_fork_prs: bool,
+    forks_receive_secrets: bool,
 }
 
 fn corrupt(e: circlet_core::Invalid) -> StoreError {
@@ -87,6 +94,12 @@ impl TryFrom<ProjectRow> for Project {
             default_branch: BranchName::parse(&r.default_branch).map_err(corrupt)?,
             public: r.public,
             created_at: r.created_at,
+            builds: BuildSettings {
+                build_prs_only: r.build_prs_only,
+                autocancel_builds: r.autocancel_builds,
+                build_fork_prs: r.build_fork_prs,
+                forks_receive_secrets: r.forks_receive_secrets,
+            },
         })
     }
 }
@@ -97,7 +110,8 @@ fn role_from(raw: &str) -> Result<Role, StoreError> {
 
 macro_rules! project_cols {
     () => {
-        "projects.id, projects.uuid, projects.vcs, projects.org, projects.repo, projects.repo_url, projects.default_branch, projects.public, projects.created_at"
+        "projects.id, projects.uuid, projects.vcs, projects.org, projects.repo, projects.repo_url, projects.default_branch, projects.public, projects.created_at, \
+         projects.build_prs_only, projects.autocancel_builds, projects.build_fork_prs, projects.forks_receive_secrets"
     };
 }
 
@@ -323,6 +337,29 @@ impl Projects<'_> {
             "UPDATE projects SET repo_url = $2, default_branch = $3, public = $4 WHERE id = $1";
         let updated = announcing!(self.0, Change::Project, tx => async {
             sqlx::query(sql).bind(project_id).bind(repo_url.as_str()).bind(default_branch.as_str()).bind(public)
+                .execute(&mut *tx).await.map(|r| r.rows_affected() > 0)
+        })?;
+        if !updated {
+            return Err(StoreError::NotFound(Missing::Project));
+        }
+        Ok(())
+    }
+
+    /// Changes what a project's webhooks build.
+    pub async fn set_build_settings(
+        &self,
+        project_id: i64,
+        builds: BuildSettings,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE projects SET build_prs_only = $2, autocancel_builds = $3, \
+                   build_fork_prs = $4, forks_receive_secrets = $5 WHERE id = $1";
+        let updated = announcing!(self.0, Change::Project, tx => async {
+            sqlx::query(sql)
+                .bind(project_id)
+                .bind(builds.build_prs_only)
+                .bind(builds.autocancel_builds)
+                .bind(builds.build_fork_prs)
+                .bind(builds.forks_receive_secrets)
                 .execute(&mut *tx).await.map(|r| r.rows_affected() > 0)
         })?;
         if !updated {

@@ -115,13 +115,15 @@ impl Repos {
         }
     }
 
-    /// Fetches `target` from the project's repository and reads what a pipeline needs at
+    /// Fetches `target` (or `fetch_ref` in its place, when given: a forked pull request's
+    /// `refs/pull/N/head`) from the project's repository and reads what a pipeline needs at
     /// `revision` (which must then be reachable from the fetched refs or already known), or at
     /// the target's head.
     pub async fn resolve(
         &self,
         project: &Project,
         target: &Target,
+        fetch_ref: Option<&str>,
         revision: Option<&str>,
         key: Option<&secrecy::SecretString>,
     ) -> Result<Resolved, GitError> {
@@ -150,13 +152,19 @@ impl Repos {
             None => None,
         };
         let identity = identity.as_ref().map(|k| k.path.as_path());
-        let (refspec, local, what) = match target {
-            Target::Branch(b) => (
+        let (refspec, local, what) = match (fetch_ref, target) {
+            (Some(r), _) => {
+                if !r.starts_with("refs/") || circlet_core::BranchName::parse(r).is_err() {
+                    return Err(GitError::NotFound(format!("'{}' is not a ref", r.escape_debug())));
+                }
+                (format!("+{r}:{r}"), r.to_owned(), format!("ref '{r}'"))
+            }
+            (None, Target::Branch(b)) => (
                 format!("+refs/heads/{b}:refs/heads/{b}"),
                 format!("refs/heads/{b}"),
                 format!("branch '{b}'"),
             ),
-            Target::Tag(t) => (
+            (None, Target::Tag(t)) => (
                 format!("+refs/tags/{t}:refs/tags/{t}"),
                 format!("refs/tags/{t}"),
                 format!("tag '{t}'"),

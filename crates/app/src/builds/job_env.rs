@@ -31,8 +31,21 @@ impl App {
             .map(|note| format!("The config asks for {note}; circlet does not provide it."))
             .collect();
         messages.push("circlet runs this job's steps in a shell on the runner's host.".into());
-        let project_env =
-            crate::env_vars::open_all(&self.store, &self.config.env_keys, &project).await?;
+        let pipeline = self
+            .store
+            .builds()
+            .pipeline_by_id(job.pipeline_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(super::trigger::PIPELINE_NOT_FOUND.into()))?;
+        let withheld = pipeline.secrets_withheld;
+        if withheld {
+            messages.push(SECRETS_WITHHELD.into());
+        }
+        let project_env = if withheld {
+            Vec::new()
+        } else {
+            crate::env_vars::open_all(&self.store, &self.config.env_keys, &project).await?
+        };
         let mut masks: Vec<String> = project_env
             .iter()
             .filter(|(_, v)| circlet_core::envvar::masked_in_output(v))
@@ -47,6 +60,9 @@ impl App {
             &project_env,
             &definition,
         );
+        if let Some(pr) = pipeline.pull_request() {
+            pull_request_env(&mut env, &pr);
+        }
         // A job of a setup pipeline not yet continued gets a key to continue it with, its own
         // (only its digest is kept), masked in its output.
         if self.store.builds().setup_state(job.pipeline_id).await?
@@ -64,7 +80,9 @@ impl App {
             masks.push(key.clone());
             env.push(("CIRCLE_CONTINUATION_KEY".into(), key));
         }
-        let ssh_keys = self.job_ssh_keys(&project, &definition, &mut masks).await?;
+        let ssh_keys = self
+            .job_ssh_keys(&project, &definition, withheld, &mut masks)
+            .await?;
         Ok(ClaimedJob {
             ssh_keys,
             id: node.uuid.to_string(),
@@ -79,6 +97,7 @@ impl App {
             revision: job.revision.clone(),
             branch: job.branch.clone(),
             tag: job.tag.clone(),
+            fetch_ref: pipeline.fetch_ref.clone(),
             build_url: build_url(&self.config.public_url, &project, job.build_num),
             working_directory: definition
                 .working_directory
@@ -100,6 +119,22 @@ pub const CONTINUATION_KEY_PREFIX: &str = "CCICK_";
 pub fn continuation_digest(key: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// What a forked pull request's job says at its top when the project keeps its secrets from it.
+pub const SECRETS_WITHHELD: &str = "This job builds a forked pull request: the project's environment variables and additional SSH keys are withheld from it (Project settings → Webhooks & builds → \"Pass secrets to builds from forked pull requests\").";
+
+/// CircleCI's pull request variables: `CIRCLE_PULL_REQUEST(S)` for every pull request build,
+/// `CIRCLE_PR_NUMBER`, `CIRCLE_PR_REPONAME` and `CIRCLE_PR_USERNAME` only for a fork's, as
+/// CircleCI documents them (scripts test `CIRCLE_PR_NUMBER` to tell a fork).
+fn pull_request_env(env: &mut Vec<(String, String)>, pr: &circlet_core::forge::decide::PrRef) {
+    env.push(("CIRCLE_PULL_REQUEST".into(), pr.url.clone()));
+    env.push(("CIRCLE_PULL_REQUESTS".into(), pr.url.clone()));
+    if pr.fork {
+        env.push(("CIRCLE_PR_NUMBER".into(), pr.number.to_string()));
+        env.push(("CIRCLE_PR_REPONAME".into(), pr.head_repo.clone()));
+        env.push(("CIRCLE_PR_USERNAME".into(), pr.author.clone()));
+    }
 }
 
 /// The build's page, as CircleCI spells it: `<public-url>/gh/org/repo/7`.
@@ -164,19 +199,22 @@ fn job_env(
 
 impl App {
     /// The SSH keys a job gets: the checkout key when the repository is reached over SSH, the
-    /// additional keys when a step adds them; each private key's lines are masked in output.
+    /// additional keys when a step adds them (unless the project's secrets are `withheld`);
+    /// each private key's lines are masked in output.
     async fn job_ssh_keys(
         &self,
         project: &Project,
         definition: &Job,
+        withheld: bool,
         masks: &mut Vec<String>,
     ) -> Result<Vec<circlet_core::runner_protocol::JobSshKey>, AppError> {
         use secrecy::ExposeSecret;
         let ssh_repo = circlet_core::ssh_keys::is_ssh_url(project.repo_url.as_str());
-        let adds = definition
-            .steps
-            .iter()
-            .any(|s| matches!(s, circlet_core::ci_config::Step::AddSshKeys { .. }));
+        let adds = !withheld
+            && definition
+                .steps
+                .iter()
+                .any(|s| matches!(s, circlet_core::ci_config::Step::AddSshKeys { .. }));
         if !ssh_repo && !adds {
             return Ok(Vec::new());
         }

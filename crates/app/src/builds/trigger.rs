@@ -12,7 +12,9 @@ use circlet_core::ci_config::{
 use circlet_core::runner_class::RunnerClass;
 use circlet_core::scope::Action;
 use circlet_core::{BranchName, envvar};
-use circlet_store::{JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineRecord, Project, User};
+use circlet_store::{
+    JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineOrigin, PipelineRecord, Project, User,
+};
 use std::collections::BTreeMap;
 
 /// At most this many pipeline parameters or build parameters per trigger.
@@ -40,8 +42,17 @@ pub struct TriggerRequest {
     pub build_parameters: BTreeMap<String, String>,
     /// Run only this job (v1.1 `CIRCLE_JOB`, `job`).
     pub only_job: Option<String>,
-    /// v2 trigger type: `api`, `explicit`, …
+    /// v2 trigger type: `api`, `explicit`, `webhook`, …
     pub trigger_type: &'static str,
+    /// v1.1 `why` of its jobs: `api`, `github`, …
+    pub why: &'static str,
+    /// What a webhook adds: its pull request, the ref holding a fork's commit, whether its jobs
+    /// get the project's secrets, the delivery.
+    pub origin: PipelineOrigin,
+    /// Build nothing when the commit says `[ci skip]` or `[skip ci]` (webhooks' pushes).
+    pub honour_skip: bool,
+    /// Cancel the branch's earlier unfinished workflows ("Auto-cancel redundant workflows").
+    pub auto_cancel: bool,
 }
 
 impl TriggerRequest {
@@ -54,8 +65,40 @@ impl TriggerRequest {
             build_parameters: BTreeMap::new(),
             only_job: None,
             trigger_type: "api",
+            why: "api",
+            origin: PipelineOrigin::default(),
+            honour_skip: false,
+            auto_cancel: false,
         }
     }
+}
+
+/// Who a pipeline is attributed to: a user of circlet, or a name a forge gave.
+#[derive(Debug, Clone)]
+pub struct Attribution {
+    /// The circlet user, if one.
+    pub user_id: Option<i64>,
+    /// Their login (or the forge's name for whoever pushed).
+    pub login: String,
+}
+
+impl Attribution {
+    /// `user`.
+    pub fn user(user: &User) -> Self {
+        Attribution {
+            user_id: Some(user.id),
+            login: user.login.to_string(),
+        }
+    }
+}
+
+/// What a trigger came to.
+#[derive(Debug, Clone)]
+pub enum Started {
+    /// A pipeline.
+    Pipeline(Triggered),
+    /// Nothing: the commit asked not to be built (the reason, for people).
+    Skipped(String),
 }
 
 /// The pipeline made, and its jobs.
@@ -216,7 +259,10 @@ pub struct Pipelines<'a> {
 impl Pipelines<'_> {
     /// Starts a pipeline (see [`trigger`]).
     pub async fn trigger(&self, req: TriggerRequest) -> Result<Triggered, AppError> {
-        trigger(self.app, &self.project, &self.actor, req).await
+        match trigger(self.app, &self.project, &Attribution::user(&self.actor), req).await? {
+            Started::Pipeline(t) => Ok(t),
+            Started::Skipped(why) => Err(AppError::Invalid(why)),
+        }
     }
 
     /// The project's job (v1.1 build) numbered `build_num`; `missing` ("Build not found", "Job
@@ -290,16 +336,22 @@ impl Pipelines<'_> {
 /// pipeline. A branch, tag or revision that does not exist, or an unreadable repository, is a
 /// 400 and stores nothing. A config that cannot run stores an `errored` pipeline (so the UI and
 /// v2 show why) and is returned as such; a `only_job` the config lacks does the same.
-async fn trigger(
+pub(crate) async fn trigger(
     app: &App,
     project: &Project,
-    actor: &User,
+    actor: &Attribution,
     req: TriggerRequest,
-) -> Result<Triggered, AppError> {
+) -> Result<Started, AppError> {
     let key = app.checkout_key_for(project).await?;
     let resolved = app
         .repos
-        .resolve(project, &req.target, req.revision.as_deref(), key.as_ref())
+        .resolve(
+            project,
+            &req.target,
+            req.origin.fetch_ref.as_deref(),
+            req.revision.as_deref(),
+            key.as_ref(),
+        )
         .await
         .map_err(|e| {
             if let GitError::Unreadable(details) = &e {
@@ -312,6 +364,14 @@ async fn trigger(
             }
             AppError::Invalid(e.to_string())
         })?;
+    if req.honour_skip
+        && circlet_core::forge::asks_to_skip(&resolved.commit.subject, &resolved.commit.body)
+    {
+        return Ok(Started::Skipped(format!(
+            "commit {} asks not to be built ([ci skip] or [skip ci])",
+            &resolved.revision[..resolved.revision.len().min(12)]
+        )));
+    }
     let number = app
         .store
         .builds()
@@ -376,23 +436,51 @@ async fn trigger(
         number: Some(number),
         commit_json: serde_json::to_string(&resolved.commit).expect("commit info serializes"),
         trigger_type: req.trigger_type.to_owned(),
-        actor_id: Some(actor.id),
-        actor_login: actor.login.to_string(),
+        actor_id: actor.user_id,
+        actor_login: actor.login.clone(),
         branch,
         tag,
         revision: resolved.revision,
         parameters_json,
         errors,
-        why: "api".to_owned(),
+        why: req.why.to_owned(),
         workflows,
         config: kept_config,
         setup,
+        origin: req.origin,
     };
     let (pipeline, jobs) = app.store.builds().create_pipeline(&new).await?;
     if !jobs.is_empty() {
         app.work_available.notify_waiters();
     }
-    Ok(Triggered { pipeline, jobs })
+    if req.auto_cancel
+        && let Some(branch) = &pipeline.branch
+    {
+        cancel_redundant(app, project, branch, pipeline.id).await?;
+    }
+    Ok(Started::Pipeline(Triggered { pipeline, jobs }))
+}
+
+/// "Auto-cancel redundant workflows": the branch's earlier workflows that have not finished
+/// are canceled once a newer pipeline of it exists.
+async fn cancel_redundant(
+    app: &App,
+    project: &Project,
+    branch: &str,
+    newer_than: i64,
+) -> Result<(), AppError> {
+    let builds = app.store.builds();
+    for workflow in builds
+        .redundant_workflows(project.id, branch, newer_than)
+        .await?
+    {
+        match builds.cancel_workflow(workflow).await {
+            // Finished or removed meanwhile: nothing left to cancel.
+            Ok(()) | Err(circlet_store::StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Shows the trigger's parameters (names and values) to the leak guard: a live token passed

@@ -98,6 +98,7 @@ async fn queued_job(app: &TestApp, project: &Project, branch: &str) -> JobRecord
         why: "api".into(),
         config: None,
         setup: false,
+        origin: Default::default(),
         workflows: vec![NewWorkflow {
             name: "build".into(),
             jobs: vec![NewJob {

@@ -84,8 +84,9 @@ impl Builds<'_> {
                            RETURNING next_build_num - $2";
         let insert_pipeline = format!(
             "INSERT INTO pipelines (uuid, project_id, number, trigger_type, actor_id, actor_login, branch, tag, revision, \
-             parameters, state, errors, commit_info, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13) \
+             parameters, state, errors, commit_info, created_at, updated_at, pr_number, pr_url, pr_head_repo, pr_author, \
+             pr_fork, fetch_ref, secrets_withheld, delivery_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13, $15, $16, $17, $18, $19, $20, $21, $22) \
              RETURNING {PIPELINE_COLS}"
         );
         let insert_config =
@@ -108,6 +109,7 @@ impl Builds<'_> {
             new.commit_json.as_str()
         };
         let at = now();
+        let pr = new.origin.pull_request.as_ref();
         let created: Option<(PipelineRecord, Vec<JobRow>)> = announcing!(self.0, Change::Project, tx => async {
             // The first statement writes: SQLite takes its write lock now (no stale read to
             // upgrade later), PostgreSQL locks the project's row, so numbers are handed out
@@ -126,6 +128,9 @@ impl Builds<'_> {
                 .bind(new.id.unwrap_or_else(Uuid::new_v4)).bind(new.project_id).bind(number).bind(&new.trigger_type).bind(new.actor_id)
                 .bind(&new.actor_login).bind(&new.branch).bind(&new.tag).bind(&new.revision).bind(&new.parameters_json)
                 .bind(state).bind(&errors).bind(at).bind(commit_json)
+                .bind(pr.map(|p| p.number as i64)).bind(pr.map(|p| p.url.as_str())).bind(pr.map(|p| p.head_repo.as_str()))
+                .bind(pr.map(|p| p.author.as_str())).bind(pr.is_some_and(|p| p.fork)).bind(&new.origin.fetch_ref)
+                .bind(new.origin.secrets_withheld).bind(new.origin.delivery_id)
                 .fetch_one(&mut *tx).await?;
             if let Some((source, compiled)) = &new.config {
                 sqlx::query(insert_config).bind(pipeline.id).bind(source).bind(compiled).execute(&mut *tx).await?;

@@ -9,6 +9,7 @@ use crate::error::Missing;
 use crate::generations::{Change, announcing};
 use crate::{Store, StoreError, now, on_pool, ts};
 use circlet_core::build_state::JobState;
+use circlet_core::forge::decide::PrRef;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -49,6 +50,21 @@ pub struct NewPipeline {
     pub config: Option<(String, String)>,
     /// A setup pipeline (`setup: true`): a setup job continues it with a generated config.
     pub setup: bool,
+    /// Where a webhook's pipeline comes from (all empty for other triggers).
+    pub origin: PipelineOrigin,
+}
+
+/// What a forge's webhook adds to a pipeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PipelineOrigin {
+    /// The pull request it builds.
+    pub pull_request: Option<PrRef>,
+    /// The ref holding its commit when no branch does (a fork's pull request).
+    pub fetch_ref: Option<String>,
+    /// Its jobs get none of the project's secrets (a fork's pull request).
+    pub secrets_withheld: bool,
+    /// The webhook delivery that started it.
+    pub delivery_id: Option<i64>,
 }
 
 /// A workflow to create.
@@ -116,6 +132,35 @@ pub struct PipelineRecord {
     pub created_at: OffsetDateTime,
     /// When last changed.
     pub updated_at: OffsetDateTime,
+    /// Its pull request's number, if it builds one.
+    pub pr_number: Option<i64>,
+    /// Its pull request's page.
+    pub pr_url: Option<String>,
+    /// Its pull request's head repository's name.
+    pub pr_head_repo: Option<String>,
+    /// Who opened its pull request.
+    pub pr_author: Option<String>,
+    /// Whether its pull request comes from a fork.
+    pub pr_fork: bool,
+    /// The ref holding its commit when no branch does (a fork's pull request).
+    pub fetch_ref: Option<String>,
+    /// Its jobs get none of the project's secrets.
+    pub secrets_withheld: bool,
+    /// The webhook delivery that started it.
+    pub delivery_id: Option<i64>,
+}
+
+impl PipelineRecord {
+    /// The pull request it builds, if any.
+    pub fn pull_request(&self) -> Option<PrRef> {
+        Some(PrRef {
+            number: u64::try_from(self.pr_number?).ok()?,
+            url: self.pr_url.clone().unwrap_or_default(),
+            head_repo: self.pr_head_repo.clone().unwrap_or_default(),
+            author: self.pr_author.clone().unwrap_or_default(),
+            fork: self.pr_fork,
+        })
+    }
 }
 
 /// One page of a project's pipelines; see [`Builds::pipelines`].
@@ -385,7 +430,8 @@ macro_rules! job_cols {
 }
 
 const PIPELINE_COLS: &str = "id, uuid, project_id, number, trigger_type, actor_login, branch, tag, revision, \
-                             parameters, state, errors, commit_info, created_at, updated_at";
+                             parameters, state, errors, commit_info, created_at, updated_at, pr_number, pr_url, pr_head_repo, \
+                             pr_author, pr_fork, fetch_ref, secrets_withheld, delivery_id";
 /// A workflow with its project (from its pipeline), so callers can check access in one lookup.
 const WORKFLOW_SELECT: &str = "SELECT w.id, w.uuid, w.pipeline_id, p.project_id, w.name, w.canceled, w.created_at \
                                FROM workflows w JOIN pipelines p ON p.id = w.pipeline_id";

@@ -64,6 +64,25 @@ impl Builds<'_> {
             .await
     }
 
+    /// The workflows of the project's pipelines on `branch` older than pipeline
+    /// `newer_than` that have not finished and were not canceled, scheduled pipelines' aside:
+    /// what "Auto-cancel redundant workflows" cancels.
+    pub async fn redundant_workflows(
+        &self,
+        project_id: i64,
+        branch: &str,
+        newer_than: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let sql = "SELECT w.id FROM workflows w JOIN pipelines p ON p.id = w.pipeline_id \
+                   WHERE p.project_id = $1 AND p.branch = $2 AND p.id < $3 AND NOT w.canceled \
+                   AND p.trigger_type <> 'scheduled_pipeline' \
+                   AND EXISTS (SELECT 1 FROM jobs j WHERE j.workflow_id = w.id \
+                               AND j.state IN ('queued', 'blocked', 'on_hold', 'running')) \
+                   ORDER BY w.id";
+        Ok(on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(project_id).bind(branch)
+            .bind(newer_than).fetch_all(pool).await)?)
+    }
+
     /// Cancels a workflow in one transaction: queued jobs (and approvals on hold) end `canceled`, blocked ones
     /// `not_run`, running ones are flagged for their runners; later, nothing of it is released.
     /// `NotFound` when there is no such workflow.

@@ -37,6 +37,7 @@ async fn pipeline_on(
         why: "api".into(),
         config: None,
         setup: false,
+        origin: Default::default(),
         workflows: vec![NewWorkflow {
             name: "build".into(),
             jobs: jobs

@@ -111,6 +111,7 @@ pub(super) fn pipeline(
         why: "api".into(),
         config: None,
         setup: false,
+        origin: Default::default(),
         workflows: workflows
             .into_iter()
             .map(|(name, jobs)| NewWorkflow {

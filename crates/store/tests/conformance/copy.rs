@@ -567,6 +567,7 @@ fn new_pipeline(project_id: i64, jobs: &[(&str, &[&str])]) -> NewPipeline {
         )),
         // A setup pipeline, so its row is copied too.
         setup: true,
+        origin: Default::default(),
         workflows: vec![NewWorkflow {
             name: "build".into(),
             jobs: jobs
