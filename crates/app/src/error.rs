@@ -40,6 +40,10 @@ pub enum AppError {
     /// The action needs a logged-in user or a token, and there was none.
     #[error("{LOGIN_REQUIRED}")]
     LoginRequired,
+    /// A credential was given and does not hold (a webhook's signature); the message says
+    /// which.
+    #[error("{0}")]
+    Unauthenticated(String),
     /// The input is malformed or a value is out of bounds; the message says which.
     #[error("{0}")]
     Invalid(String),

@@ -25,6 +25,7 @@ pub mod caches;
 pub mod caller;
 pub mod env_vars;
 pub mod error;
+pub mod hooks;
 pub mod memo;
 pub mod orbs;
 pub mod password;

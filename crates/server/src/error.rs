@@ -100,6 +100,7 @@ impl From<AppError> for ApiError {
             AppError::Forbidden { .. } => ApiError::Forbidden,
             AppError::Refused(m) => ApiError::Rejected(StatusCode::FORBIDDEN, m),
             AppError::LoginRequired => ApiError::Unauthorized(e.to_string()),
+            AppError::Unauthenticated(m) => ApiError::Unauthorized(m),
             AppError::Invalid(m) => ApiError::Invalid(m),
             AppError::Conflict(m) => ApiError::Conflict(m),
             AppError::Unavailable => ApiError::Unavailable,

@@ -45,6 +45,18 @@ pub fn router(state: AppState) -> Router {
                 .put(api::tokens::put_one)
                 .patch(api::tokens::patch_one),
         )
+        .route(
+            "/v1.1/project/{vcs}/{org}/{repo}/settings",
+            get(api::project_settings::get).put(api::project_settings::put),
+        )
+        // Forges' webhooks: the delivery's signature is the credential; payloads up to the
+        // forge format's own bound.
+        .route(
+            "/hooks/{forge}/{vcs}/{org}/{repo}",
+            post(api::hooks::receive).layer(DefaultBodyLimit::max(
+                circlet_core::forge::MAX_PAYLOAD_BYTES,
+            )),
+        )
         .merge(v1_builds("/v1.1/project/{vcs}/{org}/{repo}"))
         .merge(v1_builds("/v1/project/{org}/{repo}"))
         .route("/v1.1/recent-builds", get(api::v1_builds::recent))

@@ -256,7 +256,7 @@ pub async fn v1(
             "upstream_job_ids": [],
             "upstream_concurrency_map": {},
         },
-        "pull_requests": [],
+        "pull_requests": pipeline.pull_request().map(|pr| vec![json!({"head_sha": job.revision, "url": pr.url})]).unwrap_or_default(),
         "platform": "2.0",
         "messages": [],
         "ssh_users": [],
@@ -392,6 +392,10 @@ pub fn v2_pipeline(project: &Project, p: &PipelineRecord, masks: &ProjectMasks) 
     }
     if let Some(t) = &p.tag {
         vcs["tag"] = json!(t);
+    }
+    if let Some(pr) = p.pull_request() {
+        vcs["review_id"] = json!(pr.number.to_string());
+        vcs["review_url"] = json!(pr.url);
     }
     json!({
         "id": p.uuid,

@@ -284,6 +284,12 @@ pub struct PipelineVcsJson {
     branch: String,
     #[schema(required = false)]
     tag: String,
+    /// The pull request's number, when the pipeline builds one.
+    #[schema(required = false)]
+    review_id: String,
+    /// The pull request's page.
+    #[schema(required = false)]
+    review_url: String,
 }
 
 /// A v2 pipeline's commit.

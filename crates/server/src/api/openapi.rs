@@ -12,7 +12,7 @@
 //! the router: a JSON route without documentation fails it.
 
 use super::{
-    artifacts, compile_config, env_vars, health, me, orbs, projects, runners_v3, ssh_keys, tokens,
+    artifacts, compile_config, env_vars, health, hooks, me, orbs, project_settings, projects, runners_v3, ssh_keys, tokens,
     v1_builds, v2_pipelines,
 };
 use axum::Json;
@@ -168,6 +168,9 @@ the artifact lists' `url`s point to).";
         artifacts::v2_job,
         projects::get_one,
         projects::create,
+        project_settings::get,
+        project_settings::put,
+        hooks::receive,
         v2_pipelines::trigger_pipeline,
         v2_pipelines::list_pipelines,
         v2_pipelines::pipeline_by_number,
@@ -196,7 +199,8 @@ the artifact lists' `url`s point to).";
         (name = "env-vars", description = "Project environment variables"),
         (name = "ssh-keys", description = "Project SSH keys: checkout keys and additional keys"),
         (name = "artifacts", description = "Artifact lists"),
-        (name = "projects", description = "Projects (API v2)"),
+        (name = "projects", description = "Projects (API v2) and their v1.1 settings"),
+        (name = "webhooks", description = "Where forges (GitHub, Gitea/Forgejo, GitLab, Bitbucket) deliver webhooks"),
         (name = "pipelines", description = "Pipelines, workflows and jobs (API v2)"),
         (name = "config", description = "Compiling configs, and the orbs they use"),
         (name = "runners", description = "Self-hosted runners and their resource classes (API v3)"),

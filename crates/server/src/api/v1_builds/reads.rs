@@ -435,7 +435,7 @@ pub async fn projects(
             "oss": p.public,
             "parallel": 1,
             "has_usable_key": true,
-            "feature_flags": {"oss": p.public},
+            "feature_flags": super::super::project_settings::FeatureFlags::of(&p),
             "scopes": ["read-settings", "view-builds"],
             "branches": branches,
         }));
