@@ -9,6 +9,7 @@
 //! - [`runner_storage`]: caches and workspaces with the real runner;
 //! - [`runner_classes`]: self-hosted resource classes, `/api/v3/runner`, Admin → Runners;
 //! - [`parallelism`]: `parallelism: N` as N nodes, in the APIs and on the build page.
+//! - [`webhooks`]: forges' webhooks start pipelines, as each forge sends them.
 
 mod bad_input;
 mod config_language;
@@ -20,6 +21,7 @@ mod runner_storage;
 mod v1_reads;
 mod v1_triggers;
 mod v2;
+mod webhooks;
 
 use crate::app::TestApp;
 use crate::tokens::{Reply, send};
