@@ -9,7 +9,8 @@
 //! - [`runner_storage`]: caches and workspaces with the real runner;
 //! - [`runner_classes`]: self-hosted resource classes, `/api/v3/runner`, Admin → Runners;
 //! - [`parallelism`]: `parallelism: N` as N nodes, in the APIs and on the build page.
-//! - [`webhooks`]: forges' webhooks start pipelines, as each forge sends them.
+//! - [`webhooks`]: forges' webhooks start pipelines, as each forge sends them;
+//! - [`webhook_rules`]: the settings that decide what they build, and every forge's payloads.
 
 mod bad_input;
 mod config_language;
@@ -21,6 +22,7 @@ mod runner_storage;
 mod v1_reads;
 mod v1_triggers;
 mod v2;
+mod webhook_rules;
 mod webhooks;
 
 use crate::app::TestApp;
@@ -123,6 +125,17 @@ impl Fx {
         send(
             self.client
                 .post(self.app.at(path))
+                .header("Circle-Token", &self.token)
+                .json(body),
+        )
+        .await
+    }
+
+    /// `method path` as the admin with a JSON body.
+    pub async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> Reply {
+        send(
+            self.client
+                .request(method, self.app.at(path))
                 .header("Circle-Token", &self.token)
                 .json(body),
         )

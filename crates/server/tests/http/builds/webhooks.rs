@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
 /// A webhook payload from the fixtures.
-fn payload(name: &str) -> Value {
+pub fn payload(name: &str) -> Value {
     let path = format!(
         "{}/../core/tests/forge_payloads/{name}.json",
         env!("CARGO_MANIFEST_DIR")
@@ -98,6 +98,22 @@ impl Hooked {
         r.body["items"].as_array().unwrap().clone()
     }
 
+    /// Redelivers the newest delivery, as the settings page's Redeliver does.
+    pub async fn redeliver_newest(&self) -> circlet_app::hooks::Received {
+        let newest = self.deliveries().await[0].uuid;
+        let caller = circlet_app::Caller::Session(self.fx.user.clone());
+        self.fx
+            .app
+            .state
+            .app
+            .webhooks(&caller, &self.fx.project.slug)
+            .await
+            .unwrap()
+            .redeliver(newest)
+            .await
+            .unwrap()
+    }
+
     /// The deliveries the project recorded, newest first.
     pub async fn deliveries(&self) -> Vec<circlet_store::hooks::DeliveryRecord> {
         self.fx
@@ -143,7 +159,7 @@ fn github_pr(fixture: &str, action: &str, branch: &str, sha: &str) -> Value {
 }
 
 /// The fixture on a fresh server of `kind`.
-async fn hooked(kind: circlet_store::BackendKind) -> Hooked {
+pub async fn hooked(kind: circlet_store::BackendKind) -> Hooked {
     Hooked::new(TestApp::spawn(kind).await).await
 }
 
