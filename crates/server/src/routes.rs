@@ -216,6 +216,22 @@ pub fn router(state: AppState) -> Router {
             post(ui::ssh_keys::remove),
         )
         .route(
+            "/projects/{vcs}/{org}/{repo}/settings/webhooks",
+            get(ui::webhooks::show),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/webhooks/secret",
+            post(ui::webhooks::new_secret),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/webhooks/deliveries/{uuid}/redeliver",
+            post(ui::webhooks::redeliver),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/advanced",
+            get(ui::webhooks::advanced).post(ui::webhooks::save_advanced),
+        )
+        .route(
             "/projects/{vcs}/{org}/{repo}/settings/storage",
             get(ui::storage::show).post(ui::storage::set_retention),
         )

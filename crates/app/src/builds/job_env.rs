@@ -122,7 +122,7 @@ pub fn continuation_digest(key: &str) -> String {
 }
 
 /// What a forked pull request's job says at its top when the project keeps its secrets from it.
-pub const SECRETS_WITHHELD: &str = "This job builds a forked pull request: the project's environment variables and additional SSH keys are withheld from it (Project settings → Webhooks & builds → \"Pass secrets to builds from forked pull requests\").";
+pub const SECRETS_WITHHELD: &str = "This job builds a forked pull request: the project's environment variables and additional SSH keys are withheld from it (Project settings → Advanced → \"Pass secrets to builds from forked pull requests\").";
 
 /// CircleCI's pull request variables: `CIRCLE_PULL_REQUEST(S)` for every pull request build,
 /// `CIRCLE_PR_NUMBER`, `CIRCLE_PR_REPONAME` and `CIRCLE_PR_USERNAME` only for a fork's, as

@@ -43,6 +43,10 @@ pub struct PipelineView {
     pub errors: Vec<String>,
     /// Its workflows.
     pub workflows: Vec<WorkflowView>,
+    /// The pull request it builds: its number, and its page when that is a web address.
+    pub pull_request: Option<(u64, Option<String>)>,
+    /// Why its jobs got none of the project's secrets, if they did not.
+    pub secrets_withheld: Option<&'static str>,
 }
 
 /// One workflow of a pipeline.
@@ -116,6 +120,14 @@ pub(super) fn pipeline_view(p: &PipelineRecord, workflows: Vec<WorkflowView>) ->
         created: when(&p.created_at),
         errors: serde_json::from_str(&p.errors).unwrap_or_default(),
         workflows,
+        // The address comes from a forge's payload: linked only when it is a web page's.
+        pull_request: p.pull_request().map(|pr| {
+            let web = pr.url.starts_with("https://") || pr.url.starts_with("http://");
+            (pr.number, web.then_some(pr.url))
+        }),
+        secrets_withheld: p
+            .secrets_withheld
+            .then_some(circlet_app::builds::job_env::SECRETS_WITHHELD),
     }
 }
 

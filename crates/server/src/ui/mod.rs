@@ -21,6 +21,7 @@ pub mod setup;
 pub mod ssh_keys;
 pub mod storage;
 pub mod tokens;
+pub mod webhooks;
 
 use crate::auth::csrf::CsrfToken;
 use crate::error::PageError;

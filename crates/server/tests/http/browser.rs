@@ -14,6 +14,7 @@ mod login;
 mod projects;
 mod ssh_keys;
 mod tokens;
+mod webhooks;
 
 use anyhow::{Context, ensure};
 use driver::{Browser, POLL, WAIT};

@@ -91,6 +91,21 @@ async fn forked_pull_requests_build_only_when_allowed_and_without_secrets_unless
     assert_eq!(job["fetch_ref"], "refs/pull/3/head");
     let messages = job["messages"].to_string();
     assert!(messages.contains("forked pull request"), "{messages}");
+    // The job's page says so, and links the pull request.
+    let page = h
+        .fx
+        .app
+        .logged_in("ada")
+        .await
+        .get(h.fx.app.at(&format!("/projects/{SLUG}/jobs/{}", job["build_num"])))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"secrets-withheld\""), "{page}");
+    assert!(page.contains("<a href=\"https://github.com/Codertocat/Hello-World/pull/3\">#3</a>"));
     runner.finish(id_of(&job), "failed").await;
 
     // Allowed: the next head gets them.
