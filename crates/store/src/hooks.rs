@@ -98,8 +98,11 @@ pub struct Hooks<'s>(pub(crate) &'s Store);
 impl Hooks<'_> {
     /// The project's sealed webhook secret, if it has one.
     pub async fn secret(&self, project_id: i64) -> Result<Option<SealedHookSecret>, StoreError> {
-        let sql = "SELECT key_id, sealed, created_at FROM project_hook_secrets WHERE project_id = $1";
-        Ok(on_pool!(self.0, pool => sqlx::query_as(sql).bind(project_id).fetch_optional(pool).await)?)
+        let sql =
+            "SELECT key_id, sealed, created_at FROM project_hook_secrets WHERE project_id = $1";
+        Ok(
+            on_pool!(self.0, pool => sqlx::query_as(sql).bind(project_id).fetch_optional(pool).await)?,
+        )
     }
 
     /// Sets (or replaces) the project's webhook secret.
@@ -205,7 +208,9 @@ impl Hooks<'_> {
         let sql = format!(
             "SELECT {COLS} FROM hook_deliveries WHERE project_id = $1 ORDER BY id DESC LIMIT $2"
         );
-        Ok(on_pool!(self.0, pool => sqlx::query_as(&sql).bind(project_id).bind(limit).fetch_all(pool).await)?)
+        Ok(
+            on_pool!(self.0, pool => sqlx::query_as(&sql).bind(project_id).bind(limit).fetch_all(pool).await)?,
+        )
     }
 
     /// The project's delivery with this public id.
@@ -214,9 +219,10 @@ impl Hooks<'_> {
         project_id: i64,
         uuid: Uuid,
     ) -> Result<Option<DeliveryRecord>, StoreError> {
-        let sql =
-            format!("SELECT {COLS} FROM hook_deliveries WHERE project_id = $1 AND uuid = $2");
-        Ok(on_pool!(self.0, pool => sqlx::query_as(&sql).bind(project_id).bind(uuid).fetch_optional(pool).await)?)
+        let sql = format!("SELECT {COLS} FROM hook_deliveries WHERE project_id = $1 AND uuid = $2");
+        Ok(
+            on_pool!(self.0, pool => sqlx::query_as(&sql).bind(project_id).bind(uuid).fetch_optional(pool).await)?,
+        )
     }
 
     /// Pull request `number` of the project, as last heard of.

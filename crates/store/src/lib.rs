@@ -35,8 +35,8 @@ pub use artifacts::{ArtifactRecord, NewArtifact};
 pub use audit::{AuditEntry, AuditScope, NewAuditEntry};
 pub use build_status::BranchStatus;
 pub use builds::{
-    JobFilter, JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineOrigin, PipelineRecord, StepRecord,
-    WorkflowRecord,
+    JobFilter, JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineOrigin, PipelineRecord,
+    StepRecord, WorkflowRecord,
 };
 pub use caches::{CacheRecord, LayerRecord, NewCache, NewLayer, Saved, StorageUse};
 pub use copy::{CopiedTable, CopyReport};

@@ -28,6 +28,9 @@ mod env_vars;
 /// The auth and project generations: which writes move them, and when.
 #[path = "conformance/generations.rs"]
 mod generations;
+/// Forges' webhooks: deliveries, secrets, pull requests, pipelines' origins, build settings.
+#[path = "conformance/hooks.rs"]
+mod hooks;
 /// Project members and organization standing.
 #[path = "conformance/members.rs"]
 mod members;

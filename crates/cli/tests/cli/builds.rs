@@ -90,9 +90,17 @@ impl<'a> Api<'a> {
     }
 
     pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    pub(crate) async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, path, body).await
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
         let r = self
             .http
-            .post(self.server.url(path))
+            .request(method, self.server.url(path))
             .header("Circle-Token", &self.token)
             .json(&body)
             .send()

@@ -28,6 +28,7 @@ mod serve;
 mod soak;
 mod tls;
 mod tokens;
+mod webhooks;
 
 use circlet_store::testkit::TestDb;
 use circlet_store::{BackendKind, Store};

@@ -79,8 +79,10 @@ impl Builds<'_> {
                    AND EXISTS (SELECT 1 FROM jobs j WHERE j.workflow_id = w.id \
                                AND j.state IN ('queued', 'blocked', 'on_hold', 'running')) \
                    ORDER BY w.id";
-        Ok(on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(project_id).bind(branch)
-            .bind(newer_than).fetch_all(pool).await)?)
+        Ok(
+            on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(project_id).bind(branch)
+            .bind(newer_than).fetch_all(pool).await)?,
+        )
     }
 
     /// Cancels a workflow in one transaction: queued jobs (and approvals on hold) end `canceled`, blocked ones
