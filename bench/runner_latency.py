@@ -46,6 +46,7 @@ import urllib.parse
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = "gh/bench/lat"
 DATE_STEP = "date +%s%N"
+PASSWORD = "correct horse battery"  # user bench's, for benchmarks that log in to the web UI
 TERMINAL_WORKFLOW = {"success", "failed", "error", "canceled", "not_run", "unauthorized"}
 
 
@@ -230,7 +231,7 @@ class Instance:
     def start(self, config):
         commit_config(self.repo, config)
         self.admin("user", "create", "bench", "--admin", "--password-stdin",
-                   stdin="correct horse battery\n")
+                   stdin=PASSWORD + "\n")
         self.admin("project", "create", PROJECT, "--owner", "bench",
                    "--repo-url", "file://" + self.repo)
         token = self.admin("token", "create", "--user", "bench", "--name", "bench")
@@ -660,6 +661,26 @@ def part_throughput(binary, work, procs, jobs, runners):
 # ---------------------------------------------------------------------------------------------
 
 
+def stop_on_signals():
+    """SIGTERM (and SIGHUP) end the run like Ctrl-C does: through the caller's cleanup."""
+    def stop(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+
+
+def release_binary(no_build):
+    """Builds the release binary unless `no_build`; returns its path."""
+    if not no_build:
+        print("building: cargo build --release -q -p circlet", flush=True)
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "circlet"], cwd=ROOT,
+                       check=True)
+    built = os.path.join(ROOT, "target", "release", "circlet")
+    if not os.path.exists(built):
+        sys.exit(f"{built} does not exist")
+    return built
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pipelines", type=int, default=100,
@@ -678,19 +699,8 @@ def main():
     if shutil.which("bwrap") is None:
         sys.exit("bwrap (bubblewrap) is not installed; the sandboxed runs need it")
 
-    # SIGTERM (and SIGHUP) end the run like Ctrl-C does: through the cleanup below.
-    def stop(signum, _frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGHUP, stop)
-
-    if not args.no_build:
-        print("building: cargo build --release -q -p circlet", flush=True)
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "circlet"], cwd=ROOT,
-                       check=True)
-    built = os.path.join(ROOT, "target", "release", "circlet")
-    if not os.path.exists(built):
-        sys.exit(f"{built} does not exist")
+    stop_on_signals()
+    built = release_binary(args.no_build)
 
     work = tempfile.mkdtemp(prefix="circlet-bench.")
     procs = Procs()

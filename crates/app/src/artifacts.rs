@@ -370,6 +370,7 @@ mod tests {
             default_branch: circlet_core::BranchName::parse("main").unwrap(),
             public: false,
             created_at: time::OffsetDateTime::UNIX_EPOCH,
+            builds: Default::default(),
         };
         let key = object_key(
             &project,
@@ -393,6 +394,7 @@ mod tests {
             default_branch: circlet_core::BranchName::parse("main").unwrap(),
             public: false,
             created_at: time::OffsetDateTime::UNIX_EPOCH,
+            builds: Default::default(),
         };
         let url = download_url(
             "https://ci.example",

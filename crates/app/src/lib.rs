@@ -13,6 +13,7 @@
 //! - pipelines from triggers, git mirrors, the leak guard, masks, a job's environment: [`builds`];
 //! - where artifacts' bytes live: [`artifacts`]; caches and workspaces: [`caches`];
 //! - runners, resource classes and who is online: [`runners`];
+//! - forges' webhooks: [`hooks`]; scheduled pipelines and the scheduler: [`schedules`];
 //! - passwords: [`password`]; adding projects: [`projects`]; the orb registry: [`orbs`];
 //! - what is kept in memory and until when: [`memo`].
 //!
@@ -31,6 +32,7 @@ pub mod orbs;
 pub mod password;
 pub mod projects;
 pub mod runners;
+pub mod schedules;
 pub mod ssh_keys;
 pub mod tokens;
 

@@ -23,6 +23,7 @@ pub mod repo_url;
 pub mod role;
 pub mod runner_class;
 pub mod runner_protocol;
+pub mod schedule;
 pub mod scope;
 pub mod secret;
 pub mod slug;

@@ -173,7 +173,13 @@ pub(crate) async fn checkout<R: Reporter>(
             sink.line(&format!("'{fetch_ref}' is not a ref"));
             return StepEnd::new(Outcome::Failed, None);
         }
-        let args = ["fetch", "--quiet", "--no-tags", "origin", fetch_ref.as_str()];
+        let args = [
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "origin",
+            fetch_ref.as_str(),
+        ];
         sink.line(&format!("$ git {}", args.join(" ")));
         match git(ctx, sink, target, &env, &args).await {
             Ended::Exited(Some(0)) => {}

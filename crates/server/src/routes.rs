@@ -74,6 +74,12 @@ pub fn router(state: AppState) -> Router {
             "/v2/pipeline/{id}/workflow",
             get(api::v2_pipelines::pipeline_workflows),
         )
+        .route(
+            "/v2/schedule/{id}",
+            get(api::schedules::get)
+                .patch(api::schedules::update)
+                .delete(api::schedules::delete),
+        )
         .route("/v2/workflow/{id}", get(api::v2_pipelines::workflow))
         .route(
             "/v2/workflow/{id}/approve/{approval_request_id}",
@@ -436,5 +442,9 @@ fn v2_project_builds(base: &str) -> Router<AppState> {
         .route(
             &format!("{base}/job/{{number}}/cancel"),
             post(v::cancel_job),
+        )
+        .route(
+            &format!("{base}/schedule"),
+            get(api::schedules::list).post(api::schedules::create),
         )
 }

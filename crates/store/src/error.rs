@@ -83,6 +83,8 @@ pub enum Missing {
     Job(i64),
     /// No workflow with this id.
     Workflow(i64),
+    /// No such schedule.
+    Schedule,
     /// Step `idx` of job `job` was never started.
     Step {
         /// The job's id.

@@ -23,6 +23,7 @@ pub mod job_results;
 pub mod orbs;
 pub mod projects;
 pub mod runners;
+pub mod schedules;
 pub mod sessions;
 pub mod settings;
 pub mod ssh_keys;
@@ -259,6 +260,11 @@ impl Store {
     /// Runners, their resource classes and last contacts.
     pub fn runners(&self) -> runners::Runners<'_> {
         runners::Runners(self)
+    }
+
+    /// Scheduled pipelines (API v2 schedules and config cron triggers).
+    pub fn schedules(&self) -> schedules::Schedules<'_> {
+        schedules::Schedules(self)
     }
 
     /// Forges' webhooks: secrets (sealed), deliveries, pull requests.

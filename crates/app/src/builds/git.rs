@@ -155,7 +155,10 @@ impl Repos {
         let (refspec, local, what) = match (fetch_ref, target) {
             (Some(r), _) => {
                 if !r.starts_with("refs/") || circlet_core::BranchName::parse(r).is_err() {
-                    return Err(GitError::NotFound(format!("'{}' is not a ref", r.escape_debug())));
+                    return Err(GitError::NotFound(format!(
+                        "'{}' is not a ref",
+                        r.escape_debug()
+                    )));
                 }
                 (format!("+{r}:{r}"), r.to_owned(), format!("ref '{r}'"))
             }

@@ -53,6 +53,8 @@ pub struct TriggerRequest {
     pub honour_skip: bool,
     /// Cancel the branch's earlier unfinished workflows ("Auto-cancel redundant workflows").
     pub auto_cancel: bool,
+    /// Run only this scheduled workflow (a config's cron trigger fired).
+    pub scheduled_workflow: Option<String>,
 }
 
 impl TriggerRequest {
@@ -69,6 +71,7 @@ impl TriggerRequest {
             origin: PipelineOrigin::default(),
             honour_skip: false,
             auto_cancel: false,
+            scheduled_workflow: None,
         }
     }
 }
@@ -96,7 +99,7 @@ impl Attribution {
 #[derive(Debug, Clone)]
 pub enum Started {
     /// A pipeline.
-    Pipeline(Triggered),
+    Pipeline(Box<Triggered>),
     /// Nothing: the commit asked not to be built (the reason, for people).
     Skipped(String),
 }
@@ -259,8 +262,15 @@ pub struct Pipelines<'a> {
 impl Pipelines<'_> {
     /// Starts a pipeline (see [`trigger`]).
     pub async fn trigger(&self, req: TriggerRequest) -> Result<Triggered, AppError> {
-        match trigger(self.app, &self.project, &Attribution::user(&self.actor), req).await? {
-            Started::Pipeline(t) => Ok(t),
+        match trigger(
+            self.app,
+            &self.project,
+            &Attribution::user(&self.actor),
+            req,
+        )
+        .await?
+        {
+            Started::Pipeline(t) => Ok(*t),
             Started::Skipped(why) => Err(AppError::Invalid(why)),
         }
     }
@@ -398,6 +408,7 @@ pub(crate) async fn trigger(
     };
     let mut kept_config = None;
     let mut setup = false;
+    let mut config_schedules = None;
     let planned = match resolved.config {
         ConfigFile::Missing => Err(vec![format!(
             "No .circleci/config.yml at revision {}",
@@ -408,9 +419,15 @@ pub(crate) async fn trigger(
             ci_config::MAX_CONFIG_BYTES
         )]),
         ConfigFile::Text(text) => {
-            let made = plan_config(app, text.clone(), ctx, req.only_job.clone()).await?;
+            let selection = match (&req.only_job, &req.scheduled_workflow) {
+                (Some(job), _) => Chosen::OnlyJob(job.clone()),
+                (None, Some(w)) => Chosen::Scheduled(w.clone()),
+                (None, None) => Chosen::Workflows,
+            };
+            let made = plan_config(app, text.clone(), ctx, selection).await?;
             kept_config = Some((text, made.compiled));
             setup = made.setup;
+            config_schedules = made.schedules;
             made.workflows
         }
     };
@@ -458,7 +475,27 @@ pub(crate) async fn trigger(
     {
         cancel_redundant(app, project, branch, pipeline.id).await?;
     }
-    Ok(Started::Pipeline(Triggered { pipeline, jobs }))
+    // The branch's config says which of its workflows run on a schedule; a scheduled run
+    // itself leaves them as they are.
+    if let (Some(entries), Some(branch)) = (config_schedules, &pipeline.branch)
+        && req.trigger_type != "scheduled_pipeline"
+    {
+        let now = time::OffsetDateTime::now_utc();
+        let entries: Vec<_> = entries
+            .into_iter()
+            .map(|(workflow, cron)| {
+                let next = circlet_core::schedule::Calendar::cron(&cron)
+                    .ok()
+                    .and_then(|c| c.next_after(now));
+                (workflow, cron, next)
+            })
+            .collect();
+        app.store
+            .schedules()
+            .set_config_schedules(project.id, branch, &entries, crate::schedules::SYSTEM_ACTOR)
+            .await?;
+    }
+    Ok(Started::Pipeline(Box::new(Triggered { pipeline, jobs })))
 }
 
 /// "Auto-cancel redundant workflows": the branch's earlier workflows that have not finished
@@ -515,20 +552,30 @@ struct PlannedConfig {
     compiled: String,
     /// A setup config: its workflows continue the pipeline with a generated config.
     setup: bool,
+    /// The config's cron triggers for the pipeline's branch (workflow, cron), when it compiled.
+    schedules: Option<Vec<(String, String)>>,
 }
 
-/// Compiles `text` for `ctx` and plans what `only_job` (or every workflow) runs for the
-/// pipeline's branch or tag, off the async workers ([`App::off_workers`]).
+/// What a pipeline runs of its config ([`Selection`], owned).
+enum Chosen {
+    Workflows,
+    OnlyJob(String),
+    Scheduled(String),
+}
+
+/// Compiles `text` for `ctx` and plans what `chosen` runs for the pipeline's branch or tag,
+/// off the async workers ([`App::off_workers`]).
 async fn plan_config(
     app: &App,
     text: String,
     ctx: PipelineContext,
-    only_job: Option<String>,
+    chosen: Chosen,
 ) -> Result<PlannedConfig, AppError> {
     app.off_workers(move |orbs| {
-        let selection = match &only_job {
-            Some(job) => Selection::OnlyJob(job),
-            None => Selection::Workflows,
+        let selection = match &chosen {
+            Chosen::OnlyJob(job) => Selection::OnlyJob(job),
+            Chosen::Scheduled(w) => Selection::Scheduled(w),
+            Chosen::Workflows => Selection::Workflows,
         };
         let compiled = match ci_config::compile(&text, &ctx, orbs) {
             Ok(c) => c,
@@ -537,6 +584,7 @@ async fn plan_config(
                     workflows: Err(e.0),
                     compiled: String::new(),
                     setup: false,
+                    schedules: None,
                 };
             }
         };
@@ -545,7 +593,21 @@ async fn plan_config(
             (None, Some(t)) => GitRef::Tag(t),
             (None, None) => GitRef::Branch(""),
         };
+        let schedules = ctx.branch.as_deref().map(|b| {
+            compiled
+                .config
+                .workflows
+                .iter()
+                .flat_map(|w| {
+                    w.schedules
+                        .iter()
+                        .filter(|s| s.branches.allows(b))
+                        .map(|s| (w.name.clone(), s.cron.clone()))
+                })
+                .collect()
+        });
         PlannedConfig {
+            schedules,
             workflows: ci_config::plan(&compiled.config, target, selection).map_err(|e| vec![e]),
             compiled: kept_compiled(compiled.processed),
             setup: compiled.config.setup,
@@ -664,7 +726,7 @@ impl App {
             parameters,
             ..PipelineContext::default()
         };
-        let made = plan_config(self, configuration, ctx, None).await?;
+        let made = plan_config(self, configuration, ctx, Chosen::Workflows).await?;
         let workflows = made.workflows.map_err(|e| {
             AppError::Invalid(format!("The configuration is not valid: {}", e.join("; ")))
         })?;

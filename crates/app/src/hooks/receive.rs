@@ -155,7 +155,10 @@ async fn handle(
         }
         Err(e) => ("failed", e.to_string(), Vec::new(), Some(e)),
     };
-    app.store.hooks().settle(record.id, outcome, &detail).await?;
+    app.store
+        .hooks()
+        .settle(record.id, outcome, &detail)
+        .await?;
     if let Some(e) = error {
         return Err(e);
     }
@@ -191,9 +194,7 @@ async fn act(
         notes: Vec::new(),
     };
     match event {
-        HookEvent::Other(name) => acted
-            .notes
-            .push(format!("'{name}' events start nothing")),
+        HookEvent::Other(name) => acted.notes.push(format!("'{name}' events start nothing")),
         HookEvent::Push(pushes) => {
             if pushes.is_empty() {
                 acted.notes.push("the push moved no branch or tag".into());
@@ -209,14 +210,30 @@ async fn act(
                     GitTarget::Tag(_) => None,
                 };
                 let decision = decide::push(settings, default, &push, open_pr.as_ref());
-                build(app, project, forge, record, &push.pusher, decision, &mut acted).await?;
+                build(
+                    app,
+                    project,
+                    forge,
+                    record,
+                    &push.pusher,
+                    decision,
+                    &mut acted,
+                )
+                .await?;
             }
         }
         HookEvent::PullRequest(pr) => {
-            let known = app.store.hooks().pull_request(project.id, pr.number).await?;
+            let known = app
+                .store
+                .hooks()
+                .pull_request(project.id, pr.number)
+                .await?;
             let known = known.filter(|_| !redelivery);
             let decision = decide::pull_request(settings, default, &pr, known.as_ref());
-            build(app, project, forge, record, &pr.sender, decision, &mut acted).await?;
+            build(
+                app, project, forge, record, &pr.sender, decision, &mut acted,
+            )
+            .await?;
             note(app, project, &pr).await?;
         }
     }

@@ -55,14 +55,20 @@ async fn secret_from_the_ui(server: &Server) -> String {
     let csrf = circlet_testkit::csrf_in(&html).expect("a csrf field");
     let made = b
         .http
-        .post(format!("{}/projects/gh/acme/widget/settings/webhooks/secret", b.base))
+        .post(format!(
+            "{}/projects/gh/acme/widget/settings/webhooks/secret",
+            b.base
+        ))
         .form(&[("csrf", csrf.as_str())])
         .send()
         .await
         .unwrap();
     assert_eq!(made.status(), 200);
     let html = made.text().await.unwrap();
-    let start = html.find("id=\"secret-value\">").expect("the secret is shown") + 18;
+    let start = html
+        .find("id=\"secret-value\">")
+        .expect("the secret is shown")
+        + 18;
     html[start..start + 64].to_owned()
 }
 
@@ -119,7 +125,12 @@ async fn a_forked_pull_request_is_checked_out_from_its_pull_ref_without_the_proj
     let (status, body) = deliver(&server, &secret, "fork-1", "opened", &sha).await;
     assert_eq!(status, 202, "{body}\n{}", server.log());
     let build = api.finished(1).await;
-    assert_eq!(build["status"], "success", "{build}\n{}", api.output(&build).await);
+    assert_eq!(
+        build["status"],
+        "success",
+        "{build}\n{}",
+        api.output(&build).await
+    );
     let output = api.output(&build).await;
     assert!(output.contains("fork=5 branch=pull/5 key=none"), "{output}");
     assert!(output.contains("refs/pull/5/head"), "{output}");
@@ -133,5 +144,8 @@ async fn a_forked_pull_request_is_checked_out_from_its_pull_ref_without_the_proj
     assert_eq!(build["vcs_revision"], next.as_str());
     let (stopped, log) = server.stop();
     assert!(stopped.success());
-    assert!(!log.contains(&secret), "the webhook secret reached the server log");
+    assert!(
+        !log.contains(&secret),
+        "the webhook secret reached the server log"
+    );
 }

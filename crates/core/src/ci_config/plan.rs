@@ -1,6 +1,6 @@
 //! From a parsed config and what was triggered to the workflows and jobs a pipeline runs.
 
-use super::{CiConfig, Filters, Job, Requirement, Step, WorkflowJob};
+use super::{CiConfig, Filters, Job, Requirement, Step, Workflow, WorkflowJob};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The most steps one job may have. Each step is a row the server stores and a request the
@@ -18,6 +18,8 @@ pub enum Selection<'a> {
     Workflows,
     /// Only this job, outside any workflow (v1.1 `CIRCLE_JOB`).
     OnlyJob(&'a str),
+    /// Only this scheduled workflow (its `triggers` fired), each job filtered.
+    Scheduled(&'a str),
 }
 
 /// What a pipeline builds: a branch or a tag.
@@ -125,7 +127,11 @@ fn plan_unbounded(
         .collect();
     let mut planned_bytes = 0;
     let mut out = Vec::new();
-    for workflow in config.workflows.iter().filter(|w| w.schedules.is_empty()) {
+    let chosen = |w: &&Workflow| match selection {
+        Selection::Scheduled(name) => w.name == name && !w.schedules.is_empty(),
+        _ => w.schedules.is_empty(),
+    };
+    for workflow in config.workflows.iter().filter(chosen) {
         // The parser refuses cycles, so every job has its place in the order.
         let order = requirement_order(&workflow.jobs).unwrap_or_default();
         let mut kept: Vec<(usize, PlannedJob)> = Vec::new();
@@ -398,6 +404,9 @@ workflows:
         let p = plan(&c, GitRef::Branch("main"), Selection::Workflows).unwrap();
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].name, "push");
+        let fired = plan(&c, GitRef::Branch("main"), Selection::Scheduled("nightly")).unwrap();
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].name, "nightly");
     }
 
     #[test]

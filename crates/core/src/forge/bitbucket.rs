@@ -138,7 +138,9 @@ pub(super) fn parse(event: &str, body: &[u8]) -> Result<HookEvent, Invalid> {
                 .collect();
             Ok(HookEvent::Push(pushes))
         }
-        "pullrequest:created" | "pullrequest:updated" | "pullrequest:fulfilled"
+        "pullrequest:created"
+        | "pullrequest:updated"
+        | "pullrequest:fulfilled"
         | "pullrequest:rejected" => {
             let p: PrBody = json(body)?;
             let action = match event {

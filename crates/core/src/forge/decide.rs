@@ -244,7 +244,12 @@ mod tests {
 
     #[test]
     fn a_branch_push_builds_its_commit_and_a_deletion_builds_nothing() {
-        let b = built(push(BuildSettings::default(), "main", &pushed("feature"), None));
+        let b = built(push(
+            BuildSettings::default(),
+            "main",
+            &pushed("feature"),
+            None,
+        ));
         assert_eq!(b.target, GitTarget::Branch("feature".into()));
         assert_eq!(b.revision, SHA);
         assert!(b.honour_skip && !b.auto_cancel && !b.withhold_secrets);
@@ -284,8 +289,13 @@ mod tests {
             open: true,
         };
         assert!(
-            skipped(push(BuildSettings::default(), "main", &pushed("feature"), Some(&known)))
-                .contains("#7")
+            skipped(push(
+                BuildSettings::default(),
+                "main",
+                &pushed("feature"),
+                Some(&known)
+            ))
+            .contains("#7")
         );
         let b = built(pull_request(
             BuildSettings::default(),
@@ -306,17 +316,31 @@ mod tests {
             open: true,
         };
         let s = BuildSettings::default();
-        assert!(skipped(pull_request(s, "main", &pr(PrAction::Updated, false), Some(&known)))
-            .contains("already built"));
+        assert!(
+            skipped(pull_request(
+                s,
+                "main",
+                &pr(PrAction::Updated, false),
+                Some(&known)
+            ))
+            .contains("already built")
+        );
         known.open = false;
-        built(pull_request(s, "main", &pr(PrAction::Reopened, false), Some(&known)));
+        built(pull_request(
+            s,
+            "main",
+            &pr(PrAction::Reopened, false),
+            Some(&known),
+        ));
     }
 
     #[test]
     fn forks_are_built_only_when_allowed_and_get_secrets_only_when_allowed() {
         let fork = pr(PrAction::Opened, true);
-        assert!(skipped(pull_request(BuildSettings::default(), "main", &fork, None))
-            .contains("Build forked pull requests"));
+        assert!(
+            skipped(pull_request(BuildSettings::default(), "main", &fork, None))
+                .contains("Build forked pull requests")
+        );
         let s = BuildSettings {
             build_fork_prs: true,
             ..Default::default()

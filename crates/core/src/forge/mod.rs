@@ -4,10 +4,10 @@
 //!
 //! Pure: the bytes come from the server, the decision goes to the use case that stores it.
 
+mod bitbucket;
 pub mod decide;
 mod github;
 mod gitlab;
-mod bitbucket;
 pub mod signature;
 
 use crate::Invalid;
@@ -83,7 +83,11 @@ impl Forge {
         match self {
             Forge::GitHub => &["x-github-delivery"],
             Forge::Gitea => &["x-gitea-delivery", "x-forgejo-delivery"],
-            Forge::GitLab => &["x-gitlab-event-uuid", "x-gitlab-webhook-uuid", "idempotency-key"],
+            Forge::GitLab => &[
+                "x-gitlab-event-uuid",
+                "x-gitlab-webhook-uuid",
+                "idempotency-key",
+            ],
             Forge::Bitbucket => &["x-request-uuid", "x-hook-uuid"],
         }
     }
@@ -204,9 +208,8 @@ pub fn parse(forge: Forge, event: &str, body: &[u8]) -> Result<HookEvent, Invali
 /// A payload's names and commits pass the checks circlet's own inputs pass: a branch named in
 /// a payload becomes a git argument and an environment variable.
 fn check(event: &HookEvent) -> Result<(), Invalid> {
-    let not_a_commit = |sha: &str| {
-        Invalid::new(format!("'{}' is not a commit id", sha.escape_debug()))
-    };
+    let not_a_commit =
+        |sha: &str| Invalid::new(format!("'{}' is not a commit id", sha.escape_debug()));
     match event {
         HookEvent::Push(pushes) => {
             for p in pushes {
@@ -223,6 +226,9 @@ fn check(event: &HookEvent) -> Result<(), Invalid> {
         HookEvent::PullRequest(pr) => {
             crate::BranchName::parse(&pr.head_branch)
                 .map_err(|e| Invalid::new(format!("the pull request's head: {e}")))?;
+            if i64::try_from(pr.number).is_err() {
+                return Err(Invalid::new("the pull request's number is out of range"));
+            }
             // Bitbucket names a pull request's head by its first 12 characters.
             if !is_commit_id(&pr.head_sha, 12) {
                 return Err(not_a_commit(&pr.head_sha));

@@ -63,12 +63,21 @@ mod tests {
         for forge in Forge::ALL {
             let sig = sign(forge, b"s3cret", body);
             assert!(verify(forge, b"s3cret", Some(&sig), body), "{forge:?}");
-            assert!(!verify(forge, b"other", Some(&sig), body), "{forge:?} other secret");
+            assert!(
+                !verify(forge, b"other", Some(&sig), body),
+                "{forge:?} other secret"
+            );
             assert!(!verify(forge, b"s3cret", None, body), "{forge:?} missing");
             assert!(!verify(forge, b"s3cret", Some(""), body), "{forge:?} empty");
             if forge != Forge::GitLab {
-                assert!(!verify(forge, b"s3cret", Some(&sig), b"{}"), "{forge:?} body");
-                assert!(!verify(forge, b"s3cret", Some("sha256=zz"), body), "{forge:?}");
+                assert!(
+                    !verify(forge, b"s3cret", Some(&sig), b"{}"),
+                    "{forge:?} body"
+                );
+                assert!(
+                    !verify(forge, b"s3cret", Some("sha256=zz"), body),
+                    "{forge:?}"
+                );
             }
         }
     }

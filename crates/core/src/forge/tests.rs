@@ -67,20 +67,39 @@ fn github_pushes_tags_and_deletions() {
 
 #[test]
 fn github_pull_requests_same_repository_and_fork() {
-    let opened = pr(read(Forge::GitHub, "pull_request", "github_pull_request_opened"));
+    let opened = pr(read(
+        Forge::GitHub,
+        "pull_request",
+        "github_pull_request_opened",
+    ));
     assert_eq!(opened.action, PrAction::Opened);
     assert_eq!(opened.number, 2);
     assert_eq!(opened.head_branch, "changes");
     assert_eq!(opened.head_sha, GITHUB_HEAD);
     assert!(!opened.fork);
-    assert_eq!(opened.url, "https://github.com/Codertocat/Hello-World/pull/2");
+    assert_eq!(
+        opened.url,
+        "https://github.com/Codertocat/Hello-World/pull/2"
+    );
     assert_eq!(opened.author, "Codertocat");
     assert_eq!(opened.fork_ref.as_deref(), Some("refs/pull/2/head"));
-    let sync = pr(read(Forge::GitHub, "pull_request", "github_pull_request_synchronize"));
+    let sync = pr(read(
+        Forge::GitHub,
+        "pull_request",
+        "github_pull_request_synchronize",
+    ));
     assert_eq!(sync.action, PrAction::Updated);
-    let closed = pr(read(Forge::GitHub, "pull_request", "github_pull_request_closed"));
+    let closed = pr(read(
+        Forge::GitHub,
+        "pull_request",
+        "github_pull_request_closed",
+    ));
     assert_eq!(closed.action, PrAction::Closed);
-    let fork = pr(read(Forge::GitHub, "pull_request", "github_pull_request_fork"));
+    let fork = pr(read(
+        Forge::GitHub,
+        "pull_request",
+        "github_pull_request_fork",
+    ));
     assert!(fork.fork);
     assert_eq!(fork.number, 3);
     assert_eq!(fork.head_repo, "Hello-World");
@@ -91,14 +110,26 @@ fn github_pull_requests_same_repository_and_fork() {
 fn gitea_pushes_and_pull_requests() {
     let p = one_push(read(Forge::Gitea, "push", "gitea_push"));
     assert_eq!(p.target, GitTarget::Branch("master".into()));
-    assert!(p.after.as_deref().is_some_and(|s| s.starts_with("67b56589")));
+    assert!(
+        p.after
+            .as_deref()
+            .is_some_and(|s| s.starts_with("67b56589"))
+    );
     let t = one_push(read(Forge::Gitea, "push", "gitea_push_tag"));
     assert_eq!(t.target, GitTarget::Tag("v1.0.0".into()));
-    let opened = pr(read(Forge::Gitea, "pull_request", "gitea_pull_request_opened"));
+    let opened = pr(read(
+        Forge::Gitea,
+        "pull_request",
+        "gitea_pull_request_opened",
+    ));
     assert_eq!(opened.action, PrAction::Opened);
     assert!(opened.fork);
     assert!(opened.head_sha.starts_with("48e773f8"));
-    let sync = pr(read(Forge::Gitea, "pull_request", "gitea_pull_request_synchronized"));
+    let sync = pr(read(
+        Forge::Gitea,
+        "pull_request",
+        "gitea_pull_request_synchronized",
+    ));
     assert_eq!(sync.action, PrAction::Updated);
     assert_eq!(sync.head_branch, "test-patch-1");
     assert!(!sync.fork);
@@ -108,20 +139,36 @@ fn gitea_pushes_and_pull_requests() {
 fn gitlab_pushes_tags_deletions_and_merge_requests() {
     let p = one_push(read(Forge::GitLab, "Push Hook", "gitlab_push"));
     assert_eq!(p.target, GitTarget::Branch("master".into()));
-    assert!(p.after.as_deref().is_some_and(|s| s.starts_with("2adc9465")));
+    assert!(
+        p.after
+            .as_deref()
+            .is_some_and(|s| s.starts_with("2adc9465"))
+    );
     let t = one_push(read(Forge::GitLab, "Tag Push Hook", "gitlab_tag_push"));
     assert_eq!(t.target, GitTarget::Tag("v1.0.0".into()));
     assert!(t.after.is_some());
     let d = one_push(read(Forge::GitLab, "Push Hook", "gitlab_push_delete"));
     assert_eq!(d.after, None);
-    let open = pr(read(Forge::GitLab, "Merge Request Hook", "gitlab_merge_request_open"));
+    let open = pr(read(
+        Forge::GitLab,
+        "Merge Request Hook",
+        "gitlab_merge_request_open",
+    ));
     assert_eq!(open.action, PrAction::Opened);
     assert_eq!((open.number, open.fork), (1, false));
     assert_eq!(open.head_branch, "feature");
     assert_eq!(open.fork_ref.as_deref(), Some("refs/merge-requests/1/head"));
-    let update = pr(read(Forge::GitLab, "Merge Request Hook", "gitlab_merge_request_update"));
+    let update = pr(read(
+        Forge::GitLab,
+        "Merge Request Hook",
+        "gitlab_merge_request_update",
+    ));
     assert_eq!(update.action, PrAction::Updated);
-    let fork = pr(read(Forge::GitLab, "Merge Request Hook", "gitlab_merge_request_fork"));
+    let fork = pr(read(
+        Forge::GitLab,
+        "Merge Request Hook",
+        "gitlab_merge_request_fork",
+    ));
     assert!(fork.fork);
 }
 
@@ -129,7 +176,11 @@ fn gitlab_pushes_tags_deletions_and_merge_requests() {
 fn bitbucket_pushes_and_pull_requests() {
     let p = one_push(read(Forge::Bitbucket, "repo:push", "bitbucket_push"));
     assert_eq!(p.target, GitTarget::Branch("main".into()));
-    assert!(p.after.as_deref().is_some_and(|s| s.starts_with("c14c1bb0")));
+    assert!(
+        p.after
+            .as_deref()
+            .is_some_and(|s| s.starts_with("c14c1bb0"))
+    );
     let t = one_push(read(Forge::Bitbucket, "repo:push", "bitbucket_push_tag"));
     assert_eq!(t.target, GitTarget::Tag("v1.6".into()));
     let created = pr(read(

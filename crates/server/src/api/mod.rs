@@ -15,6 +15,7 @@ pub mod projects;
 pub mod runner;
 pub mod runner_storage;
 pub mod runners_v3;
+pub mod schedules;
 pub mod ssh_keys;
 pub mod tokens;
 pub mod v1_builds;

@@ -12,8 +12,8 @@
 //! the router: a JSON route without documentation fails it.
 
 use super::{
-    artifacts, compile_config, env_vars, health, hooks, me, orbs, project_settings, projects, runners_v3, ssh_keys, tokens,
-    v1_builds, v2_pipelines,
+    artifacts, compile_config, env_vars, health, hooks, me, orbs, project_settings, projects,
+    runners_v3, schedules, ssh_keys, tokens, v1_builds, v2_pipelines,
 };
 use axum::Json;
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
@@ -171,6 +171,11 @@ the artifact lists' `url`s point to).";
         project_settings::get,
         project_settings::put,
         hooks::receive,
+        schedules::list,
+        schedules::create,
+        schedules::get,
+        schedules::update,
+        schedules::delete,
         v2_pipelines::trigger_pipeline,
         v2_pipelines::list_pipelines,
         v2_pipelines::pipeline_by_number,
@@ -200,6 +205,7 @@ the artifact lists' `url`s point to).";
         (name = "ssh-keys", description = "Project SSH keys: checkout keys and additional keys"),
         (name = "artifacts", description = "Artifact lists"),
         (name = "projects", description = "Projects (API v2) and their v1.1 settings"),
+        (name = "schedules", description = "Scheduled pipelines (API v2)"),
         (name = "webhooks", description = "Where forges (GitHub, Gitea/Forgejo, GitLab, Bitbucket) deliver webhooks"),
         (name = "pipelines", description = "Pipelines, workflows and jobs (API v2)"),
         (name = "config", description = "Compiling configs, and the orbs they use"),

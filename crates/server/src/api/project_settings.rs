@@ -31,7 +31,10 @@ pub struct FeatureFlags {
     #[serde(rename = "build-fork-prs", skip_serializing_if = "Option::is_none")]
     build_fork_prs: Option<bool>,
     /// "Pass secrets to builds from forked pull requests".
-    #[serde(rename = "forks-receive-secret-env-vars", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "forks-receive-secret-env-vars",
+        skip_serializing_if = "Option::is_none"
+    )]
     forks_receive_secret_env_vars: Option<bool>,
     /// Any other flag: refused by name.
     #[serde(flatten, skip_serializing)]

@@ -86,10 +86,18 @@ async fn door<'a>(
 
 fn how(forge: Forge) -> &'static str {
     match forge {
-        Forge::GitHub => "Settings → Webhooks → Add webhook: content type application/json, the secret below, events Pushes and Pull requests.",
-        Forge::Gitea => "Settings → Webhooks → Add webhook → Gitea (or Forgejo): POST, application/json, the secret below, events Push and Pull Request.",
-        Forge::GitLab => "Settings → Webhooks: the secret below as the secret token, triggers Push events, Tag push events and Merge request events.",
-        Forge::Bitbucket => "Repository settings → Webhooks → Add webhook: the secret below, triggers Repository push and Pull request created and updated.",
+        Forge::GitHub => {
+            "Settings → Webhooks → Add webhook: content type application/json, the secret below, events Pushes and Pull requests."
+        }
+        Forge::Gitea => {
+            "Settings → Webhooks → Add webhook → Gitea (or Forgejo): POST, application/json, the secret below, events Push and Pull Request."
+        }
+        Forge::GitLab => {
+            "Settings → Webhooks: the secret below as the secret token, triggers Push events, Tag push events and Merge request events."
+        }
+        Forge::Bitbucket => {
+            "Repository settings → Webhooks → Add webhook: the secret below, triggers Repository push and Pull request created and updated."
+        }
     }
 }
 
@@ -186,7 +194,10 @@ pub async fn redeliver(
     let missing = || PageError::not_found(circlet_app::hooks::DELIVERY_NOT_FOUND);
     let uuid = uuid::Uuid::parse_str(&p.uuid).map_err(|_| missing())?;
     let notice = match hooks.redeliver(uuid).await {
-        Ok(r) => format!("Redelivered: {} — {}", r.delivery.outcome, r.delivery.detail),
+        Ok(r) => format!(
+            "Redelivered: {} — {}",
+            r.delivery.outcome, r.delivery.detail
+        ),
         // A delivery that fails (an unreadable payload, a commit gone) is a result to show.
         Err(circlet_app::AppError::Invalid(m)) => format!("Redelivered: failed — {m}"),
         Err(e) => return Err(e.into()),
@@ -241,5 +252,9 @@ pub async fn save_advanced(
             forks_receive_secrets: form.forks_receive_secrets.is_some(),
         })
         .await?;
-    Ok(Redirect::to(&format!("/projects/{}/settings/advanced?saved=1", hooks.project.slug)).into_response())
+    Ok(Redirect::to(&format!(
+        "/projects/{}/settings/advanced?saved=1",
+        hooks.project.slug
+    ))
+    .into_response())
 }

@@ -9,6 +9,7 @@
 //! - [`runner_storage`]: caches and workspaces with the real runner;
 //! - [`runner_classes`]: self-hosted resource classes, `/api/v3/runner`, Admin → Runners;
 //! - [`parallelism`]: `parallelism: N` as N nodes, in the APIs and on the build page.
+//! - [`schedules`]: scheduled pipelines (API v2 schedules, config cron triggers, the scheduler);
 //! - [`webhooks`]: forges' webhooks start pipelines, as each forge sends them;
 //! - [`webhook_rules`]: the settings that decide what they build, and every forge's payloads.
 
@@ -19,6 +20,7 @@ mod parallelism;
 mod runner_classes;
 mod runner_protocol;
 mod runner_storage;
+mod schedules;
 mod v1_reads;
 mod v1_triggers;
 mod v2;

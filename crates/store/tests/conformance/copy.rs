@@ -7,13 +7,16 @@
 use super::{create_project, create_user, new_personal_token, new_user, now_s, runner};
 use circlet_core::Login;
 use circlet_core::build_state::JobState;
+use circlet_core::forge::decide::{BuildSettings, KnownPr, PrRef};
 use circlet_core::token::{NewToken, TokenDigest, TokenKind};
 use circlet_core::{BranchName, RepoUrl, Role};
 use circlet_store::audit::AuditScope;
 use circlet_store::builds::{
-    NewJob, NewPipeline, NewWorkflow, NodeEnd, NodeRecord, StepRecord, WorkflowRecord,
+    NewJob, NewPipeline, NewWorkflow, NodeEnd, NodeRecord, PipelineOrigin, StepRecord,
+    WorkflowRecord,
 };
 use circlet_store::copy::ROWS_PER_BATCH;
+use circlet_store::hooks::{DeliveryRecord, NewDelivery, PrUpdate, Recorded, SealedHookSecret};
 use circlet_store::settings::TOKEN_CREATION_DISABLED;
 use circlet_store::testkit::TestDb;
 use circlet_store::{
@@ -187,6 +190,9 @@ async fn copy_keeps_every_row(from: BackendKind, to: BackendKind) {
     assert_eq!(report.rows_in("continuation_keys"), 1);
     assert_eq!(report.rows_in("job_artifacts"), 2);
     assert!(report.rows_in("audit_log") >= 3);
+    assert_eq!(report.rows_in("hook_deliveries"), 3);
+    assert_eq!(report.rows_in("project_hook_secrets"), 1);
+    assert_eq!(report.rows_in("pull_requests"), PULL_REQUESTS.len() as u64);
     assert_eq!(
         report.total_rows(),
         report.tables.iter().map(|t| t.rows).sum::<u64>()
@@ -236,6 +242,46 @@ async fn copy_keeps_every_row(from: BackendKind, to: BackendKind) {
     assert_eq!(before.tests, after.tests);
     assert_eq!(before.artifacts, after.artifacts);
     assert_eq!(before.env_vars, after.env_vars);
+    assert!(
+        before
+            .projects
+            .iter()
+            .any(|p| p.builds != BuildSettings::default()),
+        "a project's build settings are copied"
+    );
+    assert!(
+        before.pipelines.iter().any(|p| {
+            p.pull_request().is_some_and(|pr| pr.fork)
+                && p.fetch_ref.is_some()
+                && p.secrets_withheld
+                && p.delivery_id.is_some()
+        }),
+        "a forked pull request's pipeline is copied"
+    );
+    assert!(before.hook_secrets.iter().any(Option::is_some));
+    assert_eq!(before.hook_secrets, after.hook_secrets);
+    assert!(
+        before
+            .deliveries
+            .iter()
+            .flatten()
+            .any(|d| d.redelivery_of.is_some() && d.outcome != "received"),
+        "settled deliveries and redeliveries are copied"
+    );
+    assert_eq!(before.deliveries, after.deliveries);
+    assert!(
+        before
+            .pull_requests
+            .iter()
+            .any(|(pr, open)| pr.is_some() && open.is_some())
+            && before
+                .pull_requests
+                .iter()
+                .any(|(pr, open)| pr.is_some() && open.is_none()),
+        "open and closed or forked pull requests are copied: {:?}",
+        before.pull_requests
+    );
+    assert_eq!(before.pull_requests, after.pull_requests);
     assert_eq!(before, after);
 
     // The revoked token stays revoked; the others are found by their digest.
@@ -262,6 +308,14 @@ async fn connect(db: &TestDb) -> Store {
 const USAGE_KINDS: usize = ROWS_PER_BATCH + 7;
 /// Test results of one job: more than two batches of a table with generated ids.
 const TESTS: usize = 2 * ROWS_PER_BATCH + 3;
+
+/// The pull requests [`fill`] notes: (project index, number, head branch, fork, open).
+const PULL_REQUESTS: [(usize, u64, &str, bool, bool); 4] = [
+    (0, 40, "topic", false, true),
+    (0, 41, "fix", false, false),
+    (0, 42, "feature", true, true),
+    (1, 1, "trunk-fix", false, true),
+];
 
 /// What [`fill`] made, to look it up again after the copy.
 struct Fixture {
@@ -534,6 +588,66 @@ async fn fill(store: &Store) -> Fixture {
         .await
         .unwrap();
 
+    // What forges' webhooks leave: build settings, a secret, deliveries (settled, one
+    // redelivering another), pull requests open, closed and forked, and a forked pull
+    // request's pipeline started by a delivery.
+    store
+        .projects()
+        .set_build_settings(
+            gadgets.id,
+            BuildSettings {
+                build_prs_only: true,
+                autocancel_builds: true,
+                build_fork_prs: false,
+                forks_receive_secrets: true,
+            },
+        )
+        .await
+        .unwrap();
+    let hooks = store.hooks();
+    hooks
+        .set_secret(widgets.id, "k1", &[0, 200, 255, 7])
+        .await
+        .unwrap();
+    let delivered = record_delivery(store, widgets.id, "delivery-1", None).await;
+    hooks
+        .settle(delivered.id, "built", "pipeline 2")
+        .await
+        .unwrap();
+    let redelivered = record_delivery(store, widgets.id, "redelivery-1", Some(delivered.id)).await;
+    hooks
+        .settle(redelivered.id, "skipped", "already built")
+        .await
+        .unwrap();
+    record_delivery(store, gadgets.id, "delivery-1", None).await;
+    for (project, number, head_branch, fork, open) in PULL_REQUESTS {
+        let project_id = [widgets.id, gadgets.id][project];
+        let head_sha = format!("{number:040}");
+        let pr = PrUpdate {
+            number,
+            head_branch,
+            head_sha: &head_sha,
+            fork,
+            open,
+        };
+        hooks.note_pull_request(project_id, &pr).await.unwrap();
+    }
+    let mut forked = new_pipeline(widgets.id, &[("pr", &[])]);
+    forked.trigger_type = "webhook".into();
+    forked.origin = PipelineOrigin {
+        pull_request: Some(PrRef {
+            number: 42,
+            url: "https://github.com/acme/widgets/pull/42".into(),
+            head_repo: "someone/widgets".into(),
+            author: "someone".into(),
+            fork: true,
+        }),
+        fetch_ref: Some("refs/pull/42/head".into()),
+        secrets_withheld: true,
+        delivery_id: Some(delivered.id),
+    };
+    let (_, forked_jobs) = builds.create_pipeline(&forked).await.unwrap();
+
     Fixture {
         logins: vec![alice.login, bob.login, carol.login],
         session,
@@ -541,7 +655,34 @@ async fn fill(store: &Store) -> Fixture {
         digests,
         revoked_digest: revoked.digest,
         revoked_id,
-        jobs: vec![jobs[0].id, jobs[1].id, retry.id, other_jobs[0].id],
+        jobs: vec![
+            jobs[0].id,
+            jobs[1].id,
+            retry.id,
+            other_jobs[0].id,
+            forked_jobs[0].id,
+        ],
+    }
+}
+
+/// Records a delivery of `id` to `project_id` (as a new one).
+async fn record_delivery(
+    store: &Store,
+    project_id: i64,
+    id: &str,
+    redelivery_of: Option<i64>,
+) -> DeliveryRecord {
+    let new = NewDelivery {
+        project_id,
+        forge: "github",
+        delivery: id,
+        event: "pull_request",
+        body: b"{\"number\":42}\0\xff",
+        redelivery_of,
+    };
+    match store.hooks().record(&new).await.unwrap() {
+        Recorded::New(d) => d,
+        Recorded::Seen(d) => panic!("{id} was seen before: {d:?}"),
     }
 }
 
@@ -616,6 +757,13 @@ struct Dump {
     env_vars: Vec<Vec<EnvVarRecord>>,
     orbs: Vec<circlet_store::OrbRecord>,
     orb_source: Option<String>,
+    /// Each project's webhook secret.
+    hook_secrets: Vec<Option<SealedHookSecret>>,
+    /// Each project's deliveries.
+    deliveries: Vec<Vec<DeliveryRecord>>,
+    /// Each of [`PULL_REQUESTS`] by its number, and the open one of the project's own
+    /// repository on its head branch.
+    pull_requests: Vec<(Option<KnownPr>, Option<KnownPr>)>,
 }
 
 async fn dump(store: &Store, fx: &Fixture) -> Dump {
@@ -633,7 +781,10 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
     let mut members = Vec::new();
     let mut pipelines = Vec::new();
     let mut env_vars = Vec::new();
+    let (mut hook_secrets, mut deliveries) = (Vec::new(), Vec::new());
     for &id in &fx.projects {
+        hook_secrets.push(store.hooks().secret(id).await.unwrap());
+        deliveries.push(store.hooks().deliveries(id, 1000).await.unwrap());
         let list = store.projects().members(id).await.unwrap();
         members.push(
             list.into_iter()
@@ -705,6 +856,18 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
         tests.push(store.builds().tests(id).await.unwrap());
         artifacts.push(store.artifacts().of_job(id).await.unwrap());
     }
+    let mut pull_requests = Vec::new();
+    for (project, number, head_branch, _, _) in PULL_REQUESTS {
+        let id = fx.projects[project];
+        pull_requests.push((
+            store.hooks().pull_request(id, number).await.unwrap(),
+            store
+                .hooks()
+                .open_pull_request_of(id, head_branch)
+                .await
+                .unwrap(),
+        ));
+    }
     Dump {
         users,
         passwords,
@@ -734,6 +897,9 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
         tests,
         artifacts,
         env_vars,
+        hook_secrets,
+        deliveries,
+        pull_requests,
     }
 }
 
@@ -821,4 +987,31 @@ async fn new_rows_get_fresh_ids(target: &Store, fx: &Fixture, before: &Dump) {
         .unwrap();
     let newest = &target.audit().list(AuditScope::All, 1).await.unwrap()[0];
     assert!(newest.id > before.audit[0].id);
+
+    // A delivery received before is still known by its id; a new one gets a fresh id.
+    let first = before.deliveries[0]
+        .iter()
+        .find(|d| d.delivery == "delivery-1")
+        .expect("copied");
+    let again = NewDelivery {
+        project_id: widgets,
+        forge: "github",
+        delivery: "delivery-1",
+        event: "pull_request",
+        body: b"{}",
+        redelivery_of: None,
+    };
+    assert_eq!(
+        target.hooks().record(&again).await.unwrap(),
+        Recorded::Seen(first.clone())
+    );
+    let max_delivery = before
+        .deliveries
+        .iter()
+        .flatten()
+        .map(|d| d.id)
+        .max()
+        .unwrap();
+    let fresh = record_delivery(target, widgets, "delivery-2", None).await;
+    assert!(fresh.id > max_delivery, "delivery id {} reused", fresh.id);
 }

@@ -339,7 +339,7 @@ impl Reader {
                 continue;
             };
             let cron = match schedule.get("cron").and_then(Node::scalar_text) {
-                Some(c) if valid_cron(c) => c.to_owned(),
+                Some(c) if crate::schedule::Calendar::cron(c).is_ok() => c.to_owned(),
                 _ => {
                     self.p.at(schedule.mark, format!("{at}: a schedule needs `cron`: five fields (minute hour day month weekday, UTC)"));
                     continue;
@@ -354,14 +354,4 @@ impl Reader {
         }
         out
     }
-}
-
-/// Whether `cron` has five fields of digits, `*`, `/`, `-`, `,` (or month and day names).
-fn valid_cron(cron: &str) -> bool {
-    let fields: Vec<&str> = cron.split_whitespace().collect();
-    fields.len() == 5
-        && fields.iter().all(|f| {
-            f.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '/' | '-' | ','))
-        })
 }

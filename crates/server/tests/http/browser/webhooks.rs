@@ -45,15 +45,17 @@ async fn webhooks_are_set_up_listed_redelivered_and_advanced_settings_saved() {
     let project = app
         .project_with_repo(&owner, "gh/acme/widgets", &repo.url(), false)
         .await;
-    let b = Browser::start("webhooks_are_set_up_listed_redelivered_and_advanced_settings_saved")
-        .await;
+    let b =
+        Browser::start("webhooks_are_set_up_listed_redelivered_and_advanced_settings_saved").await;
     b.step("log-in", b.log_in(&app, "owner", PASSWORD)).await;
 
     let secret = b
         .step("make-a-secret", async {
-            b.goto(&app.at("/projects/gh/acme/widgets/settings")).await?;
+            b.goto(&app.at("/projects/gh/acme/widgets/settings"))
+                .await?;
             b.click("tab-webhooks").await?;
-            b.at_path("/projects/gh/acme/widgets/settings/webhooks").await?;
+            b.at_path("/projects/gh/acme/widgets/settings/webhooks")
+                .await?;
             let urls = b.text("hook-urls").await?;
             for forge in ["github", "gitea", "gitlab", "bitbucket"] {
                 let url = app.at(&format!("/api/hooks/{forge}/gh/acme/widgets"));
@@ -64,11 +66,16 @@ async fn webhooks_are_set_up_listed_redelivered_and_advanced_settings_saved() {
             b.click("new-secret").await?;
             let secret = b.text("secret-value").await?;
             ensure!(secret.len() == 64, "the page shows {secret:?}");
-            ensure!(b.text("secret-warning").await?.contains("not be shown again"));
+            ensure!(
+                b.text("secret-warning")
+                    .await?
+                    .contains("not be shown again")
+            );
             b.click("copy-secret").await?;
             b.no_server_error().await?;
             // Reloaded, the page no longer shows it.
-            b.goto(&app.at("/projects/gh/acme/widgets/settings/webhooks")).await?;
+            b.goto(&app.at("/projects/gh/acme/widgets/settings/webhooks"))
+                .await?;
             ensure!(!b.client.source().await?.contains(&secret), "shown twice");
             Ok(secret)
         })
@@ -77,10 +84,17 @@ async fn webhooks_are_set_up_listed_redelivered_and_advanced_settings_saved() {
     b.step("a-delivery-is-listed-and-redelivered", async {
         ensure!(push(&app, &secret, "gh-1", &repo.head()).await == 202);
         ensure!(push(&app, "wrong", "gh-2", &repo.head()).await == 401);
-        b.goto(&app.at("/projects/gh/acme/widgets/settings/webhooks")).await?;
+        b.goto(&app.at("/projects/gh/acme/widgets/settings/webhooks"))
+            .await?;
         let table = b.text("deliveries").await?;
-        ensure!(table.contains("built") && table.contains("gh-1"), "{table:?}");
-        ensure!(!table.contains("gh-2"), "a refused delivery is listed: {table:?}");
+        ensure!(
+            table.contains("built") && table.contains("gh-1"),
+            "{table:?}"
+        );
+        ensure!(
+            !table.contains("gh-2"),
+            "a refused delivery is listed: {table:?}"
+        );
         b.client
             .find(Locator::Css("#deliveries button.redeliver"))
             .await?
@@ -88,8 +102,16 @@ async fn webhooks_are_set_up_listed_redelivered_and_advanced_settings_saved() {
             .await?;
         let notice = b.text("notice").await?;
         ensure!(notice.starts_with("Redelivered: built"), "{notice:?}");
-        let pipelines = app.store.builds().pipelines(project.id, None, None, 10).await?;
-        ensure!(pipelines.pipelines.len() == 2, "{} pipelines", pipelines.pipelines.len());
+        let pipelines = app
+            .store
+            .builds()
+            .pipelines(project.id, None, None, 10)
+            .await?;
+        ensure!(
+            pipelines.pipelines.len() == 2,
+            "{} pipelines",
+            pipelines.pipelines.len()
+        );
         ensure!(b.text("deliveries").await?.contains("redelivered"));
         b.no_server_error().await
     })
@@ -98,7 +120,10 @@ async fn webhooks_are_set_up_listed_redelivered_and_advanced_settings_saved() {
     b.step("replace-the-secret-after-confirming", async {
         b.click("new-secret").await?;
         let question = b.dialog().await?;
-        ensure!(question.contains("Replace the webhook secret"), "{question:?}");
+        ensure!(
+            question.contains("Replace the webhook secret"),
+            "{question:?}"
+        );
         b.client.accept_alert().await?;
         let replaced = b.text("secret-value").await?;
         ensure!(replaced != secret && replaced.len() == 64);
@@ -110,14 +135,24 @@ async fn webhooks_are_set_up_listed_redelivered_and_advanced_settings_saved() {
 
     b.step("advanced-settings", async {
         b.click("tab-advanced").await?;
-        b.at_path("/projects/gh/acme/widgets/settings/advanced").await?;
+        b.at_path("/projects/gh/acme/widgets/settings/advanced")
+            .await?;
         b.click("build-prs-only").await?;
         b.click("autocancel-builds").await?;
         b.click("save-advanced").await?;
         ensure!(b.text("notice").await? == "Settings saved.");
-        let saved = app.store.projects().by_id(project.id).await?.unwrap().builds;
+        let saved = app
+            .store
+            .projects()
+            .by_id(project.id)
+            .await?
+            .unwrap()
+            .builds;
         ensure!(saved.build_prs_only && saved.autocancel_builds, "{saved:?}");
-        ensure!(!saved.build_fork_prs && !saved.forks_receive_secrets, "{saved:?}");
+        ensure!(
+            !saved.build_fork_prs && !saved.forks_receive_secrets,
+            "{saved:?}"
+        );
         let checked = b.element("build-prs-only").await?.prop("checked").await?;
         ensure!(checked.as_deref() == Some("true"), "{checked:?}");
         b.no_server_error().await

@@ -14,9 +14,8 @@ async fn hooked() -> Hooked {
 
 /// Sets v1.1 feature flags as the project admin; fails unless 200.
 async fn set_flags(h: &Hooked, flags: Value) -> Value {
-    let r = h
-        .fx
-        .send_json(
+    let r =
+        h.fx.send_json(
             reqwest::Method::PUT,
             &format!("/api/v1.1/project/{SLUG}/settings"),
             &json!({ "feature_flags": flags }),
@@ -28,10 +27,9 @@ async fn set_flags(h: &Hooked, flags: Value) -> Value {
 
 /// A commit on no branch, only at `refs/pull/{n}/head`, as GitHub keeps a fork's head.
 fn fork_commit(h: &Hooked, n: u64, text: &str) -> String {
-    let sha = h
-        .fx
-        .repo
-        .commit_on("fork-work", &[("fork.txt", text)], "from a fork");
+    let sha =
+        h.fx.repo
+            .commit_on("fork-work", &[("fork.txt", text)], "from a fork");
     let git = |args: &[&str]| {
         let ok = std::process::Command::new("git")
             .arg("-C")
@@ -67,17 +65,34 @@ async fn forked_pull_requests_build_only_when_allowed_and_without_secrets_unless
     let sha = fork_commit(&h, 3, "1");
 
     // Off by default, as on CircleCI.
-    let a = h.deliver("github", "pull_request", "f1", &fork_pr("opened", &sha)).await;
+    let a = h
+        .deliver("github", "pull_request", "f1", &fork_pr("opened", &sha))
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert!(a.body["message"].as_str().unwrap().contains("Build forked pull requests"), "{}", a.body);
+    assert!(
+        a.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Build forked pull requests"),
+        "{}",
+        a.body
+    );
     assert!(h.pipelines().await.is_empty());
 
     let flags = set_flags(&h, json!({"build-fork-prs": true})).await;
     assert_eq!(flags["feature_flags"]["build-fork-prs"], true);
-    assert_eq!(flags["feature_flags"]["forks-receive-secret-env-vars"], false);
+    assert_eq!(
+        flags["feature_flags"]["forks-receive-secret-env-vars"],
+        false
+    );
     // The same delivery redelivered from Project settings builds now.
     let redelivered = h.redeliver_newest().await;
-    assert_eq!(redelivered.pipelines.len(), 1, "{}", redelivered.delivery.detail);
+    assert_eq!(
+        redelivered.pipelines.len(),
+        1,
+        "{}",
+        redelivered.delivery.detail
+    );
 
     let job = runner.claim_some().await;
     let env = env_of(&job);
@@ -87,23 +102,28 @@ async fn forked_pull_requests_build_only_when_allowed_and_without_secrets_unless
     assert_eq!(env["CIRCLE_PR_USERNAME"], "Codertocat");
     assert_eq!(env["CIRCLE_PR_REPONAME"], "Hello-World");
     assert!(env["CIRCLE_PULL_REQUEST"].ends_with("/pull/3"));
-    assert!(!env.contains_key("DEPLOY_KEY"), "a fork got the project's secret");
+    assert!(
+        !env.contains_key("DEPLOY_KEY"),
+        "a fork got the project's secret"
+    );
     assert_eq!(job["fetch_ref"], "refs/pull/3/head");
     let messages = job["messages"].to_string();
     assert!(messages.contains("forked pull request"), "{messages}");
     // The job's page says so, and links the pull request.
-    let page = h
-        .fx
-        .app
-        .logged_in("ada")
-        .await
-        .get(h.fx.app.at(&format!("/projects/{SLUG}/jobs/{}", job["build_num"])))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page =
+        h.fx.app
+            .logged_in("ada")
+            .await
+            .get(
+                h.fx.app
+                    .at(&format!("/projects/{SLUG}/jobs/{}", job["build_num"])),
+            )
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
     assert!(page.contains("id=\"secrets-withheld\""), "{page}");
     assert!(page.contains("<a href=\"https://github.com/Codertocat/Hello-World/pull/3\">#3</a>"));
     runner.finish(id_of(&job), "failed").await;
@@ -111,7 +131,14 @@ async fn forked_pull_requests_build_only_when_allowed_and_without_secrets_unless
     // Allowed: the next head gets them.
     set_flags(&h, json!({"forks-receive-secret-env-vars": true})).await;
     let next = fork_commit(&h, 3, "2");
-    let a = h.deliver("github", "pull_request", "f2", &fork_pr("synchronize", &next)).await;
+    let a = h
+        .deliver(
+            "github",
+            "pull_request",
+            "f2",
+            &fork_pr("synchronize", &next),
+        )
+        .await;
     assert_eq!(a.status, 202, "{}", a.body);
     let job = runner.claim_some().await;
     assert_eq!(env_of(&job)["DEPLOY_KEY"], "s3cret-value-123");
@@ -129,10 +156,21 @@ async fn ci_skip_only_pull_requests_and_auto_cancel() {
     };
 
     // [ci skip] in the head commit: nothing; the same commit tagged is still released.
-    let skipped = h.fx.repo.commit(&[("README", "typo")], "docs: typo\n\n[skip ci]");
-    let a = h.deliver("github", "push", "s1", &push("main", &skipped)).await;
+    let skipped =
+        h.fx.repo
+            .commit(&[("README", "typo")], "docs: typo\n\n[skip ci]");
+    let a = h
+        .deliver("github", "push", "s1", &push("main", &skipped))
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert!(a.body["message"].as_str().unwrap().contains("asks not to be built"), "{}", a.body);
+    assert!(
+        a.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("asks not to be built"),
+        "{}",
+        a.body
+    );
     assert!(h.pipelines().await.is_empty());
     h.fx.repo.tag("v2.0.0");
     let mut tag = payload("github_push_tag");
@@ -143,20 +181,53 @@ async fn ci_skip_only_pull_requests_and_auto_cancel() {
     // Only build pull requests: a branch without one is not built; the default branch is.
     set_flags(&h, json!({"build-prs-only": true})).await;
     let f = h.fx.repo.commit_on("feature", &[("f", "1")], "feature");
-    let a = h.deliver("github", "push", "s3", &push("feature", &f)).await;
-    assert!(a.body["message"].as_str().unwrap().contains("Only build pull requests"), "{}", a.body);
+    let a = h
+        .deliver("github", "push", "s3", &push("feature", &f))
+        .await;
+    assert!(
+        a.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Only build pull requests"),
+        "{}",
+        a.body
+    );
     let m = h.fx.repo.commit(&[("m", "1")], "main moves");
-    assert_eq!(h.deliver("github", "push", "s4", &push("main", &m)).await.status, 202);
+    assert_eq!(
+        h.deliver("github", "push", "s4", &push("main", &m))
+            .await
+            .status,
+        202
+    );
     assert_eq!(h.pipelines().await.len(), 2);
 
     // Auto-cancel: a newer push of a branch cancels its unfinished workflows, not main's.
-    set_flags(&h, json!({"build-prs-only": false, "autocancel-builds": true})).await;
+    set_flags(
+        &h,
+        json!({"build-prs-only": false, "autocancel-builds": true}),
+    )
+    .await;
     let f1 = h.fx.repo.commit_on("feature", &[("f", "2")], "one");
-    assert_eq!(h.deliver("github", "push", "s5", &push("feature", &f1)).await.status, 202);
+    assert_eq!(
+        h.deliver("github", "push", "s5", &push("feature", &f1))
+            .await
+            .status,
+        202
+    );
     let m2 = h.fx.repo.commit(&[("m", "2")], "main again");
-    assert_eq!(h.deliver("github", "push", "s6", &push("main", &m2)).await.status, 202);
+    assert_eq!(
+        h.deliver("github", "push", "s6", &push("main", &m2))
+            .await
+            .status,
+        202
+    );
     let f2 = h.fx.repo.commit_on("feature", &[("f", "3")], "two");
-    assert_eq!(h.deliver("github", "push", "s7", &push("feature", &f2)).await.status, 202);
+    assert_eq!(
+        h.deliver("github", "push", "s7", &push("feature", &f2))
+            .await
+            .status,
+        202
+    );
     let status_of = |pipeline: &Value| {
         let id = pipeline["id"].as_str().unwrap().to_owned();
         let fx = &h.fx;
@@ -182,23 +253,32 @@ async fn ci_skip_only_pull_requests_and_auto_cancel() {
 #[tokio::test]
 async fn v1_settings_are_for_admins_and_refuse_flags_circlet_does_not_keep() {
     let h = hooked().await;
-    let r = h.fx.get(&format!("/api/v1.1/project/{SLUG}/settings")).await;
+    let r =
+        h.fx.get(&format!("/api/v1.1/project/{SLUG}/settings"))
+            .await;
     r.status_is(200);
     assert_eq!(r.body["feature_flags"]["build-prs-only"], false);
     assert_eq!(r.body["default_branch"], "main");
-    let unknown = h
-        .fx
-        .send_json(
+    let unknown =
+        h.fx.send_json(
             reqwest::Method::PUT,
             &format!("/api/v1.1/project/{SLUG}/settings"),
             &json!({"feature_flags": {"set-github-status": true}}),
         )
         .await;
     unknown.status_is(400);
-    assert!(unknown.body["message"].as_str().unwrap().contains("set-github-status"));
+    assert!(
+        unknown.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("set-github-status")
+    );
     // /projects shows the same flags.
     let projects = h.fx.get("/api/v1.1/projects").await;
-    assert_eq!(projects.body[0]["feature_flags"]["autocancel-builds"], false);
+    assert_eq!(
+        projects.body[0]["feature_flags"]["autocancel-builds"],
+        false
+    );
 
     let reader = h.fx.app.user("rita", false).await;
     h.fx.app
@@ -208,7 +288,9 @@ async fn v1_settings_are_for_admins_and_refuse_flags_circlet_does_not_keep() {
         .await
         .unwrap();
     let token = h.fx.app.personal_token(&reader).await;
-    let r = h.fx.get_as(&token, &format!("/api/v1.1/project/{SLUG}/settings")).await;
+    let r =
+        h.fx.get_as(&token, &format!("/api/v1.1/project/{SLUG}/settings"))
+            .await;
     r.status_is(403);
 }
 
@@ -228,7 +310,10 @@ async fn gitea_gitlab_and_bitbucket_deliveries_start_pipelines() {
     gitlab["ref"] = json!("refs/heads/main");
     gitlab["after"] = json!(h.fx.repo.head());
     gitlab["checkout_sha"] = json!(h.fx.repo.head());
-    assert_eq!(h.deliver("gitlab", "Push Hook", "l1", &gitlab).await.status, 202);
+    assert_eq!(
+        h.deliver("gitlab", "Push Hook", "l1", &gitlab).await.status,
+        202
+    );
     // GitLab sends its secret token as is: anything else is refused.
     let wrong = h
         .deliver_signed("gitlab", "Push Hook", "l2", &gitlab, "guess")
@@ -240,7 +325,9 @@ async fn gitea_gitlab_and_bitbucket_deliveries_start_pipelines() {
     let mut bb = payload("bitbucket_pullrequest_created");
     bb["pullrequest"]["source"]["branch"]["name"] = json!("bb-work");
     bb["pullrequest"]["source"]["commit"]["hash"] = json!(&other[..12]);
-    let a = h.deliver("bitbucket", "pullrequest:created", "b1", &bb).await;
+    let a = h
+        .deliver("bitbucket", "pullrequest:created", "b1", &bb)
+        .await;
     assert_eq!(a.status, 202, "{}", a.body);
     let p = &h.pipelines().await[0];
     assert_eq!(p["vcs"]["revision"], other.as_str());

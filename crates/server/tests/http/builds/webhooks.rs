@@ -60,10 +60,30 @@ impl Hooked {
         let raw = serde_json::to_vec(body).unwrap();
         let sig = hmac_hex(secret, &raw);
         let (event_h, id_h, sig_h, sig_v) = match forge {
-            "github" => ("X-GitHub-Event", "X-GitHub-Delivery", "X-Hub-Signature-256", format!("sha256={sig}")),
-            "gitea" => ("X-Gitea-Event", "X-Gitea-Delivery", "X-Gitea-Signature", sig),
-            "gitlab" => ("X-Gitlab-Event", "X-Gitlab-Event-UUID", "X-Gitlab-Token", secret.to_owned()),
-            "bitbucket" => ("X-Event-Key", "X-Request-UUID", "X-Hub-Signature", format!("sha256={sig}")),
+            "github" => (
+                "X-GitHub-Event",
+                "X-GitHub-Delivery",
+                "X-Hub-Signature-256",
+                format!("sha256={sig}"),
+            ),
+            "gitea" => (
+                "X-Gitea-Event",
+                "X-Gitea-Delivery",
+                "X-Gitea-Signature",
+                sig,
+            ),
+            "gitlab" => (
+                "X-Gitlab-Event",
+                "X-Gitlab-Event-UUID",
+                "X-Gitlab-Token",
+                secret.to_owned(),
+            ),
+            "bitbucket" => (
+                "X-Event-Key",
+                "X-Request-UUID",
+                "X-Hub-Signature",
+                format!("sha256={sig}"),
+            ),
             other => panic!("no forge {other}"),
         };
         let r = self
@@ -273,7 +293,9 @@ async fn an_unknown_project_a_project_without_a_secret_and_an_unknown_forge_are_
     assert_eq!(r.status(), 413);
     assert!(r.json::<Value>().await.unwrap()["message"].is_string());
     // A signed payload that is not what its event carries: 400, recorded as failed.
-    let bad = h.deliver("github", "push", "bad-1", &json!({"zen": "no ref"})).await;
+    let bad = h
+        .deliver("github", "push", "bad-1", &json!({"zen": "no ref"}))
+        .await;
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert_eq!(h.deliveries().await[0].outcome, "failed");
 }
@@ -285,7 +307,12 @@ async fn a_pull_request_builds_its_head_with_circleci_s_pull_request_fields() {
     let first = h.fx.repo.commit_on("changes", &[("a.txt", "1")], "start");
 
     // The branch's push builds it before any pull request exists.
-    assert_eq!(h.deliver("github", "push", "1", &github_push("changes", &first)).await.status, 202);
+    assert_eq!(
+        h.deliver("github", "push", "1", &github_push("changes", &first))
+            .await
+            .status,
+        202
+    );
     let job = runner.claim_some().await;
     assert!(!env_of(&job).contains_key("CIRCLE_PULL_REQUEST"));
     runner.finish(id_of(&job), "failed").await;
@@ -303,7 +330,10 @@ async fn a_pull_request_builds_its_head_with_circleci_s_pull_request_fields() {
     // Not a fork: CircleCI sets CIRCLE_PR_* for forks only.
     assert!(!env.contains_key("CIRCLE_PR_NUMBER"));
     let num = job["build_num"].as_i64().unwrap();
-    assert_eq!(h.fx.build(num).await["pull_requests"], json!([{"head_sha": first, "url": url}]));
+    assert_eq!(
+        h.fx.build(num).await["pull_requests"],
+        json!([{"head_sha": first, "url": url}])
+    );
     let p = &h.pipelines().await[0];
     assert_eq!(p["vcs"]["review_id"], "2");
     assert_eq!(p["vcs"]["review_url"], url);
@@ -311,21 +341,55 @@ async fn a_pull_request_builds_its_head_with_circleci_s_pull_request_fields() {
 
     // A new commit: GitHub sends a push and a synchronize; the pull request builds it, once.
     let second = h.fx.repo.commit_on("changes", &[("a.txt", "2")], "more");
-    let push = h.deliver("github", "push", "3", &github_push("changes", &second)).await;
+    let push = h
+        .deliver("github", "push", "3", &github_push("changes", &second))
+        .await;
     assert_eq!(push.status, 200, "{}", push.body);
-    assert!(push.body["message"].as_str().unwrap().contains("open pull request (#2)"), "{}", push.body);
-    let sync = github_pr("github_pull_request_synchronize", "synchronize", "changes", &second);
-    assert_eq!(h.deliver("github", "pull_request", "4", &sync).await.status, 202);
+    assert!(
+        push.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("open pull request (#2)"),
+        "{}",
+        push.body
+    );
+    let sync = github_pr(
+        "github_pull_request_synchronize",
+        "synchronize",
+        "changes",
+        &second,
+    );
+    assert_eq!(
+        h.deliver("github", "pull_request", "4", &sync).await.status,
+        202
+    );
     // The same head again (an edited title on Bitbucket, a label on GitHub): built already.
     let again = h.deliver("github", "pull_request", "5", &sync).await;
     assert_eq!(again.status, 200);
-    assert!(again.body["message"].as_str().unwrap().contains("already built"), "{}", again.body);
+    assert!(
+        again.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("already built"),
+        "{}",
+        again.body
+    );
     assert_eq!(h.pipelines().await.len(), 3);
 
     // Closed: its branch's pushes build again.
     let closed = github_pr("github_pull_request_closed", "closed", "changes", &second);
-    assert_eq!(h.deliver("github", "pull_request", "6", &closed).await.status, 200);
+    assert_eq!(
+        h.deliver("github", "pull_request", "6", &closed)
+            .await
+            .status,
+        200
+    );
     let third = h.fx.repo.commit_on("changes", &[("a.txt", "3")], "after");
-    assert_eq!(h.deliver("github", "push", "7", &github_push("changes", &third)).await.status, 202);
+    assert_eq!(
+        h.deliver("github", "push", "7", &github_push("changes", &third))
+            .await
+            .status,
+        202
+    );
     assert_eq!(h.pipelines().await.len(), 4);
 }
