@@ -42,6 +42,8 @@ import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# No bench/__pycache__ from the import below: it would sit untracked beside the scripts.
+sys.dont_write_bytecode = True
 import runner_latency as rl  # noqa: E402  (the bench directory is not a package)
 
 BenchError = rl.BenchError

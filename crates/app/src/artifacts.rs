@@ -371,6 +371,7 @@ mod tests {
             public: false,
             created_at: time::OffsetDateTime::UNIX_EPOCH,
             builds: Default::default(),
+            poll_interval_secs: None,
         };
         let key = object_key(
             &project,
@@ -395,6 +396,7 @@ mod tests {
             public: false,
             created_at: time::OffsetDateTime::UNIX_EPOCH,
             builds: Default::default(),
+            poll_interval_secs: None,
         };
         let url = download_url(
             "https://ci.example",

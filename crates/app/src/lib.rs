@@ -13,7 +13,8 @@
 //! - pipelines from triggers, git mirrors, the leak guard, masks, a job's environment: [`builds`];
 //! - where artifacts' bytes live: [`artifacts`]; caches and workspaces: [`caches`];
 //! - runners, resource classes and who is online: [`runners`];
-//! - forges' webhooks: [`hooks`]; scheduled pipelines and the scheduler: [`schedules`];
+//! - forges' webhooks: [`hooks`]; polling repositories: [`polls`]; scheduled pipelines and the
+//!   scheduler: [`schedules`];
 //! - passwords: [`password`]; adding projects: [`projects`]; the orb registry: [`orbs`];
 //! - what is kept in memory and until when: [`memo`].
 //!
@@ -30,6 +31,7 @@ pub mod hooks;
 pub mod memo;
 pub mod orbs;
 pub mod password;
+pub mod polls;
 pub mod projects;
 pub mod runners;
 pub mod schedules;

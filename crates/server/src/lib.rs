@@ -77,6 +77,7 @@ pub async fn serve_with(
     let reaper = tokio::spawn(builds::dispatch::reap_every(state.clone()));
     let sweeper = tokio::spawn(circlet_app::caches::sweep_every(state.app.clone()));
     let scheduler = tokio::spawn(circlet_app::schedules::fire_every(state.app.clone()));
+    let poller = tokio::spawn(circlet_app::polls::poll_every(state.app.clone()));
     let app = routes::router(state.clone());
     let limits = connections::ConnectionLimits {
         max_connections: state.config.max_connections,
@@ -113,6 +114,7 @@ pub async fn serve_with(
     reaper.abort();
     sweeper.abort();
     scheduler.abort();
+    poller.abort();
     // What was used since the last flush is written before the server stops.
     state.app.usage.flush(&state.app).await;
     Ok(())

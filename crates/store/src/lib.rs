@@ -21,6 +21,7 @@ mod generations;
 pub mod hooks;
 pub mod job_results;
 pub mod orbs;
+pub mod polls;
 pub mod projects;
 pub mod runners;
 pub mod schedules;
@@ -260,6 +261,11 @@ impl Store {
     /// Runners, their resource classes and last contacts.
     pub fn runners(&self) -> runners::Runners<'_> {
         runners::Runners(self)
+    }
+
+    /// Polling repositories for new heads.
+    pub fn polls(&self) -> polls::Polls<'_> {
+        polls::Polls(self)
     }
 
     /// Scheduled pipelines (API v2 schedules and config cron triggers).

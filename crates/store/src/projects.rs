@@ -28,6 +28,8 @@ pub struct Project {
     pub created_at: OffsetDateTime,
     /// What its webhooks build.
     pub builds: BuildSettings,
+    /// How often its repository is polled for new heads, in seconds (`None`: never).
+    pub poll_interval_secs: Option<i64>,
 }
 
 /// What it takes to add a project.
@@ -63,7 +65,7 @@ pub struct Member {
 }
 
 #[derive(sqlx::FromRow)]
-struct ProjectRow {
+pub(crate) struct ProjectRow {
     id: i64,
     uuid: Uuid,
     vcs: String,
@@ -77,6 +79,7 @@ struct ProjectRow {
     autocancel_builds: bool,
     build_fork_prs: bool,
     forks_receive_secrets: bool,
+    poll_interval_secs: Option<i64>,
 }
 
 fn corrupt(e: circlet_core::Invalid) -> StoreError {
@@ -100,6 +103,7 @@ impl TryFrom<ProjectRow> for Project {
                 build_fork_prs: r.build_fork_prs,
                 forks_receive_secrets: r.forks_receive_secrets,
             },
+            poll_interval_secs: r.poll_interval_secs,
         })
     }
 }
@@ -111,9 +115,11 @@ fn role_from(raw: &str) -> Result<Role, StoreError> {
 macro_rules! project_cols {
     () => {
         "projects.id, projects.uuid, projects.vcs, projects.org, projects.repo, projects.repo_url, projects.default_branch, projects.public, projects.created_at, \
-         projects.build_prs_only, projects.autocancel_builds, projects.build_fork_prs, projects.forks_receive_secrets"
+         projects.build_prs_only, projects.autocancel_builds, projects.build_fork_prs, projects.forks_receive_secrets, \
+         projects.poll_interval_secs"
     };
 }
+pub(crate) use project_cols;
 
 /// Use-cases on projects; see [`Store::projects`].
 pub struct Projects<'s>(pub(crate) &'s Store);

@@ -115,6 +115,51 @@ impl Repos {
         }
     }
 
+    /// The repository's branches and tags (`refs/heads/…`, `refs/tags/…`) and the commit or
+    /// tag object each points at, as `git ls-remote` lists them (for polling).
+    pub async fn heads(
+        &self,
+        project: &Project,
+        key: Option<&secrecy::SecretString>,
+    ) -> Result<Vec<(String, String)>, GitError> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            locks.entry(project.uuid).or_default().clone()
+        };
+        let _one_at_a_time = lock.lock().await;
+        tokio::fs::create_dir_all(&self.root).await.map_err(|e| {
+            GitError::Unreadable(format!("cannot create {}: {e}", self.root.display()))
+        })?;
+        let identity = match key {
+            Some(key) => Some(KeyFile::write(&self.root, project, key).await?),
+            None => None,
+        };
+        let listed = git_with(
+            identity.as_ref().map(|k| k.path.as_path()),
+            &self.root,
+            &[
+                "ls-remote",
+                "--heads",
+                "--tags",
+                "--",
+                project.repo_url.as_str(),
+            ],
+            Limits {
+                timeout: FETCH_TIMEOUT,
+                max_stdout: MAX_STDOUT,
+            },
+        )
+        .await?;
+        Ok(listed
+            .lines()
+            .filter_map(|line| {
+                let (sha, name) = line.split_once('\t')?;
+                // `^{}` lines repeat an annotated tag, peeled: the tag itself is enough.
+                (!name.ends_with("^{}")).then(|| (name.to_owned(), sha.to_owned()))
+            })
+            .collect())
+    }
+
     /// Fetches `target` (or `fetch_ref` in its place, when given: a forked pull request's
     /// `refs/pull/N/head`) from the project's repository and reads what a pipeline needs at
     /// `revision` (which must then be reachable from the fetched refs or already known), or at

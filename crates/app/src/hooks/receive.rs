@@ -272,10 +272,41 @@ async fn build(
     decision: Decision,
     acted: &mut Acted,
 ) -> Result<(), AppError> {
+    let by = if pusher.is_empty() {
+        forge.as_str()
+    } else {
+        pusher
+    };
+    let started = start(app, project, decision, by, forge.why(), Some(record.id)).await?;
+    acted.notes.push(started.note);
+    acted.pipelines.extend(started.pipeline);
+    Ok(())
+}
+
+/// What starting a decided build came to.
+pub(crate) struct Start {
+    /// The pipeline, if one was made.
+    pub pipeline: Option<PipelineRecord>,
+    /// What was done or why not, for people.
+    pub note: String,
+}
+
+/// Starts the pipeline a push or pull request `decision` asks for (a webhook's or a poll's),
+/// attributed to `by` (a forge login), with v1.1 `why`.
+pub(crate) async fn start(
+    app: &App,
+    project: &Project,
+    decision: Decision,
+    by: &str,
+    why: &'static str,
+    delivery_id: Option<i64>,
+) -> Result<Start, AppError> {
     let b: Build = match decision {
-        Decision::Skip(why) => {
-            acted.notes.push(why);
-            return Ok(());
+        Decision::Skip(note) => {
+            return Ok(Start {
+                pipeline: None,
+                note,
+            });
         }
         Decision::Build(b) => b,
     };
@@ -287,12 +318,12 @@ async fn build(
     let req = TriggerRequest {
         revision: Some(b.revision),
         trigger_type: "webhook",
-        why: forge.why(),
+        why,
         origin: PipelineOrigin {
             pull_request: b.pull_request,
             fetch_ref: b.fetch_ref,
             secrets_withheld: b.withhold_secrets,
-            delivery_id: Some(record.id),
+            delivery_id,
         },
         honour_skip: b.honour_skip,
         auto_cancel: b.auto_cancel,
@@ -300,26 +331,23 @@ async fn build(
     };
     let by = Attribution {
         user_id: None,
-        login: if pusher.is_empty() {
-            forge.as_str().to_owned()
-        } else {
-            pusher.to_owned()
-        },
+        login: by.to_owned(),
     };
-    match trigger(app, project, &by, req).await? {
-        Started::Skipped(why) => acted.notes.push(why),
+    Ok(match trigger(app, project, &by, req).await? {
+        Started::Skipped(note) => Start {
+            pipeline: None,
+            note,
+        },
         Started::Pipeline(t) => {
             let state = if t.pipeline.state == "errored" {
                 " (its config has errors)"
             } else {
                 ""
             };
-            acted.notes.push(format!(
-                "pipeline {} of {what} at {short}{state}",
-                t.pipeline.number
-            ));
-            acted.pipelines.push(t.pipeline);
+            Start {
+                note: format!("pipeline {} of {what} at {short}{state}", t.pipeline.number),
+                pipeline: Some(t.pipeline),
+            }
         }
-    }
-    Ok(())
+    })
 }

@@ -241,7 +241,7 @@ fn check(event: &HookEvent) -> Result<(), Invalid> {
 
 /// A commit id of at least `shortest` (and at most 64, SHA-256's) lowercase hexadecimal
 /// characters.
-fn is_commit_id(s: &str, shortest: usize) -> bool {
+pub fn is_commit_id(s: &str, shortest: usize) -> bool {
     (shortest..=64).contains(&s.len()) && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 

@@ -71,6 +71,38 @@ struct AdvancedPage {
     project: Project,
     tab: &'static str,
     notice: Option<String>,
+    error: Option<String>,
+    /// The polling interval as the form shows it, in minutes (empty: off).
+    poll_minutes: String,
+}
+
+fn advanced_page(
+    user: User,
+    csrf: CsrfToken,
+    project: Project,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+    poll_minutes: Option<String>,
+) -> Result<Response, PageError> {
+    let poll_minutes = poll_minutes.unwrap_or_else(|| {
+        project
+            .poll_interval_secs
+            .map(|s| (s / 60).to_string())
+            .unwrap_or_default()
+    });
+    Ok(render_with(
+        status,
+        &AdvancedPage {
+            chrome: Chrome::new(Some(user), csrf),
+            project,
+            tab: "advanced",
+            notice,
+            error,
+            poll_minutes,
+        },
+    )?
+    .into_response())
 }
 
 async fn door<'a>(
@@ -215,16 +247,16 @@ pub async fn advanced(
 ) -> Result<Response, PageError> {
     let hooks = door(&state, &user, &slug).await?;
     let saved = super::query_param(query.as_deref(), "saved").is_some();
-    Ok(render_with(
+    let notice = saved.then(|| "Settings saved.".to_owned());
+    advanced_page(
+        user,
+        csrf,
+        hooks.project,
         StatusCode::OK,
-        &AdvancedPage {
-            chrome: Chrome::new(Some(user), csrf),
-            project: hooks.project,
-            tab: "advanced",
-            notice: saved.then(|| "Settings saved.".to_owned()),
-        },
-    )?
-    .into_response())
+        notice,
+        None,
+        None,
+    )
 }
 
 /// The Advanced form: a checkbox per switch (absent when off).
@@ -234,16 +266,53 @@ pub struct AdvancedForm {
     autocancel_builds: Option<String>,
     build_fork_prs: Option<String>,
     forks_receive_secrets: Option<String>,
+    /// Minutes between polls; empty or 0: no polling.
+    #[serde(default)]
+    poll_minutes: String,
 }
 
 /// `POST …/settings/advanced`.
 pub async fn save_advanced(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
     SlugPath(slug): SlugPath,
     UiForm(form): UiForm<AdvancedForm>,
 ) -> Result<Response, PageError> {
     let hooks = door(&state, &user, &slug).await?;
+    let minutes = form.poll_minutes.trim();
+    let poll = match minutes.parse::<i64>() {
+        _ if minutes.is_empty() => Ok(None),
+        Ok(0) => Ok(None),
+        Ok(m) if m > 0 => Ok(Some(m.saturating_mul(60))),
+        _ => Err(circlet_app::AppError::Invalid(
+            "The polling interval is a number of minutes".into(),
+        )),
+    };
+    let polled = match poll {
+        Ok(secs) => {
+            state
+                .app
+                .set_poll_interval(&Caller::visitor(Some(&user)), &slug, secs)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = polled {
+        let circlet_app::AppError::Invalid(message) = e else {
+            return Err(e.into());
+        };
+        let shown = Some(form.poll_minutes.clone());
+        return advanced_page(
+            user,
+            csrf,
+            hooks.project,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some(message),
+            shown,
+        );
+    }
     hooks
         .set_build_settings(BuildSettings {
             build_prs_only: form.build_prs_only.is_some(),

@@ -87,6 +87,8 @@ pub(super) const TABLES: &[Table] = &[
             ("autocancel_builds", Bool),
             ("build_fork_prs", Bool),
             ("forks_receive_secrets", Bool),
+            ("poll_interval_secs", Int),
+            ("poll_next_at", Time),
         ],
         key: 1,
         identity: true,
@@ -507,5 +509,11 @@ pub(super) const TABLES: &[Table] = &[
         ],
         key: 1,
         identity: true,
+    },
+    Table {
+        name: "poll_heads",
+        columns: &[("project_id", Int), ("ref", Text), ("sha", Text)],
+        key: 2,
+        identity: false,
     },
 ];
