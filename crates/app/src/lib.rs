@@ -14,7 +14,7 @@
 //! - where artifacts' bytes live: [`artifacts`]; caches and workspaces: [`caches`];
 //! - runners, resource classes and who is online: [`runners`];
 //! - forges' webhooks: [`hooks`]; polling repositories: [`polls`]; scheduled pipelines and the
-//!   scheduler: [`schedules`];
+//!   scheduler: [`schedules`]; commit statuses and outbound webhooks: [`outbound`];
 //! - passwords: [`password`]; adding projects: [`projects`]; the orb registry: [`orbs`];
 //! - what is kept in memory and until when: [`memo`].
 //!
@@ -30,6 +30,7 @@ pub mod error;
 pub mod hooks;
 pub mod memo;
 pub mod orbs;
+pub mod outbound;
 pub mod password;
 pub mod polls;
 pub mod projects;
@@ -121,6 +122,8 @@ pub struct Inner {
     pub config_parses: tokio::sync::Semaphore,
     /// Woken when jobs are queued or released, so waiting runner claims answer at once.
     pub work_available: tokio::sync::Notify,
+    /// The HTTP clients commit statuses and outbound webhooks go out with.
+    pub http: outbound::send::Clients,
 }
 
 impl std::ops::Deref for App {
@@ -143,6 +146,7 @@ impl App {
             repos,
             config_parses: tokio::sync::Semaphore::new(builds::trigger::MAX_CONCURRENT_PARSES),
             work_available: tokio::sync::Notify::new(),
+            http: Default::default(),
         }))
     }
 }

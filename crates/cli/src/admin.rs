@@ -370,7 +370,8 @@ async fn rotate_env_key(store: &Store, settings: &Settings) -> anyhow::Result<()
     let keys = circlet_app::env_vars::Keyring::from_file(path)?;
     let n = circlet_app::env_vars::reseal_all(store, &keys).await?
         + circlet_app::env_vars::reseal_ssh_keys(store, &keys).await?
-        + circlet_app::hooks::reseal_secrets(store, &keys).await?;
+        + circlet_app::hooks::reseal_secrets(store, &keys).await?
+        + circlet_app::outbound::reseal_secrets(store, &keys).await?;
     println!(
         "env var key rotated: now {} (was {}); re-sealed {n} value(s)",
         circlet_core::envcrypt::key_id(&new),

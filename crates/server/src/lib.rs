@@ -78,6 +78,7 @@ pub async fn serve_with(
     let sweeper = tokio::spawn(circlet_app::caches::sweep_every(state.app.clone()));
     let scheduler = tokio::spawn(circlet_app::schedules::fire_every(state.app.clone()));
     let poller = tokio::spawn(circlet_app::polls::poll_every(state.app.clone()));
+    let notifier = tokio::spawn(circlet_app::outbound::send::notify_every(state.app.clone()));
     let app = routes::router(state.clone());
     let limits = connections::ConnectionLimits {
         max_connections: state.config.max_connections,
@@ -115,6 +116,7 @@ pub async fn serve_with(
     sweeper.abort();
     scheduler.abort();
     poller.abort();
+    notifier.abort();
     // What was used since the last flush is written before the server stops.
     state.app.usage.flush(&state.app).await;
     Ok(())

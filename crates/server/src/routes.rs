@@ -75,6 +75,16 @@ pub fn router(state: AppState) -> Router {
             get(api::v2_pipelines::pipeline_workflows),
         )
         .route(
+            "/v2/webhook",
+            get(api::webhooks::list).post(api::webhooks::create),
+        )
+        .route(
+            "/v2/webhook/{id}",
+            get(api::webhooks::get)
+                .put(api::webhooks::update)
+                .delete(api::webhooks::delete),
+        )
+        .route(
             "/v2/schedule/{id}",
             get(api::schedules::get)
                 .patch(api::schedules::update)

@@ -21,6 +21,7 @@ mod generations;
 pub mod hooks;
 pub mod job_results;
 pub mod orbs;
+pub mod outbound;
 pub mod polls;
 pub mod projects;
 pub mod runners;
@@ -261,6 +262,11 @@ impl Store {
     /// Runners, their resource classes and last contacts.
     pub fn runners(&self) -> runners::Runners<'_> {
         runners::Runners(self)
+    }
+
+    /// Commit-status targets, outbound webhooks and the outbox.
+    pub fn outbound(&self) -> outbound::Outbound<'_> {
+        outbound::Outbound(self)
     }
 
     /// Polling repositories for new heads.

@@ -187,6 +187,14 @@ impl Projects<'_> {
         row.map(Project::try_from).transpose()
     }
 
+    /// The project with this public id.
+    pub async fn by_uuid(&self, uuid: Uuid) -> Result<Option<Project>, StoreError> {
+        let sql = concat!("SELECT ", project_cols!(), " FROM projects WHERE uuid = $1");
+        let row: Option<ProjectRow> =
+            on_pool!(self.0, pool => sqlx::query_as(sql).bind(uuid).fetch_optional(pool).await)?;
+        row.map(Project::try_from).transpose()
+    }
+
     /// The project with this slug and the state of the latest finished job on `branch` (the
     /// project's default branch when `None`): all a status badge reads, in one query.
     pub async fn by_slug_with_badge_state(

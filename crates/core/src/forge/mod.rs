@@ -9,6 +9,7 @@ pub mod decide;
 mod github;
 mod gitlab;
 pub mod signature;
+pub mod status;
 
 use crate::Invalid;
 

@@ -20,6 +20,7 @@ pub mod ssh_keys;
 pub mod tokens;
 pub mod v1_builds;
 pub mod v2_pipelines;
+pub mod webhooks;
 
 use crate::error::ApiError;
 use crate::route::RouteParams;

@@ -13,7 +13,7 @@
 
 use super::{
     artifacts, compile_config, env_vars, health, hooks, me, orbs, project_settings, projects,
-    runners_v3, schedules, ssh_keys, tokens, v1_builds, v2_pipelines,
+    runners_v3, schedules, ssh_keys, tokens, v1_builds, v2_pipelines, webhooks,
 };
 use axum::Json;
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
@@ -176,6 +176,11 @@ the artifact lists' `url`s point to).";
         schedules::get,
         schedules::update,
         schedules::delete,
+        webhooks::list,
+        webhooks::create,
+        webhooks::get,
+        webhooks::update,
+        webhooks::delete,
         v2_pipelines::trigger_pipeline,
         v2_pipelines::list_pipelines,
         v2_pipelines::pipeline_by_number,
@@ -205,6 +210,7 @@ the artifact lists' `url`s point to).";
         (name = "ssh-keys", description = "Project SSH keys: checkout keys and additional keys"),
         (name = "artifacts", description = "Artifact lists"),
         (name = "projects", description = "Projects (API v2) and their v1.1 settings"),
+        (name = "outbound-webhooks", description = "Outbound webhooks: workflow-completed and job-completed events (API v2)"),
         (name = "schedules", description = "Scheduled pipelines (API v2)"),
         (name = "webhooks", description = "Where forges (GitHub, Gitea/Forgejo, GitLab, Bitbucket) deliver webhooks"),
         (name = "pipelines", description = "Pipelines, workflows and jobs (API v2)"),

@@ -9,6 +9,7 @@
 //! - [`runner_storage`]: caches and workspaces with the real runner;
 //! - [`runner_classes`]: self-hosted resource classes, `/api/v3/runner`, Admin → Runners;
 //! - [`parallelism`]: `parallelism: N` as N nodes, in the APIs and on the build page.
+//! - [`outbound`]: commit statuses and outbound webhooks, to receivers on loopback;
 //! - [`polls`]: polling repositories that cannot send webhooks;
 //! - [`schedules`]: scheduled pipelines (API v2 schedules, config cron triggers, the scheduler);
 //! - [`webhooks`]: forges' webhooks start pipelines, as each forge sends them;
@@ -17,6 +18,7 @@
 mod bad_input;
 mod config_language;
 mod leak_guard;
+mod outbound;
 mod parallelism;
 mod polls;
 mod runner_classes;

@@ -472,6 +472,7 @@ pub struct Builds<'s>(pub(crate) &'s Store);
 mod continuing;
 mod creating;
 mod nodes;
+mod notify;
 mod queue;
 mod reading;
 mod steps;

@@ -1,0 +1,184 @@
+//! The outbox, posted: each due message is taken by one replica for one attempt (a lease, so a
+//! message whose sender died is tried again), posted with a ten-second deadline and no
+//! redirects, and settled: delivered on a 2xx, else tried again after 5 s, 10 s, 20 s, … (at
+//! most an hour apart), given up after [`MAX_ATTEMPTS`]. Statuses carry the forge's token,
+//! webhook events CircleCI's `circleci-signature: v1=<HMAC-SHA256>`. Never on a job's path.
+
+use crate::{App, AppError};
+use circlet_core::forge::{Forge, signature, status};
+use circlet_store::outbound::MessageRecord;
+use secrecy::ExposeSecret;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Attempts before a message is given up.
+pub const MAX_ATTEMPTS: i32 = 8;
+/// How long one attempt may take.
+const DEADLINE: Duration = Duration::from_secs(10);
+/// How long a taken message is another replica's.
+const LEASE: time::Duration = time::Duration::seconds(60);
+/// How often changes and due messages are looked for.
+const TICK: Duration = Duration::from_millis(500);
+
+/// Every half second: turns changes into messages and sends what is due.
+pub async fn notify_every(app: App) {
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(e) = app.notify_changes().await {
+            tracing::warn!("could not queue build notifications: {e}");
+        }
+        if let Err(e) = app.send_due(OffsetDateTime::now_utc()).await {
+            tracing::warn!("could not send build notifications: {e}");
+        }
+    }
+}
+
+/// When attempt `attempts` (1-based) having failed, the next one is due.
+pub fn backoff(attempts: i32) -> time::Duration {
+    let secs = 5i64.saturating_mul(1 << (attempts.clamp(1, 20) - 1));
+    time::Duration::seconds(secs.min(3600))
+}
+
+/// The HTTP clients messages go out with: one checking certificates, one not (a webhook with
+/// `verify-tls: false`). Neither follows redirects.
+pub struct Clients {
+    checked: reqwest::Client,
+    unchecked: reqwest::Client,
+}
+
+impl Default for Clients {
+    fn default() -> Self {
+        let build = |verify: bool| {
+            reqwest::Client::builder()
+                .timeout(DEADLINE)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("circlet/", env!("CARGO_PKG_VERSION")))
+                .tls_danger_accept_invalid_certs(!verify)
+                .build()
+                .expect("an HTTP client builds")
+        };
+        Clients {
+            checked: build(true),
+            unchecked: build(false),
+        }
+    }
+}
+
+impl App {
+    /// Sends every message due at `now`; how many were delivered.
+    pub async fn send_due(&self, now: OffsetDateTime) -> Result<usize, AppError> {
+        let mut delivered = 0;
+        for m in self.store.outbound().due(now, 50).await? {
+            if !self.store.outbound().take(&m, now + LEASE).await? {
+                continue;
+            }
+            let attempt = m.attempts + 1;
+            let (status, error) = match self.post(&m).await {
+                Ok(code) if (200..300).contains(&code) => (Some(code), String::new()),
+                Ok(code) => (Some(code), format!("the receiver answered {code}")),
+                Err(e) => (None, e),
+            };
+            let (state, retry_at) = if error.is_empty() {
+                delivered += 1;
+                ("delivered", now)
+            } else if attempt >= MAX_ATTEMPTS {
+                ("failed", now)
+            } else {
+                ("pending", now + backoff(attempt))
+            };
+            self.store
+                .outbound()
+                .settle(m.id, state, status.map(i32::from), &error, retry_at)
+                .await?;
+        }
+        Ok(delivered)
+    }
+
+    /// One attempt at `m`: the receiver's status code, or why there was none.
+    async fn post(&self, m: &MessageRecord) -> Result<u16, String> {
+        let project = self
+            .store
+            .projects()
+            .by_id(m.project_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the project is gone")?;
+        let mut request;
+        if let Some(hook_id) = m.webhook_id {
+            let hooks = self
+                .store
+                .outbound()
+                .webhooks(project.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            let hook = hooks
+                .into_iter()
+                .find(|h| h.id == hook_id)
+                .ok_or("the webhook is gone")?;
+            let secret = self
+                .open(
+                    &project.uuid,
+                    &super::webhook_sealed(&hook.uuid),
+                    &hook.key_id,
+                    &hook.sealed,
+                )
+                .map_err(|e| e.to_string())?;
+            let client = if hook.verify_tls {
+                &self.http.checked
+            } else {
+                &self.http.unchecked
+            };
+            let mac = signature::hmac_of(secret.expose_secret().as_bytes(), m.body.as_bytes());
+            request = client
+                .post(&m.url)
+                .header("circleci-signature", format!("v1={}", hex::encode(mac)))
+                .header("circleci-event-type", &m.event);
+        } else {
+            let target = self
+                .store
+                .outbound()
+                .status_target(project.id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("commit statuses are no longer set up")?;
+            let forge = Forge::parse(&target.forge).map_err(|e| e.0)?;
+            let token = self
+                .open(
+                    &project.uuid,
+                    super::TARGET_SEALED,
+                    &target.key_id,
+                    &target.sealed,
+                )
+                .map_err(|e| e.to_string())?;
+            let (name, value) = status::auth_header(forge, token.expose_secret());
+            request = self.http.checked.post(&m.url).header(name, value);
+            if forge == Forge::GitHub {
+                request = request.header("accept", "application/vnd.github+json");
+            }
+        }
+        request = request
+            .header("content-type", "application/json")
+            .body(m.body.clone());
+        // The error names the address, never a header: a token never reaches the log.
+        match request.send().await {
+            Ok(r) => Ok(r.status().as_u16()),
+            Err(e) if e.is_timeout() => Err(format!("no answer within {} s", DEADLINE.as_secs())),
+            Err(e) if e.is_connect() => Err("could not connect".into()),
+            Err(_) => Err("the request failed".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        let secs: Vec<i64> = (1..=12)
+            .map(|a| super::backoff(a).whole_seconds())
+            .collect();
+        assert_eq!(&secs[..5], &[5, 10, 20, 40, 80]);
+        assert_eq!(secs[11], 3600);
+    }
+}
