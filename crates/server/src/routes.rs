@@ -244,6 +244,34 @@ pub fn router(state: AppState) -> Router {
             post(ui::webhooks::redeliver),
         )
         .route(
+            "/projects/{vcs}/{org}/{repo}/settings/notifications",
+            get(ui::notifications::show),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/notifications/statuses",
+            post(ui::notifications::set_target),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/notifications/statuses/remove",
+            post(ui::notifications::remove_target),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/notifications/webhooks",
+            post(ui::notifications::add_webhook),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/notifications/webhooks/{uuid}/remove",
+            post(ui::notifications::remove_webhook),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/schedules",
+            get(ui::schedules::show).post(ui::schedules::create),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/schedules/{uuid}/remove",
+            post(ui::schedules::remove),
+        )
+        .route(
             "/projects/{vcs}/{org}/{repo}/settings/advanced",
             get(ui::webhooks::advanced).post(ui::webhooks::save_advanced),
         )

@@ -160,3 +160,98 @@ async fn webhooks_are_set_up_listed_redelivered_and_advanced_settings_saved() {
     .await;
     b.finish().await;
 }
+
+#[tokio::test]
+async fn schedules_and_notifications_are_set_up_in_the_browser() {
+    let app = TestApp::spawn(BackendKind::Sqlite).await;
+    let owner = app.user("owner", false).await;
+    let project = app.project(&owner, "gh/acme/widgets", false).await;
+    let b = Browser::start("schedules_and_notifications_are_set_up_in_the_browser").await;
+    b.step("log-in", b.log_in(&app, "owner", PASSWORD)).await;
+
+    b.step("add-a-schedule", async {
+        b.goto(&app.at("/projects/gh/acme/widgets/settings"))
+            .await?;
+        b.click("tab-schedules").await?;
+        b.at_path("/projects/gh/acme/widgets/settings/schedules")
+            .await?;
+        b.element("schedules-empty").await?;
+        b.fill("schedule-name", "nightly").await?;
+        b.fill("schedule-per-hour", "2").await?;
+        b.fill("schedule-hours", "25").await?;
+        b.click("add-schedule").await?;
+        let error = b.text("error-message").await?;
+        ensure!(error.contains("hour 25"), "{error:?}");
+        b.fill("schedule-name", "nightly").await?;
+        b.fill("schedule-per-hour", "2").await?;
+        b.fill("schedule-hours", "3, 15").await?;
+        b.click("schedule-day-SUN").await?;
+        b.click("add-schedule").await?;
+        let table = b.text("schedules").await?;
+        ensure!(
+            table.contains("nightly") && table.contains("2× an hour at 03, 15 UTC"),
+            "{table:?}"
+        );
+        ensure!(!table.contains("SUN") && table.contains("MON"), "{table:?}");
+        let stored = app
+            .store
+            .schedules()
+            .of_project(project.id, "api", 0, 10)
+            .await?;
+        ensure!(
+            stored.len() == 1
+                && stored[0].next_run_at.is_some()
+                && stored[0].actor_login == "owner"
+        );
+        b.no_server_error().await
+    })
+    .await;
+
+    b.step("remove-the-schedule", async {
+        b.client
+            .find(Locator::Css("#schedules button.remove"))
+            .await?
+            .click()
+            .await?;
+        ensure!(b.dialog().await?.contains("nightly"));
+        b.client.accept_alert().await?;
+        b.element("schedules-empty").await?;
+        b.no_server_error().await
+    })
+    .await;
+
+    b.step("commit-statuses-and-an-outbound-webhook", async {
+        b.click("tab-notifications").await?;
+        b.at_path("/projects/gh/acme/widgets/settings/notifications")
+            .await?;
+        b.fill("status-api-url", "http://127.0.0.1:9/api/v1")
+            .await?;
+        b.fill("status-token", "gitea-token-secret-1").await?;
+        b.client
+            .find(Locator::Css("#status-forge option[value='gitea']"))
+            .await?
+            .click()
+            .await?;
+        b.click("set-status-target").await?;
+        let target = b.text("status-target").await?;
+        ensure!(
+            target.contains("gitea") && target.contains("acme/widgets"),
+            "{target:?}"
+        );
+        b.fill("webhook-name", "slack bridge").await?;
+        b.fill("webhook-url", "https://hooks.example.test/circle")
+            .await?;
+        b.fill("webhook-secret", "signing-secret-2").await?;
+        b.click("add-webhook").await?;
+        let source = b.client.source().await?;
+        ensure!(source.contains("slack bridge") && source.contains("hooks.example.test"));
+        ensure!(
+            !source.contains("gitea-token-secret-1") && !source.contains("signing-secret-2"),
+            "a secret is on the page"
+        );
+        ensure!(app.store.outbound().webhooks(project.id).await?.len() == 1);
+        b.no_server_error().await
+    })
+    .await;
+    b.finish().await;
+}
