@@ -144,6 +144,12 @@ impl App {
         Ok(found)
     }
 
+    /// Whether `job` builds a fork's pull request without the project's secrets.
+    async fn job_withheld(&self, job: &JobRecord) -> Result<bool, AppError> {
+        let pipeline = self.store.builds().pipeline_by_id(job.pipeline_id).await?;
+        Ok(pipeline.is_some_and(|p| p.secrets_withheld || p.pr_fork))
+    }
+
     /// Records the completed upload of `object` as the cache `key` of `job`'s project; `false`
     /// (and the upload deleted) when the key was saved meanwhile by another job.
     pub async fn record_cache(
@@ -154,6 +160,16 @@ impl App {
         size: u64,
     ) -> Result<bool, AppError> {
         check_key(key)?;
+        // A fork's job could leave a cache the default branch then restores and runs: its
+        // caches are not kept (it restores the project's all the same).
+        if self.job_withheld(job).await? {
+            tracing::info!(
+                build = job.build_num,
+                "a forked pull request's cache was not kept"
+            );
+            self.delete_object(object.as_ref()).await;
+            return Ok(false);
+        }
         let since = self.kept_since(job.project_id).await?;
         let saved = self
             .store

@@ -94,7 +94,7 @@ impl App {
             .filter(|(name, sha)| {
                 GitTarget::from_ref(name).is_some_and(|t| {
                     let (GitTarget::Branch(n) | GitTarget::Tag(n)) = t;
-                    circlet_core::BranchName::parse(&n).is_ok()
+                    circlet_core::forge::exact_name(&n, "ref").is_ok()
                 }) && circlet_core::forge::is_commit_id(sha, 40)
             })
             .collect();

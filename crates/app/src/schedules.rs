@@ -76,6 +76,7 @@ impl App {
         let access = self.authorize(caller, slug, action).await?;
         Ok(ProjectSchedules {
             app: self,
+            admin: access.allows(Action::ManageProject),
             project: access.project,
             user: caller.require_user()?.clone(),
         })
@@ -168,7 +169,10 @@ impl App {
                         self.store.users().by_id(id).await?.ok_or_else(|| {
                             AppError::Refused("its actor no longer exists".into())
                         })?;
-                    // A schedule acts as its user: not after they lost the right to.
+                    // A schedule acts as its user: not once they are disabled or lost the right.
+                    if user.disabled {
+                        return Err(AppError::Refused("its actor is disabled".into()));
+                    }
                     self.authorize(
                         &Caller::Session(user.clone()),
                         &project.slug,
@@ -230,6 +234,8 @@ pub struct ProjectSchedules<'a> {
     /// The project.
     pub project: Project,
     user: User,
+    /// Whether the user is a project admin.
+    admin: bool,
 }
 
 /// A checked spec: what the store keeps.
@@ -269,6 +275,12 @@ impl ProjectSchedules<'_> {
         let calendar = spec.timetable.calendar()?;
         let (actor_id, actor_login) = match spec.attribution_actor.as_str() {
             "current" => (Some(self.user.id), self.user.login.to_string()),
+            // Nobody's rights are checked when it fires: only a project admin may make one.
+            "system" if !self.admin => {
+                return Err(AppError::Refused(
+                    "Only a project admin may attribute a schedule to the system".into(),
+                ));
+            }
             "system" => (None, SYSTEM_ACTOR.to_owned()),
             other => {
                 return Err(AppError::Invalid(format!(

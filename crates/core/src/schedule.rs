@@ -241,7 +241,7 @@ fn field<const N: usize>(
             Some((r, s)) => (r, s.parse::<u32>().map_err(|_| bad())?),
             None => (part, 1),
         };
-        if step == 0 {
+        if step == 0 || step > hi {
             return Err(bad());
         }
         let (a, b) = if range == "*" {
@@ -355,6 +355,7 @@ mod tests {
             "*/0 * * * *",
             "5-1 * * * *",
             "a * * * *",
+            "5/4294967295 * * * *",
         ] {
             assert!(Calendar::cron(bad).is_err(), "{bad}");
         }

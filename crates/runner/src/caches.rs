@@ -98,7 +98,7 @@ pub(crate) async fn save<R: Reporter>(
                 sink.line(&format!("Stored cache {key}"));
             } else {
                 sink.line(&format!(
-                    "Skipping cache generation, cache already exists for key: {key} (another job saved it meanwhile)"
+                    "Skipping cache generation for key: {key}: another job saved it meanwhile, or this job builds a forked pull request, whose caches are not kept"
                 ));
             }
             sink.line(&format!(

@@ -167,7 +167,8 @@ impl Hooks<'_> {
             "INSERT INTO hook_deliveries (uuid, project_id, forge, delivery, event, body, received_at, redelivery_of) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLS}"
         );
-        let prune = "DELETE FROM hook_deliveries WHERE project_id = $1 AND id <= \
+        // One still being handled is kept: its pipeline is about to name it.
+        let prune = "DELETE FROM hook_deliveries WHERE project_id = $1 AND outcome <> 'received' AND id <= \
                      (SELECT id FROM hook_deliveries WHERE project_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)";
         let inserted = on_pool!(self.0, pool => async {
             let row: DeliveryRecord = sqlx::query_as(&insert)

@@ -164,6 +164,14 @@ impl Outbound<'_> {
         Ok(())
     }
 
+    /// Forgets the project's commit statuses not yet sent: queued for a target that changed,
+    /// they must not carry the new target's token to the old address.
+    pub async fn drop_pending_statuses(&self, project_id: i64) -> Result<(), StoreError> {
+        let sql = "DELETE FROM outbox WHERE project_id = $1 AND kind = 'status' AND state = 'pending'";
+        on_pool!(self.0, pool => sqlx::query(sql).bind(project_id).execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
     /// Removes the project's commit-status target; whether it had one.
     pub async fn remove_status_target(&self, project_id: i64) -> Result<bool, StoreError> {
         let sql = "DELETE FROM project_status_targets WHERE project_id = $1";
@@ -172,13 +180,17 @@ impl Outbound<'_> {
     }
 
     /// Adds a webhook.
-    pub async fn create_webhook(&self, new: &NewWebhook<'_>) -> Result<WebhookRecord, StoreError> {
+    pub async fn create_webhook(
+        &self,
+        uuid: Uuid,
+        new: &NewWebhook<'_>,
+    ) -> Result<WebhookRecord, StoreError> {
         let sql = format!(
             "INSERT INTO outbound_webhooks (uuid, project_id, name, url, verify_tls, events, key_id, sealed, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {HOOK_COLS}"
         );
         Ok(
-            on_pool!(self.0, pool => sqlx::query_as(&sql).bind(Uuid::new_v4()).bind(new.project_id)
+            on_pool!(self.0, pool => sqlx::query_as(&sql).bind(uuid).bind(new.project_id)
             .bind(new.name).bind(new.url).bind(new.verify_tls).bind(new.events).bind(new.key_id)
             .bind(new.sealed).bind(now()).fetch_one(pool).await)?,
         )

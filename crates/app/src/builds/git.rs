@@ -236,18 +236,30 @@ impl Repos {
                         rev.escape_debug()
                     )));
                 }
-                match rev_parse(&dir, &format!("{rev}^{{commit}}")).await {
+                // A commit counts only if a branch or tag of the repository holds it: the
+                // mirror also keeps forks' pull request heads, which are no branch's code.
+                let found = match rev_parse(&dir, &format!("{rev}^{{commit}}")).await {
+                    Ok(full) if fetch_ref.is_some() || on_a_branch(&dir, &full).await => Ok(full),
+                    Ok(_) => Err(()),
+                    Err(_) => Err(()),
+                };
+                match found {
                     Ok(full) => full,
-                    Err(_) => {
+                    Err(()) => {
                         // Not on the branch's history: fetch every branch once, then give up.
                         fetch(&dir, url, "+refs/heads/*:refs/remotes/all/*", identity).await?;
-                        rev_parse(&dir, &format!("{rev}^{{commit}}"))
+                        let missing = || {
+                            GitError::NotFound(format!(
+                                "revision '{rev}' does not exist in the repository"
+                            ))
+                        };
+                        let full = rev_parse(&dir, &format!("{rev}^{{commit}}"))
                             .await
-                            .map_err(|_| {
-                                GitError::NotFound(format!(
-                                    "revision '{rev}' does not exist in the repository"
-                                ))
-                            })?
+                            .map_err(|_| missing())?;
+                        if fetch_ref.is_none() && !on_a_branch(&dir, &full).await {
+                            return Err(missing());
+                        }
+                        full
                     }
                 }
             }
@@ -369,6 +381,25 @@ async fn fetch(
         },
     )
     .await
+}
+
+/// Whether a branch or tag fetched into the mirror holds `commit`.
+async fn on_a_branch(dir: &Path, commit: &str) -> bool {
+    git(
+        dir,
+        &[
+            "for-each-ref",
+            "--count=1",
+            "--contains",
+            commit,
+            "refs/heads",
+            "refs/remotes/all",
+            "refs/tags",
+        ],
+        Limits::LOCAL,
+    )
+    .await
+    .is_ok_and(|listed| !listed.trim().is_empty())
 }
 
 /// The config at `revision`: its size is asked first, and a file larger than

@@ -37,7 +37,10 @@ impl App {
             .pipeline_by_id(job.pipeline_id)
             .await?
             .ok_or_else(|| AppError::NotFound(super::trigger::PIPELINE_NOT_FOUND.into()))?;
-        let withheld = pipeline.secrets_withheld;
+        // Withheld when the pipeline was made so, and for a fork's pull request whenever the
+        // project no longer passes secrets to forks (a retry after the switch was turned off).
+        let withheld = pipeline.secrets_withheld
+            || (pipeline.pr_fork && !project.builds.forks_receive_secrets);
         if withheld {
             messages.push(SECRETS_WITHHELD.into());
         }
@@ -227,7 +230,9 @@ impl App {
         let mut keys = Vec::new();
         for (k, private) in opened {
             let checkout = Some(k.id) == newest_checkout;
-            let wanted = (checkout && ssh_repo) || (k.kind == "additional" && adds);
+            // A user key opens whatever its user may reach: never to a fork's code.
+            let wanted = (checkout && ssh_repo && !(withheld && k.kind == "user-key"))
+                || (k.kind == "additional" && adds);
             if !wanted {
                 continue;
             }

@@ -477,8 +477,11 @@ pub(crate) async fn trigger(
     }
     // The branch's config says which of its workflows run on a schedule; a scheduled run
     // itself leaves them as they are.
+    // A fork's config is its author's: it schedules nothing.
+    let forked = pipeline.pr_fork || pipeline.fetch_ref.is_some() || pipeline.secrets_withheld;
     if let (Some(entries), Some(branch)) = (config_schedules, &pipeline.branch)
         && req.trigger_type != "scheduled_pipeline"
+        && !forked
     {
         let now = time::OffsetDateTime::now_utc();
         let entries: Vec<_> = entries

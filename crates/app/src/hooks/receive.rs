@@ -102,9 +102,18 @@ impl App {
             .await?;
         match recorded {
             Recorded::Seen(earlier) => Ok(HookReply::AlreadyReceived(earlier)),
-            Recorded::New(record) => Ok(HookReply::Handled(
-                handle(self, &project, forge, record, false).await?,
-            )),
+            // Handled in a task of its own: a forge that stops waiting (GitHub waits 10 s) does
+            // not cancel it half way, leaving a delivery its redelivery would not build.
+            Recorded::New(record) => {
+                let app = self.clone();
+                let handled =
+                    tokio::spawn(async move { handle(&app, &project, forge, record, false).await })
+                        .await
+                        .map_err(|e| {
+                            AppError::Internal(anyhow::anyhow!("handling a delivery: {e}"))
+                        })??;
+                Ok(HookReply::Handled(handled))
+            }
         }
     }
 }
@@ -200,6 +209,13 @@ async fn act(
                 acted.notes.push("the push moved no branch or tag".into());
             }
             for push in pushes {
+                // A deleted branch runs none of its config's schedules any more.
+                if let (None, GitTarget::Branch(b)) = (&push.after, &push.target) {
+                    app.store
+                        .schedules()
+                        .set_config_schedules(project.id, b, &[], crate::schedules::SYSTEM_ACTOR)
+                        .await?;
+                }
                 let open_pr = match &push.target {
                     GitTarget::Branch(b) => {
                         app.store

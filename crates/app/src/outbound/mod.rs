@@ -151,6 +151,10 @@ impl ProjectOutbound<'_> {
         }
         store
             .outbound()
+            .drop_pending_statuses(self.project.id)
+            .await?;
+        store
+            .outbound()
             .set_status_target(
                 self.project.id,
                 forge.as_str(),
@@ -165,11 +169,9 @@ impl ProjectOutbound<'_> {
 
     /// Stops posting commit statuses.
     pub async fn remove_status_target(&self) -> Result<(), AppError> {
-        self.app
-            .store
-            .outbound()
-            .remove_status_target(self.project.id)
-            .await?;
+        let outbound = self.app.store.outbound();
+        outbound.drop_pending_statuses(self.project.id).await?;
+        outbound.remove_status_target(self.project.id).await?;
         Ok(())
     }
 
@@ -228,25 +230,28 @@ impl ProjectOutbound<'_> {
         {
             store.builds().mark_told(self.project.id).await?;
         }
-        // Sealed under a name of its own, known before the row exists.
-        let placeholder =
-            self.app
-                .config
-                .env_keys
-                .seal_for(&self.project.uuid.to_string(), "pending", "");
-        let made = store
+        // Sealed once, under the id the row is made with.
+        let uuid = uuid::Uuid::new_v4();
+        let (key_id, sealed) = self.app.config.env_keys.seal_for(
+            &self.project.uuid.to_string(),
+            &webhook_sealed(&uuid),
+            spec.signing_secret.expose_secret(),
+        );
+        Ok(store
             .outbound()
-            .create_webhook(&NewWebhook {
-                project_id: self.project.id,
-                name: spec.name.trim(),
-                url: spec.url.trim(),
-                verify_tls: spec.verify_tls,
-                events: &events,
-                key_id: &placeholder.0,
-                sealed: &placeholder.1,
-            })
-            .await?;
-        self.update_webhook(&made, spec).await
+            .create_webhook(
+                uuid,
+                &NewWebhook {
+                    project_id: self.project.id,
+                    name: spec.name.trim(),
+                    url: spec.url.trim(),
+                    verify_tls: spec.verify_tls,
+                    events: &events,
+                    key_id: &key_id,
+                    sealed: &sealed,
+                },
+            )
+            .await?)
     }
 
     /// Replaces `hook`'s values with `spec`.

@@ -17,6 +17,21 @@ pub const MAX_ATTEMPTS: i32 = 8;
 const DEADLINE: Duration = Duration::from_secs(10);
 /// How long a taken message is another replica's.
 const LEASE: time::Duration = time::Duration::seconds(60);
+/// At most this many messages are being posted at once.
+const IN_FLIGHT: usize = 8;
+
+/// Counts a finished attempt (a failed one is logged).
+fn joined(done: Option<Result<Result<bool, AppError>, tokio::task::JoinError>>) -> usize {
+    match done {
+        Some(Ok(Ok(true))) => 1,
+        Some(Ok(Err(e))) => {
+            tracing::warn!("could not send a build notification: {e}");
+            0
+        }
+        _ => 0,
+    }
+}
+
 /// How often changes and due messages are looked for.
 const TICK: Duration = Duration::from_millis(500);
 
@@ -67,21 +82,40 @@ impl Default for Clients {
 }
 
 impl App {
-    /// Sends every message due at `now`; how many were delivered.
+    /// Sends every message due at `now` (the caller's clock; leases and retries count from
+    /// the later of it and the real time), at most [`IN_FLIGHT`] at once so one slow receiver
+    /// holds up no other; how many were delivered.
     pub async fn send_due(&self, now: OffsetDateTime) -> Result<usize, AppError> {
+        let mut running = tokio::task::JoinSet::new();
         let mut delivered = 0;
         for m in self.store.outbound().due(now, 50).await? {
-            if !self.store.outbound().take(&m, now + LEASE).await? {
-                continue;
+            while running.len() >= IN_FLIGHT {
+                delivered += joined(running.join_next().await);
             }
+            let app = self.clone();
+            running.spawn(async move { app.attempt(m, now).await });
+        }
+        while let Some(done) = running.join_next().await {
+            delivered += joined(Some(done));
+        }
+        Ok(delivered)
+    }
+
+    /// One attempt at `m`, if this replica takes it; whether it was delivered.
+    async fn attempt(&self, m: MessageRecord, now: OffsetDateTime) -> Result<bool, AppError> {
+        let now = now.max(OffsetDateTime::now_utc());
+        if !self.store.outbound().take(&m, now + LEASE).await? {
+            return Ok(false);
+        }
+        {
             let attempt = m.attempts + 1;
             let (status, error) = match self.post(&m).await {
                 Ok(code) if (200..300).contains(&code) => (Some(code), String::new()),
                 Ok(code) => (Some(code), format!("the receiver answered {code}")),
                 Err(e) => (None, e),
             };
+            let now = now.max(OffsetDateTime::now_utc());
             let (state, retry_at) = if error.is_empty() {
-                delivered += 1;
                 ("delivered", now)
             } else if attempt >= MAX_ATTEMPTS {
                 ("failed", now)
@@ -92,8 +126,8 @@ impl App {
                 .outbound()
                 .settle(m.id, state, status.map(i32::from), &error, retry_at)
                 .await?;
+            Ok(state == "delivered")
         }
-        Ok(delivered)
     }
 
     /// One attempt at `m`: the receiver's status code, or why there was none.

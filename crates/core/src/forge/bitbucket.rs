@@ -154,11 +154,13 @@ pub(super) fn parse(event: &str, body: &[u8]) -> Result<HookEvent, Invalid> {
                 action,
                 number: pr.id,
                 url: pr.links.html.href,
-                fork: !pr
-                    .source
-                    .repository
-                    .full_name
-                    .eq_ignore_ascii_case(&pr.destination.repository.full_name),
+                // An unnamed side cannot be shown to be the base: it counts as a fork.
+                fork: pr.source.repository.full_name.is_empty()
+                    || !pr
+                        .source
+                        .repository
+                        .full_name
+                        .eq_ignore_ascii_case(&pr.destination.repository.full_name),
                 head_branch: pr.source.branch.name,
                 head_sha: pr.source.commit.hash,
                 head_repo: pr.source.repository.name,

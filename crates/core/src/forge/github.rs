@@ -100,7 +100,10 @@ pub(super) fn parse(forge: Forge, event: &str, body: &[u8]) -> Result<HookEvent,
             // A fork's head repository is another one than the base's; GitHub marks it `fork`
             // too, but a fork's pull request into its own parent is what matters here.
             let fork = match (head_repo, base_repo) {
-                (Some(h), Some(b)) => !h.full_name.eq_ignore_ascii_case(&b.full_name),
+                // An unnamed side cannot be shown to be the base: it counts as a fork.
+                (Some(h), Some(b)) => {
+                    h.full_name.is_empty() || !h.full_name.eq_ignore_ascii_case(&b.full_name)
+                }
                 (None, _) => true, // the fork was deleted
                 (Some(h), None) => h.fork,
             };

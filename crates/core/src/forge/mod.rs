@@ -215,8 +215,7 @@ fn check(event: &HookEvent) -> Result<(), Invalid> {
         HookEvent::Push(pushes) => {
             for p in pushes {
                 let (GitTarget::Branch(name) | GitTarget::Tag(name)) = &p.target;
-                crate::BranchName::parse(name)
-                    .map_err(|e| Invalid::new(format!("the pushed ref: {e}")))?;
+                exact_name(name, "the pushed ref")?;
                 if let Some(sha) = p.after.as_deref()
                     && !is_commit_id(sha, 40)
                 {
@@ -225,8 +224,7 @@ fn check(event: &HookEvent) -> Result<(), Invalid> {
             }
         }
         HookEvent::PullRequest(pr) => {
-            crate::BranchName::parse(&pr.head_branch)
-                .map_err(|e| Invalid::new(format!("the pull request's head: {e}")))?;
+            exact_name(&pr.head_branch, "the pull request's head")?;
             if i64::try_from(pr.number).is_err() {
                 return Err(Invalid::new("the pull request's number is out of range"));
             }
@@ -238,6 +236,17 @@ fn check(event: &HookEvent) -> Result<(), Invalid> {
         HookEvent::Other(_) => {}
     }
     Ok(())
+}
+
+/// `name` is a valid branch or tag name as given (not only once trimmed).
+pub fn exact_name(name: &str, what: &str) -> Result<(), Invalid> {
+    match crate::BranchName::parse(name) {
+        Ok(b) if b.as_str() == name => Ok(()),
+        Ok(_) => Err(Invalid::new(format!(
+            "{what}: a name must not start or end with spaces"
+        ))),
+        Err(e) => Err(Invalid::new(format!("{what}: {e}"))),
+    }
 }
 
 /// A commit id of at least `shortest` (and at most 64, SHA-256's) lowercase hexadecimal

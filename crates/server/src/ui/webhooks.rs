@@ -202,7 +202,10 @@ pub async fn new_secret(
 ) -> Result<Response, PageError> {
     let hooks = door(&state, &user, &slug).await?;
     let secret = hooks.new_secret().await?;
-    webhooks_page(&state, hooks, user, csrf, Some(secret), None).await
+    // Shown once: no cache may keep the page.
+    Ok(crate::api::no_store(
+        webhooks_page(&state, hooks, user, csrf, Some(secret), None).await?,
+    ))
 }
 
 /// `{uuid}` of a delivery's Redeliver URL.

@@ -237,6 +237,15 @@ async fn a_missed_run_is_not_fired_late_and_an_actor_without_rights_fires_nothin
         .await
         .unwrap();
     let wes = fx.app.personal_token(&writer).await;
+    // Nobody's rights are checked when a system schedule fires: only admins make one.
+    let system = reqwest::Client::new()
+        .post(fx.app.at(&format!("/api/v2/project/{SLUG}/schedule")))
+        .header("Circle-Token", &wes)
+        .json(&json!({"name": "sys", "attribution-actor": "system", "timetable": timetable()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(system.status(), 403);
     let r = send_as(
         &fx,
         &wes,

@@ -127,6 +127,23 @@ async fn forked_pull_requests_build_only_when_allowed_and_without_secrets_unless
     assert!(page.contains("id=\"secrets-withheld\""), "{page}");
     assert!(page.contains("<a href=\"https://github.com/Codertocat/Hello-World/pull/3\">#3</a>"));
     runner.finish(id_of(&job), "failed").await;
+    // The fork's commit is in circlet's mirror now, but is no branch's: a trigger of main at
+    // that revision is refused rather than built as main with the project's secrets.
+    let r =
+        h.fx.post_json(
+            &format!("/api/v1.1/project/{SLUG}/tree/main"),
+            &json!({"revision": sha}),
+        )
+        .await;
+    r.status_is(400);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{}",
+        r.body
+    );
 
     // Allowed: the next head gets them.
     set_flags(&h, json!({"forks-receive-secret-env-vars": true})).await;
