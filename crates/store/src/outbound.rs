@@ -167,7 +167,8 @@ impl Outbound<'_> {
     /// Forgets the project's commit statuses not yet sent: queued for a target that changed,
     /// they must not carry the new target's token to the old address.
     pub async fn drop_pending_statuses(&self, project_id: i64) -> Result<(), StoreError> {
-        let sql = "DELETE FROM outbox WHERE project_id = $1 AND kind = 'status' AND state = 'pending'";
+        let sql =
+            "DELETE FROM outbox WHERE project_id = $1 AND kind = 'status' AND state = 'pending'";
         on_pool!(self.0, pool => sqlx::query(sql).bind(project_id).execute(pool).await.map(drop))?;
         Ok(())
     }
