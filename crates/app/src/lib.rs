@@ -69,6 +69,9 @@ pub struct AppConfig {
     pub env_keys: Arc<env_vars::Keyring>,
     /// Where artifacts are kept and how large they may be.
     pub artifacts: artifacts::ArtifactStorage,
+    /// Whether commit statuses and outbound webhooks may go to loopback, private and link-local
+    /// addresses (off: only public ones).
+    pub allow_private_outbound: bool,
 }
 
 impl AppConfig {
@@ -87,6 +90,7 @@ impl AppConfig {
                 circlet_core::secret::random_bytes(),
             )),
             artifacts: artifacts::ArtifactStorage::in_memory(),
+            allow_private_outbound: false,
         }
     }
 
@@ -137,6 +141,7 @@ impl App {
     /// The use cases over `store`, configured by `config`.
     pub fn new(store: Store, config: AppConfig) -> Self {
         let repos = builds::git::Repos::new(config.repo_cache_dir.clone());
+        let http = outbound::send::Clients::new(config.allow_private_outbound);
         App(Arc::new(Inner {
             store,
             config,
@@ -146,7 +151,7 @@ impl App {
             repos,
             config_parses: tokio::sync::Semaphore::new(builds::trigger::MAX_CONCURRENT_PARSES),
             work_available: tokio::sync::Notify::new(),
-            http: Default::default(),
+            http,
         }))
     }
 }

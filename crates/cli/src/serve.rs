@@ -62,6 +62,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let mut app_config = AppConfig::new(public_url.clone());
     app_config.max_token_lifetime_days = settings.max_token_lifetime_days;
+    app_config.allow_private_outbound = settings.allow_private_outbound;
     app_config.repo_cache_dir = settings.data_dir.join("repos");
     app_config.env_keys = std::sync::Arc::new(env_keys);
     app_config.runner_timeout = std::time::Duration::from_secs(settings.runner_timeout_secs);

@@ -62,6 +62,10 @@ pub struct Overrides {
     /// gets 429 for the rest of the window; 0 turns the limit off [default: 30].
     #[arg(long, env = "CIRCLET_AUTH_FAILURES_PER_WINDOW", global = true)]
     auth_failures_per_window: Option<u32>,
+    /// Let commit statuses and outbound webhooks go to loopback, private and link-local
+    /// addresses (`true`), not only public ones [default: false].
+    #[arg(long, env = "CIRCLET_ALLOW_PRIVATE_OUTBOUND", global = true)]
+    allow_private_outbound: Option<bool>,
     /// Where runners (the embedded one, or `circlet runner`) run jobs' commands: `bubblewrap`
     /// (a namespace sandbox that keeps the data dir, keys and other jobs out of reach) or
     /// `none` (as this user, able to read everything it can) [default: bubblewrap].
@@ -124,6 +128,7 @@ struct FileSettings {
     max_artifact_bytes: Option<u64>,
     max_build_artifact_bytes: Option<u64>,
     auth_failures_per_window: Option<u32>,
+    allow_private_outbound: Option<bool>,
     sandbox: Option<String>,
     trusted_proxy: Option<Vec<String>>,
     max_connections: Option<usize>,
@@ -164,6 +169,8 @@ pub struct Settings {
     pub max_build_artifact_bytes: u64,
     /// Failed token authentications per address and window before 429 (0: no limit).
     pub auth_failures_per_window: u32,
+    /// Whether commit statuses and outbound webhooks may go to non-public addresses.
+    pub allow_private_outbound: bool,
     /// Where the embedded runner runs jobs' commands.
     pub sandbox: circlet_runner::SandboxMode,
     /// Proxies whose `X-Forwarded-For` names the client.
@@ -282,6 +289,10 @@ impl Settings {
             .auth_failures_per_window
             .or(file.auth_failures_per_window)
             .unwrap_or(30);
+        let allow_private_outbound = o
+            .allow_private_outbound
+            .or(file.allow_private_outbound)
+            .unwrap_or(false);
         let sandbox = match o.sandbox.clone().or(file.sandbox) {
             Some(s) => s.parse().map_err(|e: String| anyhow!(e))?,
             None => circlet_runner::SandboxMode::default(),
@@ -332,6 +343,7 @@ impl Settings {
             tls,
             sandbox,
             auth_failures_per_window,
+            allow_private_outbound,
             trusted_proxies,
             max_connections,
             header_timeout_secs,
@@ -363,7 +375,7 @@ impl Settings {
     pub fn describe(&self) -> String {
         let keys = self.data_dir.join(crate::datadir::SESSION_KEY_FILE);
         format!(
-            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nartifacts_url = \"{}\"\ns3_endpoint = \"{}\"\nmax_artifact_bytes = {}\nmax_build_artifact_bytes = {}\nauth_failures_per_window = {}\nsandbox = \"{}\"\ntrusted_proxy = [{}]\nmax_connections = {}\nheader_timeout_secs = {}\nidle_timeout_secs = {}\ntls_cert = {}\ntls_key = {}\nsession_key = {}\nenv_key = {}\n",
+            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nartifacts_url = \"{}\"\ns3_endpoint = \"{}\"\nmax_artifact_bytes = {}\nmax_build_artifact_bytes = {}\nauth_failures_per_window = {}\nallow_private_outbound = {}\nsandbox = \"{}\"\ntrusted_proxy = [{}]\nmax_connections = {}\nheader_timeout_secs = {}\nidle_timeout_secs = {}\ntls_cert = {}\ntls_key = {}\nsession_key = {}\nenv_key = {}\n",
             self.config_file
                 .as_ref()
                 .map_or("(none)".into(), |p| format!("\"{}\"", p.display())),
@@ -387,6 +399,7 @@ impl Settings {
             self.max_artifact_bytes,
             self.max_build_artifact_bytes,
             self.auth_failures_per_window,
+            self.allow_private_outbound,
             self.sandbox.as_str(),
             self.trusted_proxies
                 .blocks()

@@ -61,22 +61,96 @@ pub fn backoff(attempts: i32) -> time::Duration {
 pub struct Clients {
     checked: reqwest::Client,
     unchecked: reqwest::Client,
+    private: bool,
 }
 
-impl Default for Clients {
-    fn default() -> Self {
+impl Clients {
+    /// Clients that reach only public addresses, unless `private` allows the others too
+    /// (loopback, private networks, link-local: a project admin could otherwise make the server
+    /// post to, and time, services only it can reach).
+    pub fn new(private: bool) -> Self {
         let build = |verify: bool| {
-            reqwest::Client::builder()
+            let mut b = reqwest::Client::builder()
                 .timeout(DEADLINE)
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("circlet/", env!("CARGO_PKG_VERSION")))
-                .tls_danger_accept_invalid_certs(!verify)
-                .build()
-                .expect("an HTTP client builds")
+                .tls_danger_accept_invalid_certs(!verify);
+            if !private {
+                b = b.dns_resolver(std::sync::Arc::new(PublicOnly));
+            }
+            b.build().expect("an HTTP client builds")
         };
         Clients {
             checked: build(true),
             unchecked: build(false),
+            private,
+        }
+    }
+
+    /// Whether `url` may be posted to: its host, if an address, is a public one.
+    fn allows(&self, url: &str) -> bool {
+        if self.private {
+            return true;
+        }
+        let Some(parsed) = reqwest::Url::parse(url).ok() else {
+            return false;
+        };
+        let Some(host) = parsed.host_str() else {
+            return false;
+        };
+        // A name is checked when resolved ([`PublicOnly`]); an address here.
+        match host.trim_start_matches('[').trim_end_matches(']').parse() {
+            Ok(ip) => public(ip),
+            Err(_) => true,
+        }
+    }
+}
+
+/// A resolver that keeps only public addresses.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| public(a.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(format!("{host} has no public address").into());
+            }
+            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Whether `ip` is an address of the public internet.
+pub fn public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
         }
     }
 }
@@ -139,6 +213,9 @@ impl App {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("the project is gone")?;
+        if !self.http.allows(&m.url) {
+            return Err("the address is not a public one".into());
+        }
         let mut request;
         if let Some(hook_id) = m.webhook_id {
             let hooks = self
@@ -207,6 +284,32 @@ impl App {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_public_addresses_are_reached_unless_allowed() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "169.254.169.254",
+            "192.168.0.1",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
+        ] {
+            assert!(!super::public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["140.82.112.3", "2606:4700::1111"] {
+            assert!(super::public(public.parse().unwrap()), "{public}");
+        }
+        let strict = super::Clients::new(false);
+        assert!(!strict.allows("http://127.0.0.1:8080/hook"));
+        assert!(!strict.allows("http://[::1]/hook"));
+        assert!(strict.allows("https://hooks.example.com/x"));
+        assert!(super::Clients::new(true).allows("http://127.0.0.1:8080/hook"));
+    }
+
     #[test]
     fn backoff_doubles_up_to_an_hour() {
         let secs: Vec<i64> = (1..=12)

@@ -75,6 +75,8 @@ impl TestApp {
         };
         let repos = tempfile::tempdir().unwrap();
         config.app.repo_cache_dir = repos.path().join("mirrors");
+        // The tests' receivers listen on loopback.
+        config.app.allow_private_outbound = true;
         let artifacts = tempfile::tempdir().unwrap();
         config.app.artifacts =
             circlet_app::artifacts::ArtifactStorage::local(&artifacts.path().join("store"))
