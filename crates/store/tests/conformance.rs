@@ -37,9 +37,18 @@ mod members;
 /// The orb registry.
 #[path = "conformance/orbs.rs"]
 mod orbs;
+/// Commit-status targets, outbound webhooks, the outbox, and which changes are still to be told.
+#[path = "conformance/outbound.rs"]
+mod outbound;
+/// Polling repositories: intervals, due polls, the heads last seen.
+#[path = "conformance/polls.rs"]
+mod polls;
 /// Projects: creation, slugs, listings, settings.
 #[path = "conformance/projects.rs"]
 mod projects;
+/// Scheduled pipelines: API v2 schedules and a config's cron triggers.
+#[path = "conformance/schedules.rs"]
+mod schedules;
 /// Sessions.
 #[path = "conformance/sessions.rs"]
 mod sessions;

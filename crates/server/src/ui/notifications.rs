@@ -2,14 +2,14 @@
 //! repository, an access token that goes in and is never shown) and the outbound webhooks
 //! (API v2's), each with its delivery log. The rules are `circlet_app::outbound`'s.
 
-use super::projects::SlugPath;
+use super::projects::{ItemPath, SlugPath};
 use super::{Chrome, UiForm, render_with, when};
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::CurrentUser;
 use crate::error::PageError;
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use circlet_app::outbound::{ProjectOutbound, WebhookSpec};
@@ -230,29 +230,19 @@ pub async fn add_webhook(
     }
 }
 
-/// `{uuid}` of a webhook's remove URL.
-#[derive(Deserialize)]
-pub struct WebhookPath {
-    vcs: String,
-    org: String,
-    repo: String,
-    uuid: String,
-}
-
 /// `POST …/settings/notifications/webhooks/{uuid}/remove`.
 pub async fn remove_webhook(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Path(p): Path<WebhookPath>,
+    item: ItemPath,
 ) -> Result<Response, PageError> {
-    let slug = ProjectSlug::from_parts(&p.vcs, &p.org, &p.repo)?;
     let missing = || PageError::not_found(circlet_app::outbound::WEBHOOK_NOT_FOUND);
-    let uuid = uuid::Uuid::parse_str(&p.uuid).map_err(|_| missing())?;
+    let uuid = item.uuid.ok_or_else(missing)?;
     let (door, hook) = state
         .app
         .outbound_webhook(&Caller::visitor(Some(&user)), uuid)
         .await?;
-    if door.project.slug.key() != slug.key() {
+    if door.project.slug.key() != item.slug.key() {
         return Err(missing());
     }
     door.delete_webhook(&hook).await?;

@@ -30,6 +30,27 @@ impl<S: Send + Sync> FromRequestParts<S> for SlugPath {
     }
 }
 
+/// A project's item from a page URL `…/{vcs}/{org}/{repo}/…/{uuid}/…`: the project's slug, and
+/// the item's public id (`None` when the segment is no id: the page then answers "not found").
+pub struct ItemPath {
+    /// The project.
+    pub slug: ProjectSlug,
+    /// The item.
+    pub uuid: Option<uuid::Uuid>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ItemPath {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        let params = RouteParams::from_request_parts(parts, state).await?;
+        Ok(ItemPath {
+            slug: params.project()?,
+            uuid: params.get("uuid").and_then(|u| uuid::Uuid::parse_str(u).ok()),
+        })
+    }
+}
+
 /// The URL of a project's page.
 pub fn project_url(slug: &ProjectSlug) -> String {
     format!("/projects/{slug}")

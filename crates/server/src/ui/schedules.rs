@@ -2,19 +2,18 @@
 //! timetable, what it builds, whom it acts as and when it next runs; add one, remove one. The
 //! rules and the scheduler are `circlet_app::schedules`'.
 
-use super::projects::SlugPath;
+use super::projects::{ItemPath, SlugPath};
 use super::{Chrome, UiForm, render_with, when};
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::CurrentUser;
 use crate::error::PageError;
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use circlet_app::schedules::{ProjectSchedules, ScheduleSpec, timetable_of};
 use circlet_app::{AppError, Caller};
-use circlet_core::ProjectSlug;
 use circlet_core::schedule::{Timetable, WEEKDAYS};
 use circlet_store::{Project, User};
 use serde::Deserialize;
@@ -209,29 +208,19 @@ pub async fn create(
     }
 }
 
-/// `{uuid}` of a schedule's remove URL.
-#[derive(Deserialize)]
-pub struct SchedulePath {
-    vcs: String,
-    org: String,
-    repo: String,
-    uuid: String,
-}
-
 /// `POST …/settings/schedules/{uuid}/remove`.
 pub async fn remove(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Path(p): Path<SchedulePath>,
+    item: ItemPath,
 ) -> Result<Response, PageError> {
-    let slug = ProjectSlug::from_parts(&p.vcs, &p.org, &p.repo)?;
     let missing = || PageError::not_found(circlet_app::schedules::SCHEDULE_NOT_FOUND);
-    let uuid = uuid::Uuid::parse_str(&p.uuid).map_err(|_| missing())?;
+    let uuid = item.uuid.ok_or_else(missing)?;
     let (door, s) = state
         .app
         .schedule(&Caller::visitor(Some(&user)), uuid, true)
         .await?;
-    if door.project.slug.key() != slug.key() {
+    if door.project.slug.key() != item.slug.key() {
         return Err(missing());
     }
     door.delete(&s).await?;

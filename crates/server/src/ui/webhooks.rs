@@ -3,14 +3,14 @@
 //! Project settings → Advanced (CircleCI's switches that decide what webhooks build). Project
 //! admins only; the rules are `circlet_app::hooks`'.
 
-use super::projects::SlugPath;
+use super::projects::{ItemPath, SlugPath};
 use super::{Chrome, UiForm, render_with, when};
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::CurrentUser;
 use crate::error::PageError;
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use circlet_app::Caller;
@@ -208,26 +208,17 @@ pub async fn new_secret(
     ))
 }
 
-/// `{uuid}` of a delivery's Redeliver URL.
-#[derive(Deserialize)]
-pub struct DeliveryPath {
-    vcs: String,
-    org: String,
-    repo: String,
-    uuid: String,
-}
-
 /// `POST …/settings/webhooks/deliveries/{uuid}/redeliver`: handles the delivery again.
 pub async fn redeliver(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     csrf: CsrfToken,
-    Path(p): Path<DeliveryPath>,
+    item: ItemPath,
 ) -> Result<Response, PageError> {
-    let slug = ProjectSlug::from_parts(&p.vcs, &p.org, &p.repo)?;
-    let hooks = door(&state, &user, &slug).await?;
-    let missing = || PageError::not_found(circlet_app::hooks::DELIVERY_NOT_FOUND);
-    let uuid = uuid::Uuid::parse_str(&p.uuid).map_err(|_| missing())?;
+    let hooks = door(&state, &user, &item.slug).await?;
+    let uuid = item
+        .uuid
+        .ok_or_else(|| PageError::not_found(circlet_app::hooks::DELIVERY_NOT_FOUND))?;
     let notice = match hooks.redeliver(uuid).await {
         Ok(r) => format!(
             "Redelivered: {} — {}",

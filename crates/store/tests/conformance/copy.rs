@@ -17,6 +17,10 @@ use circlet_store::builds::{
 };
 use circlet_store::copy::ROWS_PER_BATCH;
 use circlet_store::hooks::{DeliveryRecord, NewDelivery, PrUpdate, Recorded, SealedHookSecret};
+use circlet_store::outbound::{
+    MessageRecord, NewMessage, NewWebhook, StatusTargetRecord, WebhookRecord,
+};
+use circlet_store::schedules::{NewSchedule, ScheduleRecord};
 use circlet_store::settings::TOKEN_CREATION_DISABLED;
 use circlet_store::testkit::TestDb;
 use circlet_store::{
@@ -24,7 +28,9 @@ use circlet_store::{
     NewAuditEntry, NewEnvVar, NewTokenRecord, PipelineRecord, Project, Store, StoreError,
     TestRecord, TokenRecord, UsageByKind, UsageUpdate, User,
 };
+use std::collections::BTreeSet;
 use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_into_postgres_keeps_every_row() {
@@ -193,6 +199,11 @@ async fn copy_keeps_every_row(from: BackendKind, to: BackendKind) {
     assert_eq!(report.rows_in("hook_deliveries"), 3);
     assert_eq!(report.rows_in("project_hook_secrets"), 1);
     assert_eq!(report.rows_in("pull_requests"), PULL_REQUESTS.len() as u64);
+    assert_eq!(report.rows_in("schedules"), 4);
+    assert_eq!(report.rows_in("poll_heads"), 2);
+    assert_eq!(report.rows_in("project_status_targets"), 1);
+    assert_eq!(report.rows_in("outbound_webhooks"), 2);
+    assert_eq!(report.rows_in("outbox"), 4);
     assert_eq!(
         report.total_rows(),
         report.tables.iter().map(|t| t.rows).sum::<u64>()
@@ -282,6 +293,68 @@ async fn copy_keeps_every_row(from: BackendKind, to: BackendKind) {
         before.pull_requests
     );
     assert_eq!(before.pull_requests, after.pull_requests);
+    let all_schedules = || before.schedules.iter().flat_map(|(a, c)| a.iter().chain(c));
+    assert!(
+        all_schedules().any(|s| s.source == "api" && s.last_run_at.is_some())
+            && all_schedules().any(|s| s.source == "api" && s.next_run_at.is_none())
+            && all_schedules().any(|s| s.source == "config" && s.workflow.is_some()),
+        "fired, finished and config schedules are copied: {:?}",
+        before.schedules
+    );
+    assert_eq!(before.schedules, after.schedules);
+    assert_eq!(before.schedules_due, after.schedules_due);
+    assert!(
+        before
+            .projects
+            .iter()
+            .any(|p| p.poll_interval_secs == Some(300)),
+        "a polled project is copied"
+    );
+    assert_eq!(before.polls_due.len(), 1, "its next poll is copied");
+    assert_eq!(before.polls_due, after.polls_due);
+    assert_eq!(before.poll_heads, after.poll_heads);
+    assert!(before.status_targets.iter().any(Option::is_some));
+    assert_eq!(before.status_targets, after.status_targets);
+    assert!(
+        before.webhooks.iter().flatten().any(|w| w.verify_tls)
+            && before.webhooks.iter().flatten().any(|w| !w.verify_tls),
+        "webhooks with and without certificate checks are copied"
+    );
+    assert_eq!(before.webhooks, after.webhooks);
+    let states: BTreeSet<(&str, bool, bool)> = before
+        .messages
+        .iter()
+        .flatten()
+        .map(|m| {
+            (
+                m.state.as_str(),
+                m.delivered_at.is_some(),
+                m.last_status.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        BTreeSet::from([
+            ("delivered", true, true),
+            ("failed", false, false),
+            ("pending", false, false),
+            ("pending", false, true),
+        ]),
+        "messages in every state are copied"
+    );
+    assert_eq!(before.messages, after.messages);
+    assert_eq!(before.outbox_due.len(), 2);
+    assert_eq!(before.outbox_due, after.outbox_due);
+    assert!(
+        before.notified_states.iter().any(Option::is_some)
+            && before.notified_states.iter().any(Option::is_none),
+        "{:?}",
+        before.notified_states
+    );
+    assert_eq!(before.notified_states, after.notified_states);
+    assert_eq!(before.jobs_to_notify, after.jobs_to_notify);
+    assert_eq!(before.workflows_to_notify, after.workflows_to_notify);
     assert_eq!(before, after);
 
     // The revoked token stays revoked; the others are found by their digest.
@@ -648,6 +721,28 @@ async fn fill(store: &Store) -> Fixture {
     };
     let (_, forked_jobs) = builds.create_pipeline(&forked).await.unwrap();
 
+    fill_outbound(store, &alice, &widgets, &gadgets).await;
+    // Told: a failed job as failed, a running one as queued (so still to be told), and all of
+    // gadgets' past (its canceled workflow, which a copy that lost that would tell again).
+    assert!(
+        builds
+            .claim_job_notice(jobs[0].id, None, JobState::Failed)
+            .await
+            .unwrap()
+    );
+    assert!(
+        builds
+            .claim_job_notice(retry.id, None, JobState::Queued)
+            .await
+            .unwrap()
+    );
+    let untold = builds.workflows_to_notify(100).await.unwrap();
+    assert!(
+        untold.iter().any(|w| w.id == other_jobs[0].workflow_id),
+        "gadgets' canceled workflow is to be told: {untold:?}"
+    );
+    builds.mark_told(gadgets.id).await.unwrap();
+
     Fixture {
         logins: vec![alice.login, bob.login, carol.login],
         session,
@@ -662,6 +757,200 @@ async fn fill(store: &Store) -> Fixture {
             other_jobs[0].id,
             forked_jobs[0].id,
         ],
+    }
+}
+
+/// Fills what schedules and what circlet tells others keep: API schedules (one fired, one
+/// never due again), a config's cron triggers, a polled project and the heads it saw, a
+/// status target, webhooks (certificates checked and not) and messages in every state.
+async fn fill_outbound(store: &Store, alice: &User, widgets: &Project, gadgets: &Project) {
+    let schedules = store.schedules();
+    let nightly = schedules
+        .create(&NewSchedule {
+            project_id: widgets.id,
+            source: "api",
+            name: "nightly",
+            description: "every night",
+            timetable: r#"{"per-hour":1,"hours-of-day":[3],"days-of-week":["MON"]}"#,
+            parameters: r#"{"deploy":true}"#,
+            branch: Some("main"),
+            tag: None,
+            workflow: None,
+            actor_id: Some(alice.id),
+            actor_login: "alice",
+            next_run_at: Some(now_s() + Duration::hours(1)),
+        })
+        .await
+        .unwrap();
+    assert!(
+        schedules
+            .advance(
+                nightly.id,
+                nightly.next_run_at.unwrap(),
+                Some(now_s() + Duration::days(1)),
+                Some(now_s()),
+            )
+            .await
+            .unwrap()
+    );
+    schedules
+        .create(&NewSchedule {
+            project_id: widgets.id,
+            source: "api",
+            name: "release",
+            description: "",
+            timetable: r#"{"per-hour":1}"#,
+            parameters: "{}",
+            branch: None,
+            tag: Some("v1.0"),
+            workflow: None,
+            actor_id: None,
+            actor_login: "system",
+            next_run_at: None,
+        })
+        .await
+        .unwrap();
+    let triggers = [
+        (
+            "build".to_owned(),
+            "0 * * * *".to_owned(),
+            Some(now_s() + Duration::minutes(30)),
+        ),
+        ("deploy".to_owned(), "0 0 * * 1".to_owned(), None),
+    ];
+    schedules
+        .set_config_schedules(gadgets.id, "trunk", &triggers, "bob")
+        .await
+        .unwrap();
+
+    let polls = store.polls();
+    polls.set_interval(widgets.id, Some(300)).await.unwrap();
+    let due = polls.due(now_s() + Duration::days(1), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert!(
+        polls
+            .advance(widgets.id, due[0].1, now_s() + Duration::minutes(5))
+            .await
+            .unwrap()
+    );
+    let heads = [
+        ("refs/heads/main".to_owned(), "a".repeat(40)),
+        ("refs/tags/v1.0".to_owned(), "b".repeat(40)),
+    ];
+    polls.set_heads(widgets.id, &heads).await.unwrap();
+
+    let outbound = store.outbound();
+    outbound
+        .set_status_target(
+            widgets.id,
+            "gitea",
+            "https://gitea.example.com/api/v1",
+            "acme/widgets",
+            "k1",
+            &[0, 1, 255],
+        )
+        .await
+        .unwrap();
+    let checked = outbound
+        .create_webhook(
+            Uuid::new_v4(),
+            &NewWebhook {
+                project_id: widgets.id,
+                name: "chat",
+                url: "https://hooks.example.com/chat",
+                verify_tls: true,
+                events: "workflow-completed,job-completed",
+                key_id: "k1",
+                sealed: &[9, 0, 255],
+            },
+        )
+        .await
+        .unwrap();
+    let unchecked = outbound
+        .create_webhook(
+            Uuid::new_v4(),
+            &NewWebhook {
+                project_id: gadgets.id,
+                name: "self-signed",
+                url: "https://10.0.0.9/hook",
+                verify_tls: false,
+                events: "job-completed",
+                key_id: "k2",
+                sealed: b"sealed",
+            },
+        )
+        .await
+        .unwrap();
+    // Delivered, to be retried after a first attempt, given up, and pending.
+    for (project_id, webhook, event, state) in [
+        (
+            widgets.id,
+            None,
+            "status: ci/circlet: a failed",
+            "delivered",
+        ),
+        (widgets.id, Some(&checked), "job-completed", "pending"),
+        (gadgets.id, Some(&unchecked), "job-completed", "failed"),
+        (widgets.id, Some(&checked), "workflow-completed", "new"),
+    ] {
+        outbound
+            .enqueue(&message(project_id, webhook, event))
+            .await
+            .unwrap();
+        let queued = outbound
+            .log(project_id, webhook.map(|w| w.id), 1)
+            .await
+            .unwrap()
+            .remove(0);
+        match state {
+            "new" => {}
+            "pending" => {
+                assert!(
+                    outbound
+                        .take(&queued, now_s() + Duration::minutes(1))
+                        .await
+                        .unwrap()
+                );
+                let retry_at = now_s() + Duration::minutes(10);
+                outbound
+                    .settle(
+                        queued.id,
+                        state,
+                        Some(503),
+                        "503 Service Unavailable",
+                        retry_at,
+                    )
+                    .await
+                    .unwrap();
+            }
+            _ => {
+                let status = (state == "delivered").then_some(201);
+                outbound
+                    .settle(queued.id, state, status, "", now_s())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// A message for `webhook`, or a commit status when `None`.
+fn message<'a>(
+    project_id: i64,
+    webhook: Option<&'a WebhookRecord>,
+    event: &'a str,
+) -> NewMessage<'a> {
+    NewMessage {
+        project_id,
+        webhook_id: webhook.map(|w| w.id),
+        kind: if webhook.is_some() {
+            "webhook"
+        } else {
+            "status"
+        },
+        event,
+        url: webhook.map_or("https://gitea.example.com/api/v1/statuses", |w| &w.url),
+        body: r#"{"state":"success","description":"ünïcode ✓"}"#,
     }
 }
 
@@ -764,6 +1053,27 @@ struct Dump {
     /// Each of [`PULL_REQUESTS`] by its number, and the open one of the project's own
     /// repository on its head branch.
     pull_requests: Vec<(Option<KnownPr>, Option<KnownPr>)>,
+    /// Each project's API and config schedules.
+    schedules: Vec<(Vec<ScheduleRecord>, Vec<ScheduleRecord>)>,
+    /// Every schedule that is ever due, when due.
+    schedules_due: Vec<ScheduleRecord>,
+    /// The projects polled, with when each is next due.
+    polls_due: Vec<(Project, OffsetDateTime)>,
+    /// Each project's heads as last polled.
+    poll_heads: Vec<Vec<(String, String)>>,
+    /// Each project's commit-status target.
+    status_targets: Vec<Option<StatusTargetRecord>>,
+    /// Each project's outbound webhooks.
+    webhooks: Vec<Vec<WebhookRecord>>,
+    /// Each project's log: its commit statuses, then each webhook's messages.
+    messages: Vec<Vec<MessageRecord>>,
+    /// Every message still to be sent, when due.
+    outbox_due: Vec<MessageRecord>,
+    /// What each job was last told as.
+    notified_states: Vec<Option<String>>,
+    /// The jobs and workflows still to be told.
+    jobs_to_notify: Vec<JobRecord>,
+    workflows_to_notify: Vec<WorkflowRecord>,
 }
 
 async fn dump(store: &Store, fx: &Fixture) -> Dump {
@@ -782,7 +1092,30 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
     let mut pipelines = Vec::new();
     let mut env_vars = Vec::new();
     let (mut hook_secrets, mut deliveries) = (Vec::new(), Vec::new());
+    let (mut schedules, mut poll_heads) = (Vec::new(), Vec::new());
+    let (mut status_targets, mut webhooks, mut messages) = (Vec::new(), Vec::new(), Vec::new());
     for &id in &fx.projects {
+        schedules.push((
+            store
+                .schedules()
+                .of_project(id, "api", 0, 1000)
+                .await
+                .unwrap(),
+            store
+                .schedules()
+                .of_project(id, "config", 0, 1000)
+                .await
+                .unwrap(),
+        ));
+        poll_heads.push(store.polls().heads(id).await.unwrap());
+        status_targets.push(store.outbound().status_target(id).await.unwrap());
+        let hooks = store.outbound().webhooks(id).await.unwrap();
+        let mut log = store.outbound().log(id, None, 1000).await.unwrap();
+        for hook in &hooks {
+            log.extend(store.outbound().log(id, Some(hook.id), 1000).await.unwrap());
+        }
+        messages.push(log);
+        webhooks.push(hooks);
         hook_secrets.push(store.hooks().secret(id).await.unwrap());
         deliveries.push(store.hooks().deliveries(id, 1000).await.unwrap());
         let list = store.projects().members(id).await.unwrap();
@@ -856,6 +1189,11 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
         tests.push(store.builds().tests(id).await.unwrap());
         artifacts.push(store.artifacts().of_job(id).await.unwrap());
     }
+    let mut notified_states = Vec::new();
+    for &id in &fx.jobs {
+        notified_states.push(store.builds().job_notified_state(id).await.unwrap());
+    }
+    let far = now_s() + Duration::days(3650);
     let mut pull_requests = Vec::new();
     for (project, number, head_branch, _, _) in PULL_REQUESTS {
         let id = fx.projects[project];
@@ -900,6 +1238,17 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
         hook_secrets,
         deliveries,
         pull_requests,
+        schedules,
+        schedules_due: store.schedules().due(far, 1000).await.unwrap(),
+        polls_due: store.polls().due(far, 1000).await.unwrap(),
+        poll_heads,
+        status_targets,
+        webhooks,
+        messages,
+        outbox_due: store.outbound().due(far, 1000).await.unwrap(),
+        notified_states,
+        jobs_to_notify: store.builds().jobs_to_notify(1000).await.unwrap(),
+        workflows_to_notify: store.builds().workflows_to_notify(1000).await.unwrap(),
     }
 }
 
@@ -1014,4 +1363,100 @@ async fn new_rows_get_fresh_ids(target: &Store, fx: &Fixture, before: &Dump) {
         .unwrap();
     let fresh = record_delivery(target, widgets, "delivery-2", None).await;
     assert!(fresh.id > max_delivery, "delivery id {} reused", fresh.id);
+
+    // Schedules, webhooks and messages: found by their public ids, new ones get fresh ids.
+    let nightly = &before.schedules[0].0[0];
+    assert_eq!(
+        target
+            .schedules()
+            .by_uuid(nightly.uuid)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(nightly)
+    );
+    let max_schedule = before
+        .schedules
+        .iter()
+        .flat_map(|(a, c)| a.iter().chain(c))
+        .map(|s| s.id)
+        .max()
+        .unwrap();
+    let schedule = target
+        .schedules()
+        .create(&NewSchedule {
+            project_id: widgets,
+            source: "api",
+            name: "hourly",
+            description: "",
+            timetable: "{}",
+            parameters: "{}",
+            branch: Some("main"),
+            tag: None,
+            workflow: None,
+            actor_id: None,
+            actor_login: "system",
+            next_run_at: None,
+        })
+        .await
+        .unwrap();
+    assert!(
+        schedule.id > max_schedule,
+        "schedule id {} reused",
+        schedule.id
+    );
+    let hook = &before.webhooks[0][0];
+    assert_eq!(
+        target.outbound().webhook(hook.uuid).await.unwrap().as_ref(),
+        Some(hook)
+    );
+    let max_hook = before
+        .webhooks
+        .iter()
+        .flatten()
+        .map(|w| w.id)
+        .max()
+        .unwrap();
+    let new_hook = target
+        .outbound()
+        .create_webhook(
+            Uuid::new_v4(),
+            &NewWebhook {
+                project_id: widgets,
+                name: "new",
+                url: "https://hooks.example.com/new",
+                verify_tls: true,
+                events: "job-completed",
+                key_id: "k1",
+                sealed: b"s",
+            },
+        )
+        .await
+        .unwrap();
+    assert!(new_hook.id > max_hook, "webhook id {} reused", new_hook.id);
+    let max_message = before
+        .messages
+        .iter()
+        .flatten()
+        .map(|m| m.id)
+        .max()
+        .unwrap();
+    target
+        .outbound()
+        .enqueue(&NewMessage {
+            project_id: widgets,
+            webhook_id: Some(new_hook.id),
+            kind: "webhook",
+            event: "job-completed",
+            url: "https://hooks.example.com/new",
+            body: "{}",
+        })
+        .await
+        .unwrap();
+    let queued = &target
+        .outbound()
+        .log(widgets, Some(new_hook.id), 1)
+        .await
+        .unwrap()[0];
+    assert!(queued.id > max_message, "message id {} reused", queued.id);
 }

@@ -241,7 +241,10 @@ async fn hooks_a_project_keeps_only_its_newest_deliveries(store: Store) {
         if i == 5 {
             new.redelivery_of = Some(ours[0].id);
         }
-        ours.push(record_new(&store, &new).await);
+        let made = record_new(&store, &new).await;
+        // Handled: only a handled delivery may be pruned.
+        hooks.settle(made.id, "built", "").await.unwrap();
+        ours.push(made);
     }
 
     let kept = hooks.deliveries(p.id, 1000).await.unwrap();
@@ -271,6 +274,19 @@ async fn hooks_a_project_keeps_only_its_newest_deliveries(store: Store) {
         theirs,
         "another project's deliveries are untouched"
     );
+    // One still being handled outlives the window: its pipeline is about to name it.
+    let busy = record_new(&store, &delivery(p.id, "github", "busy", b"p")).await;
+    for i in 0..KEPT_DELIVERIES {
+        let later = record_new(&store, &delivery(p.id, "github", &format!("z-{i}"), b"p")).await;
+        hooks.settle(later.id, "skipped", "").await.unwrap();
+    }
+    let now_kept = hooks.deliveries(p.id, 1000).await.unwrap();
+    assert!(
+        now_kept.iter().any(|d| d.id == busy.id),
+        "a delivery being handled was pruned"
+    );
+    assert_eq!(now_kept.len() as i64, KEPT_DELIVERIES + 1);
+    hooks.settle(busy.id, "built", "").await.unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -713,7 +729,12 @@ async fn hooks_a_pipeline_keeps_its_origin(store: Store) {
         (None, None, None, None, false, None, false, None)
     );
 
-    // The delivery pruned away, the pipeline stays and forgets it.
+    // The delivery pruned away once handled, the pipeline stays and forgets it.
+    store
+        .hooks()
+        .settle(d.id, "built", "pipeline 1")
+        .await
+        .unwrap();
     for i in 0..KEPT_DELIVERIES {
         let id = format!("later-{i}");
         record_new(&store, &delivery(p.id, "github", &id, b"{}")).await;
