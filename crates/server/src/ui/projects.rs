@@ -46,7 +46,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ItemPath {
         let params = RouteParams::from_request_parts(parts, state).await?;
         Ok(ItemPath {
             slug: params.project()?,
-            uuid: params.get("uuid").and_then(|u| uuid::Uuid::parse_str(u).ok()),
+            uuid: params
+                .get("uuid")
+                .and_then(|u| uuid::Uuid::parse_str(u).ok()),
         })
     }
 }
