@@ -49,6 +49,10 @@ pub fn router(state: AppState) -> Router {
             "/v1.1/project/{vcs}/{org}/{repo}/settings",
             get(api::project_settings::get).put(api::project_settings::put),
         )
+        .route(
+            "/v1/project/{org}/{repo}/settings",
+            get(api::project_settings::get).put(api::project_settings::put),
+        )
         // Forges' webhooks: the delivery's signature is the credential; payloads up to the
         // forge format's own bound.
         .route(

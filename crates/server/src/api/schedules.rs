@@ -20,14 +20,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// `{schedule-id}`.
+/// `{id}`: a schedule.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
 #[expect(dead_code, reason = "describes path parameters for the document only")]
 pub struct ScheduleIdPath {
     /// The schedule's id.
-    #[param(rename = "schedule-id")]
-    schedule_id: String,
+    id: String,
 }
 
 /// A schedule as API v2 shows it.
@@ -204,7 +203,7 @@ pub async fn create(
 }
 
 /// v2 `GET /schedule/{schedule-id}`.
-#[utoipa::path(get, path = "/api/v2/schedule/{schedule-id}", operation_id = "get_schedule", tag = "schedules",
+#[utoipa::path(get, path = "/api/v2/schedule/{id}", operation_id = "get_schedule", tag = "schedules",
     params(ScheduleIdPath),
     responses((status = 200, description = "The schedule", body = ScheduleJson), (status = "4XX", description = "Refused or not found", body = MessageBody)))]
 pub async fn get(
@@ -219,7 +218,7 @@ pub async fn get(
 }
 
 /// v2 `PATCH /schedule/{schedule-id}`: what is given replaces what the schedule had.
-#[utoipa::path(patch, path = "/api/v2/schedule/{schedule-id}", operation_id = "update_schedule", tag = "schedules",
+#[utoipa::path(patch, path = "/api/v2/schedule/{id}", operation_id = "update_schedule", tag = "schedules",
     params(ScheduleIdPath),
     request_body(content = ScheduleChange, content_type = "application/json"),
     responses((status = 200, description = "Changed", body = ScheduleJson), (status = "4XX", description = "Refused or not found", body = MessageBody)))]
@@ -253,7 +252,7 @@ pub async fn update(
 }
 
 /// v2 `DELETE /schedule/{schedule-id}` → `{"message": "Schedule deleted."}`.
-#[utoipa::path(delete, path = "/api/v2/schedule/{schedule-id}", operation_id = "delete_schedule", tag = "schedules",
+#[utoipa::path(delete, path = "/api/v2/schedule/{id}", operation_id = "delete_schedule", tag = "schedules",
     params(ScheduleIdPath),
     responses((status = 200, description = "Deleted", body = MessageBody), (status = "4XX", description = "Refused or not found", body = MessageBody)))]
 pub async fn delete(

@@ -16,14 +16,13 @@ use circlet_store::outbound::WebhookRecord;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-/// `{webhook-id}`.
+/// `{id}`: a webhook.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
 #[expect(dead_code, reason = "describes path parameters for the document only")]
 pub struct WebhookIdPath {
     /// The webhook's id.
-    #[param(rename = "webhook-id")]
-    webhook_id: String,
+    id: String,
 }
 
 /// `{"id": <project id>, "type": "project"}`.
@@ -182,7 +181,7 @@ pub async fn create(
 }
 
 /// v2 `GET /webhook/{webhook-id}`.
-#[utoipa::path(get, path = "/api/v2/webhook/{webhook-id}", operation_id = "get_webhook", tag = "outbound-webhooks",
+#[utoipa::path(get, path = "/api/v2/webhook/{id}", operation_id = "get_webhook", tag = "outbound-webhooks",
     params(WebhookIdPath),
     responses((status = 200, description = "The webhook", body = WebhookJson), (status = "4XX", description = "Refused or not found", body = MessageBody)))]
 pub async fn get(
@@ -196,7 +195,7 @@ pub async fn get(
 }
 
 /// v2 `PUT /webhook/{webhook-id}`: what is given replaces what it had.
-#[utoipa::path(put, path = "/api/v2/webhook/{webhook-id}", operation_id = "update_webhook", tag = "outbound-webhooks",
+#[utoipa::path(put, path = "/api/v2/webhook/{id}", operation_id = "update_webhook", tag = "outbound-webhooks",
     params(WebhookIdPath),
     request_body(content = WebhookBody, content_type = "application/json"),
     responses((status = 200, description = "Changed", body = WebhookJson), (status = "4XX", description = "Refused or not found", body = MessageBody)))]
@@ -228,7 +227,7 @@ pub async fn update(
 }
 
 /// v2 `DELETE /webhook/{webhook-id}` → `{"message": "ok"}`.
-#[utoipa::path(delete, path = "/api/v2/webhook/{webhook-id}", operation_id = "delete_webhook", tag = "outbound-webhooks",
+#[utoipa::path(delete, path = "/api/v2/webhook/{id}", operation_id = "delete_webhook", tag = "outbound-webhooks",
     params(WebhookIdPath),
     responses((status = 200, description = "Deleted", body = MessageBody), (status = "4XX", description = "Refused or not found", body = MessageBody)))]
 pub async fn delete(
