@@ -167,6 +167,9 @@ enum Collection {
 #[derive(Default)]
 struct Pending {
     map: Map,
+    /// The keys so far: a duplicate is found in constant time (a linear search made a 450 KB
+    /// mapping of 46,000 keys take seconds).
+    keys: std::collections::HashSet<String>,
     /// The key read and waiting for its value.
     key: Option<PendingKey>,
     /// Merge keys met (`<<: *defaults`): where they were among the entries, and their values.
@@ -361,7 +364,7 @@ impl Builder {
                     pending.merges.push((at, node));
                 }
                 Some(key) => {
-                    if pending.map.contains(&key.text) {
+                    if !pending.keys.insert(key.text.clone()) {
                         return Err(syntax(
                             format!(
                                 "key {} appears twice in one mapping",

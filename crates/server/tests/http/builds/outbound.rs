@@ -142,10 +142,18 @@ async fn statuses_and_webhook_events_reach_their_receivers_signed() {
     run_all(&fx).await;
     let sha = fx.repo.head();
     let got = receiver
-        .wait("three jobs' final statuses and the workflow's end", |g| {
-            g.iter().any(|r| r.body["type"] == "workflow-completed")
-                && g.iter().filter(|r| r.body["state"] == "success").count() >= 4
-        })
+        .wait(
+            "three jobs' ends, their final statuses and the workflow's end",
+            |g| {
+                // A post that failed is tried again within seconds: wait for all of them.
+                g.iter().any(|r| r.body["type"] == "workflow-completed")
+                    && g.iter()
+                        .filter(|r| r.body["type"] == "job-completed")
+                        .count()
+                        >= 3
+                    && g.iter().filter(|r| r.body["state"] == "success").count() >= 4
+            },
+        )
         .await;
 
     let statuses: Vec<&Got> = got
