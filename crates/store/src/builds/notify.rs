@@ -81,9 +81,14 @@ impl Builds<'_> {
                          AND pipeline_id IN (SELECT id FROM pipelines WHERE project_id = $1) \
                          AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.workflow_id = workflows.id \
                                          AND j.state IN ('blocked', 'queued', 'running', 'on_hold'))";
+        // Workflows first: one whose last job ends in between is not marked, so its end is
+        // still told (a job ending then may be marked told; a listener added that very instant
+        // may miss that job's own event, never a workflow's).
         on_pool!(self.0, pool => async {
-            sqlx::query(jobs).bind(project_id).execute(pool).await?;
-            sqlx::query(workflows).bind(project_id).execute(pool).await.map(drop)
+            let mut tx = pool.begin().await?;
+            sqlx::query(workflows).bind(project_id).execute(&mut *tx).await?;
+            sqlx::query(jobs).bind(project_id).execute(&mut *tx).await?;
+            tx.commit().await
         }.await)?;
         Ok(())
     }
