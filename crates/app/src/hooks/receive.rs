@@ -42,6 +42,10 @@ pub enum HookReply {
     AlreadyReceived(DeliveryRecord),
 }
 
+/// At most this many refs of one delivery are handled (as a poll builds at most
+/// [`crate::polls::MAX_BUILDS_PER_POLL`]).
+pub const MAX_PUSHES: usize = crate::polls::MAX_BUILDS_PER_POLL;
+
 /// What a project that does not take webhooks (or does not exist) answers, alike so that
 /// private slugs cannot be probed.
 pub const NO_HOOK: &str = "No project takes webhooks at this address";
@@ -208,7 +212,14 @@ async fn act(
             if pushes.is_empty() {
                 acted.notes.push("the push moved no branch or tag".into());
             }
-            for push in pushes {
+            // Bitbucket sends every ref of a push in one delivery: a bounded number build.
+            if pushes.len() > MAX_PUSHES {
+                acted.notes.push(format!(
+                    "{} refs moved; the first {MAX_PUSHES} are handled, the rest are not built",
+                    pushes.len()
+                ));
+            }
+            for push in pushes.into_iter().take(MAX_PUSHES) {
                 // A deleted branch runs none of its config's schedules any more.
                 if let (None, GitTarget::Branch(b)) = (&push.after, &push.target) {
                     app.store

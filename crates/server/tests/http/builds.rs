@@ -148,6 +148,13 @@ impl Fx {
         .await
     }
 
+    /// The project's v2 pipelines, newest first (one page).
+    pub async fn pipelines(&self) -> Vec<Value> {
+        let r = self.get(&format!("/api/v2/project/{SLUG}/pipeline")).await;
+        r.status_is(200);
+        r.body["items"].as_array().unwrap().clone()
+    }
+
     /// `POST path` as the admin without a body.
     pub async fn post_empty(&self, path: &str) -> Reply {
         send(

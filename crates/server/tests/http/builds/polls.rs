@@ -2,18 +2,11 @@
 //! the project's interval, by one replica; the first poll only notes the heads, later ones
 //! build new and moved branch heads and new tags as pushes, under the project's settings.
 
-use super::{Fx, SLUG};
+use super::Fx;
 use crate::app::TestApp;
 use circlet_app::Caller;
 use circlet_testkit::both_backends;
-use serde_json::Value;
 use time::OffsetDateTime;
-
-async fn pipelines(fx: &Fx) -> Vec<Value> {
-    let r = fx.get(&format!("/api/v2/project/{SLUG}/pipeline")).await;
-    r.status_is(200);
-    r.body["items"].as_array().unwrap().clone()
-}
 
 both_backends! {
     setup = TestApp::spawn;
@@ -28,7 +21,7 @@ both_backends! {
         // The first poll notes main and builds nothing.
         let first = fx.app.state.app.poll_due(now).await.unwrap();
         assert!(first.is_empty());
-        assert!(pipelines(&fx).await.is_empty());
+        assert!(fx.pipelines().await.is_empty());
         // Not due again until the interval passed.
         assert!(fx.app.state.app.poll_due(now + time::Duration::seconds(60)).await.unwrap().is_empty());
 
@@ -41,7 +34,7 @@ both_backends! {
         );
         let started = a.unwrap().len() + b.unwrap().len();
         assert_eq!(started, 2, "one replica polled and built the branch and the tag");
-        let made = pipelines(&fx).await;
+        let made = fx.pipelines().await;
         assert_eq!(made.len(), 2);
         assert!(made.iter().any(|p| p["vcs"]["branch"] == "feature" && p["vcs"]["revision"] == feature.as_str()));
         assert!(made.iter().any(|p| p["vcs"]["tag"] == "v1.0.0"));

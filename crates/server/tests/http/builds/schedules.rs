@@ -41,12 +41,6 @@ async fn next_run(fx: &Fx, id: &str) -> OffsetDateTime {
         .expect("the schedule is due some time")
 }
 
-async fn pipelines(fx: &Fx) -> Vec<Value> {
-    let r = fx.get(&format!("/api/v2/project/{SLUG}/pipeline")).await;
-    r.status_is(200);
-    r.body["items"].as_array().unwrap().clone()
-}
-
 both_backends! {
     setup = TestApp::spawn;
 
@@ -76,7 +70,7 @@ both_backends! {
         );
         let (a, b) = (a.unwrap(), b.unwrap());
         assert_eq!(a.0 + b.0, 1, "fired {a:?} and {b:?}");
-        let made = pipelines(&fx).await;
+        let made = fx.pipelines().await;
         assert_eq!(made.len(), 1);
         assert_eq!(made[0]["trigger"]["type"], "scheduled_pipeline");
         assert_eq!(made[0]["trigger"]["actor"]["login"], "ada");
@@ -221,7 +215,7 @@ async fn a_missed_run_is_not_fired_late_and_an_actor_without_rights_fires_nothin
         fx.app.state.app.fire_due_schedules(later).await.unwrap(),
         (0, 1)
     );
-    assert!(pipelines(&fx).await.is_empty());
+    assert!(fx.pipelines().await.is_empty());
     let next = next_run(&fx, &id).await;
     assert!(
         next > later && next - later <= time::Duration::days(1),
@@ -266,7 +260,7 @@ async fn a_missed_run_is_not_fired_late_and_an_actor_without_rights_fires_nothin
         .fire_due_schedules(due + time::Duration::seconds(5))
         .await
         .unwrap();
-    assert!(pipelines(&fx).await.is_empty());
+    assert!(fx.pipelines().await.is_empty());
 }
 
 async fn send_as(fx: &Fx, token: &str, body: &Value) -> Value {
@@ -344,7 +338,7 @@ async fn a_config_s_cron_trigger_runs_its_workflow_on_its_branch() {
             .unwrap(),
         (1, 0)
     );
-    let newest = &pipelines(&fx).await[0];
+    let newest = &fx.pipelines().await[0];
     assert_eq!(newest["trigger"]["type"], "scheduled_pipeline");
     let id = newest["id"].as_str().unwrap();
     let workflows = fx.get(&format!("/api/v2/pipeline/{id}/workflow")).await;

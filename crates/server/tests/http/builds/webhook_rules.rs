@@ -360,3 +360,34 @@ async fn gitea_gitlab_and_bitbucket_deliveries_start_pipelines() {
     assert_eq!(a.status, 202, "{}", a.body);
     assert_eq!(h.pipelines().await.len(), 4);
 }
+
+#[tokio::test]
+async fn one_delivery_naming_many_refs_builds_a_bounded_number() {
+    let h = hooked().await;
+    let head = h.fx.repo.head();
+    let mut push = payload("bitbucket_push");
+    let change = push["push"]["changes"][0].clone();
+    let changes: Vec<Value> = (0..25)
+        .map(|i| {
+            let name = format!("t{i}");
+            h.fx.repo.tag(&name);
+            let mut c = change.clone();
+            c["new"]["type"] = json!("tag");
+            c["new"]["name"] = json!(name);
+            c["new"]["target"]["hash"] = json!(head);
+            c
+        })
+        .collect();
+    push["push"]["changes"] = json!(changes);
+    let a = h.deliver("bitbucket", "repo:push", "many", &push).await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert!(
+        a.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("25 refs moved"),
+        "{}",
+        a.body
+    );
+    assert_eq!(a.body["pipelines"].as_array().unwrap().len(), 20);
+}

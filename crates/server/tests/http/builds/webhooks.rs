@@ -110,12 +110,7 @@ impl Hooked {
 
     /// The v2 pipelines of the project, newest first.
     pub async fn pipelines(&self) -> Vec<Value> {
-        let r = self
-            .fx
-            .get(&format!("/api/v2/project/{SLUG}/pipeline"))
-            .await;
-        r.status_is(200);
-        r.body["items"].as_array().unwrap().clone()
+        self.fx.pipelines().await
     }
 
     /// Redelivers the newest delivery, as the settings page's Redeliver does.
