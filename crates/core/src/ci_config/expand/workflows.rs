@@ -148,7 +148,7 @@ impl Expander<'_> {
         out: &mut Vec<Invocation>,
     ) {
         let (job, args, mark) = match &item.value {
-            Value::Scalar(s) if s.kind == Kind::Str => (s.text.clone(), Map::default(), item.mark),
+            Value::Scalar(s) if s.kind != Kind::Null => (s.text.clone(), Map::default(), item.mark),
             Value::Map(m) if m.len() == 1 => {
                 let e = m.iter().next().expect("one entry");
                 match &e.value.value {
@@ -386,7 +386,7 @@ impl Expander<'_> {
     ) -> Node {
         let items: Vec<Node> = match &requires.value {
             Value::Seq(items) => items.clone(),
-            Value::Scalar(s) if s.kind == Kind::Str => vec![requires.clone()],
+            Value::Scalar(s) if s.kind != Kind::Null => vec![requires.clone()],
             Value::Scalar(s) if s.kind == Kind::Null => Vec::new(),
             _ => {
                 self.p.at(
@@ -402,7 +402,7 @@ impl Expander<'_> {
         let mut out = Vec::new();
         for item in items {
             let (name, statuses) = match &item.value {
-                Value::Scalar(s) if s.kind == Kind::Str => (s.text.clone(), None),
+                Value::Scalar(s) if s.kind != Kind::Null => (s.text.clone(), None),
                 Value::Map(m) if m.len() == 1 => {
                     let e = m.iter().next().expect("one entry");
                     (e.key.clone(), Some(e.value.clone()))

@@ -125,6 +125,22 @@ fn a_v2_config_without_workflows_runs_build() {
     assert_eq!(r.name, "make");
 }
 
+/// Job names are read as written, as mapping keys are: a job named `on`, `yes` or `1` (plain
+/// scalars YAML 1.1 reads as a boolean or a number) can be listed and required by that name.
+/// proptest found this one with a job named `on`.
+#[test]
+fn job_names_that_yaml_reads_as_booleans_or_numbers_are_names() {
+    let c = ok("version: 2.1\njobs:\n  on: {steps: [{run: a}]}\n  1: {steps: [{run: b}]}\n  yes: {steps: [{run: c}]}\nworkflows:\n  all:\n    jobs:\n      - on\n      - 1:\n          requires: [on]\n      - yes:\n          requires: 1\n");
+    let jobs = &c.workflows[0].jobs;
+    let names: Vec<&str> = jobs.iter().map(|j| j.job.as_str()).collect();
+    assert_eq!(names, ["on", "1", "yes"]);
+    let requires: Vec<Vec<&str>> = jobs
+        .iter()
+        .map(|j| j.requires.iter().map(|r| r.job.as_str()).collect())
+        .collect();
+    assert_eq!(requires, [vec![], vec!["on"], vec!["1"]]);
+}
+
 #[test]
 fn parameters_from_the_trigger_are_checked() {
     let text = "version: 2.1\nparameters:\n  n: {type: integer, default: 1}\njobs:\n  build:\n    steps: [{run: 'echo << pipeline.parameters.n >>'}]\n";

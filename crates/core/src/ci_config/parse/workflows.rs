@@ -111,7 +111,7 @@ impl Reader {
     ) -> Option<WorkflowJob> {
         let null = Node::null(item.mark);
         let (key, opts, mark) = match &item.value {
-            Value::Scalar(s) if s.kind == Kind::Str => (s.text.clone(), &null, item.mark),
+            Value::Scalar(s) if s.kind != Kind::Null => (s.text.clone(), &null, item.mark),
             Value::Map(m) if m.len() == 1 => {
                 let e = m.iter().next().expect("one entry");
                 (e.key.clone(), &e.value, e.key_mark)

@@ -265,6 +265,32 @@ impl Browser {
         Ok(self.element(id).await?.text().await?)
     }
 
+    /// Waits until the element with `id` has a text that `ready` accepts, and returns it. For an
+    /// element the page had before a form was sent: reading it at once may read the old page.
+    pub(super) async fn text_when(
+        &self,
+        id: &str,
+        ready: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<String> {
+        let last = std::cell::RefCell::new(String::new());
+        let found = self
+            .until(&format!("the text of #{id}"), || async {
+                let Ok(element) = self.client.find(Locator::Id(id)).await else {
+                    return Ok(None);
+                };
+                // The page may change under us: a stale element is read again.
+                let Ok(text) = element.text().await else {
+                    return Ok(None);
+                };
+                let ok = ready(&text);
+                *last.borrow_mut() = text.clone();
+                Ok(ok.then_some(text))
+            })
+            .await;
+        let last = last.into_inner();
+        found.with_context(|| format!("#{id} last read {last:?}"))
+    }
+
     /// Types `value` into the (cleared) field with `id`.
     pub(super) async fn fill(&self, id: &str, value: &str) -> anyhow::Result<()> {
         let field = self.element(id).await?;
