@@ -109,6 +109,7 @@ pub fn missing_text(m: &Missing) -> String {
         Missing::Job(id) => format!("job {id} does not exist"),
         Missing::Workflow(id) => format!("workflow {id} does not exist"),
         Missing::Schedule => "Schedule not found".to_owned(),
+        Missing::Organization => "Organization not found".to_owned(),
         Missing::Step { job, idx } => format!("step {idx} of job {job} was not started"),
     }
 }

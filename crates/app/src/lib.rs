@@ -9,12 +9,14 @@
 //! Where to look:
 //! - who may do what in a project, and the projects and roles kept in memory: [`access`];
 //! - tokens (issue, replace, delete, verify, usage): [`tokens`];
+//!   leaked ones, from the leak guard or secret scanners' reports: [`tokens::leaked`];
 //! - env vars and the keys they are sealed with: [`env_vars`]; projects' SSH keys: [`ssh_keys`];
 //! - pipelines from triggers, git mirrors, the leak guard, masks, a job's environment: [`builds`];
 //! - where artifacts' bytes live: [`artifacts`]; caches and workspaces: [`caches`];
 //! - runners, resource classes and who is online: [`runners`];
 //! - forges' webhooks: [`hooks`]; polling repositories: [`polls`]; scheduled pipelines and the
 //!   scheduler: [`schedules`]; commit statuses and outbound webhooks: [`outbound`];
+//! - jobs' OIDC ID tokens and the keys that sign them: [`oidc`];
 //! - passwords: [`password`]; adding projects: [`projects`]; the orb registry: [`orbs`];
 //! - what is kept in memory and until when: [`memo`].
 //!
@@ -29,6 +31,7 @@ pub mod env_vars;
 pub mod error;
 pub mod hooks;
 pub mod memo;
+pub mod oidc;
 pub mod orbs;
 pub mod outbound;
 pub mod password;
@@ -72,6 +75,8 @@ pub struct AppConfig {
     /// Whether commit statuses and outbound webhooks may go to loopback, private and link-local
     /// addresses (off: only public ones).
     pub allow_private_outbound: bool,
+    /// Where secret scanners' public keys come from; `None` turns leak reports off.
+    pub secret_scanning: Option<tokens::scanner_keys::KeysConfig>,
 }
 
 impl AppConfig {
@@ -91,6 +96,7 @@ impl AppConfig {
             )),
             artifacts: artifacts::ArtifactStorage::in_memory(),
             allow_private_outbound: false,
+            secret_scanning: None,
         }
     }
 
@@ -128,6 +134,10 @@ pub struct Inner {
     pub work_available: tokio::sync::Notify,
     /// The HTTP clients commit statuses and outbound webhooks go out with.
     pub http: outbound::send::Clients,
+    /// Secret scanners' public keys, when leak reports are on.
+    pub scanner_keys: Option<tokens::scanner_keys::ScannerKeyring>,
+    /// The OIDC key that signs jobs' ID tokens, as last read.
+    pub oidc_current: oidc::CurrentKey,
 }
 
 impl std::ops::Deref for App {
@@ -142,6 +152,10 @@ impl App {
     pub fn new(store: Store, config: AppConfig) -> Self {
         let repos = builds::git::Repos::new(config.repo_cache_dir.clone());
         let http = outbound::send::Clients::new(config.allow_private_outbound);
+        let scanner_keys = config
+            .secret_scanning
+            .clone()
+            .map(tokens::scanner_keys::ScannerKeyring::new);
         App(Arc::new(Inner {
             store,
             config,
@@ -152,6 +166,8 @@ impl App {
             config_parses: tokio::sync::Semaphore::new(builds::trigger::MAX_CONCURRENT_PARSES),
             work_available: tokio::sync::Notify::new(),
             http,
+            scanner_keys,
+            oidc_current: Default::default(),
         }))
     }
 }

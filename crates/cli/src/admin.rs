@@ -43,6 +43,10 @@ pub enum AdminCommand {
     /// values written meanwhile by servers not yet reloaded), the new one becomes current, and
     /// every value is re-sealed. Servers pick the new key up without a restart.
     RotateEnvKey,
+    /// Make a new key sign jobs' OIDC ID tokens. The old key stays in the JWKS until the last
+    /// token it signed has expired (an hour and a quarter), so no verifier sees a gap. Servers
+    /// sign with the new key within half a minute, without a restart.
+    RotateOidcKey,
     /// Publish and list orbs in this instance's own registry (configs name them as
     /// `namespace/name@version`).
     #[command(subcommand)]
@@ -303,6 +307,7 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
             Ok(())
         }
         AdminCommand::RotateEnvKey => rotate_env_key(&store, &settings).await,
+        AdminCommand::RotateOidcKey => rotate_oidc_key(&store, &settings).await,
         AdminCommand::Audit { limit } => print_audit(&store, limit).await,
         AdminCommand::Orb(OrbCommand::Publish { reference, file }) => {
             publish_orb(&store, &reference, &file).await
@@ -331,6 +336,28 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
     };
     store.close().await;
     result
+}
+
+async fn rotate_oidc_key(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    let path = &settings.env_key_file;
+    if !path.exists() {
+        bail!(
+            "no env var key at {} (OIDC keys are sealed with it): check --env-key-file (or \
+             --data-dir); nothing was changed",
+            path.display()
+        );
+    }
+    let keys = circlet_app::env_vars::Keyring::from_file(path)?;
+    let (new, old) = circlet_app::oidc::rotate_key(store, &keys, &cli_actor())
+        .await
+        .map_err(service_error)?;
+    match old {
+        Some(old) => println!(
+            "OIDC signing key rotated: now {new} (was {old}, published until its tokens expire)"
+        ),
+        None => println!("OIDC signing key made: {new}"),
+    }
+    Ok(())
 }
 
 async fn rotate_env_key(store: &Store, settings: &Settings) -> anyhow::Result<()> {
@@ -371,7 +398,10 @@ async fn rotate_env_key(store: &Store, settings: &Settings) -> anyhow::Result<()
     let n = circlet_app::env_vars::reseal_all(store, &keys).await?
         + circlet_app::env_vars::reseal_ssh_keys(store, &keys).await?
         + circlet_app::hooks::reseal_secrets(store, &keys).await?
-        + circlet_app::outbound::reseal_secrets(store, &keys).await?;
+        + circlet_app::outbound::reseal_secrets(store, &keys).await?
+        + circlet_app::oidc::reseal_keys(store, &keys)
+            .await
+            .map_err(service_error)?;
     println!(
         "env var key rotated: now {} (was {}); re-sealed {n} value(s)",
         circlet_core::envcrypt::key_id(&new),

@@ -1,6 +1,7 @@
 //! The `circleci` command jobs find on their `PATH` (the runner links it, and `circleci-agent`,
-//! to this very binary): `circleci tests glob`, `circleci tests split` and `circleci step halt`
-//! (also as `circleci-agent step halt`), as CircleCI's own agent offers them inside a job.
+//! to this very binary): `circleci tests glob`, `circleci tests split`, `circleci step halt`
+//! (also as `circleci-agent step halt`) and `circleci run oidc get`, as CircleCI's own agent
+//! offers them inside a job.
 //!
 //! It reads only the job's environment and files: `CIRCLE_NODE_INDEX` / `CIRCLE_NODE_TOTAL`,
 //! and the timings the runner wrote for this job (`~/.circlet/timings.json`, from the project's
@@ -42,6 +43,26 @@ enum Command {
     /// Control the job's steps.
     #[command(subcommand)]
     Step(Step),
+    /// Ask the server for things the job may have.
+    #[command(subcommand)]
+    Run(Run),
+}
+
+#[derive(Subcommand)]
+enum Run {
+    /// OIDC ID tokens.
+    #[command(subcommand)]
+    Oidc(Oidc),
+}
+
+#[derive(Subcommand)]
+enum Oidc {
+    /// Print an ID token like $CIRCLE_OIDC_TOKEN_V2 with the claims given (only `aud`).
+    Get {
+        /// The claims, as JSON: `{"aud": "my-service"}` or `{"aud": ["a", "b"]}`.
+        #[arg(long)]
+        claims: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -105,6 +126,7 @@ pub fn main() -> ExitCode {
             file,
         }) => split(split_by, timings_type, index, total, file),
         Command::Step(Step::Halt) => halt(),
+        Command::Run(Run::Oidc(Oidc::Get { claims })) => oidc_get(&claims),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -279,6 +301,52 @@ fn halt() -> Result<(), String> {
     std::fs::write(&marker, b"halt\n")
         .map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
     eprintln!("circleci: the job ends, successfully, when this step does");
+    Ok(())
+}
+
+/// `circleci run oidc get --claims '{…}'`: the server makes the token; the job's own ID token
+/// (`CIRCLE_OIDC_TOKEN_V2`, else `CIRCLE_OIDC_TOKEN`) says which job asks.
+fn oidc_get(claims: &str) -> Result<(), String> {
+    let claims: serde_json::Value = serde_json::from_str(claims).map_err(|e| {
+        format!("--claims is not JSON ({e}); write it like '{{\"aud\": \"my-service\"}}'")
+    })?;
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let server = var(circlet_app::builds::job_env::SERVER_URL_VAR)
+        .ok_or("CIRCLET_SERVER_URL is not set: run this inside a circlet job")?;
+    let own = var("CIRCLE_OIDC_TOKEN_V2")
+        .or_else(|| var("CIRCLE_OIDC_TOKEN"))
+        .ok_or("this job has no ID token (a forked pull request's job gets none while the project keeps its secrets from forks)")?;
+    let url = format!("{}/api/oidc/job-token", server.trim_end_matches('/'));
+    let body = serde_json::json!({ "claims": claims }).to_string();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    let (status, text) = runtime.block_on(async {
+        let response = reqwest_tls::Client::new()
+            .post(&url)
+            .bearer_auth(own)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {url}: {e}"))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| format!("reading the answer of {url}: {e}"))?;
+        Ok::<_, String>((status, text))
+    })?;
+    let reply: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if !status.is_success() {
+        let message = reply["message"].as_str().unwrap_or(text.as_str());
+        return Err(format!("the server refused ({status}): {message}"));
+    }
+    let token = reply["token"]
+        .as_str()
+        .ok_or_else(|| format!("the server's answer has no token: {text}"))?;
+    println!("{token}");
     Ok(())
 }
 

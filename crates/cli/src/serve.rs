@@ -3,6 +3,7 @@
 use crate::datadir;
 use crate::settings::Settings;
 use anyhow::{Context, anyhow};
+use circlet_app::tokens::scanner_keys::{KeySource, KeysConfig, check_file};
 use circlet_app::tokens::{self, Actor};
 use circlet_app::{App, AppConfig};
 use circlet_core::token::{self, TokenKind, TokenName};
@@ -18,6 +19,8 @@ use tokio::net::TcpListener;
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let started = std::time::SystemTime::now();
     let signalled = shutdown_signal()?;
+    // Before anything is made: a keys file that cannot be used stops the start.
+    let secret_scanning = secret_scanning(&settings)?;
     datadir::prepare(&settings.data_dir)?;
     let session_key = datadir::key(&settings.data_dir, datadir::SESSION_KEY_FILE)?;
     // Made now so every instance has it from its first start; env var values are sealed with it.
@@ -63,6 +66,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let mut app_config = AppConfig::new(public_url.clone());
     app_config.max_token_lifetime_days = settings.max_token_lifetime_days;
     app_config.allow_private_outbound = settings.allow_private_outbound;
+    app_config.secret_scanning = secret_scanning;
     app_config.repo_cache_dir = settings.data_dir.join("repos");
     app_config.env_keys = std::sync::Arc::new(env_keys);
     app_config.runner_timeout = std::time::Duration::from_secs(settings.runner_timeout_secs);
@@ -132,6 +136,27 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("circlet stopped");
     Ok(())
+}
+
+/// Leak reports' settings: on when scanner keys are configured, a keys file read and checked
+/// now (a file that cannot be used stops the start; a URL is read at the first report).
+fn secret_scanning(settings: &Settings) -> anyhow::Result<Option<KeysConfig>> {
+    let Some(source) = settings.secret_scanning_keys.clone() else {
+        return Ok(None);
+    };
+    match &source {
+        KeySource::File(path) => {
+            let n = check_file(path).map_err(|e| anyhow!("secret-scanning keys: {e}"))?;
+            tracing::info!(
+                "leak reports from secret scanners on, {n} key(s) in {}",
+                path.display()
+            );
+        }
+        KeySource::Url(url) => {
+            tracing::info!("leak reports from secret scanners on, keys from {url}");
+        }
+    }
+    Ok(Some(KeysConfig::new(source)))
 }
 
 /// Where the embedded runner reaches this server: the bound address, with a wildcard address

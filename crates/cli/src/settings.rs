@@ -2,6 +2,7 @@
 //! [`Settings`] and validated before anything starts.
 
 use anyhow::{Context, anyhow, bail};
+use circlet_app::tokens::scanner_keys::KeySource;
 use circlet_core::forwarded::TrustedProxies;
 use clap::Args;
 use serde::Deserialize;
@@ -66,6 +67,11 @@ pub struct Overrides {
     /// addresses (`true`), not only public ones [default: false].
     #[arg(long, env = "CIRCLET_ALLOW_PRIVATE_OUTBOUND", global = true)]
     allow_private_outbound: Option<bool>,
+    /// Take leak reports from secret scanners (`POST /api/secret-scanning/github`), signed with
+    /// the keys in this keys document: a file, or an http(s) URL such as GitHub's
+    /// https://api.github.com/meta/public_keys/secret_scanning [default: none, reports off].
+    #[arg(long, env = "CIRCLET_SECRET_SCANNING_KEYS", global = true)]
+    secret_scanning_keys: Option<String>,
     /// Where runners (the embedded one, or `circlet runner`) run jobs' commands: `bubblewrap`
     /// (a namespace sandbox that keeps the data dir, keys and other jobs out of reach) or
     /// `none` (as this user, able to read everything it can) [default: bubblewrap].
@@ -130,6 +136,7 @@ struct FileSettings {
     auth_failures_per_window: Option<u32>,
     allow_private_outbound: Option<bool>,
     sandbox: Option<String>,
+    secret_scanning_keys: Option<String>,
     trusted_proxy: Option<Vec<String>>,
     max_connections: Option<usize>,
     header_timeout_secs: Option<u64>,
@@ -171,6 +178,8 @@ pub struct Settings {
     pub auth_failures_per_window: u32,
     /// Whether commit statuses and outbound webhooks may go to non-public addresses.
     pub allow_private_outbound: bool,
+    /// Where secret scanners' public keys are; `None`: leak reports are off.
+    pub secret_scanning_keys: Option<KeySource>,
     /// Where the embedded runner runs jobs' commands.
     pub sandbox: circlet_runner::SandboxMode,
     /// Proxies whose `X-Forwarded-For` names the client.
@@ -293,6 +302,13 @@ impl Settings {
             .allow_private_outbound
             .or(file.allow_private_outbound)
             .unwrap_or(false);
+        let secret_scanning_keys = o
+            .secret_scanning_keys
+            .clone()
+            .or(file.secret_scanning_keys)
+            .map(|raw| KeySource::parse(&raw))
+            .transpose()
+            .map_err(|e| anyhow!(e))?;
         let sandbox = match o.sandbox.clone().or(file.sandbox) {
             Some(s) => s.parse().map_err(|e: String| anyhow!(e))?,
             None => circlet_runner::SandboxMode::default(),
@@ -345,6 +361,7 @@ impl Settings {
             auth_failures_per_window,
             allow_private_outbound,
             trusted_proxies,
+            secret_scanning_keys,
             max_connections,
             header_timeout_secs,
             idle_timeout_secs,
@@ -375,7 +392,7 @@ impl Settings {
     pub fn describe(&self) -> String {
         let keys = self.data_dir.join(crate::datadir::SESSION_KEY_FILE);
         format!(
-            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nartifacts_url = \"{}\"\ns3_endpoint = \"{}\"\nmax_artifact_bytes = {}\nmax_build_artifact_bytes = {}\nauth_failures_per_window = {}\nallow_private_outbound = {}\nsandbox = \"{}\"\ntrusted_proxy = [{}]\nmax_connections = {}\nheader_timeout_secs = {}\nidle_timeout_secs = {}\ntls_cert = {}\ntls_key = {}\nsession_key = {}\nenv_key = {}\n",
+            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nartifacts_url = \"{}\"\ns3_endpoint = \"{}\"\nmax_artifact_bytes = {}\nmax_build_artifact_bytes = {}\nauth_failures_per_window = {}\nallow_private_outbound = {}\nsecret_scanning_keys = {}\nsandbox = \"{}\"\ntrusted_proxy = [{}]\nmax_connections = {}\nheader_timeout_secs = {}\nidle_timeout_secs = {}\ntls_cert = {}\ntls_key = {}\nsession_key = {}\nenv_key = {}\n",
             self.config_file
                 .as_ref()
                 .map_or("(none)".into(), |p| format!("\"{}\"", p.display())),
@@ -400,6 +417,10 @@ impl Settings {
             self.max_build_artifact_bytes,
             self.auth_failures_per_window,
             self.allow_private_outbound,
+            self.secret_scanning_keys.as_ref().map_or(
+                "\"(none: leak reports off)\"".into(),
+                |k| format!("\"{}\"", k.describe())
+            ),
             self.sandbox.as_str(),
             self.trusted_proxies
                 .blocks()
@@ -629,6 +650,54 @@ mod tests {
             Settings::load(&o).unwrap().max_token_lifetime_days,
             Some(36_500)
         );
+    }
+
+    #[test]
+    fn leak_report_scanner_keys_are_a_file_or_a_url() {
+        let o = Overrides {
+            secret_scanning_keys: Some(
+                "https://api.github.com/meta/public_keys/secret_scanning".into(),
+            ),
+            ..Default::default()
+        };
+        let s = Settings::load(&o).unwrap();
+        assert_eq!(
+            s.secret_scanning_keys,
+            Some(KeySource::Url(
+                "https://api.github.com/meta/public_keys/secret_scanning".into()
+            ))
+        );
+        assert!(s.describe().contains(
+            "secret_scanning_keys = \"https://api.github.com/meta/public_keys/secret_scanning\""
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "secret_scanning_keys = \"/etc/circlet/scanner-keys.json\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config: Some(file),
+            ..Default::default()
+        };
+        let s = Settings::load(&o).unwrap();
+        assert_eq!(
+            s.secret_scanning_keys,
+            Some(KeySource::File("/etc/circlet/scanner-keys.json".into()))
+        );
+        let s = Settings::load(&Overrides::default()).unwrap();
+        assert_eq!(s.secret_scanning_keys, None);
+        assert!(
+            s.describe()
+                .contains("secret_scanning_keys = \"(none: leak reports off)\"")
+        );
+        let o = Overrides {
+            secret_scanning_keys: Some("ftp://example.com/keys".into()),
+            ..Default::default()
+        };
+        let e = format!("{:#}", Settings::load(&o).unwrap_err());
+        assert!(e.contains("must be a file or an http(s) URL"), "{e}");
     }
 
     #[test]

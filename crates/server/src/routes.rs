@@ -24,6 +24,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/me", get(api::me::v1))
         .route("/v2/me", get(api::me::v2))
         .route(
+            "/v2/me/collaborations",
+            get(api::organizations::collaborations),
+        )
+        // A running job's own ID token is the credential (`circleci run oidc get`).
+        .route("/oidc/job-token", post(api::oidc::job_token))
+        .route(
             "/v2/compile-config-with-defaults",
             post(api::compile_config::compile),
         )
@@ -59,6 +65,13 @@ pub fn router(state: AppState) -> Router {
             "/hooks/{forge}/{vcs}/{org}/{repo}",
             post(api::hooks::receive).layer(DefaultBodyLimit::max(
                 circlet_core::forge::MAX_PAYLOAD_BYTES,
+            )),
+        )
+        // Secret scanners' leak reports: the report's ECDSA signature is the credential.
+        .route(
+            "/secret-scanning/github",
+            post(api::leak_reports::github).layer(DefaultBodyLimit::max(
+                circlet_core::leak_report::MAX_REPORT_BYTES,
             )),
         )
         .merge(v1_builds("/v1.1/project/{vcs}/{org}/{repo}"))
@@ -378,6 +391,18 @@ pub fn router(state: AppState) -> Router {
         )
         .method_not_allowed_fallback(api::method_not_allowed);
 
+    // What OIDC verifiers fetch for jobs' ID tokens: per organization, no credential, JSON.
+    let oidc = Router::new()
+        .route(
+            "/oidc/org/{org}/.well-known/openid-configuration",
+            get(api::oidc::discovery),
+        )
+        .route(
+            "/oidc/org/{org}/.well-known/jwks-pub.json",
+            get(api::oidc::jwks),
+        )
+        .method_not_allowed_fallback(api::method_not_allowed);
+
     let max_body = state.config.max_body_bytes;
     Router::new()
         .merge(infra)
@@ -386,6 +411,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ui)
         .merge(status)
         .merge(artifacts)
+        .merge(oidc)
         .layer(from_fn_with_state(state.clone(), crate::store_full::watch))
         .layer(from_fn_with_state(
             state.clone(),

@@ -85,6 +85,8 @@ pub enum Missing {
     Workflow(i64),
     /// No such schedule.
     Schedule,
+    /// No such organization.
+    Organization,
     /// Step `idx` of job `job` was never started.
     Step {
         /// The job's id.

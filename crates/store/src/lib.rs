@@ -20,7 +20,10 @@ pub mod error;
 mod generations;
 pub mod hooks;
 pub mod job_results;
+pub mod leaks;
 pub mod orbs;
+pub mod oidc_keys;
+pub mod organizations;
 pub mod outbound;
 pub mod polls;
 pub mod projects;
@@ -47,7 +50,9 @@ pub use env_vars::{EnvVarRecord, NewEnvVar};
 pub use error::{Conflict, Missing, StoreError};
 pub use generations::ProjectGeneration;
 pub use job_results::TestRecord;
+pub use oidc_keys::{NewOidcKey, OidcKeyRecord};
 pub use orbs::{NewOrb, OrbRecord};
+pub use organizations::Organization;
 pub use projects::{Member, NewProject, OrgStanding, Project};
 pub use runners::{ResourceClass, RunnerContact};
 pub use sessions::Sessions;
@@ -264,6 +269,16 @@ impl Store {
         runners::Runners(self)
     }
 
+    /// Organizations: the projects of one `vcs/org`, with an id.
+    pub fn organizations(&self) -> organizations::Organizations<'_> {
+        organizations::Organizations(self)
+    }
+
+    /// The instance's OIDC signing keys (private halves sealed).
+    pub fn oidc_keys(&self) -> oidc_keys::OidcKeys<'_> {
+        oidc_keys::OidcKeys(self)
+    }
+
     /// Commit-status targets, outbound webhooks and the outbox.
     pub fn outbound(&self) -> outbound::Outbound<'_> {
         outbound::Outbound(self)
@@ -292,6 +307,11 @@ impl Store {
     /// Artifacts of jobs (the rows; the bytes live in the object store).
     pub fn artifacts(&self) -> artifacts::Artifacts<'_> {
         artifacts::Artifacts(self)
+    }
+
+    /// Leaked tokens: scanners' reports handled, and tokens revoked because they leaked.
+    pub fn leaks(&self) -> leaks::Leaks<'_> {
+        leaks::Leaks(self)
     }
 
     /// The audit log.

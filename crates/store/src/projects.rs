@@ -149,6 +149,9 @@ impl Projects<'_> {
                 .fetch_one(&mut *tx)
                 .await?;
             sqlx::query(member).bind(row.id).bind(owner_id).bind(now()).execute(&mut *tx).await?;
+            let (vcs, org) = (new.slug.vcs(), new.slug.org());
+            sqlx::query(crate::organizations::ENSURE).bind(Uuid::new_v4()).bind(vcs.short()).bind(org)
+                .bind(crate::organizations::name_key(vcs, org)).bind(now()).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(row)
         }.await)

@@ -31,12 +31,18 @@ mod generations;
 /// Forges' webhooks: deliveries, secrets, pull requests, pipelines' origins, build settings.
 #[path = "conformance/hooks.rs"]
 mod hooks;
+/// Leaks: scanners' reports handled, tokens revoked because they leaked.
+#[path = "conformance/leaks.rs"]
+mod leaks;
 /// Project members and organization standing.
 #[path = "conformance/members.rs"]
 mod members;
 /// The orb registry.
 #[path = "conformance/orbs.rs"]
 mod orbs;
+/// Organizations and the OIDC signing keys.
+#[path = "conformance/oidc.rs"]
+mod oidc;
 /// Commit-status targets, outbound webhooks, the outbox, and which changes are still to be told.
 #[path = "conformance/outbound.rs"]
 mod outbound;

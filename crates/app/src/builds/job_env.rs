@@ -66,6 +66,18 @@ impl App {
         if let Some(pr) = pipeline.pull_request() {
             pull_request_env(&mut env, &pr);
         }
+        // Where `circleci run oidc get` asks for a token with another audience.
+        env.insert(0, (SERVER_URL_VAR.into(), self.config.public_url.clone()));
+        // ID tokens are secrets of the project's: a fork's job that may not have those gets
+        // none (as CircleCI does for open source projects).
+        if !withheld {
+            let tokens = self.job_oidc_tokens(&project, &job, &pipeline).await?;
+            masks.push(tokens.v1.clone());
+            masks.push(tokens.v2.clone());
+            // First: built in, yet a variable the project or config sets wins, as elsewhere.
+            env.insert(0, ("CIRCLE_OIDC_TOKEN_V2".into(), tokens.v2));
+            env.insert(0, ("CIRCLE_OIDC_TOKEN".into(), tokens.v1));
+        }
         // A job of a setup pipeline not yet continued gets a key to continue it with, its own
         // (only its digest is kept), masked in its output.
         if self.store.builds().setup_state(job.pipeline_id).await?
@@ -115,6 +127,9 @@ impl App {
     }
 }
 
+/// The variable naming the server's address in a job, for `circleci run oidc get`.
+pub const SERVER_URL_VAR: &str = "CIRCLET_SERVER_URL";
+
 /// What every continuation key starts with (64 hex digits follow), so the leak guard knows one.
 pub const CONTINUATION_KEY_PREFIX: &str = "CCICK_";
 
@@ -125,7 +140,7 @@ pub fn continuation_digest(key: &str) -> String {
 }
 
 /// What a forked pull request's job says at its top when the project keeps its secrets from it.
-pub const SECRETS_WITHHELD: &str = "This job builds a forked pull request: the project's environment variables and additional SSH keys are withheld from it (Project settings → Advanced → \"Pass secrets to builds from forked pull requests\").";
+pub const SECRETS_WITHHELD: &str = "This job builds a forked pull request: the project's environment variables, additional SSH keys and OIDC ID tokens are withheld from it (Project settings → Advanced → \"Pass secrets to builds from forked pull requests\").";
 
 /// CircleCI's pull request variables: `CIRCLE_PULL_REQUEST(S)` for every pull request build,
 /// `CIRCLE_PR_NUMBER`, `CIRCLE_PR_REPONAME` and `CIRCLE_PR_USERNAME` only for a fork's, as

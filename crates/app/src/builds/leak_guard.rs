@@ -1,19 +1,21 @@
 //! The leak guard: a circlet token that shows up in a job's output, in a build or pipeline
-//! parameter or in a step's name or command is revoked on the spot, its owner (or the project's
-//! admins) learn of it from the audit log and a banner, and what is stored shows it masked. Only
+//! parameter or in a step's name or command is revoked on the spot (by the path secret
+//! scanners' reports take too, `crate::tokens::leaked`), its owner (or the project's admins)
+//! learn of it from the audit log and a banner, and what is stored shows it masked. Only
 //! strings with a token's shape *and* checksum count, so ordinary text costs a substring search
 //! and nothing else.
 
 use crate::App;
 use crate::AppError;
-use circlet_core::token::{self, TokenKind};
+use crate::tokens::leaked::{self, Sighting};
+use circlet_core::token;
 use circlet_store::{NewAuditEntry, Project};
 
 /// What masked secrets look like in stored output.
 pub const MASK: &str = circlet_core::mask::MASK;
 
-/// The audit event of a token revoked because a job printed it.
-pub const LEAKED: &str = "token.leaked";
+/// The audit event of a token revoked because a job printed it (or a scanner reported it).
+pub use crate::tokens::leaked::LEAKED;
 
 /// Where a token was found: said in the audit entry and the owner's banner.
 #[derive(Debug, Clone, Copy)]
@@ -165,36 +167,12 @@ async fn revoke(
     place: Place,
     checked: &token::CheckedToken,
 ) -> Result<(), AppError> {
-    let Some(record) = app.store.tokens().by_digest(&checked.digest).await? else {
-        return Ok(());
-    };
-    if app.store.tokens().delete(record.uuid).await?.is_none() {
-        return Ok(());
-    }
-    let kind = match record.kind {
-        TokenKind::Personal => "personal API token",
-        TokenKind::Project => "project API token",
-        TokenKind::Runner => "runner token",
-    };
-    let how = place.describe();
-    tracing::warn!(
-        token = %record.uuid,
-        project = %project.slug,
-        "revoked a {kind} that {how}"
-    );
-    let entry = NewAuditEntry {
-        event: LEAKED.into(),
-        actor_login: "leak-guard".into(),
-        owner_id: record.user_id,
-        project_id: record.project_id.or(Some(project.id)),
-        token_uuid: Some(record.uuid),
+    let sighting = Sighting {
+        finder: "leak-guard",
+        whereabouts: format!("{} of {}", place.describe(), project.slug),
+        project_id: Some(project.id),
         address: String::new(),
-        detail: format!(
-            "{kind} '{}' (…{}) {how} of {} and has been revoked",
-            record.name, record.last4, project.slug
-        ),
-        ..Default::default()
     };
-    app.store.audit().append(&entry).await?;
+    leaked::revoke(app, checked, &sighting).await?;
     Ok(())
 }

@@ -3,7 +3,10 @@
 //! are generated in `circlet_core::token`, stored as digests by the store's `tokens` module, and
 //! returned from here exactly once.
 
+pub mod leak_reports;
+pub mod leaked;
 pub mod project;
+pub mod scanner_keys;
 pub mod usage;
 pub mod verified;
 

@@ -12,8 +12,9 @@
 //! the router: a JSON route without documentation fails it.
 
 use super::{
-    artifacts, compile_config, env_vars, health, hooks, me, orbs, project_settings, projects,
-    runners_v3, schedules, ssh_keys, tokens, v1_builds, v2_pipelines, webhooks,
+    artifacts, compile_config, env_vars, health, hooks, leak_reports, me, oidc, orbs, organizations,
+    project_settings, projects, runners_v3, schedules, ssh_keys, tokens, v1_builds, v2_pipelines,
+    webhooks,
 };
 use axum::Json;
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
@@ -126,6 +127,8 @@ the artifact lists' `url`s point to).";
         serve,
         me::v1,
         me::v2,
+        organizations::collaborations,
+        oidc::job_token,
         tokens::list,
         tokens::create,
         tokens::delete,
@@ -171,6 +174,7 @@ the artifact lists' `url`s point to).";
         project_settings::get,
         project_settings::put,
         hooks::receive,
+        leak_reports::github,
         schedules::list,
         schedules::create,
         schedules::get,
@@ -213,9 +217,11 @@ the artifact lists' `url`s point to).";
         (name = "outbound-webhooks", description = "Outbound webhooks: workflow-completed and job-completed events (API v2)"),
         (name = "schedules", description = "Scheduled pipelines (API v2)"),
         (name = "webhooks", description = "Where forges (GitHub, Gitea/Forgejo, GitLab, Bitbucket) deliver webhooks"),
+        (name = "secret-scanning", description = "Where secret scanners report leaked circlet tokens (GitHub's partner program format)"),
         (name = "pipelines", description = "Pipelines, workflows and jobs (API v2)"),
         (name = "config", description = "Compiling configs, and the orbs they use"),
         (name = "runners", description = "Self-hosted runners and their resource classes (API v3)"),
+        (name = "oidc", description = "OIDC ID tokens for jobs"),
     )
 )]
 struct ApiDoc;

@@ -5,10 +5,12 @@
 //! - [`usage`]: last used without a write per request, and the audit of failures;
 //! - [`secrets`]: no token value ever reaches the database;
 //! - [`revocation`]: tokens remembered in memory, and revocations obeyed on the next request.
+//! - [`leak_reports`]: secret scanners' signed leak reports revoke what they find.
 //!
 //! The helpers here read every reply as a CircleCI client would: JSON, `{"message": …}` on errors,
 //! and never a 5xx.
 
+mod leak_reports;
 mod matrix;
 mod presenting;
 mod project_api;

@@ -94,6 +94,35 @@ pub(super) const TABLES: &[Table] = &[
         identity: true,
     },
     Table {
+        name: "organizations",
+        columns: &[
+            ("id", Int),
+            ("uuid", Kind::Uuid),
+            ("vcs", Text),
+            ("name", Text),
+            ("name_key", Text),
+            ("created_at", Time),
+        ],
+        key: 1,
+        identity: true,
+    },
+    Table {
+        name: "oidc_keys",
+        columns: &[
+            ("id", Int),
+            ("kid", Text),
+            ("algorithm", Text),
+            ("public_jwk", Text),
+            ("sealed_private", Bytes),
+            ("seal_key_id", Text),
+            ("current_key", Int4),
+            ("created_at", Time),
+            ("retired_at", Time),
+        ],
+        key: 1,
+        identity: true,
+    },
+    Table {
         name: "project_members",
         columns: &[
             ("project_id", Int),
@@ -570,5 +599,22 @@ pub(super) const TABLES: &[Table] = &[
         ],
         key: 1,
         identity: true,
+    },
+    Table {
+        name: "leak_reports",
+        columns: &[
+            ("digest", Bytes),
+            ("received_at", Time),
+            ("entries", Int),
+            ("revoked", Int),
+        ],
+        key: 1,
+        identity: false,
+    },
+    Table {
+        name: "leaked_tokens",
+        columns: &[("digest", Bytes), ("kind", Text), ("revoked_at", Time)],
+        key: 1,
+        identity: false,
     },
 ];

@@ -204,6 +204,8 @@ async fn copy_keeps_every_row(from: BackendKind, to: BackendKind) {
     assert_eq!(report.rows_in("project_status_targets"), 1);
     assert_eq!(report.rows_in("outbound_webhooks"), 2);
     assert_eq!(report.rows_in("outbox"), 4);
+    assert_eq!(report.rows_in("organizations"), 2);
+    assert_eq!(report.rows_in("oidc_keys"), 1);
     assert_eq!(
         report.total_rows(),
         report.tables.iter().map(|t| t.rows).sum::<u64>()
@@ -220,6 +222,14 @@ async fn copy_keeps_every_row(from: BackendKind, to: BackendKind) {
         assert_eq!(report.nul_replaced, 0);
     }
     assert_eq!(before.users, after.users);
+    assert!(
+        before.organizations.len() >= 2,
+        "{:?}",
+        before.organizations
+    );
+    assert_eq!(before.organizations, after.organizations);
+    assert_eq!(before.oidc_keys.len(), 1);
+    assert_eq!(before.oidc_keys, after.oidc_keys);
     assert_eq!(before.passwords, after.passwords);
     assert_eq!(before.session_user, after.session_user);
     assert_eq!(before.projects, after.projects);
@@ -521,6 +531,17 @@ async fn fill(store: &Store) -> Fixture {
     store
         .settings()
         .set(TOKEN_CREATION_DISABLED, "true")
+        .await
+        .unwrap();
+    store
+        .oidc_keys()
+        .create_first(&circlet_store::NewOidcKey {
+            kid: "kid-1",
+            algorithm: "ES256",
+            public_jwk: "{\"kty\":\"EC\"}",
+            sealed_private: b"sealed\0bytes",
+            seal_key_id: "env-1",
+        })
         .await
         .unwrap();
     store
@@ -1046,6 +1067,10 @@ struct Dump {
     env_vars: Vec<Vec<EnvVarRecord>>,
     orbs: Vec<circlet_store::OrbRecord>,
     orb_source: Option<String>,
+    /// The organizations of alice's and bob's projects.
+    organizations: Vec<circlet_store::Organization>,
+    /// The OIDC keys published.
+    oidc_keys: Vec<circlet_store::OidcKeyRecord>,
     /// Each project's webhook secret.
     hook_secrets: Vec<Option<SealedHookSecret>>,
     /// Each project's deliveries.
@@ -1078,6 +1103,10 @@ struct Dump {
 
 async fn dump(store: &Store, fx: &Fixture) -> Dump {
     let users = store.users().list().await.unwrap();
+    let mut organizations = Vec::new();
+    for user in &users {
+        organizations.extend(store.organizations().of_member(user.id).await.unwrap());
+    }
     let mut passwords = Vec::new();
     for login in &fx.logins {
         passwords.push(store.users().credentials(login).await.unwrap().unwrap().1);
@@ -1221,6 +1250,12 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
         orb_source: store
             .orbs()
             .source("acme", "tools", (1, 2, 3))
+            .await
+            .unwrap(),
+        organizations,
+        oidc_keys: store
+            .oidc_keys()
+            .published(OffsetDateTime::now_utc() - time::Duration::days(1))
             .await
             .unwrap(),
         pipelines,
