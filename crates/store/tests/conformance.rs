@@ -37,12 +37,12 @@ mod leaks;
 /// Project members and organization standing.
 #[path = "conformance/members.rs"]
 mod members;
-/// The orb registry.
-#[path = "conformance/orbs.rs"]
-mod orbs;
 /// Organizations and the OIDC signing keys.
 #[path = "conformance/oidc.rs"]
 mod oidc;
+/// The orb registry.
+#[path = "conformance/orbs.rs"]
+mod orbs;
 /// Commit-status targets, outbound webhooks, the outbox, and which changes are still to be told.
 #[path = "conformance/outbound.rs"]
 mod outbound;

@@ -12,9 +12,9 @@
 //! the router: a JSON route without documentation fails it.
 
 use super::{
-    artifacts, compile_config, env_vars, health, hooks, leak_reports, me, oidc, orbs, organizations,
-    project_settings, projects, runners_v3, schedules, ssh_keys, tokens, v1_builds, v2_pipelines,
-    webhooks,
+    artifacts, compile_config, env_vars, health, hooks, leak_reports, me, oidc, orbs,
+    organizations, project_settings, projects, runners_v3, schedules, ssh_keys, tokens, v1_builds,
+    v2_pipelines, webhooks,
 };
 use axum::Json;
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};

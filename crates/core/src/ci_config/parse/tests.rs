@@ -130,7 +130,9 @@ fn a_v2_config_without_workflows_runs_build() {
 /// proptest found this one with a job named `on`.
 #[test]
 fn job_names_that_yaml_reads_as_booleans_or_numbers_are_names() {
-    let c = ok("version: 2.1\njobs:\n  on: {steps: [{run: a}]}\n  1: {steps: [{run: b}]}\n  yes: {steps: [{run: c}]}\nworkflows:\n  all:\n    jobs:\n      - on\n      - 1:\n          requires: [on]\n      - yes:\n          requires: 1\n");
+    let c = ok(
+        "version: 2.1\njobs:\n  on: {steps: [{run: a}]}\n  1: {steps: [{run: b}]}\n  yes: {steps: [{run: c}]}\nworkflows:\n  all:\n    jobs:\n      - on\n      - 1:\n          requires: [on]\n      - yes:\n          requires: 1\n",
+    );
     let jobs = &c.workflows[0].jobs;
     let names: Vec<&str> = jobs.iter().map(|j| j.job.as_str()).collect();
     assert_eq!(names, ["on", "1", "yes"]);
