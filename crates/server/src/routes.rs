@@ -418,6 +418,7 @@ pub fn router(state: AppState) -> Router {
             crate::body_deadline::limit,
         ))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(from_fn(crate::auth::expiry::announce))
         .layer(from_fn(no_framing::deny))
         .layer(from_fn(request_log::log))
         .with_state(state)

@@ -37,7 +37,13 @@ impl FromRequestParts<AppState> for Caller {
                 Some(user) if !forgeable(parts) => Caller::Session(user),
                 Some(_) | None => Caller::Anonymous,
             }),
-            Ok(Some(raw)) => verify(state, ip, &raw).await,
+            Ok(Some(raw)) => {
+                let caller = verify(state, ip, &raw).await?;
+                if let Some(at) = caller.token().and_then(|t| t.expires_at) {
+                    super::expiry::note(parts, at);
+                }
+                Ok(caller)
+            }
             Err(Presented::Malformed) => {
                 throttle(&state.auth_throttle, ip)?;
                 Err(failure(state, &state.auth_throttle, ip))

@@ -10,6 +10,7 @@ pub mod caller;
 pub mod client;
 pub mod cookies;
 pub mod csrf;
+pub mod expiry;
 pub mod runner;
 pub mod session;
 pub mod throttle;

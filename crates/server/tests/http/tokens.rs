@@ -10,6 +10,7 @@
 //! The helpers here read every reply as a CircleCI client would: JSON, `{"message": …}` on errors,
 //! and never a 5xx.
 
+mod expiry;
 mod leak_reports;
 mod matrix;
 mod presenting;
