@@ -106,6 +106,9 @@ async fn forked_pull_requests_build_only_when_allowed_and_without_secrets_unless
         !env.contains_key("DEPLOY_KEY"),
         "a fork got the project's secret"
     );
+    for id_token in ["CIRCLE_OIDC_TOKEN", "CIRCLE_OIDC_TOKEN_V2"] {
+        assert!(!env.contains_key(id_token), "a fork got {id_token}");
+    }
     assert_eq!(job["fetch_ref"], "refs/pull/3/head");
     let messages = job["messages"].to_string();
     assert!(messages.contains("forked pull request"), "{messages}");
@@ -159,6 +162,12 @@ async fn forked_pull_requests_build_only_when_allowed_and_without_secrets_unless
     assert_eq!(a.status, 202, "{}", a.body);
     let job = runner.claim_some().await;
     assert_eq!(env_of(&job)["DEPLOY_KEY"], "s3cret-value-123");
+    let v2 = &env_of(&job)["CIRCLE_OIDC_TOKEN_V2"];
+    assert_eq!(v2.split('.').count(), 3, "{v2}");
+    assert!(
+        job["masks"].to_string().contains(v2.as_str()),
+        "the ID token is masked"
+    );
     assert!(!job["messages"].to_string().contains("forked pull request"));
 }
 
