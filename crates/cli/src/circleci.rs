@@ -311,12 +311,11 @@ fn oidc_get(claims: &str) -> Result<(), String> {
         format!("--claims is not JSON ({e}); write it like '{{\"aud\": \"my-service\"}}'")
     })?;
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let server = var(circlet_app::builds::job_env::SERVER_URL_VAR)
-        .ok_or("CIRCLET_SERVER_URL is not set: run this inside a circlet job")?;
+    let url = var(circlet_app::builds::job_env::OIDC_TOKEN_URL_VAR)
+        .ok_or("CIRCLE_OIDC_TOKEN_URL is not set: run this inside a circlet job")?;
     let own = var("CIRCLE_OIDC_TOKEN_V2")
         .or_else(|| var("CIRCLE_OIDC_TOKEN"))
         .ok_or("this job has no ID token (a forked pull request's job gets none while the project keeps its secrets from forks)")?;
-    let url = format!("{}/api/oidc/job-token", server.trim_end_matches('/'));
     let body = serde_json::json!({ "claims": claims }).to_string();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -67,7 +67,13 @@ impl App {
             pull_request_env(&mut env, &pr);
         }
         // Where `circleci run oidc get` asks for a token with another audience.
-        env.insert(0, (SERVER_URL_VAR.into(), self.config.public_url.clone()));
+        env.insert(
+            0,
+            (
+                OIDC_TOKEN_URL_VAR.into(),
+                format!("{}/api/oidc/job-token", self.config.public_url),
+            ),
+        );
         // ID tokens are secrets of the project's: a fork's job that may not have those gets
         // none (as CircleCI does for open source projects).
         if !withheld {
@@ -127,8 +133,8 @@ impl App {
     }
 }
 
-/// The variable naming the server's address in a job, for `circleci run oidc get`.
-pub const SERVER_URL_VAR: &str = "CIRCLET_SERVER_URL";
+/// The variable giving a job the address `circleci run oidc get` asks for a token at.
+pub const OIDC_TOKEN_URL_VAR: &str = "CIRCLE_OIDC_TOKEN_URL";
 
 /// What every continuation key starts with (64 hex digits follow), so the leak guard knows one.
 pub const CONTINUATION_KEY_PREFIX: &str = "CCICK_";

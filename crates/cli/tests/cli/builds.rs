@@ -594,8 +594,9 @@ async fn an_env_var_reaches_the_job_masked_and_survives_key_rotation() {
     assert!(!output.contains(VALUE));
 
     let rotated = inst.admin(&["rotate-env-key"], None);
+    // The variable, and the OIDC key that signed the job's ID tokens.
     assert!(
-        rotated.ok().contains("re-sealed 1 value"),
+        rotated.ok().contains("re-sealed 2 value"),
         "{}",
         rotated.stdout
     );

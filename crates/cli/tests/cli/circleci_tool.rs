@@ -40,7 +40,7 @@ const JUNIT: &str = r#"<testsuite name="s">
 "#;
 
 /// Every output chunk of every step of `build`.
-async fn all_output(api: &Api<'_>, build: &Value) -> String {
+pub(crate) async fn all_output(api: &Api<'_>, build: &Value) -> String {
     let mut all = String::new();
     for step in build["steps"].as_array().unwrap() {
         let url = step["actions"][0]["output_url"].as_str().unwrap();

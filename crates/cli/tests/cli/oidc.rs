@@ -7,6 +7,7 @@
 
 use crate::Server;
 use crate::builds::{Api, setup};
+use crate::circleci_tool::all_output;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use circlet_store::BackendKind;
@@ -97,19 +98,6 @@ async fn artifact(api: &Api<'_>, num: i64, path: &str, token: &str) -> String {
         .unwrap();
     assert_eq!(r.status(), 200);
     r.text().await.unwrap()
-}
-
-/// Every output chunk of every step of `build`.
-async fn all_output(api: &Api<'_>, build: &Value) -> String {
-    let mut all = String::new();
-    for step in build["steps"].as_array().unwrap() {
-        let url = step["actions"][0]["output_url"].as_str().unwrap();
-        let out = api.json(&url[url.find("/api/").unwrap()..]).await;
-        for chunk in out.as_array().unwrap() {
-            all.push_str(chunk["message"].as_str().unwrap_or_default());
-        }
-    }
-    all
 }
 
 /// Asks the server for a custom-audience token with `presented` as the credential.
