@@ -60,8 +60,13 @@ pub(crate) const ENSURE: &str = "INSERT INTO organizations (uuid, vcs, name, nam
 pub struct Organizations<'s>(pub(crate) &'s Store);
 
 impl Organizations<'_> {
-    /// The organization `org` of `vcs` (any case), made if it is not there yet.
+    /// The organization `org` of `vcs` (any case), made if it is not there yet. Read first:
+    /// every job's ID tokens ask, and the organization is nearly always there (made with its
+    /// first project), so the usual call writes nothing.
     pub async fn ensure(&self, vcs: Vcs, org: &str) -> Result<Organization, StoreError> {
+        if let Some(found) = self.by_name(vcs, org).await? {
+            return Ok(found);
+        }
         on_pool!(self.0, pool => sqlx::query(ENSURE).bind(Uuid::new_v4()).bind(vcs.short()).bind(org)
             .bind(name_key(vcs, org)).bind(now()).execute(pool).await.map(|r| r.rows_affected()))?;
         self.by_name(vcs, org)
