@@ -23,7 +23,7 @@ const SEALED_AS: &str = "oidc-signing-key";
 pub struct CurrentKey(RwLock<Option<(Instant, Arc<SigningKey>)>>);
 
 /// A job's two tokens: CircleCI's `CIRCLE_OIDC_TOKEN` (v1 subject) and `CIRCLE_OIDC_TOKEN_V2`.
-#[derive(Debug, Clone)]
+/// No `Debug`: they are credentials, and must not reach a log line by accident.
 pub struct JobTokens {
     /// With the v1 subject.
     pub v1: String,
