@@ -18,6 +18,9 @@ pub const PERMISSION_DENIED: &str = "Permission denied";
 /// What every project the caller may not see (or that does not exist) is called.
 pub const PROJECT_NOT_FOUND: &str = "Project not found";
 
+/// What a context that does not exist, or that the caller may not see, is called.
+pub const CONTEXT_NOT_FOUND: &str = "Context not found";
+
 /// What a token that is not there (or is not the caller's to see) is called.
 pub const TOKEN_NOT_FOUND: &str = "Token not found";
 
@@ -95,6 +98,8 @@ pub fn conflict_text(c: &Conflict) -> String {
         ),
         Conflict::OrbVersion(orb) => format!("{orb} is published already"),
         Conflict::ResourceClass(name) => format!("The resource class {name} exists already"),
+        Conflict::Context(name) => format!("The organization already has a context named {name}"),
+        Conflict::Restriction => "The context already has this restriction".into(),
         Conflict::Duplicate => "already exists".into(),
     }
 }
@@ -110,6 +115,7 @@ pub fn missing_text(m: &Missing) -> String {
         Missing::Workflow(id) => format!("workflow {id} does not exist"),
         Missing::Schedule => "Schedule not found".to_owned(),
         Missing::Organization => "Organization not found".to_owned(),
+        Missing::Context => CONTEXT_NOT_FOUND.to_owned(),
         Missing::Step { job, idx } => format!("step {idx} of job {job} was not started"),
     }
 }

@@ -27,6 +27,7 @@ pub mod artifacts;
 pub mod builds;
 pub mod caches;
 pub mod caller;
+pub mod contexts;
 pub mod env_vars;
 pub mod error;
 pub mod hooks;

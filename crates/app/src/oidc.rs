@@ -183,6 +183,24 @@ impl App {
         Ok(oidc::issuer(&self.config.public_url, &org.uuid.to_string()))
     }
 
+    /// The ids of the contexts `job` names that exist in `org`, as its tokens list them.
+    async fn job_context_ids(
+        &self,
+        org: &circlet_store::organizations::Organization,
+        job: &JobRecord,
+    ) -> Result<Vec<String>, AppError> {
+        let names = serde_json::from_str::<circlet_core::ci_config::Job>(&job.spec)
+            .map(|j| j.contexts)
+            .unwrap_or_default();
+        let mut ids = Vec::new();
+        for name in names {
+            if let Some(c) = self.store.contexts().by_name(org.id, &name).await? {
+                ids.push(c.uuid.to_string());
+            }
+        }
+        Ok(ids)
+    }
+
     /// The claims of a token for `job` of `pipeline` in `project` (subject left empty), and the
     /// id of the user who caused the job.
     async fn job_claims(
@@ -224,7 +242,7 @@ impl App {
             exp: iat + oidc::LIFETIME_SECS,
             org_id: org_id.clone(),
             project_id: project.uuid.to_string(),
-            context_ids: Vec::new(),
+            context_ids: self.job_context_ids(&org, job).await?,
             job_id: job.uuid.to_string(),
             workflow_id: workflow,
             pipeline_id: pipeline.uuid.to_string(),

@@ -397,6 +397,7 @@ async fn rotate_env_key(store: &Store, settings: &Settings) -> anyhow::Result<()
     let keys = circlet_app::env_vars::Keyring::from_file(path)?;
     let n = circlet_app::env_vars::reseal_all(store, &keys).await?
         + circlet_app::env_vars::reseal_ssh_keys(store, &keys).await?
+        + circlet_app::contexts::reseal_vars(store, &keys).await?
         + circlet_app::hooks::reseal_secrets(store, &keys).await?
         + circlet_app::outbound::reseal_secrets(store, &keys).await?
         + circlet_app::oidc::reseal_keys(store, &keys)

@@ -31,9 +31,12 @@ impl BadgeLook {
     pub fn of(latest: Option<JobState>) -> BadgeLook {
         match latest {
             Some(JobState::Success) => BadgeLook::Passed,
-            Some(JobState::Failed | JobState::Timedout | JobState::InfrastructureFail) => {
-                BadgeLook::Failed
-            }
+            Some(
+                JobState::Failed
+                | JobState::Timedout
+                | JobState::InfrastructureFail
+                | JobState::Unauthorized,
+            ) => BadgeLook::Failed,
             // CircleCI shows "not run" like canceled.
             Some(JobState::Canceled | JobState::NotRun) => BadgeLook::Canceled,
             Some(JobState::Blocked | JobState::Queued | JobState::Running | JobState::OnHold)

@@ -26,11 +26,13 @@ pub enum JobState {
     NotRun,
     /// An approval job waiting for someone to approve it (the jobs it required have ended).
     OnHold,
+    /// Never ran: the user who started the pipeline may not use one of its contexts.
+    Unauthorized,
 }
 
 impl JobState {
     /// Every state.
-    pub const ALL: [JobState; 10] = [
+    pub const ALL: [JobState; 11] = [
         JobState::Blocked,
         JobState::Queued,
         JobState::Running,
@@ -41,6 +43,7 @@ impl JobState {
         JobState::Timedout,
         JobState::NotRun,
         JobState::OnHold,
+        JobState::Unauthorized,
     ];
 
     /// The stored name.
@@ -56,6 +59,7 @@ impl JobState {
             JobState::Timedout => "timedout",
             JobState::NotRun => "not_run",
             JobState::OnHold => "on_hold",
+            JobState::Unauthorized => "unauthorized",
         }
     }
 
@@ -99,6 +103,8 @@ impl JobState {
             | JobState::Canceled
             | JobState::InfrastructureFail
             | JobState::Timedout => Some(self.as_str()),
+            // v1.1's outcomes have no word for it: it did not succeed.
+            JobState::Unauthorized => Some("failed"),
             _ => None,
         }
     }
@@ -150,7 +156,10 @@ pub fn workflow_status(jobs: &[JobState], canceled: bool) -> &'static str {
         } else if jobs.iter().any(|s| {
             matches!(
                 s,
-                JobState::Failed | JobState::Timedout | JobState::InfrastructureFail
+                JobState::Failed
+                    | JobState::Timedout
+                    | JobState::InfrastructureFail
+                    | JobState::Unauthorized
             )
         }) {
             "failing"
@@ -165,6 +174,8 @@ pub fn workflow_status(jobs: &[JobState], canceled: bool) -> &'static str {
         .any(|s| matches!(s, JobState::InfrastructureFail))
     {
         "error"
+    } else if jobs.contains(&JobState::Unauthorized) {
+        "unauthorized"
     } else if jobs
         .iter()
         .any(|s| matches!(s, JobState::Failed | JobState::Timedout | JobState::NotRun))
@@ -235,5 +246,11 @@ mod tests {
         );
         assert_eq!(workflow_status(&[Running, OnHold], false), "running");
         assert_eq!(JobState::OnHold.v1_status(), "on_hold");
+        assert_eq!(
+            workflow_status(&[Success, Unauthorized, NotRun], false),
+            "unauthorized"
+        );
+        assert_eq!(workflow_status(&[Unauthorized, Running], false), "failing");
+        assert_eq!(Unauthorized.v2_status(), "unauthorized");
     }
 }

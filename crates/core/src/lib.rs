@@ -13,6 +13,7 @@ pub mod build_state;
 pub mod cache_key;
 pub mod cctray;
 pub mod ci_config;
+pub mod context;
 pub mod envcrypt;
 pub mod envvar;
 pub mod forge;

@@ -64,6 +64,10 @@ pub enum Conflict {
     ResourceClass(String),
     /// A copy's target already holds rows, in these tables.
     TargetNotEmpty(Vec<String>),
+    /// The organization has a context of this name already.
+    Context(String),
+    /// The context has this restriction already.
+    Restriction,
     /// Some other unique value already exists.
     Duplicate,
 }
@@ -87,6 +91,8 @@ pub enum Missing {
     Schedule,
     /// No such organization.
     Organization,
+    /// No such context.
+    Context,
     /// Step `idx` of job `job` was never started.
     Step {
         /// The job's id.

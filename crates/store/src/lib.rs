@@ -14,6 +14,7 @@ pub mod audit;
 pub mod build_status;
 pub mod builds;
 pub mod caches;
+pub mod contexts;
 pub mod copy;
 pub mod env_vars;
 pub mod error;
@@ -45,6 +46,7 @@ pub use builds::{
     StepRecord, WorkflowRecord,
 };
 pub use caches::{CacheRecord, LayerRecord, NewCache, NewLayer, Saved, StorageUse};
+pub use contexts::{Context, ContextVar, Restriction};
 pub use copy::{CopiedTable, CopyReport};
 pub use env_vars::{EnvVarRecord, NewEnvVar};
 pub use error::{Conflict, Missing, StoreError};
@@ -272,6 +274,11 @@ impl Store {
     /// Organizations: the projects of one `vcs/org`, with an id.
     pub fn organizations(&self) -> organizations::Organizations<'_> {
         organizations::Organizations(self)
+    }
+
+    /// Contexts: organizations' shared env vars (sealed) and their restrictions.
+    pub fn contexts(&self) -> contexts::Contexts<'_> {
+        contexts::Contexts(self)
     }
 
     /// The instance's OIDC signing keys (private halves sealed).

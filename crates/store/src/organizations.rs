@@ -81,12 +81,45 @@ impl Organizations<'_> {
         row.map(Organization::try_from).transpose()
     }
 
+    /// The organization with this store id.
+    pub async fn by_id(&self, id: i64) -> Result<Option<Organization>, StoreError> {
+        let sql = format!("SELECT {COLS} FROM organizations WHERE id = $1");
+        let row: Option<Row> =
+            on_pool!(self.0, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
+        row.map(Organization::try_from).transpose()
+    }
+
     /// The organization with this public id.
     pub async fn by_uuid(&self, uuid: Uuid) -> Result<Option<Organization>, StoreError> {
         let sql = format!("SELECT {COLS} FROM organizations WHERE uuid = $1");
         let row: Option<Row> =
             on_pool!(self.0, pool => sqlx::query_as(&sql).bind(uuid).fetch_optional(pool).await)?;
         row.map(Organization::try_from).transpose()
+    }
+
+    /// The roles `user_id` holds in the projects of organization `org_id` (one per project).
+    pub async fn member_roles(
+        &self,
+        org_id: i64,
+        user_id: i64,
+    ) -> Result<Vec<circlet_core::Role>, StoreError> {
+        let sql = "SELECT project_members.role FROM project_members \
+                   JOIN projects ON projects.id = project_members.project_id \
+                   JOIN organizations ON projects.vcs || '/' || LOWER(projects.org) = organizations.name_key \
+                   WHERE organizations.id = $1 AND project_members.user_id = $2";
+        let roles: Vec<String> = on_pool!(self.0, pool => sqlx::query_scalar(sql).bind(org_id).bind(user_id).fetch_all(pool).await)?;
+        Ok(roles
+            .iter()
+            .filter_map(|r| circlet_core::Role::parse(r).ok())
+            .collect())
+    }
+
+    /// The projects of organization `org_id`: (store id, public id, slug), by name.
+    pub async fn projects(&self, org_id: i64) -> Result<Vec<(i64, Uuid, String)>, StoreError> {
+        let sql = "SELECT projects.id, projects.uuid, projects.vcs || '/' || projects.org || '/' || projects.repo \
+                   FROM projects JOIN organizations ON projects.vcs || '/' || LOWER(projects.org) = organizations.name_key \
+                   WHERE organizations.id = $1 ORDER BY LOWER(projects.repo)";
+        Ok(on_pool!(self.0, pool => sqlx::query_as(sql).bind(org_id).fetch_all(pool).await)?)
     }
 
     /// The organizations `user_id` is a member of a project of, by name.

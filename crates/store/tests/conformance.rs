@@ -19,6 +19,9 @@ mod build_status;
 /// Pipelines, workflows, jobs, the runner queue, steps and output.
 #[path = "conformance/builds.rs"]
 mod builds;
+/// Contexts: their variables and restrictions.
+#[path = "conformance/contexts.rs"]
+mod contexts;
 /// Copying a whole store into the other backend (`circlet admin migrate-store`).
 #[path = "conformance/copy.rs"]
 mod copy;

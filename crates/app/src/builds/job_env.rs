@@ -9,12 +9,14 @@ use circlet_store::{JobRecord, Project};
 use std::collections::BTreeMap;
 
 impl App {
-    /// What a runner needs to run `node` of `job`, which it just claimed.
+    /// What a runner needs to run `node` of `job`, which it just claimed; `None` when the job
+    /// may not run (its pipeline's starter may not use one of its contexts): it has then ended
+    /// `unauthorized`, saying why, and the runner should claim another.
     pub async fn claimed_job(
         &self,
         job: JobRecord,
         node: &NodeRecord,
-    ) -> Result<ClaimedJob, AppError> {
+    ) -> Result<Option<ClaimedJob>, AppError> {
         let project = self
             .store
             .projects()
@@ -44,11 +46,27 @@ impl App {
         if withheld {
             messages.push(SECRETS_WITHHELD.into());
         }
-        let project_env = if withheld {
+        // Contexts are judged even for a job that will not get them: one whose starter may not
+        // use them never runs.
+        let contexts = match self
+            .job_contexts(&project, &pipeline, job.build_num, &definition.contexts)
+            .await?
+        {
+            Ok(opened) => opened,
+            Err(crate::contexts::Unauthorized(why)) => {
+                self.end_unauthorized(&job, node, &why).await?;
+                return Ok(None);
+            }
+        };
+        let mut project_env = if withheld {
             Vec::new()
         } else {
             crate::env_vars::open_all(&self.store, &self.config.env_keys, &project).await?
         };
+        // Context variables come after the project's, and so win over them, as on CircleCI.
+        if !withheld {
+            project_env.extend(contexts.into_iter().flat_map(|c| c.vars));
+        }
         let mut masks: Vec<String> = project_env
             .iter()
             .filter(|(_, v)| circlet_core::envvar::masked_in_output(v))
@@ -104,7 +122,7 @@ impl App {
         let ssh_keys = self
             .job_ssh_keys(&project, &definition, withheld, &mut masks)
             .await?;
-        Ok(ClaimedJob {
+        Ok(Some(ClaimedJob {
             ssh_keys,
             id: node.uuid.to_string(),
             node_index: u32::try_from(node.index).unwrap_or(0),
@@ -129,9 +147,43 @@ impl App {
             masks,
             messages,
             step_timeout_secs: self.config.step_timeout.as_secs(),
-        })
+        }))
+    }
+
+    /// Ends `job`, whose `node` a runner just claimed, `unauthorized` without running it; its
+    /// one step says `why`.
+    async fn end_unauthorized(
+        &self,
+        job: &JobRecord,
+        node: &NodeRecord,
+        why: &str,
+    ) -> Result<(), AppError> {
+        let builds = self.store.builds();
+        builds
+            .start_step(job.id, node.index, 0, UNAUTHORIZED_STEP)
+            .await?;
+        builds
+            .append_output(
+                job.id,
+                node.index,
+                0,
+                0,
+                &format!("This job was not run: {why}.\n"),
+            )
+            .await?;
+        builds
+            .finish_step(job.id, node.index, 0, "failed", None)
+            .await?;
+        builds
+            .finish(job.id, circlet_core::build_state::JobState::Unauthorized)
+            .await?;
+        self.work_available.notify_waiters();
+        Ok(())
     }
 }
+
+/// The one step of a job that ended `unauthorized`.
+pub const UNAUTHORIZED_STEP: &str = "Unauthorized: contexts";
 
 /// The variable giving a job the address `circleci run oidc get` asks for a token at.
 pub const OIDC_TOKEN_URL_VAR: &str = "CIRCLE_OIDC_TOKEN_URL";
@@ -146,7 +198,7 @@ pub fn continuation_digest(key: &str) -> String {
 }
 
 /// What a forked pull request's job says at its top when the project keeps its secrets from it.
-pub const SECRETS_WITHHELD: &str = "This job builds a forked pull request: the project's environment variables, additional SSH keys and OIDC ID tokens are withheld from it (Project settings → Advanced → \"Pass secrets to builds from forked pull requests\").";
+pub const SECRETS_WITHHELD: &str = "This job builds a forked pull request: the project's environment variables, its contexts' variables, additional SSH keys and OIDC ID tokens are withheld from it (Project settings → Advanced → \"Pass secrets to builds from forked pull requests\").";
 
 /// CircleCI's pull request variables: `CIRCLE_PULL_REQUEST(S)` for every pull request build,
 /// `CIRCLE_PR_NUMBER`, `CIRCLE_PR_REPONAME` and `CIRCLE_PR_USERNAME` only for a fork's, as

@@ -110,6 +110,10 @@ pub struct Job {
     /// The job's default `shell` for `run` steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shell: Option<String>,
+    /// The contexts whose environment variables it gets: its workflow's `context`, set when
+    /// the job is planned (a job definition itself names none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contexts: Vec<String>,
     /// The steps, in order.
     pub steps: Vec<Step>,
 }

@@ -323,6 +323,7 @@ impl Reader {
             parallelism,
             resource_class,
             shell,
+            contexts: Vec::new(),
             steps,
         })
     }

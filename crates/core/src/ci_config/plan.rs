@@ -154,6 +154,7 @@ fn plan_unbounded(
                     parallelism: 1,
                     resource_class: None,
                     shell: None,
+                    contexts: Vec::new(),
                     steps: Vec::new(),
                 }
             } else {
@@ -171,6 +172,7 @@ fn plan_unbounded(
                 }
                 let mut job = job.clone();
                 job.name = wj.name.clone();
+                job.contexts = wj.context.clone();
                 job
             };
             kept_names.insert(&wj.name);

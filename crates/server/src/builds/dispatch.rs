@@ -40,7 +40,11 @@ pub async fn claim(
                 // More nodes of this job wait: wake the other runners' claims at once.
                 state.app.work_available.notify_waiters();
             }
-            return Ok(Some(state.app.claimed_job(job, &node).await?));
+            match state.app.claimed_job(job, &node).await? {
+                Some(claimed) => return Ok(Some(claimed)),
+                // It ended without running (its contexts were refused): the next one.
+                None => continue,
+            }
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || *stopping.borrow() {

@@ -114,6 +114,9 @@ pub struct PipelineRecord {
     pub trigger_type: String,
     /// Who triggered it.
     pub actor_login: String,
+    /// The circlet user who triggered it: `None` for a forge's push, the system, or a user
+    /// deleted since.
+    pub actor_id: Option<i64>,
     /// Branch, if a branch build.
     pub branch: Option<String>,
     /// Tag, if a tag build.
@@ -429,7 +432,7 @@ macro_rules! job_cols {
     };
 }
 
-const PIPELINE_COLS: &str = "id, uuid, project_id, number, trigger_type, actor_login, branch, tag, revision, \
+const PIPELINE_COLS: &str = "id, uuid, project_id, number, trigger_type, actor_login, actor_id, branch, tag, revision, \
                              parameters, state, errors, commit_info, created_at, updated_at, pr_number, pr_url, pr_head_repo, \
                              pr_author, pr_fork, fetch_ref, secrets_withheld, delivery_id";
 /// A workflow with its project (from its pipeline), so callers can check access in one lookup.

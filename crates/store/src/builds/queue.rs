@@ -265,6 +265,8 @@ fn end_word(state: JobState) -> Option<&'static str> {
         JobState::Failed | JobState::Timedout | JobState::InfrastructureFail => "failed",
         JobState::Canceled => "canceled",
         JobState::NotRun => "not_run",
+        // No requirement accepts it: what required it does not run.
+        JobState::Unauthorized => "unauthorized",
         JobState::Blocked | JobState::Queued | JobState::Running | JobState::OnHold => {
             return None;
         }

@@ -123,6 +123,45 @@ pub(super) const TABLES: &[Table] = &[
         identity: true,
     },
     Table {
+        name: "contexts",
+        columns: &[
+            ("id", Int),
+            ("uuid", Kind::Uuid),
+            ("org_id", Int),
+            ("name", Text),
+            ("created_at", Time),
+        ],
+        key: 1,
+        identity: true,
+    },
+    Table {
+        name: "context_env_vars",
+        columns: &[
+            ("context_id", Int),
+            ("name", Text),
+            ("key_id", Text),
+            ("sealed", Bytes),
+            ("masked", Text),
+            ("created_at", Time),
+            ("updated_at", Time),
+        ],
+        key: 2,
+        identity: false,
+    },
+    Table {
+        name: "context_restrictions",
+        columns: &[
+            ("id", Int),
+            ("uuid", Kind::Uuid),
+            ("context_id", Int),
+            ("kind", Text),
+            ("value", Text),
+            ("created_at", Time),
+        ],
+        key: 1,
+        identity: true,
+    },
+    Table {
         name: "project_members",
         columns: &[
             ("project_id", Int),

@@ -206,6 +206,9 @@ async fn copy_keeps_every_row(from: BackendKind, to: BackendKind) {
     assert_eq!(report.rows_in("outbox"), 4);
     assert_eq!(report.rows_in("organizations"), 2);
     assert_eq!(report.rows_in("oidc_keys"), 1);
+    assert_eq!(report.rows_in("contexts"), 1);
+    assert_eq!(report.rows_in("context_env_vars"), 1);
+    assert_eq!(report.rows_in("context_restrictions"), 1);
     assert_eq!(
         report.total_rows(),
         report.tables.iter().map(|t| t.rows).sum::<u64>()
@@ -230,6 +233,8 @@ async fn copy_keeps_every_row(from: BackendKind, to: BackendKind) {
     assert_eq!(before.organizations, after.organizations);
     assert_eq!(before.oidc_keys.len(), 1);
     assert_eq!(before.oidc_keys, after.oidc_keys);
+    assert_eq!(before.contexts.len(), 1);
+    assert_eq!(before.contexts, after.contexts);
     assert_eq!(before.passwords, after.passwords);
     assert_eq!(before.session_user, after.session_user);
     assert_eq!(before.projects, after.projects);
@@ -531,6 +536,35 @@ async fn fill(store: &Store) -> Fixture {
     store
         .settings()
         .set(TOKEN_CREATION_DISABLED, "true")
+        .await
+        .unwrap();
+    let acme = store
+        .organizations()
+        .by_name(circlet_core::Vcs::GitHub, "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    let deploy = store.contexts().create(acme.id, "deploy").await.unwrap();
+    store
+        .contexts()
+        .set_var(
+            deploy.id,
+            &circlet_store::NewEnvVar {
+                name: "DEPLOY_TOKEN".into(),
+                key_id: "env-1".into(),
+                sealed: b"sealed\0value".to_vec(),
+                masked: "xxxx9876".into(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .contexts()
+        .restrict(
+            deploy.id,
+            circlet_core::context::RestrictionKind::Project,
+            &widgets.uuid.to_string(),
+        )
         .await
         .unwrap();
     store
@@ -1071,6 +1105,12 @@ struct Dump {
     organizations: Vec<circlet_store::Organization>,
     /// The OIDC keys published.
     oidc_keys: Vec<circlet_store::OidcKeyRecord>,
+    /// Every organization's contexts, with their variables and restrictions.
+    contexts: Vec<(
+        circlet_store::Context,
+        Vec<circlet_store::ContextVar>,
+        Vec<circlet_store::Restriction>,
+    )>,
     /// Each project's webhook secret.
     hook_secrets: Vec<Option<SealedHookSecret>>,
     /// Each project's deliveries.
@@ -1106,6 +1146,17 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
     let mut organizations = Vec::new();
     for user in &users {
         organizations.extend(store.organizations().of_member(user.id).await.unwrap());
+    }
+    let mut contexts = Vec::new();
+    let mut org_ids: Vec<i64> = organizations.iter().map(|o| o.id).collect();
+    org_ids.sort_unstable();
+    org_ids.dedup();
+    for &org in &org_ids {
+        for c in store.contexts().list(org).await.unwrap() {
+            let vars = store.contexts().vars(c.id).await.unwrap();
+            let restrictions = store.contexts().restrictions(c.id).await.unwrap();
+            contexts.push((c, vars, restrictions));
+        }
     }
     let mut passwords = Vec::new();
     for login in &fx.logins {
@@ -1252,6 +1303,7 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
             .source("acme", "tools", (1, 2, 3))
             .await
             .unwrap(),
+        contexts,
         organizations,
         oidc_keys: store
             .oidc_keys()

@@ -177,6 +177,16 @@ impl Reader {
                 Vec::new()
             }
         };
+        if context.len() > crate::context::MAX_PER_JOB {
+            self.p.at(
+                mark,
+                format!(
+                    "{at}: `context` names {} contexts; a job may use at most {}",
+                    context.len(),
+                    crate::context::MAX_PER_JOB
+                ),
+            );
+        }
         let filters = match opts.get("filters") {
             None => Filters::default(),
             Some(f) => self.filters(f, &at),

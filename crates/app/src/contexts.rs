@@ -1,0 +1,564 @@
+//! Organizations as their members see them, and contexts: an organization's shared env vars.
+//!
+//! A user's role in an organization is the highest role they hold in any of its projects (site
+//! admins are admins of every organization): members with any role see the organization's
+//! contexts and the names (never the values) of their variables; admins create and delete
+//! contexts, set and delete variables, and restrict who may use them. A caller who is not a
+//! member is told the organization or context does not exist. Every change, and every job's use
+//! of a context (or refusal), is audited.
+//!
+//! A job names contexts in its workflow (`context: deploy`); when a runner claims it,
+//! [`App::job_contexts`] checks that the user who started the pipeline may use each one
+//! (`circlet_core::context::admits`) and opens their variables, sealed like project env vars.
+
+use crate::caller::Actor;
+use crate::{App, AppError, Caller};
+use circlet_core::context::{self, Denial, RestrictionKind, Starter};
+use circlet_core::{Role, Vcs, envvar};
+use circlet_store::builds::PipelineRecord;
+use circlet_store::organizations::Organization;
+use circlet_store::{Context, ContextVar, NewAuditEntry, Project, Restriction, User};
+use uuid::Uuid;
+
+/// What an organization that does not exist, or that the caller is not a member of, is called.
+pub const ORGANIZATION_NOT_FOUND: &str = "Organization not found";
+
+/// How an organization is named in a request: its id, or its slug (`gh/acme`, `github/acme`).
+#[derive(Debug, Clone, Copy)]
+pub enum OrgRef<'a> {
+    /// Its public id.
+    Id(Uuid),
+    /// `vcs/name`.
+    Slug(&'a str),
+}
+
+impl<'a> OrgRef<'a> {
+    /// An id if `raw` is one, else a slug.
+    pub fn parse(raw: &'a str) -> Self {
+        Uuid::parse_str(raw).map_or(OrgRef::Slug(raw), OrgRef::Id)
+    }
+}
+
+/// An organization as one member sees it.
+#[derive(Debug, Clone)]
+pub struct OrgAccess {
+    /// The organization.
+    pub org: Organization,
+    /// The member's role in it.
+    pub role: Role,
+}
+
+impl OrgAccess {
+    /// `vcs/name`, as slugs spell it.
+    pub fn slug(&self) -> String {
+        format!("{}/{}", self.org.vcs.short(), self.org.name)
+    }
+
+    fn require_admin(&self) -> Result<(), AppError> {
+        if self.role >= Role::Admin {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden {
+                needed: Some(Role::Admin),
+            })
+        }
+    }
+}
+
+impl App {
+    /// `user`'s role in `org`: the highest they hold in its projects; admin for site admins.
+    async fn org_role(&self, user: &User, org: &Organization) -> Result<Option<Role>, AppError> {
+        if user.disabled {
+            return Ok(None);
+        }
+        if user.site_admin {
+            return Ok(Some(Role::Admin));
+        }
+        Ok(self
+            .store
+            .organizations()
+            .member_roles(org.id, user.id)
+            .await?
+            .into_iter()
+            .max())
+    }
+
+    /// The organization `org` names, if `caller` (a user) is a member of it.
+    pub async fn organization_for(
+        &self,
+        caller: &Caller,
+        org: OrgRef<'_>,
+    ) -> Result<OrgAccess, AppError> {
+        let user = caller.require_user()?;
+        let not_found = || AppError::NotFound(ORGANIZATION_NOT_FOUND.into());
+        let found = match org {
+            OrgRef::Id(id) => self.store.organizations().by_uuid(id).await?,
+            OrgRef::Slug(slug) => {
+                let Some((vcs, name)) = slug.split_once('/') else {
+                    return Err(AppError::Invalid(
+                        "an organization's slug looks like gh/acme".into(),
+                    ));
+                };
+                let vcs = Vcs::parse(vcs)?;
+                self.store.organizations().by_name(vcs, name).await?
+            }
+        }
+        .ok_or_else(not_found)?;
+        let role = self.org_role(user, &found).await?.ok_or_else(not_found)?;
+        caller.note_kind(self, "organizations");
+        Ok(OrgAccess { org: found, role })
+    }
+
+    /// The contexts of the organization `org` names, by name, for a member.
+    pub async fn contexts_of(
+        &self,
+        caller: &Caller,
+        org: OrgRef<'_>,
+    ) -> Result<(OrgAccess, Vec<Context>), AppError> {
+        let access = self.organization_for(caller, org).await?;
+        let list = self.store.contexts().list(access.org.id).await?;
+        Ok((access, list))
+    }
+
+    /// Makes a context named `name` in the organization `org` names (admins).
+    pub async fn create_context(
+        &self,
+        caller: &Caller,
+        actor: &Actor,
+        org: OrgRef<'_>,
+        name: &str,
+    ) -> Result<Context, AppError> {
+        let access = self.organization_for(caller, org).await?;
+        access.require_admin()?;
+        context::check_name(name)?;
+        let made = self.store.contexts().create(access.org.id, name).await?;
+        audit(
+            self,
+            actor,
+            "context.created",
+            &access,
+            &made,
+            String::new(),
+        )
+        .await?;
+        Ok(made)
+    }
+
+    /// The context with public id `id`, if `caller` is a member of its organization.
+    pub async fn context_for(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<ContextAccess<'_>, AppError> {
+        caller.require_user()?;
+        let not_found = || AppError::NotFound(crate::error::CONTEXT_NOT_FOUND.into());
+        let found = self
+            .store
+            .contexts()
+            .by_uuid(id)
+            .await?
+            .ok_or_else(not_found)?;
+        let org = self
+            .store
+            .organizations()
+            .by_id(found.org_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let org = self
+            .organization_for(caller, OrgRef::Id(org.uuid))
+            .await
+            .map_err(|e| match e {
+                AppError::NotFound(_) => not_found(),
+                other => other,
+            })?;
+        Ok(ContextAccess {
+            app: self,
+            org,
+            context: found,
+        })
+    }
+}
+
+/// One context, for a member of its organization.
+pub struct ContextAccess<'a> {
+    app: &'a App,
+    /// Its organization, with the caller's role.
+    pub org: OrgAccess,
+    /// The context.
+    pub context: Context,
+}
+
+impl ContextAccess<'_> {
+    /// Whether the caller may change it (an organization admin).
+    pub fn may_manage(&self) -> bool {
+        self.org.role >= Role::Admin
+    }
+
+    /// Its variables, masked, by name.
+    pub async fn vars(&self) -> Result<Vec<ContextVar>, AppError> {
+        Ok(self.app.store.contexts().vars(self.context.id).await?)
+    }
+
+    /// Its restrictions, oldest first.
+    pub async fn restrictions(&self) -> Result<Vec<Restriction>, AppError> {
+        Ok(self
+            .app
+            .store
+            .contexts()
+            .restrictions(self.context.id)
+            .await?)
+    }
+
+    /// Sets (or replaces) variable `name`, sealed; the record shows the mask only.
+    pub async fn set_var(
+        &self,
+        actor: &Actor,
+        name: &str,
+        value: &str,
+    ) -> Result<ContextVar, AppError> {
+        self.org.require_admin()?;
+        envvar::check(name, value)?;
+        let (key_id, sealed) =
+            self.app
+                .config
+                .env_keys
+                .seal_for(&self.context.uuid.to_string(), name, value);
+        let new = circlet_store::NewEnvVar {
+            name: name.to_owned(),
+            key_id,
+            sealed,
+            masked: envvar::masked(value),
+        };
+        let set = self
+            .app
+            .store
+            .contexts()
+            .set_var(self.context.id, &new)
+            .await?;
+        self.audit(actor, "context.env_var_set", format!(" variable {name}"))
+            .await?;
+        Ok(set)
+    }
+
+    /// Deletes variable `name`.
+    pub async fn delete_var(&self, actor: &Actor, name: &str) -> Result<(), AppError> {
+        self.org.require_admin()?;
+        if !self
+            .app
+            .store
+            .contexts()
+            .delete_var(self.context.id, name)
+            .await?
+        {
+            return Err(AppError::NotFound(
+                crate::env_vars::ENV_VAR_NOT_FOUND.into(),
+            ));
+        }
+        self.audit(
+            actor,
+            "context.env_var_deleted",
+            format!(" variable {name}"),
+        )
+        .await
+    }
+
+    /// Adds a restriction: `kind` `project` with a project id of this organization, or `role`
+    /// with a role's name.
+    pub async fn restrict(
+        &self,
+        actor: &Actor,
+        kind: &str,
+        value: &str,
+    ) -> Result<Restriction, AppError> {
+        self.org.require_admin()?;
+        let kind = RestrictionKind::parse(kind)?;
+        let value = context::restriction_value(kind, value)?;
+        if kind == RestrictionKind::Project {
+            let projects = self
+                .app
+                .store
+                .organizations()
+                .projects(self.org.org.id)
+                .await?;
+            if !projects
+                .iter()
+                .any(|(_, uuid, _)| uuid.to_string() == value)
+            {
+                return Err(AppError::Invalid(format!(
+                    "{} has no project with id {value}",
+                    self.org.slug()
+                )));
+            }
+        }
+        let added = self
+            .app
+            .store
+            .contexts()
+            .restrict(self.context.id, kind, &value)
+            .await?;
+        self.audit(
+            actor,
+            "context.restricted",
+            format!(" to {} {value}", kind.as_str()),
+        )
+        .await?;
+        Ok(added)
+    }
+
+    /// Removes restriction `id`.
+    pub async fn unrestrict(&self, actor: &Actor, id: Uuid) -> Result<(), AppError> {
+        self.org.require_admin()?;
+        let gone = self
+            .restrictions()
+            .await?
+            .into_iter()
+            .find(|r| r.uuid == id);
+        let Some(gone) = gone else {
+            return Err(AppError::NotFound("Restriction not found".into()));
+        };
+        if !self
+            .app
+            .store
+            .contexts()
+            .unrestrict(self.context.id, id)
+            .await?
+        {
+            return Err(AppError::NotFound("Restriction not found".into()));
+        }
+        self.audit(
+            actor,
+            "context.unrestricted",
+            format!(" from {} {}", gone.kind.as_str(), gone.value),
+        )
+        .await
+    }
+
+    /// Deletes the context, its variables and restrictions.
+    pub async fn delete(self, actor: &Actor) -> Result<(), AppError> {
+        self.org.require_admin()?;
+        if !self.app.store.contexts().delete(self.context.id).await? {
+            return Err(AppError::NotFound(crate::error::CONTEXT_NOT_FOUND.into()));
+        }
+        self.audit(actor, "context.deleted", String::new()).await
+    }
+
+    async fn audit(&self, actor: &Actor, event: &str, more: String) -> Result<(), AppError> {
+        audit(self.app, actor, event, &self.org, &self.context, more).await
+    }
+}
+
+async fn audit(
+    app: &App,
+    actor: &Actor,
+    event: &str,
+    org: &OrgAccess,
+    context: &Context,
+    more: String,
+) -> Result<(), AppError> {
+    app.store
+        .audit()
+        .append(&NewAuditEntry {
+            event: event.into(),
+            actor_id: actor.user_id,
+            actor_login: actor.login.clone(),
+            owner_id: None,
+            project_id: None,
+            token_uuid: None,
+            address: actor.address.clone(),
+            detail: format!(
+                "context \"{}\" ({}) of {}{more}",
+                context.name,
+                context.uuid,
+                org.slug()
+            ),
+        })
+        .await?;
+    Ok(())
+}
+
+/// A context a job may use, opened.
+#[derive(Debug)]
+pub struct UsedContext {
+    /// Its public id (the job's OIDC tokens list it in `context-ids`).
+    pub uuid: Uuid,
+    /// Its variables in clear, by name.
+    pub vars: Vec<(String, String)>,
+}
+
+/// Why a job may not run: what its page says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unauthorized(pub String);
+
+impl App {
+    /// Who started `pipeline`, as context restrictions judge them.
+    async fn starter(
+        &self,
+        pipeline: &PipelineRecord,
+        org: &Organization,
+    ) -> Result<(Starter, String), AppError> {
+        let who = pipeline.actor_login.clone();
+        match pipeline.actor_id {
+            Some(id) => {
+                let role = match self.store.users().by_id(id).await? {
+                    Some(user) => self.org_role(&user, org).await?,
+                    None => None,
+                };
+                Ok((Starter::User(role), who))
+            }
+            // A forge's push or pull request, or a schedule run as the system.
+            None if pipeline.trigger_type == "webhook" || who == crate::schedules::SYSTEM_ACTOR => {
+                Ok((Starter::Forge, who))
+            }
+            // The user who started it was deleted since.
+            None => Ok((Starter::User(None), who)),
+        }
+    }
+
+    /// The contexts `names` for a job of `project` in `pipeline`, opened, when the pipeline's
+    /// starter may use every one; else why not. Each use and refusal is audited.
+    pub async fn job_contexts(
+        &self,
+        project: &Project,
+        pipeline: &PipelineRecord,
+        build_num: i64,
+        names: &[String],
+    ) -> Result<Result<Vec<UsedContext>, Unauthorized>, AppError> {
+        if names.is_empty() {
+            return Ok(Ok(Vec::new()));
+        }
+        let org = self
+            .store
+            .organizations()
+            .ensure(project.slug.vcs(), project.slug.org())
+            .await?;
+        let org_slug = format!("{}/{}", org.vcs.short(), org.name);
+        let (starter, who) = self.starter(pipeline, &org).await?;
+        let project_id = project.uuid.to_string();
+        let mut used = Vec::new();
+        for name in names {
+            let Some(found) = self.store.contexts().by_name(org.id, name).await? else {
+                let why = format!("{org_slug} has no context named \"{name}\"");
+                return self.refuse(project, build_num, &who, why).await;
+            };
+            let restrictions = self.store.contexts().restrictions(found.id).await?;
+            let listed: Vec<(RestrictionKind, &str)> = restrictions
+                .iter()
+                .map(|r| (r.kind, r.value.as_str()))
+                .collect();
+            if let Err(denial) = context::admits(&listed, &project_id, starter) {
+                let why = match denial {
+                    Denial::NotMember => format!(
+                        "{who}, who started this pipeline, is not a member of {org_slug} and may not use its context \"{name}\""
+                    ),
+                    Denial::Project => format!(
+                        "the context \"{name}\" is restricted to other projects than {}",
+                        project.slug
+                    ),
+                    Denial::Role(role) if starter == Starter::Forge => format!(
+                        "the context \"{name}\" may be used only by {org_slug}'s members with the {} role or higher; this pipeline was started by {who} through the forge, not by a circlet user",
+                        role.as_str()
+                    ),
+                    Denial::Role(role) => format!(
+                        "the context \"{name}\" may be used only by {org_slug}'s members with the {} role or higher, and {who}, who started this pipeline, holds less",
+                        role.as_str()
+                    ),
+                };
+                return self.refuse(project, build_num, &who, why).await;
+            }
+            let uuid = found.uuid.to_string();
+            let mut vars = Vec::new();
+            for v in self.store.contexts().vars(found.id).await? {
+                let value = self
+                    .config
+                    .env_keys
+                    .open_sealed(&uuid, &v.name, &v.key_id, &v.sealed)
+                    .map_err(|why| {
+                        AppError::internal(anyhow::anyhow!(
+                            "context {uuid} variable {}: {why}",
+                            v.name
+                        ))
+                    })?;
+                vars.push((v.name, value));
+            }
+            self.store
+                .audit()
+                .append(&NewAuditEntry {
+                    event: "context.used".into(),
+                    actor_id: pipeline.actor_id,
+                    actor_login: who.clone(),
+                    owner_id: None,
+                    project_id: Some(project.id),
+                    token_uuid: None,
+                    address: String::new(),
+                    detail: format!(
+                        "job {} of {} used context \"{name}\" ({uuid})",
+                        build_num, project.slug
+                    ),
+                })
+                .await?;
+            used.push(UsedContext {
+                uuid: found.uuid,
+                vars,
+            });
+        }
+        Ok(Ok(used))
+    }
+
+    async fn refuse(
+        &self,
+        project: &Project,
+        build_num: i64,
+        who: &str,
+        why: String,
+    ) -> Result<Result<Vec<UsedContext>, Unauthorized>, AppError> {
+        self.store
+            .audit()
+            .append(&NewAuditEntry {
+                event: "context.refused".into(),
+                actor_id: None,
+                actor_login: who.to_owned(),
+                owner_id: None,
+                project_id: Some(project.id),
+                token_uuid: None,
+                address: String::new(),
+                detail: format!("job {build_num} of {}: {why}", project.slug),
+            })
+            .await?;
+        Ok(Err(Unauthorized(why)))
+    }
+}
+
+/// Re-seals every context variable not under the env keyring's current key, like
+/// `env_vars::reseal_all` does for project variables; returns how many were re-sealed.
+pub async fn reseal_vars(
+    store: &circlet_store::Store,
+    keys: &crate::env_vars::Keyring,
+) -> anyhow::Result<usize> {
+    let current = keys.current_id();
+    let mut done = 0;
+    // Only rows rewritten concurrently come back; the bound stops a pathological writer.
+    for _ in 0..100 {
+        let batch = store
+            .contexts()
+            .vars_sealed_by_other_keys(&current, 500)
+            .await?;
+        if batch.is_empty() {
+            return Ok(done);
+        }
+        for (context_id, uuid, v) in batch {
+            let uuid = uuid.to_string();
+            let clear = keys
+                .open_sealed(&uuid, &v.name, &v.key_id, &v.sealed)
+                .map_err(|why| anyhow::anyhow!("context {uuid} variable {}: {why}", v.name))?;
+            let (key_id, sealed) = keys.seal_for(&uuid, &v.name, &clear);
+            if store
+                .contexts()
+                .reseal_var(context_id, &v, &key_id, &sealed)
+                .await?
+            {
+                done += 1;
+            }
+        }
+    }
+    anyhow::bail!("context variables kept being rewritten under an old key; run the rotation again")
+}
