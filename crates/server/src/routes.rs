@@ -102,6 +102,30 @@ pub fn router(state: AppState) -> Router {
                 .delete(api::webhooks::delete),
         )
         .route(
+            "/v2/context",
+            get(api::contexts::list).post(api::contexts::create),
+        )
+        .route(
+            "/v2/context/{id}",
+            get(api::contexts::get).delete(api::contexts::delete),
+        )
+        .route(
+            "/v2/context/{id}/environment-variable",
+            get(api::contexts::vars),
+        )
+        .route(
+            "/v2/context/{id}/environment-variable/{name}",
+            put(api::contexts::set_var).delete(api::contexts::delete_var),
+        )
+        .route(
+            "/v2/context/{id}/restrictions",
+            get(api::contexts::restrictions).post(api::contexts::restrict),
+        )
+        .route(
+            "/v2/context/{id}/restrictions/{restriction_id}",
+            delete(api::contexts::unrestrict),
+        )
+        .route(
             "/v2/schedule/{id}",
             get(api::schedules::get)
                 .patch(api::schedules::update)

@@ -162,12 +162,13 @@ impl App {
         builds
             .start_step(job.id, node.index, 0, UNAUTHORIZED_STEP)
             .await?;
+        let seq = builds.next_output_seq(job.id, node.index, 0).await?;
         builds
             .append_output(
                 job.id,
                 node.index,
                 0,
-                0,
+                seq,
                 &format!("This job was not run: {why}.\n"),
             )
             .await?;

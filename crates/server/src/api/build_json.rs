@@ -517,7 +517,12 @@ pub fn v2_job(
         "duration": duration,
         "created_at": iso(job.queued_at),
         "messages": [],
-        "contexts": [],
+        "contexts": serde_json::from_str::<circlet_core::ci_config::Job>(&job.spec)
+            .map(|j| j.contexts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|name| json!({"name": name}))
+            .collect::<Vec<_>>(),
         "organization": {"name": project.slug.org()},
         "queued_at": iso(job.queued_at),
         "stopped_at": iso_opt(job.stopped_at),

@@ -4,6 +4,7 @@ pub mod artifacts;
 pub mod build_json;
 pub mod build_schema;
 pub mod compile_config;
+pub mod contexts;
 pub mod env_vars;
 pub mod health;
 pub mod hooks;

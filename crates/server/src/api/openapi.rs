@@ -12,7 +12,7 @@
 //! the router: a JSON route without documentation fails it.
 
 use super::{
-    artifacts, compile_config, env_vars, health, hooks, leak_reports, me, oidc, orbs,
+    artifacts, compile_config, contexts, env_vars, health, hooks, leak_reports, me, oidc, orbs,
     organizations, project_settings, projects, runners_v3, schedules, ssh_keys, tokens, v1_builds,
     v2_pipelines, webhooks,
 };
@@ -175,6 +175,16 @@ the artifact lists' `url`s point to).";
         project_settings::put,
         hooks::receive,
         leak_reports::github,
+        contexts::list,
+        contexts::create,
+        contexts::get,
+        contexts::delete,
+        contexts::vars,
+        contexts::set_var,
+        contexts::delete_var,
+        contexts::restrictions,
+        contexts::restrict,
+        contexts::unrestrict,
         schedules::list,
         schedules::create,
         schedules::get,
@@ -222,6 +232,7 @@ the artifact lists' `url`s point to).";
         (name = "config", description = "Compiling configs, and the orbs they use"),
         (name = "runners", description = "Self-hosted runners and their resource classes (API v3)"),
         (name = "oidc", description = "OIDC ID tokens for jobs"),
+        (name = "contexts", description = "Contexts: organizations' shared environment variables (API v2)"),
     )
 )]
 struct ApiDoc;

@@ -9,6 +9,7 @@ mod browser;
 mod builds;
 mod client_address;
 mod connections;
+mod contexts;
 mod env_vars;
 mod openapi;
 mod ssh_keys;
