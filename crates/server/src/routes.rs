@@ -324,6 +324,36 @@ pub fn router(state: AppState) -> Router {
             "/projects/{vcs}/{org}/{repo}/settings/env",
             get(ui::env_vars::list).post(ui::env_vars::add),
         )
+        // Organization settings → Contexts.
+        .route("/organizations", get(ui::contexts::organizations))
+        .route(
+            "/organizations/{vcs}/{org}/contexts",
+            get(ui::contexts::list).post(ui::contexts::create),
+        )
+        .route(
+            "/organizations/{vcs}/{org}/contexts/{id}",
+            get(ui::contexts::show),
+        )
+        .route(
+            "/organizations/{vcs}/{org}/contexts/{id}/vars",
+            post(ui::contexts::add_var),
+        )
+        .route(
+            "/organizations/{vcs}/{org}/contexts/{id}/vars/{item}/remove",
+            post(ui::contexts::remove_var),
+        )
+        .route(
+            "/organizations/{vcs}/{org}/contexts/{id}/restrictions",
+            post(ui::contexts::restrict),
+        )
+        .route(
+            "/organizations/{vcs}/{org}/contexts/{id}/restrictions/{item}/remove",
+            post(ui::contexts::unrestrict),
+        )
+        .route(
+            "/organizations/{vcs}/{org}/contexts/{id}/remove",
+            post(ui::contexts::remove),
+        )
         .route(
             "/projects/{vcs}/{org}/{repo}/settings/env/{name}/remove",
             get(ui::env_vars::remove_form).post(ui::env_vars::remove),

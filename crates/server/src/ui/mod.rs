@@ -8,6 +8,7 @@ pub mod audit;
 pub mod badges;
 pub mod build_page;
 pub mod builds;
+pub mod contexts;
 pub mod dashboard;
 pub mod env_vars;
 pub mod error_page;
