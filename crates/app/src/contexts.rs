@@ -1,11 +1,12 @@
 //! Organizations as their members see them, and contexts: an organization's shared env vars.
 //!
 //! A user's role in an organization is the highest role they hold in any of its projects (site
-//! admins are admins of every organization): members with any role see the organization's
-//! contexts and the names (never the values) of their variables; admins create and delete
-//! contexts, set and delete variables, and restrict who may use them. A caller who is not a
-//! member is told the organization or context does not exist. Every change, and every job's use
-//! of a context (or refusal), is audited.
+//! admins are admins of every organization). As on CircleCI, members see the organization's
+//! contexts and the names (never the values) of their variables, members who may build (write)
+//! create contexts and set or delete the variables of unrestricted ones, and admins restrict
+//! contexts, change restricted ones and delete them. A caller who is not a member is told the
+//! organization or context does not exist. Every change, and every job's use of a context (or
+//! refusal), is audited.
 //!
 //! A job names contexts in its workflow (`context: deploy`); when a runner claims it,
 //! [`App::job_contexts`] checks that the user who started the pipeline may use each one
@@ -54,12 +55,12 @@ impl OrgAccess {
         format!("{}/{}", self.org.vcs.short(), self.org.name)
     }
 
-    fn require_admin(&self) -> Result<(), AppError> {
-        if self.role >= Role::Admin {
+    fn require(&self, needed: Role) -> Result<(), AppError> {
+        if self.role >= needed {
             Ok(())
         } else {
             Err(AppError::Forbidden {
-                needed: Some(Role::Admin),
+                needed: Some(needed),
             })
         }
     }
@@ -129,7 +130,7 @@ impl App {
         name: &str,
     ) -> Result<Context, AppError> {
         let access = self.organization_for(caller, org).await?;
-        access.require_admin()?;
+        access.require(Role::Write)?;
         context::check_name(name)?;
         let made = self.store.contexts().create(access.org.id, name).await?;
         audit(
@@ -189,9 +190,24 @@ pub struct ContextAccess<'a> {
 }
 
 impl ContextAccess<'_> {
-    /// Whether the caller may change it (an organization admin).
+    /// Whether the caller may restrict and delete it (an organization admin).
     pub fn may_manage(&self) -> bool {
         self.org.role >= Role::Admin
+    }
+
+    /// The role that may set and delete its variables: write while it is unrestricted, admin
+    /// once restricted (so a restriction cannot be undone by replacing what it guards).
+    pub async fn role_to_edit(&self) -> Result<Role, AppError> {
+        Ok(if self.restrictions().await?.is_empty() {
+            Role::Write
+        } else {
+            Role::Admin
+        })
+    }
+
+    /// Whether the caller may set and delete its variables.
+    pub async fn may_edit(&self) -> Result<bool, AppError> {
+        Ok(self.org.role >= self.role_to_edit().await?)
     }
 
     /// Its variables, masked, by name.
@@ -216,7 +232,7 @@ impl ContextAccess<'_> {
         name: &str,
         value: &str,
     ) -> Result<ContextVar, AppError> {
-        self.org.require_admin()?;
+        self.org.require(self.role_to_edit().await?)?;
         envvar::check(name, value)?;
         let (key_id, sealed) =
             self.app
@@ -242,7 +258,7 @@ impl ContextAccess<'_> {
 
     /// Deletes variable `name`.
     pub async fn delete_var(&self, actor: &Actor, name: &str) -> Result<(), AppError> {
-        self.org.require_admin()?;
+        self.org.require(self.role_to_edit().await?)?;
         if !self
             .app
             .store
@@ -270,7 +286,7 @@ impl ContextAccess<'_> {
         kind: &str,
         value: &str,
     ) -> Result<Restriction, AppError> {
-        self.org.require_admin()?;
+        self.org.require(Role::Admin)?;
         let kind = RestrictionKind::parse(kind)?;
         let value = context::restriction_value(kind, value)?;
         if kind == RestrictionKind::Project {
@@ -307,7 +323,7 @@ impl ContextAccess<'_> {
 
     /// Removes restriction `id`.
     pub async fn unrestrict(&self, actor: &Actor, id: Uuid) -> Result<(), AppError> {
-        self.org.require_admin()?;
+        self.org.require(Role::Admin)?;
         let gone = self
             .restrictions()
             .await?
@@ -335,7 +351,7 @@ impl ContextAccess<'_> {
 
     /// Deletes the context, its variables and restrictions.
     pub async fn delete(self, actor: &Actor) -> Result<(), AppError> {
-        self.org.require_admin()?;
+        self.org.require(Role::Admin)?;
         if !self.app.store.contexts().delete(self.context.id).await? {
             return Err(AppError::NotFound(crate::error::CONTEXT_NOT_FOUND.into()));
         }

@@ -1,6 +1,7 @@
 //! Organization settings → Contexts: an organization's contexts, each with its variables
 //! (added, listed masked, removed) and restrictions (to projects, to roles). Members of the
-//! organization see them; its admins change them. The rules are `circlet_app::contexts`'.
+//! organization see them; members who may build create them and fill unrestricted ones; its
+//! admins restrict and delete them. The rules are `circlet_app::contexts`'.
 
 use super::{Chrome, UiForm, render, render_with, when};
 use crate::auth::client::ClientIp;
@@ -69,7 +70,7 @@ struct OrganizationsPage {
 struct ContextsPage {
     chrome: Chrome,
     org: String,
-    admin: bool,
+    may_create: bool,
     contexts: Vec<ContextView>,
     name: String,
     error: Option<String>,
@@ -81,6 +82,7 @@ struct ContextPage {
     chrome: Chrome,
     org: String,
     admin: bool,
+    may_edit: bool,
     id: String,
     name: String,
     vars: Vec<VarView>,
@@ -199,7 +201,7 @@ async fn contexts_page(
     let page = ContextsPage {
         chrome: Chrome::new(Some(user), csrf),
         org: org.slug(),
-        admin: org.role >= circlet_core::Role::Admin,
+        may_create: org.role >= circlet_core::Role::Write,
         contexts,
         name,
         error,
@@ -312,6 +314,7 @@ async fn context_page(
         chrome: Chrome::new(Some(user), csrf),
         org: access.org.slug(),
         admin: access.may_manage(),
+        may_edit: access.may_edit().await?,
         id: access.context.uuid.to_string(),
         name: access.context.name.clone(),
         vars,

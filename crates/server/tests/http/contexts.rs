@@ -191,6 +191,34 @@ both_backends! {
         assert!(restrictions.body["items"].as_array().unwrap().is_empty());
     }
 
+    async fn writers_fill_unrestricted_contexts_admins_restrict_them(app) {
+        let fx = Fx::new(app).await;
+        let writer = fx.app.user("wendy", false).await;
+        fx.app.store.projects().set_member(fx.project.id, writer.id, circlet_core::Role::Write).await.unwrap();
+        let wendy = fx.app.personal_token(&writer).await;
+        let made = send_as(&fx, &wendy, reqwest::Method::POST, "/api/v2/context", Some(&json!({"name": "shared", "owner": {"slug": "gh/acme"}}))).await;
+        assert_eq!(made.status, 200, "a member who may build makes contexts: {}", made.text);
+        let id = made.body["id"].as_str().unwrap().to_owned();
+        let var = |value: &'static str| {
+            let (fx, wendy, id) = (&fx, &wendy, &id);
+            async move {
+                send_as(fx, wendy, reqwest::Method::PUT, &format!("/api/v2/context/{id}/environment-variable/KEY"), Some(&json!({"value": value}))).await
+            }
+        };
+        assert_eq!(var("first-value").await.status, 200);
+        let restrict = send_as(&fx, &wendy, reqwest::Method::POST, &format!("/api/v2/context/{id}/restrictions"), Some(&json!({"restriction_type": "role", "restriction_value": "write"}))).await;
+        assert_eq!(restrict.status, 403, "{}", restrict.text);
+        // Once an admin restricts it, its variables are the admins' to change.
+        let r = fx.post_json(&format!("/api/v2/context/{id}/restrictions"), &json!({"restriction_type": "role", "restriction_value": "write"})).await;
+        assert_eq!(r.status, 201);
+        assert_eq!(var("replaced-value").await.status, 403);
+        let delete = send_as(&fx, &wendy, reqwest::Method::DELETE, &format!("/api/v2/context/{id}"), None).await;
+        assert_eq!(delete.status, 403);
+        let vars = fx.get(&format!("/api/v2/context/{id}/environment-variable")).await;
+        assert_eq!(vars.body["items"].as_array().unwrap().len(), 1);
+        assert_eq!(fx.app.store.contexts().vars(fx.app.store.contexts().by_uuid(id.parse().unwrap()).await.unwrap().unwrap().id).await.unwrap()[0].masked, "xxxxalue");
+    }
+
     async fn members_read_contexts_admins_change_them_others_see_nothing(app) {
         let fx = Fx::new(app).await;
         let id = make_context(&fx).await;
