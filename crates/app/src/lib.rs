@@ -10,6 +10,7 @@
 //! - who may do what in a project, and the projects and roles kept in memory: [`access`];
 //! - tokens (issue, replace, delete, verify, usage): [`tokens`];
 //!   leaked ones, from the leak guard or secret scanners' reports: [`tokens::leaked`];
+//!   notices to tokens' owners (expiring, revoked), on dashboards and by email: [`notices`];
 //! - env vars and the keys they are sealed with: [`env_vars`]; projects' SSH keys: [`ssh_keys`];
 //! - pipelines from triggers, git mirrors, the leak guard, masks, a job's environment: [`builds`];
 //! - where artifacts' bytes live: [`artifacts`]; caches and workspaces: [`caches`];
@@ -32,6 +33,7 @@ pub mod env_vars;
 pub mod error;
 pub mod hooks;
 pub mod memo;
+pub mod notices;
 pub mod oidc;
 pub mod orbs;
 pub mod outbound;
@@ -78,6 +80,10 @@ pub struct AppConfig {
     pub allow_private_outbound: bool,
     /// Where secret scanners' public keys come from; `None` turns leak reports off.
     pub secret_scanning: Option<tokens::scanner_keys::KeysConfig>,
+    /// Sends notices' emails; `None`: notices go to dashboards only.
+    pub mailer: Option<Arc<notices::mail::Mailer>>,
+    /// How often expiry notices are looked for and pending emails sent.
+    pub notice_interval: Duration,
 }
 
 impl AppConfig {
@@ -98,6 +104,8 @@ impl AppConfig {
             artifacts: artifacts::ArtifactStorage::in_memory(),
             allow_private_outbound: false,
             secret_scanning: None,
+            mailer: None,
+            notice_interval: Duration::from_secs(10 * 60),
         }
     }
 

@@ -71,6 +71,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     app_config.env_keys = std::sync::Arc::new(env_keys);
     app_config.runner_timeout = std::time::Duration::from_secs(settings.runner_timeout_secs);
     app_config.artifacts = artifact_storage(&settings)?;
+    app_config.mailer = mailer(&settings)?;
+    app_config.notice_interval = std::time::Duration::from_secs(settings.notice_interval_secs);
     let mut config = ServerConfig::new(addr, SessionKey::new(session_key));
     config.max_body_bytes = settings.max_body_bytes;
     config.auth_failures_per_window = settings.auth_failures_per_window;
@@ -157,6 +159,24 @@ fn secret_scanning(settings: &Settings) -> anyhow::Result<Option<KeysConfig>> {
         }
     }
     Ok(Some(KeysConfig::new(source)))
+}
+
+/// The mailer for token notices, when an SMTP server is configured; said once either way.
+fn mailer(
+    settings: &Settings,
+) -> anyhow::Result<Option<std::sync::Arc<circlet_app::notices::mail::Mailer>>> {
+    let Some(smtp) = &settings.smtp else {
+        tracing::info!(
+            "token notices go to dashboards only: no SMTP server is configured (--smtp-url), so no email is sent"
+        );
+        return Ok(None);
+    };
+    let mailer = circlet_app::notices::mail::Mailer::new(smtp).map_err(|e| anyhow!("{e}"))?;
+    tracing::info!(
+        "token notices are emailed from {} as well as shown on dashboards",
+        mailer.from()
+    );
+    Ok(Some(std::sync::Arc::new(mailer)))
 }
 
 /// Where the embedded runner reaches this server: the bound address, with a wildcard address

@@ -2,9 +2,11 @@
 //! [`Settings`] and validated before anything starts.
 
 use anyhow::{Context, anyhow, bail};
+use circlet_app::notices::mail::MailSettings;
 use circlet_app::tokens::scanner_keys::KeySource;
 use circlet_core::forwarded::TrustedProxies;
 use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -103,6 +105,19 @@ pub struct Overrides {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, env = "CIRCLET_TLS_KEY", global = true)]
     tls_key: Option<PathBuf>,
+    /// Email token notices (expiring in 7 days and 1 day, revoked because leaked) through this
+    /// SMTP server: smtps://user:password@host:465, smtp://user:password@host:587?tls=required
+    /// (STARTTLS), or plain smtp://host:25 (a password only to a loopback host); needs
+    /// --smtp-from [default: none, notices on dashboards only].
+    #[arg(long, env = "CIRCLET_SMTP_URL", global = true)]
+    smtp_url: Option<String>,
+    /// The address token notices come from, e.g. "circlet <ci@example.com>".
+    #[arg(long, env = "CIRCLET_SMTP_FROM", global = true)]
+    smtp_from: Option<String>,
+    /// Seconds between looks for tokens soon to expire (and pending notice emails); for tests
+    /// [default: 600].
+    #[arg(long, env = "CIRCLET_NOTICE_INTERVAL_SECS", global = true, hide = true)]
+    notice_interval_secs: Option<u64>,
 }
 
 impl Overrides {
@@ -143,6 +158,9 @@ struct FileSettings {
     idle_timeout_secs: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
+    notice_interval_secs: Option<u64>,
 }
 
 /// The effective, validated settings.
@@ -192,6 +210,10 @@ pub struct Settings {
     pub idle_timeout_secs: u64,
     /// HTTPS: the certificate chain and key files, when set.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Where token notices' emails go, when they are sent.
+    pub smtp: Option<MailSettings>,
+    /// Seconds between sweeps for token notices.
+    pub notice_interval_secs: u64,
     /// Where the settings came from, for `config check`.
     pub config_file: Option<PathBuf>,
 }
@@ -355,7 +377,40 @@ impl Settings {
             (Some(_), None) => bail!("a TLS certificate is set but no key: set --tls-key too"),
             (None, Some(_)) => bail!("a TLS key is set but no certificate: set --tls-cert too"),
         };
+        let smtp = match (
+            o.smtp_url
+                .clone()
+                .or(file.smtp_url)
+                .filter(|u| !u.trim().is_empty()),
+            o.smtp_from
+                .clone()
+                .or(file.smtp_from)
+                .filter(|f| !f.trim().is_empty()),
+        ) {
+            (Some(url), Some(from)) => {
+                let smtp = MailSettings {
+                    smtp_url: SecretString::from(url),
+                    from,
+                };
+                smtp.check().map_err(|e| anyhow!("{e}"))?;
+                Some(smtp)
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                bail!("an SMTP URL is set but no sender address: set --smtp-from too")
+            }
+            (None, Some(_)) => bail!("a sender address is set but no SMTP URL: set --smtp-url too"),
+        };
+        let notice_interval_secs = o
+            .notice_interval_secs
+            .or(file.notice_interval_secs)
+            .unwrap_or(600);
+        if !(1..=86_400).contains(&notice_interval_secs) {
+            bail!("notice interval must be 1 to 86400 seconds");
+        }
         Ok(Settings {
+            smtp,
+            notice_interval_secs,
             tls,
             sandbox,
             auth_failures_per_window,
@@ -392,7 +447,7 @@ impl Settings {
     pub fn describe(&self) -> String {
         let keys = self.data_dir.join(crate::datadir::SESSION_KEY_FILE);
         format!(
-            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nartifacts_url = \"{}\"\ns3_endpoint = \"{}\"\nmax_artifact_bytes = {}\nmax_build_artifact_bytes = {}\nauth_failures_per_window = {}\nallow_private_outbound = {}\nsecret_scanning_keys = {}\nsandbox = \"{}\"\ntrusted_proxy = [{}]\nmax_connections = {}\nheader_timeout_secs = {}\nidle_timeout_secs = {}\ntls_cert = {}\ntls_key = {}\nsession_key = {}\nenv_key = {}\n",
+            "config_file = {}\nlisten = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nmax_body_bytes = {}\nmax_token_lifetime_days = {}\nrunners = {}\nrunner_timeout_secs = {}\nartifacts_url = \"{}\"\ns3_endpoint = \"{}\"\nmax_artifact_bytes = {}\nmax_build_artifact_bytes = {}\nauth_failures_per_window = {}\nallow_private_outbound = {}\nsecret_scanning_keys = {}\nsandbox = \"{}\"\ntrusted_proxy = [{}]\nmax_connections = {}\nheader_timeout_secs = {}\nidle_timeout_secs = {}\ntls_cert = {}\ntls_key = {}\nsmtp_url = {}\nsmtp_from = {}\nsession_key = {}\nenv_key = {}\n",
             self.config_file
                 .as_ref()
                 .map_or("(none)".into(), |p| format!("\"{}\"", p.display())),
@@ -440,6 +495,13 @@ impl Settings {
             self.tls
                 .as_ref()
                 .map_or("(none)".into(), |(_, k)| format!("\"{}\"", k.display())),
+            self.smtp.as_ref().map_or(
+                "\"(none: token notices on dashboards only)\"".into(),
+                |m| format!("\"{}\"", mask_url_password(m.smtp_url.expose_secret()))
+            ),
+            self.smtp
+                .as_ref()
+                .map_or("\"(none)\"".into(), |m| format!("{:?}", m.from)),
             key_state(&keys),
             key_state(&self.env_key_file),
         )

@@ -20,6 +20,7 @@ pub mod forge;
 pub mod forwarded;
 pub mod leak_report;
 pub mod mask;
+pub mod notice;
 pub mod oidc;
 pub mod redact;
 pub mod repo_url;

@@ -79,6 +79,7 @@ pub async fn serve_with(
     let scheduler = tokio::spawn(circlet_app::schedules::fire_every(state.app.clone()));
     let poller = tokio::spawn(circlet_app::polls::poll_every(state.app.clone()));
     let notifier = tokio::spawn(circlet_app::outbound::send::notify_every(state.app.clone()));
+    let notices = tokio::spawn(circlet_app::notices::sweep_every(state.app.clone()));
     let app = routes::router(state.clone());
     let limits = connections::ConnectionLimits {
         max_connections: state.config.max_connections,
@@ -117,6 +118,7 @@ pub async fn serve_with(
     scheduler.abort();
     poller.abort();
     notifier.abort();
+    notices.abort();
     // What was used since the last flush is written before the server stops.
     state.app.usage.flush(&state.app).await;
     Ok(())

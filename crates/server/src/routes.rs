@@ -200,6 +200,7 @@ pub fn router(state: AppState) -> Router {
     // The web UI for people in browsers. Every non-GET request passes the CSRF guard.
     let ui = Router::new()
         .route("/", get(ui::dashboard::show))
+        .route("/notices/{uuid}/dismiss", post(ui::dashboard::dismiss))
         .route("/login", get(ui::login::form).post(ui::login::submit))
         .route("/logout", post(ui::login::logout))
         .route("/setup", get(ui::setup::form).post(ui::setup::submit))

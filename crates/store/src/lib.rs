@@ -22,6 +22,7 @@ mod generations;
 pub mod hooks;
 pub mod job_results;
 pub mod leaks;
+pub mod notices;
 pub mod oidc_keys;
 pub mod orbs;
 pub mod organizations;
@@ -52,6 +53,7 @@ pub use env_vars::{EnvVarRecord, NewEnvVar};
 pub use error::{Conflict, Missing, StoreError};
 pub use generations::ProjectGeneration;
 pub use job_results::TestRecord;
+pub use notices::{NewNotice, NoticeRecord};
 pub use oidc_keys::{NewOidcKey, OidcKeyRecord};
 pub use orbs::{NewOrb, OrbRecord};
 pub use organizations::Organization;
@@ -319,6 +321,11 @@ impl Store {
     /// Leaked tokens: scanners' reports handled, and tokens revoked because they leaked.
     pub fn leaks(&self) -> leaks::Leaks<'_> {
         leaks::Leaks(self)
+    }
+
+    /// Notices to tokens' owners (expiring, revoked) and their emails.
+    pub fn notices(&self) -> notices::Notices<'_> {
+        notices::Notices(self)
     }
 
     /// The audit log.

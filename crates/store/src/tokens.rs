@@ -297,17 +297,45 @@ impl Tokens<'_> {
 
     /// Every token with its owner's login and project's slug, newest first (the admin inventory).
     pub async fn inventory(&self) -> Result<Vec<InventoryEntry>, StoreError> {
-        let sql = concat!(
-            "SELECT ",
-            token_cols!(),
-            ", users.login AS user_login, projects.slug_key AS project_slug ",
-            "FROM api_tokens LEFT JOIN users ON users.id = COALESCE(api_tokens.user_id, api_tokens.created_by) ",
-            "LEFT JOIN projects ON projects.id = api_tokens.project_id ",
-            "ORDER BY api_tokens.created_at DESC, api_tokens.id DESC"
+        self.inventory_where("TRUE", None).await
+    }
+
+    /// The personal and project tokens that expire after `after` and at or before `until`,
+    /// with their owners' logins and projects' slugs, soonest first (expiry notices).
+    pub async fn expiring(
+        &self,
+        after: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Vec<InventoryEntry>, StoreError> {
+        let filter = "api_tokens.kind IN ('personal', 'project') \
+                      AND api_tokens.expires_at > $1 AND api_tokens.expires_at <= $2";
+        self.inventory_where(filter, Some((after, until))).await
+    }
+
+    async fn inventory_where(
+        &self,
+        filter: &str,
+        between: Option<(OffsetDateTime, OffsetDateTime)>,
+    ) -> Result<Vec<InventoryEntry>, StoreError> {
+        let order = if between.is_some() {
+            "api_tokens.expires_at, api_tokens.id"
+        } else {
+            "api_tokens.created_at DESC, api_tokens.id DESC"
+        };
+        let sql = format!(
+            "SELECT {}, users.login AS user_login, projects.slug_key AS project_slug \
+             FROM api_tokens LEFT JOIN users ON users.id = COALESCE(api_tokens.user_id, api_tokens.created_by) \
+             LEFT JOIN projects ON projects.id = api_tokens.project_id \
+             WHERE {filter} ORDER BY {order}",
+            token_cols!()
         );
         let rows: Vec<(TokenRow, Option<String>, Option<String>)> = on_pool!(self.0, pool => {
             use sqlx::{FromRow, Row};
-            sqlx::query(sql).fetch_all(pool).await?
+            let mut q = sqlx::query(&sql);
+            if let Some((after, until)) = between {
+                q = q.bind(ts(after)).bind(ts(until));
+            }
+            q.fetch_all(pool).await?
                 .iter()
                 .map(|r| Ok::<_, sqlx::Error>((TokenRow::from_row(r)?, r.try_get("user_login")?, r.try_get("project_slug")?)))
                 .collect::<Result<Vec<_>, _>>()

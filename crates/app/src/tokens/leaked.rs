@@ -2,7 +2,8 @@
 //! parameters and steps, [`crate::builds::leak_guard`]) and secret scanners' leak reports
 //! ([`super::leak_reports`]) share. The token is remembered as leaked, deleted, and its owner
 //! told ([`tell_owner`]): the audit entry ([`LEAKED`]) that the owner's dashboard banner shows,
-//! saying where it was found.
+//! saying where it was found, and a notice on their dashboard and by email
+//! ([`crate::notices`]).
 
 use crate::{App, AppError};
 use circlet_core::token::{CheckedToken, TokenKind};
@@ -77,14 +78,20 @@ pub async fn revoke(
         ),
         ..Default::default()
     };
-    tell_owner(app, &entry).await?;
+    tell_owner(app, &record, &entry, whereabouts).await?;
     Ok(Revocation::Revoked(record))
 }
 
 /// Tells a leaked token's owner (and, for a project's token, the project's admins) what
-/// happened. For now the audit entry is the notice: the dashboard's leak banner shows the
-/// newest for a week. An email to the owner belongs here too, once circlet sends mail.
-async fn tell_owner(app: &App, entry: &NewAuditEntry) -> Result<(), AppError> {
+/// happened: the audit entry, which the dashboard's leak banner shows for a week, and a notice
+/// on their dashboards and by email ([`crate::notices`]).
+async fn tell_owner(
+    app: &App,
+    record: &TokenRecord,
+    entry: &NewAuditEntry,
+    whereabouts: &str,
+) -> Result<(), AppError> {
     app.store.audit().append(entry).await?;
+    app.notice_revocation(record, whereabouts).await;
     Ok(())
 }

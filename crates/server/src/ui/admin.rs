@@ -180,6 +180,8 @@ struct InventoryRow {
     last_used: String,
     expires: String,
     expired: bool,
+    /// Beside the "no expiry" mark of a token that never expires.
+    no_expiry: Option<String>,
 }
 
 impl InventoryRow {
@@ -195,6 +197,7 @@ impl InventoryRow {
             belongs_to: belongs_to.unwrap_or_else(|| "—".into()),
             scope: t.scope.map_or("—", |s| s.label()),
             expired: t.expired_at(now),
+            no_expiry: super::tokens::no_expiry_note(&t),
             name: t.name,
             last4: t.last4,
             created: when(&t.created_at),

@@ -77,6 +77,19 @@ pub struct TokenView {
     pub expires: String,
     /// Whether it has expired.
     pub expired: bool,
+    /// For a token that never expires, what goes beside its "no expiry" mark: when it was
+    /// last used, or that it never was.
+    pub no_expiry: Option<String>,
+}
+
+/// For a token without an expiry, what its "no expiry" mark says beside it in every list:
+/// "last used <when>" or "never used"; `None` for a token that expires.
+pub fn no_expiry_note(t: &TokenRecord) -> Option<String> {
+    match (t.expires_at, t.last_used_at) {
+        (Some(_), _) => None,
+        (None, Some(used)) => Some(format!("last used {}", when(&used))),
+        (None, None) => Some("never used".into()),
+    }
 }
 
 impl TokenView {
@@ -91,6 +104,7 @@ impl TokenView {
             last_used: t.last_used_at.as_ref().map_or("Never".into(), when),
             expires: t.expires_at.as_ref().map_or("Never".into(), when),
             expired: t.expired_at(now),
+            no_expiry: no_expiry_note(t),
         }
     }
 
