@@ -763,6 +763,83 @@ mod tests {
     }
 
     #[test]
+    fn smtp_settings_are_checked_and_the_password_is_masked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "smtp_url = \"smtps://circlet:s3cr%2Ft@mail.example.com:465\"\nsmtp_from = \"circlet <ci@example.com>\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config: Some(file),
+            ..Default::default()
+        };
+        let s = Settings::load(&o).unwrap();
+        let smtp = s.smtp.as_ref().expect("email on");
+        assert_eq!(smtp.from, "circlet <ci@example.com>");
+        let shown = s.describe();
+        assert!(
+            shown.contains("smtp_url = \"smtps://circlet:****@mail.example.com:465\""),
+            "{shown}"
+        );
+        assert!(shown.contains("smtp_from = \"circlet <ci@example.com>\""));
+        assert!(!shown.contains("s3cr") && !format!("{s:?}").contains("s3cr"));
+        assert_eq!(s.notice_interval_secs, 600);
+
+        let off = Settings::load(&Overrides::default()).unwrap();
+        assert!(off.smtp.is_none());
+        assert!(
+            off.describe()
+                .contains("smtp_url = \"(none: token notices on dashboards only)\"")
+        );
+
+        for (o, fragment) in [
+            (
+                Overrides {
+                    smtp_url: Some("smtp://127.0.0.1:2525".into()),
+                    ..Default::default()
+                },
+                "set --smtp-from too",
+            ),
+            (
+                Overrides {
+                    smtp_from: Some("ci@example.com".into()),
+                    ..Default::default()
+                },
+                "set --smtp-url too",
+            ),
+            (
+                Overrides {
+                    smtp_url: Some("smtp://u:hunter2@mail.example.com:587".into()),
+                    smtp_from: Some("ci@example.com".into()),
+                    ..Default::default()
+                },
+                "unencrypted",
+            ),
+            (
+                Overrides {
+                    smtp_url: Some("smtp://127.0.0.1:2525".into()),
+                    smtp_from: Some("nobody".into()),
+                    ..Default::default()
+                },
+                "not an email address",
+            ),
+            (
+                Overrides {
+                    notice_interval_secs: Some(0),
+                    ..Default::default()
+                },
+                "notice interval",
+            ),
+        ] {
+            let e = format!("{:#}", Settings::load(&o).unwrap_err());
+            assert!(e.contains(fragment), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+    }
+
+    #[test]
     fn a_malformed_file_names_the_line() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");

@@ -40,6 +40,9 @@ mod leaks;
 /// Project members and organization standing.
 #[path = "conformance/members.rs"]
 mod members;
+/// Notices to tokens' owners and their emails; tokens expiring within a window.
+#[path = "conformance/notices.rs"]
+mod notices;
 /// Organizations and the OIDC signing keys.
 #[path = "conformance/oidc.rs"]
 mod oidc;
