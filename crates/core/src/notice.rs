@@ -132,17 +132,19 @@ fn at(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// How long until `expires_at`, in the largest whole unit: "in 6 days", "in 20 hours", "in
-/// less than an hour"; "has expired" once past.
+/// How long until `expires_at`, to the nearest day from two days on, else to the nearest
+/// hour: "in 6 days", "in 20 hours", "in less than an hour"; "has expired" once past.
 pub fn time_left(expires_at: OffsetDateTime, now: OffsetDateTime) -> String {
     let left = expires_at - now;
     let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
     if left <= Duration::ZERO {
         "has expired".into()
     } else if left >= Duration::days(2) {
-        format!("in {}", plural(left.whole_days(), "day"))
+        let days = (left + Duration::hours(12)).whole_days();
+        format!("in {}", plural(days, "day"))
     } else if left >= Duration::hours(1) {
-        format!("in {}", plural(left.whole_hours(), "hour"))
+        let hours = (left + Duration::minutes(30)).whole_hours();
+        format!("in {}", plural(hours, "hour"))
     } else {
         "in less than an hour".into()
     }
@@ -269,6 +271,15 @@ mod tests {
             "in 2 days"
         );
         assert_eq!(time_left(NOW + Duration::hours(47), NOW), "in 47 hours");
+        // A token made to last 6 days, looked at a moment later, still has "6 days".
+        assert_eq!(
+            time_left(NOW + Duration::days(6) - Duration::seconds(5), NOW),
+            "in 6 days"
+        );
+        assert_eq!(
+            time_left(NOW + Duration::hours(20) - Duration::seconds(5), NOW),
+            "in 20 hours"
+        );
         assert_eq!(time_left(NOW + Duration::hours(1), NOW), "in 1 hour");
         assert_eq!(
             time_left(NOW + Duration::minutes(59), NOW),

@@ -1,17 +1,20 @@
 //! Scaffolding that every circlet crate's tests share, kept in one place rather than copied per
 //! crate: [`both_backends!`] (each test written once, run on SQLite and on PostgreSQL),
-//! [`GitRepo`] (a real git repository to build from), [`Sshd`] (a real SSH server serving it)
-//! and [`csrf_in`] (the CSRF field of a page).
+//! [`GitRepo`] (a real git repository to build from), [`Sshd`] (a real SSH server serving it),
+//! [`SmtpSink`] (a real SMTP server keeping what it is sent) and [`csrf_in`] (the CSRF field of
+//! a page).
 //!
 //! Only ever a dev-dependency. It depends on no circlet crate, so the runner's tests can use it
 //! without the store; the fresh database per test is `circlet_store::testkit::TestDb`.
 
 mod forms;
 mod git_repo;
+mod smtp;
 mod sshd;
 
 pub use forms::csrf_in;
 pub use git_repo::GitRepo;
+pub use smtp::{Mail, SmtpSink, free_port};
 pub use sshd::Sshd;
 
 /// Writes each test once and runs it on SQLite and on PostgreSQL: every test comes out twice,

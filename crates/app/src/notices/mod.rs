@@ -37,9 +37,12 @@ const LEASE: Duration = Duration::seconds(120);
 /// Emails sent per round at most; the rest wait for the next.
 const BATCH: i64 = 100;
 
-/// Every `interval`: makes the expiry notices that are due and sends what is pending.
+/// Every [`crate::AppConfig::notice_interval`], the first time a minute after start at most:
+/// makes the expiry notices that are due and sends what is pending.
 pub async fn sweep_every(app: App) {
-    let mut ticker = tokio::time::interval(app.config.notice_interval);
+    let every = app.config.notice_interval;
+    let first = tokio::time::Instant::now() + every.min(std::time::Duration::from_secs(60));
+    let mut ticker = tokio::time::interval_at(first, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;

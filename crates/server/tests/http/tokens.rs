@@ -6,6 +6,7 @@
 //! - [`secrets`]: no token value ever reaches the database;
 //! - [`revocation`]: tokens remembered in memory, and revocations obeyed on the next request.
 //! - [`leak_reports`]: secret scanners' signed leak reports revoke what they find.
+//! - [`notices`]: owners told of expiring tokens on the dashboard and by email; no-expiry marks.
 //!
 //! The helpers here read every reply as a CircleCI client would: JSON, `{"message": …}` on errors,
 //! and never a 5xx.
@@ -13,6 +14,7 @@
 mod expiry;
 mod leak_reports;
 mod matrix;
+mod notices;
 mod presenting;
 mod project_api;
 pub(crate) mod revocation;

@@ -56,6 +56,10 @@ both_backends! {
             assert!(html.contains("leak-banner"), "no banner on {page}");
             assert!(html.contains("was printed in the output of build #1"), "{page}");
         }
+        // …and a notice, until dismissed.
+        let html = owner.get(fx.app.at("/")).send().await.unwrap().text().await.unwrap();
+        assert_eq!(html.matches("data-kind=\"revoked\"").count(), 1, "{html}");
+        assert!(html.contains("was printed in the output of build #1 of gh/acme/widget and has been revoked."), "{html}");
         fx.app.user("zed", false).await;
         let other = fx.app.logged_in("zed").await;
         let html = other.get(fx.app.at("/")).send().await.unwrap().text().await.unwrap();

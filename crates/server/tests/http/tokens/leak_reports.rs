@@ -225,6 +225,8 @@ both_backends! {
             || html.contains(&format!("personal API token &#39;ada test token&#39; (…{})", &fx.personal[fx.personal.len() - 4..])), "{html}");
         assert!(html.contains("was found by secret scanning in content at https://github.com/octocat/hello/blob/0123abc/deploy.sh"), "{html}");
         assert!(html.contains("A live API token leaked"), "{html}");
+        // The owner, the project's admin too, has a notice of each on the dashboard.
+        assert_eq!(html.matches("data-kind=\"revoked\"").count(), 2, "{html}");
         app.user("zed", false).await;
         let other = app.logged_in("zed").await;
         let html = other.get(app.at("/")).send().await.unwrap().text().await.unwrap();
