@@ -6,7 +6,8 @@
 //! each module holds one use-case: `serve` (lifecycle and start-up failures), `admin` (the admin
 //! CLI on both backends), `config` (`config check`), `login` (a CLI-made user in the browser),
 //! `runner` (`circlet runner`'s start-up and shutdown), `tokens` (`admin token` and
-//! `admin audit` against a running server), `migrate_store` (moving an installation from
+//! `admin audit` against a running server), `notices` (token notices emailed to a real SMTP
+//! server), `migrate_store` (moving an installation from
 //! SQLite to PostgreSQL), `faults` (kill -9, a stopped database, a killed runner, a full disk),
 //! `scale_out` (three replicas on one PostgreSQL, via scripts/scale-out), `soak` (a minute of
 //! mixed load) and `hostile` (bad tokens from the runner's address, control characters in job
@@ -22,6 +23,7 @@ mod hostile;
 mod leak_reports;
 mod login;
 mod migrate_store;
+mod notices;
 mod oidc;
 mod runner;
 mod sandbox;
