@@ -178,6 +178,9 @@ struct Pending {
 
 struct PendingKey {
     text: String,
+    /// What makes two keys the same key: their text, but every spelling of null (nothing,
+    /// `~`, `null`) is one key, as YAML reads them.
+    identity: String,
     mark: Mark,
     /// A plain `<<`: YAML 1.1's merge key.
     merge: bool,
@@ -353,6 +356,11 @@ impl Builder {
                         ));
                     };
                     pending.key = Some(PendingKey {
+                        identity: if key.kind == Kind::Null {
+                            "\u{0}null".to_owned()
+                        } else {
+                            key.text.clone()
+                        },
                         text: key.text,
                         mark: node.mark,
                         merge: merge_key,
@@ -364,7 +372,7 @@ impl Builder {
                     pending.merges.push((at, node));
                 }
                 Some(key) => {
-                    if !pending.keys.insert(key.text.clone()) {
+                    if !pending.keys.insert(key.identity.clone()) {
                         return Err(syntax(
                             format!(
                                 "key {} appears twice in one mapping",

@@ -330,3 +330,20 @@ proptest! {
         }
     }
 }
+
+/// Found by `yamlish_text_loads_as_yaml_loader_loads_it`: nothing, `~` and `null` are one key
+/// (null) however each is spelled, so a mapping holding two of them holds a key twice.
+#[test]
+fn every_spelling_of_a_null_key_is_the_same_key() {
+    for text in [
+        ": |\n  text\n~: !!str ",
+        ": a\n~: b",
+        "~: a\nnull: b",
+        "Null: a\nNULL: b",
+    ] {
+        let err = load(text).expect_err(text);
+        assert!(err.to_string().contains("appears twice"), "{text:?}: {err}");
+    }
+    // A quoted empty key is text, not null.
+    assert!(load("'': a\n~: b").is_ok());
+}
