@@ -101,6 +101,11 @@ pub fn router(state: AppState) -> Router {
                 .put(api::webhooks::update)
                 .delete(api::webhooks::delete),
         )
+        .route("/v2/organization/{org}", get(api::organizations::get))
+        .route(
+            "/v2/organization/{vcs}/{org}",
+            get(api::organizations::get_by_slug),
+        )
         .route(
             "/v2/context",
             get(api::contexts::list).post(api::contexts::create),

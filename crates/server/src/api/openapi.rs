@@ -175,6 +175,8 @@ the artifact lists' `url`s point to).";
         project_settings::put,
         hooks::receive,
         leak_reports::github,
+        organizations::get,
+        organizations::get_by_slug,
         contexts::list,
         contexts::create,
         contexts::get,

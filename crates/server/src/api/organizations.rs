@@ -50,3 +50,90 @@ pub async fn collaborations(
             .collect(),
     ))
 }
+
+/// An organization, as API v2 shows one.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OrganizationJson {
+    /// Its id.
+    id: Uuid,
+    /// Its name.
+    name: String,
+    /// `gh/acme`.
+    slug: String,
+    /// `github` or `bitbucket`.
+    vcs_type: String,
+    /// The caller's role in it: the highest they hold in its projects (circlet's addition).
+    role: String,
+}
+
+/// `{org}`: an organization's id or its slug (`gh/acme`, also as two path segments).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "describes path parameters for the document only")]
+pub struct OrgPath {
+    /// The organization's id, or its slug.
+    org: String,
+}
+
+/// `GET /api/v2/organization/{org}` (an id, or `gh/acme`): one organization the caller is a
+/// member of; 404 for any other.
+#[utoipa::path(get, path = "/api/v2/organization/{org}", operation_id = "get_organization", tag = "user",
+    params(OrgPath),
+    responses(
+        (status = 200, description = "The organization", body = OrganizationJson),
+        (status = "4XX", description = "Not a member, or no such organization", body = MessageBody)))]
+pub async fn get(
+    state: State<AppState>,
+    caller: Caller,
+    params: crate::route::RouteParams,
+) -> Result<Json<OrganizationJson>, ApiError> {
+    one(state, caller, params).await
+}
+
+/// `{vcs}/{org}`: an organization's slug as two path segments.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "describes path parameters for the document only")]
+pub struct OrgSlugPath {
+    /// `gh`, `github`, `bb` or `bitbucket`.
+    vcs: String,
+    /// The organization's name.
+    org: String,
+}
+
+/// `GET /api/v2/organization/{vcs}/{org}`: [`get`] with the slug unencoded.
+#[utoipa::path(get, path = "/api/v2/organization/{vcs}/{org}", operation_id = "get_organization_by_slug", tag = "user",
+    params(OrgSlugPath),
+    responses(
+        (status = 200, description = "The organization", body = OrganizationJson),
+        (status = "4XX", description = "Not a member, or no such organization", body = MessageBody)))]
+pub async fn get_by_slug(
+    state: State<AppState>,
+    caller: Caller,
+    params: crate::route::RouteParams,
+) -> Result<Json<OrganizationJson>, ApiError> {
+    one(state, caller, params).await
+}
+
+async fn one(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: crate::route::RouteParams,
+) -> Result<Json<OrganizationJson>, ApiError> {
+    let raw = match (params.get("vcs"), params.get("org")) {
+        (Some(vcs), Some(org)) => format!("{vcs}/{org}"),
+        (None, Some(org)) => org.to_owned(),
+        _ => String::new(),
+    };
+    let access = state
+        .app
+        .organization_for(&caller, circlet_app::contexts::OrgRef::parse(&raw))
+        .await?;
+    Ok(Json(OrganizationJson {
+        id: access.org.uuid,
+        slug: access.slug(),
+        vcs_type: access.org.vcs.long().to_owned(),
+        role: access.role.as_str().to_owned(),
+        name: access.org.name,
+    }))
+}

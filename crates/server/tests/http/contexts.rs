@@ -109,6 +109,13 @@ both_backends! {
             assert!(list.body["items"][0]["created_at"].as_str().unwrap().ends_with('Z'));
             assert_eq!(list.body["next_page_token"], Value::Null);
         }
+        // The organization itself, by id or by slug.
+        for path in [format!("/api/v2/organization/{org_id}"), "/api/v2/organization/gh/acme".into(), "/api/v2/organization/github%2Facme".into()] {
+            let org = fx.get(&path).await;
+            assert_eq!(org.status, 200, "{path}: {}", org.text);
+            assert_eq!(org.body, json!({"id": org_id, "name": "acme", "slug": "gh/acme", "vcs_type": "github", "role": "admin"}), "{path}");
+        }
+        assert_eq!(fx.get("/api/v2/organization/gh/nobody").await.status, 404);
         let one = fx.get(&format!("/api/v2/context/{id}")).await;
         assert_eq!((one.status, one.body["name"].clone()), (200, json!("deploy")));
 
