@@ -1,6 +1,8 @@
 //! Who may see and do what in a project. Roles nest (admin ⊃ write ⊃ read); site admins are
 //! admins everywhere; public projects can be read by anyone. Rights are computed on every
-//! request, so removing or demoting a member takes effect at once.
+//! request, so removing or demoting a member takes effect at once. A limited personal token
+//! (`circlet_core::token_limits`) holds at most its ceiling, and only within its reach: outside
+//! it, the token sees what anyone may see.
 //!
 //! The project and the caller's role come from memory ([`RememberedProjects`]) while the
 //! store's project generation is unchanged: a settings or membership change anywhere changes
@@ -140,10 +142,13 @@ impl App {
         project: Project,
         action: Action,
     ) -> Result<ProjectAccess, AppError> {
-        let role = role_of(self, project.id, caller.user()).await?;
+        let mut role = role_of(self, project.id, caller.user()).await?;
+        if let Some(limits) = caller.limits() {
+            role = limits.role_in(role, project.id, &project.slug);
+        }
         match decide(asker(caller, role, project.id), project.public, action) {
             Decision::Allow => {
-                caller.note_kind(self, action.usage_kind());
+                caller.note_kind_on(self, action.usage_kind(), project.id);
                 Ok(ProjectAccess { project, role })
             }
             Decision::LoginRequired => Err(AppError::LoginRequired),
@@ -156,22 +161,61 @@ impl App {
 }
 
 impl App {
-    /// The projects `user` belongs to, with their role: every project, as admin, for a site
-    /// admin (who is an admin everywhere).
-    pub async fn projects_of(&self, user: &User) -> Result<Vec<(Project, Role)>, AppError> {
-        Ok(if user.site_admin {
+    /// The projects the caller's user belongs to, with the caller's role: every project, as
+    /// admin, for a site admin (who is an admin everywhere); through a limited personal token,
+    /// only those within its reach, with at most its ceiling. Empty for callers that are not
+    /// users.
+    pub async fn projects_of(&self, caller: &Caller) -> Result<Vec<(Project, Role)>, AppError> {
+        let Some(user) = caller.user() else {
+            return Ok(Vec::new());
+        };
+        let all = if user.site_admin {
             let all = self.store.projects().list_all().await?;
             all.into_iter().map(|p| (p, Role::Admin)).collect()
         } else {
             self.store.projects().list_for_member(user.id).await?
+        };
+        Ok(match caller.limits() {
+            None => all,
+            Some(limits) => all
+                .into_iter()
+                .filter_map(|(p, role)| {
+                    let role = limits.role_in(Some(role), p.id, &p.slug)?;
+                    Some((p, role))
+                })
+                .collect(),
         })
     }
 
-    /// The ids of the projects in which `user` may do `action` as a member (their own, and for a
-    /// site admin every one): what lists of several projects' entries are cut to.
-    pub async fn projects_where(&self, user: &User, action: Action) -> Result<Vec<i64>, AppError> {
+    /// The projects the caller's user is a member of (site admins too: only their own), cut to
+    /// a limited token's reach: "my projects" (`/me`, the cc.xml feed).
+    pub async fn memberships_of(&self, caller: &Caller) -> Result<Vec<(Project, Role)>, AppError> {
+        let Some(user) = caller.user() else {
+            return Ok(Vec::new());
+        };
+        let mine = self.store.projects().list_for_member(user.id).await?;
+        Ok(match caller.limits() {
+            None => mine,
+            Some(limits) => mine
+                .into_iter()
+                .filter_map(|(p, role)| {
+                    let role = limits.role_in(Some(role), p.id, &p.slug)?;
+                    Some((p, role))
+                })
+                .collect(),
+        })
+    }
+
+    /// The ids of the projects in which the caller may do `action` as a member (their own, and
+    /// for a site admin every one; cut to a limited token's reach and ceiling): what lists of
+    /// several projects' entries are cut to.
+    pub async fn projects_where(
+        &self,
+        caller: &Caller,
+        action: Action,
+    ) -> Result<Vec<i64>, AppError> {
         Ok(self
-            .projects_of(user)
+            .projects_of(caller)
             .await?
             .into_iter()
             .filter(|(_, role)| *role >= action.required_role())

@@ -2,6 +2,7 @@
 //! [`Actor`] for the audit log (a caller with an address, or the operator's CLI).
 
 use crate::{App, AppError};
+use circlet_core::token_limits::TokenLimits;
 use circlet_store::{TokenRecord, User};
 
 /// The caller of a use case.
@@ -52,10 +53,43 @@ impl Caller {
         self.user().ok_or(AppError::LoginRequired)
     }
 
+    /// What the caller's personal token is limited to, when it is a limited one. Browser
+    /// sessions and unlimited tokens act with their user's full rights: `None`.
+    pub fn limits(&self) -> Option<&TokenLimits> {
+        match self {
+            Caller::Personal { token, .. } if token.limits.is_limited() => Some(&token.limits),
+            _ => None,
+        }
+    }
+
+    /// For account-level actions a limited token could widen itself with (adding a project,
+    /// anything a site admin does): [`AppError::Refused`] through a limited personal token,
+    /// naming `what` ("add projects").
+    pub fn require_unlimited(&self, what: &str) -> Result<(), AppError> {
+        match self.limits() {
+            None => Ok(()),
+            Some(limits) => Err(AppError::Refused(format!(
+                "This API token is limited ({}), so it cannot {what}. Use a token without \
+                 limits, or the web UI.",
+                limits.describe()
+            ))),
+        }
+    }
+
     /// Records what kind of request the token made, for its owner's usage view.
     pub fn note_kind(&self, app: &App, kind: &str) {
         if let Some(t) = self.token() {
             app.usage.note_kind(t.id, kind);
+        }
+    }
+
+    /// Records what kind of request the token made on project `project_id`; for a personal
+    /// token, the project too (what the narrower-scope hint suggests limiting it to).
+    pub fn note_kind_on(&self, app: &App, kind: &str, project_id: i64) {
+        match self {
+            Caller::Personal { token, .. } => app.usage.note_kind_on(token.id, kind, project_id),
+            Caller::Project { token } => app.usage.note_kind(token.id, kind),
+            Caller::Anonymous | Caller::Session(_) => {}
         }
     }
 }

@@ -5,14 +5,16 @@
 //! projects of one `vcs/org`, and a user *belongs* to it when they are an admin of one of them,
 //! since adding a project is the organization's admins' call. The first project of an
 //! organization nobody has yet makes its owner the organization's first admin; anyone may do
-//! that. Site admins may add projects anywhere.
+//! that. Site admins may add projects anywhere. A limited personal token adds none: the project
+//! would be its user's to administer, outside what the token was limited to.
 
-use crate::{App, AppError};
-use circlet_store::{NewProject, Project, User};
+use crate::{App, AppError, Caller};
+use circlet_store::{NewProject, Project};
 
 impl App {
-    /// Adds `new` with `user` as its admin. 403 with a message under an organization whose
-    /// projects belong to others; 409 when the slug is taken.
+    /// Adds `new` with the caller's user as its admin. 403 with a message under an organization
+    /// whose projects belong to others, or through a limited personal token; 409 when the slug
+    /// is taken.
     ///
     /// The organization is checked before the slug, so a caller outside an organization gets the
     /// same 403 whether or not the project exists: a private project they cannot see stays
@@ -22,7 +24,13 @@ impl App {
     ///
     /// Two users adding the first projects of one new organization at the same moment may both
     /// succeed and both become its admins: the check and the insert are not one transaction.
-    pub async fn create_project(&self, user: &User, new: &NewProject) -> Result<Project, AppError> {
+    pub async fn create_project(
+        &self,
+        caller: &Caller,
+        new: &NewProject,
+    ) -> Result<Project, AppError> {
+        let user = caller.require_user()?;
+        caller.require_unlimited("add projects")?;
         if !user.site_admin {
             let standing = self
                 .store

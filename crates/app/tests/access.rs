@@ -98,7 +98,7 @@ async fn table_holds(store: Store, public: bool) {
         personal_cap: 500,
     };
     let name = TokenName::parse("cli", "name").unwrap();
-    let (_, personal) = issue_personal(&store, &policy, &writer, &name, None, &Actor::default())
+    let (_, personal) = issue_personal(&store, &policy, &writer, &name, None, &Default::default(), &Actor::default())
         .await
         .unwrap();
     let callers = [

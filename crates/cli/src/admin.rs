@@ -10,8 +10,9 @@ use crate::serve::open_store;
 use crate::settings::Settings;
 use anyhow::{Context, anyhow, bail};
 use circlet_app::AppError;
-use circlet_app::tokens::{self, Actor, Lifetime, TokenPolicy};
+use circlet_app::tokens::{self, Actor, AskedLimits, Lifetime, TokenPolicy};
 use circlet_core::runner_class::RunnerClass;
+use circlet_core::slug::parse_organization;
 use circlet_core::token::TokenName;
 use circlet_core::{BranchName, DisplayName, Email, Login, Password, ProjectSlug, RepoUrl, Role};
 use circlet_store::{AuditScope, NewProject, NewUser, Store};
@@ -112,6 +113,18 @@ pub enum TokenCommand {
         /// Make the token expire this many days from now [default: never].
         #[arg(long)]
         expires_in_days: Option<u32>,
+        /// Limit the token to this project (`vcs/org/repo`, one of the user's); repeat for
+        /// several [default: every project of the user].
+        #[arg(long = "project", value_name = "SLUG")]
+        projects: Vec<String>,
+        /// Limit the token to the projects of this organization (`vcs/org`), those added later
+        /// included; not with --project.
+        #[arg(long, value_name = "VCS/ORG")]
+        org: Option<String>,
+        /// The most the token may do in any project: read, write or admin [default: the user's
+        /// own role in each].
+        #[arg(long, value_name = "ROLE")]
+        role_ceiling: Option<String>,
     },
     /// Revoke any API token, given its id or its value; it stops working at once.
     Revoke {
@@ -282,7 +295,13 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
             user,
             name,
             expires_in_days,
-        }) => create_token(&store, &user, &name, expires_in_days).await,
+            projects,
+            org,
+            role_ceiling,
+        }) => {
+            let limits = asked_limits(&projects, org.as_deref(), role_ceiling.as_deref())?;
+            create_token(&store, &user, &name, expires_in_days, &limits).await
+        }
         AdminCommand::Token(TokenCommand::Revoke { token_or_id }) => {
             revoke_token(&store, &token_or_id).await
         }
@@ -454,11 +473,28 @@ fn service_error(e: AppError) -> anyhow::Error {
     }
 }
 
+/// The limits `admin token create`'s flags ask for.
+fn asked_limits(
+    projects: &[String],
+    org: Option<&str>,
+    role_ceiling: Option<&str>,
+) -> anyhow::Result<AskedLimits> {
+    Ok(AskedLimits {
+        projects: projects
+            .iter()
+            .map(|p| ProjectSlug::parse(p))
+            .collect::<Result<_, _>>()?,
+        organization: org.map(parse_organization).transpose()?,
+        ceiling: role_ceiling.map(Role::parse).transpose()?,
+    })
+}
+
 async fn create_token(
     store: &Store,
     login: &str,
     name: &str,
     expires_in_days: Option<u32>,
+    limits: &AskedLimits,
 ) -> anyhow::Result<()> {
     let owner = find_user(store, login).await?;
     let name = TokenName::parse(name, "name")?;
@@ -471,17 +507,18 @@ async fn create_token(
     let lifetime = expires_in_days.map_or(Lifetime::Never, Lifetime::Days);
     let expires_at = policy.expiry(lifetime, OffsetDateTime::now_utc())?;
     let (value, record) =
-        tokens::issue_personal(store, &policy, &owner, &name, expires_at, &cli_actor())
+        tokens::issue_personal(store, &policy, &owner, &name, expires_at, limits, &cli_actor())
             .await
             .map_err(service_error)?;
     // Only the value goes to stdout, so `TOKEN=$(circlet admin token create …)` works.
     println!("{}", value.expose());
     eprintln!(
-        "created personal API token \"{}\" for {} (id {}, expires {}); it is shown only once",
+        "created personal API token \"{}\" for {} (id {}, expires {}, {}); it is shown only once",
         record.name,
         owner.login,
         record.uuid,
-        record.expires_at.map_or("never".into(), |t| timestamp(&t))
+        record.expires_at.map_or("never".into(), |t| timestamp(&t)),
+        record.limits.describe().replace("your account", "the user's account")
     );
     Ok(())
 }

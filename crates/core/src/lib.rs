@@ -34,6 +34,7 @@ pub mod slug;
 pub mod ssh_keys;
 pub mod test_split;
 pub mod token;
+pub mod token_limits;
 
 pub use account::{DisplayName, Email, Login, Password};
 pub use branch::BranchName;

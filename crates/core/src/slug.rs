@@ -76,6 +76,21 @@ fn check_part(what: &str, raw: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// Parses an organization as `vcs/org` (`gh/acme`), the way a project slug names one.
+pub fn parse_organization(raw: &str) -> Result<(Vcs, String), Invalid> {
+    let mut parts = raw.trim().split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(vcs), Some(org), None) => {
+            let vcs = Vcs::parse(vcs)?;
+            check_part("organization", org)?;
+            Ok((vcs, org.to_owned()))
+        }
+        _ => Err(Invalid::new(
+            "organization must look like vcs/org, for example gh/acme",
+        )),
+    }
+}
+
 impl ProjectSlug {
     /// Builds a slug from its three URL segments.
     pub fn from_parts(vcs: &str, org: &str, repo: &str) -> Result<Self, Invalid> {
@@ -145,6 +160,17 @@ impl fmt::Display for ProjectSlug {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn organizations_parse_as_vcs_and_name() {
+        assert_eq!(
+            parse_organization(" github/Acme ").unwrap(),
+            (Vcs::GitHub, "Acme".to_owned())
+        );
+        for bad in ["gh", "gh/acme/api", "svn/acme", "gh/", "gh/a b"] {
+            assert!(parse_organization(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn both_spellings_resolve_to_one_canonical_slug() {

@@ -8,6 +8,8 @@ use crate::generations::{Change, announcing};
 use crate::{Store, StoreError, now, on_pool, ts};
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::{TokenDigest, TokenKind};
+use circlet_core::token_limits::{LimitOrganization, LimitProject, Reach, TokenLimits};
+use circlet_core::{ProjectSlug, Role, Vcs};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -43,6 +45,8 @@ pub struct TokenRecord {
     pub last_used_at: Option<OffsetDateTime>,
     /// The last few distinct client addresses, most recent first.
     pub last_used_from: Vec<String>,
+    /// What a personal token is limited to (none for other kinds).
+    pub limits: TokenLimits,
 }
 
 impl TokenRecord {
@@ -73,6 +77,9 @@ pub struct NewTokenRecord {
     pub created_by: Option<i64>,
     /// When it stops working, if ever.
     pub expires_at: Option<OffsetDateTime>,
+    /// What a personal token is limited to, already checked: the listed projects and the
+    /// organization exist.
+    pub limits: TokenLimits,
 }
 
 /// A token with the names of what it belongs to, for inventories.
@@ -97,6 +104,8 @@ pub struct UsageUpdate {
     pub addresses: Vec<String>,
     /// Uses per kind of request.
     pub kinds: Vec<(String, i64)>,
+    /// The projects a personal token was used on (each once).
+    pub projects: Vec<i64>,
 }
 
 /// A kind of request a token made, how often, and when last.
@@ -125,6 +134,9 @@ struct TokenRow {
     expires_at: Option<OffsetDateTime>,
     last_used_at: Option<OffsetDateTime>,
     last_used_from: String,
+    role_ceiling: Option<String>,
+    limit_organization_id: Option<i64>,
+    limited_to_projects: bool,
 }
 
 fn corrupt(what: &str) -> StoreError {
@@ -156,6 +168,14 @@ impl TryFrom<TokenRow> for TokenRecord {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            limits: TokenLimits {
+                // The reach is read by `Tokens::complete`.
+                reach: Reach::Everywhere,
+                ceiling: r
+                    .role_ceiling
+                    .map(|c| Role::parse(&c).map_err(|_| corrupt("role ceiling")))
+                    .transpose()?,
+            },
         })
     }
 }
@@ -164,7 +184,8 @@ macro_rules! token_cols {
     () => {
         "api_tokens.id, api_tokens.uuid, api_tokens.kind, api_tokens.last4, api_tokens.name, \
          api_tokens.user_id, api_tokens.project_id, api_tokens.scope, api_tokens.created_by, \
-         api_tokens.created_at, api_tokens.expires_at, api_tokens.last_used_at, api_tokens.last_used_from"
+         api_tokens.created_at, api_tokens.expires_at, api_tokens.last_used_at, api_tokens.last_used_from, \
+         api_tokens.role_ceiling, api_tokens.limit_organization_id, api_tokens.limited_to_projects"
     };
 }
 
@@ -173,8 +194,9 @@ macro_rules! token_cols {
 /// transaction to a write one (which fails with `SQLITE_BUSY` when another connection wrote in
 /// between) and serializes concurrent creations there.
 const INSERT: &str = concat!(
-    "INSERT INTO api_tokens (uuid, kind, digest, last4, name, user_id, project_id, scope, created_by, created_at, expires_at) ",
-    "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 ",
+    "INSERT INTO api_tokens (uuid, kind, digest, last4, name, user_id, project_id, scope, created_by, created_at, expires_at, ",
+    "role_ceiling, limit_organization_id, limited_to_projects) ",
+    "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $15 ",
     "WHERE $12 IS NULL OR (SELECT COUNT(*) FROM api_tokens WHERE kind = 'personal' AND user_id = $6) < $12 ",
     "RETURNING ",
     token_cols!()
@@ -200,7 +222,34 @@ macro_rules! insert_token {
             .bind(now())
             .bind($new.expires_at.map(ts))
             .bind($cap)
+            .bind($new.limits.ceiling.map(Role::as_str))
+            .bind(match &$new.limits.reach {
+                Reach::Organization(org) => Some(org.id),
+                _ => None,
+            })
+            .bind(matches!($new.limits.reach, Reach::Projects(_)))
             .fetch_optional($exec)
+    };
+}
+
+/// Writes the project list of the token `$token_id` made from `$new`, on `$exec` (a
+/// transaction).
+macro_rules! insert_limit_projects {
+    ($new:expr, $token_id:expr, $tx:expr) => {
+        async {
+            if let Reach::Projects(list) = &$new.limits.reach {
+                for p in list {
+                    sqlx::query(
+                        "INSERT INTO api_token_projects (token_id, project_id) VALUES ($1, $2)",
+                    )
+                    .bind($token_id)
+                    .bind(p.id)
+                    .execute(&mut *$tx)
+                    .await?;
+                }
+            }
+            Ok::<_, sqlx::Error>(())
+        }
     };
 }
 
@@ -221,11 +270,14 @@ impl Tokens<'_> {
                 sqlx::query(lock).bind(new.user_id).execute(&mut *tx).await?;
             }
             let row = insert_token!(new, cap, &mut *tx).await?;
+            if let Some(r) = &row {
+                insert_limit_projects!(new, r.id, tx).await?;
+            }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(row)
         }.await)?;
         match row {
-            Some(row) => row.try_into(),
+            Some(row) => Ok(with_limits_of(row.try_into()?, new)),
             None => Err(StoreError::Conflict(Conflict::TokenCap(
                 cap.unwrap_or_default(),
             ))),
@@ -244,10 +296,54 @@ impl Tokens<'_> {
                 return Ok(None);
             }
             let row = insert_token!(new, None::<i64>, &mut *tx).await?;
+            if let Some(r) = &row {
+                insert_limit_projects!(new, r.id, tx).await?;
+            }
             Ok::<_, sqlx::Error>(row)
         })?;
-        row.ok_or_else(|| StoreError::NotFound(Missing::Token))?
-            .try_into()
+        let row = row.ok_or_else(|| StoreError::NotFound(Missing::Token))?;
+        Ok(with_limits_of(row.try_into()?, new))
+    }
+
+    /// `row` as a record, with the projects or organization it is limited to read.
+    async fn complete(&self, row: TokenRow) -> Result<TokenRecord, StoreError> {
+        let (org_id, listed) = (row.limit_organization_id, row.limited_to_projects);
+        let mut record = TokenRecord::try_from(row)?;
+        if listed {
+            let sql = "SELECT projects.id, projects.vcs, projects.org, projects.repo FROM api_token_projects \
+                       JOIN projects ON projects.id = api_token_projects.project_id \
+                       WHERE api_token_projects.token_id = $1 ORDER BY projects.slug_key";
+            let rows: Vec<(i64, String, String, String)> = on_pool!(self.0, pool => sqlx::query_as(sql).bind(record.id).fetch_all(pool).await)?;
+            let list = rows
+                .into_iter()
+                .map(|(id, vcs, org, repo)| {
+                    Ok(LimitProject {
+                        id,
+                        slug: ProjectSlug::from_parts(&vcs, &org, &repo)
+                            .map_err(|_| corrupt("project slug"))?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?;
+            record.limits.reach = Reach::Projects(list);
+        } else if let Some(id) = org_id {
+            let sql = "SELECT vcs, name FROM organizations WHERE id = $1";
+            let (vcs, name): (String, String) = on_pool!(self.0, pool => sqlx::query_as(sql).bind(id).fetch_one(pool).await)?;
+            record.limits.reach = Reach::Organization(LimitOrganization {
+                id,
+                vcs: Vcs::parse(&vcs).map_err(|_| corrupt("organization"))?,
+                name,
+            });
+        }
+        Ok(record)
+    }
+
+    /// [`Tokens::complete`] for each of `rows`.
+    async fn complete_all(&self, rows: Vec<TokenRow>) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.complete(row).await?);
+        }
+        Ok(out)
     }
 
     /// The token with this digest, if it exists (expired ones included: the caller decides).
@@ -258,7 +354,10 @@ impl Tokens<'_> {
             " FROM api_tokens WHERE digest = $1"
         );
         let row: Option<TokenRow> = on_pool!(self.0, pool => sqlx::query_as(sql).bind(&digest.0[..]).fetch_optional(pool).await)?;
-        row.map(TokenRecord::try_from).transpose()
+        match row {
+            Some(row) => Ok(Some(self.complete(row).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The token with this public id.
@@ -266,7 +365,10 @@ impl Tokens<'_> {
         let sql = concat!("SELECT ", token_cols!(), " FROM api_tokens WHERE uuid = $1");
         let row: Option<TokenRow> =
             on_pool!(self.0, pool => sqlx::query_as(sql).bind(uuid).fetch_optional(pool).await)?;
-        row.map(TokenRecord::try_from).transpose()
+        match row {
+            Some(row) => Ok(Some(self.complete(row).await?)),
+            None => Ok(None),
+        }
     }
 
     /// A user's personal tokens, newest first.
@@ -279,7 +381,7 @@ impl Tokens<'_> {
         );
         let rows: Vec<TokenRow> =
             on_pool!(self.0, pool => sqlx::query_as(sql).bind(user_id).fetch_all(pool).await)?;
-        rows.into_iter().map(TokenRecord::try_from).collect()
+        self.complete_all(rows).await
     }
 
     /// A project's tokens, newest first.
@@ -340,18 +442,19 @@ impl Tokens<'_> {
                 .map(|r| Ok::<_, sqlx::Error>((TokenRow::from_row(r)?, r.try_get("user_login")?, r.try_get("project_slug")?)))
                 .collect::<Result<Vec<_>, _>>()
         })?;
-        rows.into_iter()
-            .map(|(t, user_login, project_slug)| {
-                Ok(InventoryEntry {
-                    token: t.try_into()?,
-                    user_login,
-                    project_slug,
-                })
-            })
-            .collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for (t, user_login, project_slug) in rows {
+            out.push(InventoryEntry {
+                token: self.complete(t).await?,
+                user_login,
+                project_slug,
+            });
+        }
+        Ok(out)
     }
 
-    /// Deletes a token; returns what it was, or `None` when there was no such token.
+    /// Deletes a token; returns what it was (its ceiling, not the projects or organization it
+    /// was limited to), or `None` when there was no such token.
     pub async fn delete(&self, uuid: Uuid) -> Result<Option<TokenRecord>, StoreError> {
         let sql = concat!(
             "DELETE FROM api_tokens WHERE uuid = $1 RETURNING ",
@@ -372,6 +475,12 @@ impl Tokens<'_> {
             "INSERT INTO api_token_usage (token_id, request_kind, count, last_at) VALUES ($1, $2, $3, $4) ",
             "ON CONFLICT (token_id, request_kind) DO UPDATE SET count = api_token_usage.count + excluded.count, ",
             "last_at = excluded.last_at"
+        );
+        // A project deleted since the request is skipped, not a failed batch.
+        let touched = concat!(
+            "INSERT INTO api_token_project_usage (token_id, project_id, last_at) ",
+            "SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM projects WHERE id = $2) ",
+            "ON CONFLICT (token_id, project_id) DO UPDATE SET last_at = excluded.last_at"
         );
         on_pool!(self.0, pool => async {
             // The addresses are read before the transaction: a SQLite transaction that reads
@@ -395,11 +504,27 @@ impl Tokens<'_> {
                 for (kind, count) in &u.kinds {
                     sqlx::query(upsert).bind(u.token_id).bind(kind).bind(count).bind(ts(at)).execute(&mut *tx).await?;
                 }
+                for project_id in &u.projects {
+                    sqlx::query(touched).bind(u.token_id).bind(project_id).bind(ts(at)).execute(&mut *tx).await?;
+                }
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(())
         }.await)?;
         Ok(())
+    }
+
+    /// The ids of the projects a token was used on since `since`, most recently used first.
+    pub async fn projects_used(
+        &self,
+        token_id: i64,
+        since: OffsetDateTime,
+    ) -> Result<Vec<i64>, StoreError> {
+        let sql = "SELECT project_id FROM api_token_project_usage WHERE token_id = $1 AND last_at >= $2 \
+                   ORDER BY last_at DESC, project_id";
+        Ok(on_pool!(self.0, pool => {
+            sqlx::query_scalar(sql).bind(token_id).bind(ts(since)).fetch_all(pool).await
+        })?)
     }
 
     /// What kinds of requests a token made since `since`, most used first.
@@ -421,6 +546,12 @@ impl Tokens<'_> {
             })
             .collect())
     }
+}
+
+/// `record` (just written from `new`) with the projects or organization `new` is limited to.
+fn with_limits_of(mut record: TokenRecord, new: &NewTokenRecord) -> TokenRecord {
+    record.limits.reach = new.limits.reach.clone();
+    record
 }
 
 /// `fresh` (most recent first) ahead of `previous` (comma-separated), distinct, at most

@@ -178,6 +178,7 @@ fn assert_whole_second_utc(
 fn new_personal_token(owner: &User) -> NewTokenRecord {
     let value = NewToken::generate(TokenKind::Personal);
     NewTokenRecord {
+        limits: Default::default(),
         kind: TokenKind::Personal,
         digest: value.digest(),
         last4: value.last4(),
@@ -194,6 +195,7 @@ fn new_personal_token(owner: &User) -> NewTokenRecord {
 async fn runner(store: &Store) -> i64 {
     let value = NewToken::generate(TokenKind::Runner);
     let new = NewTokenRecord {
+        limits: Default::default(),
         kind: TokenKind::Runner,
         digest: value.digest(),
         last4: value.last4(),

@@ -14,9 +14,10 @@ pub use crate::caller::Actor;
 
 use crate::AppError;
 
-use circlet_core::Invalid;
 use circlet_core::scope::ProjectScope;
 use circlet_core::token::{NewToken, TokenKind, TokenName};
+use circlet_core::token_limits::{LimitOrganization, LimitProject, Reach, TokenLimits};
+use circlet_core::{Invalid, ProjectSlug, Role, Vcs};
 use circlet_store::settings::TOKEN_CREATION_DISABLED;
 use circlet_store::{NewAuditEntry, NewTokenRecord, Project, Store, TokenRecord, User};
 use time::{Duration, OffsetDateTime, UtcOffset};
@@ -87,6 +88,93 @@ impl TokenPolicy {
     }
 }
 
+/// The limits asked for a new personal token, by name, before they are checked against what
+/// exists and what its owner may see ([`check_limits`]). The default asks for none.
+#[derive(Debug, Clone, Default)]
+pub struct AskedLimits {
+    /// Projects the token may act on (empty: no project list).
+    pub projects: Vec<ProjectSlug>,
+    /// The one organization (`vcs`, name) whose projects it may act on.
+    pub organization: Option<(Vcs, String)>,
+    /// The most it may do in any project.
+    pub ceiling: Option<Role>,
+}
+
+/// `asked` as limits `owner`'s token may carry: each listed project exists and `owner` holds a
+/// role in it (a member, or a site admin); the organization exists and `owner` is a member of one
+/// of its projects (or a site admin). Otherwise 400, the same whether a project is absent or
+/// hidden, so private slugs cannot be probed; a list and an organization together are 400 too.
+pub async fn check_limits(
+    store: &Store,
+    owner: &User,
+    asked: &AskedLimits,
+) -> Result<TokenLimits, AppError> {
+    let reach = match (&asked.projects[..], &asked.organization) {
+        ([], None) => Reach::Everywhere,
+        ([_, ..], Some(_)) => {
+            return Err(AppError::Invalid(
+                "Limit a token to listed projects or to one organization, not both.".into(),
+            ));
+        }
+        (listed, None) => {
+            let mut projects: Vec<LimitProject> = Vec::with_capacity(listed.len());
+            for slug in listed {
+                let unknown = || {
+                    AppError::Invalid(format!(
+                        "There is no project {slug} among your projects: a token can be limited \
+                         only to projects you belong to."
+                    ))
+                };
+                let project = store.projects().by_slug(slug).await?.ok_or_else(unknown)?;
+                let holds = owner.site_admin
+                    || store.projects().role_of(project.id, owner.id).await?.is_some();
+                if !holds {
+                    return Err(unknown());
+                }
+                if !projects.iter().any(|p| p.id == project.id) {
+                    projects.push(LimitProject {
+                        id: project.id,
+                        slug: project.slug,
+                    });
+                }
+            }
+            Reach::Projects(projects)
+        }
+        ([], Some((vcs, name))) => {
+            let unknown = || {
+                AppError::Invalid(format!(
+                    "There is no organization {}/{name} among your organizations.",
+                    vcs.short()
+                ))
+            };
+            let org = store
+                .organizations()
+                .by_name(*vcs, name)
+                .await?
+                .ok_or_else(unknown)?;
+            let member = owner.site_admin
+                || store
+                    .organizations()
+                    .of_member(owner.id)
+                    .await?
+                    .iter()
+                    .any(|o| o.id == org.id);
+            if !member {
+                return Err(unknown());
+            }
+            Reach::Organization(LimitOrganization {
+                id: org.id,
+                vcs: org.vcs,
+                name: org.name,
+            })
+        }
+    };
+    Ok(TokenLimits {
+        reach,
+        ceiling: asked.ceiling,
+    })
+}
+
 /// Whether a site admin has disabled creating API tokens instance-wide.
 pub async fn creation_disabled(store: &Store) -> Result<bool, AppError> {
     Ok(store
@@ -150,30 +238,38 @@ async fn audit(
         token_uuid: Some(token.uuid),
         address: actor.address.clone(),
         detail: format!(
-            "{} token \"{}\" …{}{}{more}",
+            "{} token \"{}\" …{}{}{}{more}",
             token.kind.as_str(),
             token.name,
             token.last4,
             token
                 .scope
                 .map(|s| format!(" ({})", s.as_str()))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if token.limits.is_limited() {
+                format!(", limited to {}", token.limits.describe())
+            } else {
+                String::new()
+            }
         ),
     };
     store.audit().append(&entry).await?;
     Ok(())
 }
 
-/// Creates a personal token for `owner`. The value is in the returned [`NewToken`], once.
+/// Creates a personal token for `owner`, limited as `limits` asks ([`check_limits`]; nothing is
+/// written when they do not hold). The value is in the returned [`NewToken`], once.
 pub async fn issue_personal(
     store: &Store,
     policy: &TokenPolicy,
     owner: &User,
     name: &TokenName,
     expires_at: Option<OffsetDateTime>,
+    limits: &AskedLimits,
     actor: &Actor,
 ) -> Result<(NewToken, TokenRecord), AppError> {
     ensure_creation_enabled(store).await?;
+    let limits = check_limits(store, owner, limits).await?;
     let token = NewToken::generate(TokenKind::Personal);
     let new = NewTokenRecord {
         kind: TokenKind::Personal,
@@ -185,6 +281,7 @@ pub async fn issue_personal(
         scope: None,
         created_by: actor.user_id,
         expires_at,
+        limits,
     };
     let record = store
         .tokens()
@@ -215,6 +312,7 @@ pub async fn issue_project(
         scope: Some(scope),
         created_by: actor.user_id,
         expires_at,
+        limits: TokenLimits::NONE,
     };
     let record = store.tokens().create(&new, None).await?;
     audit(store, "token.created", &record, actor, "").await?;
@@ -257,6 +355,7 @@ pub async fn issue_runner(
         scope: None,
         created_by: actor.user_id,
         expires_at: None,
+        limits: TokenLimits::NONE,
     };
     let record = store.tokens().create(&new, None).await?;
     if let Some(class_id) = class_id
@@ -271,7 +370,7 @@ pub async fn issue_runner(
     Ok((token, record))
 }
 
-/// Replaces `old` in one transaction with a new token of the same kind, name, scope and
+/// Replaces `old` in one transaction with a new token of the same kind, name, scope, limits and
 /// lifetime (the same length of life, counted from now). A lifetime the instance no longer
 /// allows (`--max-token-lifetime-days` set or lowered since) shrinks to the instance maximum, so
 /// a leaked token can always be replaced at once.
@@ -302,6 +401,8 @@ pub async fn replace(
         scope: old.scope,
         created_by: actor.user_id,
         expires_at,
+        // A personal token's limits go with it: a replacement is never wider.
+        limits: old.limits.clone(),
     };
     // A runner token keeps its resource class: unbound, it would serve the default pool.
     let class = match old.kind {
@@ -392,6 +493,7 @@ mod tests {
     fn a_replacement_lives_as_long_as_the_old_token_within_the_calendar() {
         let created = time::macros::datetime!(2030-01-01 0:00 UTC);
         let old = |expires_at| TokenRecord {
+            limits: Default::default(),
             id: 1,
             uuid: uuid::Uuid::nil(),
             kind: TokenKind::Project,

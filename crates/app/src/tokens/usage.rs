@@ -46,6 +46,16 @@ impl UsageRecorder {
 
     /// Notes what kind of request token `token_id` made (`status`, `builds`, `me`, …).
     pub fn note_kind(&self, token_id: i64, kind: &str) {
+        self.note(token_id, kind, None);
+    }
+
+    /// Notes what kind of request personal token `token_id` made on project `project_id`: one
+    /// lock for both, since every project request of a personal token notes both.
+    pub fn note_kind_on(&self, token_id: i64, kind: &str, project_id: i64) {
+        self.note(token_id, kind, Some(project_id));
+    }
+
+    fn note(&self, token_id: i64, kind: &str, project_id: Option<i64>) {
         let mut p = self.0.lock().expect("usage lock");
         let u = p.tokens.entry(token_id).or_insert_with(|| UsageUpdate {
             token_id,
@@ -57,6 +67,12 @@ impl UsageRecorder {
         match u.kinds.iter_mut().find(|(k, _)| k == kind) {
             Some((_, n)) => *n += 1,
             None => u.kinds.push((kind.to_owned(), 1)),
+        }
+        // A handful of projects per token and interval: a scan beats a set.
+        if let Some(id) = project_id
+            && !u.projects.contains(&id)
+        {
+            u.projects.push(id);
         }
     }
 
@@ -151,5 +167,20 @@ mod tests {
         let left = &pending.tokens[&1];
         assert!(left.at.is_some(), "the store skips entries without a time");
         assert_eq!(left.kinds, [("me".to_owned(), 1)]);
+    }
+
+    #[test]
+    fn projects_are_noted_once_each_per_interval() {
+        let usage = UsageRecorder::default();
+        for project in [3, 4, 3, 3] {
+            usage.note_kind_on(1, "builds", project);
+        }
+        usage.note_kind(1, "me");
+        let pending = usage.0.lock().unwrap();
+        assert_eq!(pending.tokens[&1].projects, [3, 4]);
+        assert_eq!(
+            pending.tokens[&1].kinds,
+            [("builds".to_owned(), 4), ("me".to_owned(), 1)]
+        );
     }
 }

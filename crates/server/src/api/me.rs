@@ -84,7 +84,8 @@ pub async fn v1(State(state): State<AppState>, caller: Caller) -> Result<Json<Va
     let user = caller.require_user()?;
     caller.note_kind(&state.app, "me");
     let created = user.created_at.format(&Rfc3339).unwrap_or_default();
-    let projects = state.app.store.projects().list_for_member(user.id).await?;
+    // Through a limited token, its own reach: the token acts on nothing else.
+    let projects = state.app.memberships_of(&caller).await?;
     let followed: serde_json::Map<String, Value> = projects
         .iter()
         .map(|(p, _)| {

@@ -1,6 +1,6 @@
 //! Organizations in API v2: `GET /api/v2/me/collaborations`, the organizations the caller
-//! works in (those of the projects they are a member of), with the ids their jobs' OIDC tokens
-//! carry as `aud`.
+//! works in (those of the projects they are a member of; through a limited token, those within
+//! its reach), with the ids their jobs' OIDC tokens carry as `aud`.
 
 use crate::error::{ApiError, MessageBody};
 use crate::state::AppState;
@@ -37,7 +37,18 @@ pub async fn collaborations(
 ) -> Result<Json<Vec<CollaborationJson>>, ApiError> {
     let user = caller.require_user()?;
     caller.note_kind(&state.app, "collaborations");
-    let orgs = state.app.store.organizations().of_member(user.id).await?;
+    let mut orgs = state.app.store.organizations().of_member(user.id).await?;
+    if let Some(limits) = caller.limits() {
+        // A limited token's organizations: those holding a project within its reach.
+        let mine: Vec<_> = state
+            .app
+            .memberships_of(&caller)
+            .await?
+            .into_iter()
+            .map(|(p, _)| p.slug)
+            .collect();
+        orgs.retain(|o| limits.reaches_organization(o.vcs, &o.name, &mine));
+    }
     Ok(Json(
         orgs.into_iter()
             .map(|o| CollaborationJson {

@@ -120,8 +120,8 @@ pub async fn create(
     ProjectRoute(slug): ProjectRoute,
     ApiJson(body): ApiJson<CreateProject>,
 ) -> Result<(StatusCode, Json<ProjectJson>), ApiError> {
-    let user = caller.require_user()?;
-    caller.note_kind(&state.app, "projects");
+    caller.require_user()?;
+    caller.note_kind(&state.app, "create-project");
     let repo_url = match &body.repo_url {
         Some(url) => RepoUrl::parse(url)?,
         None => RepoUrl::default_for(&slug),
@@ -132,6 +132,6 @@ pub async fn create(
         default_branch: BranchName::parse(body.default_branch.as_deref().unwrap_or("main"))?,
         public: body.public,
     };
-    let project = state.app.create_project(user, &new).await?;
+    let project = state.app.create_project(&caller, &new).await?;
     Ok((StatusCode::CREATED, Json(ProjectJson::from(&project))))
 }

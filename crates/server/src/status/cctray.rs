@@ -53,11 +53,12 @@ pub(super) async fn one(
 
 /// `GET /cc.xml`: the default branch of every project the user (personal token or browser
 /// session) is a member of. Site admins get their memberships too, not every project: the
-/// feed is "my projects", as CircleCI's is "followed projects".
+/// feed is "my projects", as CircleCI's is "followed projects". A limited token's feed holds
+/// only the projects within its reach.
 pub async fn all(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    let user = caller.require_user()?;
+    caller.require_user()?;
     caller.note_kind(&state.app, Action::ReadStatus.usage_kind());
-    let projects = state.app.store.projects().list_for_member(user.id).await?;
+    let projects = state.app.memberships_of(&caller).await?;
     let mut statuses = Vec::with_capacity(projects.len());
     for (project, _) in &projects {
         let branch = project.default_branch.as_str();

@@ -70,7 +70,7 @@ pub async fn account(
 ) -> Result<Html<String>, PageError> {
     let project_ids = state
         .app
-        .projects_where(&user, Action::ManageProject)
+        .projects_where(&circlet_app::Caller::Session(user.clone()), Action::ManageProject)
         .await?;
     let scope = AuditScope::For {
         user_id: user.id,

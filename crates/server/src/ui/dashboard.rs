@@ -44,7 +44,10 @@ pub async fn show(
     CurrentUser(user): CurrentUser,
     csrf: CsrfToken,
 ) -> Result<Html<String>, PageError> {
-    let projects = state.app.projects_of(&user).await?;
+    let projects = state
+        .app
+        .projects_of(&circlet_app::Caller::Session(user.clone()))
+        .await?;
     let leaks = super::leaks::for_user(&state, &user).await?;
     let notices = state
         .app

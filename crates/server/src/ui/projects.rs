@@ -117,7 +117,7 @@ pub async fn create(
     let outcome = match parsed {
         Ok(new) => state
             .app
-            .create_project(&user, &new)
+            .create_project(&Caller::Session(user.clone()), &new)
             .await
             .map_err(PageError::from),
         Err(e) => Err(e.into()),

@@ -262,6 +262,28 @@ impl TestApp {
             user,
             &name,
             expires_at,
+            &Default::default(),
+            &test_actor(),
+        )
+        .await
+        .unwrap();
+        (value.expose().to_owned(), record)
+    }
+
+    /// A new personal token of `user`, limited as `limits` asks, and its record.
+    pub async fn personal_token_limited(
+        &self,
+        user: &User,
+        limits: circlet_app::tokens::AskedLimits,
+    ) -> (String, TokenRecord) {
+        let name = TokenName::parse(&format!("{} limited token", user.login), "name").unwrap();
+        let (value, record) = issue_personal(
+            &self.store,
+            &self.state.app.config.token_policy(),
+            user,
+            &name,
+            None,
+            &limits,
             &test_actor(),
         )
         .await

@@ -67,6 +67,7 @@ async fn get(app: &TestApp, path: &str, token: Option<&str>) -> Got {
 async fn runner(app: &TestApp) -> i64 {
     let value = NewToken::generate(TokenKind::Runner);
     let new = NewTokenRecord {
+        limits: Default::default(),
         kind: TokenKind::Runner,
         digest: value.digest(),
         last4: value.last4(),

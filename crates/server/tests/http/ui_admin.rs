@@ -38,6 +38,7 @@ async fn personal_token(app: &TestApp, owner: &User, name: &str) -> (String, uui
         owner,
         &circlet_core::token::TokenName::parse(name, "name").unwrap(),
         None,
+        &Default::default(),
         &Actor::user(owner, "127.0.0.1"),
     )
     .await

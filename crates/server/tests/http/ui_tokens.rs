@@ -530,7 +530,7 @@ both_backends! {
         assert_eq!(app.store.tokens().list_project(other.id).await.unwrap().len(), 1);
         // A personal token's id is not a project token either.
         let (_, personal) = issue_personal(&app.store, &app.state.app.config.token_policy(), &owner,
-            &TokenName::parse("mine", "name").unwrap(), None, &setup_actor()).await.unwrap();
+            &TokenName::parse("mine", "name").unwrap(), None, &Default::default(), &setup_actor()).await.unwrap();
         let (s, _) = page(o.get(app.at(&format!("{API_TAB}/{}", personal.uuid))).send().await.unwrap()).await;
         assert_eq!(s, 404);
     }
@@ -588,7 +588,7 @@ mod capped {
             // Issued while the instance allowed tokens that never expire.
             let name = TokenName::parse("old", "name").unwrap();
             let open = circlet_app::tokens::TokenPolicy { max_lifetime_days: None, personal_cap: 500 };
-            issue_personal(&app.store, &open, &alice, &name, None, &setup_actor()).await.unwrap();
+            issue_personal(&app.store, &open, &alice, &name, None, &Default::default(), &setup_actor()).await.unwrap();
             let old = only_personal(&app, &alice).await;
             let b = app.logged_in("alice").await;
             let detail = format!("/account/tokens/{}", old.uuid);

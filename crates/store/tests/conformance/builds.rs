@@ -64,6 +64,7 @@ async fn fx(store: Store) -> Fx {
 pub(super) async fn runner(store: &Store, created_by: i64, i: usize) -> i64 {
     let value = NewToken::generate(TokenKind::Runner);
     let new = NewTokenRecord {
+        limits: Default::default(),
         kind: TokenKind::Runner,
         digest: value.digest(),
         last4: value.last4(),

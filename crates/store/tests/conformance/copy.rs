@@ -475,6 +475,7 @@ async fn fill(store: &Store) -> Fixture {
     ] {
         let value = NewToken::generate(TokenKind::Project);
         let new = NewTokenRecord {
+            limits: Default::default(),
             kind: TokenKind::Project,
             digest: value.digest(),
             last4: value.last4(),
@@ -499,6 +500,7 @@ async fn fill(store: &Store) -> Fixture {
             at: Some(now_s()),
             addresses: vec!["10.0.0.2".into(), "10.0.0.1".into()],
             kinds,
+            projects: vec![],
         }])
         .await
         .unwrap();

@@ -46,6 +46,7 @@ async fn tokens_usage_is_recorded_while_others_write(store: Store) {
             at: Some(now_s()),
             addresses: vec![format!("10.0.0.{round}")],
             kinds: vec![("me".into(), 1)],
+            projects: vec![],
         }];
         let writers: Vec<_> = (0..3)
             .map(|_| {

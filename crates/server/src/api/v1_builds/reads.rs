@@ -314,12 +314,12 @@ pub async fn recent(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = caller.require_user()?;
+    caller.require_user()?;
     caller.note_kind(&state.app, "builds");
-    let projects = visible_projects(&state, user).await?;
+    let projects = state.app.projects_of(&caller).await?;
     let (limit, offset) = (q.limit()?, q.offset()?);
     let mut all: Vec<(Project, JobRecord)> = Vec::new();
-    for p in projects {
+    for (p, _) in projects {
         for j in state
             .app
             .store
@@ -347,25 +347,6 @@ pub async fn recent(
     Ok(Json(Value::Array(out)))
 }
 
-async fn visible_projects(
-    state: &AppState,
-    user: &circlet_store::User,
-) -> Result<Vec<Project>, ApiError> {
-    Ok(if user.site_admin {
-        state.app.store.projects().list_all().await?
-    } else {
-        state
-            .app
-            .store
-            .projects()
-            .list_for_member(user.id)
-            .await?
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect()
-    })
-}
-
 /// `GET /projects`: the caller's projects with, per branch, recent, running, last successful
 /// and last failed builds.
 #[utoipa::path(
@@ -382,10 +363,10 @@ pub async fn projects(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let user = caller.require_user()?;
+    caller.require_user()?;
     caller.note_kind(&state.app, "projects");
     let mut out = Vec::new();
-    for p in visible_projects(&state, user).await? {
+    for (p, _) in state.app.projects_of(&caller).await? {
         let jobs = state
             .app
             .store

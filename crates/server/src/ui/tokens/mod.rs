@@ -9,7 +9,7 @@ mod personal;
 
 pub use personal::*;
 
-use super::{Chrome, UiForm, render, render_with, when};
+use super::{Chrome, render, render_with, when};
 use crate::api::no_store;
 use crate::auth::client::ClientIp;
 use crate::auth::csrf::CsrfToken;
@@ -27,7 +27,6 @@ use circlet_core::Invalid;
 use circlet_core::scope::{ProjectScope, narrower_scope};
 use circlet_core::token::{NewToken, TokenKind, TokenName};
 use circlet_store::{Project, TokenRecord, User};
-use serde::Deserialize;
 use std::net::IpAddr;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -80,6 +79,9 @@ pub struct TokenView {
     /// For a token that never expires, what goes beside its "no expiry" mark: when it was
     /// last used, or that it never was.
     pub no_expiry: Option<String>,
+    /// What a personal token is limited to, in words ("full rights of your account" when
+    /// nothing is); `None` for project tokens.
+    pub limits: Option<String>,
 }
 
 /// For a token without an expiry, what its "no expiry" mark says beside it in every list:
@@ -105,6 +107,7 @@ impl TokenView {
             expires: t.expires_at.as_ref().map_or("Never".into(), when),
             expired: t.expired_at(now),
             no_expiry: no_expiry_note(t),
+            limits: (t.kind == TokenKind::Personal).then(|| t.limits.describe()),
         }
     }
 
@@ -148,6 +151,9 @@ fn describe_kind(kind: &str) -> &'static str {
         "project-tokens" => "Project API tokens",
         "me" => "The account's own details (/me)",
         "projects" => "Projects",
+        "collaborations" => "The account's organizations",
+        "config" => "Compiling configurations",
+        "create-project" => "Adding projects",
         _ => "Other requests",
     }
 }
@@ -187,6 +193,46 @@ impl Impact {
             scope.label(),
             narrower.label()
         ))
+    }
+}
+
+/// The narrower-scope hint of an unlimited personal token: the limit that would have allowed
+/// everything it did.
+pub struct LimitHint {
+    /// What it did, and what to make instead.
+    pub text: String,
+    /// The New Token form, filled in with that limit.
+    pub href: String,
+}
+
+impl Impact {
+    /// The hint for an unlimited personal token that made these requests on the projects
+    /// `touched` (slugs, most recent first): the lowest role ceiling covering its request kinds,
+    /// on those projects. `None` for a limited token, one not used on any project, or one that
+    /// made a request kind the rule does not know.
+    pub fn limit_hint(&self, t: &TokenRecord, touched: &[String]) -> Option<LimitHint> {
+        if t.kind != TokenKind::Personal || t.limits.is_limited() || touched.is_empty() {
+            return None;
+        }
+        let used: Vec<&str> = self.kinds.iter().map(|k| k.kind.as_str()).collect();
+        let ceiling = circlet_core::token_limits::lowest_ceiling(&used)?;
+        let mut sorted = touched.to_vec();
+        sorted.sort();
+        let list = sorted.join(", ");
+        let mut href = format!("{PERSONAL_BASE}/new?ceiling={}", ceiling.as_str());
+        for slug in &sorted {
+            href.push_str("&project=");
+            href.push_str(&super::encode_query_value(slug));
+        }
+        Some(LimitHint {
+            text: format!(
+                "In the last {} days this token needed at most the {} role, on {list} only; a token limited to {} on {list} would do.",
+                USAGE_WINDOW.whole_days(),
+                ceiling.as_str(),
+                ceiling.as_str()
+            ),
+            href,
+        })
     }
 }
 
@@ -365,6 +411,7 @@ struct DetailPage {
     token: TokenView,
     impact: Impact,
     hint: Option<String>,
+    limit_hint: Option<LimitHint>,
 }
 
 /// The detail page for `t`.
@@ -375,12 +422,25 @@ pub async fn detail_page(
     t: &TokenRecord,
 ) -> Result<Html<String>, PageError> {
     let impact = Impact::of(state, t).await?;
+    let limit_hint = if t.kind == TokenKind::Personal && !t.limits.is_limited() {
+        let since = OffsetDateTime::now_utc() - USAGE_WINDOW;
+        let mut touched = Vec::new();
+        for id in state.app.store.tokens().projects_used(t.id, since).await? {
+            if let Some(p) = state.app.store.projects().by_id(id).await? {
+                touched.push(p.slug.to_string());
+            }
+        }
+        impact.limit_hint(t, &touched)
+    } else {
+        None
+    };
     render(&DetailPage {
         chrome,
         project: place.project,
         base: place.base,
         token: TokenView::of(t, OffsetDateTime::now_utc()),
         hint: impact.hint(t.scope),
+        limit_hint,
         impact,
     })
 }

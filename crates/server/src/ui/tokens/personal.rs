@@ -1,6 +1,10 @@
 //! User settings → Personal API Tokens: list, create (shown once), detail, remove, replace.
 
 use super::*;
+use axum::extract::RawQuery;
+use circlet_app::tokens::AskedLimits;
+use circlet_core::slug::parse_organization;
+use circlet_core::{ProjectSlug, Role};
 
 #[derive(Template)]
 #[template(path = "tokens_personal.html")]
@@ -25,13 +29,148 @@ pub async fn list(
     })
 }
 
-/// The "Create New Token" form's fields.
-#[derive(Deserialize, Default)]
-#[serde(default)]
+/// The "Create New Token" form's fields. `project` repeats (one checkbox each), which a plain
+/// form extractor cannot read, so the body is read pair by pair.
+#[derive(Default)]
 pub struct PersonalForm {
     name: String,
     expiry: String,
     expires_on: String,
+    projects: Vec<String>,
+    org: String,
+    ceiling: String,
+}
+
+impl PersonalForm {
+    /// The fields in `encoded` (a form body, or a query string prefilling the form).
+    fn parse(encoded: &[u8]) -> Self {
+        let mut form = PersonalForm::default();
+        for (k, v) in form_urlencoded::parse(encoded) {
+            let v = v.into_owned();
+            match k.as_ref() {
+                "name" => form.name = v,
+                "expiry" => form.expiry = v,
+                "expires_on" => form.expires_on = v,
+                "project" => form.projects.push(v),
+                "org" => form.org = v,
+                "ceiling" => form.ceiling = v,
+                _ => {}
+            }
+        }
+        form
+    }
+
+    /// The limits asked for, or why they cannot be read.
+    fn limits(&self) -> Result<AskedLimits, Invalid> {
+        Ok(AskedLimits {
+            projects: self
+                .projects
+                .iter()
+                .map(|p| ProjectSlug::parse(p))
+                .collect::<Result<_, _>>()?,
+            organization: match self.org.trim() {
+                "" => None,
+                org => Some(parse_organization(org)?),
+            },
+            ceiling: match self.ceiling.trim() {
+                "" => None,
+                c => Some(Role::parse(c)?),
+            },
+        })
+    }
+}
+
+/// A project the limits offer.
+pub struct LimitProjectChoice {
+    /// `gh/acme/api`.
+    pub slug: String,
+    /// The user's role there.
+    pub role: &'static str,
+    /// Whether it is checked.
+    pub chosen: bool,
+}
+
+/// An organization the limits offer.
+pub struct LimitOrgChoice {
+    /// `gh/acme`.
+    pub slug: String,
+    /// Whether it is selected.
+    pub chosen: bool,
+}
+
+/// The limits fields of the New Token form, ready to render.
+pub struct LimitChoices {
+    /// The user's projects.
+    pub projects: Vec<LimitProjectChoice>,
+    /// The user's organizations.
+    pub organizations: Vec<LimitOrgChoice>,
+    /// The ceiling select's options (value, label, selected).
+    pub ceilings: Vec<ExpiryOption>,
+}
+
+impl LimitChoices {
+    /// What `user` may limit a token to, with `form`'s choices kept.
+    async fn new(state: &AppState, user: &User, form: &PersonalForm) -> Result<Self, PageError> {
+        let caller = circlet_app::Caller::Session(user.clone());
+        let projects = state
+            .app
+            .projects_of(&caller)
+            .await?
+            .into_iter()
+            .map(|(p, role)| {
+                let slug = p.slug.to_string();
+                LimitProjectChoice {
+                    chosen: form.projects.iter().any(|c| {
+                        ProjectSlug::parse(c).is_ok_and(|c| c == p.slug)
+                    }),
+                    slug,
+                    role: role.as_str(),
+                }
+            })
+            .collect();
+        let organizations = state
+            .app
+            .store
+            .organizations()
+            .of_member(user.id)
+            .await?
+            .into_iter()
+            .map(|o| {
+                let slug = format!("{}/{}", o.vcs.short(), o.name);
+                LimitOrgChoice {
+                    chosen: parse_organization(&form.org).is_ok_and(|(vcs, name)| {
+                        vcs == o.vcs && name.eq_ignore_ascii_case(&o.name)
+                    }),
+                    slug,
+                }
+            })
+            .collect();
+        let chosen = form.ceiling.trim().to_ascii_lowercase();
+        let mut ceilings = vec![ExpiryOption {
+            value: String::new(),
+            label: "No ceiling: your own role in each project".into(),
+            selected: true,
+        }];
+        for r in Role::ALL {
+            ceilings.push(ExpiryOption {
+                value: r.as_str().into(),
+                label: match r {
+                    Role::Read => "read: see builds, artifacts and statuses".into(),
+                    Role::Write => "write: also trigger, retry and cancel builds".into(),
+                    Role::Admin => "admin: also settings, env vars and project tokens".into(),
+                },
+                selected: chosen == r.as_str(),
+            });
+        }
+        if ceilings.iter().skip(1).any(|c| c.selected) {
+            ceilings[0].selected = false;
+        }
+        Ok(LimitChoices {
+            projects,
+            organizations,
+            ceilings,
+        })
+    }
 }
 
 #[derive(Template)]
@@ -40,41 +179,58 @@ struct PersonalNewPage {
     chrome: Chrome,
     name: String,
     expiry: ExpiryChoices,
+    limits: LimitChoices,
     error: Option<String>,
 }
 
-/// `GET /account/tokens/new`: the "Create New Token" form.
+/// `GET /account/tokens/new`: the "Create New Token" form; a query (`?project=…&ceiling=…`, as
+/// the narrower-scope hint links) fills in its limits.
 pub async fn new_form(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     csrf: CsrfToken,
+    RawQuery(query): RawQuery,
 ) -> Result<Html<String>, PageError> {
+    let form = PersonalForm::parse(query.unwrap_or_default().as_bytes());
     render(&PersonalNewPage {
+        limits: LimitChoices::new(&state, &user, &form).await?,
         chrome: Chrome::new(Some(user), csrf),
-        name: String::new(),
+        name: form.name,
         expiry: ExpiryChoices::new(&state.app.config.token_policy(), "", ""),
         error: None,
     })
 }
 
-/// `POST /account/tokens`: creates a personal token and shows its value once.
+/// `POST /account/tokens`: creates a personal token, limited as the form asks, and shows its
+/// value once. Bad limits (a project or organization not the user's, both at once) re-show the
+/// form with a 400 and create nothing.
 pub async fn create(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     CurrentUser(user): CurrentUser,
     csrf: CsrfToken,
-    UiForm(form): UiForm<PersonalForm>,
+    body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
+    let form = PersonalForm::parse(&body);
     let policy = state.app.config.token_policy();
     let outcome = async {
         let now = OffsetDateTime::now_utc();
         let name = TokenName::parse(&form.name, "Token name")?;
         let lifetime = parse_lifetime(&form.expiry, &form.expires_on, now.date())?;
         let expires_at = policy.expiry(lifetime, now)?;
+        let limits = form.limits()?;
         let actor = actor(&user, client);
         Ok::<_, PageError>(
-            tokens::issue_personal(&state.app.store, &policy, &user, &name, expires_at, &actor)
-                .await?,
+            tokens::issue_personal(
+                &state.app.store,
+                &policy,
+                &user,
+                &name,
+                expires_at,
+                &limits,
+                &actor,
+            )
+            .await?,
         )
     }
     .await;
@@ -89,6 +245,7 @@ pub async fn create(
         Err(e) => {
             let (status, message) = form_error(e)?;
             let page = PersonalNewPage {
+                limits: LimitChoices::new(&state, &user, &form).await?,
                 chrome: Chrome::new(Some(user), csrf),
                 expiry: ExpiryChoices::new(&policy, &form.expiry, &form.expires_on),
                 name: form.name,

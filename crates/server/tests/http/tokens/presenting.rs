@@ -191,6 +191,7 @@ mod tuned {
             // private and public projects alike (a bad token is not read as anonymous).
             let runner = NewToken::generate(TokenKind::Runner);
             app.store.tokens().create(&NewTokenRecord {
+                limits: Default::default(),
                 kind: TokenKind::Runner, digest: runner.digest(), last4: runner.last4(), name: "runner".into(),
                 user_id: None, project_id: None, scope: None, created_by: None, expires_at: None,
             }, None).await.unwrap();
