@@ -12,6 +12,7 @@ both_backends!(
     a_created_token_is_the_only_output_and_works_at_once,
     bad_token_commands_are_refused_in_one_line,
     tokens_are_revoked_by_value_or_id_on_the_running_server,
+    a_token_created_with_limits_acts_within_them,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -172,6 +173,27 @@ async fn bad_token_commands_are_refused_in_one_line(kind: BackendKind) {
             create("alice", "deploy", &["--expires-in-days", "4000000000"]),
             &["too far in the future"][..],
         ),
+        // Fine-grained limits: a project, an organization or a role that is not there.
+        (
+            create("alice", "deploy", &["--project", "gh/acme/missing"]),
+            &["There is no project gh/acme/missing among your projects"][..],
+        ),
+        (
+            create("alice", "deploy", &["--org", "gh/nowhere"]),
+            &["There is no organization gh/nowhere"][..],
+        ),
+        (
+            create("alice", "deploy", &["--project", "gh/a/b", "--org", "gh/a"]),
+            &["not both"][..],
+        ),
+        (
+            create("alice", "deploy", &["--role-ceiling", "owner"]),
+            &["unknown role"][..],
+        ),
+        (
+            create("alice", "deploy", &["--org", "acme"]),
+            &["organization must look like vcs/org"][..],
+        ),
     ] {
         run.fails_with(fragments);
         assert_eq!(run.stdout, "", "a refused create prints no token");
@@ -306,4 +328,57 @@ async fn tokens_are_revoked_by_value_or_id_on_the_running_server(kind: BackendKi
             "the server log holds a token:\n{log}"
         );
     }
+}
+
+async fn a_token_created_with_limits_acts_within_them(kind: BackendKind) {
+    let instance = Instance::new(kind).await;
+    with_alice(&instance);
+    for slug in ["gh/acme/api", "gh/acme/web"] {
+        instance
+            .admin(&["project", "create", slug, "--owner", "alice"], None)
+            .ok();
+    }
+    let run = instance.admin(
+        &[
+            "token", "create", "--user", "alice", "--name", "reader", "--project", "gh/acme/api",
+            "--role-ceiling", "read",
+        ],
+        None,
+    );
+    let token = run.ok().trim().to_owned();
+    assert!(is_personal_token(&token), "{token:?}");
+    assert!(
+        run.stderr.contains("read on gh/acme/api"),
+        "stderr names the limits: {}",
+        run.stderr
+    );
+    let unlimited = create_token(&instance, &[]);
+    let server = instance.serve();
+    let client = reqwest::Client::new();
+    let status = |path: &'static str, token: String| {
+        let client = client.clone();
+        let url = server.url(path);
+        async move {
+            client
+                .get(url)
+                .header("Circle-Token", token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status("/api/v1.1/project/gh/acme/api", token.clone()).await, 200);
+    assert_eq!(status("/api/v1.1/project/gh/acme/web", token.clone()).await, 404);
+    assert_eq!(status("/api/v1.1/project/gh/acme/web", unlimited.clone()).await, 200);
+    let trigger = client
+        .post(server.url("/api/v2/project/gh/acme/api/pipeline"))
+        .header("Circle-Token", &token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(trigger.status(), 403, "the read ceiling holds for alice, the admin");
+    server.stop();
 }

@@ -7,12 +7,15 @@
 //! - [`revocation`]: tokens remembered in memory, and revocations obeyed on the next request.
 //! - [`leak_reports`]: secret scanners' signed leak reports revoke what they find.
 //! - [`notices`]: owners told of expiring tokens on the dashboard and by email; no-expiry marks.
+//! - [`limits`]: fine-grained personal tokens: lists cut to their limits, no widening, creation
+//!   refusals, their pages and the hint that suggests a limit.
 //!
 //! The helpers here read every reply as a CircleCI client would: JSON, `{"message": …}` on errors,
 //! and never a 5xx.
 
 mod expiry;
 mod leak_reports;
+mod limits;
 mod matrix;
 mod notices;
 mod presenting;

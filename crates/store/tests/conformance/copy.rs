@@ -187,6 +187,8 @@ async fn copy_keeps_every_row(from: BackendKind, to: BackendKind) {
     // Two personal, two project, one runner (the revoked one is gone).
     assert_eq!(report.rows_in("api_tokens"), 5);
     assert_eq!(report.rows_in("api_token_usage"), USAGE_KINDS as u64);
+    assert_eq!(report.rows_in("api_token_projects"), 1);
+    assert_eq!(report.rows_in("api_token_project_usage"), 1);
     assert_eq!(report.rows_in("job_tests"), TESTS as u64);
     assert_eq!(report.rows_in("env_vars"), 2);
     assert_eq!(report.rows_in("instance_settings"), 1);
@@ -461,9 +463,35 @@ async fn fill(store: &Store) -> Fixture {
     let mut digests = Vec::new();
     let mut personal = new_personal_token(&alice);
     personal.expires_at = Some(now_s() + Duration::days(30));
+    // Fine-grained: limited to an organization; Bob's below to a project and a role.
+    let acme = store
+        .organizations()
+        .by_name(circlet_core::Vcs::GitHub, "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    personal.limits = circlet_core::token_limits::TokenLimits {
+        reach: circlet_core::token_limits::Reach::Organization(
+            circlet_core::token_limits::LimitOrganization {
+                id: acme.id,
+                vcs: acme.vcs,
+                name: acme.name,
+            },
+        ),
+        ceiling: None,
+    };
     let alice_token = store.tokens().create(&personal, Some(10)).await.unwrap();
     digests.push(personal.digest);
-    let bobs = new_personal_token(&bob);
+    let mut bobs = new_personal_token(&bob);
+    bobs.limits = circlet_core::token_limits::TokenLimits {
+        reach: circlet_core::token_limits::Reach::Projects(vec![
+            circlet_core::token_limits::LimitProject {
+                id: widgets.id,
+                slug: widgets.slug.clone(),
+            },
+        ]),
+        ceiling: Some(Role::Read),
+    };
     store.tokens().create(&bobs, None).await.unwrap();
     digests.push(bobs.digest);
     for (scope, expires_at) in [
@@ -500,7 +528,7 @@ async fn fill(store: &Store) -> Fixture {
             at: Some(now_s()),
             addresses: vec!["10.0.0.2".into(), "10.0.0.1".into()],
             kinds,
-            projects: vec![],
+            projects: vec![widgets.id],
         }])
         .await
         .unwrap();
@@ -1230,6 +1258,20 @@ async fn dump(store: &Store, fx: &Fixture) -> Dump {
                 .usage(token.id, OffsetDateTime::UNIX_EPOCH)
                 .await
                 .unwrap(),
+        );
+        usage.push(
+            store
+                .tokens()
+                .projects_used(token.id, OffsetDateTime::UNIX_EPOCH)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|id| circlet_store::UsageByKind {
+                    request_kind: format!("project {id}"),
+                    count: 0,
+                    last_at: OffsetDateTime::UNIX_EPOCH,
+                })
+                .collect(),
         );
     }
     let mut workflows = Vec::new();

@@ -310,3 +310,73 @@ async fn a_runner_token_is_created_and_revoked_in_admin_runners() {
     .await;
     b.finish().await;
 }
+
+/// Issue 16, fine-grained personal tokens: the New Token form limits a token to a project and
+/// the read role; its pages show the limits, and over HTTP it acts within them only.
+#[tokio::test]
+async fn a_personal_token_is_limited_in_the_form_and_shows_its_limits() {
+    let app = TestApp::spawn(BackendKind::Sqlite).await;
+    let alice = app.user("alice", false).await;
+    app.project(&alice, "gh/acme/api", false).await;
+    app.project(&alice, "gh/acme/web", false).await;
+    let b = Browser::start("a_personal_token_is_limited_in_the_form_and_shows_its_limits").await;
+    b.step("log-in", b.log_in(&app, "alice", PASSWORD)).await;
+
+    b.step("create-limited", async {
+        b.goto(&app.at("/account/tokens/new")).await?;
+        b.fill("name", "api-reader").await?;
+        let limits = b.text("limits").await?;
+        ensure!(
+            limits.contains("gh/acme/api") && limits.contains("gh/acme/web"),
+            "the form offers the user's projects: {limits:?}"
+        );
+        b.client
+            .find(Locator::Css("input[name='project'][value='gh/acme/api']"))
+            .await?
+            .click()
+            .await?;
+        b.element("limit-ceiling")
+            .await?
+            .select_by(Locator::Css("option[value='read']"))
+            .await?;
+        b.click("submit").await?;
+        b.element("token-value").await?;
+        b.no_server_error().await?;
+        let shown = b.text("token-limits").await?;
+        ensure!(shown == "read on gh/acme/api", "the new token's page reads {shown:?}");
+        Ok(())
+    })
+    .await;
+    let token = b.step("read-value", read_shown_token(&b, "CCIPAT_")).await;
+
+    b.step("acts-within-its-limits", async {
+        let (status, _) = call_api(&app, &token, "/api/v1.1/project/gh/acme/api").await?;
+        ensure!(status == 200, "its project: {status}");
+        let (status, body) = call_api(&app, &token, "/api/v1.1/project/gh/acme/web").await?;
+        ensure!(status == 404, "another project of alice's: {status} {body}");
+        Ok(())
+    })
+    .await;
+
+    b.step("list-and-detail-show-the-limits", async {
+        b.click("done").await?;
+        b.at_path("/account/tokens").await?;
+        let table = b.text("tokens").await?;
+        ensure!(
+            table.contains("api-reader") && table.contains("read on gh/acme/api"),
+            "the list reads {table:?}"
+        );
+        b.client
+            .find(Locator::LinkText("api-reader"))
+            .await?
+            .click()
+            .await?;
+        let shown = b
+            .text_when("token-limits", |t| t.contains("read on"))
+            .await?;
+        ensure!(shown == "read on gh/acme/api", "the token's page reads {shown:?}");
+        b.no_server_error().await
+    })
+    .await;
+    b.finish().await;
+}
