@@ -8,11 +8,11 @@
 //! The expected outcomes are written out by hand, not computed from `circlet_core::scope`, so a
 //! change to the rules must change this table too.
 
-use circlet_app::tokens::{Actor, TokenPolicy, issue_personal, issue_project};
+use circlet_app::tokens::{Actor, AskedLimits, TokenPolicy, issue_personal, issue_project};
 use circlet_app::{App, AppConfig, AppError, Caller};
 use circlet_core::scope::{Action, ProjectScope};
 use circlet_core::token::TokenName;
-use circlet_core::{ProjectSlug, Role};
+use circlet_core::{ProjectSlug, Role, Vcs};
 use circlet_store::testkit::{TestDb, new_project, new_user};
 use circlet_store::{BackendKind, Project, Store, User};
 use circlet_testkit::both_backends;
@@ -29,7 +29,7 @@ fn letter(outcome: &Result<circlet_app::access::ProjectAccess, AppError>) -> cha
 }
 
 /// The callers, in the order of the table's columns.
-const CALLERS: [&str; 11] = [
+const CALLERS: [&str; 13] = [
     "anonymous",
     "outsider",
     "reader",
@@ -41,20 +41,22 @@ const CALLERS: [&str; 11] = [
     "view-builds token",
     "all token",
     "other project's all token",
+    "site-admin's token limited to read on gh/acme",
+    "admin's token limited to gh/acme/other",
 ];
 
 /// Rows: (action, private project, public project), one letter per caller above.
 #[rustfmt::skip]
 const TABLE: [(Action, &str, &str); 8] = [
     //                            private       public
-    (Action::ReadStatus,          "NNAAAAAAFAN", "AAAAAAAAFAA"),
-    (Action::ReadBuilds,          "NNAAAAAFFAN", "AAAAAAAFFAA"),
-    (Action::ReadArtifacts,       "NNAAAAAFAAN", "AAAAAAAFAAA"),
-    (Action::ViewProject,         "NNAAAAAFFAN", "AAAAAAAFFAA"),
-    (Action::Trigger,             "NNFAAAAFFFN", "LFFAAAAFFFF"),
-    (Action::ManageEnvVars,       "NNFFAAFFFFN", "LFFFAAFFFFF"),
-    (Action::ManageProjectTokens, "NNFFAAFFFFN", "LFFFAAFFFFF"),
-    (Action::ManageProject,       "NNFFAAFFFFN", "LFFFAAFFFFF"),
+    (Action::ReadStatus,          "NNAAAAAAFANAN", "AAAAAAAAFAAAA"),
+    (Action::ReadBuilds,          "NNAAAAAFFANAN", "AAAAAAAFFAAAA"),
+    (Action::ReadArtifacts,       "NNAAAAAFAANAN", "AAAAAAAFAAAAA"),
+    (Action::ViewProject,         "NNAAAAAFFANAN", "AAAAAAAFFAAAA"),
+    (Action::Trigger,             "NNFAAAAFFFNFN", "LFFAAAAFFFFFF"),
+    (Action::ManageEnvVars,       "NNFFAAFFFFNFN", "LFFFAAFFFFFFF"),
+    (Action::ManageProjectTokens, "NNFFAAFFFFNFN", "LFFFAAFFFFFFF"),
+    (Action::ManageProject,       "NNFFAAFFFFNFN", "LFFFAAFFFFFFF"),
 ];
 
 async fn user(store: &Store, login: &str, site_admin: bool) -> User {
@@ -98,16 +100,59 @@ async fn table_holds(store: Store, public: bool) {
         personal_cap: 500,
     };
     let name = TokenName::parse("cli", "name").unwrap();
-    let (_, personal) = issue_personal(&store, &policy, &writer, &name, None, &Default::default(), &Actor::default())
+    let (_, personal) = issue_personal(
+        &store,
+        &policy,
+        &writer,
+        &name,
+        None,
+        &Default::default(),
+        &Actor::default(),
+    )
+    .await
+    .unwrap();
+    let root = user(&store, "root", true).await;
+    let limited = async |owner: &User, limits| {
+        let (_, token) = issue_personal(
+            &store,
+            &policy,
+            owner,
+            &name,
+            None,
+            &limits,
+            &Actor::default(),
+        )
         .await
         .unwrap();
+        Caller::Personal {
+            user: owner.clone(),
+            token,
+        }
+    };
+    let root_read_acme = limited(
+        &root,
+        AskedLimits {
+            organization: Some((Vcs::GitHub, "acme".into())),
+            ceiling: Some(Role::Read),
+            ..Default::default()
+        },
+    )
+    .await;
+    let admin_other = limited(
+        &admin,
+        AskedLimits {
+            projects: vec![other.slug.clone()],
+            ..Default::default()
+        },
+    )
+    .await;
     let callers = [
         Caller::Anonymous,
         Caller::Session(user(&store, "otto", false).await),
         Caller::Session(reader),
         Caller::Session(writer.clone()),
         Caller::Session(admin),
-        Caller::Session(user(&store, "root", true).await),
+        Caller::Session(root.clone()),
         Caller::Personal {
             user: writer,
             token: personal,
@@ -116,6 +161,8 @@ async fn table_holds(store: Store, public: bool) {
         project_token(&store, &here, ProjectScope::ViewBuilds).await,
         project_token(&store, &here, ProjectScope::All).await,
         project_token(&store, &other, ProjectScope::All).await,
+        root_read_acme,
+        admin_other,
     ];
     let mut wrong = Vec::new();
     for (action, private_row, public_row) in TABLE {

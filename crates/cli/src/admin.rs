@@ -506,10 +506,17 @@ async fn create_token(
     };
     let lifetime = expires_in_days.map_or(Lifetime::Never, Lifetime::Days);
     let expires_at = policy.expiry(lifetime, OffsetDateTime::now_utc())?;
-    let (value, record) =
-        tokens::issue_personal(store, &policy, &owner, &name, expires_at, limits, &cli_actor())
-            .await
-            .map_err(service_error)?;
+    let (value, record) = tokens::issue_personal(
+        store,
+        &policy,
+        &owner,
+        &name,
+        expires_at,
+        limits,
+        &cli_actor(),
+    )
+    .await
+    .map_err(service_error)?;
     // Only the value goes to stdout, so `TOKEN=$(circlet admin token create …)` works.
     println!("{}", value.expose());
     eprintln!(
@@ -518,7 +525,10 @@ async fn create_token(
         owner.login,
         record.uuid,
         record.expires_at.map_or("never".into(), |t| timestamp(&t)),
-        record.limits.describe().replace("your account", "the user's account")
+        record
+            .limits
+            .describe()
+            .replace("your account", "the user's account")
     );
     Ok(())
 }

@@ -118,7 +118,11 @@ impl TokenLimits {
                 format!("{what} on {}", slugs.join(", "))
             }
             Reach::Organization(org) => {
-                format!("{what} on every project of {}/{}", org.vcs.short(), org.name)
+                format!(
+                    "{what} on every project of {}/{}",
+                    org.vcs.short(),
+                    org.name
+                )
             }
         }
     }
@@ -175,7 +179,9 @@ mod tests {
     fn the_ceiling_rule() {
         let only_api = |ceiling| TokenLimits { reach: Reach::Projects(vec![api()]), ceiling };
         let org = |ceiling| TokenLimits { reach: Reach::Organization(acme()), ceiling };
-        let cases: [(TokenLimits, Option<Role>, i64, &str, Option<Role>); 14] = [
+        // (limits, the user's role, the project's id and slug, the token's role)
+        type Case = (TokenLimits, Option<Role>, i64, &'static str, Option<Role>);
+        let cases: [Case; 14] = [
             (TokenLimits::NONE,                                   Some(Admin), 1, "gh/acme/api", Some(Admin)),
             (TokenLimits::NONE,                                   None,        1, "gh/acme/api", None),
             (TokenLimits { reach: Reach::Everywhere, ceiling: Some(Read) }, Some(Admin), 9, "gh/x/y", Some(Read)),
@@ -200,10 +206,22 @@ mod tests {
     fn only_tokens_without_limits_are_unlimited() {
         assert!(!TokenLimits::NONE.is_limited());
         assert!(!TokenLimits::default().is_limited());
-        let read = TokenLimits { reach: Reach::Everywhere, ceiling: Some(Admin) };
-        assert!(read.is_limited(), "an admin ceiling still drops site-admin powers");
-        let none_left = TokenLimits { reach: Reach::Projects(vec![]), ceiling: None };
-        assert!(none_left.is_limited(), "a list emptied by deletions is not every project");
+        let read = TokenLimits {
+            reach: Reach::Everywhere,
+            ceiling: Some(Admin),
+        };
+        assert!(
+            read.is_limited(),
+            "an admin ceiling still drops site-admin powers"
+        );
+        let none_left = TokenLimits {
+            reach: Reach::Projects(vec![]),
+            ceiling: None,
+        };
+        assert!(
+            none_left.is_limited(),
+            "a list emptied by deletions is not every project"
+        );
         assert!(!none_left.reaches(1, &slug("gh/acme/api")));
     }
 
@@ -212,15 +230,24 @@ mod tests {
         let two = TokenLimits {
             reach: Reach::Projects(vec![
                 api(),
-                LimitProject { id: 2, slug: slug("gh/acme/web") },
+                LimitProject {
+                    id: 2,
+                    slug: slug("gh/acme/web"),
+                },
             ]),
             ceiling: Some(Read),
         };
         assert_eq!(two.describe(), "read on gh/acme/api, gh/acme/web");
         assert_eq!(TokenLimits::NONE.describe(), "full rights of your account");
-        let org = TokenLimits { reach: Reach::Organization(acme()), ceiling: None };
+        let org = TokenLimits {
+            reach: Reach::Organization(acme()),
+            ceiling: None,
+        };
         assert_eq!(org.describe(), "full rights on every project of gh/Acme");
-        let write = TokenLimits { reach: Reach::Everywhere, ceiling: Some(Write) };
+        let write = TokenLimits {
+            reach: Reach::Everywhere,
+            ceiling: Some(Write),
+        };
         assert_eq!(write.describe(), "write on every project of your account");
     }
 
@@ -229,10 +256,16 @@ mod tests {
         let member_of = [slug("gh/acme/api"), slug("gh/beta/x")];
         assert!(TokenLimits::NONE.reaches_organization(Vcs::GitHub, "ACME", &member_of));
         assert!(!TokenLimits::NONE.reaches_organization(Vcs::GitHub, "gamma", &member_of));
-        let only_api = TokenLimits { reach: Reach::Projects(vec![api()]), ceiling: None };
+        let only_api = TokenLimits {
+            reach: Reach::Projects(vec![api()]),
+            ceiling: None,
+        };
         assert!(only_api.reaches_organization(Vcs::GitHub, "acme", &member_of));
         assert!(!only_api.reaches_organization(Vcs::GitHub, "beta", &member_of));
-        let org = TokenLimits { reach: Reach::Organization(acme()), ceiling: None };
+        let org = TokenLimits {
+            reach: Reach::Organization(acme()),
+            ceiling: None,
+        };
         assert!(org.reaches_organization(Vcs::GitHub, "acme", &member_of));
         assert!(!org.reaches_organization(Vcs::Bitbucket, "acme", &member_of));
     }

@@ -327,7 +327,8 @@ impl Tokens<'_> {
             record.limits.reach = Reach::Projects(list);
         } else if let Some(id) = org_id {
             let sql = "SELECT vcs, name FROM organizations WHERE id = $1";
-            let (vcs, name): (String, String) = on_pool!(self.0, pool => sqlx::query_as(sql).bind(id).fetch_one(pool).await)?;
+            let (vcs, name): (String, String) =
+                on_pool!(self.0, pool => sqlx::query_as(sql).bind(id).fetch_one(pool).await)?;
             record.limits.reach = Reach::Organization(LimitOrganization {
                 id,
                 vcs: Vcs::parse(&vcs).map_err(|_| corrupt("organization"))?,

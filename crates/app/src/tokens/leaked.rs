@@ -30,7 +30,7 @@ pub struct Sighting {
 #[derive(Debug, Clone)]
 pub enum Revocation {
     /// It was live and is revoked now.
-    Revoked(TokenRecord),
+    Revoked(Box<TokenRecord>),
     /// No live token has that digest (never issued here, or gone already).
     NotLive,
 }
@@ -79,7 +79,7 @@ pub async fn revoke(
         ..Default::default()
     };
     tell_owner(app, &record, &entry, whereabouts).await?;
-    Ok(Revocation::Revoked(record))
+    Ok(Revocation::Revoked(Box::new(record)))
 }
 
 /// Tells a leaked token's owner (and, for a project's token, the project's admins) what

@@ -127,7 +127,11 @@ pub async fn check_limits(
                 };
                 let project = store.projects().by_slug(slug).await?.ok_or_else(unknown)?;
                 let holds = owner.site_admin
-                    || store.projects().role_of(project.id, owner.id).await?.is_some();
+                    || store
+                        .projects()
+                        .role_of(project.id, owner.id)
+                        .await?
+                        .is_some();
                 if !holds {
                     return Err(unknown());
                 }
@@ -138,6 +142,8 @@ pub async fn check_limits(
                     });
                 }
             }
+            // In the order the store reads them back, so every page lists them alike.
+            projects.sort_by_key(|p| p.slug.key());
             Reach::Projects(projects)
         }
         ([], Some((vcs, name))) => {

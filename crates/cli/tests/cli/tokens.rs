@@ -340,8 +340,16 @@ async fn a_token_created_with_limits_acts_within_them(kind: BackendKind) {
     }
     let run = instance.admin(
         &[
-            "token", "create", "--user", "alice", "--name", "reader", "--project", "gh/acme/api",
-            "--role-ceiling", "read",
+            "token",
+            "create",
+            "--user",
+            "alice",
+            "--name",
+            "reader",
+            "--project",
+            "gh/acme/api",
+            "--role-ceiling",
+            "read",
         ],
         None,
     );
@@ -369,9 +377,18 @@ async fn a_token_created_with_limits_acts_within_them(kind: BackendKind) {
                 .as_u16()
         }
     };
-    assert_eq!(status("/api/v1.1/project/gh/acme/api", token.clone()).await, 200);
-    assert_eq!(status("/api/v1.1/project/gh/acme/web", token.clone()).await, 404);
-    assert_eq!(status("/api/v1.1/project/gh/acme/web", unlimited.clone()).await, 200);
+    assert_eq!(
+        status("/api/v1.1/project/gh/acme/api", token.clone()).await,
+        200
+    );
+    assert_eq!(
+        status("/api/v1.1/project/gh/acme/web", token.clone()).await,
+        404
+    );
+    assert_eq!(
+        status("/api/v1.1/project/gh/acme/web", unlimited.clone()).await,
+        200
+    );
     let trigger = client
         .post(server.url("/api/v2/project/gh/acme/api/pipeline"))
         .header("Circle-Token", &token)
@@ -379,6 +396,10 @@ async fn a_token_created_with_limits_acts_within_them(kind: BackendKind) {
         .send()
         .await
         .unwrap();
-    assert_eq!(trigger.status(), 403, "the read ceiling holds for alice, the admin");
+    assert_eq!(
+        trigger.status(),
+        403,
+        "the read ceiling holds for alice, the admin"
+    );
     server.stop();
 }

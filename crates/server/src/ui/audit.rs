@@ -70,7 +70,10 @@ pub async fn account(
 ) -> Result<Html<String>, PageError> {
     let project_ids = state
         .app
-        .projects_where(&circlet_app::Caller::Session(user.clone()), Action::ManageProject)
+        .projects_where(
+            &circlet_app::Caller::Session(user.clone()),
+            Action::ManageProject,
+        )
         .await?;
     let scope = AuditScope::For {
         user_id: user.id,

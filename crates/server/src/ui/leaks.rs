@@ -15,7 +15,10 @@ pub async fn for_user(state: &AppState, user: &User) -> Result<Vec<String>, Page
     // Project tokens' leaks go to who may manage them.
     let projects = state
         .app
-        .projects_where(&circlet_app::Caller::Session(user.clone()), Action::ManageProjectTokens)
+        .projects_where(
+            &circlet_app::Caller::Session(user.clone()),
+            Action::ManageProjectTokens,
+        )
         .await?;
     let since = time::OffsetDateTime::now_utc() - WINDOW;
     Ok(state

@@ -113,8 +113,14 @@ async fn tokens_keep_their_limits_everywhere_they_are_read(store: Store) {
         TokenLimits {
             // Sorted by slug when read back.
             reach: Reach::Projects(vec![
-                LimitProject { id: web.id, slug: web.slug.clone() },
-                LimitProject { id: api.id, slug: api.slug.clone() },
+                LimitProject {
+                    id: web.id,
+                    slug: web.slug.clone(),
+                },
+                LimitProject {
+                    id: api.id,
+                    slug: api.slug.clone(),
+                },
             ]),
             ceiling: Some(Role::Read),
         },
@@ -139,7 +145,12 @@ async fn tokens_keep_their_limits_everywhere_they_are_read(store: Store) {
         for read in read_back(&store, &made, alice.id).await {
             assert_eq!(read.limits, want, "read back as made");
         }
-        let by_digest = store.tokens().by_digest(&new.digest).await.unwrap().unwrap();
+        let by_digest = store
+            .tokens()
+            .by_digest(&new.digest)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(by_digest.limits, want);
 
         // A replacement carries the limits it is given, in the same transaction.
@@ -152,7 +163,14 @@ async fn tokens_keep_their_limits_everywhere_they_are_read(store: Store) {
         assert!(store.tokens().by_uuid(made.uuid).await.unwrap().is_none());
         // Deleting takes its project list along (the foreign key cascades).
         store.tokens().delete(replaced.uuid).await.unwrap().unwrap();
-        assert!(store.tokens().by_uuid(replaced.uuid).await.unwrap().is_none());
+        assert!(
+            store
+                .tokens()
+                .by_uuid(replaced.uuid)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }
 
@@ -166,7 +184,14 @@ async fn tokens_remember_the_projects_they_were_used_on(store: Store) {
         .await
         .unwrap();
     let since = now_s() - Duration::hours(1);
-    assert!(store.tokens().projects_used(token.id, since).await.unwrap().is_empty());
+    assert!(
+        store
+            .tokens()
+            .projects_used(token.id, since)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let batch = |projects: Vec<i64>| UsageUpdate {
         token_id: token.id,
         at: Some(now_s()),
@@ -174,7 +199,11 @@ async fn tokens_remember_the_projects_they_were_used_on(store: Store) {
         kinds: vec![("builds".into(), 1)],
         projects,
     };
-    store.tokens().record_usage(&[batch(vec![api.id])]).await.unwrap();
+    store
+        .tokens()
+        .record_usage(&[batch(vec![api.id])])
+        .await
+        .unwrap();
     // A project id that is not there (deleted since the request) is skipped, not a lost batch.
     store
         .tokens()
@@ -185,7 +214,10 @@ async fn tokens_remember_the_projects_they_were_used_on(store: Store) {
     used.sort_unstable();
     assert_eq!(used, [api.id, web.id], "each once");
     let usage = store.tokens().usage(token.id, since).await.unwrap();
-    assert_eq!(usage[0].count, 2, "the kinds of the same batches were written");
+    assert_eq!(
+        usage[0].count, 2,
+        "the kinds of the same batches were written"
+    );
     assert!(
         store
             .tokens()

@@ -120,9 +120,10 @@ impl LimitChoices {
             .map(|(p, role)| {
                 let slug = p.slug.to_string();
                 LimitProjectChoice {
-                    chosen: form.projects.iter().any(|c| {
-                        ProjectSlug::parse(c).is_ok_and(|c| c == p.slug)
-                    }),
+                    chosen: form
+                        .projects
+                        .iter()
+                        .any(|c| ProjectSlug::parse(c).is_ok_and(|c| c == p.slug)),
                     slug,
                     role: role.as_str(),
                 }

@@ -343,7 +343,10 @@ async fn a_personal_token_is_limited_in_the_form_and_shows_its_limits() {
         b.element("token-value").await?;
         b.no_server_error().await?;
         let shown = b.text("token-limits").await?;
-        ensure!(shown == "read on gh/acme/api", "the new token's page reads {shown:?}");
+        ensure!(
+            shown == "read on gh/acme/api",
+            "the new token's page reads {shown:?}"
+        );
         Ok(())
     })
     .await;
@@ -374,7 +377,10 @@ async fn a_personal_token_is_limited_in_the_form_and_shows_its_limits() {
         let shown = b
             .text_when("token-limits", |t| t.contains("read on"))
             .await?;
-        ensure!(shown == "read on gh/acme/api", "the token's page reads {shown:?}");
+        ensure!(
+            shown == "read on gh/acme/api",
+            "the token's page reads {shown:?}"
+        );
         b.no_server_error().await
     })
     .await;

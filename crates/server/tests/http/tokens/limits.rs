@@ -2,7 +2,7 @@
 //! token's limits, a limited token that cannot widen itself, creation refusals that change
 //! nothing, the limits on the token's pages, and the narrower-scope hint that suggests a limit.
 
-use super::{eventually, get_with, send};
+use super::{DENIED, NO_PROJECT, eventually, get_with, send};
 use crate::app::TestApp;
 use circlet_app::tokens::AskedLimits;
 use circlet_core::slug::parse_organization;
@@ -31,7 +31,13 @@ async fn v1_projects(app: &TestApp, token: &str) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| format!("{}/{}", p["username"].as_str().unwrap(), p["reponame"].as_str().unwrap()))
+        .map(|p| {
+            format!(
+                "{}/{}",
+                p["username"].as_str().unwrap(),
+                p["reponame"].as_str().unwrap()
+            )
+        })
         .collect();
     out.sort();
     out
@@ -120,8 +126,8 @@ both_backends! {
         assert_eq!(collaborations(&app, &acme).await, ["gh/acme"]);
 
         assert_eq!(feed(&app, &full).await.len(), 3);
-        assert_eq!(feed(&app, &only_api).await, ["gh/acme/api"]);
-        assert_eq!(feed(&app, &acme).await, ["gh/acme/api", "gh/acme/web"]);
+        assert_eq!(feed(&app, &only_api).await, ["acme/api"]);
+        assert_eq!(feed(&app, &acme).await, ["acme/api", "acme/web"]);
 
         get_with(&app, &only_api, "/api/v1.1/recent-builds").await.status_is(200);
 
@@ -131,11 +137,11 @@ both_backends! {
         let root_beta = app.personal_token_limited(&root, limits(&[], Some("gh/beta"), Some(Role::Read))).await.0;
         assert_eq!(v1_projects(&app, &root_full).await.len(), 3);
         assert_eq!(v1_projects(&app, &root_beta).await, ["beta/tool"]);
-        get_with(&app, &root_beta, "/api/v1.1/project/gh/acme/api").await.is(404, super::NO_PROJECT);
+        get_with(&app, &root_beta, "/api/v1.1/project/gh/acme/api").await.is(404, NO_PROJECT);
         get_with(&app, &root_beta, "/api/v1.1/project/gh/beta/tool").await.status_is(200);
         let trigger = send(reqwest::Client::new().post(app.at("/api/v2/project/gh/beta/tool/pipeline"))
             .header("Circle-Token", &root_beta).json(&json!({}))).await;
-        trigger.is(403, super::DENIED);
+        trigger.is(403, DENIED);
     }
 
     async fn a_limited_token_cannot_widen_itself(app) {
@@ -234,7 +240,7 @@ both_backends! {
         get_with(&app, &value, "/api/v1.1/project/gh/acme/api").await.status_is(200);
         let trigger = send(reqwest::Client::new().post(app.at("/api/v2/project/gh/acme/api/pipeline"))
             .header("Circle-Token", &value).json(&json!({}))).await;
-        trigger.is(403, super::DENIED);
+        trigger.is(403, DENIED);
 
         // Replaced, the new value carries the same limits.
         let r = app.post_form(&browser, &format!("/account/tokens/{}", record.uuid), &format!("/account/tokens/{}/replace", record.uuid), &[]).await;
@@ -244,7 +250,7 @@ both_backends! {
         let new_value = replaced.split("id=\"token-value\">").nth(1).unwrap().split('<').next().unwrap().trim().to_owned();
         let trigger = send(reqwest::Client::new().post(app.at("/api/v2/project/gh/acme/api/pipeline"))
             .header("Circle-Token", &new_value).json(&json!({}))).await;
-        trigger.is(403, super::DENIED);
+        trigger.is(403, DENIED);
         let audit = app.store.audit().list(circlet_store::AuditScope::All, 50).await.unwrap();
         assert!(audit.iter().any(|e| e.event == "token.replaced" && e.detail.contains("limited to read on gh/acme/api, gh/acme/web")), "{audit:?}");
 
@@ -274,17 +280,18 @@ mod tuned {
             for path in ["/api/v2/me", "/api/v1.1/project/gh/acme/api", "/api/v2/project/gh/acme/web/pipeline"] {
                 get_with(&app, &token, path).await.status_is(200);
             }
-            let (b, at) = (&browser, app.at(&detail));
+            let detail_url = app.at(&detail);
+            let (b, at) = (&browser, &detail_url);
             let html = eventually("the hint to name read on the projects used", || async move {
-                let (_, html) = page(b.get(&at).send().await.unwrap()).await;
+                let (_, html) = page(b.get(at).send().await.unwrap()).await;
                 if html.contains("id=\"limit-hint\"") && html.contains("gh/acme/web") { Ok(html) } else { Err("no hint yet".into()) }
             }).await;
             assert!(html.contains("needed at most the read role, on gh/acme/api, gh/acme/web only"), "{html}");
             assert!(!html.contains("gh/beta/tool"), "{html}");
-            let href = "/account/tokens/new?ceiling=read&amp;project=gh%2Facme%2Fapi&amp;project=gh%2Facme%2Fweb";
+            let href = "/account/tokens/new?ceiling=read&#38;project=gh%2Facme%2Fapi&#38;project=gh%2Facme%2Fweb";
             assert!(html.contains(href), "the hint links the form, filled in: {html}");
             // The link fills in the form.
-            let (_, form) = page(browser.get(app.at(&href.replace("&amp;", "&"))).send().await.unwrap()).await;
+            let (_, form) = page(browser.get(app.at(&href.replace("&#38;", "&"))).send().await.unwrap()).await;
             assert!(form.contains("value=\"gh/acme/api\" checked"), "{form}");
             assert!(!form.contains("value=\"gh/beta/tool\" checked"), "{form}");
             assert!(form.contains("<option value=\"read\" selected"), "{form}");
@@ -293,9 +300,9 @@ mod tuned {
             let made = send(reqwest::Client::new().post(app.at("/api/v2/project/gh/acme/api/pipeline"))
                 .header("Circle-Token", &token).json(&json!({}))).await;
             assert!(made.status < 500);
-            let (b, at) = (&browser, app.at(&detail));
+            let (b, at) = (&browser, &detail_url);
             eventually("the hint to move to write", || async move {
-                let (_, html) = page(b.get(&at).send().await.unwrap()).await;
+                let (_, html) = page(b.get(at).send().await.unwrap()).await;
                 if html.contains("needed at most the write role") { Ok(()) } else { Err("still read".into()) }
             }).await;
 

@@ -389,20 +389,33 @@ impl World {
         let other = app.project(&admin, "gh/acme/other", false).await;
         let mut tokens = HashMap::new();
         let other_all = app.project_token(&other, ProjectScope::All).await;
-        let limited = |projects: Vec<&Project>, organization: Option<&str>, ceiling: Option<Role>| {
-            circlet_app::tokens::AskedLimits {
-                projects: projects.into_iter().map(|p| p.slug.clone()).collect(),
-                organization: organization
-                    .map(|o| circlet_core::slug::parse_organization(o).unwrap()),
-                ceiling,
-            }
-        };
+        let limited =
+            |projects: Vec<&Project>, organization: Option<&str>, ceiling: Option<Role>| {
+                circlet_app::tokens::AskedLimits {
+                    projects: projects.into_iter().map(|p| p.slug.clone()).collect(),
+                    organization: organization
+                        .map(|o| circlet_core::slug::parse_organization(o).unwrap()),
+                    ceiling,
+                }
+            };
         let limited_token = async |limits| app.personal_token_limited(&admin, limits).await.0;
         let personal = [
-            (Who::LimitedRead, limited_token(limited(vec![], None, Some(Role::Read))).await),
-            (Who::LimitedWrite, limited_token(limited(vec![], None, Some(Role::Write))).await),
-            (Who::LimitedOther, limited_token(limited(vec![&other], None, None)).await),
-            (Who::LimitedOrg, limited_token(limited(vec![], Some("gh/acme"), None)).await),
+            (
+                Who::LimitedRead,
+                limited_token(limited(vec![], None, Some(Role::Read))).await,
+            ),
+            (
+                Who::LimitedWrite,
+                limited_token(limited(vec![], None, Some(Role::Write))).await,
+            ),
+            (
+                Who::LimitedOther,
+                limited_token(limited(vec![&other], None, None)).await,
+            ),
+            (
+                Who::LimitedOrg,
+                limited_token(limited(vec![], Some("gh/acme"), None)).await,
+            ),
             (Who::Reader, app.personal_token(&reader).await),
             (Who::Writer, app.personal_token(&writer).await),
             (Who::Admin, app.personal_token(&admin).await),
