@@ -525,10 +525,7 @@ async fn create_token(
         owner.login,
         record.uuid,
         record.expires_at.map_or("never".into(), |t| timestamp(&t)),
-        record
-            .limits
-            .describe()
-            .replace("your account", "the user's account")
+        record.limits.describe_as("the user's")
     );
     Ok(())
 }

@@ -106,10 +106,18 @@ impl TokenLimits {
     /// The limits in words, for the token's pages: "read on gh/acme/api, gh/acme/web",
     /// "write on every project of gh/acme", "full rights of your account".
     pub fn describe(&self) -> String {
+        self.describe_as("your")
+    }
+
+    /// [`TokenLimits::describe`] for someone other than the token's user: `whose` account
+    /// ("the user's").
+    pub fn describe_as(&self, whose: &str) -> String {
         let what = self.ceiling.map_or("full rights", Role::as_str);
         match &self.reach {
-            Reach::Everywhere if self.ceiling.is_none() => "full rights of your account".into(),
-            Reach::Everywhere => format!("{what} on every project of your account"),
+            Reach::Everywhere if self.ceiling.is_none() => {
+                format!("full rights of {whose} account")
+            }
+            Reach::Everywhere => format!("{what} on every project of {whose} account"),
             Reach::Projects(list) if list.is_empty() => {
                 format!("{what} on no project (its projects were deleted)")
             }
@@ -249,6 +257,10 @@ mod tests {
             ceiling: Some(Write),
         };
         assert_eq!(write.describe(), "write on every project of your account");
+        assert_eq!(
+            write.describe_as("the user's"),
+            "write on every project of the user's account"
+        );
     }
 
     #[test]

@@ -173,7 +173,8 @@ struct InventoryRow {
     kind: &'static str,
     /// The owner's login (personal tokens) or the project (project tokens).
     belongs_to: String,
-    scope: &'static str,
+    /// A project token's scope, a limited personal token's limits.
+    scope: String,
     name: String,
     last4: String,
     created: String,
@@ -195,7 +196,11 @@ impl InventoryRow {
             uuid: t.uuid,
             kind: t.kind.as_str(),
             belongs_to: belongs_to.unwrap_or_else(|| "—".into()),
-            scope: t.scope.map_or("—", |s| s.label()),
+            scope: match t.scope {
+                Some(s) => s.label().to_owned(),
+                None if t.limits.is_limited() => t.limits.describe_as("the user's"),
+                None => "—".to_owned(),
+            },
             expired: t.expired_at(now),
             no_expiry: super::tokens::no_expiry_note(&t),
             name: t.name,

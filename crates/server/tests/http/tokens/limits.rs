@@ -254,6 +254,12 @@ both_backends! {
         let audit = app.store.audit().list(circlet_store::AuditScope::All, 50).await.unwrap();
         assert!(audit.iter().any(|e| e.event == "token.replaced" && e.detail.contains("limited to read on gh/acme/api, gh/acme/web")), "{audit:?}");
 
+        // The site admins' inventory says it too.
+        app.user("root", true).await;
+        let root = app.logged_in("root").await;
+        let (_, inventory) = page(root.get(app.at("/admin/tokens")).send().await.unwrap()).await;
+        assert!(inventory.contains("read on gh/acme/api, gh/acme/web"), "{inventory}");
+
         // An unlimited token says so.
         let full = app.personal_token_expiring(&ada, None).await.1;
         let (_, detail) = page(browser.get(app.at(&format!("/account/tokens/{}", full.uuid))).send().await.unwrap()).await;
