@@ -446,12 +446,13 @@ pub async fn delete(
     event: &str,
     actor: &Actor,
 ) -> Result<(), AppError> {
-    let deleted = store
+    store
         .tokens()
         .delete(token.uuid)
         .await?
         .ok_or_else(|| AppError::NotFound(crate::error::TOKEN_NOT_FOUND.into()))?;
-    audit(store, event, &deleted, actor, "").await
+    // `token` as read before, with its limits whole: the store's reply lacks their projects.
+    audit(store, event, token, actor, "").await
 }
 
 #[cfg(test)]

@@ -254,11 +254,20 @@ both_backends! {
         let audit = app.store.audit().list(circlet_store::AuditScope::All, 50).await.unwrap();
         assert!(audit.iter().any(|e| e.event == "token.replaced" && e.detail.contains("limited to read on gh/acme/api, gh/acme/web")), "{audit:?}");
 
-        // The site admins' inventory says it too.
+        // Removed, its audit entry still names the limits whole.
+        let replacement = app.store.tokens().list_personal(ada.id).await.unwrap().remove(0);
+        let r = app.post_form(&browser, &format!("/account/tokens/{}/remove", replacement.uuid), &format!("/account/tokens/{}/remove", replacement.uuid), &[]).await;
+        assert!(r.status().is_redirection(), "{}", r.status());
+        let audit = app.store.audit().list(circlet_store::AuditScope::All, 50).await.unwrap();
+        assert!(audit.iter().any(|e| e.event == "token.deleted" && e.detail.contains("limited to read on gh/acme/api, gh/acme/web")), "{audit:?}");
+        let (_, list) = page(browser.get(app.at("/account/tokens")).send().await.unwrap()).await;
+        assert!(!list.contains("read on gh/acme/api"), "removed: {list}");
+        // The site admins' inventory lists limits.
+        app.personal_token_limited(&ada, limits(&["gh/acme/web"], None, Some(Role::Write))).await;
         app.user("root", true).await;
         let root = app.logged_in("root").await;
         let (_, inventory) = page(root.get(app.at("/admin/tokens")).send().await.unwrap()).await;
-        assert!(inventory.contains("read on gh/acme/api, gh/acme/web"), "{inventory}");
+        assert!(inventory.contains("write on gh/acme/web"), "{inventory}");
 
         // An unlimited token says so.
         let full = app.personal_token_expiring(&ada, None).await.1;
