@@ -105,7 +105,13 @@ impl App {
             }
         }
         .ok_or_else(not_found)?;
-        let role = self.org_role(user, &found).await?.ok_or_else(not_found)?;
+        let mut role = self.org_role(user, &found).await?;
+        if let Some(limits) = caller.limits() {
+            // An organization is outside a token limited to projects: its contexts serve
+            // every project of it.
+            role = limits.role_in_organization(role, found.id);
+        }
+        let role = role.ok_or_else(not_found)?;
         caller.note_kind(self, "organizations");
         Ok(OrgAccess { org: found, role })
     }
@@ -415,10 +421,15 @@ impl App {
         let who = pipeline.actor_login.clone();
         match pipeline.actor_id {
             Some(id) => {
-                let role = match self.store.users().by_id(id).await? {
+                let mut role = match self.store.users().by_id(id).await? {
                     Some(user) => self.org_role(&user, org).await?,
                     None => None,
                 };
+                // Started through a limited token: the user counts with at most its ceiling.
+                if let Some(ceiling) = pipeline.actor_role_ceiling.as_deref() {
+                    let ceiling = Role::parse(ceiling).unwrap_or(Role::Read);
+                    role = role.map(|r| r.min(ceiling));
+                }
                 Ok((Starter::User(role), who))
             }
             // A forge's push or pull request, or a schedule run as the system.

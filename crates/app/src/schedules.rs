@@ -10,9 +10,9 @@
 use crate::builds::git::Target;
 use crate::builds::trigger::{self, Attribution, Started, TriggerRequest};
 use crate::{App, AppError, Caller};
-use circlet_core::ProjectSlug;
 use circlet_core::schedule::{Calendar, Timetable};
 use circlet_core::scope::Action;
+use circlet_core::{ProjectSlug, Role};
 use circlet_store::schedules::{NewSchedule, ScheduleRecord};
 use circlet_store::{Project, User};
 use serde_json::Value;
@@ -74,6 +74,19 @@ impl App {
             Action::ReadBuilds
         };
         let access = self.authorize(caller, slug, action).await?;
+        // A schedule fires later as its user, with their full role (their contexts too): a
+        // token limited below admin would outlive its ceiling through one.
+        if write
+            && let Some(limits) = caller.limits()
+            && limits.ceiling.is_some_and(|c| c < Role::Admin)
+        {
+            return Err(AppError::Refused(format!(
+                "This API token is limited ({}), so it cannot create or change schedules: a \
+                 schedule runs later as you, with your full role. Use a token without a role \
+                 ceiling, or the web UI.",
+                limits.describe()
+            )));
+        }
         Ok(ProjectSchedules {
             app: self,
             admin: access.allows(Action::ManageProject),
@@ -184,6 +197,7 @@ impl App {
                 None => Attribution {
                     user_id: None,
                     login: s.actor_login.clone(),
+                    role_ceiling: None,
                 },
             };
         let target = match (&s.branch, &s.tag) {

@@ -92,6 +92,25 @@ impl TokenLimits {
         }
     }
 
+    /// The token's role in the organization `org_id` (its contexts), where its user holds
+    /// `role`: capped by the ceiling when every project of it is within reach (no project
+    /// limit, or this organization's), and none for a token limited to listed projects, since
+    /// what an organization holds serves all of its projects.
+    pub fn role_in_organization(&self, role: Option<Role>, org_id: i64) -> Option<Role> {
+        let reached = match &self.reach {
+            Reach::Everywhere => true,
+            Reach::Organization(org) => org.id == org_id,
+            Reach::Projects(_) => false,
+        };
+        if !reached {
+            return None;
+        }
+        match (role, self.ceiling) {
+            (Some(r), Some(c)) => Some(r.min(c)),
+            (r, _) => r,
+        }
+    }
+
     /// Whether the organization `vcs/name` holds a project within reach, given the projects
     /// its user belongs to (by slug): what the collaborations list is cut to.
     pub fn reaches_organization(&self, vcs: Vcs, name: &str, member_of: &[ProjectSlug]) -> bool {
@@ -260,6 +279,35 @@ mod tests {
         assert_eq!(
             write.describe_as("the user's"),
             "write on every project of the user's account"
+        );
+    }
+
+    #[test]
+    fn organizations_hold_the_ceiling_and_are_outside_project_lists() {
+        let org = TokenLimits {
+            reach: Reach::Organization(acme()),
+            ceiling: Some(Write),
+        };
+        assert_eq!(org.role_in_organization(Some(Admin), 7), Some(Write));
+        assert_eq!(
+            org.role_in_organization(Some(Admin), 8),
+            None,
+            "another organization"
+        );
+        assert_eq!(org.role_in_organization(None, 7), None);
+        let ceiling = TokenLimits {
+            reach: Reach::Everywhere,
+            ceiling: Some(Read),
+        };
+        assert_eq!(ceiling.role_in_organization(Some(Admin), 9), Some(Read));
+        let only_api = TokenLimits {
+            reach: Reach::Projects(vec![api()]),
+            ceiling: None,
+        };
+        assert_eq!(only_api.role_in_organization(Some(Admin), 7), None);
+        assert_eq!(
+            TokenLimits::NONE.role_in_organization(Some(Write), 7),
+            Some(Write)
         );
     }
 

@@ -11,7 +11,7 @@ use circlet_core::ci_config::{
 };
 use circlet_core::runner_class::RunnerClass;
 use circlet_core::scope::Action;
-use circlet_core::{BranchName, envvar};
+use circlet_core::{BranchName, Role, envvar};
 use circlet_store::{
     JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineOrigin, PipelineRecord, Project, User,
 };
@@ -83,6 +83,8 @@ pub struct Attribution {
     pub user_id: Option<i64>,
     /// Their login (or the forge's name for whoever pushed).
     pub login: String,
+    /// The ceiling of the limited personal token they acted through, if they did.
+    pub role_ceiling: Option<Role>,
 }
 
 impl Attribution {
@@ -91,6 +93,7 @@ impl Attribution {
         Attribution {
             user_id: Some(user.id),
             login: user.login.to_string(),
+            role_ceiling: None,
         }
     }
 }
@@ -241,6 +244,7 @@ impl App {
             app: self,
             project: access.project,
             actor,
+            ceiling: caller.limits().and_then(|l| l.ceiling),
         })
     }
 }
@@ -257,6 +261,8 @@ pub struct Pipelines<'a> {
     /// The project.
     pub project: Project,
     actor: User,
+    /// A limited token's ceiling, carried by its pipelines to their contexts.
+    ceiling: Option<Role>,
 }
 
 impl Pipelines<'_> {
@@ -265,7 +271,10 @@ impl Pipelines<'_> {
         match trigger(
             self.app,
             &self.project,
-            &Attribution::user(&self.actor),
+            &Attribution {
+                role_ceiling: self.ceiling,
+                ..Attribution::user(&self.actor)
+            },
             req,
         )
         .await?
@@ -455,6 +464,7 @@ pub(crate) async fn trigger(
         trigger_type: req.trigger_type.to_owned(),
         actor_id: actor.user_id,
         actor_login: actor.login.clone(),
+        actor_role_ceiling: actor.role_ceiling,
         branch,
         tag,
         revision: resolved.revision,

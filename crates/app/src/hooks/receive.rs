@@ -359,6 +359,7 @@ pub(crate) async fn start(
     let by = Attribution {
         user_id: None,
         login: by.to_owned(),
+        role_ceiling: None,
     };
     Ok(match trigger(app, project, &by, req).await? {
         Started::Skipped(note) => Start {

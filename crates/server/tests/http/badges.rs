@@ -84,6 +84,7 @@ async fn runner(app: &TestApp) -> i64 {
 /// A one-job pipeline on `branch`, its job waiting for a runner.
 async fn queued_job(app: &TestApp, project: &Project, branch: &str) -> JobRecord {
     let new = NewPipeline {
+        actor_role_ceiling: None,
         id: None,
         project_id: project.id,
         number: None,

@@ -334,4 +334,51 @@ both_backends! {
         let events = audit_events(&fx).await;
         assert!(events.iter().any(|(e, d)| e == "context.refused" && d.contains("has no context named \"deploy\"")), "{events:?}");
     }
+
+    async fn limited_tokens_reach_contexts_within_their_limits_only(app) {
+        // Issue 16: a fine-grained token reaches an organization's contexts only when it reaches
+        // every project of it (no project list), with at most its ceiling; and a pipeline it
+        // started uses contexts as its user would with at most that ceiling.
+        use circlet_app::tokens::AskedLimits;
+        use circlet_core::{ProjectSlug, Role, Vcs};
+        let fx = Fx::new(app).await;
+        fx.repo.commit(&[(".circleci/config.yml", CONFIG)], "use a context");
+        let id = make_context(&fx).await;
+        set_var(&fx, &id, "DEPLOY_TOKEN", SECRET).await;
+        let limited = |limits: AskedLimits| {
+            let fx = &fx;
+            async move { fx.app.personal_token_limited(&fx.user, limits).await.0 }
+        };
+        let only_project = limited(AskedLimits { projects: vec![ProjectSlug::parse(SLUG).unwrap()], ..Default::default() }).await;
+        let org_write = limited(AskedLimits { organization: Some((Vcs::GitHub, "acme".into())), ceiling: Some(Role::Write), ..Default::default() }).await;
+
+        // Limited to a project, the admin is outside the organization's contexts.
+        for path in [format!("/api/v2/context/{id}"), "/api/v2/context?owner-slug=gh/acme".into()] {
+            let r = send_as(&fx, &only_project, reqwest::Method::GET, &path, None).await;
+            assert_eq!(r.status, 404, "{path}: {}", r.text);
+        }
+        let create = send_as(&fx, &only_project, reqwest::Method::POST, "/api/v2/context", Some(&json!({"name": "wider", "owner": {"slug": "gh/acme"}}))).await;
+        assert_eq!(create.status, 404, "{}", create.text);
+        // Limited to the organization with the write ceiling, the admin acts as a writer.
+        let read = send_as(&fx, &org_write, reqwest::Method::GET, &format!("/api/v2/context/{id}"), None).await;
+        assert_eq!(read.status, 200, "{}", read.text);
+        let restrict = send_as(&fx, &org_write, reqwest::Method::POST, &format!("/api/v2/context/{id}/restrictions"), Some(&json!({"restriction_type": "role", "restriction_value": "admin"}))).await;
+        assert_eq!(restrict.status, 403, "restricting is the admins': {}", restrict.text);
+        let delete = send_as(&fx, &org_write, reqwest::Method::DELETE, &format!("/api/v2/context/{id}"), None).await;
+        assert_eq!(delete.status, 403);
+
+        // Restricted to admins, the context stays out of a pipeline the write-limited token
+        // started, though its user is the admin; their unlimited token's pipeline gets it.
+        let r = fx.post_json(&format!("/api/v2/context/{id}/restrictions"), &json!({"restriction_type": "role", "restriction_value": "admin"})).await;
+        assert_eq!(r.status, 201);
+        let started = send_as(&fx, &org_write, reqwest::Method::POST, &format!("/api/v2/project/{SLUG}/pipeline"), Some(&json!({"branch": "main"}))).await;
+        assert_eq!(started.status, 201, "{}", started.text);
+        let runner = fx.runner("r1").await;
+        assert!(runner.claim().await.is_none(), "the job is never handed to a runner");
+        let events = audit_events(&fx).await;
+        assert!(events.iter().any(|(e, d)| e == "context.refused" && d.contains("deploy")), "{events:?}");
+        fx.v2_trigger(&json!({"branch": "main"})).await;
+        let job = runner.claim_some().await;
+        assert!(job["env"].to_string().contains(SECRET));
+    }
 }

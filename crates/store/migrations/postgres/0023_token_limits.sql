@@ -24,3 +24,7 @@ CREATE TABLE api_token_project_usage (
     PRIMARY KEY (token_id, project_id)
 );
 CREATE INDEX api_token_project_usage_project ON api_token_project_usage (project_id);
+
+-- A pipeline a limited token triggered keeps the token's ceiling: its jobs' contexts count the
+-- user as holding at most that role, as the token did.
+ALTER TABLE pipelines ADD COLUMN actor_role_ceiling TEXT CHECK (actor_role_ceiling IN ('read', 'write', 'admin'));

@@ -85,8 +85,8 @@ impl Builds<'_> {
         let insert_pipeline = format!(
             "INSERT INTO pipelines (uuid, project_id, number, trigger_type, actor_id, actor_login, branch, tag, revision, \
              parameters, state, errors, commit_info, created_at, updated_at, pr_number, pr_url, pr_head_repo, pr_author, \
-             pr_fork, fetch_ref, secrets_withheld, delivery_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13, $15, $16, $17, $18, $19, $20, $21, $22) \
+             pr_fork, fetch_ref, secrets_withheld, delivery_id, actor_role_ceiling) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
              RETURNING {PIPELINE_COLS}"
         );
         let insert_config =
@@ -131,6 +131,7 @@ impl Builds<'_> {
                 .bind(pr.map(|p| p.number as i64)).bind(pr.map(|p| p.url.as_str())).bind(pr.map(|p| p.head_repo.as_str()))
                 .bind(pr.map(|p| p.author.as_str())).bind(pr.is_some_and(|p| p.fork)).bind(&new.origin.fetch_ref)
                 .bind(new.origin.secrets_withheld).bind(new.origin.delivery_id)
+                .bind(new.actor_role_ceiling.map(circlet_core::Role::as_str))
                 .fetch_one(&mut *tx).await?;
             if let Some((source, compiled)) = &new.config {
                 sqlx::query(insert_config).bind(pipeline.id).bind(source).bind(compiled).execute(&mut *tx).await?;

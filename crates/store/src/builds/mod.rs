@@ -8,6 +8,7 @@
 use crate::error::Missing;
 use crate::generations::{Change, announcing};
 use crate::{Store, StoreError, now, on_pool, ts};
+use circlet_core::Role;
 use circlet_core::build_state::JobState;
 use circlet_core::forge::decide::PrRef;
 use time::OffsetDateTime;
@@ -32,6 +33,9 @@ pub struct NewPipeline {
     pub actor_id: Option<i64>,
     /// Their login.
     pub actor_login: String,
+    /// The role ceiling of the limited personal token that triggered it, if one did: the most
+    /// its jobs' context restrictions count the user as.
+    pub actor_role_ceiling: Option<Role>,
     /// The branch built, or `None` for a tag.
     pub branch: Option<String>,
     /// The tag built, if any.
@@ -151,6 +155,9 @@ pub struct PipelineRecord {
     pub secrets_withheld: bool,
     /// The webhook delivery that started it.
     pub delivery_id: Option<i64>,
+    /// The role ceiling of the limited personal token that triggered it (`read`, `write`,
+    /// `admin`), if one did.
+    pub actor_role_ceiling: Option<String>,
 }
 
 impl PipelineRecord {
@@ -434,7 +441,7 @@ macro_rules! job_cols {
 
 const PIPELINE_COLS: &str = "id, uuid, project_id, number, trigger_type, actor_login, actor_id, branch, tag, revision, \
                              parameters, state, errors, commit_info, created_at, updated_at, pr_number, pr_url, pr_head_repo, \
-                             pr_author, pr_fork, fetch_ref, secrets_withheld, delivery_id";
+                             pr_author, pr_fork, fetch_ref, secrets_withheld, delivery_id, actor_role_ceiling";
 /// A workflow with its project (from its pipeline), so callers can check access in one lookup.
 const WORKFLOW_SELECT: &str = "SELECT w.id, w.uuid, w.pipeline_id, p.project_id, w.name, w.canceled, w.created_at \
                                FROM workflows w JOIN pipelines p ON p.id = w.pipeline_id";

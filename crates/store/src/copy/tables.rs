@@ -287,6 +287,7 @@ pub(super) const TABLES: &[Table] = &[
             ("fetch_ref", Text),
             ("secrets_withheld", Bool),
             ("delivery_id", Int),
+            ("actor_role_ceiling", Text),
         ],
         key: 1,
         identity: true,

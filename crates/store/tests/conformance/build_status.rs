@@ -22,6 +22,7 @@ async fn pipeline_on(
     jobs: &[(&str, &[&str])],
 ) -> Vec<JobRecord> {
     let new = NewPipeline {
+        actor_role_ceiling: None,
         id: None,
         project_id: project.id,
         number: None,

@@ -97,6 +97,7 @@ pub(super) fn pipeline(
     workflows: Vec<(&str, Vec<NewJob>)>,
 ) -> NewPipeline {
     NewPipeline {
+        actor_role_ceiling: None,
         id: None,
         project_id,
         number: None,

@@ -1063,6 +1063,7 @@ async fn record_delivery(
 /// A pipeline on `main` with one workflow of `jobs` (name, requires).
 fn new_pipeline(project_id: i64, jobs: &[(&str, &[&str])]) -> NewPipeline {
     NewPipeline {
+        actor_role_ceiling: None,
         id: None,
         project_id,
         number: None,

@@ -289,6 +289,7 @@ async fn notices_tokens_expiring_within_a_window_are_found(store: Store) {
         .tokens()
         .create(
             &NewTokenRecord {
+                limits: Default::default(),
                 kind: TokenKind::Project,
                 digest: value.digest(),
                 last4: value.last4(),
@@ -308,6 +309,7 @@ async fn notices_tokens_expiring_within_a_window_are_found(store: Store) {
         .tokens()
         .create(
             &NewTokenRecord {
+                limits: Default::default(),
                 kind: TokenKind::Runner,
                 digest: value.digest(),
                 last4: value.last4(),

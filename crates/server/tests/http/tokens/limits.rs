@@ -166,6 +166,20 @@ both_backends! {
         assert!(app.store.projects().by_slug(&ProjectSlug::parse("gh/acme/new").unwrap()).await.unwrap().is_none());
         create(full.clone(), "gh/acme/new").await.status_is(201);
 
+        // A schedule fires later as its user, with their full role: not through a ceiling.
+        let write_ceiling = app.personal_token_limited(&ada, limits(&[], None, Some(Role::Write))).await.0;
+        let schedule = json!({"name": "nightly", "attribution-actor": "current", "timetable": {
+            "per-hour": 1, "hours-of-day": [3], "days-of-week": ["MON"]}});
+        let refused = send(reqwest::Client::new().post(app.at("/api/v2/project/gh/acme/api/schedule"))
+            .header("Circle-Token", &write_ceiling).json(&schedule)).await;
+        refused.status_is(403);
+        assert!(refused.message().contains("cannot create or change schedules"), "{}", refused.text);
+        let api = app.store.projects().by_slug(&ProjectSlug::parse("gh/acme/api").unwrap()).await.unwrap().unwrap();
+        assert!(app.store.schedules().of_project(api.id, "api", 0, 10).await.unwrap().is_empty(), "nothing made");
+        let made = send(reqwest::Client::new().post(app.at("/api/v2/project/gh/acme/api/schedule"))
+            .header("Circle-Token", &admin_ceiling).json(&schedule)).await;
+        made.status_is(201);
+
         // Account and site-admin pages never take a token, limited or not: no new token, no
         // user list, whatever the token's owner may do in a browser.
         let before = app.store.tokens().list_personal(root.id).await.unwrap().len();
