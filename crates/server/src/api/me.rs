@@ -24,7 +24,7 @@ pub struct MeV1Json {
     name: String,
     /// Always `null`.
     avatar_url: Option<String>,
-    /// A site admin.
+    /// A site admin (and not through a limited token).
     admin: bool,
     basic_email_prefs: String,
     selected_email: String,
@@ -100,7 +100,8 @@ pub async fn v1(State(state): State<AppState>, caller: Caller) -> Result<Json<Va
         "login": user.login.as_str(),
         "name": user.name,
         "avatar_url": null,
-        "admin": user.site_admin,
+        // A site admin's powers do not pass through a limited token.
+        "admin": user.site_admin && caller.limits().is_none(),
         "basic_email_prefs": "smart",
         "selected_email": user.email,
         "all_emails": [user.email],

@@ -137,6 +137,8 @@ both_backends! {
         let root_beta = app.personal_token_limited(&root, limits(&[], Some("gh/beta"), Some(Role::Read))).await.0;
         assert_eq!(v1_projects(&app, &root_full).await.len(), 3);
         assert_eq!(v1_projects(&app, &root_beta).await, ["beta/tool"]);
+        assert_eq!(get_with(&app, &root_full, "/api/v1.1/me").await.body["admin"], true);
+        assert_eq!(get_with(&app, &root_beta, "/api/v1.1/me").await.body["admin"], false);
         get_with(&app, &root_beta, "/api/v1.1/project/gh/acme/api").await.is(404, NO_PROJECT);
         get_with(&app, &root_beta, "/api/v1.1/project/gh/beta/tool").await.status_is(200);
         let trigger = send(reqwest::Client::new().post(app.at("/api/v2/project/gh/beta/tool/pipeline"))
