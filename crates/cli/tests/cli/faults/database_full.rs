@@ -209,8 +209,14 @@ async fn a_full_database_disk_answers_507_reports_not_ready_and_recovers() {
     assert_eq!(runner_call(&runner, &heartbeat, None).await.0, 409);
     let login = Browser::new(&server).log_in("alice", PASSWORD).await;
     assert_eq!(login.status(), 303, "logins work again");
-    let next = api.trigger().await;
-    assert_eq!(next, num + 1, "triggers work again");
+    let (status, body) = api
+        .post(
+            "/api/v2/project/gh/acme/widget/pipeline",
+            serde_json::json!({"branch": "main"}),
+        )
+        .await;
+    assert_eq!(status, 201, "triggers work again: {body}\n{}", server.log());
+    assert_eq!(body["number"].as_i64(), Some(num + 1), "{body}");
 
     server.wait_for("a log line about the full disk", |l| {
         l.contains("the database's storage is full")
