@@ -175,16 +175,7 @@ impl App {
         } else {
             self.store.projects().list_for_member(user.id).await?
         };
-        Ok(match caller.limits() {
-            None => all,
-            Some(limits) => all
-                .into_iter()
-                .filter_map(|(p, role)| {
-                    let role = limits.role_in(Some(role), p.id, &p.slug)?;
-                    Some((p, role))
-                })
-                .collect(),
-        })
+        Ok(within_limits(caller, all))
     }
 
     /// The projects the caller's user is a member of (site admins too: only their own), cut to
@@ -194,16 +185,7 @@ impl App {
             return Ok(Vec::new());
         };
         let mine = self.store.projects().list_for_member(user.id).await?;
-        Ok(match caller.limits() {
-            None => mine,
-            Some(limits) => mine
-                .into_iter()
-                .filter_map(|(p, role)| {
-                    let role = limits.role_in(Some(role), p.id, &p.slug)?;
-                    Some((p, role))
-                })
-                .collect(),
-        })
+        Ok(within_limits(caller, mine))
     }
 
     /// The ids of the projects in which the caller may do `action` as a member (their own, and
@@ -221,5 +203,20 @@ impl App {
             .filter(|(_, role)| *role >= action.required_role())
             .map(|(p, _)| p.id)
             .collect())
+    }
+}
+
+/// `projects` (with the user's roles) as a limited token sees them: those within its reach, with
+/// at most its ceiling; all of them, as they are, for any other caller.
+fn within_limits(caller: &Caller, projects: Vec<(Project, Role)>) -> Vec<(Project, Role)> {
+    match caller.limits() {
+        None => projects,
+        Some(limits) => projects
+            .into_iter()
+            .filter_map(|(p, role)| {
+                let role = limits.role_in(Some(role), p.id, &p.slug)?;
+                Some((p, role))
+            })
+            .collect(),
     }
 }

@@ -119,22 +119,17 @@ impl App {
                     })?;
                 vars.push((v.name, value));
             }
-            self.store
-                .audit()
-                .append(&NewAuditEntry {
-                    event: "context.used".into(),
-                    actor_id: pipeline.actor_id,
-                    actor_login: who.clone(),
-                    owner_id: None,
-                    project_id: Some(project.id),
-                    token_uuid: None,
-                    address: String::new(),
-                    detail: format!(
-                        "job {} of {} used context \"{name}\" ({uuid})",
-                        build_num, project.slug
-                    ),
-                })
-                .await?;
+            self.audit_job(
+                "context.used",
+                pipeline.actor_id,
+                &who,
+                project,
+                format!(
+                    "job {build_num} of {} used context \"{name}\" ({uuid})",
+                    project.slug
+                ),
+            )
+            .await?;
             used.push(UsedContext {
                 uuid: found.uuid,
                 vars,
@@ -150,20 +145,35 @@ impl App {
         who: &str,
         why: String,
     ) -> Result<Result<Vec<UsedContext>, Unauthorized>, AppError> {
+        let detail = format!("job {build_num} of {}: {why}", project.slug);
+        self.audit_job("context.refused", None, who, project, detail)
+            .await?;
+        Ok(Err(Unauthorized(why)))
+    }
+
+    /// Audits a job's use (or refusal) of a context, as `who` started its pipeline.
+    async fn audit_job(
+        &self,
+        event: &str,
+        actor_id: Option<i64>,
+        who: &str,
+        project: &Project,
+        detail: String,
+    ) -> Result<(), AppError> {
         self.store
             .audit()
             .append(&NewAuditEntry {
-                event: "context.refused".into(),
-                actor_id: None,
+                event: event.into(),
+                actor_id,
                 actor_login: who.to_owned(),
                 owner_id: None,
                 project_id: Some(project.id),
                 token_uuid: None,
                 address: String::new(),
-                detail: format!("job {build_num} of {}: {why}", project.slug),
+                detail,
             })
             .await?;
-        Ok(Err(Unauthorized(why)))
+        Ok(())
     }
 }
 
@@ -174,30 +184,25 @@ pub async fn reseal_vars(
     keys: &crate::env_vars::Keyring,
 ) -> anyhow::Result<usize> {
     let current = keys.current_id();
-    let mut done = 0;
-    // Only rows rewritten concurrently come back; the bound stops a pathological writer.
-    for _ in 0..100 {
-        let batch = store
-            .contexts()
-            .vars_sealed_by_other_keys(&current, 500)
-            .await?;
-        if batch.is_empty() {
-            return Ok(done);
-        }
-        for (context_id, uuid, v) in batch {
+    crate::env_vars::reseal_in_passes(
+        "context variables",
+        async |limit| {
+            Ok(store
+                .contexts()
+                .vars_sealed_by_other_keys(&current, limit)
+                .await?)
+        },
+        async |(context_id, uuid, v): (i64, Uuid, circlet_store::ContextVar)| {
             let uuid = uuid.to_string();
             let clear = keys
                 .open_sealed(&uuid, &v.name, &v.key_id, &v.sealed)
                 .map_err(|why| anyhow::anyhow!("context {uuid} variable {}: {why}", v.name))?;
             let (key_id, sealed) = keys.seal_for(&uuid, &v.name, &clear);
-            if store
+            Ok(store
                 .contexts()
                 .reseal_var(context_id, &v, &key_id, &sealed)
-                .await?
-            {
-                done += 1;
-            }
-        }
-    }
-    anyhow::bail!("context variables kept being rewritten under an old key; run the rotation again")
+                .await?)
+        },
+    )
+    .await
 }

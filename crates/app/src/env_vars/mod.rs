@@ -143,52 +143,80 @@ pub async fn values_to_mask(
     Ok(Some(out))
 }
 
+/// How many rows a re-sealing pass reads at a time.
+const RESEAL_BATCH: i64 = 500;
+
+/// Re-seals sealed values in passes, for every kind a key rotation rewrites: `batch(limit)`
+/// reads up to `limit` values not under the current key, `reseal_one` re-seals one and says
+/// whether it wrote (a conditional update: a value set meanwhile is never overwritten). Each
+/// pass re-seals what it read, so only rows rewritten concurrently come back and a few passes
+/// suffice; the bound keeps a pathological writer from holding a rotation forever. Returns how
+/// many were re-sealed; `what` names them in the error.
+pub async fn reseal_in_passes<T>(
+    what: &str,
+    mut batch: impl AsyncFnMut(i64) -> anyhow::Result<Vec<T>>,
+    mut reseal_one: impl AsyncFnMut(T) -> anyhow::Result<bool>,
+) -> anyhow::Result<usize> {
+    let mut done = 0;
+    for _ in 0..100 {
+        let rows = batch(RESEAL_BATCH).await?;
+        if rows.is_empty() {
+            return Ok(done);
+        }
+        for row in rows {
+            if reseal_one(row).await? {
+                done += 1;
+            }
+        }
+    }
+    anyhow::bail!("{what} kept being rewritten under an old key; run the rotation again")
+}
+
 /// Re-seals every variable not under the current key; returns how many were re-sealed. Safe
 /// to run while servers serve: a value set meanwhile is never overwritten (its row changed, so
 /// the conditional update skips it, and the next pass picks it up if it is still on an old key).
 pub async fn reseal_all(store: &Store, keys: &Keyring) -> anyhow::Result<usize> {
     let current = keys.current_id();
-    let mut done = 0;
-    // Each pass re-seals what it read; only rows rewritten concurrently come back, so a few
-    // passes always suffice. The bound keeps a pathological writer from holding this forever.
-    for _ in 0..100 {
-        let batch = store.env_vars().sealed_by_other_keys(&current, 500).await?;
-        if batch.is_empty() {
-            return Ok(done);
-        }
-        for (project_id, v) in batch {
+    reseal_in_passes(
+        "variables",
+        async |limit| {
+            Ok(store
+                .env_vars()
+                .sealed_by_other_keys(&current, limit)
+                .await?)
+        },
+        async |(project_id, v): (i64, EnvVarRecord)| {
             let Some(project) = store.projects().by_id(project_id).await? else {
-                continue;
+                return Ok(false);
             };
             let clear = keys
                 .open(&project.uuid.to_string(), &v)
                 .map_err(|e| anyhow::anyhow!(e))?;
             let (key_id, sealed) = keys.seal(&project, &v.name, &clear);
-            if store
+            Ok(store
                 .env_vars()
                 .reseal(project_id, &v, &key_id, &sealed)
-                .await?
-            {
-                done += 1;
-            }
-        }
-    }
-    anyhow::bail!("variables kept being rewritten under an old key; run the rotation again")
+                .await?)
+        },
+    )
+    .await
 }
 
 /// Re-seals every SSH key's private half not under the current key, like [`reseal_all`] does
 /// for variables; returns how many were re-sealed.
 pub async fn reseal_ssh_keys(store: &Store, keys: &Keyring) -> anyhow::Result<usize> {
     let current = keys.current_id();
-    let mut done = 0;
-    for _ in 0..100 {
-        let batch = store.ssh_keys().sealed_by_other_keys(&current, 500).await?;
-        if batch.is_empty() {
-            return Ok(done);
-        }
-        for k in batch {
+    reseal_in_passes(
+        "SSH keys",
+        async |limit| {
+            Ok(store
+                .ssh_keys()
+                .sealed_by_other_keys(&current, limit)
+                .await?)
+        },
+        async |k| {
             let Some(project) = store.projects().by_id(k.project_id).await? else {
-                continue;
+                return Ok(false);
             };
             let uuid = project.uuid.to_string();
             let name = crate::ssh_keys::sealed_name(&k.fingerprint_sha256);
@@ -196,10 +224,8 @@ pub async fn reseal_ssh_keys(store: &Store, keys: &Keyring) -> anyhow::Result<us
                 .open_sealed(&uuid, &name, &k.key_id, &k.sealed)
                 .map_err(|why| anyhow::anyhow!("SSH key {} {why}", k.fingerprint_sha256))?;
             let (key_id, sealed) = keys.seal_for(&uuid, &name, &clear);
-            if store.ssh_keys().reseal(&k, &key_id, &sealed).await? {
-                done += 1;
-            }
-        }
-    }
-    anyhow::bail!("SSH keys kept being rewritten under an old key; run the rotation again")
+            Ok(store.ssh_keys().reseal(&k, &key_id, &sealed).await?)
+        },
+    )
+    .await
 }

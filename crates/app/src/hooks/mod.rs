@@ -139,32 +139,28 @@ pub async fn reseal_secrets(
     keys: &crate::env_vars::Keyring,
 ) -> anyhow::Result<usize> {
     let current = keys.current_id();
-    let mut done = 0;
-    for _ in 0..100 {
-        let batch = store
-            .hooks()
-            .secrets_sealed_by_other_keys(&current, 500)
-            .await?;
-        if batch.is_empty() {
-            return Ok(done);
-        }
-        for (project_id, old) in batch {
+    crate::env_vars::reseal_in_passes(
+        "webhook secrets",
+        async |limit| {
+            Ok(store
+                .hooks()
+                .secrets_sealed_by_other_keys(&current, limit)
+                .await?)
+        },
+        async |(project_id, old)| {
             let Some(project) = store.projects().by_id(project_id).await? else {
-                continue;
+                return Ok(false);
             };
             let uuid = project.uuid.to_string();
             let clear = keys
                 .open_sealed(&uuid, SEALED_NAME, &old.key_id, &old.sealed)
                 .map_err(|why| anyhow::anyhow!("webhook secret of {} {why}", project.slug))?;
             let (key_id, sealed) = keys.seal_for(&uuid, SEALED_NAME, &clear);
-            if store
+            Ok(store
                 .hooks()
                 .reseal_secret(project_id, &old, &key_id, &sealed)
-                .await?
-            {
-                done += 1;
-            }
-        }
-    }
-    anyhow::bail!("webhook secrets kept being rewritten under an old key; run the rotation again")
+                .await?)
+        },
+    )
+    .await
 }

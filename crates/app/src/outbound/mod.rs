@@ -323,15 +323,17 @@ pub async fn reseal_secrets(
     keys: &crate::env_vars::Keyring,
 ) -> anyhow::Result<usize> {
     let current = keys.current_id();
-    let mut done = 0;
-    for _ in 0..100 {
-        let batch = store.outbound().sealed_by_other_keys(&current, 500).await?;
-        if batch.is_empty() {
-            return Ok(done);
-        }
-        for (tag, project_id, key_id, sealed) in batch {
+    crate::env_vars::reseal_in_passes(
+        "outbound secrets",
+        async |limit| {
+            Ok(store
+                .outbound()
+                .sealed_by_other_keys(&current, limit)
+                .await?)
+        },
+        async |(tag, project_id, key_id, sealed): (String, i64, String, Vec<u8>)| {
             let Some(project) = store.projects().by_id(project_id).await? else {
-                continue;
+                return Ok(false);
             };
             let name = match tag.split_once(':') {
                 Some(("target", _)) => TARGET_SEALED.to_owned(),
@@ -344,25 +346,22 @@ pub async fn reseal_secrets(
                         .into_iter()
                         .find(|h| h.id == id)
                     else {
-                        continue;
+                        return Ok(false);
                     };
                     webhook_sealed(&hook.uuid)
                 }
-                _ => continue,
+                _ => return Ok(false),
             };
             let uuid = project.uuid.to_string();
             let clear = keys
                 .open_sealed(&uuid, &name, &key_id, &sealed)
                 .map_err(|why| anyhow::anyhow!("{tag} of {} {why}", project.slug))?;
             let (new_key, new_sealed) = keys.seal_for(&uuid, &name, &clear);
-            if store
+            Ok(store
                 .outbound()
                 .reseal(&tag, &sealed, &new_key, &new_sealed)
-                .await?
-            {
-                done += 1;
-            }
-        }
-    }
-    anyhow::bail!("outbound secrets kept being rewritten under an old key; run the rotation again")
+                .await?)
+        },
+    )
+    .await
 }
