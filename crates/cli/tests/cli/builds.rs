@@ -567,12 +567,30 @@ workflows:
     jobs: [build]
 "#;
 
+/// The config of [`an_env_var_reaches_the_job_masked_and_survives_key_rotation`]'s second
+/// build: the project's variable and the context `deploy`'s.
+const ECHO_SECRETS_WITH_CONTEXT: &str = r#"
+version: 2
+jobs:
+  build:
+    steps:
+      - run: echo "deploying with key=$DEPLOY_KEY"
+      - run: echo "context key=$CONTEXT_KEY (${#CONTEXT_KEY} long)"
+workflows:
+  main:
+    jobs:
+      - build:
+          context: deploy
+"#;
+
 /// Issue 5: an env var set through the API reaches the job, appears masked in its output, and
 /// its clear value is in neither the database files nor the server's log; after
-/// `admin rotate-env-key` (with the server running) it still reaches the next job.
+/// `admin rotate-env-key` (with the server running) it still reaches the next job. Issue 16:
+/// so does a context's variable.
 #[tokio::test]
 async fn an_env_var_reaches_the_job_masked_and_survives_key_rotation() {
     const VALUE: &str = "very-secret-deploy-key-42";
+    const CONTEXT_VALUE: &str = "context-secret-value-77";
     let repo = GitRepo::with_config(ECHO_SECRET);
     let (inst, token) = setup(BackendKind::Sqlite, &repo).await;
     let server = inst.serve();
@@ -593,30 +611,65 @@ async fn an_env_var_reaches_the_job_masked_and_survives_key_rotation() {
     assert!(output.contains("deploying with key=********"), "{output}");
     assert!(!output.contains(VALUE));
 
+    // A context's variable is sealed the same way, and re-sealed with the rest.
+    let (status, body) = api
+        .post(
+            "/api/v2/context",
+            serde_json::json!({"name": "deploy", "owner": {"slug": "gh/acme"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let context = body["id"].as_str().unwrap().to_owned();
+    let (status, body) = api
+        .put(
+            &format!("/api/v2/context/{context}/environment-variable/CONTEXT_KEY"),
+            serde_json::json!({"value": CONTEXT_VALUE}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    repo.commit(
+        &[(".circleci/config.yml", ECHO_SECRETS_WITH_CONTEXT)],
+        "use a context",
+    );
+
     let rotated = inst.admin(&["rotate-env-key"], None);
-    // The variable, and the OIDC key that signed the job's ID tokens.
+    // The variable, the context's variable, and the OIDC key that signed the job's ID tokens.
     assert!(
-        rotated.ok().contains("re-sealed 2 value"),
+        rotated.ok().contains("re-sealed 3 value"),
         "{}",
         rotated.stdout
     );
     let second = api.trigger().await;
     let build = api.finished(second).await;
     assert_eq!(build["status"], "success", "{build}");
-    assert!(api.output(&build).await.contains("key=********"));
+    let output = api.output(&build).await;
+    assert!(output.contains("key=********"), "{output}");
+    assert!(
+        output.contains(&format!(
+            "context key=******** ({} long)",
+            CONTEXT_VALUE.len()
+        )),
+        "the context's variable opens after the rotation: {output}"
+    );
 
     let (status, log) = server.stop();
     assert!(status.success());
     assert!(!log.contains(VALUE), "the value reached the server log");
+    assert!(
+        !log.contains(CONTEXT_VALUE),
+        "the context's value reached the server log"
+    );
     for entry in std::fs::read_dir(inst.db.dir()).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {
             let bytes = std::fs::read(&path).unwrap();
-            assert!(
-                !bytes.windows(VALUE.len()).any(|w| w == VALUE.as_bytes()),
-                "the clear value is in {}",
-                path.display()
-            );
+            for value in [VALUE, CONTEXT_VALUE] {
+                assert!(
+                    !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
+                    "the clear value is in {}",
+                    path.display()
+                );
+            }
         }
     }
 }
