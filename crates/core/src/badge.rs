@@ -1,4 +1,4 @@
-//! Status badges: which look a branch's latest finished job gets, and the SVG of that look.
+//! Status badges: which look a branch's latest finished pipeline gets, and the SVG of that look.
 //!
 //! Two styles, as CircleCI offers: `svg` (a coloured pill with a logo and `PASSED`/`FAILED`)
 //! and `shield` (the shields.io look, `circleci | passing`). The SVG names the font circlet
@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 /// What a badge says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BadgeLook {
-    /// The latest finished job succeeded.
+    /// The latest finished pipeline passed: every job succeeded.
     Passed,
     /// It failed, timed out, or its infrastructure failed.
     Failed,
@@ -26,7 +26,7 @@ pub enum BadgeLook {
 }
 
 impl BadgeLook {
-    /// The look for a branch whose latest finished job ended in `latest` (`None`: none has).
+    /// The look for a branch whose latest finished pipeline ended in `latest` (`None`: none has).
     /// Unfinished states never reach a badge (it shows finished jobs only) and count as none.
     pub fn of(latest: Option<JobState>) -> BadgeLook {
         match latest {

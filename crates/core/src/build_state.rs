@@ -186,6 +186,35 @@ pub fn workflow_status(jobs: &[JobState], canceled: bool) -> &'static str {
     }
 }
 
+/// What a finished pipeline's badge and cc.xml entry show: the one state that says most about
+/// all of its workflows together, from the final states of their jobs' latest attempts and
+/// whether a user canceled any of them. As on CircleCI, a pipeline passes only when every job
+/// did: a failed `lint` fails it however many jobs passed after. Of several ways to fail, a
+/// failed step says most, then a timeout, a refused context and an infrastructure failure;
+/// then a cancel. `None` when a job has not ended (the pipeline is not finished) or there is
+/// none.
+pub fn pipeline_result(jobs: &[JobState], canceled: bool) -> Option<JobState> {
+    if jobs.is_empty() || jobs.iter().any(|s| !s.is_final()) {
+        return None;
+    }
+    let rank = |s: JobState| match s {
+        JobState::Failed => 6,
+        JobState::Timedout => 5,
+        JobState::Unauthorized => 4,
+        JobState::InfrastructureFail => 3,
+        JobState::Canceled => 2,
+        JobState::NotRun => 1,
+        _ => 0,
+    };
+    let worst = jobs.iter().copied().max_by_key(|s| rank(*s))?;
+    Some(match worst {
+        // Jobs left unrun without a failure: their workflow was canceled.
+        JobState::NotRun => JobState::Canceled,
+        JobState::Success if canceled => JobState::Canceled,
+        s => s,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +281,29 @@ mod tests {
         );
         assert_eq!(workflow_status(&[Unauthorized, Running], false), "failing");
         assert_eq!(Unauthorized.v2_status(), "unauthorized");
+    }
+
+    #[test]
+    fn a_pipeline_fails_when_any_job_failed_whatever_ended_last() {
+        use JobState::*;
+        assert_eq!(pipeline_result(&[Failed, Success], false), Some(Failed));
+        assert_eq!(pipeline_result(&[Success, Success], false), Some(Success));
+        assert_eq!(pipeline_result(&[Success, Running], false), None);
+        assert_eq!(pipeline_result(&[Failed, OnHold], false), None);
+        assert_eq!(pipeline_result(&[], false), None);
+        assert_eq!(
+            pipeline_result(&[InfrastructureFail, Timedout, Success], false),
+            Some(Timedout)
+        );
+        assert_eq!(
+            pipeline_result(&[Canceled, Failed, NotRun], true),
+            Some(Failed)
+        );
+        assert_eq!(pipeline_result(&[Success, NotRun], true), Some(Canceled));
+        assert_eq!(pipeline_result(&[Success], true), Some(Canceled));
+        assert_eq!(
+            pipeline_result(&[Unauthorized, NotRun], false),
+            Some(Unauthorized)
+        );
     }
 }

@@ -8,14 +8,14 @@ use std::fmt::Write as _;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// The latest finished job of a branch, as the feed reports it.
+/// The latest finished pipeline of a branch, as the feed reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastBuild {
     /// How it ended.
     pub state: JobState,
-    /// Its build number (`lastBuildLabel`).
+    /// Its highest build number (`lastBuildLabel`).
     pub build_num: i64,
-    /// When it ended (`lastBuildTime`).
+    /// When its last job ended (`lastBuildTime`).
     pub finished_at: OffsetDateTime,
 }
 
@@ -28,14 +28,14 @@ pub struct FeedEntry<'a> {
     pub branch: &'a str,
     /// Whether a job on the branch is queued, waiting or running.
     pub building: bool,
-    /// The latest finished job, if any.
+    /// The latest finished pipeline, if any.
     pub last: Option<LastBuild>,
     /// `lastBuildTime` when nothing has finished yet (the attribute is required): the
     /// project's creation.
     pub since: OffsetDateTime,
 }
 
-/// `lastBuildStatus` for the latest finished job: success → `Success`; failed or timed out →
+/// `lastBuildStatus` for the latest finished pipeline: success → `Success`; failed or timed out →
 /// `Failure`; circlet could not run it → `Exception`; canceled, not run or none → `Unknown`.
 pub fn last_build_status(last: Option<JobState>) -> &'static str {
     match last {

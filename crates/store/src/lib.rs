@@ -41,7 +41,7 @@ pub mod users;
 
 pub use artifacts::{ArtifactRecord, NewArtifact};
 pub use audit::{AuditEntry, AuditScope, NewAuditEntry};
-pub use build_status::BranchStatus;
+pub use build_status::{BranchStatus, FinishedPipeline};
 pub use builds::{
     JobFilter, JobRecord, NewJob, NewPipeline, NewWorkflow, PipelineOrigin, PipelineRecord,
     StepRecord, WorkflowRecord,

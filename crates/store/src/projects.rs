@@ -198,8 +198,9 @@ impl Projects<'_> {
         row.map(Project::try_from).transpose()
     }
 
-    /// The project with this slug and the state of the latest finished job on `branch` (the
-    /// project's default branch when `None`): all a status badge reads, in one query.
+    /// The project with this slug and how the latest finished pipeline on `branch` ended (the
+    /// project's default branch when `None`; [`crate::FinishedPipeline::state`]): all a
+    /// status badge reads. One query when the branch has no finished pipeline, else two more.
     pub async fn by_slug_with_badge_state(
         &self,
         slug: &ProjectSlug,
@@ -208,32 +209,30 @@ impl Projects<'_> {
         let sql = concat!(
             "SELECT ",
             project_cols!(),
-            ", (SELECT jobs.state FROM jobs WHERE jobs.project_id = projects.id ",
-            "AND jobs.branch = COALESCE($2, projects.default_branch) ",
-            "AND jobs.state IN ('success','failed','canceled','infrastructure_fail','timedout') ",
-            "ORDER BY jobs.build_num DESC LIMIT 1) AS latest_state ",
-            "FROM projects WHERE slug_key = $1"
+            ", (",
+            crate::build_status::latest_finished_pipeline!(
+                "projects.id",
+                "COALESCE($2, projects.default_branch)"
+            ),
+            ") AS latest_pipeline FROM projects WHERE slug_key = $1"
         );
-        let row: Option<(ProjectRow, Option<String>)> = on_pool!(self.0, pool => {
+        let row: Option<(ProjectRow, Option<i64>)> = on_pool!(self.0, pool => {
             use sqlx::{FromRow, Row};
             sqlx::query(sql)
                 .bind(slug.key())
                 .bind(branch)
                 .fetch_optional(pool)
                 .await?
-                .map(|r| Ok::<_, sqlx::Error>((ProjectRow::from_row(&r)?, r.try_get("latest_state")?)))
+                .map(|r| Ok::<_, sqlx::Error>((ProjectRow::from_row(&r)?, r.try_get("latest_pipeline")?)))
                 .transpose()
         })?;
-        let Some((project, state)) = row else {
+        let Some((project, latest)) = row else {
             return Ok(None);
         };
-        let state = state
-            .map(|s| {
-                circlet_core::build_state::JobState::parse(&s).ok_or_else(|| {
-                    StoreError::Database(sqlx::Error::Decode("bad stored job state".into()))
-                })
-            })
-            .transpose()?;
+        let state = match latest {
+            Some(id) => self.0.builds().pipeline_outcome(id).await?.map(|p| p.state),
+            None => None,
+        };
         Ok(Some((project.try_into()?, state)))
     }
 

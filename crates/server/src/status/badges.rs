@@ -1,4 +1,4 @@
-//! Status badges (`.svg`, `.png`): the latest finished job of a branch as an image.
+//! Status badges (`.svg`, `.png`): how the latest finished pipeline of a branch ended, as an image.
 //!
 //! Every answer is an image, refusals included, so an `<img>` always renders something:
 //! - 200: the branch's look (passed, failed, canceled, no builds), with an `ETag`;
@@ -46,7 +46,7 @@ static FONTS: LazyLock<Arc<usvg::fontdb::Database>> = LazyLock::new(|| {
     Arc::new(db)
 });
 
-/// A project and the state of the latest finished job on one of its branches.
+/// A project and how the latest finished pipeline on one of its branches ended.
 type BadgeState = (Project, Option<JobState>);
 
 /// What the store said lately about (project slug key, branch), by project generation.

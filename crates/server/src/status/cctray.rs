@@ -83,10 +83,10 @@ fn entry<'a>(project: &'a Project, branch: &'a str, status: BranchStatus) -> Fee
         slug: &project.slug,
         branch,
         building: status.building,
-        last: status.latest_finished.map(|job| LastBuild {
-            state: job.state,
-            build_num: job.build_num,
-            finished_at: job.stopped_at.unwrap_or(job.queued_at),
+        last: status.latest_finished.map(|p| LastBuild {
+            state: p.state,
+            build_num: p.build_num,
+            finished_at: p.finished_at,
         }),
         since: project.created_at,
     }

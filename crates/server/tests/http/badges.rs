@@ -83,6 +83,18 @@ async fn runner(app: &TestApp) -> i64 {
 
 /// A one-job pipeline on `branch`, its job waiting for a runner.
 async fn queued_job(app: &TestApp, project: &Project, branch: &str) -> JobRecord {
+    pipeline_of(app, project, branch, &["build"])
+        .await
+        .remove(0)
+}
+
+/// A pipeline on `branch` with one workflow of independent jobs named `names`, all queued.
+async fn pipeline_of(
+    app: &TestApp,
+    project: &Project,
+    branch: &str,
+    names: &[&str],
+) -> Vec<JobRecord> {
     let new = NewPipeline {
         actor_role_ceiling: None,
         id: None,
@@ -103,25 +115,32 @@ async fn queued_job(app: &TestApp, project: &Project, branch: &str) -> JobRecord
         origin: Default::default(),
         workflows: vec![NewWorkflow {
             name: "build".into(),
-            jobs: vec![NewJob {
-                name: "build".into(),
-                requires: vec![],
-                accepts: vec![],
-                approval: false,
-                spec_json: "{}".into(),
-                build_parameters_json: "{}".into(),
-                resource_class: None,
-                parallelism: 1,
-            }],
+            jobs: names
+                .iter()
+                .map(|name| NewJob {
+                    name: (*name).into(),
+                    requires: vec![],
+                    accepts: vec![],
+                    approval: false,
+                    spec_json: "{}".into(),
+                    build_parameters_json: "{}".into(),
+                    resource_class: None,
+                    parallelism: 1,
+                })
+                .collect(),
         }],
     };
-    let (_, mut jobs) = app.store.builds().create_pipeline(&new).await.unwrap();
-    jobs.remove(0)
+    app.store.builds().create_pipeline(&new).await.unwrap().1
 }
 
 /// A one-job pipeline on `branch`, its job claimed by a runner (so: running).
 async fn running_job(app: &TestApp, project: &Project, branch: &str) -> JobRecord {
     let queued = queued_job(app, project, branch).await;
+    claim(app, &queued).await
+}
+
+/// `queued`, claimed by a new runner (it must be the next job in the queue).
+async fn claim(app: &TestApp, queued: &JobRecord) -> JobRecord {
     let runner_id = runner(app).await;
     let claimed = app
         .store
@@ -227,6 +246,32 @@ both_backends! {
         get(&app, "/gh/acme/widget/tree/feature/x.svg", None).await.is_svg_badge(200, "FAILED");
         get(&app, "/gh/acme/widget/tree/other.svg", None).await.is_svg_badge(200, "CANCELED");
         get(&app, "/gh/acme/widget/tree/feature.svg", None).await.is_svg_badge(200, "NO BUILDS");
+    }
+
+    async fn badge_and_cc_xml_follow_the_whole_pipeline_not_its_last_job(app) {
+        let (_, project) = owner_and_project(&app, true).await;
+        finished_job(&app, &project, "main", JobState::Success).await;
+        // `lint` fails first, `build` passes last: CircleCI's badge shows the pipeline failed.
+        let jobs = pipeline_of(&app, &project, "main", &["lint", "build"]).await;
+        let lint = claim(&app, &jobs[0]).await;
+        finish(&app, &lint, JobState::Failed).await;
+        // While `build` has not run, the previous pipeline's result stays.
+        get(&app, "/gh/acme/widget.svg", None).await.is_svg_badge(200, "PASSED");
+        let build = claim(&app, &jobs[1]).await;
+        finish(&app, &build, JobState::Success).await;
+        get(&app, "/gh/acme/widget.svg", None).await.is_svg_badge(200, "FAILED");
+        get(&app, "/gh/acme/widget.svg?style=shield", None).await.is_svg_badge(200, "failing");
+        let xml = get(&app, "/gh/acme/widget.cc.xml", None).await.text();
+        assert!(xml.contains("lastBuildStatus=\"Failure\""), "{xml}");
+        assert!(xml.contains(&format!("lastBuildLabel=\"{}\"", build.build_num)), "{xml}");
+
+        // A retry of `lint` that passes is the pipeline's answer: passed.
+        let retry = app.store.builds().retry(&lint).await.unwrap();
+        let retry = claim(&app, &retry).await;
+        finish(&app, &retry, JobState::Success).await;
+        get(&app, "/gh/acme/widget.svg", None).await.is_svg_badge(200, "PASSED");
+        let xml = get(&app, "/gh/acme/widget.cc.xml", None).await.text();
+        assert!(xml.contains("lastBuildStatus=\"Success\""), "{xml}");
     }
 
     async fn badge_png_is_drawn_at_the_svg_size_in_the_status_colour(app) {

@@ -1,5 +1,5 @@
-//! The status of a branch (what badges and cc.xml show): the latest finished job, and
-//! whether anything is still building.
+//! The status of a branch (what badges and cc.xml show): how the latest finished pipeline
+//! ended, all its workflows together, and whether anything is still building.
 
 use super::{create_project, create_user, run, runner};
 use circlet_core::build_state::JobState;
@@ -10,8 +10,9 @@ use circlet_testkit::both_backends;
 both_backends!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     run = run;
-    build_status_follows_the_latest_finished_job_per_branch,
+    build_status_follows_the_latest_finished_pipeline_per_branch,
     build_status_is_building_while_any_job_is_unfinished,
+    build_status_fails_a_pipeline_whose_first_job_failed_until_a_retry_passes,
 );
 
 /// A pipeline on `branch` with one workflow of `jobs` (name, requires), returning its jobs.
@@ -82,7 +83,7 @@ async fn run_job(store: &Store, runner_id: i64, job: &JobRecord, state: JobState
     );
 }
 
-async fn build_status_follows_the_latest_finished_job_per_branch(store: Store) {
+async fn build_status_follows_the_latest_finished_pipeline_per_branch(store: Store) {
     let owner = create_user(&store, "owner").await;
     let project = create_project(&store, "gh/acme/widgets", &owner).await;
     let other = create_project(&store, "gh/acme/other", &owner).await;
@@ -119,7 +120,8 @@ async fn build_status_follows_the_latest_finished_job_per_branch(store: Store) {
         Some((elsewhere[0].build_num, JobState::Canceled))
     );
 
-    // A job that never ran (its requirement failed) is not "finished": the failure shows.
+    // A job that never ran (its requirement failed) ends the pipeline, and the failure shows;
+    // the label is the pipeline's highest build number.
     let chain = pipeline_on(&store, &project, "main", &[("a", &[]), ("b", &["a"])]).await;
     run_job(&store, runner_id, &chain[0], JobState::Timedout).await;
     let main = builds.branch_status(project.id, "main").await.unwrap();
@@ -127,7 +129,7 @@ async fn build_status_follows_the_latest_finished_job_per_branch(store: Store) {
         builds.job_by_id(chain[1].id).await.unwrap().unwrap().state,
         JobState::NotRun
     );
-    assert_eq!(latest(main), Some((chain[0].build_num, JobState::Timedout)));
+    assert_eq!(latest(main), Some((chain[1].build_num, JobState::Timedout)));
 }
 
 async fn build_status_is_building_while_any_job_is_unfinished(store: Store) {
@@ -153,12 +155,72 @@ async fn build_status_is_building_while_any_job_is_unfinished(store: Store) {
         .finish_node(jobs[0].id, 0, NodeEnd::by(runner_id, JobState::Success))
         .await
         .unwrap();
-    // a passed, b released to the queue: still building, and a shows as the latest finished.
+    // a passed, b released to the queue: still building, and the pipeline has not finished.
     let status = builds.branch_status(project.id, "main").await.unwrap();
     assert!(status.building);
-    assert_eq!(status.latest_finished.map(|j| j.id), Some(jobs[0].id));
+    assert_eq!(status.latest_finished, None);
     run_job(&store, runner_id, &jobs[1], JobState::Success).await;
     let status = builds.branch_status(project.id, "main").await.unwrap();
     assert!(!status.building);
-    assert_eq!(status.latest_finished.map(|j| j.id), Some(jobs[1].id));
+    let finished = status.latest_finished.expect("the pipeline has finished");
+    assert_eq!(
+        (finished.state, finished.build_num),
+        (JobState::Success, jobs[1].build_num)
+    );
+}
+
+async fn build_status_fails_a_pipeline_whose_first_job_failed_until_a_retry_passes(store: Store) {
+    let owner = create_user(&store, "owner").await;
+    let project = create_project(&store, "gh/acme/widgets", &owner).await;
+    let runner_id = runner(&store).await;
+    let builds = store.builds();
+    let first = pipeline_on(&store, &project, "main", &[("build", &[])]).await;
+    run_job(&store, runner_id, &first[0], JobState::Success).await;
+
+    // `lint` fails, then `build` passes: the job that ended last passed, the pipeline failed.
+    let jobs = pipeline_on(&store, &project, "main", &[("lint", &[]), ("build", &[])]).await;
+    run_job(&store, runner_id, &jobs[0], JobState::Failed).await;
+    let status = builds.branch_status(project.id, "main").await.unwrap();
+    assert_eq!(
+        status.latest_finished.map(|p| p.state),
+        Some(JobState::Success),
+        "until the whole pipeline ends, the one before shows"
+    );
+    run_job(&store, runner_id, &jobs[1], JobState::Success).await;
+    let status = builds.branch_status(project.id, "main").await.unwrap();
+    let finished = status.latest_finished.expect("finished");
+    assert_eq!(
+        (finished.state, finished.build_num),
+        (JobState::Failed, jobs[1].build_num)
+    );
+    let badge = |store: &Store| {
+        let slug = project.slug.clone();
+        let store = store.clone();
+        async move {
+            let (_, state) = store
+                .projects()
+                .by_slug_with_badge_state(&slug, None)
+                .await
+                .unwrap()
+                .unwrap();
+            state
+        }
+    };
+    assert_eq!(badge(&store).await, Some(JobState::Failed));
+
+    // Retrying `lint` reopens the pipeline; the retry's success is its answer.
+    let retry = builds.retry(&jobs[0]).await.unwrap();
+    assert_eq!(
+        badge(&store).await,
+        Some(JobState::Success),
+        "the first pipeline again"
+    );
+    run_job(&store, runner_id, &retry, JobState::Success).await;
+    let status = builds.branch_status(project.id, "main").await.unwrap();
+    let finished = status.latest_finished.expect("finished");
+    assert_eq!(
+        (finished.state, finished.build_num),
+        (JobState::Success, retry.build_num)
+    );
+    assert_eq!(badge(&store).await, Some(JobState::Success));
 }
