@@ -139,6 +139,17 @@ impl NewToken {
         }
     }
 
+    /// A value made and shown before, to show on the page a creation form redirected to (the
+    /// value travels there sealed, never stored); `None` when `value` is not a token's shape
+    /// and checksum.
+    pub fn from_value(value: String) -> Option<NewToken> {
+        let kind = check(&value)?.kind;
+        Some(NewToken {
+            value: SecretString::from(value),
+            kind,
+        })
+    }
+
     /// The token value, to show once.
     pub fn expose(&self) -> &str {
         self.value.expose_secret()

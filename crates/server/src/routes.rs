@@ -221,6 +221,7 @@ pub fn router(state: AppState) -> Router {
             get(ui::tokens::remove_form).post(ui::tokens::remove),
         )
         .route("/account/tokens/{uuid}/replace", post(ui::tokens::replace))
+        .route("/account/tokens/{uuid}/created", get(ui::tokens::created))
         .route("/orbs", get(ui::orbs::list))
         .route("/orbs/{namespace}/{name}", get(ui::orbs::show))
         .route("/projects/new", get(ui::projects::new_form))
@@ -391,6 +392,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/projects/{vcs}/{org}/{repo}/settings/api/{uuid}/replace",
             post(ui::project_tokens::replace),
+        )
+        .route(
+            "/projects/{vcs}/{org}/{repo}/settings/api/{uuid}/created",
+            get(ui::project_tokens::created),
         )
         .route(
             "/admin/users",

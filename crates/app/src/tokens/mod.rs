@@ -376,25 +376,46 @@ pub async fn issue_runner(
     Ok((token, record))
 }
 
-/// Replaces `old` in one transaction with a new token of the same kind, name, scope, limits and
-/// lifetime (the same length of life, counted from now). A lifetime the instance no longer
-/// allows (`--max-token-lifetime-days` set or lowered since) shrinks to the instance maximum, so
-/// a leaked token can always be replaced at once.
+/// What a replacement changes: a project token's scope (the narrower-scope hint's one step),
+/// and the lifetime. `None` keeps each as it was.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Replacement {
+    /// The new scope of a project token.
+    pub scope: Option<ProjectScope>,
+    /// The new lifetime, counted from now, within the instance's policy.
+    pub lifetime: Option<Lifetime>,
+}
+
+/// Replaces `old` in one transaction with a new token of the same kind, name, limits, and
+/// unless `with` says otherwise, scope and lifetime (the same length of life, counted from
+/// now). A kept lifetime the instance no longer allows (`--max-token-lifetime-days` set or
+/// lowered since) shrinks to the instance maximum, so a leaked token can always be replaced at
+/// once; a new lifetime is held to the policy like a new token's.
 pub async fn replace(
     store: &Store,
     policy: &TokenPolicy,
     old: &TokenRecord,
+    with: Replacement,
     actor: &Actor,
 ) -> Result<(NewToken, TokenRecord), AppError> {
     ensure_creation_enabled(store).await?;
     let now = OffsetDateTime::now_utc();
-    let expires_at = match (
-        policy.expiry(same_lifetime(old, now), now),
-        policy.max_lifetime_days,
-    ) {
-        (Ok(at), _) => at,
-        (Err(_), Some(max)) => policy.expiry(Lifetime::Days(max), now)?,
-        (Err(e), None) => return Err(e.into()),
+    let expires_at = match (with.lifetime, policy.max_lifetime_days) {
+        (Some(lifetime), _) => policy.expiry(lifetime, now)?,
+        (None, max) => match (policy.expiry(same_lifetime(old, now), now), max) {
+            (Ok(at), _) => at,
+            (Err(_), Some(max)) => policy.expiry(Lifetime::Days(max), now)?,
+            (Err(e), None) => return Err(e.into()),
+        },
+    };
+    let scope = match (with.scope, old.kind) {
+        (None, _) => old.scope,
+        (Some(scope), TokenKind::Project) => Some(scope),
+        (Some(_), _) => {
+            return Err(AppError::Invalid(
+                "Only a project token has a scope to change.".into(),
+            ));
+        }
     };
     let token = NewToken::generate(old.kind);
     let new = NewTokenRecord {
@@ -404,7 +425,7 @@ pub async fn replace(
         name: old.name.clone(),
         user_id: old.user_id,
         project_id: old.project_id,
-        scope: old.scope,
+        scope,
         created_by: actor.user_id,
         expires_at,
         // A personal token's limits go with it: a replacement is never wider.
@@ -424,7 +445,12 @@ pub async fn replace(
         return Err(e.into());
     }
     // The old token leaves no entry of its own: this one names it.
-    let replaced = format!(", replacing …{} (id {})", old.last4, old.uuid);
+    let mut replaced = format!(", replacing …{} (id {})", old.last4, old.uuid);
+    if let (Some(was), Some(now)) = (old.scope, scope)
+        && was != now
+    {
+        replaced.push_str(&format!(", scope {} → {}", was.as_str(), now.as_str()));
+    }
     audit(store, "token.replaced", &record, actor, &replaced).await?;
     Ok((token, record))
 }

@@ -94,13 +94,16 @@ impl ProjectTokens<'_> {
         .await
     }
 
-    /// Replaces `old` (see [`super::replace`]); the old value stops working.
+    /// Replaces `old` (see [`super::replace`]), with a new scope or lifetime if `with` says;
+    /// the old value stops working.
     pub async fn replace(
         &self,
         old: &TokenRecord,
+        with: super::Replacement,
         actor: &Actor,
     ) -> Result<(NewToken, TokenRecord), AppError> {
-        super::replace(&self.app.store, &self.app.config.token_policy(), old, actor).await
+        let policy = self.app.config.token_policy();
+        super::replace(&self.app.store, &policy, old, with, actor).await
     }
 
     /// Deletes `token`; it stops working at once.

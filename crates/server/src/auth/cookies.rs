@@ -34,6 +34,17 @@ pub fn set(name: &str, value: &str, max_age_secs: Option<i64>, secure: bool) -> 
     c
 }
 
+/// A `Set-Cookie` value for a cookie only the page at `path` receives: HttpOnly,
+/// SameSite=Strict, `max_age_secs` long (0 deletes it), `Secure` when `secure`.
+pub fn set_at(name: &str, value: &str, path: &str, max_age_secs: i64, secure: bool) -> String {
+    let mut c =
+        format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}");
+    if secure {
+        c.push_str("; Secure");
+    }
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ pub mod env_vars;
 pub mod error_page;
 pub mod leaks;
 pub mod login;
+pub mod moment;
 pub mod notifications;
 pub mod orbs;
 pub mod project_tokens;

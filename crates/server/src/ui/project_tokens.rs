@@ -3,8 +3,8 @@
 
 use super::projects::{SlugPath, project_url};
 use super::tokens::{
-    ExpiryChoices, Place, TokenId, TokenView, actor, created_page, detail_page, form_error,
-    parse_lifetime, remove_page,
+    ExpiryChoices, Place, ReplaceForm, TokenId, TokenView, actor, creation_closed, detail_page,
+    ensure_creation_open, form_error, parse_lifetime, remove_page, reveal,
 };
 use super::{Chrome, UiForm, render, render_with};
 use crate::auth::client::ClientIp;
@@ -14,6 +14,7 @@ use crate::error::PageError;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use circlet_app::Caller;
 use circlet_app::tokens::project::ProjectTokens;
@@ -56,6 +57,8 @@ struct ListPage {
     tab: &'static str,
     tokens: Vec<TokenView>,
     leaks: Vec<String>,
+    /// Why the Create button is not shown, when it is not.
+    closed: Option<String>,
 }
 
 /// `GET /projects/{vcs}/{org}/{repo}/settings/api`: the project's API tokens.
@@ -74,10 +77,11 @@ pub async fn list(
         tab: "api",
         tokens: TokenView::all(&tokens),
         leaks,
+        closed: creation_closed(&state).await?,
     })
 }
 
-/// The "Create Token" form's fields.
+/// The "Create New Token" form's fields.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct ProjectTokenForm {
@@ -125,6 +129,7 @@ pub async fn new_form(
     SlugPath(slug): SlugPath,
 ) -> Result<Html<String>, PageError> {
     let project = door(&state, &user, &slug).await?.project;
+    ensure_creation_open(&state).await?;
     render(&NewPage {
         chrome: Chrome::new(Some(user), csrf),
         project,
@@ -160,13 +165,14 @@ pub async fn create(
     .await;
     let project = door.project;
     match outcome {
-        Ok((value, record)) => created_page(
-            Chrome::new(Some(user), csrf),
-            place(project),
-            value,
+        Ok((value, record)) => Ok(reveal::redirect(
+            &state,
+            &user,
+            &api_url(&project),
             &record,
+            &value,
             false,
-        ),
+        )),
         Err(e) => {
             let (status, message) = form_error(e)?;
             let page = NewPage {
@@ -229,24 +235,41 @@ pub async fn remove(
 }
 
 /// `POST /projects/{vcs}/{org}/{repo}/settings/api/{uuid}/replace`: a new value with the same
-/// scope, label and lifetime, shown once; the old value stops working.
+/// label, and the scope and lifetime the form chose (else the same), shown once on the page it
+/// redirects to; the old value stops working.
 pub async fn replace(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     CurrentUser(user): CurrentUser,
-    csrf: CsrfToken,
     SlugPath(slug): SlugPath,
     TokenId(uuid): TokenId,
+    UiForm(form): UiForm<ReplaceForm>,
 ) -> Result<Response, PageError> {
     let door = door(&state, &user, &slug).await?;
     let old = door.get(uuid).await?;
-    let (value, record) = door.replace(&old, &actor(&user, client)).await?;
-    let project = door.project;
-    created_page(
-        Chrome::new(Some(user), csrf),
-        place(project),
-        value,
+    let with = form.replacement()?;
+    let (value, record) = door.replace(&old, with, &actor(&user, client)).await?;
+    Ok(reveal::redirect(
+        &state,
+        &user,
+        &api_url(&door.project),
         &record,
+        &value,
         true,
-    )
+    ))
+}
+
+/// `GET /projects/{vcs}/{org}/{repo}/settings/api/{uuid}/created`: the new value, once.
+pub async fn created(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    SlugPath(slug): SlugPath,
+    TokenId(uuid): TokenId,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let door = door(&state, &user, &slug).await?;
+    let token = door.get(uuid).await?;
+    let chrome = Chrome::new(Some(user), csrf);
+    reveal::page(&state, &headers, chrome, place(door.project), &token)
 }

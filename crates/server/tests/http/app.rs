@@ -206,6 +206,25 @@ impl TestApp {
         browser.post(self.at(to)).form(&all).send().await.unwrap()
     }
 
+    /// `r`, or where its 303 leads: a browser's GET of the `Location`, with `browser`'s
+    /// cookies (token forms redirect to the page that shows the new value once).
+    pub async fn follow(
+        &self,
+        browser: &reqwest::Client,
+        r: reqwest::Response,
+    ) -> reqwest::Response {
+        if r.status() != 303 {
+            return r;
+        }
+        let to = r.headers()["location"].to_str().unwrap().to_owned();
+        let to = if to.starts_with('/') {
+            self.at(&to)
+        } else {
+            to
+        };
+        browser.get(to).send().await.unwrap()
+    }
+
     /// The test database: its URL, and the directory holding a SQLite database's files.
     pub fn db(&self) -> &TestDb {
         &self.db

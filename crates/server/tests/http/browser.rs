@@ -14,6 +14,7 @@ mod env_vars;
 mod login;
 mod projects;
 mod ssh_keys;
+mod token_pages;
 mod tokens;
 mod webhooks;
 

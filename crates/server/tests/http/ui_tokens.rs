@@ -47,7 +47,8 @@ fn shown_value(html: &str) -> String {
     html[start..].split('<').next().unwrap().trim().to_owned()
 }
 
-/// Posts a form on `path`, reading the CSRF token from `path` itself, and reads the page.
+/// Posts a form on `path`, reading the CSRF token from `path` itself, and reads the page it
+/// shows (following a redirect, as a browser does).
 async fn post_page(
     app: &TestApp,
     b: &reqwest::Client,
@@ -56,6 +57,7 @@ async fn post_page(
     fields: &[(&str, &str)],
 ) -> (u16, String, Option<String>) {
     let r = app.post_form(b, from, to, fields).await;
+    let r = app.follow(b, r).await;
     let cache = header(&r, "cache-control");
     let (status, html) = page(r).await;
     (status, html, cache)
@@ -278,9 +280,13 @@ both_backends! {
         let left = monthly.expires_at.unwrap() - time::OffsetDateTime::now_utc();
         assert!(left > time::Duration::days(29) && left <= time::Duration::days(30), "{left}");
 
-        // A site admin's switch: creation is refused with the admin's reason, not a 500.
+        // A site admin's switch: creation is refused with the admin's reason, not a 500; the
+        // form itself is not offered (a 403 page that says why).
         app.store.settings().set(circlet_store::settings::TOKEN_CREATION_DISABLED, "true").await.unwrap();
-        let (s, html, _) = post_page(&app, &b, "/account/tokens/new", "/account/tokens",
+        let (s, html) = page(b.get(app.at("/account/tokens/new")).send().await.unwrap()).await;
+        assert_eq!(s, 403);
+        assert!(html.contains("disabled API token creation") && !html.contains("Add API Token"), "{html}");
+        let (s, html, _) = post_page(&app, &b, "/account/tokens", "/account/tokens",
             &[("name", "n"), ("expiry", "never")]).await;
         assert_eq!(s, 403);
         assert!(html.contains("disabled API token creation"), "{html}");
@@ -390,11 +396,11 @@ both_backends! {
         assert!(settings.contains(&format!("href=\"{API_TAB}\"")) && settings.contains("API Permissions"));
         let (s, html) = page(b.get(app.at(API_TAB)).send().await.unwrap()).await;
         assert_eq!(s, 200);
-        assert!(html.contains("Create Token") && html.contains("This project has no API tokens."));
+        assert!(html.contains("Create New Token") && html.contains("This project has no API tokens."));
         let (s, form) = page(b.get(app.at(&format!("{API_TAB}/new"))).send().await.unwrap()).await;
         assert_eq!(s, 200);
         for text in ["<option value=\"status\"", ">Status<", "<option value=\"view-builds\"", ">Build Artifacts<",
-                     "<option value=\"all\"", ">All<", "Token Label", "Add Token", "No expiry"] {
+                     "<option value=\"all\"", ">All<", "Token Label", "Add API Token", "No expiry"] {
             assert!(form.contains(text), "the form lacks {text:?}");
         }
 
@@ -449,11 +455,11 @@ both_backends! {
         let detail = |t: &TokenRecord| format!("{API_TAB}/{}", t.uuid);
         let (s, html) = page(b.get(app.at(&detail(&statuses))).send().await.unwrap()).await;
         assert_eq!(s, 200);
-        assert!(html.contains("This All token only read statuses; replace it with a Status token."), "{html}");
+        assert!(html.contains("This All token only read statuses in the last 30 days, yet it can do more: replace it with a Status token."), "{html}");
         assert!(html.contains("10.1.2.3") && html.contains("<code>status</code>") && html.contains(": 2 (last"), "{html}");
         assert!(!html.contains("id=\"last-used\">Never<"), "it was used");
         let (_, html) = page(b.get(app.at(&detail(&artifacts))).send().await.unwrap()).await;
-        assert!(html.contains("This All token only read build artifacts; replace it with a Build Artifacts token."), "{html}");
+        assert!(html.contains("This All token only read build artifacts in the last 30 days, yet it can do more: replace it with a Build Artifacts token."), "{html}");
         for t in [&mixed, &narrow, &unused] {
             let (s, html) = page(b.get(app.at(&detail(t))).send().await.unwrap()).await;
             assert_eq!(s, 200);
@@ -550,7 +556,7 @@ both_backends! {
             let (s, html, _) = post_page(&app, &b, &new, API_TAB, fields).await;
             assert_eq!(s, 400, "{fields:?}: {html}");
             assert!(html.contains(message), "{fields:?} should say {message:?}: {html}");
-            assert!(html.contains("Add Token"), "the form is shown again");
+            assert!(html.contains("Add API Token"), "the form is shown again");
         }
         let (_, html, _) = post_page(&app, &b, &new, API_TAB, &[("scope", "view-builds"), ("label", ""), ("expiry", "never")]).await;
         assert!(html.contains("<option value=\"view-builds\" selected"), "the chosen scope is kept");

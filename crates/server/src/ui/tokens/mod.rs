@@ -2,15 +2,16 @@
 //! once, the removal confirmation with the token's impact, and the detail view with its recent
 //! use. Project tokens' own handlers are in `project_tokens`.
 //!
-//! A token value appears in exactly one response, the one that created it, and that response
-//! says `Cache-Control: no-store`.
+//! A token value appears in exactly one response, the first view of the page its creation
+//! redirected to ([`reveal`]), and that response says `Cache-Control: no-store`.
 
 mod personal;
+pub mod reveal;
 
 pub use personal::*;
 
+use super::moment::Moment;
 use super::{Chrome, render, render_with, when};
-use crate::api::no_store;
 use crate::auth::client::ClientIp;
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::CurrentUser;
@@ -69,11 +70,11 @@ pub struct TokenView {
     /// The scope's UI label, for project tokens.
     pub scope: Option<&'static str>,
     /// When it was created.
-    pub created: String,
-    /// When it was last used, or "Never".
-    pub last_used: String,
-    /// When it expires, or "Never".
-    pub expires: String,
+    pub created: Moment,
+    /// When it was last used; `None`: never.
+    pub last_used: Option<Moment>,
+    /// When it expires; `None`: never.
+    pub expires: Option<Moment>,
     /// Whether it has expired.
     pub expired: bool,
     /// For a token that never expires, what goes beside its "no expiry" mark: when it was
@@ -102,9 +103,9 @@ impl TokenView {
             name: t.name.clone(),
             masked: format!("…{}", t.last4),
             scope: t.scope.map(ProjectScope::label),
-            created: when(&t.created_at),
-            last_used: t.last_used_at.as_ref().map_or("Never".into(), when),
-            expires: t.expires_at.as_ref().map_or("Never".into(), when),
+            created: Moment::of(&t.created_at, now),
+            last_used: t.last_used_at.as_ref().map(|at| Moment::of(at, now)),
+            expires: t.expires_at.as_ref().map(|at| Moment::of(at, now)),
             expired: t.expired_at(now),
             no_expiry: no_expiry_note(t),
             limits: (t.kind == TokenKind::Personal).then(|| t.limits.describe()),
@@ -132,8 +133,8 @@ pub struct KindUse {
 
 /// What removing a token would affect: when and from where it was last used, and what it did.
 pub struct Impact {
-    /// When it was last used, or "Never".
-    pub last_used: String,
+    /// When it was last used; `None`: never.
+    pub last_used: Option<Moment>,
     /// The last few client addresses, most recent first.
     pub addresses: Vec<String>,
     /// Kinds of requests in the last [`USAGE_WINDOW`], most used first.
@@ -164,7 +165,10 @@ impl Impact {
         let since = OffsetDateTime::now_utc() - USAGE_WINDOW;
         let usage = state.app.store.tokens().usage(t.id, since).await?;
         Ok(Impact {
-            last_used: t.last_used_at.as_ref().map_or("Never".into(), when),
+            last_used: t
+                .last_used_at
+                .as_ref()
+                .map(|at| Moment::of(at, OffsetDateTime::now_utc())),
             addresses: t.last_used_from.clone(),
             kinds: usage
                 .into_iter()
@@ -179,7 +183,7 @@ impl Impact {
     }
 
     /// The least-privilege hint for a project token of `scope` that made these requests.
-    pub fn hint(&self, scope: Option<ProjectScope>) -> Option<String> {
+    pub fn hint(&self, scope: Option<ProjectScope>) -> Option<ScopeHint> {
         let scope = scope?;
         let used: Vec<&str> = self.kinds.iter().map(|k| k.kind.as_str()).collect();
         let narrower = narrower_scope(scope, &used)?;
@@ -188,12 +192,28 @@ impl Impact {
             ProjectScope::ViewBuilds => "read build artifacts",
             ProjectScope::All => return None,
         };
-        Some(format!(
-            "This {} token only {did}; replace it with a {} token.",
-            scope.label(),
-            narrower.label()
-        ))
+        Some(ScopeHint {
+            text: format!(
+                "This {} token only {did} in the last {} days, yet it can do more: replace it with a {} token.",
+                scope.label(),
+                USAGE_WINDOW.whole_days(),
+                narrower.label()
+            ),
+            value: narrower.as_str(),
+            label: narrower.label(),
+        })
     }
+}
+
+/// The warning that a project token's scope is wider than its use, with the scope to replace
+/// it with in one step.
+pub struct ScopeHint {
+    /// What it did, and what to do.
+    pub text: String,
+    /// The narrower scope's form value.
+    pub value: &'static str,
+    /// The narrower scope's UI label.
+    pub label: &'static str,
 }
 
 /// The narrower-scope hint of an unlimited personal token: the limit that would have allowed
@@ -276,9 +296,13 @@ impl ExpiryChoices {
         {
             days.push(m);
         }
+        let today = OffsetDateTime::now_utc().date();
         let mut options: Vec<(String, String)> = days
             .into_iter()
-            .map(|d| (d.to_string(), format!("{d} days")))
+            .map(|d| {
+                let until = iso_date(today + Duration::days(i64::from(d)));
+                (d.to_string(), format!("{d} days · until {until}"))
+            })
             .collect();
         options.push(("custom".into(), "Custom date".into()));
         if max.is_none() {
@@ -289,7 +313,6 @@ impl ExpiryChoices {
         } else {
             options[0].0.clone()
         };
-        let today = OffsetDateTime::now_utc().date();
         ExpiryChoices {
             options: options
                 .into_iter()
@@ -303,6 +326,73 @@ impl ExpiryChoices {
             min_date: iso_date(today.next_day().unwrap_or(today)),
             max_date: max.map(|m| iso_date(today + Duration::days(i64::from(m)))),
         }
+    }
+}
+
+impl ExpiryChoices {
+    /// The choices for replacing `old`: first, and chosen, the lifetime it has (counted from
+    /// now, as a replacement counts it), then those a new token may have.
+    pub fn replacing(policy: &TokenPolicy, old: &TokenRecord) -> Self {
+        let mut choices = ExpiryChoices::new(policy, KEEP_LIFETIME, "");
+        let label = match old.expires_at {
+            None => "As now: no expiry".to_owned(),
+            Some(at) => {
+                let days = (at - old.created_at).whole_days();
+                let until = OffsetDateTime::now_utc().date() + Duration::days(days);
+                format!("As now: {days} days · until {}", iso_date(until))
+            }
+        };
+        for o in &mut choices.options {
+            o.selected = false;
+        }
+        choices.options.insert(
+            0,
+            ExpiryOption {
+                value: KEEP_LIFETIME.into(),
+                label,
+                selected: true,
+            },
+        );
+        choices
+    }
+}
+
+/// The expiry choice that keeps a replaced token's lifetime.
+const KEEP_LIFETIME: &str = "same";
+
+/// The Replace form: every field optional, each left out keeps what the token has.
+#[derive(serde::Deserialize, Default)]
+pub struct ReplaceForm {
+    /// A project token's new scope (the narrower-scope hint's one step).
+    #[serde(default)]
+    scope: String,
+    /// A new expiry choice; absent or `same` keeps the lifetime.
+    #[serde(default)]
+    expiry: String,
+    /// The custom date, when `expiry` is `custom`.
+    #[serde(default)]
+    expires_on: String,
+}
+
+impl ReplaceForm {
+    /// What the form asks the replacement to change.
+    pub fn replacement(&self) -> Result<tokens::Replacement, Invalid> {
+        let scope = match self.scope.trim() {
+            "" => None,
+            s => Some(
+                ProjectScope::parse(s)
+                    .map_err(|_| Invalid::new("Choose a scope: Status, Build Artifacts or All."))?,
+            ),
+        };
+        let lifetime = match self.expiry.trim() {
+            "" | KEEP_LIFETIME => None,
+            e => Some(parse_lifetime(
+                e,
+                &self.expires_on,
+                OffsetDateTime::now_utc().date(),
+            )?),
+        };
+        Ok(tokens::Replacement { scope, lifetime })
     }
 }
 
@@ -343,7 +433,7 @@ impl Place {
     }
 }
 
-/// The page that shows a new token's value, once.
+/// The page that shows a new token's value, once (see [`reveal`]).
 #[derive(Template)]
 #[template(path = "token_created.html")]
 struct CreatedPage {
@@ -351,27 +441,9 @@ struct CreatedPage {
     project: Option<Project>,
     base: String,
     token: TokenView,
-    value: NewToken,
+    /// `None` once the value has been shown.
+    value: Option<NewToken>,
     replaced: bool,
-}
-
-/// The page that shows a new token's value once, marked so that no cache keeps it.
-pub fn created_page(
-    chrome: Chrome,
-    place: Place,
-    value: NewToken,
-    record: &TokenRecord,
-    replaced: bool,
-) -> Result<Response, PageError> {
-    let page = CreatedPage {
-        chrome,
-        project: place.project,
-        base: place.base,
-        token: TokenView::of(record, OffsetDateTime::now_utc()),
-        value,
-        replaced,
-    };
-    Ok(no_store(render(&page)?.into_response()))
 }
 
 /// The removal confirmation: what the token is, and what stops working without it.
@@ -410,8 +482,10 @@ struct DetailPage {
     base: String,
     token: TokenView,
     impact: Impact,
-    hint: Option<String>,
+    hint: Option<ScopeHint>,
     limit_hint: Option<LimitHint>,
+    /// The Replace form's expiry choices; `None` while a site admin has disabled creation.
+    expiry: Option<ExpiryChoices>,
 }
 
 /// The detail page for `t`.
@@ -434,6 +508,14 @@ pub async fn detail_page(
     } else {
         None
     };
+    let expiry = if tokens::creation_disabled(&state.app.store).await? {
+        None
+    } else {
+        Some(ExpiryChoices::replacing(
+            &state.app.config.token_policy(),
+            t,
+        ))
+    };
     render(&DetailPage {
         chrome,
         project: place.project,
@@ -442,7 +524,24 @@ pub async fn detail_page(
         hint: impact.hint(t.scope),
         limit_hint,
         impact,
+        expiry,
     })
+}
+
+/// Why no token can be created now (a site admin disabled creation), for the pages that then
+/// show the reason instead of a Create button; `None` when tokens can be created.
+pub async fn creation_closed(state: &AppState) -> Result<Option<String>, PageError> {
+    Ok(tokens::creation_disabled(&state.app.store)
+        .await?
+        .then(|| "A site admin has disabled API token creation on this instance. Existing tokens keep working and can be removed.".to_owned()))
+}
+
+/// The creation form, unless creation is closed: then a readable 403 that says why.
+pub async fn ensure_creation_open(state: &AppState) -> Result<(), PageError> {
+    match creation_closed(state).await? {
+        Some(why) => Err(PageError::new(StatusCode::FORBIDDEN, why)),
+        None => Ok(()),
+    }
 }
 
 /// A form's outcome: a client error (shown again on the form with its status), or anything else.

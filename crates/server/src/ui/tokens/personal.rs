@@ -1,7 +1,9 @@
 //! User settings → Personal API Tokens: list, create (shown once), detail, remove, replace.
 
 use super::*;
+use crate::ui::UiForm;
 use axum::extract::RawQuery;
+use axum::http::HeaderMap;
 use circlet_app::tokens::AskedLimits;
 use circlet_core::slug::parse_organization;
 use circlet_core::{ProjectSlug, Role};
@@ -12,6 +14,8 @@ struct PersonalListPage {
     chrome: Chrome,
     tokens: Vec<TokenView>,
     leaks: Vec<String>,
+    /// Why the Create button is not shown, when it is not.
+    closed: Option<String>,
 }
 
 /// `GET /account/tokens`: the user's personal API tokens.
@@ -22,10 +26,19 @@ pub async fn list(
 ) -> Result<Html<String>, PageError> {
     let tokens = state.app.store.tokens().list_personal(user.id).await?;
     let leaks = crate::ui::leaks::for_user(&state, &user).await?;
+    let cap = state.app.config.token_policy().personal_cap;
+    let closed = match creation_closed(&state).await? {
+        Some(why) => Some(why),
+        None if i64::try_from(tokens.len()).unwrap_or(i64::MAX) >= cap => Some(format!(
+            "You hold {cap} personal API tokens, the most one account may hold: remove one to create another."
+        )),
+        None => None,
+    };
     render(&PersonalListPage {
         chrome: Chrome::new(Some(user), csrf),
         tokens: TokenView::all(&tokens),
         leaks,
+        closed,
     })
 }
 
@@ -192,6 +205,7 @@ pub async fn new_form(
     csrf: CsrfToken,
     RawQuery(query): RawQuery,
 ) -> Result<Html<String>, PageError> {
+    ensure_creation_open(&state).await?;
     let form = PersonalForm::parse(query.unwrap_or_default().as_bytes());
     render(&PersonalNewPage {
         limits: LimitChoices::new(&state, &user, &form).await?,
@@ -236,13 +250,14 @@ pub async fn create(
     }
     .await;
     match outcome {
-        Ok((value, record)) => created_page(
-            Chrome::new(Some(user), csrf),
-            Place::personal(),
-            value,
+        Ok((value, record)) => Ok(reveal::redirect(
+            &state,
+            &user,
+            PERSONAL_BASE,
             &record,
+            &value,
             false,
-        ),
+        )),
         Err(e) => {
             let (status, message) = form_error(e)?;
             let page = PersonalNewPage {
@@ -311,30 +326,45 @@ pub async fn remove(
     Ok(Redirect::to(PERSONAL_BASE).into_response())
 }
 
-/// `POST /account/tokens/{uuid}/replace`: a new value for the same token, shown once; the old
-/// value stops working.
+/// `POST /account/tokens/{uuid}/replace`: a new value for the same token, with the lifetime the
+/// form chose, shown once on the page it redirects to; the old value stops working.
 pub async fn replace(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     CurrentUser(user): CurrentUser,
-    csrf: CsrfToken,
     TokenId(uuid): TokenId,
+    UiForm(form): UiForm<ReplaceForm>,
 ) -> Result<Response, PageError> {
     let old = own_token(&state, &user, uuid).await?;
     let (value, record) = tokens::replace(
         &state.app.store,
         &state.app.config.token_policy(),
         &old,
+        form.replacement()?,
         &actor(&user, client),
     )
     .await?;
-    created_page(
-        Chrome::new(Some(user), csrf),
-        Place::personal(),
-        value,
+    Ok(reveal::redirect(
+        &state,
+        &user,
+        PERSONAL_BASE,
         &record,
+        &value,
         true,
-    )
+    ))
+}
+
+/// `GET /account/tokens/{uuid}/created`: the new value, once.
+pub async fn created(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    csrf: CsrfToken,
+    TokenId(uuid): TokenId,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let token = own_token(&state, &user, uuid).await?;
+    let chrome = Chrome::new(Some(user), csrf);
+    reveal::page(&state, &headers, chrome, Place::personal(), &token)
 }
 
 #[cfg(test)]
@@ -351,6 +381,12 @@ mod tests {
         let values: Vec<&str> = c.options.iter().map(|o| o.value.as_str()).collect();
         assert_eq!(values, ["30", "60", "90", "365", "custom", "never"]);
         assert!(c.options.last().unwrap().selected);
+        let in_30 = OffsetDateTime::now_utc().date() + Duration::days(30);
+        assert_eq!(
+            c.options[0].label,
+            format!("30 days · until {}", iso_date(in_30)),
+            "each preset says the day it ends"
+        );
         assert!(c.max_date.is_none());
 
         let capped = TokenPolicy {
@@ -400,7 +436,7 @@ mod tests {
     #[test]
     fn hints_name_the_narrower_scope() {
         let impact = |kinds: &[&str]| Impact {
-            last_used: "Never".into(),
+            last_used: None,
             addresses: vec![],
             kinds: kinds
                 .iter()
@@ -412,20 +448,29 @@ mod tests {
                 })
                 .collect(),
         };
+        let hint = |kinds: &[&str], scope| {
+            impact(kinds)
+                .hint(scope)
+                .map(|h| (h.text, h.value, h.label))
+        };
         assert_eq!(
-            impact(&["status"]).hint(Some(ProjectScope::All)).as_deref(),
-            Some("This All token only read statuses; replace it with a Status token.")
+            hint(&["status"], Some(ProjectScope::All)),
+            Some((
+                "This All token only read statuses in the last 30 days, yet it can do more: replace it with a Status token.".to_owned(),
+                "status",
+                "Status"
+            ))
         );
         assert_eq!(
-            impact(&["artifacts"])
-                .hint(Some(ProjectScope::All))
-                .as_deref(),
-            Some(
-                "This All token only read build artifacts; replace it with a Build Artifacts token."
-            )
+            hint(&["artifacts"], Some(ProjectScope::All)),
+            Some((
+                "This All token only read build artifacts in the last 30 days, yet it can do more: replace it with a Build Artifacts token.".to_owned(),
+                "view-builds",
+                "Build Artifacts"
+            ))
         );
-        assert_eq!(impact(&["status"]).hint(None), None);
-        assert_eq!(impact(&["builds"]).hint(Some(ProjectScope::All)), None);
-        assert_eq!(impact(&["status"]).hint(Some(ProjectScope::Status)), None);
+        assert_eq!(hint(&["status"], None), None);
+        assert_eq!(hint(&["builds"], Some(ProjectScope::All)), None);
+        assert_eq!(hint(&["status"], Some(ProjectScope::Status)), None);
     }
 }

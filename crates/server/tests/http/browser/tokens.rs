@@ -8,7 +8,7 @@ use circlet_store::BackendKind;
 use fantoccini::Locator;
 
 /// Calls `path` with `token` in the `Circle-Token` header; the status and the JSON message.
-async fn call_api(
+pub(super) async fn call_api(
     app: &TestApp,
     token: &str,
     path: &str,

@@ -242,7 +242,7 @@ both_backends! {
             ("name", "ci reader"), ("expiry", "30"),
             ("project", "gh/acme/web"), ("project", "gh/acme/api"), ("ceiling", "read"),
         ]).await;
-        let (status, created) = page(r).await;
+        let (status, created) = page(app.follow(&browser, r).await).await;
         assert_eq!(status, 200, "{created}");
         assert!(created.contains("read on gh/acme/api, gh/acme/web"), "{created}");
         let value = created.split("id=\"token-value\">").nth(1).unwrap().split('<').next().unwrap().trim().to_owned();
@@ -260,7 +260,7 @@ both_backends! {
 
         // Replaced, the new value carries the same limits.
         let r = app.post_form(&browser, &format!("/account/tokens/{}", record.uuid), &format!("/account/tokens/{}/replace", record.uuid), &[]).await;
-        let (status, replaced) = page(r).await;
+        let (status, replaced) = page(app.follow(&browser, r).await).await;
         assert_eq!(status, 200, "{replaced}");
         assert!(replaced.contains("read on gh/acme/api, gh/acme/web"), "{replaced}");
         let new_value = replaced.split("id=\"token-value\">").nth(1).unwrap().split('<').next().unwrap().trim().to_owned();

@@ -78,7 +78,7 @@ both_backends! {
 
         // Replaced: the old value and the new one.
         let actor = Actor { login: "test".into(), ..Default::default() };
-        let (replacement, _) = replace(&app.store, &app.state.app.config.token_policy(), &status_record, &actor).await.unwrap();
+        let (replacement, _) = replace(&app.store, &app.state.app.config.token_policy(), &status_record, Default::default(), &actor).await.unwrap();
         issued.push(replacement.expose().to_owned());
 
         // Use every live one, in every form (the query string too).
