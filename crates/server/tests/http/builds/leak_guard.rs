@@ -205,8 +205,21 @@ async fn set_env_var(fx: &Fx, name: &str, value: &str) {
     .status_is(201);
 }
 
-/// Exactly one `token.leaked` entry, for `token`, saying where it was found.
+/// Exactly one `token.leaked` entry, for `token`, saying where it was found, and one notice to
+/// its owner that it was revoked.
 async fn audited_once(fx: &Fx, token: uuid::Uuid, place: &str) {
+    let notices = fx
+        .app
+        .store
+        .notices()
+        .unread(fx.user.id, 100)
+        .await
+        .unwrap();
+    let revoked: Vec<_> = notices
+        .iter()
+        .filter(|n| n.token_uuid == token && n.kind == circlet_core::notice::NoticeKind::Revoked)
+        .collect();
+    assert_eq!(revoked.len(), 1, "the owner is told once: {notices:?}");
     let log = fx
         .app
         .store
