@@ -27,6 +27,7 @@ pub mod oidc_keys;
 pub mod orbs;
 pub mod organizations;
 pub mod outbound;
+pub mod password_resets;
 pub mod polls;
 pub mod projects;
 pub mod runners;
@@ -137,6 +138,22 @@ fn create_private(file: &std::path::Path) {
         .open(file);
 }
 
+/// Where a PostgreSQL connection goes, as an operator needs it in an error: host, port, user
+/// and database. Read from the parsed options, so a password (in the URL, its query or
+/// `PGPASSWORD`) can never be part of it.
+fn postgres_target(options: &PgConnectOptions) -> String {
+    let database = options
+        .get_database()
+        .map(|d| format!(", database {d}"))
+        .unwrap_or_default();
+    format!(
+        "{}:{} (user {}{database})",
+        options.get_host(),
+        options.get_port(),
+        options.get_username()
+    )
+}
+
 impl Store {
     /// Opens the database at `url` (`sqlite://PATH` or `postgres://…`). A SQLite file is created
     /// when missing. Does not migrate: call [`Store::migrate`].
@@ -171,12 +188,15 @@ impl Store {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
+            let target = postgres_target(&options);
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await
-                .map_err(|e| StoreError::Unavailable(format!("cannot reach PostgreSQL: {e}")))?;
+                .map_err(|e| {
+                    StoreError::Unavailable(format!("cannot reach PostgreSQL at {target}: {e}"))
+                })?;
             (
                 Backend::Postgres(pool),
                 generations::Generations::postgres(),
@@ -236,6 +256,11 @@ impl Store {
     /// Users and their passwords.
     pub fn users(&self) -> users::Users<'_> {
         users::Users(self)
+    }
+
+    /// Password reset links (digests only).
+    pub fn password_resets(&self) -> password_resets::PasswordResets<'_> {
+        password_resets::PasswordResets(self)
     }
 
     /// Browser sessions.

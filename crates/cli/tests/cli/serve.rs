@@ -300,6 +300,47 @@ fn start_up_failures_print_one_clear_line() {
     drop(taken);
 }
 
+/// Issue 17 item 17: "PostgreSQL unreachable" named no host. The error names where circlet
+/// tried to connect (host, port, user, database), for `serve` and an admin command alike, and
+/// never the URL's password.
+#[test]
+fn an_unreachable_postgres_is_named_without_its_password() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data").display().to_string();
+    let url = "postgres://ci:hunter2-secret@127.0.0.1:1/circlet_db";
+    let commands: [Vec<&str>; 2] = [
+        vec!["--data-dir", &data, "--database-url", url, "serve"],
+        vec!["--database-url", url, "admin", "user", "disable", "alice"],
+    ];
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let handles: Vec<_> = commands
+            .iter()
+            .map(|args| {
+                let cwd = tmp.path();
+                scope.spawn(move || {
+                    let mut cmd = circlet(cwd);
+                    cmd.args(args);
+                    Run::of(cmd, None)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for run in &runs {
+        run.fails_with(&[
+            "database unavailable",
+            "PostgreSQL at 127.0.0.1:1",
+            "user ci",
+            "database circlet_db",
+        ]);
+        assert!(
+            !run.stderr.contains("hunter2"),
+            "the password is never shown:\n{}",
+            run.stderr
+        );
+    }
+}
+
 /// Issue 11 item 14: a data dir made beforehand with mode 0755 used to get a 0644 database and
 /// 0755 artifacts; now serve warns about the directory and keeps what it makes in it private.
 #[tokio::test]
