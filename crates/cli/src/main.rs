@@ -13,7 +13,7 @@ mod runner;
 mod serve;
 mod settings;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use settings::{Overrides, Settings};
 use std::process::ExitCode;
 
@@ -57,7 +57,10 @@ fn main() -> ExitCode {
     if circleci::invoked_as_circleci() {
         return circleci::main();
     }
-    let cli = Cli::parse();
+    let cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -93,6 +96,44 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
+}
+
+/// The flags `circlet runner` shares with the server: the sandbox is the only one it reads.
+const RUNNER_READS: [&str; 1] = ["sandbox"];
+
+/// Parses the command line. The server's flags are global (`circlet --data-dir D serve` and
+/// `circlet serve --data-dir D` both work), so clap hands them to `runner` too: there they are
+/// hidden from `circlet runner --help`, and refused when given on the command line, since the
+/// runner reads none of them (a `CIRCLET_*` variable in the environment is left alone: a host
+/// may run both).
+fn parse_args() -> Result<Cli, clap::Error> {
+    let mut command = Cli::command();
+    command.build();
+    let server_flags: Vec<(clap::Id, String)> = command
+        .get_arguments()
+        .filter(|a| a.is_global_set() && !RUNNER_READS.contains(&a.get_id().as_str()))
+        .map(|a| (a.get_id().clone(), a.get_long().unwrap_or_default().to_owned()))
+        .collect();
+    let mut command = command.mut_subcommand("runner", |mut runner| {
+        for (id, _) in &server_flags {
+            runner = runner.mut_arg(id, |a| a.hide(true));
+        }
+        runner
+    });
+    let matches = command.try_get_matches_from_mut(std::env::args_os())?;
+    if let Some(("runner", runner)) = matches.subcommand() {
+        for (id, long) in &server_flags {
+            if runner.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine) {
+                return Err(command.error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "--{long} is a setting of the server (`circlet serve`, `circlet admin`), not of `circlet runner`; see `circlet runner --help`"
+                    ),
+                ));
+            }
+        }
+    }
+    Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
 }
 
 /// Prints one clear line and returns a failure exit code; never a backtrace.

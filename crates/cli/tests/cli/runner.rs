@@ -69,3 +69,51 @@ fn sigterm_stops_a_runner_that_cannot_reach_its_server() {
     assert!(!log.contains(token.expose()), "{log}");
     assert!(tmp.path().join("circlet-runner-work").is_dir());
 }
+
+/// Issue 17 item 17: `circlet runner --help` listed every flag of the server (`--listen`,
+/// `--database-url`, `--smtp-url`, …), none of which the runner reads. It lists its own (and
+/// `--sandbox`, which it does read); a server flag given to it is refused by name, while the
+/// server's commands keep accepting those flags before or after their name.
+#[test]
+fn runner_help_lists_only_the_runner_s_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = circlet(tmp.path());
+    cmd.args(["runner", "--help"]);
+    let help = Run::of(cmd, None).ok().to_owned();
+    for own in ["--server", "--token", "--work-dir", "--concurrency", "--hide", "--sandbox"] {
+        assert!(help.contains(own), "{own} is the runner's:\n{help}");
+    }
+    for server in [
+        "--listen",
+        "--data-dir",
+        "--database-url",
+        "--smtp-url",
+        "--max-token-lifetime-days",
+        "--trusted-proxy",
+        "--config",
+    ] {
+        assert!(!help.contains(server), "{server} is not the runner's:\n{help}");
+    }
+
+    let token = NewToken::generate(TokenKind::Runner);
+    let mut cmd = circlet(tmp.path());
+    cmd.env("CIRCLET_RUNNER_TOKEN", token.expose()).args([
+        "runner",
+        "--server",
+        "http://127.0.0.1:1",
+        "--listen",
+        "127.0.0.1:9",
+    ]);
+    let run = Run::of(cmd, None);
+    assert!(!run.status.success(), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--listen is a setting of the server"),
+        "{}",
+        run.stderr
+    );
+
+    let mut cmd = circlet(tmp.path());
+    cmd.args(["serve", "--help"]);
+    let help = Run::of(cmd, None).ok().to_owned();
+    assert!(help.contains("--listen") && help.contains("--database-url"), "{help}");
+}
