@@ -130,6 +130,16 @@ impl ProjectSlug {
         &self.repo
     }
 
+    /// The repository's page on its forge, as API v1.1's `vcs_url` gives it:
+    /// `https://github.com/org/repo` or `https://bitbucket.org/org/repo`.
+    pub fn web_url(&self) -> String {
+        let host = match self.vcs {
+            Vcs::GitHub => "github.com",
+            Vcs::Bitbucket => "bitbucket.org",
+        };
+        format!("https://{host}/{}/{}", self.org, self.repo)
+    }
+
     /// The canonical lookup key: short VCS, lowercase org and repo.
     pub fn key(&self) -> String {
         format!(

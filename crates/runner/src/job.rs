@@ -186,6 +186,9 @@ async fn run_steps<R: Reporter>(
     let root = dirs.root.as_path();
     let workdir = workdir::resolve(root, root, &job.working_directory);
     let mut env = job_env(job, root, &workdir);
+    if let Err(e) = std::fs::create_dir_all(task_data_dir(root)) {
+        tracing::warn!(job = %job.id, "could not make CIRCLE_INTERNAL_TASK_DATA: {e}");
+    }
     let tools = tools::install(job, reporter, opts.tools.as_deref(), root).await;
     match crate::ssh::prepare(job, root) {
         // The project's own GIT_SSH_COMMAND, if it set one, wins.
@@ -418,7 +421,8 @@ const INHERITED: [&str; 9] = [
 
 /// Every command's environment, lowest precedence first: a few of the runner's own variables
 /// ([`INHERITED`]), `HOME` (the job's directory, which `~` means in a config) and `TMPDIR`, the
-/// job's list, then `CIRCLE_WORKING_DIRECTORY`. A `run` step adds its own on top.
+/// job's list, then `CIRCLE_WORKING_DIRECTORY` and `CIRCLE_INTERNAL_TASK_DATA`. A `run` step
+/// adds its own on top.
 fn job_env(job: &ClaimedJob, root: &Path, workdir: &Path) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
@@ -431,7 +435,17 @@ fn job_env(job: &ClaimedJob, root: &Path, workdir: &Path) -> Vec<(String, String
         "CIRCLE_WORKING_DIRECTORY".into(),
         workdir.to_string_lossy().into_owned(),
     ));
+    env.push((
+        "CIRCLE_INTERNAL_TASK_DATA".into(),
+        task_data_dir(root).to_string_lossy().into_owned(),
+    ));
     env
+}
+
+/// CircleCI's `CIRCLE_INTERNAL_TASK_DATA`: a directory of the job's own for tools' data about
+/// the job, in its home (made before the first step), so it goes with the job's directory.
+fn task_data_dir(root: &Path) -> std::path::PathBuf {
+    root.join(".circlet").join("task-data")
 }
 
 /// Sends a heartbeat every `every` until the job ends (this future never completes); a reply

@@ -5,7 +5,7 @@ use crate::{App, AppError};
 use circlet_core::ci_config::Job;
 use circlet_core::runner_protocol::ClaimedJob;
 use circlet_store::builds::NodeRecord;
-use circlet_store::{JobRecord, Project};
+use circlet_store::{JobRecord, PipelineRecord, Project, WorkflowRecord};
 use std::collections::BTreeMap;
 
 impl App {
@@ -72,15 +72,37 @@ impl App {
             .filter(|(_, v)| circlet_core::envvar::masked_in_output(v))
             .map(|(_, v)| v.clone())
             .collect();
-        let mut env = job_env(
-            &self.config.public_url,
-            &project,
-            &job,
-            node.index,
-            &build_parameters,
-            &project_env,
-            &definition,
-        );
+        let workflow = self
+            .store
+            .builds()
+            .workflow_by_id(job.workflow_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("workflow {} not found", job.workflow_id)))?;
+        let previous = match &job.branch {
+            Some(branch) => {
+                self.store
+                    .builds()
+                    .previous_on_branch(project.id, branch, job.build_num)
+                    .await?
+            }
+            None => None,
+        };
+        let organization = self
+            .store
+            .organizations()
+            .ensure(project.slug.vcs(), project.slug.org())
+            .await?;
+        let facts = RunFacts {
+            public_url: &self.config.public_url,
+            project: &project,
+            organization: organization.uuid,
+            pipeline: &pipeline,
+            workflow: &workflow,
+            job: &job,
+            node: node.index,
+            previous,
+        };
+        let mut env = job_env(&facts, &build_parameters, &project_env, &definition);
         if let Some(pr) = pipeline.pull_request() {
             pull_request_env(&mut env, &pr);
         }
@@ -201,12 +223,15 @@ pub fn continuation_digest(key: &str) -> String {
 /// What a forked pull request's job says at its top when the project keeps its secrets from it.
 pub const SECRETS_WITHHELD: &str = "This job builds a forked pull request: the project's environment variables, its contexts' variables, additional SSH keys and OIDC ID tokens are withheld from it (Project settings → Advanced → \"Pass secrets to builds from forked pull requests\").";
 
-/// CircleCI's pull request variables: `CIRCLE_PULL_REQUEST(S)` for every pull request build,
+/// CircleCI's pull request variables: `CIRCLE_PULL_REQUEST(S)` (and `CI_PULL_REQUEST(S)`) for every pull request build,
 /// `CIRCLE_PR_NUMBER`, `CIRCLE_PR_REPONAME` and `CIRCLE_PR_USERNAME` only for a fork's, as
 /// CircleCI documents them (scripts test `CIRCLE_PR_NUMBER` to tell a fork).
 fn pull_request_env(env: &mut Vec<(String, String)>, pr: &circlet_core::forge::decide::PrRef) {
     env.push(("CIRCLE_PULL_REQUEST".into(), pr.url.clone()));
     env.push(("CIRCLE_PULL_REQUESTS".into(), pr.url.clone()));
+    // The older names CircleCI still sets, read by tools such as env-ci.
+    env.push(("CI_PULL_REQUEST".into(), pr.url.clone()));
+    env.push(("CI_PULL_REQUESTS".into(), pr.url.clone()));
     if pr.fork {
         env.push(("CIRCLE_PR_NUMBER".into(), pr.number.to_string()));
         env.push(("CIRCLE_PR_REPONAME".into(), pr.head_repo.clone()));
@@ -219,25 +244,33 @@ pub fn build_url(public_url: &str, project: &Project, build_num: i64) -> String 
     format!("{public_url}/{}/{build_num}", project.slug)
 }
 
-/// The job's environment, later entries winning (CircleCI's precedence): its built-in
-/// variables, then build parameters (which never replace a built-in), then the project's env
-/// vars, then the job's `environment` from the config.
-fn job_env(
-    public_url: &str,
-    project: &Project,
-    job: &JobRecord,
+/// What a job's built-in variables tell it about where it runs.
+struct RunFacts<'a> {
+    public_url: &'a str,
+    project: &'a Project,
+    /// The project's organization's id (its OIDC tokens' `org-id`).
+    organization: uuid::Uuid,
+    pipeline: &'a PipelineRecord,
+    workflow: &'a WorkflowRecord,
+    job: &'a JobRecord,
     node: i64,
-    build_parameters: &BTreeMap<String, String>,
-    project_env: &[(String, String)],
-    definition: &Job,
-) -> Vec<(String, String)> {
+    /// The job before this one on its branch: its number and revision.
+    previous: Option<(i64, String)>,
+}
+
+/// CircleCI's built-in variables that mean something on circlet (the list, and those left out
+/// and why, is in docs/BEHAVIOUR.md). `CIRCLE_WORKING_DIRECTORY`, `CIRCLE_INTERNAL_TASK_DATA`
+/// and `HOME` are the runner's, which knows its directories; the pull request's variables,
+/// OIDC tokens and continuation key are added by [`App::claimed_job`].
+fn builtin_env(f: &RunFacts<'_>) -> Vec<(String, String)> {
+    let (project, job, pipeline) = (f.project, f.job, f.pipeline);
     let mut env: Vec<(String, String)> = vec![
         ("CI".into(), "true".into()),
         ("CIRCLECI".into(), "true".into()),
         ("CIRCLE_SHA1".into(), job.revision.clone()),
         ("CIRCLE_BUILD_NUM".into(), job.build_num.to_string()),
         ("CIRCLE_JOB".into(), job.name.clone()),
-        ("CIRCLE_NODE_INDEX".into(), node.to_string()),
+        ("CIRCLE_NODE_INDEX".into(), f.node.to_string()),
         ("CIRCLE_NODE_TOTAL".into(), job.parallelism.to_string()),
         (
             "CIRCLE_PROJECT_USERNAME".into(),
@@ -249,20 +282,59 @@ fn job_env(
         ),
         (
             "CIRCLE_BUILD_URL".into(),
-            build_url(public_url, project, job.build_num),
+            build_url(f.public_url, project, job.build_num),
         ),
         (
             "CIRCLE_REPOSITORY_URL".into(),
             project.repo_url.as_str().to_owned(),
         ),
         ("CIRCLE_WORKFLOW_JOB_ID".into(), job.uuid.to_string()),
+        ("CIRCLE_WORKFLOW_ID".into(), f.workflow.uuid.to_string()),
+        // A workflow's jobs share one workspace, retries included (`App::workspace_of`).
+        (
+            "CIRCLE_WORKFLOW_WORKSPACE_ID".into(),
+            f.workflow.uuid.to_string(),
+        ),
+        ("CIRCLE_PIPELINE_ID".into(), pipeline.uuid.to_string()),
+        ("CIRCLE_PIPELINE_NUMBER".into(), pipeline.number.to_string()),
+        ("CIRCLE_PROJECT_ID".into(), project.uuid.to_string()),
+        ("CIRCLE_ORGANIZATION_ID".into(), f.organization.to_string()),
     ];
+    if !pipeline.actor_login.is_empty() {
+        env.push(("CIRCLE_USERNAME".into(), pipeline.actor_login.clone()));
+    }
     if let Some(b) = &job.branch {
         env.push(("CIRCLE_BRANCH".into(), b.clone()));
     }
     if let Some(t) = &job.tag {
         env.push(("CIRCLE_TAG".into(), t.clone()));
     }
+    if let Some((number, revision)) = &f.previous {
+        env.push(("CIRCLE_PREVIOUS_BUILD_NUM".into(), number.to_string()));
+        if revision != &job.revision {
+            env.push((
+                "CIRCLE_COMPARE_URL".into(),
+                format!(
+                    "{}/compare/{revision}...{}",
+                    project.slug.web_url(),
+                    job.revision
+                ),
+            ));
+        }
+    }
+    env
+}
+
+/// The job's environment, later entries winning (CircleCI's precedence): its built-in
+/// variables, then build parameters (which never replace a built-in), then the project's env
+/// vars, then the job's `environment` from the config.
+fn job_env(
+    facts: &RunFacts<'_>,
+    build_parameters: &BTreeMap<String, String>,
+    project_env: &[(String, String)],
+    definition: &Job,
+) -> Vec<(String, String)> {
+    let mut env = builtin_env(facts);
     let builtin: Vec<String> = env.iter().map(|(k, _)| k.clone()).collect();
     for (k, v) in build_parameters {
         if !builtin.contains(k) {

@@ -17,6 +17,7 @@
 
 mod bad_input;
 mod config_language;
+mod job_env;
 mod leak_guard;
 mod outbound;
 mod parallelism;

@@ -149,6 +149,20 @@ impl Builds<'_> {
         row.map(JobRecord::try_from).transpose()
     }
 
+    /// The project's job with the largest build number below `build_num` on `branch`
+    /// (CircleCI's `CIRCLE_PREVIOUS_BUILD_NUM`): its number and revision.
+    pub async fn previous_on_branch(
+        &self,
+        project_id: i64,
+        branch: &str,
+        build_num: i64,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        let sql = "SELECT build_num, revision FROM jobs WHERE project_id = $1 AND branch = $2 \
+                   AND build_num < $3 ORDER BY build_num DESC LIMIT 1";
+        Ok(on_pool!(self.0, pool => sqlx::query_as(sql).bind(project_id).bind(branch)
+            .bind(build_num).fetch_optional(pool).await)?)
+    }
+
     /// The job with this store id.
     pub async fn job_by_id(&self, id: i64) -> Result<Option<JobRecord>, StoreError> {
         let sql = concat!("SELECT ", job_cols!(), " FROM jobs WHERE id = $1");

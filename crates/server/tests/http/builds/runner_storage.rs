@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 /// Waits until build `n` has ended; its v1.1 JSON.
-async fn finished(fx: &Fx, n: i64) -> Value {
+pub(super) async fn finished(fx: &Fx, n: i64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let r = fx.get(&format!("/api/v1.1/project/{SLUG}/{n}")).await;
@@ -28,7 +28,7 @@ async fn finished(fx: &Fx, n: i64) -> Value {
 }
 
 /// Build `n`'s status once ended, and every step's output, `== name ==` before each.
-async fn run_of(fx: &Fx, n: i64) -> (String, String) {
+pub(super) async fn run_of(fx: &Fx, n: i64) -> (String, String) {
     let b = finished(fx, n).await;
     let mut text = String::new();
     for step in b["steps"].as_array().unwrap() {
@@ -48,7 +48,7 @@ async fn run_of(fx: &Fx, n: i64) -> (String, String) {
 }
 
 /// The builds of the pipeline `trigger` answered, by job name.
-async fn jobs_of(fx: &Fx, pipeline: &Value) -> Vec<(String, i64)> {
+pub(super) async fn jobs_of(fx: &Fx, pipeline: &Value) -> Vec<(String, i64)> {
     let id = pipeline["id"].as_str().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -78,7 +78,7 @@ async fn jobs_of(fx: &Fx, pipeline: &Value) -> Vec<(String, i64)> {
     }
 }
 
-fn num(jobs: &[(String, i64)], name: &str) -> i64 {
+pub(super) fn num(jobs: &[(String, i64)], name: &str) -> i64 {
     jobs.iter()
         .find(|(n, _)| n == name)
         .unwrap_or_else(|| panic!("no job {name}: {jobs:?}"))
