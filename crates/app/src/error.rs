@@ -80,6 +80,9 @@ impl AppError {
     }
 }
 
+/// Why the last active site admin cannot stop being one.
+pub const LAST_ADMIN: &str = "This is the last active site admin: make another user a site admin first, or the instance would have nobody to manage it";
+
 /// What a person is told of a store conflict.
 pub fn conflict_text(c: &Conflict) -> String {
     match c {
@@ -100,6 +103,7 @@ pub fn conflict_text(c: &Conflict) -> String {
         Conflict::ResourceClass(name) => format!("The resource class {name} exists already"),
         Conflict::Context(name) => format!("The organization already has a context named {name}"),
         Conflict::Restriction => "The context already has this restriction".into(),
+        Conflict::LastAdmin => LAST_ADMIN.into(),
         Conflict::Duplicate => "already exists".into(),
     }
 }

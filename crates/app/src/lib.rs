@@ -18,12 +18,14 @@
 //! - forges' webhooks: [`hooks`]; polling repositories: [`polls`]; scheduled pipelines and the
 //!   scheduler: [`schedules`]; commit statuses and outbound webhooks: [`outbound`];
 //! - jobs' OIDC ID tokens and the keys that sign them: [`oidc`];
+//! - accounts (own password, admins editing users, reset links, the last admin): [`accounts`];
 //! - passwords: [`password`]; adding projects: [`projects`]; the orb registry: [`orbs`];
 //! - what is kept in memory and until when: [`memo`].
 //!
 //! This crate must not depend on `axum`, `askama` or `sqlx`: it speaks neither HTTP nor SQL.
 
 pub mod access;
+pub mod accounts;
 pub mod artifacts;
 pub mod builds;
 pub mod caches;
@@ -84,6 +86,8 @@ pub struct AppConfig {
     pub mailer: Option<Arc<notices::mail::Mailer>>,
     /// How often expiry notices are looked for and pending emails sent.
     pub notice_interval: Duration,
+    /// How long an emailed password reset link works.
+    pub reset_link_lifetime: Duration,
 }
 
 impl AppConfig {
@@ -106,6 +110,7 @@ impl AppConfig {
             secret_scanning: None,
             mailer: None,
             notice_interval: Duration::from_secs(10 * 60),
+            reset_link_lifetime: accounts::RESET_LINK_LIFETIME,
         }
     }
 

@@ -4,6 +4,7 @@
 //! [`migrate_store`].
 
 mod migrate_store;
+mod users;
 
 use crate::datadir;
 use crate::serve::open_store;
@@ -14,10 +15,9 @@ use circlet_app::tokens::{self, Actor, AskedLimits, Lifetime, TokenPolicy};
 use circlet_core::runner_class::RunnerClass;
 use circlet_core::slug::parse_organization;
 use circlet_core::token::TokenName;
-use circlet_core::{BranchName, DisplayName, Email, Login, Password, ProjectSlug, RepoUrl, Role};
-use circlet_store::{AuditScope, NewProject, NewUser, Store};
+use circlet_core::{BranchName, Login, ProjectSlug, RepoUrl, Role};
+use circlet_store::{AuditScope, NewProject, Store};
 use clap::Subcommand;
-use std::io::BufRead;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -26,7 +26,7 @@ use uuid::Uuid;
 pub enum AdminCommand {
     /// Manage users.
     #[command(subcommand)]
-    User(UserCommand),
+    User(users::UserCommand),
     /// Manage projects.
     #[command(subcommand)]
     Project(ProjectCommand),
@@ -163,33 +163,6 @@ pub enum ResourceClassCommand {
     List,
 }
 
-/// `admin user …`.
-#[derive(Subcommand)]
-pub enum UserCommand {
-    /// Create a user; without --password-stdin a strong password is generated and printed once.
-    Create {
-        /// The new user's login.
-        login: String,
-        /// Display name [default: the login].
-        #[arg(long)]
-        name: Option<String>,
-        /// Email address [default: LOGIN@localhost].
-        #[arg(long)]
-        email: Option<String>,
-        /// Make the user a site admin.
-        #[arg(long)]
-        admin: bool,
-        /// Read the password from the first line of standard input.
-        #[arg(long)]
-        password_stdin: bool,
-    },
-    /// Disable a user: they cannot log in and their sessions end at once.
-    Disable {
-        /// The user's login.
-        login: String,
-    },
-}
-
 /// `admin project …`.
 #[derive(Subcommand)]
 pub enum ProjectCommand {
@@ -234,19 +207,7 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
     }
     let store = open_store(&settings).await?;
     let result = match cmd {
-        AdminCommand::User(UserCommand::Create {
-            login,
-            name,
-            email,
-            admin,
-            password_stdin,
-        }) => create_user(&store, &login, name, email, admin, password_stdin).await,
-        AdminCommand::User(UserCommand::Disable { login }) => {
-            let login = Login::parse(&login)?;
-            store.users().set_disabled(&login, true).await?;
-            println!("disabled {login}");
-            Ok(())
-        }
+        AdminCommand::User(cmd) => users::run(&store, cmd).await,
         AdminCommand::Project(ProjectCommand::Create {
             slug,
             owner,
@@ -300,7 +261,11 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<()> {
             role_ceiling,
         }) => {
             let limits = asked_limits(&projects, org.as_deref(), role_ceiling.as_deref())?;
-            create_token(&store, &user, &name, expires_in_days, &limits).await
+            let policy = TokenPolicy {
+                max_lifetime_days: settings.max_token_lifetime_days,
+                personal_cap: 500,
+            };
+            create_token(&store, &policy, &user, &name, expires_in_days, &limits).await
         }
         AdminCommand::Token(TokenCommand::Revoke { token_or_id }) => {
             revoke_token(&store, &token_or_id).await
@@ -489,8 +454,12 @@ fn asked_limits(
     })
 }
 
+/// `admin token create`: the instance's `--max-token-lifetime-days` (in `policy`) binds it as
+/// it binds the web UI and the API, so a token made here cannot outlive what the instance
+/// promises its users.
 async fn create_token(
     store: &Store,
+    policy: &TokenPolicy,
     login: &str,
     name: &str,
     expires_in_days: Option<u32>,
@@ -498,17 +467,18 @@ async fn create_token(
 ) -> anyhow::Result<()> {
     let owner = find_user(store, login).await?;
     let name = TokenName::parse(name, "name")?;
-    // The instance's --max-token-lifetime-days binds the web UI and the API; the operator at
-    // this command line is trusted to choose.
-    let policy = TokenPolicy {
-        max_lifetime_days: None,
-        personal_cap: 500,
-    };
     let lifetime = expires_in_days.map_or(Lifetime::Never, Lifetime::Days);
-    let expires_at = policy.expiry(lifetime, OffsetDateTime::now_utc())?;
+    let expires_at = policy
+        .expiry(lifetime, OffsetDateTime::now_utc())
+        .map_err(|e| match policy.max_lifetime_days {
+            Some(max) => anyhow!(
+                "{e} (--max-token-lifetime-days {max}): pass --expires-in-days with 1 to {max}"
+            ),
+            None => anyhow!(e),
+        })?;
     let (value, record) = tokens::issue_personal(
         store,
-        &policy,
+        policy,
         &owner,
         &name,
         expires_at,
@@ -628,55 +598,4 @@ async fn find_user(store: &Store, login: &str) -> anyhow::Result<circlet_store::
         .by_login(&login)
         .await?
         .ok_or_else(|| anyhow!("no user with login '{login}'"))
-}
-
-async fn create_user(
-    store: &Store,
-    login: &str,
-    name: Option<String>,
-    email: Option<String>,
-    admin: bool,
-    password_stdin: bool,
-) -> anyhow::Result<()> {
-    let login = Login::parse(login)?;
-    let name = DisplayName::parse(name.as_deref().unwrap_or(login.as_str()))?;
-    let email = Email::parse(&email.unwrap_or_else(|| format!("{login}@localhost")))?;
-    let (password, generated) = if password_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("cannot read the password from stdin")?;
-        let line = line.trim_end_matches(['\n', '\r']);
-        if line.is_empty() {
-            bail!("no password on stdin");
-        }
-        (Password::parse(line)?, false)
-    } else {
-        let raw = circlet_core::secret::random_hex_secret();
-        let raw = secrecy::ExposeSecret::expose_secret(&raw)[..24].to_owned();
-        (Password::parse(&raw)?, true)
-    };
-    let shown = generated.then(|| password.expose().to_owned());
-    let hash = circlet_app::password::hash(password).await?;
-    let user = store
-        .users()
-        .create(&NewUser {
-            login,
-            name,
-            email,
-            password_hash: hash,
-            site_admin: admin,
-        })
-        .await?;
-    println!(
-        "created user {}{}",
-        user.login,
-        if admin { " (site admin)" } else { "" }
-    );
-    if let Some(pw) = shown {
-        println!("password: {pw}");
-        println!("(shown once; it is not stored in the clear)");
-    }
-    Ok(())
 }

@@ -210,6 +210,11 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(ui::login::logout))
         .route("/setup", get(ui::setup::form).post(ui::setup::submit))
         .route("/account", get(ui::account::show))
+        .route("/account/password", post(ui::account::change_password))
+        .route(
+            "/password-reset",
+            get(ui::account::reset_form).post(ui::account::reset),
+        )
         .route(
             "/account/tokens",
             get(ui::tokens::list).post(ui::tokens::create),
@@ -404,6 +409,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/admin/users/{login}/disabled",
             post(ui::admin::set_disabled),
+        )
+        .route(
+            "/admin/users/{login}",
+            get(ui::admin_user::show).post(ui::admin_user::edit),
+        )
+        .route(
+            "/admin/users/{login}/password",
+            post(ui::admin_user::set_password),
+        )
+        .route(
+            "/admin/users/{login}/reset-link",
+            post(ui::admin_user::email_reset_link),
         )
         .route("/admin/tokens", get(ui::admin::tokens))
         .route("/admin/tokens/{uuid}/revoke", post(ui::admin::revoke_token))

@@ -68,6 +68,8 @@ pub enum Conflict {
     Context(String),
     /// The context has this restriction already.
     Restriction,
+    /// The change would leave the instance without an active site admin.
+    LastAdmin,
     /// Some other unique value already exists.
     Duplicate,
 }

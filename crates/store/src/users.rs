@@ -184,20 +184,115 @@ impl Users<'_> {
         Ok(n)
     }
 
-    /// Disables or re-enables a user. Disabling also ends every session of theirs.
+    /// Disables or re-enables a user. Disabling also ends every session of theirs. Refused
+    /// (`Conflict::LastAdmin`) when it would disable the last active site admin.
     pub async fn set_disabled(&self, login: &Login, disabled: bool) -> Result<User, StoreError> {
-        let sql = concat!(
-            "UPDATE users SET disabled = $2 WHERE login = $1 RETURNING ",
+        self.change(login, AccountChange::Disabled(disabled)).await
+    }
+
+    /// Sets a user's name, email and site-admin flag. Refused (`Conflict::LastAdmin`) when it
+    /// would take the flag from the last active site admin.
+    pub async fn edit(
+        &self,
+        login: &Login,
+        name: &DisplayName,
+        email: &Email,
+        site_admin: bool,
+    ) -> Result<User, StoreError> {
+        self.change(
+            login,
+            AccountChange::Edit {
+                name,
+                email,
+                site_admin,
+            },
+        )
+        .await
+    }
+
+    /// Makes one change that could leave the instance without an active site admin. The
+    /// `UPDATE` itself holds the rule (it changes nothing when the user is the last active
+    /// admin and would stop being one), so the check and the write cannot be torn apart; on
+    /// PostgreSQL the table is locked first, since under READ COMMITTED two admins demoting each
+    /// other at once would each still count the other. Moves the auth generation: verified
+    /// tokens remember their user's flags.
+    async fn change(&self, login: &Login, change: AccountChange<'_>) -> Result<User, StoreError> {
+        const OTHER_ADMIN: &str = "EXISTS (SELECT 1 FROM users AS other WHERE other.site_admin \
+             AND NOT other.disabled AND other.login <> $1)";
+        let edit_sql = format!(
+            "UPDATE users SET name = $2, email = $3, site_admin = $4 WHERE login = $1 \
+             AND ($4 OR NOT site_admin OR disabled OR {OTHER_ADMIN}) RETURNING {}",
             user_cols!()
         );
-        let row: Option<UserRow> = announcing!(self.0, Change::Revocation, tx => async {
-            let row: Option<UserRow> = sqlx::query_as(sql).bind(login.as_str()).bind(disabled).fetch_optional(&mut *tx).await?;
-            if let Some(r) = &row && disabled {
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(r.id).execute(&mut *tx).await?;
+        let disable_sql = format!(
+            "UPDATE users SET disabled = $2 WHERE login = $1 \
+             AND (NOT $2 OR NOT site_admin OR disabled OR {OTHER_ADMIN}) RETURNING {}",
+            user_cols!()
+        );
+        let postgres = self.0.kind() == crate::BackendKind::Postgres;
+        let outcome: Result<UserRow, Missing> = announcing!(self.0, Change::Revocation, tx => async {
+            if postgres {
+                sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
             }
-            Ok::<_, sqlx::Error>(row)
+            let row: Option<UserRow> = match change {
+                AccountChange::Edit { name, email, site_admin } => {
+                    sqlx::query_as(&edit_sql).bind(login.as_str()).bind(name.as_str())
+                        .bind(email.as_str()).bind(site_admin).fetch_optional(&mut *tx).await?
+                }
+                AccountChange::Disabled(disabled) => {
+                    sqlx::query_as(&disable_sql).bind(login.as_str()).bind(disabled)
+                        .fetch_optional(&mut *tx).await?
+                }
+            };
+            let Some(row) = row else {
+                let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE login = $1")
+                    .bind(login.as_str()).fetch_optional(&mut *tx).await?;
+                return Ok(Err(match exists {
+                    Some(_) => Missing::Member,
+                    None => Missing::User(login.to_string()),
+                }));
+            };
+            if matches!(change, AccountChange::Disabled(true)) {
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(row.id).execute(&mut *tx).await?;
+            }
+            Ok::<_, sqlx::Error>(Ok(row))
         })?;
-        row.ok_or_else(|| StoreError::NotFound(Missing::User(login.to_string())))?
-            .try_into()
+        match outcome {
+            Ok(row) => row.try_into(),
+            // The user exists, so the rule refused the change.
+            Err(Missing::Member) => Err(StoreError::Conflict(Conflict::LastAdmin)),
+            Err(missing) => Err(StoreError::NotFound(missing)),
+        }
     }
+
+    /// Sets a user's password hash (argon2id PHC) and ends every session of theirs and every
+    /// reset link they had: whoever knew the old password, or held a link, is out.
+    pub async fn set_password(&self, user_id: i64, password_hash: &str) -> Result<(), StoreError> {
+        let done = on_pool!(self.0, pool => async {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                .bind(user_id).bind(password_hash).execute(&mut *tx).await?.rows_affected();
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM password_resets WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(n)
+        }.await)?;
+        if done == 0 {
+            return Err(StoreError::NotFound(Missing::User(format!("#{user_id}"))));
+        }
+        Ok(())
+    }
+}
+
+/// A change to an account that the last-admin rule applies to.
+#[derive(Clone, Copy)]
+enum AccountChange<'a> {
+    /// New name, email and site-admin flag.
+    Edit {
+        name: &'a DisplayName,
+        email: &'a Email,
+        site_admin: bool,
+    },
+    /// Disabled (`true`) or enabled again.
+    Disabled(bool),
 }

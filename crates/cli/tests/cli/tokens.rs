@@ -13,6 +13,7 @@ both_backends!(
     bad_token_commands_are_refused_in_one_line,
     tokens_are_revoked_by_value_or_id_on_the_running_server,
     a_token_created_with_limits_acts_within_them,
+    the_instance_s_longest_token_lifetime_binds_admin_token_create,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -402,4 +403,48 @@ async fn a_token_created_with_limits_acts_within_them(kind: BackendKind) {
         "the read ceiling holds for alice, the admin"
     );
     server.stop();
+}
+
+/// Issue 17 item 17: `admin token create` ignored `--max-token-lifetime-days`, making tokens
+/// that outlive what the instance promises (or never expire). It now refuses them as the web
+/// UI and the API do, saying which flag to use, and makes tokens within the limit.
+async fn the_instance_s_longest_token_lifetime_binds_admin_token_create(kind: BackendKind) {
+    let instance = Instance::new(kind).await;
+    with_alice(&instance);
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "token",
+            "create",
+            "--user",
+            "alice",
+            "--name",
+            "deploy",
+            "--max-token-lifetime-days",
+            "30",
+        ];
+        args.extend_from_slice(extra);
+        instance.admin(&args, None)
+    };
+    create(&[]).fails_with(&["must expire within 30 days", "--expires-in-days"]);
+    create(&["--expires-in-days", "31"]).fails_with(&["must expire within 30 days"]);
+    let store = instance.store().await;
+    let alice = store
+        .users()
+        .by_login(&Login::parse("alice").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store.tokens().list_personal(alice.id).await.unwrap().is_empty(),
+        "no token was made"
+    );
+    let run = create(&["--expires-in-days", "30"]);
+    assert!(is_personal_token(run.ok().trim()), "{}", run.stdout);
+    let made = store.tokens().list_personal(alice.id).await.unwrap();
+    assert_eq!(made.len(), 1);
+    let left = made[0].expires_at.expect("it expires") - time::OffsetDateTime::now_utc();
+    assert!(left <= time::Duration::days(30), "{left}");
+    // Without the flag the operator may still choose any lifetime, as before.
+    instance.admin(&["token", "create", "--user", "alice", "--name", "forever"], None).ok();
+    store.close().await;
 }

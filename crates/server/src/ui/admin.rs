@@ -11,7 +11,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use circlet_app::password;
+use circlet_app::{accounts, password};
 use circlet_app::tokens::{self, Actor};
 use circlet_core::token::TokenKind;
 use circlet_core::{DisplayName, Email, Login, Password};
@@ -146,24 +146,19 @@ pub struct DisableForm {
     disabled: bool,
 }
 
-/// `POST /admin/users/{login}/disabled`: disables (ending their sessions) or re-enables a user.
+/// `POST /admin/users/{login}/disabled`: disables (ending their sessions) or re-enables a user;
+/// nobody disables themselves, and the last active site admin stays enabled.
 pub async fn set_disabled(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     CurrentUser(user): CurrentUser,
     Path(login): Path<String>,
     UiForm(form): UiForm<DisableForm>,
 ) -> Result<Response, PageError> {
     let SiteAdmin(admin) = SiteAdmin::check(user)?;
     let login = Login::parse(&login)?;
-    if login == admin.login && form.disabled {
-        return Err(PageError::invalid("You cannot disable your own account."));
-    }
-    state
-        .app
-        .store
-        .users()
-        .set_disabled(&login, form.disabled)
-        .await?;
+    let actor = Actor::user(&admin, client.to_string());
+    accounts::set_disabled(&state.app.store, &login, form.disabled, &actor).await?;
     Ok(Redirect::to("/admin/users").into_response())
 }
 

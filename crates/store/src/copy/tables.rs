@@ -696,4 +696,17 @@ pub(super) const TABLES: &[Table] = &[
         key: 1,
         identity: true,
     },
+    Table {
+        name: "password_resets",
+        columns: &[
+            ("digest", Text),
+            ("user_id", Int),
+            ("created_by", Text),
+            ("created_at", Time),
+            ("expires_at", Time),
+            ("used_at", Time),
+        ],
+        key: 1,
+        identity: false,
+    },
 ];
