@@ -85,7 +85,11 @@ pub async fn edit(
     if before.site_admin != after.site_admin {
         changed.push(format!(
             "site admin {}",
-            if after.site_admin { "granted" } else { "removed" }
+            if after.site_admin {
+                "granted"
+            } else {
+                "removed"
+            }
         ));
     }
     if !changed.is_empty() {
@@ -130,7 +134,10 @@ pub async fn set_password(
     let target = user(store, login).await?;
     let hash = password::hash(new).await.map_err(AppError::Internal)?;
     store.users().set_password(target.id, &hash).await?;
-    let detail = format!("{}: a new password was set; their sessions ended", target.login);
+    let detail = format!(
+        "{}: a new password was set; their sessions ended",
+        target.login
+    );
     audit(store, "user.password_set", &target, actor, detail).await?;
     Ok(target)
 }
@@ -157,7 +164,10 @@ pub async fn change_own_password(
     let hash = password::hash(new).await.map_err(AppError::Internal)?;
     store.users().set_password(user.id, &hash).await?;
     let actor = Actor::user(user, address);
-    let detail = format!("{}: changed their password; their other sessions ended", user.login);
+    let detail = format!(
+        "{}: changed their password; their other sessions ended",
+        user.login
+    );
     audit(store, "user.password_changed", user, &actor, detail).await
 }
 
@@ -219,7 +229,14 @@ impl App {
             "{}: a password reset link was emailed to {} (valid {minutes} minutes)",
             target.login, target.email
         );
-        audit(&self.store, "user.password_reset_sent", &target, actor, detail).await?;
+        audit(
+            &self.store,
+            "user.password_reset_sent",
+            &target,
+            actor,
+            detail,
+        )
+        .await?;
         Ok(target)
     }
 

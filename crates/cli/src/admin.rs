@@ -468,14 +468,15 @@ async fn create_token(
     let owner = find_user(store, login).await?;
     let name = TokenName::parse(name, "name")?;
     let lifetime = expires_in_days.map_or(Lifetime::Never, Lifetime::Days);
-    let expires_at = policy
-        .expiry(lifetime, OffsetDateTime::now_utc())
-        .map_err(|e| match policy.max_lifetime_days {
-            Some(max) => anyhow!(
-                "{e} (--max-token-lifetime-days {max}): pass --expires-in-days with 1 to {max}"
-            ),
-            None => anyhow!(e),
-        })?;
+    let expires_at =
+        policy
+            .expiry(lifetime, OffsetDateTime::now_utc())
+            .map_err(|e| match policy.max_lifetime_days {
+                Some(max) => anyhow!(
+                    "{e} (--max-token-lifetime-days {max}): pass --expires-in-days with 1 to {max}"
+                ),
+                None => anyhow!(e),
+            })?;
     let (value, record) = tokens::issue_personal(
         store,
         policy,

@@ -102,28 +102,31 @@ fn main() -> ExitCode {
 const RUNNER_READS: [&str; 1] = ["sandbox"];
 
 /// Parses the command line. The server's flags are global (`circlet --data-dir D serve` and
-/// `circlet serve --data-dir D` both work), so clap hands them to `runner` too: there they are
-/// hidden from `circlet runner --help`, and refused when given on the command line, since the
-/// runner reads none of them (a `CIRCLET_*` variable in the environment is left alone: a host
-/// may run both).
+/// `circlet serve --data-dir D` both work), so clap would hand them to `runner` too. `runner`
+/// gets hidden copies of them instead (clap propagates a global flag only to a command without
+/// one of that name), kept out of `circlet runner --help` and refused when given on the command
+/// line, since the runner reads none of them (a `CIRCLET_*` variable in the environment is left
+/// alone: a host may run both).
 fn parse_args() -> Result<Cli, clap::Error> {
-    let mut command = Cli::command();
-    command.build();
-    let server_flags: Vec<(clap::Id, String)> = command
+    let command = Cli::command();
+    let server_flags: Vec<clap::Arg> = command
         .get_arguments()
         .filter(|a| a.is_global_set() && !RUNNER_READS.contains(&a.get_id().as_str()))
-        .map(|a| (a.get_id().clone(), a.get_long().unwrap_or_default().to_owned()))
+        .cloned()
         .collect();
-    let mut command = command.mut_subcommand("runner", |mut runner| {
-        for (id, _) in &server_flags {
-            runner = runner.mut_arg(id, |a| a.hide(true));
-        }
-        runner
+    let mut command = command.mut_subcommand("runner", |runner| {
+        runner.args(
+            server_flags
+                .iter()
+                .map(|a| a.clone().global(false).hide(true)),
+        )
     });
     let matches = command.try_get_matches_from_mut(std::env::args_os())?;
     if let Some(("runner", runner)) = matches.subcommand() {
-        for (id, long) in &server_flags {
-            if runner.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine) {
+        for flag in &server_flags {
+            let id = flag.get_id().as_str();
+            if runner.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+                let long = flag.get_long().unwrap_or(id);
                 return Err(command.error(
                     clap::error::ErrorKind::ArgumentConflict,
                     format!(

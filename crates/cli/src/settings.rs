@@ -105,13 +105,14 @@ pub struct Overrides {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, env = "CIRCLET_TLS_KEY", global = true)]
     tls_key: Option<PathBuf>,
-    /// Email token notices (expiring in 7 days and 1 day, revoked because leaked) through this
-    /// SMTP server: smtps://user:password@host:465, smtp://user:password@host:587?tls=required
-    /// (STARTTLS), or plain smtp://host:25 (a password only to a loopback host); needs
-    /// --smtp-from [default: none, notices on dashboards only].
+    /// Email token notices (expiring in 7 days and 1 day, revoked because leaked) and password
+    /// reset links through this SMTP server: smtps://user:password@host:465,
+    /// smtp://user:password@host:587?tls=required (STARTTLS), or plain smtp://host:25 (a
+    /// password only to a loopback host); needs --smtp-from [default: none, notices on
+    /// dashboards only].
     #[arg(long, env = "CIRCLET_SMTP_URL", global = true)]
     smtp_url: Option<String>,
-    /// The address token notices come from, e.g. "circlet <ci@example.com>".
+    /// The address token notices and reset links come from, e.g. "circlet <ci@example.com>".
     #[arg(long, env = "CIRCLET_SMTP_FROM", global = true)]
     smtp_from: Option<String>,
     /// Seconds between looks for tokens soon to expire (and pending notice emails); for tests

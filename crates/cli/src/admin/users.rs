@@ -94,7 +94,10 @@ pub(super) async fn run(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
             let user = accounts::set_password(store, &login, password, &cli_actor())
                 .await
                 .map_err(service_error)?;
-            println!("set a new password for {}; their sessions ended", user.login);
+            println!(
+                "set a new password for {}; their sessions ended",
+                user.login
+            );
             if let Some(pw) = shown {
                 println!("password: {pw}");
                 println!("(shown once; it is not stored in the clear)");

@@ -10,6 +10,8 @@ both_backends!(
     users_are_created_from_stdin_or_with_a_generated_password,
     bad_user_input_is_refused_in_one_line,
     users_can_be_disabled,
+    the_last_site_admin_keeps_the_flag_and_stays_enabled,
+    users_are_edited_and_given_new_passwords,
     projects_are_created_with_their_owner_as_admin,
     bad_project_input_is_refused_in_one_line,
     members_are_added_and_their_role_changed,
@@ -406,5 +408,97 @@ async fn resource_classes_and_their_runner_tokens(kind: BackendKind) {
         log.iter()
             .any(|e| e.event == "resource_class.created" && e.detail == "acme/gpu")
     );
+    store.close().await;
+}
+
+/// Issue 17 item 17: the last site admin could remove their own flag (in the web UI), leaving
+/// nobody to manage the instance. The rule is the use case's, shared with `admin user edit` and
+/// `admin user disable`: the last active site admin keeps the flag and stays enabled.
+async fn the_last_site_admin_keeps_the_flag_and_stays_enabled(kind: BackendKind) {
+    let instance = with_alice_and_bob(kind).await;
+    instance
+        .admin(&["user", "edit", "alice", "--site-admin", "true"], None)
+        .ok();
+    instance
+        .admin(&["user", "edit", "alice", "--site-admin", "false"], None)
+        .fails_with(&["last active site admin"]);
+    instance
+        .admin(&["user", "disable", "alice"], None)
+        .fails_with(&["last active site admin"]);
+    let store = instance.store().await;
+    let alice = user(&store, "alice").await.unwrap();
+    assert!(alice.site_admin && !alice.disabled, "{alice:?}");
+
+    // With a second admin, the first may go; then the second is the last.
+    instance
+        .admin(&["user", "edit", "bob", "--site-admin", "true"], None)
+        .ok();
+    let out = instance.admin(&["user", "edit", "alice", "--site-admin", "false"], None);
+    assert!(out.ok().contains("not a site admin"), "{}", out.stdout);
+    instance
+        .admin(&["user", "disable", "bob"], None)
+        .fails_with(&["last active site admin"]);
+    assert!(!user(&store, "alice").await.unwrap().site_admin);
+    assert!(user(&store, "bob").await.unwrap().site_admin);
+    store.close().await;
+}
+
+async fn users_are_edited_and_given_new_passwords(kind: BackendKind) {
+    let instance = with_alice_and_bob(kind).await;
+    let out = instance.admin(
+        &[
+            "user",
+            "edit",
+            "alice",
+            "--name",
+            "Alice L",
+            "--email",
+            "a@example.com",
+        ],
+        None,
+    );
+    assert!(out.ok().contains("Alice L"), "{}", out.stdout);
+    instance
+        .admin(&["user", "edit", "alice", "--email", "nope"], None)
+        .fails_with(&["email"]);
+    instance
+        .admin(&["user", "edit", "nobody", "--name", "N"], None)
+        .fails_with(&["'nobody'"]);
+    instance
+        .admin(
+            &["user", "set-password", "alice", "--password-stdin"],
+            Some("short\n"),
+        )
+        .fails_with(&["password", "at least"]);
+    let run = instance.admin(
+        &["user", "set-password", "alice", "--password-stdin"],
+        Some("another long password\n"),
+    );
+    assert!(
+        run.ok().contains("set a new password for alice"),
+        "{}",
+        run.stdout
+    );
+
+    let store = instance.store().await;
+    let alice = user(&store, "alice").await.unwrap();
+    assert_eq!(
+        (alice.name.as_str(), alice.email.as_str()),
+        ("Alice L", "a@example.com")
+    );
+    let (_, phc) = store
+        .users()
+        .credentials(&alice.login)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(circlet_app::password::verify("another long password".into(), Some(phc)).await);
+    let audit = instance.admin(&["audit"], None);
+    let log = audit.ok();
+    assert!(
+        log.contains("user.updated") && log.contains("user.password_set"),
+        "{log}"
+    );
+    assert!(!log.contains("another long password"), "{log}");
     store.close().await;
 }

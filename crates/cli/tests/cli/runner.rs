@@ -80,7 +80,14 @@ fn runner_help_lists_only_the_runner_s_flags() {
     let mut cmd = circlet(tmp.path());
     cmd.args(["runner", "--help"]);
     let help = Run::of(cmd, None).ok().to_owned();
-    for own in ["--server", "--token", "--work-dir", "--concurrency", "--hide", "--sandbox"] {
+    for own in [
+        "--server",
+        "--token",
+        "--work-dir",
+        "--concurrency",
+        "--hide",
+        "--sandbox",
+    ] {
         assert!(help.contains(own), "{own} is the runner's:\n{help}");
     }
     for server in [
@@ -92,7 +99,10 @@ fn runner_help_lists_only_the_runner_s_flags() {
         "--trusted-proxy",
         "--config",
     ] {
-        assert!(!help.contains(server), "{server} is not the runner's:\n{help}");
+        assert!(
+            !help.contains(server),
+            "{server} is not the runner's:\n{help}"
+        );
     }
 
     let token = NewToken::generate(TokenKind::Runner);
@@ -115,5 +125,8 @@ fn runner_help_lists_only_the_runner_s_flags() {
     let mut cmd = circlet(tmp.path());
     cmd.args(["serve", "--help"]);
     let help = Run::of(cmd, None).ok().to_owned();
-    assert!(help.contains("--listen") && help.contains("--database-url"), "{help}");
+    assert!(
+        help.contains("--listen") && help.contains("--database-url"),
+        "{help}"
+    );
 }

@@ -435,7 +435,12 @@ async fn the_instance_s_longest_token_lifetime_binds_admin_token_create(kind: Ba
         .unwrap()
         .unwrap();
     assert!(
-        store.tokens().list_personal(alice.id).await.unwrap().is_empty(),
+        store
+            .tokens()
+            .list_personal(alice.id)
+            .await
+            .unwrap()
+            .is_empty(),
         "no token was made"
     );
     let run = create(&["--expires-in-days", "30"]);
@@ -445,6 +450,11 @@ async fn the_instance_s_longest_token_lifetime_binds_admin_token_create(kind: Ba
     let left = made[0].expires_at.expect("it expires") - time::OffsetDateTime::now_utc();
     assert!(left <= time::Duration::days(30), "{left}");
     // Without the flag the operator may still choose any lifetime, as before.
-    instance.admin(&["token", "create", "--user", "alice", "--name", "forever"], None).ok();
+    instance
+        .admin(
+            &["token", "create", "--user", "alice", "--name", "forever"],
+            None,
+        )
+        .ok();
     store.close().await;
 }

@@ -108,7 +108,16 @@ pub async fn show(
     let SiteAdmin(admin) = SiteAdmin::check(user)?;
     let login = Login::parse(&login)?;
     let done = query_param(query.as_deref(), "done");
-    page(&state, admin, csrf, &login, StatusCode::OK, done.as_deref(), None).await
+    page(
+        &state,
+        admin,
+        csrf,
+        &login,
+        StatusCode::OK,
+        done.as_deref(),
+        None,
+    )
+    .await
 }
 
 /// The edit form's fields.

@@ -8,6 +8,7 @@
 //! `driver` holds the plumbing; each other module is one part of the UI, with the pages that
 //! several of them use (a token shown once, the confirmation window) read by the helpers here.
 
+mod accounts;
 mod contexts;
 mod driver;
 mod env_vars;

@@ -15,6 +15,7 @@ mod openapi;
 mod ssh_keys;
 mod tokens;
 mod ui;
+mod ui_accounts;
 mod ui_admin;
 mod ui_badges;
 mod ui_runners;

@@ -159,8 +159,10 @@ impl Builds<'_> {
     ) -> Result<Option<(i64, String)>, StoreError> {
         let sql = "SELECT build_num, revision FROM jobs WHERE project_id = $1 AND branch = $2 \
                    AND build_num < $3 ORDER BY build_num DESC LIMIT 1";
-        Ok(on_pool!(self.0, pool => sqlx::query_as(sql).bind(project_id).bind(branch)
-            .bind(build_num).fetch_optional(pool).await)?)
+        Ok(
+            on_pool!(self.0, pool => sqlx::query_as(sql).bind(project_id).bind(branch)
+            .bind(build_num).fetch_optional(pool).await)?,
+        )
     }
 
     /// The job with this store id.

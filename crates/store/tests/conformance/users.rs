@@ -1,7 +1,7 @@
 //! Users: creating and finding them, the first admin (also when calls race), disabling.
 
 use super::{create_user, login, logins, new_user, now_s, run};
-use circlet_core::Email;
+use circlet_core::{DisplayName, Email};
 use circlet_store::testkit::TestDb;
 use circlet_store::{Conflict, Missing, Store, StoreError, User};
 use circlet_testkit::both_backends;
@@ -18,6 +18,10 @@ both_backends!(
     users_first_admin_concurrent_calls_never_both_succeed,
     users_set_disabled_flags_and_ends_sessions,
     users_set_disabled_unknown_login_is_not_found,
+    users_the_last_active_site_admin_keeps_the_flag_and_stays_enabled,
+    users_concurrent_demotions_leave_an_admin,
+    users_edit_and_set_password,
+    users_reset_links_work_once_before_they_expire,
 );
 
 async fn users_create_and_look_up(store: Store) {
@@ -314,5 +318,280 @@ async fn users_set_disabled_unknown_login_is_not_found(store: Store) {
             .unwrap()
             .unwrap()
             .disabled
+    );
+}
+
+async fn admin(store: &Store, raw: &str) -> User {
+    let mut input = new_user(raw);
+    input.site_admin = true;
+    store.users().create(&input).await.unwrap()
+}
+
+fn is_last_admin(r: Result<User, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Conflict(Conflict::LastAdmin)))
+}
+
+async fn users_the_last_active_site_admin_keeps_the_flag_and_stays_enabled(store: Store) {
+    let root = admin(&store, "root").await;
+    let alice = create_user(&store, "alice").await;
+    let name = DisplayName::parse("Root").unwrap();
+    let email = Email::parse("root@example.com").unwrap();
+    let users = store.users();
+    assert!(is_last_admin(
+        users.edit(&root.login, &name, &email, false).await
+    ));
+    assert!(is_last_admin(users.set_disabled(&root.login, true).await));
+    let kept = users.by_id(root.id).await.unwrap().unwrap();
+    assert!(
+        kept.site_admin && !kept.disabled && kept.name == root.name,
+        "nothing changed: {kept:?}"
+    );
+    // Editing the last admin while keeping the flag is fine; non-admins are not concerned.
+    assert_eq!(
+        users
+            .edit(&root.login, &name, &email, true)
+            .await
+            .unwrap()
+            .name,
+        "Root"
+    );
+    assert!(
+        users
+            .set_disabled(&alice.login, true)
+            .await
+            .unwrap()
+            .disabled
+    );
+    // A disabled admin does not count as the other admin.
+    let ops = admin(&store, "ops").await;
+    users.set_disabled(&ops.login, true).await.unwrap();
+    assert!(is_last_admin(
+        users.edit(&root.login, &name, &email, false).await
+    ));
+    // An enabled one does.
+    users.set_disabled(&ops.login, false).await.unwrap();
+    assert!(
+        !users
+            .edit(&root.login, &name, &email, false)
+            .await
+            .unwrap()
+            .site_admin
+    );
+    assert!(is_last_admin(users.set_disabled(&ops.login, true).await));
+    let missing = users.edit(&login("ghost"), &name, &email, false).await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(Missing::User(_)))),
+        "{missing:?}"
+    );
+}
+
+async fn users_concurrent_demotions_leave_an_admin(store: Store) {
+    for round in 0..5 {
+        let a = admin(&store, &format!("a{round}")).await;
+        let b = admin(&store, &format!("b{round}")).await;
+        // Only these two are active admins this round.
+        for u in store.users().list().await.unwrap() {
+            if u.site_admin && u.id != a.id && u.id != b.id {
+                store
+                    .users()
+                    .edit(
+                        &u.login,
+                        &DisplayName::parse("x").unwrap(),
+                        &Email::parse("x@example.com").unwrap(),
+                        false,
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+        let name = DisplayName::parse("n").unwrap();
+        let email = Email::parse("n@example.com").unwrap();
+        let (ra, rb) = tokio::join!(
+            store.users().edit(&a.login, &name, &email, false),
+            store.users().set_disabled(&b.login, true),
+        );
+        let ok = [ra.is_ok(), rb.is_ok()];
+        assert_eq!(
+            ok.iter().filter(|o| **o).count(),
+            1,
+            "round {round}: {ra:?} {rb:?}"
+        );
+        let active = store
+            .users()
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|u| u.site_admin && !u.disabled)
+            .count();
+        assert_eq!(active, 1, "round {round}");
+    }
+}
+
+async fn users_edit_and_set_password(store: Store) {
+    let alice = create_user(&store, "alice").await;
+    let later = now_s() + Duration::hours(1);
+    store
+        .sessions()
+        .create("alice-1", alice.id, later)
+        .await
+        .unwrap();
+    let name = DisplayName::parse("Alice L").unwrap();
+    let email = Email::parse("al@example.com").unwrap();
+    let edited = store
+        .users()
+        .edit(&alice.login, &name, &email, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            edited.name.as_str(),
+            edited.email.as_str(),
+            edited.site_admin
+        ),
+        ("Alice L", "al@example.com", true)
+    );
+    assert!(
+        store
+            .sessions()
+            .user_for("alice-1", now_s())
+            .await
+            .unwrap()
+            .is_some(),
+        "an edit keeps sessions"
+    );
+    store
+        .password_resets()
+        .create("link-1", alice.id, "root", later)
+        .await
+        .unwrap();
+
+    store
+        .users()
+        .set_password(alice.id, "$argon2id$new")
+        .await
+        .unwrap();
+    let (_, phc) = store
+        .users()
+        .credentials(&alice.login)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(phc, "$argon2id$new");
+    assert_eq!(
+        store.sessions().user_for("alice-1", now_s()).await.unwrap(),
+        None,
+        "sessions end"
+    );
+    assert_eq!(
+        store
+            .password_resets()
+            .user_for("link-1", now_s())
+            .await
+            .unwrap(),
+        None,
+        "links go"
+    );
+    assert!(matches!(
+        store.users().set_password(9999, "x").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn users_reset_links_work_once_before_they_expire(store: Store) {
+    let alice = create_user(&store, "alice").await;
+    let bob = create_user(&store, "bob").await;
+    let now = now_s();
+    let resets = store.password_resets();
+    resets
+        .create("a-1", alice.id, "root", now + Duration::hours(1))
+        .await
+        .unwrap();
+    resets
+        .create("a-2", alice.id, "root", now + Duration::hours(1))
+        .await
+        .unwrap();
+    resets
+        .create("a-old", alice.id, "root", now - Duration::seconds(1))
+        .await
+        .unwrap();
+    resets
+        .create("b-1", bob.id, "root", now + Duration::hours(1))
+        .await
+        .unwrap();
+    store
+        .sessions()
+        .create("alice-1", alice.id, now + Duration::hours(1))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        resets.user_for("a-1", now).await.unwrap().map(|u| u.id),
+        Some(alice.id)
+    );
+    assert_eq!(
+        resets.user_for("a-old", now).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(resets.user_for("nope", now).await.unwrap(), None);
+    assert_eq!(
+        resets.reset("a-old", "$argon2id$x", now).await.unwrap(),
+        None,
+        "expired"
+    );
+
+    let user = resets
+        .reset("a-1", "$argon2id$reset", now)
+        .await
+        .unwrap()
+        .expect("used");
+    assert_eq!(user.id, alice.id);
+    let (_, phc) = store
+        .users()
+        .credentials(&alice.login)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(phc, "$argon2id$reset");
+    assert_eq!(
+        store.sessions().user_for("alice-1", now).await.unwrap(),
+        None,
+        "sessions end"
+    );
+    assert_eq!(
+        resets.reset("a-1", "$argon2id$again", now).await.unwrap(),
+        None,
+        "once"
+    );
+    assert_eq!(
+        resets.user_for("a-2", now).await.unwrap(),
+        None,
+        "the user's other links go"
+    );
+    assert!(
+        resets.user_for("b-1", now).await.unwrap().is_some(),
+        "others' links stay"
+    );
+    // A disabled user's link does nothing.
+    store.users().set_disabled(&bob.login, true).await.unwrap();
+    assert_eq!(resets.reset("b-1", "$argon2id$b", now).await.unwrap(), None);
+
+    // Two uses at once: one wins.
+    store.users().set_disabled(&bob.login, false).await.unwrap();
+    resets
+        .create("b-2", bob.id, "root", now + Duration::hours(1))
+        .await
+        .unwrap();
+    let (x, y) = tokio::join!(
+        resets.reset("b-2", "$argon2id$x", now),
+        resets.reset("b-2", "$argon2id$y", now)
+    );
+    assert_eq!(
+        [x.unwrap().is_some(), y.unwrap().is_some()]
+            .iter()
+            .filter(|w| **w)
+            .count(),
+        1
     );
 }
