@@ -146,11 +146,17 @@ pub async fn edit(
             email: Email::parse(&form.email)?,
             site_admin: form.site_admin.is_some(),
         };
-        accounts::edit(&state.app.store, &login, &edit, &actor).await?;
-        Ok::<_, AppError>("saved")
+        accounts::edit(&state.app.store, &login, &edit, &actor).await
     }
     .await;
-    after(&state, admin, csrf, &login, outcome).await
+    // An admin who just gave up their own flag has no admin pages left to go back to.
+    if let Ok(user) = &outcome
+        && user.id == admin.id
+        && !user.site_admin
+    {
+        return Ok(Redirect::to("/account").into_response());
+    }
+    after(&state, admin, csrf, &login, outcome.map(|_| "saved")).await
 }
 
 /// The set-password form's fields.

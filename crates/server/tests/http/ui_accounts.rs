@@ -47,6 +47,7 @@ both_backends! {
         assert!(is_admin(&app, "alice").await);
         let r = app.post_form(&root, "/admin/users/root", "/admin/users/root", &demote).await;
         assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/account", "not back to an admin page");
         assert!(!is_admin(&app, "root").await);
         assert_eq!(root.get(app.at("/admin/users")).send().await.unwrap().status(), 403);
         // Alice is now the last: she cannot step down either.

@@ -406,9 +406,10 @@ async fn users_concurrent_demotions_leave_an_admin(store: Store) {
         }
         let name = DisplayName::parse("n").unwrap();
         let email = Email::parse("n@example.com").unwrap();
+        let users = store.users();
         let (ra, rb) = tokio::join!(
-            store.users().edit(&a.login, &name, &email, false),
-            store.users().set_disabled(&b.login, true),
+            users.edit(&a.login, &name, &email, false),
+            users.set_disabled(&b.login, true),
         );
         let ok = [ra.is_ok(), rb.is_ok()];
         assert_eq!(
