@@ -5,7 +5,7 @@
 
 use crate::app::{PASSWORD, TestApp};
 use circlet_core::Login;
-use circlet_store::{AuditScope, BackendKind};
+use circlet_store::AuditScope;
 use circlet_testkit::both_backends;
 
 async fn page(r: reqwest::Response) -> (u16, String) {

@@ -142,15 +142,14 @@ both_backends! {
         }
         assert!(!env.keys().any(|k| k.starts_with("CIRCLET_")), "no CIRCLET_ variable reaches a job: {env:#?}");
 
-        // Every node of a parallel job: its own index, one workflow.
-        for node_env in [env_of(&fx, after).await.0] {
-            has(&node_env, "CIRCLE_JOB", "after");
-            has(&node_env, "CIRCLE_NODE_TOTAL", "2");
-            has(&node_env, "CIRCLE_WORKFLOW_ID", workflow_id);
-            has(&node_env, "CIRCLE_WORKFLOW_WORKSPACE_ID", workflow_id);
-            // Within the workflow, `after` comes after `build` on the branch.
-            has(&node_env, "CIRCLE_PREVIOUS_BUILD_NUM", &build.to_string());
-        }
+        // A parallel job's (first) node: its job's name and size, the same workflow.
+        let (node_env, _) = env_of(&fx, after).await;
+        has(&node_env, "CIRCLE_JOB", "after");
+        has(&node_env, "CIRCLE_NODE_TOTAL", "2");
+        has(&node_env, "CIRCLE_WORKFLOW_ID", workflow_id);
+        has(&node_env, "CIRCLE_WORKFLOW_WORKSPACE_ID", workflow_id);
+        // Within the workflow, `after` comes after `build` on the branch.
+        has(&node_env, "CIRCLE_PREVIOUS_BUILD_NUM", &build.to_string());
 
         // 2. The next pipeline on the branch: the previous build is the branch's latest before
         // it, as the branch's build list says, and the compare URL spans the two revisions.
