@@ -2,6 +2,7 @@
 //! [`Actor`] for the audit log (a caller with an address, or the operator's CLI).
 
 use crate::{App, AppError};
+use circlet_core::scope::Action;
 use circlet_core::token_limits::TokenLimits;
 use circlet_store::{TokenRecord, User};
 
@@ -51,6 +52,18 @@ impl Caller {
     /// For user-level use cases (`/me`, all of API v2): the user, or [`AppError::LoginRequired`].
     pub fn require_user(&self) -> Result<&User, AppError> {
         self.user().ok_or(AppError::LoginRequired)
+    }
+
+    /// API v2's door (CircleCI's v2 takes personal tokens only): an action anyone may take on a
+    /// public project (a read) is left to [`App::authorize`] as on v1.1, so a public project's
+    /// reads need no token and project tokens read within their scope (circlet's extension);
+    /// anything else needs a user, or [`AppError::LoginRequired`].
+    pub fn require_user_unless_read(&self, action: Action) -> Result<(), AppError> {
+        if action.is_public_read() {
+            Ok(())
+        } else {
+            self.require_user().map(|_| ())
+        }
     }
 
     /// What the caller's personal token is limited to, when it is a limited one. Browser

@@ -20,6 +20,8 @@
 //! - jobs' OIDC ID tokens and the keys that sign them: [`oidc`];
 //! - accounts (own password, admins editing users, reset links, the last admin): [`accounts`];
 //! - passwords: [`password`]; adding projects: [`projects`]; the orb registry: [`orbs`];
+//! - what a project's recent runs say (success rates, durations, flaky tests): [`insights`];
+//! - following projects: [`follows`]; seeing other users: [`users`];
 //! - what is kept in memory and until when: [`memo`].
 //!
 //! This crate must not depend on `axum`, `askama` or `sqlx`: it speaks neither HTTP nor SQL.
@@ -33,7 +35,9 @@ pub mod caller;
 pub mod contexts;
 pub mod env_vars;
 pub mod error;
+pub mod follows;
 pub mod hooks;
+pub mod insights;
 pub mod memo;
 pub mod notices;
 pub mod oidc;
@@ -46,6 +50,7 @@ pub mod runners;
 pub mod schedules;
 pub mod ssh_keys;
 pub mod tokens;
+pub mod users;
 
 pub use caller::Caller;
 pub use error::AppError;

@@ -49,3 +49,65 @@ impl App {
         Ok(self.store.projects().create(new, user.id).await?)
     }
 }
+
+impl App {
+    /// The slug of the project CircleCI's `circleci/<org-id>/<project-id>` slug names (API v2,
+    /// projects of GitHub App or GitLab integrations: the organization's and the project's ids,
+    /// as `/api/v2/project/{slug}` and `/me/collaborations` give them). Who may see it is not
+    /// asked here: the caller then goes through [`App::authorize`] with the slug, so an id of a
+    /// project the caller may not see is "not found" exactly like an id of none.
+    pub async fn project_slug_by_ids(
+        &self,
+        org_id: &str,
+        project_id: &str,
+    ) -> Result<circlet_core::ProjectSlug, AppError> {
+        let (Ok(org_id), Ok(project_id)) = (
+            uuid::Uuid::parse_str(org_id),
+            uuid::Uuid::parse_str(project_id),
+        ) else {
+            return Err(AppError::project_not_found());
+        };
+        let project = self
+            .store
+            .projects()
+            .by_uuid(project_id)
+            .await?
+            .ok_or_else(AppError::project_not_found)?;
+        let org = self
+            .store
+            .organizations()
+            .by_name(project.slug.vcs(), project.slug.org())
+            .await?;
+        match org {
+            Some(org) if org.uuid == org_id => Ok(project.slug),
+            _ => Err(AppError::project_not_found()),
+        }
+    }
+
+    /// The slug of the project with public id `id` (API v2's `projects/{project_id}/…`). Who
+    /// may see it is not asked here: the caller then goes through [`App::authorize`].
+    pub async fn project_slug_by_id(
+        &self,
+        id: &str,
+    ) -> Result<circlet_core::ProjectSlug, AppError> {
+        let id = uuid::Uuid::parse_str(id).map_err(|_| AppError::project_not_found())?;
+        let project = self
+            .store
+            .projects()
+            .by_uuid(id)
+            .await?
+            .ok_or_else(AppError::project_not_found)?;
+        Ok(project.slug)
+    }
+
+    /// The id of the organization `project` belongs to (API v2's `organization_id`, the id
+    /// `/me/collaborations` lists).
+    pub async fn organization_id_of(&self, project: &Project) -> Result<uuid::Uuid, AppError> {
+        let org = self
+            .store
+            .organizations()
+            .ensure(project.slug.vcs(), project.slug.org())
+            .await?;
+        Ok(org.uuid)
+    }
+}

@@ -45,14 +45,15 @@ const CALLERS: [&str; 13] = [
     "admin's token limited to gh/acme/other",
 ];
 
-/// Rows: (action, private project, public project), one letter per caller above.
+/// Rows: (action, private project, public project), one letter per caller above. On a public
+/// project every token reads what anyone may (a credential never has less than none).
 #[rustfmt::skip]
 const TABLE: [(Action, &str, &str); 8] = [
     //                            private       public
-    (Action::ReadStatus,          "NNAAAAAAFANAN", "AAAAAAAAFAAAA"),
-    (Action::ReadBuilds,          "NNAAAAAFFANAN", "AAAAAAAFFAAAA"),
-    (Action::ReadArtifacts,       "NNAAAAAFAANAN", "AAAAAAAFAAAAA"),
-    (Action::ViewProject,         "NNAAAAAFFANAN", "AAAAAAAFFAAAA"),
+    (Action::ReadStatus,          "NNAAAAAAFANAN", "AAAAAAAAAAAAA"),
+    (Action::ReadBuilds,          "NNAAAAAFFANAN", "AAAAAAAAAAAAA"),
+    (Action::ReadArtifacts,       "NNAAAAAFAANAN", "AAAAAAAAAAAAA"),
+    (Action::ViewProject,         "NNAAAAAFFANAN", "AAAAAAAAAAAAA"),
     (Action::Trigger,             "NNFAAAAFFFNFN", "LFFAAAAFFFFFF"),
     (Action::ManageEnvVars,       "NNFFAAFFFFNFN", "LFFFAAFFFFFFF"),
     (Action::ManageProjectTokens, "NNFFAAFFFFNFN", "LFFFAAFFFFFFF"),

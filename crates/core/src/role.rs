@@ -39,6 +39,23 @@ impl Role {
             Role::Admin => "admin",
         }
     }
+
+    /// What a member with this role may do, in API v1.1's `scopes` words (the permissions
+    /// CircleCI's `/projects` lists for the caller), strongest first.
+    pub fn v1_scopes(self) -> &'static [&'static str] {
+        match self {
+            Role::Read => &["view-builds", "status"],
+            Role::Write => &["trigger-builds", "view-builds", "status"],
+            Role::Admin => &[
+                "all",
+                "write-settings",
+                "read-settings",
+                "trigger-builds",
+                "view-builds",
+                "status",
+            ],
+        }
+    }
 }
 
 #[cfg(test)]

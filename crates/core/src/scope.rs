@@ -194,7 +194,9 @@ pub enum Decision {
     Forbidden,
 }
 
-/// May `asker` perform `action` on a project that is `public` or not?
+/// May `asker` perform `action` on a project that is `public` or not? A credential never has
+/// less than no credential: what anyone may read of a public project, every token may read too
+/// (a `status` token reads a public project's builds, a `view-builds` token its badge).
 pub fn decide(asker: Asker, public: bool, action: Action) -> Decision {
     let sees = match asker {
         Asker::Anonymous => public,
@@ -204,19 +206,21 @@ pub fn decide(asker: Asker, public: bool, action: Action) -> Decision {
     if !sees {
         return Decision::NotFound;
     }
-    let allowed = match asker {
-        Asker::Anonymous => action.is_public_read(),
-        Asker::User(Some(role)) => role >= action.required_role(),
-        Asker::User(None) => action.is_public_read(),
-        Asker::ProjectToken {
-            scope,
-            same_project: true,
-        } => scope.allows(action),
-        Asker::ProjectToken {
-            same_project: false,
-            ..
-        } => action.is_public_read(),
-    };
+    let anyone_may = public && action.is_public_read();
+    let allowed = anyone_may
+        || match asker {
+            Asker::Anonymous => action.is_public_read(),
+            Asker::User(Some(role)) => role >= action.required_role(),
+            Asker::User(None) => action.is_public_read(),
+            Asker::ProjectToken {
+                scope,
+                same_project: true,
+            } => scope.allows(action),
+            Asker::ProjectToken {
+                same_project: false,
+                ..
+            } => action.is_public_read(),
+        };
     match (allowed, asker) {
         (true, _) => Decision::Allow,
         (false, Asker::Anonymous) => Decision::LoginRequired,
@@ -307,6 +311,34 @@ mod tests {
             };
             assert_eq!(decide(other, false, action), NotFound);
         }
+    }
+
+    #[test]
+    fn a_token_never_has_less_than_anonymous_access() {
+        for action in Action::ALL {
+            let anon = decide(Asker::Anonymous, true, action) == Allow;
+            for scope in ProjectScope::ALL {
+                for same_project in [true, false] {
+                    let token = Asker::ProjectToken {
+                        scope,
+                        same_project,
+                    };
+                    if anon {
+                        assert_eq!(
+                            decide(token, true, action),
+                            Allow,
+                            "{action:?} by {token:?}"
+                        );
+                    }
+                }
+            }
+        }
+        let status = Asker::ProjectToken {
+            scope: ProjectScope::Status,
+            same_project: true,
+        };
+        assert_eq!(decide(status, true, ReadBuilds), Allow);
+        assert_eq!(decide(status, false, ReadBuilds), Forbidden);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod body_deadline;
 pub mod builds;
 pub mod config;
 pub mod connections;
+pub mod cors;
 pub mod error;
 pub mod no_framing;
 pub mod request_log;

@@ -60,6 +60,41 @@ impl RouteParams {
         )
     }
 
+    /// [`RouteParams::project`], also understanding CircleCI's `circleci/<org-id>/<project-id>`
+    /// slugs (API v2's spelling for projects named by ids), which cost a lookup; every other
+    /// spelling costs none.
+    pub async fn v2_project(&self, app: &circlet_app::App) -> Result<ProjectSlug, ApiError> {
+        let parts: Vec<&str> = match (self.get("slug"), self.get("vcs")) {
+            (Some(slug), _) => slug.trim().split('/').collect(),
+            (None, Some(vcs)) => vec![
+                vcs,
+                self.get("org").unwrap_or_default(),
+                self.get("repo").unwrap_or_default(),
+            ],
+            _ => Vec::new(),
+        };
+        match parts.as_slice() {
+            [vcs, org, project] if vcs.eq_ignore_ascii_case("circleci") => {
+                Ok(app.project_slug_by_ids(org, project).await?)
+            }
+            _ => self.project(),
+        }
+    }
+
+    /// For `/v2/project/{slug}/{number}/<last>` (a job's list), which also catches the project
+    /// `/v2/project/{vcs}/{org}/<last>` because its literal wins over `{repo}`: that project's
+    /// parameters when the slug is not one `%2F`-encoded segment.
+    pub fn project_named_like_a_job_list(&self, last: &str) -> Option<RouteParams> {
+        let (slug, number) = (self.get("slug")?, self.get("number")?);
+        (!slug.contains('/')).then(|| {
+            RouteParams::new(vec![
+                ("vcs".to_owned(), slug.to_owned()),
+                ("org".to_owned(), number.to_owned()),
+                ("repo".to_owned(), last.to_owned()),
+            ])
+        })
+    }
+
     /// The positive number in segment `name` (a v1.1 `build_num`, a v2 pipeline or job
     /// `number`); anything else names nothing, so it is `not_found`.
     pub fn number(&self, name: &str, not_found: &str) -> Result<i64, ApiError> {

@@ -82,7 +82,33 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/projects", get(api::v1_builds::projects))
         .merge(v2_project_builds("/v2/project/{slug}"))
         .merge(v2_project_builds("/v2/project/{vcs}/{org}/{repo}"))
+        .merge(v2_insights("/v2/insights/{slug}"))
+        .merge(v2_insights("/v2/insights/{vcs}/{org}/{repo}"))
+        .route("/v2/pipeline", get(api::v2_pipeline_lists::list))
+        .route("/v2/user/{id}", get(api::users::get))
+        .route(
+            "/v2/projects/{project_id}/pipeline-definitions",
+            get(api::pipeline_definitions::list),
+        )
+        .route(
+            "/v2/projects/{project_id}/pipeline-definitions/{definition_id}",
+            get(api::pipeline_definitions::get),
+        )
+        // CircleCI's private API, which its own tools call.
+        .route("/private/me/followed-projects", get(api::follows::followed))
+        .route(
+            "/private/output/raw/{vcs}/{org}/{repo}/{build_num}/output/{index}/{step}",
+            get(api::private_output::output),
+        )
+        .route(
+            "/private/output/raw/{vcs}/{org}/{repo}/{build_num}/error/{index}/{step}",
+            get(api::private_output::error),
+        )
         .route("/v2/pipeline/{id}", get(api::v2_pipelines::pipeline))
+        .route(
+            "/v2/pipeline/{id}/config",
+            get(api::v2_pipeline_lists::config),
+        )
         .route(
             "/v2/pipeline/continue",
             post(api::v2_pipelines::continue_pipeline),
@@ -141,10 +167,7 @@ pub fn router(state: AppState) -> Router {
             "/v2/workflow/{id}/approve/{approval_request_id}",
             post(api::v2_pipelines::approve),
         )
-        .route(
-            "/v2/workflow/{id}/job",
-            get(api::v2_pipelines::workflow_jobs),
-        )
+        .route("/v2/workflow/{id}/job", get(api::v2_jobs::workflow_jobs))
         .route(
             "/v2/workflow/{id}/cancel",
             post(api::v2_pipelines::cancel_workflow),
@@ -155,7 +178,9 @@ pub fn router(state: AppState) -> Router {
             get(api::projects::get_one).post(api::projects::create),
         )
         .fallback(api::not_found)
-        .method_not_allowed_fallback(api::method_not_allowed);
+        .method_not_allowed_fallback(api::method_not_allowed)
+        // Browsers on other origins may call it with a token, never with cookies (`cors`).
+        .layer(from_fn(crate::cors::allow_any_origin));
 
     // The runner protocol (circlet_core::runner_protocol): runner tokens only.
     let runner = Router::new()
@@ -448,7 +473,12 @@ pub fn router(state: AppState) -> Router {
     // the handlers dispatch on the suffix (`.svg`, `.png`, `.cc.xml`) and redirect a path
     // without one to the project or job page. The first segment is spelled out per VCS name so
     // these patterns never catch `/api/…` or a mistyped page, which keep their own 404s.
-    let mut status = Router::new().route("/cc.xml", get(status::cctray::all));
+    let mut status = Router::new()
+        .route("/cc.xml", get(status::cctray::all))
+        .route(
+            "/status-badge/img/{vcs}/{org}/{repo}/tree/{*branch}",
+            get(status::status_badge),
+        );
     for vcs in status::VCS_PREFIXES {
         status = status
             .route(&format!("/{vcs}/{{org}}/{{repo}}"), get(status::project))
@@ -517,6 +547,8 @@ fn v1_builds(base: &str) -> Router<AppState> {
             get(b::list_branch).post(b::trigger_branch),
         )
         .route(&format!("{base}/build"), post(b::trigger_pipeline))
+        .route(&format!("{base}/follow"), post(api::follows::follow))
+        .route(&format!("{base}/unfollow"), post(api::follows::unfollow))
         .route(
             &format!("{base}/envvar"),
             get(api::env_vars::v1_list).post(api::env_vars::v1_create),
@@ -569,7 +601,16 @@ fn v2_project_builds(base: &str) -> Router<AppState> {
             &format!("{base}/pipeline/{{number}}"),
             get(v::pipeline_by_number),
         )
-        .route(&format!("{base}/job/{{number}}"), get(v::job))
+        // Literals (`mine`, `run`) win over `{number}`.
+        .route(
+            &format!("{base}/pipeline/mine"),
+            get(api::v2_pipeline_lists::mine),
+        )
+        .route(
+            &format!("{base}/pipeline/run"),
+            post(api::pipeline_definitions::run),
+        )
+        .route(&format!("{base}/job/{{number}}"), get(api::v2_jobs::job))
         .route(
             &format!("{base}/envvar"),
             get(api::env_vars::v2_list).post(api::env_vars::v2_create),
@@ -592,10 +633,28 @@ fn v2_project_builds(base: &str) -> Router<AppState> {
         )
         .route(
             &format!("{base}/job/{{number}}/cancel"),
-            post(v::cancel_job),
+            post(api::v2_jobs::cancel_job),
+        )
+        .route(
+            &format!("{base}/{{number}}/tests"),
+            get(api::v2_jobs::tests),
         )
         .route(
             &format!("{base}/schedule"),
             get(api::schedules::list).post(api::schedules::create),
         )
+}
+
+/// API v2's insights of one project under `base` (`/v2/insights/{slug}` or
+/// `/v2/insights/{vcs}/{org}/{repo}`).
+fn v2_insights(base: &str) -> Router<AppState> {
+    use api::insights as i;
+    Router::new()
+        .route(&format!("{base}/workflows"), get(i::workflows))
+        .route(&format!("{base}/workflows/{{name}}"), get(i::workflow_runs))
+        .route(
+            &format!("{base}/workflows/{{name}}/jobs"),
+            get(i::workflow_jobs),
+        )
+        .route(&format!("{base}/flaky-tests"), get(i::flaky_tests))
 }

@@ -18,6 +18,7 @@ pub mod contexts;
 pub mod copy;
 pub mod env_vars;
 pub mod error;
+pub mod follows;
 mod generations;
 pub mod hooks;
 pub mod job_results;
@@ -298,6 +299,11 @@ impl Store {
         runners::Runners(self)
     }
 
+    /// Which projects users follow.
+    pub fn follows(&self) -> follows::Follows<'_> {
+        follows::Follows(self)
+    }
+
     /// Organizations: the projects of one `vcs/org`, with an id.
     pub fn organizations(&self) -> organizations::Organizations<'_> {
         organizations::Organizations(self)
@@ -380,4 +386,15 @@ pub(crate) fn ts(t: OffsetDateTime) -> OffsetDateTime {
 /// The current time as stored.
 pub fn now() -> OffsetDateTime {
     ts(OffsetDateTime::now_utc())
+}
+
+/// The current time to the millisecond, for the times a job, its nodes and its steps started
+/// and stopped: they make durations (CircleCI's `build_time_millis`, a step's
+/// `run_time_millis`), which whole seconds would round to 0 for fast jobs. These columns are
+/// shown and subtracted, never compared in SQL, so SQLite's text of varying width (`…:35.1Z`,
+/// `…:35Z`) orders nothing wrongly.
+pub(crate) fn now_ms() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc().to_offset(time::UtcOffset::UTC);
+    t.replace_millisecond(t.millisecond())
+        .expect("a millisecond of a valid time is valid")
 }

@@ -147,6 +147,14 @@ impl Users<'_> {
         row.map(User::try_from).transpose()
     }
 
+    /// The user with this public id (API v2's).
+    pub async fn by_uuid(&self, uuid: Uuid) -> Result<Option<User>, StoreError> {
+        let sql = concat!("SELECT ", user_cols!(), " FROM users WHERE uuid = $1");
+        let row: Option<UserRow> =
+            on_pool!(self.0, pool => sqlx::query_as(sql).bind(uuid).fetch_optional(pool).await)?;
+        row.map(User::try_from).transpose()
+    }
+
     /// The user with this login.
     pub async fn by_login(&self, login: &Login) -> Result<Option<User>, StoreError> {
         Ok(self.credentials(login).await?.map(|(u, _)| u))

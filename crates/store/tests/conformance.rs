@@ -174,6 +174,22 @@ fn assert_whole_second_utc(
     );
 }
 
+/// A time the store keeps to the millisecond (when a job, a node or a step started and
+/// stopped: durations): UTC, no finer than a millisecond, within [`from`, `to`], `to` read in
+/// whole seconds so up to a second past it counts.
+fn assert_millisecond_utc(what: &str, t: OffsetDateTime, from: OffsetDateTime, to: OffsetDateTime) {
+    assert_eq!(t.offset(), UtcOffset::UTC, "{what}: {t} is not UTC");
+    assert_eq!(
+        t.nanosecond() % 1_000_000,
+        0,
+        "{what}: {t} is finer than a millisecond"
+    );
+    assert!(
+        from <= t && t < to + time::Duration::seconds(1),
+        "{what}: {t} is not within [{from}, {to}]"
+    );
+}
+
 /// A new personal token record for `owner` (any value: the store sees only its digest).
 fn new_personal_token(owner: &User) -> NewTokenRecord {
     let value = NewToken::generate(TokenKind::Personal);

@@ -6,7 +6,6 @@ use super::openapi::{BuildNumPath, NumberPath, ProjectPath, SlugParam};
 use super::projects::ProjectJson;
 use super::{ApiQuery, Page};
 use crate::error::{ApiError, MessageBody};
-use crate::route::ProjectRoute;
 use crate::route::RouteParams;
 use crate::state::AppState;
 use axum::Json;
@@ -212,23 +211,12 @@ pub async fn v2_job(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    if let (Some(slug), Some(number)) = (params.get("slug"), params.get("number"))
-        && !slug.contains('/')
-    {
-        let as_project = RouteParams::new(vec![
-            ("vcs".to_owned(), slug.to_owned()),
-            ("org".to_owned(), number.to_owned()),
-            ("repo".to_owned(), "artifacts".to_owned()),
-        ]);
-        return Ok(super::projects::get_one(
-            State(state),
-            caller,
-            ProjectRoute(as_project.project()?),
-        )
-        .await?
-        .into_response());
+    if let Some(as_project) = params.project_named_like_a_job_list("artifacts") {
+        return Ok(super::projects::get_one(State(state), caller, as_project)
+            .await?
+            .into_response());
     }
-    caller.require_user()?;
+    caller.require_user_unless_read(Action::ReadArtifacts)?;
     let (project, job) = super::project_job(
         &state,
         &caller,

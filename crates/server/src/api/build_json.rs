@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Pipelines, workflows and projects' masks already read while rendering one reply.
 #[derive(Default)]
@@ -103,9 +102,19 @@ impl Cache {
     }
 }
 
-/// RFC 3339 UTC, e.g. `2026-11-28T13:36:35Z`.
+/// RFC 3339 UTC with milliseconds, as CircleCI sends times, e.g. `2026-11-28T13:36:35.120Z`.
 pub fn iso(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }
 
 fn iso_opt(t: Option<OffsetDateTime>) -> Value {
@@ -374,18 +383,17 @@ pub const OUTPUT_MASK: &str = MASK;
 pub fn v2_pipeline(project: &Project, p: &PipelineRecord, masks: &ProjectMasks) -> Value {
     let c = commit(p);
     let errors: Vec<String> = serde_json::from_str(&p.errors).unwrap_or_default();
-    let parameters: Value = serde_json::from_str(&p.parameters)
-        .map(|params: Value| masks.json(&params))
-        .unwrap_or_else(|_| json!({}));
     let mut vcs = json!({
         "provider_name": match project.slug.vcs() {
             circlet_core::Vcs::GitHub => "GitHub",
             circlet_core::Vcs::Bitbucket => "Bitbucket",
         },
         "target_repository_url": vcs_url(project),
-        "origin_repository_url": vcs_url(project),
+        // Where the commit comes from: the repository builds clone.
+        "origin_repository_url": project.repo_url.to_string(),
         "revision": p.revision,
-        "commit": {"subject": null_if_empty(&c.subject), "body": null_if_empty(&c.body)},
+        // Strings, never null: strict clients decode them as strings.
+        "commit": {"subject": c.subject, "body": c.body},
     });
     if let Some(b) = &p.branch {
         vcs["branch"] = json!(b);
@@ -397,28 +405,74 @@ pub fn v2_pipeline(project: &Project, p: &PipelineRecord, masks: &ProjectMasks) 
         vcs["review_id"] = json!(pr.number.to_string());
         vcs["review_url"] = json!(pr.url);
     }
-    json!({
+    let mut pipeline = json!({
         "id": p.uuid,
         "errors": errors.iter().map(|m| json!({"type": "config", "message": m})).collect::<Vec<_>>(),
         "project_slug": project.slug.to_string(),
         "updated_at": iso(p.updated_at),
         "number": p.number,
-        "trigger_parameters": parameters,
         "state": p.state,
         "created_at": iso(p.created_at),
         "trigger": {
             "type": p.trigger_type,
             "received_at": iso(p.created_at),
-            "actor": {"login": p.actor_login, "avatar_url": null},
+            "actor": {"login": p.actor_login, "avatar_url": ""},
         },
         "vcs": vcs,
-    })
+    });
+    if let Some(params) = trigger_parameters(project, p, masks) {
+        pipeline["trigger_parameters"] = params;
+    }
+    pipeline
+}
+
+/// API v2's `trigger_parameters` of pipeline `p`, shaped as CircleCI's: `circleci` (how it was
+/// triggered), `git` (what it builds) and, circlet's addition, `parameters` (the pipeline
+/// parameters it was given, when there are any). Everything shown of them passes through
+/// `masks` here, the one place that shapes the field. `None` leaves the field out.
+pub fn trigger_parameters(
+    project: &Project,
+    p: &PipelineRecord,
+    masks: &ProjectMasks,
+) -> Option<Value> {
+    let c = commit(p);
+    let mut git = json!({
+        "checkout_sha": p.revision,
+        "repo_url": project.repo_url.to_string(),
+        "checkout_url": project.repo_url.to_string(),
+        "repo_name": project.slug.repo(),
+        "repo_owner": project.slug.org(),
+        "default_branch": project.default_branch.as_str(),
+        "commit_message": c.subject,
+    });
+    if let Some(b) = &p.branch {
+        git["branch"] = json!(b);
+        git["ref"] = json!(format!("refs/heads/{b}"));
+    }
+    if let Some(t) = &p.tag {
+        git["tag"] = json!(t);
+        git["ref"] = json!(format!("refs/tags/{t}"));
+    }
+    let mut shaped = json!({
+        "circleci": {
+            "trigger_type": p.trigger_type,
+            "event_time": iso(p.created_at),
+        },
+        "git": git,
+    });
+    let parameters: serde_json::Map<String, Value> =
+        serde_json::from_str(&p.parameters).unwrap_or_default();
+    if !parameters.is_empty() {
+        shaped["parameters"] = Value::Object(parameters);
+    }
+    Some(masks.json(&shaped))
 }
 
 /// API v2's workflow object, its status derived from its jobs.
 pub fn v2_workflow(
     project: &Project,
     pipeline: &PipelineRecord,
+    started_by: uuid::Uuid,
     w: &WorkflowRecord,
     jobs: &[JobRecord],
 ) -> Value {
@@ -436,16 +490,29 @@ pub fn v2_workflow(
         "pipeline_number": pipeline.number,
         "project_slug": project.slug.to_string(),
         "status": status,
-        "started_by": actor_uuid(&pipeline.actor_login),
+        "started_by": started_by,
         "created_at": iso(w.created_at),
         "stopped_at": iso_opt(stopped),
         "tag": null,
     })
 }
 
-/// A stable uuid for a login (v2 `started_by` is a uuid; circlet keys users by login here).
-fn actor_uuid(login: &str) -> uuid::Uuid {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, login.as_bytes())
+/// API v2's `started_by` of `pipeline`'s workflows: the id of the user who started it, as `/me`
+/// gives it; for a pipeline no user started (a forge's push, or a user deleted since), a stable
+/// id made from the name it was started under.
+pub async fn started_by(
+    state: &AppState,
+    pipeline: &PipelineRecord,
+) -> Result<uuid::Uuid, ApiError> {
+    if let Some(id) = pipeline.actor_id
+        && let Some(user) = state.app.store.users().by_id(id).await?
+    {
+        return Ok(user.uuid);
+    }
+    Ok(uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        pipeline.actor_login.as_bytes(),
+    ))
 }
 
 /// API v2's `parallel_runs`: each node's status, from its claim; a node no runner has claimed

@@ -240,6 +240,10 @@ pub struct V2PipelineJson {
     project_slug: String,
     updated_at: String,
     number: i64,
+    /// CircleCI's shape: `circleci` (`trigger_type`, `event_time`), `git` (`branch` or `tag`,
+    /// `ref`, `checkout_sha`, `repo_url`, …) and, circlet's addition, `parameters` (the
+    /// pipeline parameters given, when any).
+    #[schema(required = false)]
     trigger_parameters: BTreeMap<String, Value>,
     /// `created`, `errored`, `setup-pending`, `setup`, `pending`.
     state: String,
@@ -269,7 +273,8 @@ pub struct TriggerJson {
 #[derive(ToSchema)]
 pub struct ActorJson {
     login: String,
-    avatar_url: Option<String>,
+    /// Empty when circlet has no picture of them; never null.
+    avatar_url: String,
 }
 
 /// A v2 pipeline's `vcs`; `branch` or `tag` is present, whichever was built.
@@ -295,8 +300,9 @@ pub struct PipelineVcsJson {
 /// A v2 pipeline's commit.
 #[derive(ToSchema)]
 pub struct CommitJson {
-    subject: Option<String>,
-    body: Option<String>,
+    /// Strings, never null (empty when the commit message has no body).
+    subject: String,
+    body: String,
 }
 
 /// API v2's workflow object.

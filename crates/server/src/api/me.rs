@@ -69,6 +69,18 @@ pub struct MeV2Json {
     name: String,
 }
 
+impl MeV2Json {
+    /// `user` in API v2's shape.
+    pub fn of(user: &circlet_store::User) -> Self {
+        MeV2Json {
+            avatar_url: None,
+            id: user.uuid,
+            login: user.login.as_str().to_owned(),
+            name: user.name.clone(),
+        }
+    }
+}
+
 /// `GET /api/v1.1/me` (and `/api/v1/me`): the fields real v1.1 clients read.
 #[utoipa::path(
     get,
@@ -136,10 +148,5 @@ pub async fn v1(State(state): State<AppState>, caller: Caller) -> Result<Json<Va
 pub async fn v2(State(state): State<AppState>, caller: Caller) -> Result<Json<MeV2Json>, ApiError> {
     let user = caller.require_user()?;
     caller.note_kind(&state.app, "me");
-    Ok(Json(MeV2Json {
-        avatar_url: None,
-        id: user.uuid,
-        login: user.login.as_str().to_owned(),
-        name: user.name.clone(),
-    }))
+    Ok(Json(MeV2Json::of(user)))
 }

@@ -6,14 +6,18 @@ pub mod build_schema;
 pub mod compile_config;
 pub mod contexts;
 pub mod env_vars;
+pub mod follows;
 pub mod health;
 pub mod hooks;
+pub mod insights;
 pub mod leak_reports;
 pub mod me;
 pub mod oidc;
 pub mod openapi;
 pub mod orbs;
 pub mod organizations;
+pub mod pipeline_definitions;
+pub mod private_output;
 pub mod project_settings;
 pub mod projects;
 pub mod runner;
@@ -22,7 +26,10 @@ pub mod runners_v3;
 pub mod schedules;
 pub mod ssh_keys;
 pub mod tokens;
+pub mod users;
 pub mod v1_builds;
+pub mod v2_jobs;
+pub mod v2_pipeline_lists;
 pub mod v2_pipelines;
 pub mod webhooks;
 
@@ -239,7 +246,7 @@ pub(crate) async fn project_job(
     segment: &str,
     missing: &str,
 ) -> Result<(Project, JobRecord), ApiError> {
-    let slug = params.project()?;
+    let slug = params.v2_project(&state.app).await?;
     let access = state.app.authorize(caller, &slug, action).await?;
     let num = params.number(segment, missing)?;
     let job = state

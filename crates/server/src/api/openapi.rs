@@ -12,9 +12,10 @@
 //! the router: a JSON route without documentation fails it.
 
 use super::{
-    artifacts, compile_config, contexts, env_vars, health, hooks, leak_reports, me, oidc, orbs,
-    organizations, project_settings, projects, runners_v3, schedules, ssh_keys, tokens, v1_builds,
-    v2_pipelines, webhooks,
+    artifacts, compile_config, contexts, env_vars, follows, health, hooks, insights, leak_reports,
+    me, oidc, orbs, organizations, pipeline_definitions, private_output, project_settings,
+    projects, runners_v3, schedules, ssh_keys, tokens, users, v1_builds, v2_jobs,
+    v2_pipeline_lists, v2_pipelines, webhooks,
 };
 use axum::Json;
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
@@ -203,18 +204,35 @@ the artifact lists' `url`s point to).";
         v2_pipelines::pipeline,
         v2_pipelines::pipeline_workflows,
         v2_pipelines::workflow,
-        v2_pipelines::workflow_jobs,
+        v2_jobs::workflow_jobs,
         v2_pipelines::cancel_workflow,
         v2_pipelines::approve,
         v2_pipelines::continue_pipeline,
-        v2_pipelines::job,
-        v2_pipelines::cancel_job,
+        v2_jobs::job,
+        v2_jobs::cancel_job,
+        v2_jobs::tests,
         compile_config::compile,
         orbs::list,
         orbs::versions,
         runners_v3::list,
         runners_v3::tasks,
         runners_v3::running,
+        v2_pipeline_lists::list,
+        v2_pipeline_lists::mine,
+        v2_pipeline_lists::config,
+        users::get,
+        follows::follow,
+        follows::unfollow,
+        follows::followed,
+        private_output::output,
+        private_output::error,
+        pipeline_definitions::list,
+        pipeline_definitions::get,
+        pipeline_definitions::run,
+        insights::workflows,
+        insights::workflow_runs,
+        insights::workflow_jobs,
+        insights::flaky_tests,
     ),
     tags(
         (name = "health", description = "Liveness and readiness probes"),
@@ -235,6 +253,7 @@ the artifact lists' `url`s point to).";
         (name = "runners", description = "Self-hosted runners and their resource classes (API v3)"),
         (name = "oidc", description = "OIDC ID tokens for jobs"),
         (name = "contexts", description = "Contexts: organizations' shared environment variables (API v2)"),
+        (name = "insights", description = "Insights: workflows' and jobs' metrics, flaky tests (API v2)"),
     )
 )]
 struct ApiDoc;
@@ -331,6 +350,12 @@ fn alias_of(path: &str) -> Option<(String, Rewrite)> {
     if let Some(rest) = path.strip_prefix(V2_SLUG) {
         return Some((
             format!("/api/v2/project/{{vcs}}/{{org}}/{{repo}}{rest}"),
+            Rewrite::SlugToParts,
+        ));
+    }
+    if let Some(rest) = path.strip_prefix("/api/v2/insights/{slug}") {
+        return Some((
+            format!("/api/v2/insights/{{vcs}}/{{org}}/{{repo}}{rest}"),
             Rewrite::SlugToParts,
         ));
     }

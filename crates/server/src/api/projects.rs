@@ -1,10 +1,10 @@
 //! API v2 projects: read one (`GET /project/{slug}`) and create one
 //! (`POST /project/{vcs}/{org}/{repo}`).
 
-use super::ApiJson;
+use super::RawBody;
 use crate::api::openapi::{ProjectPath, SlugParam};
 use crate::error::{ApiError, MessageBody};
-use crate::route::ProjectRoute;
+use crate::route::{ProjectRoute, RouteParams};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -36,19 +36,17 @@ struct VcsInfo {
     default_branch: String,
 }
 
-impl From<&Project> for ProjectJson {
-    fn from(p: &Project) -> Self {
+impl ProjectJson {
+    /// `p` in API v2's shape; `organization_id` is its organization's id (the one
+    /// `/me/collaborations` lists and `circleci/<org-id>/<project-id>` slugs name).
+    pub fn new(p: &Project, organization_id: Uuid) -> Self {
         let org_slug = format!("{}/{}", p.slug.vcs().short(), p.slug.org());
         ProjectJson {
             id: p.uuid,
             slug: p.slug.to_string(),
             name: p.slug.repo().to_owned(),
             organization_name: p.slug.org().to_owned(),
-            // Organizations are not stored: a stable id derived from the org's lowercase slug.
-            organization_id: Uuid::new_v5(
-                &Uuid::NAMESPACE_URL,
-                org_slug.to_ascii_lowercase().as_bytes(),
-            ),
+            organization_id,
             organization_slug: org_slug,
             vcs_info: VcsInfo {
                 vcs_url: p.repo_url.to_string(),
@@ -62,7 +60,8 @@ impl From<&Project> for ProjectJson {
     }
 }
 
-/// `GET /api/v2/project/{slug}`. Like all of API v2, it needs a user (personal token or session).
+/// `GET /api/v2/project/{slug}` (also `circleci/<org-id>/<project-id>`): a read, so a public
+/// project needs no token and a project token of the project's own (`all`) reads it.
 #[utoipa::path(
     get,
     path = "/api/v2/project/{slug}",
@@ -77,18 +76,17 @@ impl From<&Project> for ProjectJson {
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
-    ProjectRoute(slug): ProjectRoute,
+    params: RouteParams,
 ) -> Result<Json<ProjectJson>, ApiError> {
-    caller.require_user()?;
-    let access = state
-        .app
-        .authorize(&caller, &slug, Action::ViewProject)
-        .await?;
-    Ok(Json(ProjectJson::from(&access.project)))
+    let project =
+        super::v2_pipelines::project(&state, &caller, &params, Action::ViewProject).await?;
+    let org = state.app.organization_id_of(&project).await?;
+    Ok(Json(ProjectJson::new(&project, org)))
 }
 
-/// The body of `POST /api/v2/project/{vcs}/{org}/{repo}`; `repo_url` defaults to the VCS host's.
-#[derive(Deserialize, utoipa::ToSchema)]
+/// The body of `POST /api/v2/project/{vcs}/{org}/{repo}` (optional, as CircleCI's takes none);
+/// `repo_url` defaults to the VCS host's.
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
     /// The Git URL builds clone (https, http, ssh, git or file) [default: the VCS host's].
@@ -108,7 +106,7 @@ pub struct CreateProject {
     operation_id = "create_project",
     tag = "projects",
     params(ProjectPath),
-    request_body = CreateProject,
+    request_body(content((CreateProject = "application/json")), description = "Optional: without a body, the VCS host's repository, `main`, private"),
     responses(
         (status = 201, description = "The new project, the caller its admin", body = ProjectJson),
         (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
@@ -118,10 +116,18 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ProjectRoute(slug): ProjectRoute,
-    ApiJson(body): ApiJson<CreateProject>,
+    RawBody(body): RawBody,
 ) -> Result<(StatusCode, Json<ProjectJson>), ApiError> {
     caller.require_user()?;
     caller.note_kind(&state.app, "create-project");
+    // CircleCI's takes no body: none (or an empty one) asks for every default.
+    let body: CreateProject = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateProject::default()
+    } else {
+        serde_json::from_slice::<Option<CreateProject>>(&body)
+            .map_err(|e| ApiError::Invalid(format!("Request body is not a valid project: {e}")))?
+            .unwrap_or_default()
+    };
     let repo_url = match &body.repo_url {
         Some(url) => RepoUrl::parse(url)?,
         None => RepoUrl::default_for(&slug),
@@ -133,5 +139,6 @@ pub async fn create(
         public: body.public,
     };
     let project = state.app.create_project(&caller, &new).await?;
-    Ok((StatusCode::CREATED, Json(ProjectJson::from(&project))))
+    let org = state.app.organization_id_of(&project).await?;
+    Ok((StatusCode::CREATED, Json(ProjectJson::new(&project, org))))
 }

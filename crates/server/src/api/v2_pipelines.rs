@@ -1,8 +1,8 @@
 //! API v2 pipelines, workflows and jobs: trigger a pipeline, read pipelines (paged), their
 //! workflows and jobs, cancel a workflow or a job. Users only (personal tokens or sessions).
 
-use super::build_json::{self, v2_job, v2_pipeline, v2_workflow, v2_workflow_job};
-use super::build_schema::{V2JobJson, V2PipelineJson, V2WorkflowJobJson, V2WorkflowJson};
+use super::build_json::{self, v2_pipeline, v2_workflow};
+use super::build_schema::{V2PipelineJson, V2WorkflowJson};
 use super::openapi::{IdPath, NumberPath, SlugParam};
 use super::{ApiPath, ApiQuery, Page, RawBody};
 use crate::error::{ApiError, MessageBody};
@@ -23,17 +23,18 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 /// Items per page of a v2 list.
-const PAGE: i64 = 20;
+pub(crate) const PAGE: i64 = 20;
 
-/// The project of a v2 path, for a user allowed `action` there.
-async fn project(
+/// The project of a v2 path, for a caller allowed `action` there (reads: anyone
+/// `App::authorize` allows; anything else: users only).
+pub(crate) async fn project(
     state: &AppState,
     caller: &Caller,
     params: &RouteParams,
     action: Action,
 ) -> Result<Project, ApiError> {
-    caller.require_user()?;
-    let slug = params.project()?;
+    caller.require_user_unless_read(action)?;
+    let slug = params.v2_project(&state.app).await?;
     Ok(state.app.authorize(caller, &slug, action).await?.project)
 }
 
@@ -82,9 +83,6 @@ pub async fn trigger_pipeline(
     params: RouteParams,
     RawBody(body): RawBody,
 ) -> Result<(StatusCode, Json<PipelineCreatedJson>), ApiError> {
-    caller.require_user()?;
-    let pipelines = state.app.pipelines(&caller, &params.project()?).await?;
-    let project = &pipelines.project;
     // Lenient like CircleCI: an empty body (or none) builds the default branch.
     let body: TriggerBody = if body.iter().all(u8::is_ascii_whitespace) {
         TriggerBody::default()
@@ -93,8 +91,35 @@ pub async fn trigger_pipeline(
             .map_err(|e| ApiError::Invalid(format!("Request body is not a valid trigger: {e}")))?
             .unwrap_or_default()
     };
-    let parameters = trigger::pipeline_parameters(&body.parameters.unwrap_or_default())?;
-    let target = match trigger::target(body.branch.as_deref(), body.tag.as_deref())? {
+    start(
+        &state,
+        &caller,
+        &params,
+        body.branch.as_deref(),
+        body.tag.as_deref(),
+        &body.parameters.unwrap_or_default(),
+    )
+    .await
+}
+
+/// Starts a pipeline of the path's project on `branch` or `tag` (neither: the default branch)
+/// with `parameters`, for a user allowed to: `POST …/pipeline` and `POST …/pipeline/run`.
+pub(crate) async fn start(
+    state: &AppState,
+    caller: &Caller,
+    params: &RouteParams,
+    branch: Option<&str>,
+    tag: Option<&str>,
+    parameters: &BTreeMap<String, Value>,
+) -> Result<(StatusCode, Json<PipelineCreatedJson>), ApiError> {
+    caller.require_user()?;
+    let pipelines = state
+        .app
+        .pipelines(caller, &params.v2_project(&state.app).await?)
+        .await?;
+    let project = &pipelines.project;
+    let parameters = trigger::pipeline_parameters(parameters)?;
+    let target = match trigger::target(branch, tag)? {
         Some(t) => t,
         None => trigger::target(Some(project.default_branch.as_str()), None)?
             .expect("a branch was given"),
@@ -207,13 +232,13 @@ fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
 
 /// A pipeline by id, with its project, if the caller may do `action` there. A pipeline of a
 /// project the caller may not see is "not found", like one that does not exist.
-async fn pipeline_access(
+pub(crate) async fn pipeline_access(
     state: &AppState,
     caller: &Caller,
     id: &str,
     action: Action,
 ) -> Result<(Project, PipelineRecord), ApiError> {
-    caller.require_user()?;
+    caller.require_user_unless_read(action)?;
     let missing = || ApiError::NotFound("Pipeline not found".into());
     let p = state
         .app
@@ -298,21 +323,22 @@ pub async fn pipeline_workflows(
 ) -> Result<Json<Value>, ApiError> {
     let (project, p) = pipeline_access(&state, &caller, &id, Action::ReadBuilds).await?;
     let mut items = Vec::new();
+    let started_by = build_json::started_by(&state, &p).await?;
     for w in state.app.store.builds().workflows(p.id).await? {
         let jobs = state.app.store.builds().jobs_of_workflow(w.id).await?;
-        items.push(v2_workflow(&project, &p, &w, &jobs));
+        items.push(v2_workflow(&project, &p, started_by, &w, &jobs));
     }
     Ok(Json(json!({"items": items, "next_page_token": null})))
 }
 
 /// A workflow by id, with its pipeline, project and jobs.
-async fn workflow_access(
+pub(crate) async fn workflow_access(
     state: &AppState,
     caller: &Caller,
     id: &str,
     action: Action,
 ) -> Result<(Project, PipelineRecord, WorkflowRecord, Vec<JobRecord>), ApiError> {
-    caller.require_user()?;
+    caller.require_user_unless_read(action)?;
     let missing = || ApiError::NotFound("Workflow not found".into());
     let w = state
         .app
@@ -351,32 +377,8 @@ pub async fn workflow(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (project, p, w, jobs) = workflow_access(&state, &caller, &id, Action::ReadBuilds).await?;
-    Ok(Json(v2_workflow(&project, &p, &w, &jobs)))
-}
-
-/// `GET /workflow/{id}/job`.
-#[utoipa::path(
-    get,
-    path = "/api/v2/workflow/{id}/job",
-    operation_id = "list_workflow_jobs",
-    tag = "pipelines",
-    params(IdPath),
-    responses(
-        (status = 200, description = "The workflow's jobs, in one page", body = Page<V2WorkflowJobJson>),
-        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
-    )
-)]
-pub async fn workflow_jobs(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
-    let (project, _, _, jobs) = workflow_access(&state, &caller, &id, Action::ReadBuilds).await?;
-    let items: Vec<Value> = jobs
-        .iter()
-        .map(|j| v2_workflow_job(&project, j, &jobs))
-        .collect();
-    Ok(Json(json!({"items": items, "next_page_token": null})))
+    let started_by = build_json::started_by(&state, &p).await?;
+    Ok(Json(v2_workflow(&project, &p, started_by, &w, &jobs)))
 }
 
 /// `POST /workflow/{id}/cancel` → 202: jobs not started end now, running ones within seconds.
@@ -435,68 +437,6 @@ pub async fn approve(
         .approve(&jobs, request)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(MessageBody::new("Accepted."))))
-}
-
-async fn project_job(
-    state: &AppState,
-    caller: &Caller,
-    params: &RouteParams,
-    action: Action,
-) -> Result<(Project, JobRecord), ApiError> {
-    caller.require_user()?;
-    super::project_job(state, caller, params, action, "number", "Job not found").await
-}
-
-/// `GET /project/{slug}/job/{number}`.
-#[utoipa::path(
-    get,
-    path = "/api/v2/project/{slug}/job/{number}",
-    operation_id = "get_job",
-    tag = "pipelines",
-    params(SlugParam, NumberPath),
-    responses(
-        (status = 200, description = "The job", body = V2JobJson),
-        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
-    )
-)]
-pub async fn job(
-    State(state): State<AppState>,
-    caller: Caller,
-    params: RouteParams,
-) -> Result<Json<Value>, ApiError> {
-    let (project, job) = project_job(&state, &caller, &params, Action::ReadBuilds).await?;
-    let mut cache = build_json::Cache::default();
-    let p = cache.pipeline(&state, job.pipeline_id).await?;
-    let w = cache
-        .workflow(&state, job.pipeline_id, job.workflow_id)
-        .await?;
-    let nodes = state.app.store.builds().nodes(job.id).await?;
-    Ok(Json(v2_job(&state, &project, &p, &w, &job, &nodes)))
-}
-
-/// `POST /project/{slug}/job/{number}/cancel`.
-#[utoipa::path(
-    post,
-    path = "/api/v2/project/{slug}/job/{number}/cancel",
-    operation_id = "cancel_job",
-    tag = "pipelines",
-    params(SlugParam, NumberPath),
-    responses(
-        (status = 200, description = "Accepted", body = MessageBody),
-        (status = "4XX", description = "Refused, invalid or not found", body = MessageBody),
-    )
-)]
-pub async fn cancel_job(
-    State(state): State<AppState>,
-    caller: Caller,
-    params: RouteParams,
-) -> Result<Json<MessageBody>, ApiError> {
-    caller.require_user()?;
-    let pipelines = state.app.pipelines(&caller, &params.project()?).await?;
-    let num = params.number("number", "Job not found")?;
-    let job = pipelines.job(num, "Job not found").await?;
-    pipelines.cancel(&job).await?;
-    Ok(Json(MessageBody::new("Request accepted.")))
 }
 
 /// `POST /pipeline/continue`'s body (CircleCI's).

@@ -186,6 +186,39 @@ fn no_page() -> Response {
     PageError::not_found("There is no page at this address.").into_response()
 }
 
+/// `GET /status-badge/img/{vcs}/{org}/{repo}/tree/{branch}.svg` (or `.png`): the badge URL
+/// CircleCI's UI generates today, answered like `/{vcs}/{org}/{repo}/tree/{branch}.svg`.
+/// `{vcs}` may also be `circleci`, with the organization's and the project's ids.
+pub async fn status_badge(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Path((vcs, org, repo, branch)): Path<(String, String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let slug = if vcs.eq_ignore_ascii_case("circleci") {
+        state.app.project_slug_by_ids(&org, &repo).await.ok()
+    } else {
+        ProjectSlug::from_parts(&vcs, &org, &repo).ok()
+    };
+    match split_suffix(&branch) {
+        (branch, Some(format @ (Format::Svg | Format::Png))) => {
+            let branch = Some(branch.to_owned());
+            serve(
+                &state,
+                caller,
+                slug,
+                branch,
+                format,
+                query.as_deref(),
+                &headers,
+            )
+            .await
+        }
+        _ => no_page(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,9 @@
 //! Builds at the level a client sees (issue 4), on real git repositories, with the runner played
 //! over HTTP by the test itself:
 //! - [`v2`]: triggering pipelines and reading pipelines, workflows and jobs (API v2 shapes);
+//! - [`v2_access`]: who may read v2 and from where (CORS), `scopes`, `started_by`, slugs by id;
+//! - [`v2_fidelity`]: v2 fields as CircleCI types them (strings, milliseconds, parameters);
+//! - [`v2_reads`]: the reads CircleCI's clients call (tests, lists, insights, follows, …);
 //! - [`v1_triggers`]: API v1.1 triggers, retry and cancel;
 //! - [`v1_reads`]: API v1.1 build lists, detail with steps, output, tests, `/projects`;
 //! - [`bad_input`]: refusals, and what errored configs leave behind;
@@ -29,6 +32,9 @@ mod schedules;
 mod v1_reads;
 mod v1_triggers;
 mod v2;
+mod v2_access;
+mod v2_fidelity;
+mod v2_reads;
 mod webhook_rules;
 mod webhooks;
 

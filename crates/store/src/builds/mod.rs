@@ -7,7 +7,7 @@
 
 use crate::error::Missing;
 use crate::generations::{Change, announcing};
-use crate::{Store, StoreError, now, on_pool, ts};
+use crate::{Store, StoreError, now, now_ms, on_pool, ts};
 use circlet_core::Role;
 use circlet_core::build_state::JobState;
 use circlet_core::forge::decide::PrRef;
@@ -479,6 +479,7 @@ impl JobFilter {
 /// Use-cases on builds; see [`Store::builds`].
 pub struct Builds<'s>(pub(crate) &'s Store);
 
+mod across;
 mod continuing;
 mod creating;
 mod nodes;
@@ -487,6 +488,7 @@ mod queue;
 mod reading;
 mod steps;
 
+pub use across::{TestRun, WorkflowRun};
 pub use continuing::SetupState;
 pub use nodes::{NodeEnd, NodeRecord};
 pub use steps::StepRecord;

@@ -112,7 +112,10 @@ impl Builds<'_> {
         runner_id: i64,
         class: Option<&str>,
     ) -> Result<Option<(JobRecord, NodeRecord)>, StoreError> {
-        let at = now();
+        // Shown as the job's and the node's start (to the millisecond); the heartbeat, compared
+        // by the reaper, stays in whole seconds.
+        let at = now_ms();
+        let beat = now();
         // The outer conditions are checked again on the row itself: on PostgreSQL a job
         // canceled or fully claimed while this waited for its lock is left alone.
         let sql = match self.0.kind() {
@@ -136,7 +139,7 @@ impl Builds<'_> {
             ),
         };
         let insert = format!(
-            "INSERT INTO job_nodes ({NODE_COLS}) VALUES ($1, $2, $3, 'running', $4, $5, NULL, $5) RETURNING {NODE_COLS}"
+            "INSERT INTO job_nodes ({NODE_COLS}) VALUES ($1, $2, $3, 'running', $4, $5, NULL, $6) RETURNING {NODE_COLS}"
         );
         let claimed: Option<(JobRow, NodeRow)> = announcing!(self.0, Change::Project, tx => async {
             let Some(c): Option<Claimed> = sqlx::query_as(sql).bind(at).bind(class).fetch_optional(&mut *tx).await? else {
@@ -145,7 +148,7 @@ impl Builds<'_> {
             let index = c.nodes_claimed - 1;
             let uuid = if index == 0 { c.job.uuid } else { Uuid::new_v4() };
             let node: NodeRow = sqlx::query_as(&insert)
-                .bind(c.job.id).bind(index).bind(uuid).bind(runner_id).bind(at)
+                .bind(c.job.id).bind(index).bind(uuid).bind(runner_id).bind(at).bind(beat)
                 .fetch_one(&mut *tx).await?;
             Ok::<_, sqlx::Error>(Some((c.job, node)))
         })?;

@@ -94,7 +94,7 @@ impl Builds<'_> {
             "UPDATE jobs SET state = $2, stopped_at = $3 WHERE workflow_id = $1 AND state = $4";
         let flag =
             "UPDATE jobs SET cancel_requested = TRUE WHERE workflow_id = $1 AND state = 'running'";
-        let at = now();
+        let at = now_ms();
         let found: bool = announcing!(self.0, Change::Project, tx => async {
             if sqlx::query_scalar::<_, i64>(mark).bind(workflow_id).fetch_optional(&mut *tx).await?.is_none() {
                 return Ok(false);
@@ -171,7 +171,7 @@ impl Builds<'_> {
         let end_nodes = "UPDATE job_nodes SET state = $2, stopped_at = $3 WHERE job_id = $1 AND state = 'running'";
         let release =
             "UPDATE jobs SET state = $2, stopped_at = $3 WHERE id = $1 AND state = 'blocked'";
-        let at = now();
+        let at = now_ms();
         let ended: bool = announcing!(self.0, Change::Project, tx => async {
             let Some((workflow_id, canceled)): Option<(i64, bool)> = sqlx::query_as(lock)
                 .bind(job_id).fetch_optional(&mut *tx).await?

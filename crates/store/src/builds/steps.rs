@@ -15,7 +15,7 @@ impl Builds<'_> {
     ) -> Result<(), StoreError> {
         let sql = "INSERT INTO job_steps (job_id, node_index, idx, name, state, started_at) VALUES ($1, $5, $2, $3, 'running', $4) \
                    ON CONFLICT (job_id, node_index, idx) DO NOTHING";
-        on_pool!(self.0, pool => sqlx::query(sql).bind(job_id).bind(idx).bind(name).bind(now()).bind(node).execute(pool).await.map(|r| r.rows_affected()))
+        on_pool!(self.0, pool => sqlx::query(sql).bind(job_id).bind(idx).bind(name).bind(now_ms()).bind(node).execute(pool).await.map(|r| r.rows_affected()))
             .map_err(|e| no_such_job(e, job_id))?;
         Ok(())
     }
@@ -32,7 +32,7 @@ impl Builds<'_> {
     ) -> Result<(), StoreError> {
         let sql = "UPDATE job_steps SET state = $3, exit_code = $4, stopped_at = $5 WHERE job_id = $1 AND idx = $2 AND node_index = $6";
         let n = on_pool!(self.0, pool => {
-            sqlx::query(sql).bind(job_id).bind(idx).bind(state).bind(exit_code).bind(now()).bind(node).execute(pool).await.map(|r| r.rows_affected())
+            sqlx::query(sql).bind(job_id).bind(idx).bind(state).bind(exit_code).bind(now_ms()).bind(node).execute(pool).await.map(|r| r.rows_affected())
         })?;
         if n == 0 {
             return Err(StoreError::NotFound(Missing::Step { job: job_id, idx }));

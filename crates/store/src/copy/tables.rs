@@ -173,6 +173,17 @@ pub(super) const TABLES: &[Table] = &[
         identity: false,
     },
     Table {
+        name: "project_follows",
+        columns: &[
+            ("user_id", Int),
+            ("project_id", Int),
+            ("following", Bool),
+            ("changed_at", Time),
+        ],
+        key: 2,
+        identity: false,
+    },
+    Table {
         name: "api_tokens",
         columns: &[
             ("id", Int),

@@ -2,7 +2,10 @@
 //! workflow when a job ends, cancellation, reaping, retries, listings, steps and output, and
 //! parallel jobs' nodes.
 
-use super::{assert_whole_second_utc, create_project, create_user, now_s, run, run_with_db};
+use super::{
+    assert_millisecond_utc, assert_whole_second_utc, create_project, create_user, now_s, run,
+    run_with_db,
+};
 use circlet_core::build_state::JobState;
 use circlet_core::token::{NewToken, TokenKind};
 use circlet_store::builds::{
@@ -14,6 +17,8 @@ use circlet_testkit::both_backends;
 use std::collections::BTreeSet;
 use time::Duration;
 
+#[path = "builds/across.rs"]
+mod across;
 #[path = "builds/artifacts.rs"]
 mod artifacts;
 #[path = "builds/caches.rs"]

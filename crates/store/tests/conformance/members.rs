@@ -1,5 +1,5 @@
 //! Project members: adding them and changing their role, removing them, and where a user stands
-//! in an organization (the projects and admin roles they hold there).
+//! in an organization (the projects and admin roles they hold there); which projects they follow.
 
 use super::{create_project, create_user, run};
 use circlet_core::{Role, Vcs};
@@ -12,6 +12,7 @@ both_backends!(
     projects_set_member_inserts_and_changes_role,
     projects_org_standing_counts_projects_and_admin_roles,
     projects_remove_member,
+    follows_record_each_users_choice_per_project,
 );
 
 async fn projects_set_member_inserts_and_changes_role(store: Store) {
@@ -242,5 +243,37 @@ async fn projects_remove_member(store: Store) {
     assert_eq!(
         store.projects().role_of(p.id, bob.id).await.unwrap(),
         Some(Role::Read)
+    );
+}
+
+async fn follows_record_each_users_choice_per_project(store: Store) {
+    let owner = create_user(&store, "owner").await;
+    let amy = create_user(&store, "amy").await;
+    let p = create_project(&store, "gh/acme/widgets", &owner).await;
+    let q = create_project(&store, "gh/acme/gadgets", &owner).await;
+    let follows = store.follows();
+    assert!(follows.choices_of(amy.id).await.unwrap().is_empty());
+    follows.set(amy.id, q.id, true).await.unwrap();
+    follows.set(amy.id, p.id, false).await.unwrap();
+    follows.set(owner.id, p.id, true).await.unwrap();
+    let mut want = vec![(p.id, false), (q.id, true)];
+    want.sort();
+    assert_eq!(follows.choices_of(amy.id).await.unwrap(), want);
+    // A second choice replaces the first.
+    follows.set(amy.id, q.id, false).await.unwrap();
+    let choices = follows.choices_of(amy.id).await.unwrap();
+    assert!(
+        choices.contains(&(q.id, false)) && choices.len() == 2,
+        "{choices:?}"
+    );
+    assert_eq!(follows.choices_of(owner.id).await.unwrap(), [(p.id, true)]);
+    // The user's public id finds them.
+    assert_eq!(
+        store.users().by_uuid(amy.uuid).await.unwrap().as_ref(),
+        Some(&amy)
+    );
+    assert_eq!(
+        store.users().by_uuid(uuid::Uuid::new_v4()).await.unwrap(),
+        None
     );
 }

@@ -365,8 +365,15 @@ pub async fn projects(
 ) -> Result<Json<Value>, ApiError> {
     caller.require_user()?;
     caller.note_kind(&state.app, "projects");
+    let followed: Vec<i64> = state
+        .app
+        .followed_projects(&caller)
+        .await?
+        .iter()
+        .map(|p| p.id)
+        .collect();
     let mut out = Vec::new();
-    for (p, _) in state.app.projects_of(&caller).await? {
+    for (p, role) in state.app.projects_of(&caller).await? {
         let jobs = state
             .app
             .store
@@ -412,12 +419,12 @@ pub async fn projects(
             "username": p.slug.org(),
             "reponame": p.slug.repo(),
             "default_branch": p.default_branch.as_str(),
-            "followed": true,
+            "followed": followed.contains(&p.id),
             "oss": p.public,
             "parallel": 1,
             "has_usable_key": true,
             "feature_flags": super::super::project_settings::FeatureFlags::of(&p),
-            "scopes": ["read-settings", "view-builds"],
+            "scopes": role.v1_scopes(),
             "branches": branches,
         }));
     }

@@ -75,7 +75,7 @@ both_backends! {
         assert_eq!(made[0]["trigger"]["type"], "scheduled_pipeline");
         assert_eq!(made[0]["trigger"]["actor"]["login"], "ada");
         assert_eq!(made[0]["vcs"]["branch"], "main");
-        assert_eq!(made[0]["trigger_parameters"]["greeting"], "from-the-schedule");
+        assert_eq!(made[0]["trigger_parameters"]["parameters"]["greeting"], "from-the-schedule");
         // Moved on to the same hour the next day.
         assert_eq!(next_run(&fx, &id).await, due + time::Duration::days(1));
         assert_eq!(fx.app.state.app.fire_due_schedules(at).await.unwrap(), (0, 0));

@@ -54,7 +54,7 @@ async fn builds_request_cancel_ends_waiting_jobs_and_flags_running_ones(store: S
     assert!(b.request_cancel(queued.id).await.unwrap());
     let q = reload(&fx.store, queued).await;
     assert_eq!(q.state, JobState::Canceled);
-    assert_whole_second_utc("canceled stopped_at", q.stopped_at.unwrap(), from, now_s());
+    assert_millisecond_utc("canceled stopped_at", q.stopped_at.unwrap(), from, now_s());
     assert!(!q.cancel_requested);
     assert_eq!(state(&fx.store, blocked).await, JobState::NotRun);
 
@@ -221,7 +221,7 @@ async fn builds_reap_stale_ends_silent_jobs_and_settles_their_workflow(store: St
     );
     let a = reload(&fx.store, &jobs[0]).await;
     assert_eq!(a.state, JobState::InfrastructureFail);
-    assert_whole_second_utc("reaped stopped_at", a.stopped_at.unwrap(), from, now_s());
+    assert_millisecond_utc("reaped stopped_at", a.stopped_at.unwrap(), from, now_s());
     assert_eq!(state(&fx.store, &jobs[1]).await, JobState::NotRun);
     assert_eq!(state(&fx.store, &jobs[2]).await, JobState::NotRun);
     assert_eq!(

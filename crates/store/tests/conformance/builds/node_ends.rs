@@ -52,7 +52,7 @@ async fn builds_parallel_job_ends_with_its_last_node_and_then_releases_dependent
     assert_eq!((job.state, job.stopped_at), (JobState::Running, None));
     let n = &nodes(&fx.store, split).await[0];
     assert_eq!(n.state, JobState::Success);
-    assert_whole_second_utc("node stopped_at", n.stopped_at.unwrap(), from, now_s());
+    assert_millisecond_utc("node stopped_at", n.stopped_at.unwrap(), from, now_s());
     assert!(
         !end_node(&fx.store, rs[0], split, 0, JobState::Failed).await,
         "a node ends once"
@@ -79,7 +79,7 @@ async fn builds_parallel_job_ends_with_its_last_node_and_then_releases_dependent
         JobState::Failed,
         "one node's failure fails the job"
     );
-    assert_whole_second_utc("job stopped_at", job.stopped_at.unwrap(), from, now_s());
+    assert_millisecond_utc("job stopped_at", job.stopped_at.unwrap(), from, now_s());
     assert_eq!(
         nodes(&fx.store, split)
             .await
@@ -150,7 +150,7 @@ async fn builds_canceling_a_parallel_job_stops_handing_out_nodes(store: Store) {
         (job.state, job.cancel_requested),
         (JobState::Canceled, false)
     );
-    assert_whole_second_utc(
+    assert_millisecond_utc(
         "canceled stopped_at",
         job.stopped_at.unwrap(),
         from,
@@ -186,7 +186,7 @@ async fn builds_canceling_a_parallel_job_stops_handing_out_nodes(store: Store) {
         (job.state, job.cancel_requested),
         (JobState::Canceled, false)
     );
-    assert_whole_second_utc(
+    assert_millisecond_utc(
         "canceled stopped_at",
         job.stopped_at.unwrap(),
         from,
@@ -243,14 +243,14 @@ async fn builds_finishing_a_parallel_job_ends_its_running_nodes(store: Store) {
     let to = now_s();
     let job = reload(&fx.store, split).await;
     assert_eq!(job.state, JobState::Timedout);
-    assert_whole_second_utc("job stopped_at", job.stopped_at.unwrap(), from, to);
+    assert_millisecond_utc("job stopped_at", job.stopped_at.unwrap(), from, to);
     let ended = nodes(&fx.store, split).await;
     assert_eq!(
         ended.iter().map(|n| n.state).collect::<Vec<_>>(),
         [JobState::Success, JobState::Timedout],
         "the running node ends with the job; the ended one keeps its end"
     );
-    assert_whole_second_utc("node stopped_at", ended[1].stopped_at.unwrap(), from, to);
+    assert_millisecond_utc("node stopped_at", ended[1].stopped_at.unwrap(), from, to);
     assert_eq!(state(&fx.store, after).await, JobState::NotRun);
     assert_eq!(b.heartbeat(split.id, 1, r1).await.unwrap(), None);
     assert!(!end_node(&fx.store, r1, split, 1, JobState::Success).await);
@@ -303,7 +303,7 @@ async fn builds_reap_stale_ends_only_the_silent_node(store: Store) {
         ],
         "only the silent node is reaped"
     );
-    assert_whole_second_utc(
+    assert_millisecond_utc(
         "reaped stopped_at",
         reaped[0].stopped_at.unwrap(),
         from,

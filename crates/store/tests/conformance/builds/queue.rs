@@ -46,8 +46,8 @@ async fn builds_claim_next_hands_out_the_oldest_queued_job(store: Store) {
     assert_eq!(got.state, JobState::Running);
     assert_eq!(node.runner_id, Some(fx.runners[0]));
     let started = got.started_at.expect("started_at");
-    assert_whole_second_utc("started_at", started, from, to);
-    assert_eq!(node.heartbeat_at, started);
+    assert_millisecond_utc("started_at", started, from, to);
+    assert_eq!(node.heartbeat_at, started.replace_millisecond(0).unwrap());
     assert_eq!(reload(&fx.store, &first[0]).await, got);
     assert_eq!(b.nodes(first[0].id).await.unwrap(), [node]);
 
@@ -195,7 +195,7 @@ async fn builds_finish_releases_dependents_when_all_requirements_succeeded(store
     );
     let a2 = reload(&fx.store, a).await;
     assert_eq!(a2.state, JobState::Success);
-    assert_whole_second_utc("stopped_at", a2.stopped_at.unwrap(), from, now_s());
+    assert_millisecond_utc("stopped_at", a2.stopped_at.unwrap(), from, now_s());
     assert_eq!(
         b.nodes(a.id).await.unwrap()[0].runner_id,
         Some(r),
@@ -272,7 +272,7 @@ async fn builds_finish_failure_gives_up_dependents_transitively(store: Store) {
         let j = reload(&fx.store, &jobs[i]).await;
         assert_eq!(j.state, want, "{} of workflow {}", j.name, j.workflow_id);
         if want == JobState::NotRun {
-            assert_whole_second_utc("not_run stopped_at", j.stopped_at.unwrap(), from, to);
+            assert_millisecond_utc("not_run stopped_at", j.stopped_at.unwrap(), from, to);
             assert_eq!(j.started_at, None);
             assert!(b.nodes(j.id).await.unwrap().is_empty(), "no node ran it");
         }

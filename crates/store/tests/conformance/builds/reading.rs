@@ -156,9 +156,9 @@ async fn builds_steps_and_output(store: Store) {
         ]
     );
     for s in &steps {
-        assert_whole_second_utc("step started_at", s.started_at, from, to);
+        assert_millisecond_utc("step started_at", s.started_at, from, to);
         if let Some(t) = s.stopped_at {
-            assert_whole_second_utc("step stopped_at", t, from, to);
+            assert_millisecond_utc("step stopped_at", t, from, to);
         }
     }
     let err = b
@@ -429,7 +429,12 @@ async fn builds_timestamps_are_whole_seconds_utc(store: Store) {
         ("node.stopped_at", node.stopped_at),
         ("node.heartbeat_at", Some(node.heartbeat_at)),
     ] {
-        assert_whole_second_utc(what, t.expect(what), from, to);
+        // Starts and ends make durations: milliseconds; the rest whole seconds.
+        if what.ends_with("started_at") || what.ends_with("stopped_at") {
+            assert_millisecond_utc(what, t.expect(what), from, to);
+        } else {
+            assert_whole_second_utc(what, t.expect(what), from, to);
+        }
     }
     assert!(j.queued_at <= j.started_at.unwrap() && j.started_at <= j.stopped_at);
 }
