@@ -200,7 +200,7 @@ pub fn flaky_tests(runs: &[TestRun]) -> Vec<FlakyTest> {
             file,
         });
     }
-    flaky.sort_by(|a, b| b.times_flaked.cmp(&a.times_flaked));
+    flaky.sort_by_key(|f| std::cmp::Reverse(f.times_flaked));
     flaky
 }
 

@@ -326,7 +326,7 @@ both_backends! {
         // Another branch has no runs; all branches have them all.
         let other = fx.get(&format!("/api/v2/insights/{SLUG}/workflows?branch=nope")).await;
         assert!(items(&other).is_empty());
-        let every = fx.get(&format!("/api/v2/insights/gh%2Facme%2Fwidget/workflows?all-branches=true")).await;
+        let every = fx.get("/api/v2/insights/gh%2Facme%2Fwidget/workflows?all-branches=true").await;
         assert_eq!(items(&every)[0]["metrics"]["total_runs"], json!(2));
 
         let runs = fx.get(&format!("/api/v2/insights/{SLUG}/workflows/build")).await;
