@@ -215,9 +215,45 @@ pub fn pipeline_result(jobs: &[JobState], canceled: bool) -> Option<JobState> {
     })
 }
 
+/// A pipeline's status as lists and the dashboard show it: `error` when its config could not
+/// run, else the status of its workflows (API v2's names) that most needs attention: one still
+/// going first, then the ways to fail, then `canceled`, then `success`. A pipeline whose
+/// filters left no workflow is `not_run`.
+pub fn pipeline_status(errored: bool, workflows: &[&str]) -> &'static str {
+    const ORDER: [&str; 9] = [
+        "running",
+        "on_hold",
+        "failing",
+        "failed",
+        "error",
+        "unauthorized",
+        "canceled",
+        "not_run",
+        "success",
+    ];
+    if errored {
+        return "error";
+    }
+    ORDER
+        .iter()
+        .find(|s| workflows.contains(s))
+        .copied()
+        .unwrap_or("not_run")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pipeline_shows_its_most_pressing_workflow() {
+        assert_eq!(pipeline_status(true, &[]), "error");
+        assert_eq!(pipeline_status(false, &[]), "not_run");
+        assert_eq!(pipeline_status(false, &["success", "failed"]), "failed");
+        assert_eq!(pipeline_status(false, &["failed", "running"]), "running");
+        assert_eq!(pipeline_status(false, &["success", "canceled"]), "canceled");
+        assert_eq!(pipeline_status(false, &["success", "success"]), "success");
+    }
 
     #[test]
     fn names_round_trip_and_views_agree() {

@@ -172,6 +172,10 @@ pub fn router(state: AppState) -> Router {
             "/v2/workflow/{id}/cancel",
             post(api::v2_pipelines::cancel_workflow),
         )
+        .route(
+            "/v2/workflow/{id}/rerun",
+            post(api::v2_rerun::rerun_workflow),
+        )
         .route("/v2/project/{slug}", get(api::projects::get_one))
         .route(
             "/v2/project/{vcs}/{org}/{repo}",
@@ -231,6 +235,7 @@ pub fn router(state: AppState) -> Router {
     let ui = Router::new()
         .route("/", get(ui::dashboard::show))
         .route("/notices/{uuid}/dismiss", post(ui::dashboard::dismiss))
+        .route("/workflows/{uuid}/rerun", post(ui::builds::rerun_workflow))
         .route("/login", get(ui::login::form).post(ui::login::submit))
         .route("/logout", post(ui::login::logout))
         .route("/setup", get(ui::setup::form).post(ui::setup::submit))

@@ -96,3 +96,29 @@ if (refreshing) {
   const seconds = Number(refreshing.dataset.refresh) || 5;
   setTimeout(() => window.location.reload(), seconds * 1000);
 }
+
+// A table wider than its column scrolls sideways: the edge with more to see fades, and a hint
+// above it says so (without this script the table still scrolls, only without the cue).
+function markScrollableTables() {
+  for (const wrap of document.querySelectorAll(".table-wrap")) {
+    const more = wrap.scrollWidth - wrap.clientWidth;
+    const scrollable = more > 1;
+    wrap.classList.toggle("scrollable", scrollable);
+    wrap.classList.toggle("more-left", scrollable && wrap.scrollLeft > 1);
+    wrap.classList.toggle("more-right", scrollable && wrap.scrollLeft < more - 1);
+    let hint = wrap.previousElementSibling;
+    if (!hint || !hint.classList.contains("scroll-hint")) {
+      if (!scrollable) continue;
+      hint = document.createElement("span");
+      hint.className = "scroll-hint";
+      hint.textContent = "Scroll sideways for more →";
+      wrap.before(hint);
+    }
+    hint.hidden = !scrollable;
+  }
+}
+document.addEventListener("scroll", (event) => {
+  if (event.target.classList && event.target.classList.contains("table-wrap")) markScrollableTables();
+}, true);
+window.addEventListener("resize", markScrollableTables);
+markScrollableTables();

@@ -24,7 +24,33 @@ pub struct TestRecord {
     pub node_index: i64,
 }
 
+/// How many test cases a job stored, and how many of them failed (`failure` or `error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TestCounts {
+    /// Every test case.
+    pub total: i64,
+    /// Those that failed or errored.
+    pub failed: i64,
+}
+
 impl Builds<'_> {
+    /// The test counts of each job of pipeline `pipeline_id` that stored test results, by job
+    /// id (ascending): what a pipeline list shows beside each job.
+    pub async fn test_counts_of_pipeline(
+        &self,
+        pipeline_id: i64,
+    ) -> Result<Vec<(i64, TestCounts)>, StoreError> {
+        let sql = "SELECT t.job_id, CAST(COUNT(*) AS BIGINT), \
+                   CAST(SUM(CASE WHEN t.result IN ('failure', 'error') THEN 1 ELSE 0 END) AS BIGINT) \
+                   FROM job_tests t JOIN jobs j ON j.id = t.job_id WHERE j.pipeline_id = $1 \
+                   GROUP BY t.job_id ORDER BY t.job_id";
+        let rows: Vec<(i64, i64, i64)> = on_pool!(self.0, pool => sqlx::query_as(sql).bind(pipeline_id).fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(job, total, failed)| (job, TestCounts { total, failed }))
+            .collect())
+    }
+
     /// The job with this public id.
     pub async fn job_by_uuid(&self, uuid: Uuid) -> Result<Option<JobRecord>, StoreError> {
         let sql = "SELECT id FROM jobs WHERE uuid = $1";

@@ -54,7 +54,7 @@ pub use copy::{CopiedTable, CopyReport};
 pub use env_vars::{EnvVarRecord, NewEnvVar};
 pub use error::{Conflict, Missing, StoreError};
 pub use generations::ProjectGeneration;
-pub use job_results::TestRecord;
+pub use job_results::{TestCounts, TestRecord};
 pub use notices::{NewNotice, NoticeRecord};
 pub use oidc_keys::{NewOidcKey, OidcKeyRecord};
 pub use orbs::{NewOrb, OrbRecord};

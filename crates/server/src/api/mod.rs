@@ -31,6 +31,7 @@ pub mod v1_builds;
 pub mod v2_jobs;
 pub mod v2_pipeline_lists;
 pub mod v2_pipelines;
+pub mod v2_rerun;
 pub mod webhooks;
 
 use crate::error::ApiError;

@@ -15,7 +15,7 @@ use super::{
     artifacts, compile_config, contexts, env_vars, follows, health, hooks, insights, leak_reports,
     me, oidc, orbs, organizations, pipeline_definitions, private_output, project_settings,
     projects, runners_v3, schedules, ssh_keys, tokens, users, v1_builds, v2_jobs,
-    v2_pipeline_lists, v2_pipelines, webhooks,
+    v2_pipeline_lists, v2_pipelines, v2_rerun, webhooks,
 };
 use axum::Json;
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
@@ -206,6 +206,7 @@ the artifact lists' `url`s point to).";
         v2_pipelines::workflow,
         v2_jobs::workflow_jobs,
         v2_pipelines::cancel_workflow,
+        v2_rerun::rerun_workflow,
         v2_pipelines::approve,
         v2_pipelines::continue_pipeline,
         v2_jobs::job,

@@ -1,7 +1,9 @@
 //! The build page: one job's steps and live output, per parallel run (node), and its
 //! artifacts. Retry, cancel and approve are in `builds.rs`.
 
-use super::builds::{JobPath, PipelineView, load_job, pipeline_view};
+use super::builds::{JobPath, load_job};
+use super::pipeline_list::{PipelineView, pipeline_view, shown_status, span};
+use super::test_results::{TestsView, tests_view};
 use super::{Chrome, query_param, render, when};
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::MaybeUser;
@@ -32,6 +34,8 @@ pub struct StepView {
     pub output: String,
     /// The last output chunk's sequence number, where live updates continue.
     pub last_seq: i64,
+    /// How long it ran (or has run so far).
+    pub duration: Option<String>,
 }
 
 #[derive(Template)]
@@ -50,6 +54,10 @@ struct BuildPage {
     queued: String,
     started: String,
     stopped: String,
+    /// How long it ran (or has run so far), once started.
+    duration: Option<String>,
+    /// Its test results.
+    tests: TestsView,
     /// Why a queued job may wait long (no runner of its class online).
     waiting: Option<String>,
     /// The node whose steps are shown.
@@ -163,13 +171,12 @@ pub fn human_size(bytes: u64) -> String {
 
 async fn steps(
     state: &AppState,
-    project: &Project,
+    masks: &ProjectMasks,
     job: &JobRecord,
     node: i64,
 ) -> Result<Vec<StepView>, PageError> {
     let builds = state.app.store.builds();
     let mut out = Vec::new();
-    let masks = ProjectMasks::load(&state.app, project).await?;
     for s in builds.steps(job.id, node).await? {
         let chunks = builds.output(job.id, node, s.idx, 0).await?;
         let last_seq = chunks.last().map_or(0, |(seq, _)| *seq);
@@ -180,6 +187,7 @@ async fn steps(
             exit_code: s.exit_code,
             output: chunks.into_iter().map(|(_, t)| t).collect(),
             last_seq,
+            duration: span(Some(s.started_at), s.stopped_at),
         });
     }
     Ok(out)
@@ -200,27 +208,31 @@ pub async fn show(
         .pipeline_by_id(job.pipeline_id)
         .await?
         .ok_or_else(|| PageError::not_found("There is no such build."))?;
-    let workflow_name = builds
+    let (workflow_name, workflow_canceled) = builds
         .workflows(pipeline.id)
         .await?
         .into_iter()
         .find(|w| w.id == job.workflow_id)
-        .map(|w| w.name)
+        .map(|w| (w.name, w.canceled))
         .unwrap_or_default();
     let wanted = query_param(query.as_deref(), "node");
     let (node, runs) = runs(&state, &job, wanted.as_deref()).await?;
-    let steps = steps(&state, &a.project, &job, node).await?;
+    let masks = ProjectMasks::load(&state.app, &a.project).await?;
+    let steps = steps(&state, &masks, &job, node).await?;
     let artifacts = artifact_views(&state, &a.project, &job).await?;
     let dash = |t: Option<time::OffsetDateTime>| t.as_ref().map_or("—".to_owned(), when);
     let waiting = state.app.waiting_note(&job).await?;
+    let tests = tests_view(builds.tests(job.id).await?, &masks);
     render(&BuildPage {
+        duration: span(job.started_at, job.stopped_at),
+        tests,
         waiting,
         node,
         runs,
         chrome: Chrome::new(user, csrf),
         artifacts,
         can_write: a.allows(Action::Trigger),
-        status: job.state.v2_status(),
+        status: shown_status(job.state, workflow_canceled),
         finished: job.state.is_final(),
         queued: when(&job.queued_at),
         started: dash(job.started_at),

@@ -1,8 +1,9 @@
-//! Build pages: the project's pipelines (on the project page), retry, cancel and approve, a
-//! pipeline's config, and the "Trigger pipeline" form. One build's own page is `build_page.rs`.
+//! Build pages: retry, cancel and approve, rerunning a workflow, a pipeline's config, and the
+//! "Trigger pipeline" form. One build's own page is `build_page.rs`, the project page's list of
+//! pipelines `pipeline_list.rs`.
 
 use super::projects::{SlugPath, project_url};
-use super::{Chrome, UiForm, render, render_with, when};
+use super::{Chrome, UiForm, render, render_with};
 use crate::auth::csrf::CsrfToken;
 use crate::auth::session::{CurrentUser, MaybeUser};
 use crate::error::PageError;
@@ -14,122 +15,14 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use circlet_app::Caller;
 use circlet_app::access::ProjectAccess;
 use circlet_app::builds::git::Target;
+use circlet_app::builds::rerun::RerunRequest;
 use circlet_app::builds::trigger::{self, Pipelines, TriggerRequest};
 use circlet_core::ProjectSlug;
 use circlet_core::ci_config::ParamValue;
 use circlet_core::scope::Action;
-use circlet_store::{JobRecord, PipelineRecord, Project, User};
+use circlet_store::{JobRecord, Project, User};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-
-/// Pipelines shown on the project page.
-const PIPELINES_SHOWN: i64 = 25;
-
-/// One pipeline as the project page lists it.
-pub struct PipelineView {
-    /// Its number.
-    pub number: i64,
-    /// Branch or tag, as shown.
-    pub target: String,
-    /// Short revision.
-    pub revision: String,
-    /// The commit's subject.
-    pub subject: String,
-    /// Who triggered it.
-    pub actor: String,
-    /// When.
-    pub created: String,
-    /// Config errors, if it could not run.
-    pub errors: Vec<String>,
-    /// Its workflows.
-    pub workflows: Vec<WorkflowView>,
-    /// The pull request it builds: its number, and its page when that is a web address.
-    pub pull_request: Option<(u64, Option<String>)>,
-    /// Why its jobs got none of the project's secrets, if they did not.
-    pub secrets_withheld: Option<&'static str>,
-}
-
-/// One workflow of a pipeline.
-pub struct WorkflowView {
-    /// Its name.
-    pub name: String,
-    /// v2 status (`running`, `success`, …).
-    pub status: &'static str,
-    /// Its jobs.
-    pub jobs: Vec<JobView>,
-}
-
-/// One job, as a link with its status.
-pub struct JobView {
-    /// Build number.
-    pub build_num: i64,
-    /// Job name.
-    pub name: String,
-    /// v2 status.
-    pub status: &'static str,
-}
-
-fn job_view(j: &JobRecord) -> JobView {
-    JobView {
-        build_num: j.build_num,
-        name: j.name.clone(),
-        status: j.state.v2_status(),
-    }
-}
-
-/// The project's newest pipelines (optionally of one branch) with workflows and jobs.
-pub async fn pipelines(
-    state: &AppState,
-    project: &Project,
-    branch: Option<&str>,
-) -> Result<Vec<PipelineView>, PageError> {
-    let builds = state.app.store.builds();
-    let mut out = Vec::new();
-    for p in builds
-        .pipelines(project.id, branch, None, PIPELINES_SHOWN)
-        .await?
-        .pipelines
-    {
-        let mut workflows = Vec::new();
-        for w in builds.workflows(p.id).await? {
-            let jobs = builds.jobs_of_workflow(w.id).await?;
-            let states: Vec<_> = jobs.iter().map(|j| j.state).collect();
-            workflows.push(WorkflowView {
-                name: w.name.clone(),
-                status: circlet_core::build_state::workflow_status(&states, w.canceled),
-                jobs: jobs.iter().map(job_view).collect(),
-            });
-        }
-        out.push(pipeline_view(&p, workflows));
-    }
-    Ok(out)
-}
-
-pub(super) fn pipeline_view(p: &PipelineRecord, workflows: Vec<WorkflowView>) -> PipelineView {
-    let commit = crate::api::build_json::commit(p);
-    PipelineView {
-        number: p.number,
-        target: match (&p.branch, &p.tag) {
-            (_, Some(t)) => format!("tag {t}"),
-            (Some(b), None) => b.clone(),
-            (None, None) => String::new(),
-        },
-        revision: p.revision.chars().take(7).collect(),
-        subject: commit.subject,
-        actor: p.actor_login.clone(),
-        created: when(&p.created_at),
-        errors: serde_json::from_str(&p.errors).unwrap_or_default(),
-        workflows,
-        // The address comes from a forge's payload: linked only when it is a web page's.
-        pull_request: p.pull_request().map(|pr| {
-            let web = pr.url.starts_with("https://") || pr.url.starts_with("http://");
-            (pr.number, web.then_some(pr.url))
-        }),
-        secrets_withheld: p
-            .secrets_withheld
-            .then_some(circlet_app::builds::job_env::SECRETS_WITHHELD),
-    }
-}
 
 /// The build number in a page path.
 #[derive(Deserialize)]
@@ -203,6 +96,36 @@ pub async fn retry(
     Ok(Redirect::to(&job_url(&pipelines.project.slug, new.build_num)).into_response())
 }
 
+/// The rerun buttons' form: from start, or (`from_failed` set) from the failed jobs.
+#[derive(Deserialize)]
+pub struct RerunForm {
+    from_failed: Option<String>,
+}
+
+/// `POST /workflows/{uuid}/rerun`: reruns a finished workflow as a new one of its pipeline
+/// (from start, or from its failed jobs); goes to its project's page.
+pub async fn rerun_workflow(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    params: crate::route::RouteParams,
+    UiForm(form): UiForm<RerunForm>,
+) -> Result<Response, PageError> {
+    let missing = || PageError::not_found("There is no such workflow.");
+    let uuid = params
+        .get("uuid")
+        .and_then(|u| uuid::Uuid::parse_str(u).ok())
+        .ok_or_else(missing)?;
+    let req = RerunRequest {
+        from_failed: form.from_failed.is_some(),
+        ..RerunRequest::default()
+    };
+    let (project, _) = state
+        .app
+        .rerun_workflow(&Caller::visitor(Some(&user)), uuid, &req)
+        .await?;
+    Ok(Redirect::to(&project_url(&project.slug)).into_response())
+}
+
 #[derive(Template)]
 #[template(path = "pipeline_config.html")]
 struct PipelineConfigPage {
@@ -210,7 +133,7 @@ struct PipelineConfigPage {
     project: Project,
     number: i64,
     target: String,
-    errors: Vec<String>,
+    errors: Vec<Vec<String>>,
     source: Option<String>,
     compiled: String,
 }
@@ -248,7 +171,11 @@ pub async fn pipeline_config(
         project,
         number,
         target,
-        errors: serde_json::from_str(&pipeline.errors).unwrap_or_default(),
+        errors: serde_json::from_str::<Vec<String>>(&pipeline.errors)
+            .unwrap_or_default()
+            .iter()
+            .map(|e| super::pipeline_list::error_lines(e))
+            .collect(),
         source,
         compiled,
     })

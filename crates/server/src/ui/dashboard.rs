@@ -1,5 +1,5 @@
 //! The dashboard: the user's notices (tokens expiring or revoked, each dismissable) and their
-//! projects.
+//! projects, each with its newest pipeline's status.
 
 use super::{Chrome, render, when};
 use crate::auth::csrf::CsrfToken;
@@ -28,11 +28,18 @@ struct NoticeView {
     settings_path: String,
 }
 
+/// A project as the dashboard lists it: the user's role, and its newest pipeline.
+struct ProjectRow {
+    project: Project,
+    role: Role,
+    latest: Option<super::pipeline_list::LatestRun>,
+}
+
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct Dashboard {
     chrome: Chrome,
-    projects: Vec<(Project, Role)>,
+    projects: Vec<ProjectRow>,
     leaks: Vec<String>,
     notices: Vec<NoticeView>,
 }
@@ -48,6 +55,15 @@ pub async fn show(
         .app
         .projects_of(&circlet_app::Caller::Session(user.clone()))
         .await?;
+    let mut rows = Vec::with_capacity(projects.len());
+    for (project, role) in projects {
+        let latest = super::pipeline_list::latest_run(&state, &project).await?;
+        rows.push(ProjectRow {
+            project,
+            role,
+            latest,
+        });
+    }
     let leaks = super::leaks::for_user(&state, &user).await?;
     let notices = state
         .app
@@ -65,7 +81,7 @@ pub async fn show(
         .collect();
     render(&Dashboard {
         chrome: Chrome::new(Some(user), csrf),
-        projects,
+        projects: rows,
         leaks,
         notices,
     })

@@ -17,6 +17,7 @@ pub mod leaks;
 pub mod login;
 pub mod moment;
 pub mod notifications;
+pub mod pipeline_list;
 pub mod orbs;
 pub mod project_tokens;
 pub mod projects;
@@ -25,6 +26,7 @@ pub mod schedules;
 pub mod setup;
 pub mod ssh_keys;
 pub mod storage;
+pub mod test_results;
 pub mod tokens;
 pub mod webhooks;
 
@@ -126,6 +128,17 @@ pub async fn method_not_allowed() -> PageError {
 pub fn when(t: &time::OffsetDateTime) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     t.format(&f).unwrap_or_default()
+}
+
+/// How long from `from` to `to`, for people: `42s`, `3m 05s`, `1h 02m` (0s when `to` is
+/// earlier).
+pub fn duration(from: time::OffsetDateTime, to: time::OffsetDateTime) -> String {
+    let secs = (to - from).whole_seconds().max(0);
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m {:02}s", secs / 60, secs % 60),
+        _ => format!("{}h {:02}m", secs / 3600, secs % 3600 / 60),
+    }
 }
 
 /// The first value of `name` in a raw query string.

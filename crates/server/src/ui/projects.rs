@@ -146,7 +146,9 @@ struct ProjectPage {
     role: Option<Role>,
     created: String,
     branch: Option<String>,
-    pipelines: Vec<super::builds::PipelineView>,
+    /// The branch filter's choices, and whether each is the one shown.
+    branch_options: Vec<(String, bool)>,
+    pipelines: Vec<super::pipeline_list::PipelineView>,
     can_write: bool,
     live: bool,
     latest_artifacts: Vec<BranchArtifacts>,
@@ -251,14 +253,26 @@ pub async fn show(
     .await?;
     let created = when(&a.project.created_at);
     let branch = super::query_param(query.as_deref(), "branch").filter(|b| !b.is_empty());
-    let pipelines = super::builds::pipelines(&state, &a.project, branch.as_deref()).await?;
+    let pipelines = super::pipeline_list::pipelines(&state, &a.project, branch.as_deref()).await?;
     let live = pipelines.iter().any(|p| {
         p.workflows
             .iter()
             .any(|w| matches!(w.status, "running" | "on_hold" | "failing"))
     });
     let latest_artifacts = latest_artifacts(&state, &a.project).await?;
+    let mut branches = super::badges::branches(&state, &a.project).await?;
+    if let Some(b) = branch.as_ref().filter(|b| !branches.contains(b)) {
+        branches.push(b.clone());
+    }
+    let branch_options = branches
+        .into_iter()
+        .map(|b| {
+            let shown = branch.as_ref() == Some(&b);
+            (b, shown)
+        })
+        .collect();
     render(&ProjectPage {
+        branch_options,
         chrome: Chrome::new(user, csrf),
         latest_artifacts,
         can_write: a.allows(Action::Trigger),

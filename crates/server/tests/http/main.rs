@@ -18,5 +18,6 @@ mod ui;
 mod ui_accounts;
 mod ui_admin;
 mod ui_badges;
+mod ui_pipelines;
 mod ui_runners;
 mod ui_tokens;

@@ -254,6 +254,8 @@ pub struct JobRecord {
     pub approved_by: Option<String>,
     /// The self-hosted resource class it must run on; `None` for the default pool.
     pub resource_class: Option<String>,
+    /// Not run in its workflow: a rerun from failed kept the result of this build number.
+    pub kept_from: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -283,6 +285,7 @@ struct JobRow {
     accepts: String,
     approved_by: Option<String>,
     resource_class: Option<String>,
+    kept_from: Option<i64>,
 }
 
 /// A foreign-key violation on a job's rows means the job does not exist.
@@ -328,6 +331,7 @@ impl TryFrom<JobRow> for JobRecord {
             accepts: parse_names(&r.accepts).ok_or_else(|| corrupt("accepts"))?,
             approved_by: r.approved_by,
             resource_class: r.resource_class,
+            kept_from: r.kept_from,
         })
     }
 }
@@ -435,7 +439,7 @@ macro_rules! job_cols {
          jobs.requires, jobs.spec, jobs.state, jobs.why, jobs.retry_of, jobs.build_parameters, jobs.branch, \
          jobs.tag, jobs.revision, jobs.queued_at, jobs.started_at, jobs.stopped_at, jobs.parallelism, \
          jobs.cancel_requested, jobs.approval, jobs.accepts, jobs.approved_by, \
-         jobs.resource_class"
+         jobs.resource_class, jobs.kept_from"
     };
 }
 
@@ -486,11 +490,13 @@ mod nodes;
 mod notify;
 mod queue;
 mod reading;
+mod rerun;
 mod steps;
 
 pub use across::{TestRun, WorkflowRun};
 pub use continuing::SetupState;
 pub use nodes::{NodeEnd, NodeRecord};
+pub use rerun::RerunJob;
 pub use steps::StepRecord;
 
 #[cfg(test)]

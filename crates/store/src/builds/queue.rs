@@ -254,7 +254,7 @@ pub(super) struct Sibling {
 }
 
 /// The jobs' columns [`Sibling`] reads.
-const SIBLINGS: &str =
+pub(super) const SIBLINGS: &str =
     "SELECT id, name, requires, state, approval, accepts FROM jobs WHERE workflow_id = $1";
 
 /// The end `state` is, as `requires` names ends: `success`, `failed` (timed out and

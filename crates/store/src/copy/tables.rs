@@ -367,6 +367,7 @@ pub(super) const TABLES: &[Table] = &[
             ("parallelism", Int),
             ("nodes_claimed", Int),
             ("notified_state", Text),
+            ("kept_from", Int),
         ],
         key: 1,
         identity: true,

@@ -12,6 +12,7 @@ both_backends!(
     builds_workflows_and_their_jobs,
     builds_project_scoped_lookups_never_return_another_projects_job,
     builds_timestamps_are_whole_seconds_utc,
+    builds_test_counts_per_job_of_a_pipeline,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -437,4 +438,45 @@ async fn builds_timestamps_are_whole_seconds_utc(store: Store) {
         }
     }
     assert!(j.queued_at <= j.started_at.unwrap() && j.started_at <= j.stopped_at);
+}
+
+async fn builds_test_counts_per_job_of_a_pipeline(store: Store) {
+    use circlet_store::{TestCounts, TestRecord};
+    let fx = fx(store).await;
+    let b = fx.store.builds();
+    let jobs = create(
+        &fx.store,
+        pipeline(
+            fx.project.id,
+            "main",
+            vec![("wf", vec![job("unit", &[]), job("lint", &[]), job("e2e", &[])])],
+        ),
+    )
+    .await;
+    let other = one_job(&fx.store, fx.project.id, "main").await;
+    let case = |name: &str, result: &str| TestRecord {
+        classname: "suite".into(),
+        name: name.into(),
+        file: None,
+        result: result.into(),
+        message: None,
+        run_time: 0.5,
+        node_index: 0,
+    };
+    let results = ["success", "failure", "error", "skipped", "success"];
+    let unit: Vec<_> = results.iter().map(|r| case(r, r)).collect();
+    b.add_tests(jobs[0].id, &unit).await.unwrap();
+    b.add_tests(jobs[2].id, &[case("ok", "success")]).await.unwrap();
+    // Another pipeline's tests are not counted.
+    b.add_tests(other.id, &[case("x", "failure")]).await.unwrap();
+    let counts = b.test_counts_of_pipeline(jobs[0].pipeline_id).await.unwrap();
+    assert_eq!(
+        counts,
+        vec![
+            (jobs[0].id, TestCounts { total: 5, failed: 2 }),
+            (jobs[2].id, TestCounts { total: 1, failed: 0 }),
+        ],
+        "jobs without tests are left out"
+    );
+    assert!(b.test_counts_of_pipeline(-1).await.unwrap().is_empty());
 }
