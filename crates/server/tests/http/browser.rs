@@ -12,6 +12,7 @@ mod accounts;
 mod contexts;
 mod driver;
 mod env_vars;
+mod layout;
 mod login;
 mod projects;
 mod ssh_keys;
