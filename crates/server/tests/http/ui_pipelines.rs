@@ -15,9 +15,14 @@ async fn html(browser: &reqwest::Client, app: &TestApp, path: &str) -> (u16, Str
 
 /// The HTML of the element whose `id` is given, up to the end of the first `</{tag}>` after it.
 fn section<'a>(html: &'a str, id: &str, tag: &str) -> &'a str {
+    from(html, &format!("id=\"{id}\""), tag)
+}
+
+/// The HTML from `needle` up to the end of the first `</{tag}>` after it.
+fn from<'a>(html: &'a str, needle: &str, tag: &str) -> &'a str {
     let start = html
-        .find(&format!("id=\"{id}\""))
-        .unwrap_or_else(|| panic!("no #{id} in {html}"));
+        .find(needle)
+        .unwrap_or_else(|| panic!("no {needle} in {html}"));
     let end = html[start..]
         .find(&format!("</{tag}>"))
         .map_or(html.len(), |e| start + e);
@@ -45,6 +50,23 @@ fn job_statuses(html: &str) -> Vec<String> {
                 a[from..from + a[from..].find('"').unwrap()].to_owned()
             };
             format!("{}:{}", attr("data-job"), attr("data-status"))
+        })
+        .collect()
+}
+
+/// The job names of each column of the first workflow graph in `html`.
+fn stages(html: &str) -> Vec<Vec<String>> {
+    let graph = &html[html.find("<ol class=\"graph").expect("a workflow graph")..];
+    let graph = &graph[..graph.find("</ol>").unwrap()];
+    graph
+        .split("<li class=\"stage\"")
+        .skip(1)
+        .map(|stage| {
+            stage
+                .split("data-job=\"")
+                .skip(1)
+                .map(|a| a[..a.find('"').unwrap()].to_owned())
+                .collect()
         })
         .collect()
 }
@@ -128,6 +150,51 @@ both_backends! {
         let (_, page) = html(&browser, &fx.app, &format!("/projects/{SLUG}")).await;
         assert!(section(&page, "pipeline-2-status", "span").contains(">running"), "{page}");
         let _ = BROKEN_CONFIG;
+    }
+
+    async fn pipelines_show_durations_a_workflow_graph_a_branch_filter_and_the_last_run(app) {
+        let fx = Fx::new(app).await;
+        let runner = fx.runner("r1").await;
+        fx.repo.commit_on("feature", &[("README", "more")], "a feature");
+        fx.v2_trigger(&json!({"branch": "main"})).await;
+        let job = runner.claim_some().await;
+        let id = id_of(&job);
+        runner.start_step(id, 0, "greet", Some("echo hello")).await;
+        runner.finish_step(id, 0, "success", Some(0)).await;
+        runner.finish(id, "success").await;
+        fx.v2_trigger(&json!({"branch": "feature"})).await;
+        let browser = fx.app.logged_in("ada").await;
+
+        let (_, page) = html(&browser, &fx.app, &format!("/projects/{SLUG}")).await;
+        let first = pipeline(&page, 1);
+        assert_eq!(stages(first), [vec!["build"], vec!["test"], vec!["deploy"]], "one column per step of requires: {first}");
+        assert!(first.contains(r#"data-job="test" data-requires="build" title="requires build""#), "{first}");
+        assert!(first.contains("id=\"pipeline-1-duration\""), "a pipeline that started has a duration: {first}");
+        assert_eq!(first.matches("<small class=\"duration\">").count(), 1, "only build ran: {first}");
+        let second = pipeline(&page, 2);
+        assert_eq!(stages(second), [vec!["build"], vec!["test"]], "{second}");
+        assert!(!second.contains("pipeline-2-duration"), "nothing of it started: {second}");
+        let (_, build) = html(&browser, &fx.app, &format!("/projects/{SLUG}/jobs/1")).await;
+        assert!(section(&build, "job-duration", "span").contains("took 0s") || section(&build, "job-duration", "span").contains("took 1s"), "{build}");
+        assert!(section(&build, "step-0", "summary").contains("class=\"meta duration\""), "{build}");
+
+        // The branch filter: every branch with builds, the chosen one selected, its pipelines only.
+        let filter = section(&page, "branch-filter", "form");
+        assert!(filter.contains(r#"<option value="main">main</option>"#) && filter.contains(r#"<option value="feature">feature</option>"#), "{filter}");
+        let (_, only) = html(&browser, &fx.app, &format!("/projects/{SLUG}?branch=feature")).await;
+        assert!(only.contains("id=\"pipeline-2\"") && !only.contains("id=\"pipeline-1\""), "{only}");
+        assert!(section(&only, "branch-filter", "form").contains(r#"<option value="feature" selected>"#), "{only}");
+        let (_, none) = html(&browser, &fx.app, &format!("/projects/{SLUG}?branch=nowhere")).await;
+        assert!(none.contains("No builds yet on <code>nowhere</code>."), "{none}");
+
+        // The dashboard: each project's newest pipeline, its status and when.
+        let other = fx.app.project(&fx.user, "gh/acme/empty", false).await;
+        let (_, home) = html(&browser, &fx.app, "/").await;
+        let row = from(&home, &format!("data-project=\"{SLUG}\""), "tr");
+        assert!(row.contains("data-latest-status=\"running\"") && row.contains("#2</a>"), "{row}");
+        assert!(row.contains("feature ·"), "{row}");
+        let empty = from(&home, &format!("data-project=\"{}\"", other.slug), "tr");
+        assert!(empty.contains("no builds"), "{empty}");
     }
 
     async fn a_canceled_workflows_unstarted_jobs_show_as_canceled(app) {

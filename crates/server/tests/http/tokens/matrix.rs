@@ -329,6 +329,10 @@ fn rows() -> Vec<Row> {
         row(M::POST,   "/api/v2/workflow/{workflow}/cancel",     None,
             /* private */ [D403, ACC,  ACC, W404, ACC, L401, L401, L401, L401, L401, D403, ACC , W404, ACC],
             /* public  */ [D403, ACC,  ACC, D403, ACC, L401, L401, L401, L401, L401, D403, ACC , D403, ACC]),
+        // Issue 17: a rerun starts pipelines' jobs: the write role, users only.
+        row(M::POST,   "/api/v2/workflow/{workflow}/rerun",      Some(json!({})),
+            /* private */ [D403, ACC,  ACC, W404, ACC, L401, L401, L401, L401, L401, D403, ACC , W404, ACC],
+            /* public  */ [D403, ACC,  ACC, D403, ACC, L401, L401, L401, L401, L401, D403, ACC , D403, ACC]),
         // Issue 5: artifacts are `ReadArtifacts`: read role, `view-builds` or `all`, anyone on
         // a public project (so every token there); `status` never on a private one. v2 reads
         // follow the same rule (issue 17 item 14: project tokens within their scope, anyone
