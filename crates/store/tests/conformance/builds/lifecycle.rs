@@ -9,6 +9,7 @@ both_backends!(
     builds_cancel_workflow_ends_everything_not_yet_running,
     builds_reap_stale_ends_silent_jobs_and_settles_their_workflow,
     builds_retry_adds_a_queued_job_with_a_new_number,
+    builds_rerun_workflow_keeps_results_and_releases_what_they_satisfy,
 );
 
 /// The cases that reopen the database, so take the [`TestDb`] itself.
@@ -386,4 +387,62 @@ async fn builds_retry_adds_a_queued_job_with_a_new_number(store: Store) {
     claim(&fx.store, r, &again).await;
     let next = one_job(&fx.store, fx.project.id, "main").await;
     assert_eq!(next.build_num, 5);
+}
+
+async fn builds_rerun_workflow_keeps_results_and_releases_what_they_satisfy(store: Store) {
+    use circlet_store::builds::RerunJob;
+    let fx = fx(store).await;
+    let b = fx.store.builds();
+    let r = fx.runners[0];
+    let jobs = create(
+        &fx.store,
+        pipeline(
+            fx.project.id,
+            "main",
+            vec![("wf", vec![job("a", &[]), job("b", &["a"]), job("c", &["b"])])],
+        ),
+    )
+    .await;
+    claim(&fx.store, r, &jobs[0]).await;
+    assert!(b.finish_node(jobs[0].id, 0, NodeEnd::by(r, JobState::Success)).await.unwrap());
+    claim(&fx.store, r, &jobs[1]).await;
+    assert!(b.finish_node(jobs[1].id, 0, NodeEnd::by(r, JobState::Failed)).await.unwrap());
+    assert_eq!(state(&fx.store, &jobs[2]).await, JobState::NotRun);
+    let a = reload(&fx.store, &jobs[0]).await;
+    let step = |i: usize, keep: bool| RerunJob {
+        definition: jobs[i].id,
+        previous: jobs[i].id,
+        keep,
+    };
+    let (w, new) = b
+        .rerun_workflow(jobs[0].workflow_id, &[step(0, true), step(1, false), step(2, false)])
+        .await
+        .unwrap();
+    assert_ne!(w.id, jobs[0].workflow_id);
+    assert_eq!((w.name.as_str(), w.pipeline_id, w.canceled), ("wf", jobs[0].pipeline_id, false));
+    let got: Vec<_> = new
+        .iter()
+        .map(|j| (j.name.as_str(), j.state, j.build_num, j.kept_from, j.retry_of))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a", JobState::Success, 4, Some(1), None),
+            ("b", JobState::Queued, 5, None, Some(2)),
+            ("c", JobState::Blocked, 6, None, Some(3)),
+        ],
+        "a keeps its result, b is released by it at once, c waits for b"
+    );
+    assert_eq!((new[0].started_at, new[0].stopped_at), (a.started_at, a.stopped_at));
+    assert_eq!(new[1].requires, ["a"]);
+    assert!(new.iter().all(|j| j.workflow_id == w.id && j.pipeline_id == jobs[0].pipeline_id));
+    // The old workflow is as it was; the queue hands out the rerun b, and then c.
+    assert_eq!(state(&fx.store, &jobs[1]).await, JobState::Failed);
+    claim(&fx.store, r, &new[1]).await;
+    assert!(b.finish_node(new[1].id, 0, NodeEnd::by(r, JobState::Success)).await.unwrap());
+    assert_eq!(state(&fx.store, &new[2]).await, JobState::Queued);
+    // The next new job takes the next number; an unknown workflow is not found.
+    assert_eq!(one_job(&fx.store, fx.project.id, "main").await.build_num, 7);
+    let err = b.rerun_workflow(w.id + 1000, &[step(0, false)]).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "got {err:?}");
 }
