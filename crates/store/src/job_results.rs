@@ -44,7 +44,8 @@ impl Builds<'_> {
                    CAST(SUM(CASE WHEN t.result IN ('failure', 'error') THEN 1 ELSE 0 END) AS BIGINT) \
                    FROM job_tests t JOIN jobs j ON j.id = t.job_id WHERE j.pipeline_id = $1 \
                    GROUP BY t.job_id ORDER BY t.job_id";
-        let rows: Vec<(i64, i64, i64)> = on_pool!(self.0, pool => sqlx::query_as(sql).bind(pipeline_id).fetch_all(pool).await)?;
+        let rows: Vec<(i64, i64, i64)> =
+            on_pool!(self.0, pool => sqlx::query_as(sql).bind(pipeline_id).fetch_all(pool).await)?;
         Ok(rows
             .into_iter()
             .map(|(job, total, failed)| (job, TestCounts { total, failed }))

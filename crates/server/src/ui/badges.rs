@@ -58,7 +58,10 @@ pub struct BadgeForm {
 }
 
 /// The default branch first, then branches that have builds.
-pub(super) async fn branches(state: &AppState, project: &Project) -> Result<Vec<String>, PageError> {
+pub(super) async fn branches(
+    state: &AppState,
+    project: &Project,
+) -> Result<Vec<String>, PageError> {
     let mut seen = BTreeSet::new();
     for j in state
         .app

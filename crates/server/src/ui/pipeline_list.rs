@@ -83,10 +83,7 @@ pub struct JobView {
 /// From `start` to `end`, or to now while it goes on.
 pub fn span(start: Option<OffsetDateTime>, end: Option<OffsetDateTime>) -> Option<String> {
     let start = start?;
-    Some(duration(
-        start,
-        end.unwrap_or_else(OffsetDateTime::now_utc),
-    ))
+    Some(duration(start, end.unwrap_or_else(OffsetDateTime::now_utc)))
 }
 
 /// A job's status as the pages show it: in a canceled workflow, a job that never started (or

@@ -98,6 +98,8 @@ both_backends! {
             {"classname": "widget.Spec", "name": "skips", "file": null, "result": "skipped", "message": null, "run_time": 0.0},
             {"classname": "widget.Spec", "name": "divides", "file": null, "result": "error", "message": "ZeroDivisionError", "run_time": 0.1},
         ]})).await;
+        let r = runner.put_artifact(id, "coverage/index.html", reqwest::Body::from("<html>")).await;
+        assert!(r.status < 300, "{r:?}");
         // The step passed: the job is a success, as on CircleCI, whatever its tests say.
         runner.finish(id, "success").await;
         let browser = fx.app.logged_in("ada").await;
@@ -114,6 +116,10 @@ both_backends! {
         );
         assert!(tests.contains("<pre class=\"test-message\">expected: 1\n     got: 2</pre>"), "the message as written: {tests}");
         assert!(tests.contains("ZeroDivisionError"), "{tests}");
+
+        // Its artifacts are a table drawn like every other list.
+        let artifacts = section(&page, "artifacts", "section");
+        assert!(artifacts.contains(r#"<table class="list" id="artifact-list">"#) && artifacts.contains("coverage/index.html"), "{artifacts}");
 
         let (_, list) = html(&browser, &fx.app, &format!("/projects/{SLUG}")).await;
         let pipeline = pipeline(&list, 1);

@@ -52,7 +52,8 @@ impl Builds<'_> {
         jobs: &[RerunJob],
     ) -> Result<(WorkflowRecord, Vec<JobRecord>), StoreError> {
         // The old workflow's row first, as `end` and `retry` lock it.
-        let lock = "UPDATE workflows SET canceled = canceled WHERE id = $1 RETURNING pipeline_id, name";
+        let lock =
+            "UPDATE workflows SET canceled = canceled WHERE id = $1 RETURNING pipeline_id, name";
         let project = "SELECT project_id FROM pipelines WHERE id = $1";
         let bump = "UPDATE projects SET next_build_num = next_build_num + $2 WHERE id = $1 \
                     RETURNING next_build_num - $2";

@@ -54,7 +54,10 @@ async fn settings_cards_share_one_content_column() {
         b.element("badge-result").await?;
         let menu = boxes(&b, ".settings > .tabs").await?;
         let cards = boxes(&b, ".settings > .card").await?;
-        ensure!(cards.len() == 3, "three cards: form, token, preview: {cards:?}");
+        ensure!(
+            cards.len() == 3,
+            "three cards: form, token, preview: {cards:?}"
+        );
         let [_, menu_right, _] = menu[0];
         let [first_left, first_right, _] = cards[0];
         for [left, right, width] in &cards {
@@ -68,12 +71,36 @@ async fn settings_cards_share_one_content_column() {
                 "a card is {width}px wide, ending at {right}: {cards:?}"
             );
         }
+        let title = b.client.title().await?;
+        ensure!(
+            title == "Status Badges · gh/acme/widgets · circlet",
+            "title {title:?}"
+        );
         let height = js(&b, "return document.documentElement.scrollHeight;").await?;
         ensure!(
             height.as_f64().unwrap_or(f64::MAX) < 2000.0,
             "the page is {height}px high"
         );
         b.no_server_error().await
+    })
+    .await;
+    b.step("titles-name-the-page", async {
+        for (path, want) in [
+            (
+                "/projects/gh/acme/widgets/settings/members",
+                "Members · Settings · gh/acme/widgets · circlet",
+            ),
+            (
+                "/projects/gh/acme/widgets/settings",
+                "General · Settings · gh/acme/widgets · circlet",
+            ),
+            ("/account/tokens", "Personal API Tokens · circlet"),
+        ] {
+            b.goto(&app.at(path)).await?;
+            let title = b.client.title().await?;
+            ensure!(title == want, "{path}: title {title:?}");
+        }
+        Ok(())
     })
     .await;
     b.finish().await;
@@ -138,8 +165,8 @@ async fn a_phone_sees_pages_without_sideways_scrolling_and_tables_with_a_cue() {
         false,
     )
     .await;
-    let b = Browser::start("a_phone_sees_pages_without_sideways_scrolling_and_tables_with_a_cue")
-        .await;
+    let b =
+        Browser::start("a_phone_sees_pages_without_sideways_scrolling_and_tables_with_a_cue").await;
     b.step("log-in", b.log_in(&app, "owner", PASSWORD)).await;
     b.step("trigger", async {
         b.goto(&app.at("/projects/gh/acme-corporation/widgets-and-gadgets/trigger"))
@@ -149,14 +176,20 @@ async fn a_phone_sees_pages_without_sideways_scrolling_and_tables_with_a_cue() {
         b.no_server_error().await
     })
     .await;
-    b.client.set_window_size(375, 800).await.expect("a phone's width");
+    b.client
+        .set_window_size(375, 800)
+        .await
+        .expect("a phone's width");
 
     b.step("project-page", async {
         b.goto(&app.at("/projects/gh/acme-corporation/widgets-and-gadgets"))
             .await?;
         b.element("pipeline-1").await?;
         let (scroll, client) = overflows(&b).await?;
-        ensure!(scroll <= client, "the page is {scroll}px wide in a {client}px window");
+        ensure!(
+            scroll <= client,
+            "the page is {scroll}px wide in a {client}px window"
+        );
         b.no_server_error().await
     })
     .await;

@@ -399,14 +399,25 @@ async fn builds_rerun_workflow_keeps_results_and_releases_what_they_satisfy(stor
         pipeline(
             fx.project.id,
             "main",
-            vec![("wf", vec![job("a", &[]), job("b", &["a"]), job("c", &["b"])])],
+            vec![(
+                "wf",
+                vec![job("a", &[]), job("b", &["a"]), job("c", &["b"])],
+            )],
         ),
     )
     .await;
     claim(&fx.store, r, &jobs[0]).await;
-    assert!(b.finish_node(jobs[0].id, 0, NodeEnd::by(r, JobState::Success)).await.unwrap());
+    assert!(
+        b.finish_node(jobs[0].id, 0, NodeEnd::by(r, JobState::Success))
+            .await
+            .unwrap()
+    );
     claim(&fx.store, r, &jobs[1]).await;
-    assert!(b.finish_node(jobs[1].id, 0, NodeEnd::by(r, JobState::Failed)).await.unwrap());
+    assert!(
+        b.finish_node(jobs[1].id, 0, NodeEnd::by(r, JobState::Failed))
+            .await
+            .unwrap()
+    );
     assert_eq!(state(&fx.store, &jobs[2]).await, JobState::NotRun);
     let a = reload(&fx.store, &jobs[0]).await;
     let step = |i: usize, keep: bool| RerunJob {
@@ -415,14 +426,28 @@ async fn builds_rerun_workflow_keeps_results_and_releases_what_they_satisfy(stor
         keep,
     };
     let (w, new) = b
-        .rerun_workflow(jobs[0].workflow_id, &[step(0, true), step(1, false), step(2, false)])
+        .rerun_workflow(
+            jobs[0].workflow_id,
+            &[step(0, true), step(1, false), step(2, false)],
+        )
         .await
         .unwrap();
     assert_ne!(w.id, jobs[0].workflow_id);
-    assert_eq!((w.name.as_str(), w.pipeline_id, w.canceled), ("wf", jobs[0].pipeline_id, false));
+    assert_eq!(
+        (w.name.as_str(), w.pipeline_id, w.canceled),
+        ("wf", jobs[0].pipeline_id, false)
+    );
     let got: Vec<_> = new
         .iter()
-        .map(|j| (j.name.as_str(), j.state, j.build_num, j.kept_from, j.retry_of))
+        .map(|j| {
+            (
+                j.name.as_str(),
+                j.state,
+                j.build_num,
+                j.kept_from,
+                j.retry_of,
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -433,16 +458,29 @@ async fn builds_rerun_workflow_keeps_results_and_releases_what_they_satisfy(stor
         ],
         "a keeps its result, b is released by it at once, c waits for b"
     );
-    assert_eq!((new[0].started_at, new[0].stopped_at), (a.started_at, a.stopped_at));
+    assert_eq!(
+        (new[0].started_at, new[0].stopped_at),
+        (a.started_at, a.stopped_at)
+    );
     assert_eq!(new[1].requires, ["a"]);
-    assert!(new.iter().all(|j| j.workflow_id == w.id && j.pipeline_id == jobs[0].pipeline_id));
+    assert!(
+        new.iter()
+            .all(|j| j.workflow_id == w.id && j.pipeline_id == jobs[0].pipeline_id)
+    );
     // The old workflow is as it was; the queue hands out the rerun b, and then c.
     assert_eq!(state(&fx.store, &jobs[1]).await, JobState::Failed);
     claim(&fx.store, r, &new[1]).await;
-    assert!(b.finish_node(new[1].id, 0, NodeEnd::by(r, JobState::Success)).await.unwrap());
+    assert!(
+        b.finish_node(new[1].id, 0, NodeEnd::by(r, JobState::Success))
+            .await
+            .unwrap()
+    );
     assert_eq!(state(&fx.store, &new[2]).await, JobState::Queued);
     // The next new job takes the next number; an unknown workflow is not found.
     assert_eq!(one_job(&fx.store, fx.project.id, "main").await.build_num, 7);
-    let err = b.rerun_workflow(w.id + 1000, &[step(0, false)]).await.unwrap_err();
+    let err = b
+        .rerun_workflow(w.id + 1000, &[step(0, false)])
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "got {err:?}");
 }

@@ -449,7 +449,10 @@ async fn builds_test_counts_per_job_of_a_pipeline(store: Store) {
         pipeline(
             fx.project.id,
             "main",
-            vec![("wf", vec![job("unit", &[]), job("lint", &[]), job("e2e", &[])])],
+            vec![(
+                "wf",
+                vec![job("unit", &[]), job("lint", &[]), job("e2e", &[])],
+            )],
         ),
     )
     .await;
@@ -466,15 +469,34 @@ async fn builds_test_counts_per_job_of_a_pipeline(store: Store) {
     let results = ["success", "failure", "error", "skipped", "success"];
     let unit: Vec<_> = results.iter().map(|r| case(r, r)).collect();
     b.add_tests(jobs[0].id, &unit).await.unwrap();
-    b.add_tests(jobs[2].id, &[case("ok", "success")]).await.unwrap();
+    b.add_tests(jobs[2].id, &[case("ok", "success")])
+        .await
+        .unwrap();
     // Another pipeline's tests are not counted.
-    b.add_tests(other.id, &[case("x", "failure")]).await.unwrap();
-    let counts = b.test_counts_of_pipeline(jobs[0].pipeline_id).await.unwrap();
+    b.add_tests(other.id, &[case("x", "failure")])
+        .await
+        .unwrap();
+    let counts = b
+        .test_counts_of_pipeline(jobs[0].pipeline_id)
+        .await
+        .unwrap();
     assert_eq!(
         counts,
         vec![
-            (jobs[0].id, TestCounts { total: 5, failed: 2 }),
-            (jobs[2].id, TestCounts { total: 1, failed: 0 }),
+            (
+                jobs[0].id,
+                TestCounts {
+                    total: 5,
+                    failed: 2
+                }
+            ),
+            (
+                jobs[2].id,
+                TestCounts {
+                    total: 1,
+                    failed: 0
+                }
+            ),
         ],
         "jobs without tests are left out"
     );
