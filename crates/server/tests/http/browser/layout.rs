@@ -168,11 +168,20 @@ async fn a_phone_sees_pages_without_sideways_scrolling_and_tables_with_a_cue() {
     let b =
         Browser::start("a_phone_sees_pages_without_sideways_scrolling_and_tables_with_a_cue").await;
     b.step("log-in", b.log_in(&app, "owner", PASSWORD)).await;
+    let long = "feature/a-branch-name-far-too-long-to-fit-on-any-phone-screen-at-all";
+    repo.commit_on(long, &[("README", "more")], "a feature with a long name");
     b.step("trigger", async {
-        b.goto(&app.at("/projects/gh/acme-corporation/widgets-and-gadgets/trigger"))
+        for (n, branch) in [(1, "main"), (2, long)] {
+            b.goto(&app.at("/projects/gh/acme-corporation/widgets-and-gadgets/trigger"))
+                .await?;
+            js(
+                &b,
+                &format!("document.getElementById('name').value = {branch:?}; return null;"),
+            )
             .await?;
-        b.click("submit").await?;
-        b.element("pipeline-1").await?;
+            b.click("submit").await?;
+            b.element(&format!("pipeline-{n}")).await?;
+        }
         b.no_server_error().await
     })
     .await;
@@ -184,11 +193,22 @@ async fn a_phone_sees_pages_without_sideways_scrolling_and_tables_with_a_cue() {
     b.step("project-page", async {
         b.goto(&app.at("/projects/gh/acme-corporation/widgets-and-gadgets"))
             .await?;
-        b.element("pipeline-1").await?;
+        b.element("pipeline-2").await?;
         let (scroll, client) = overflows(&b).await?;
         ensure!(
             scroll <= client,
             "the page is {scroll}px wide in a {client}px window"
+        );
+        let filtered = format!(
+            "/projects/gh/acme-corporation/widgets-and-gadgets?branch={}",
+            long.replace('/', "%2F")
+        );
+        b.goto(&app.at(&filtered)).await?;
+        b.element("pipeline-2").await?;
+        let (scroll, client) = overflows(&b).await?;
+        ensure!(
+            scroll <= client,
+            "one branch's page is {scroll}px wide in a {client}px window"
         );
         b.no_server_error().await
     })
