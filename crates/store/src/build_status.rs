@@ -87,14 +87,20 @@ impl Builds<'_> {
         }
     }
 
-    /// How pipeline `pipeline_id` ended; `None` while a job of it has not.
+    /// How pipeline `pipeline_id` ended; `None` while a job of it has not. A rerun workflow
+    /// (a newer one of the same name) stands for the ones it reran.
     pub async fn pipeline_outcome(
         &self,
         pipeline_id: i64,
     ) -> Result<Option<FinishedPipeline>, StoreError> {
+        let workflows = self.workflows(pipeline_id).await?;
         let mut canceled = false;
         let mut jobs = Vec::new();
-        for w in self.workflows(pipeline_id).await? {
+        for w in &workflows {
+            let rerun = workflows.iter().any(|n| n.name == w.name && n.id > w.id);
+            if rerun {
+                continue;
+            }
             canceled |= w.canceled;
             jobs.extend(self.jobs_of_workflow(w.id).await?);
         }

@@ -3,7 +3,7 @@
 
 use super::{create_project, create_user, run, runner};
 use circlet_core::build_state::JobState;
-use circlet_store::builds::{JobRecord, NewJob, NewPipeline, NewWorkflow, NodeEnd};
+use circlet_store::builds::{JobRecord, NewJob, NewPipeline, NewWorkflow, NodeEnd, RerunJob};
 use circlet_store::{BranchStatus, Project, Store};
 use circlet_testkit::both_backends;
 
@@ -223,4 +223,49 @@ async fn build_status_fails_a_pipeline_whose_first_job_failed_until_a_retry_pass
         (JobState::Success, retry.build_num)
     );
     assert_eq!(badge(&store).await, Some(JobState::Success));
+
+    // A workflow rerun from failed: the new workflow stands for the one it reran.
+    let jobs = pipeline_on(&store, &project, "main", &[("lint", &[]), ("build", &[])]).await;
+    run_job(&store, runner_id, &jobs[0], JobState::Failed).await;
+    run_job(&store, runner_id, &jobs[1], JobState::Success).await;
+    assert_eq!(badge(&store).await, Some(JobState::Failed));
+    let rerun = [
+        RerunJob {
+            definition: jobs[0].id,
+            previous: jobs[0].id,
+            keep: false,
+        },
+        RerunJob {
+            definition: jobs[1].id,
+            previous: jobs[1].id,
+            keep: true,
+        },
+    ];
+    let (_, again) = builds
+        .rerun_workflow(jobs[0].workflow_id, &rerun)
+        .await
+        .unwrap();
+    assert_eq!(
+        badge(&store).await,
+        Some(JobState::Success),
+        "the rerun runs: the pipeline before"
+    );
+    run_job(&store, runner_id, &again[0], JobState::Success).await;
+    assert_eq!(
+        badge(&store).await,
+        Some(JobState::Success),
+        "the rerun passed"
+    );
+    let finished = builds
+        .branch_status(project.id, "main")
+        .await
+        .unwrap()
+        .latest_finished;
+    assert_eq!(
+        finished.map(|p| (p.state, p.build_num)),
+        Some((
+            JobState::Success,
+            again[1].build_num.max(again[0].build_num)
+        ))
+    );
 }
