@@ -5,6 +5,7 @@ use crate::ui::UiForm;
 use axum::extract::RawQuery;
 use axum::http::HeaderMap;
 use circlet_app::tokens::AskedLimits;
+use circlet_core::Invalid;
 use circlet_core::slug::parse_organization;
 use circlet_core::{ProjectSlug, Role};
 
@@ -370,6 +371,7 @@ pub async fn created(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use circlet_app::tokens::{Lifetime, TokenPolicy};
 
     #[test]
     fn expiry_choices_follow_the_policy() {
