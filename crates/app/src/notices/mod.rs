@@ -219,7 +219,10 @@ impl App {
             return Ok((0, 0));
         };
         let (mut sent, mut failed) = (0, 0);
-        for n in self.store.notices().mail_due(now, BATCH).await? {
+        // A notice made during this sweep is due at the store's clock, which may have ticked
+        // past the caller's `now` meanwhile; it is due now all the same.
+        let due_by = now.max(OffsetDateTime::now_utc());
+        for n in self.store.notices().mail_due(due_by, BATCH).await? {
             if !self.store.notices().take_mail(&n, now + LEASE).await? {
                 continue; // another replica sends it
             }
