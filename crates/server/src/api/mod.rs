@@ -169,6 +169,25 @@ where
     }
 }
 
+impl RawBody {
+    /// The body as JSON `T`, or `T`'s default when it is empty or blank: CircleCI's endpoints
+    /// that take an optional body accept none at all (and so no `Content-Type`). `what` names
+    /// `T` in the 400 for anything else that is not one.
+    pub fn json_or_default<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        what: &str,
+    ) -> Result<T, ApiError> {
+        if self.0.iter().all(u8::is_ascii_whitespace) {
+            return Ok(T::default());
+        }
+        Ok(serde_json::from_slice::<Option<T>>(&self.0)
+            .map_err(|e| {
+                ApiError::Invalid(format!("Request body is not valid JSON for {what}: {e}"))
+            })?
+            .unwrap_or_default())
+    }
+}
+
 /// API v2's opaque `page-token`s: `<label>:<position>` in URL-safe base64, so a client cannot
 /// mistake them for anything it should build itself.
 pub mod page_token {

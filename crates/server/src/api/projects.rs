@@ -116,18 +116,12 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ProjectRoute(slug): ProjectRoute,
-    RawBody(body): RawBody,
+    body: RawBody,
 ) -> Result<(StatusCode, Json<ProjectJson>), ApiError> {
     caller.require_user()?;
     caller.note_kind(&state.app, "create-project");
     // CircleCI's takes no body: none (or an empty one) asks for every default.
-    let body: CreateProject = if body.iter().all(u8::is_ascii_whitespace) {
-        CreateProject::default()
-    } else {
-        serde_json::from_slice::<Option<CreateProject>>(&body)
-            .map_err(|e| ApiError::Invalid(format!("Request body is not a valid project: {e}")))?
-            .unwrap_or_default()
-    };
+    let body: CreateProject = body.json_or_default("a project")?;
     let repo_url = match &body.repo_url {
         Some(url) => RepoUrl::parse(url)?,
         None => RepoUrl::default_for(&slug),

@@ -81,16 +81,10 @@ pub async fn trigger_pipeline(
     State(state): State<AppState>,
     caller: Caller,
     params: RouteParams,
-    RawBody(body): RawBody,
+    body: RawBody,
 ) -> Result<(StatusCode, Json<PipelineCreatedJson>), ApiError> {
     // Lenient like CircleCI: an empty body (or none) builds the default branch.
-    let body: TriggerBody = if body.iter().all(u8::is_ascii_whitespace) {
-        TriggerBody::default()
-    } else {
-        serde_json::from_slice::<Option<TriggerBody>>(&body)
-            .map_err(|e| ApiError::Invalid(format!("Request body is not a valid trigger: {e}")))?
-            .unwrap_or_default()
-    };
+    let body: TriggerBody = body.json_or_default("a trigger")?;
     start(
         &state,
         &caller,

@@ -57,17 +57,11 @@ pub async fn rerun_workflow(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    RawBody(body): RawBody,
+    body: RawBody,
 ) -> Result<(StatusCode, Json<RerunJson>), ApiError> {
     caller.require_user()?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound(WORKFLOW_NOT_FOUND.into()))?;
-    let body: RerunBody = if body.iter().all(u8::is_ascii_whitespace) {
-        RerunBody::default()
-    } else {
-        serde_json::from_slice::<Option<RerunBody>>(&body)
-            .map_err(|e| ApiError::Invalid(format!("Request body is not a valid rerun: {e}")))?
-            .unwrap_or_default()
-    };
+    let body: RerunBody = body.json_or_default("a rerun")?;
     let req = RerunRequest {
         from_failed: body.from_failed.unwrap_or(false),
         jobs: body.jobs.unwrap_or_default(),

@@ -120,8 +120,17 @@ both_backends! {
         assert_eq!(s, 400);
         assert!(v["message"].as_str().unwrap().contains("JSON"), "{v}");
 
+        // The body is optional, as on CircleCI (so no Content-Type is required), but one that
+        // is there must be JSON. A browser session counts only on JSON requests (a cross-site
+        // form cannot send one), so a form body from a session is not the user at all.
         let r = b.post(app.at("/api/v2/project/gh/acme/x")).body("repo_url=x").send().await.unwrap();
-        assert_eq!(json_of(r).await.0, 415);
+        assert_eq!(json_of(r).await, (401, json!({"message": "You must log in first."})));
+        let alice_user = app.store.users().by_login(&circlet_core::Login::parse("alice").unwrap()).await.unwrap().unwrap();
+        let token = app.personal_token(&alice_user).await;
+        let r = reqwest::Client::new().post(app.at("/api/v2/project/gh/acme/x")).header("Circle-Token", &token).body("repo_url=x").send().await.unwrap();
+        let (s, v) = json_of(r).await;
+        assert_eq!(s, 400);
+        assert!(v["message"].as_str().unwrap().contains("not valid JSON for a project"), "{v}");
 
         let huge = json!({"repo_url": format!("file:///{}", "a".repeat(2 * 1024 * 1024))});
         let (s, v) = create_project(&app, &b, "gh/acme/x", huge).await;
@@ -157,9 +166,13 @@ both_backends! {
         let (s, v) = json_of(mallory.get(app.at("/api/v2/project/gh/acme/open")).send().await.unwrap()).await;
         assert_eq!(s, 200);
         assert_eq!(v["slug"], "gh/acme/open");
-        // All of API v2 needs a user, public projects included.
+        // Reads of a public project need no token, as on CircleCI and v1.1 (issue 17 item 14);
+        // a private one looks absent to anonymous callers too.
         let (s, v) = json_of(reqwest::get(app.at("/api/v2/project/gh/acme/open")).await.unwrap()).await;
-        assert_eq!((s, v), (401, json!({"message": "You must log in first."})));
+        assert_eq!((s, &v["slug"]), (200, &json!("gh/acme/open")));
+        let (s, hidden) = json_of(reqwest::get(app.at("/api/v2/project/gh/acme/secret")).await.unwrap()).await;
+        let (_, absent) = json_of(reqwest::get(app.at("/api/v2/project/gh/acme/nowhere")).await.unwrap()).await;
+        assert!((400..500).contains(&s) && hidden == absent, "{s} {hidden} vs {absent}");
     }
 
     async fn a_project_under_someone_elses_organization_is_refused_alike_whether_it_exists_or_not(app) {

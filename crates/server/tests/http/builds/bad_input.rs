@@ -5,7 +5,7 @@
 
 use super::{BROKEN_CONFIG, Fx, SLUG};
 use crate::app::TestApp;
-use crate::tokens::{INVALID, LOGIN_REQUIRED, NO_PROJECT};
+use crate::tokens::{INVALID, NO_PROJECT};
 use circlet_core::scope::ProjectScope;
 use circlet_testkit::both_backends;
 use serde_json::{Value, json};
@@ -232,8 +232,16 @@ both_backends! {
         let r = reqwest::Client::new().post(fx.app.at("/api/runner/v1/claim")).send().await.unwrap();
         assert_eq!(r.status(), 401, "no token at all");
 
-        // Project tokens never reach API v2, even `all`.
-        fx.get_as(&project_token, &format!("/api/v2/project/{SLUG}/pipeline")).await.is(401, LOGIN_REQUIRED);
+        // Project tokens read API v2 within their scope (circlet's extension, issue 17 item 14),
+        // and never write through it.
+        fx.get_as(&project_token, &format!("/api/v2/project/{SLUG}/pipeline")).await.status_is(200);
+        let trigger = reqwest::Client::new()
+            .post(fx.app.at(&format!("/api/v2/project/{SLUG}/pipeline")))
+            .header("Circle-Token", &project_token)
+            .send()
+            .await
+            .unwrap();
+        assert!(matches!(trigger.status().as_u16(), 401 | 403), "a project token triggered: {}", trigger.status());
     }
 
     async fn builds_an_unreadable_repository_says_so_and_nothing_more(app) {
