@@ -200,7 +200,8 @@ impl Projects<'_> {
 
     /// The project with this slug and how the latest finished pipeline on `branch` ended (the
     /// project's default branch when `None`; [`crate::FinishedPipeline::state`]): all a
-    /// status badge reads. One query when the branch has no finished pipeline, else two more.
+    /// status badge reads. One query when the branch has no finished pipeline, else one more
+    /// for its workflows and one per workflow for their jobs (only when the memo is stale).
     pub async fn by_slug_with_badge_state(
         &self,
         slug: &ProjectSlug,
